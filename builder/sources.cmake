@@ -1,0 +1,12 @@
+# builder/: expressions, select/insert/update/delete, dialects.
+set(ORM_BUILDER_SOURCES
+  builder/sql_buf.c
+  builder/dialect.c
+  builder/expr.c
+  builder/render.c
+  builder/select.c
+  builder/insert.c
+  builder/update.c
+  builder/delete.c
+  builder/crud.c
+)

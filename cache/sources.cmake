@@ -1,0 +1,3 @@
+# cache/: the cache interface, backends and patterns.
+set(ORM_CACHE_SOURCES
+)

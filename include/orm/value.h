@@ -1,0 +1,98 @@
+/* liborm — values: the tagged union every argument and scalar result travels in.
+ *
+ * An orm_value is a small view: text and blob values point at memory they do not own.
+ * Whatever takes a value and keeps it past the call (an expression node, a builder)
+ * copies the bytes, so passing a stack buffer is always safe.
+ *
+ * Timestamps are microseconds since 1970-01-01 00:00:00 UTC. SQLite stores them as ISO-8601
+ * text ("2026-11-22 03:57:47.123456", UTC) so its date functions work on them; PostgreSQL
+ * as timestamp / timestamptz.
+ *
+ * Thread safety: the constructors are pure functions.
+ */
+#ifndef ORM_VALUE_H
+#define ORM_VALUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "orm/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum orm_value_type {
+    ORM_VALUE_NULL = 0,
+    ORM_VALUE_INT,       /* int64_t */
+    ORM_VALUE_DOUBLE,    /* double */
+    ORM_VALUE_TEXT,      /* UTF-8 bytes, length in len (may contain NUL bytes) */
+    ORM_VALUE_BLOB,      /* bytes, length in len */
+    ORM_VALUE_BOOL,      /* bool */
+    ORM_VALUE_TIMESTAMP  /* int64_t microseconds since the Unix epoch, UTC */
+} orm_value_type;
+
+typedef struct orm_value {
+    orm_value_type type;
+    size_t len; /* bytes of text or blob */
+    union {
+        int64_t i;   /* INT and TIMESTAMP */
+        double d;
+        bool b;
+        const char *s;
+        const void *p;
+    } u;
+} orm_value;
+
+/* A blob member of a model struct: owned data and its length. */
+typedef struct orm_blob {
+    void *data;
+    size_t len;
+} orm_blob;
+
+/* Microseconds since the Unix epoch, UTC: the C type of a timestamp member. */
+typedef int64_t orm_timestamp;
+
+static inline orm_value orm_null(void) { orm_value v; memset(&v, 0, sizeof v); return v; }
+static inline orm_value orm_int(int64_t i) { orm_value v = orm_null(); v.type = ORM_VALUE_INT; v.u.i = i; return v; }
+static inline orm_value orm_double(double d) { orm_value v = orm_null(); v.type = ORM_VALUE_DOUBLE; v.u.d = d; return v; }
+static inline orm_value orm_bool(bool b) { orm_value v = orm_null(); v.type = ORM_VALUE_BOOL; v.u.b = b; return v; }
+static inline orm_value orm_timestamp_us(int64_t us) { orm_value v = orm_null(); v.type = ORM_VALUE_TIMESTAMP; v.u.i = us; return v; }
+/* A NUL-terminated string; NULL gives a NULL value. */
+static inline orm_value orm_text(const char *s)
+{
+    orm_value v = orm_null();
+    if (s) { v.type = ORM_VALUE_TEXT; v.u.s = s; v.len = strlen(s); }
+    return v;
+}
+/* Text of a known length (may hold NUL bytes). */
+static inline orm_value orm_text_n(const char *s, size_t len)
+{
+    orm_value v = orm_null();
+    v.type = ORM_VALUE_TEXT; v.u.s = s ? s : ""; v.len = s ? len : 0;
+    return v;
+}
+static inline orm_value orm_blob_n(const void *p, size_t len)
+{
+    orm_value v = orm_null();
+    v.type = ORM_VALUE_BLOB; v.u.p = p ? p : ""; v.len = p ? len : 0;
+    return v;
+}
+
+/* A name for the type ("int", "text", ...), for messages. */
+ORM_API const char *orm_value_type_name(orm_value_type t);
+
+/* Format a timestamp as "YYYY-MM-DD HH:MM:SS.ffffff" (UTC) into buf (at least 32 bytes).
+ * Returns the length written, or ORM_EINVAL when the year falls outside 1..9999. */
+ORM_API int orm_timestamp_format(orm_timestamp ts, char *buf, size_t buflen);
+
+/* Parse "YYYY-MM-DD[ T]HH:MM:SS[.ffffff][Z|+HH[:MM]|-HH[:MM]]" or "YYYY-MM-DD".
+ * Returns ORM_OK or ORM_EINVAL (with the text in the last error). */
+ORM_API int orm_timestamp_parse(orm_timestamp *out, const char *text, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,112 @@
+/* liborm — the per-thread last error.
+ *
+ * Keeps one orm_error per thread with its message in a fixed thread-local buffer, so setting
+ * an error never allocates (out of memory is reported like any other error) and
+ * orm_error_last() never returns NULL.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "orm/error_internal.h"
+
+#define MESSAGE_MAX 1024
+
+typedef struct thread_error {
+    orm_error err;
+    char message[MESSAGE_MAX];
+} thread_error;
+
+static _Thread_local thread_error last = {
+    { ORM_OK, "orm", "no error", "", 0 }, "no error"
+};
+
+const orm_error *orm_error_last(void)
+{
+    last.err.message = last.message;
+    return &last.err;
+}
+
+void orm_error_clear(void)
+{
+    last.err.code = ORM_OK;
+    last.err.module = "orm";
+    last.err.sqlstate[0] = '\0';
+    last.err.native_code = 0;
+    strcpy(last.message, "no error");
+}
+
+static int set_va(int code, const char *module, const char *sqlstate, int native,
+                  const char *fmt, va_list ap)
+{
+    last.err.code = code;
+    last.err.module = module ? module : "orm";
+    last.err.native_code = native;
+    if (sqlstate) {
+        strncpy(last.err.sqlstate, sqlstate, sizeof last.err.sqlstate - 1);
+        last.err.sqlstate[sizeof last.err.sqlstate - 1] = '\0';
+    } else {
+        last.err.sqlstate[0] = '\0';
+    }
+    /* The arguments may point into the old message (re-wrapping an error), so format into a
+     * scratch buffer first. */
+    char scratch[MESSAGE_MAX];
+    vsnprintf(scratch, sizeof scratch, fmt, ap);
+    memcpy(last.message, scratch, sizeof scratch);
+    /* Keep it one line. */
+    for (char *p = last.message; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    return code;
+}
+
+int orm__error_set(int code, const char *module, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_va(code, module, NULL, 0, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int orm__error_set_db(int code, const char *module, const char *sqlstate, int native_code,
+                      const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_va(code, module, sqlstate, native_code, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int orm__error_nomem(const char *module)
+{
+    return orm__error_set(ORM_ENOMEM, module, "out of memory");
+}
+
+const char *orm_strerror(int code)
+{
+    switch (code) {
+    case ORM_OK: return "no error";
+    case ORM_ERROR: return "error";
+    case ORM_ENOMEM: return "out of memory";
+    case ORM_EINVAL: return "invalid argument";
+    case ORM_ENOTFOUND: return "not found";
+    case ORM_EUNKNOWN_FIELD: return "unknown field";
+    case ORM_ETYPE: return "type mismatch";
+    case ORM_ENULL: return "unexpected NULL";
+    case ORM_ECONSTRAINT: return "constraint violation";
+    case ORM_EBUSY: return "database busy";
+    case ORM_ETIMEOUT: return "timed out";
+    case ORM_ECANCELED: return "canceled";
+    case ORM_ECONN: return "connection error";
+    case ORM_ETXDONE: return "transaction already finished";
+    case ORM_ERETRY: return "serialization failure, retry the transaction";
+    case ORM_EUNSAFE: return "refused as unsafe";
+    case ORM_EUNSUPPORTED: return "not supported by this backend";
+    case ORM_EDB: return "database error";
+    case ORM_EIO: return "I/O error";
+    case ORM_EPARSE: return "parse error";
+    default: return "unknown error";
+    }
+}

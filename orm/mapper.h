@@ -1,0 +1,24 @@
+/* liborm internal — mapping result rows into model structs.
+ *
+ * The mapper type-checks every value against its field: text in an int column is ORM_ETYPE
+ * naming table.column; NULL in a field that cannot hold it is ORM_ENULL; NULL in a nullable
+ * one clears has_<field> (or leaves the pointer NULL).
+ */
+#ifndef ORM_MAPPER_H
+#define ORM_MAPPER_H
+
+#include <stddef.h>
+
+#include "orm/model.h"
+#include "orm/rows.h"
+#include "orm/value.h"
+
+/* Store v into field i of obj: the conversions and checks above (text and blob copied).
+ * The same as orm_model_set. */
+int orm__map_value(const orm_model *m, void *obj, size_t field, orm_value v);
+
+/* Map the current row of r into obj (zeroed by the caller): column k goes to field
+ * fields[k]; a fields entry of (size_t)-1 skips the column. On error obj is cleared. */
+int orm__map_row(const orm_model *m, orm_rows *r, const size_t *fields, size_t ncols, void *obj);
+
+#endif

@@ -1,0 +1,57 @@
+/* liborm internal — how the builders (and tx/) run statements on a session.
+ *
+ * Every statement liborm sends goes through orm__session_exec / orm__session_query /
+ * orm__session_exec_script: the one choke point where the middleware chain plugs in.
+ */
+#ifndef ORM_SESSION_INTERNAL_H
+#define ORM_SESSION_INTERNAL_H
+
+#include <stdatomic.h>
+
+#include "orm/db.h"
+#include "orm/driver.h"
+#include "orm/query.h"
+#include "orm/rows.h"
+
+struct orm_tx;
+
+struct orm_session {
+    orm_db *db;
+    struct orm_tx *tx; /* NULL: autocommit on the db */
+};
+
+/* Per-db, per-model storage the builders use to keep SQL they build once (the fast paths
+ * of orm_get / orm_insert_one / ...). Slots start NULL; a builder fills one with a
+ * malloc'ed string by compare-and-swap, and the db frees them at close. */
+enum { ORM_MODEL_SLOT_GET, ORM_MODEL_SLOT_INSERT, ORM_MODEL_SLOT_UPDATE, ORM_MODEL_SLOT_DELETE,
+       ORM_MODEL_SLOT_INSERT_RETURNING, ORM_MODEL_SLOT_COUNT };
+
+typedef struct orm_model_entry {
+    const orm_model *model;
+    _Atomic(char *) sql[ORM_MODEL_SLOT_COUNT];
+    size_t sql_len[ORM_MODEL_SLOT_COUNT]; /* written before the pointer is published */
+} orm_model_entry;
+
+/* The registry entry of a model, or NULL when it is not registered with db. */
+orm_model_entry *orm__db_model_entry(orm_db *db, const orm_model *model);
+const orm_driver *orm__db_driver(const orm_db *db);
+
+/* Take a connection for one statement (the tx's, or one of the db's) and give it back.
+ * ORM_ETXDONE when the session's transaction is over. */
+int orm__session_acquire(orm_session *s, orm_ctx *ctx, orm_conn **out);
+void orm__session_release(orm_session *s, orm_conn *c);
+
+/* Connections for transactions: held until orm__db_release. */
+int orm__db_acquire(orm_db *db, orm_ctx *ctx, orm_conn **out);
+void orm__db_release(orm_db *db, orm_conn *c);
+
+int orm__session_exec(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_exec_result *res);
+/* Open a cursor: the connection stays taken until orm_rows_free. */
+int orm__session_query(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_rows **out);
+int orm__session_exec_script(orm_session *s, orm_ctx *ctx, const char *sql);
+
+/* The driver cursor under a public cursor, for the mapper. */
+orm_cursor *orm__rows_cursor(orm_rows *r);
+const orm_driver *orm__rows_driver(orm_rows *r);
+
+#endif

@@ -1,0 +1,22 @@
+/* Shared helpers for the Check suites. */
+#ifndef ORM_TESTUTIL_H
+#define ORM_TESTUTIL_H
+
+#include <check.h>
+
+/* Run one suite (CK_FORK as the environment says) and return the process exit code. */
+int orm_test_run(Suite *suite);
+
+/* A fresh path under the temp folder for a database file (caller frees). */
+char *orm_test_temp_path(const char *stem);
+
+/* Assert that rc is expected, printing orm_error_last() when it is not. */
+#define ck_assert_orm(rc, expected)                                                      \
+    do {                                                                                 \
+        int ck_rc_ = (rc), ck_exp_ = (expected);                                          \
+        ck_assert_msg(ck_rc_ == ck_exp_, "%s returned %d (%s), expected %d: %s", #rc,    \
+                      ck_rc_, orm_strerror(ck_rc_), ck_exp_, orm_error_last()->message); \
+    } while (0)
+#define ck_assert_ok(rc) ck_assert_orm((rc), ORM_OK)
+
+#endif

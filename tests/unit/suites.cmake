@@ -1,0 +1,1 @@
+# unit suites: orm_unit_suite(test_<module> unit/test_<module>.c)

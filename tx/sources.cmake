@@ -1,0 +1,4 @@
+# tx/: transactions.
+set(ORM_TX_SOURCES
+  tx/tx.c
+)
