@@ -1,6 +1,7 @@
 # orm/: errors, values, models, db handle, registry, sessions, mapping, the SQLite driver.
 set(ORM_CORE_SOURCES
   orm/error.c
+  orm/alloc.c
   orm/value.c
   orm/model.c
   orm/db.c
