@@ -24,5 +24,4 @@ flags=$(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs liborm)
 gcc -std=c11 -Wall -Wextra -Wpedantic -Werror "$root/tests/consumer/consumer.c" $flags -o "$work/consumer_pc" \
     -Wl,-rpath,"$(PKG_CONFIG_PATH="$pcdir" pkg-config --variable=libdir liborm)"
 "$work/consumer_pc"
-static_flags=$(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs --static liborm)
 echo "install-check: find_package(liborm) and pkg-config ($flags) both work"
