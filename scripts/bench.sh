@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Run orm-bench on sqlite and on a throwaway PostgreSQL, with the benchmark and the server
+# pinned to one CPU.
+#
+#   scripts/bench.sh BUILD_DIR [orm-bench arguments, e.g. --json or --quick]
+#
+# First a smoke check: a quick sqlite-only run whose JSON lines must name every workload on
+# both sides with the fields BENCH.md lists, and whose W3 row counts must agree. Then the full
+# run inside scripts/with-postgres.sh. On a 2-core VM an idle core sleeps and waking it costs
+# tens of microseconds per round trip, so client and server share CPU $ORM_BENCH_CPU (0).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+
+# ---- inside with-postgres.sh: pin the server and run the benchmark ----
+if [ "${ORM_BENCH_INNER:-}" = 1 ]; then
+  cpu=$ORM_BENCH_CPU
+  if ! command -v taskset >/dev/null 2>&1; then
+    echo "bench: taskset not found (util-linux): running UNPINNED, postgres numbers will be noisy"
+    exec "$ORM_BENCH_BIN" "$@"
+  fi
+  pm=$(head -n 1 "$ORM_TEST_PG_DATA/postmaster.pid")
+  # The postmaster and the processes it already started (checkpointer, walwriter, ...);
+  # backends forked later inherit its affinity.
+  pids=("$pm")
+  for stat in /proc/[0-9]*/stat; do
+    s=$(cat "$stat" 2>/dev/null) || continue
+    s=${s##*) }              # after "pid (comm) ": state ppid ...
+    read -r _ ppid _ <<<"$s"
+    if [ "$ppid" = "$pm" ]; then p=${stat#/proc/}; pids+=("${p%/stat}"); fi
+  done
+  for p in "${pids[@]}"; do
+    taskset -a -p -c "$cpu" "$p" >/dev/null
+  done
+  echo "bench: pinned orm-bench and the PostgreSQL server (postmaster $pm, ${#pids[@]} processes) to CPU $cpu with taskset"
+  exec taskset -c "$cpu" "$ORM_BENCH_BIN" "$@"
+fi
+
+# ---- outside: check the binary, smoke-test it, then start the server ----
+build=${1:?usage: scripts/bench.sh BUILD_DIR [orm-bench arguments]}
+shift
+bin=$(cd "$build" && pwd)/bench/orm-bench
+[ -x "$bin" ] || { echo "bench: $bin is not built (make build)" >&2; exit 1; }
+
+echo "bench: smoke check: orm-bench --quick --json --db sqlite"
+out=$("$bin" --quick --json --db sqlite 2>&1) || { echo "$out" >&2; echo "bench: the smoke run failed" >&2; exit 1; }
+num='[0-9]+(\.[0-9]+)?'
+for w in W1 W1b W2 W3 W4; do
+  for impl in orm raw; do
+    [ "$w/$impl" = W1b/raw ] && continue   # W1b's raw side is W1's
+    grep -Eq "^\{\"workload\":\"$w\",\"db\":\"sqlite\",\"impl\":\"$impl\",\"n\":[0-9]+,\"us_per_op\":$num,\"total_s\":$num[,}]" <<<"$out" \
+      || { echo "$out" >&2; echo "bench: smoke check: no well-formed $w $impl line" >&2; exit 1; }
+  done
+done
+rows=$(grep -Eo '"workload":"W3".*"rows":[0-9]+' <<<"$out" | grep -Eo '[0-9]+$' | sort -u)
+[ "$(wc -l <<<"$rows")" = 1 ] && [ "$rows" -gt 0 ] \
+  || { echo "$out" >&2; echo "bench: smoke check: W3 row counts differ between orm and raw" >&2; exit 1; }
+echo "bench: smoke check passed (W3 read $rows rows on both sides)"
+
+export ORM_BENCH_INNER=1 ORM_BENCH_BIN="$bin" ORM_BENCH_CPU="${ORM_BENCH_CPU:-0}"
+exec "$here/with-postgres.sh" "$here/bench.sh" "$@"
