@@ -1,1 +1,25 @@
 # integration suites
+# test_integration: one executable, written once against the public API; the backend comes
+# from ORM_TEST_DSN ("sqlite": a fresh temporary file per test; "env:VAR": the DSN in $VAR,
+# failing the run when unset or unreachable; anything else: a DSN used as is). A backend gets
+# its own ctest entry that sets ORM_TEST_DSN, e.g. integration_sqlite below.
+add_executable(test_integration
+  integration/main.c
+  integration/fixture.c
+  integration/models.c
+  integration/schema.c
+  integration/test_crud.c
+  integration/test_select.c
+  integration/test_join.c
+  integration/test_null.c
+  integration/test_keys.c
+  integration/test_injection.c
+  integration/test_tx.c)
+target_link_libraries(test_integration PRIVATE orm_testutil orm_sqlite3 Threads::Threads m)
+if(ORM_WITH_POSTGRES)
+  target_link_libraries(test_integration PRIVATE PostgreSQL::PostgreSQL)
+endif()
+orm_target_flags(test_integration)
+add_test(NAME integration_sqlite COMMAND test_integration)
+set_tests_properties(integration_sqlite PROPERTIES
+  ENVIRONMENT "ORM_TEST_DSN=sqlite;CK_DEFAULT_TIMEOUT=60" TIMEOUT 300)
