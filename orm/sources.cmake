@@ -12,4 +12,7 @@ set(ORM_CORE_SOURCES
   orm/driver_sqlite.c
 )
 set(ORM_POSTGRES_SOURCES
+  orm/driver_postgres.c
+  orm/pg_codec.c
+  orm/pg_error.c
 )

@@ -1,0 +1,652 @@
+/* liborm — the PostgreSQL driver (libpq) behind orm/driver.h.
+ *
+ * DSNs: "postgres://...", "postgresql://..." and libpq keyword strings ("host=... dbname=...").
+ * Every session runs with TimeZone=UTC and client_encoding=UTF8, so timestamps in text form
+ * and timestamp-without-time-zone columns both mean UTC.
+ *
+ * Statements: each SQL text is PQprepare'd once per connection under a name "orm_<n>" and
+ * kept in the connection's LRU (orm/stmt_cache.h); an evicted statement is DEALLOCATEd.
+ * Parameters are bound with the type OID of the first call's values and sent binary when a
+ * value matches that type, as text otherwise (see orm/pg_codec.c). Results come back as
+ * text the first time a statement runs; from then on binary when every column has a type
+ * the codec decodes from binary (all the mapped types below), text otherwise.
+ * Transaction statements, DDL and scripts go through the simple or unnamed path, uncached.
+ *
+ * Type mapping (column type -> orm_value):
+ *   int2, int4, int8, oid          -> INT
+ *   float4, float8                 -> DOUBLE (exact)
+ *   numeric                        -> DOUBLE, the correctly rounded nearest double. Loss rule:
+ *                                     a numeric keeps up to 131072 digits, a double about 15-17
+ *                                     significant ones: digits past the 17th are lost, values
+ *                                     beyond +-1.8e308 become +-inf, NaN stays NaN. Keep money
+ *                                     in int8 cents (or read numeric as text with ::text).
+ *   bool                           -> BOOL
+ *   text, varchar, bpchar, name    -> TEXT
+ *   bytea                          -> BLOB
+ *   timestamp, timestamptz, date   -> TIMESTAMP, microseconds since 1970-01-01 UTC (the server's
+ *                                     binary form counts from 2000-01-01; +-infinity become
+ *                                     INT64_MAX / INT64_MIN)
+ *   NULL                           -> NULL; any other type -> TEXT in the server's text form
+ * Values bound: INT as int8, DOUBLE as float8, BOOL as bool, BLOB as bytea, TIMESTAMP as
+ * timestamptz, TEXT and NULL as "unknown" (the server takes the column's type).
+ *
+ * Errors: orm/pg_error.c maps SQLSTATEs (23xxx ORM_ECONSTRAINT naming the constraint,
+ * 40001/40P01 ORM_ERETRY, 57014 ORM_ETIMEOUT or ORM_ECANCELED, a lost connection ORM_ECONN).
+ * What stays true: a connection runs one statement at a time; after any call returns, no
+ * result is pending on the connection (every PGresult is drained), so the next call can start.
+ */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, poll */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+#include "orm/alloc.h"
+#include "orm/driver.h"
+#include "orm/error_internal.h"
+#include "orm/pg_conn.h"
+#include "orm/pg_internal.h"
+#include "orm/stmt_cache.h"
+
+#define MODULE "postgres"
+
+typedef struct pg_stmt {
+    char name[24];
+    int nparams;
+    int result_format; /* -1: not run yet (text), 0 text, 1 binary */
+    Oid types[];
+} pg_stmt;
+
+struct orm_cursor {
+    orm_conn *conn;
+    PGresult *res;
+    int row, nrows, ncols, format;
+    unsigned char **scratch; /* per column, bytea decoded from text; NULL until needed */
+};
+
+struct orm_conn {
+    PGconn *pg;
+    orm_stmt_cache *stmts;
+    unsigned next_id;
+    int closing;      /* at close: evicted statements are not DEALLOCATEd one by one */
+    orm_cursor cur;   /* the one cursor a connection has open at a time */
+    /* Parameter arrays and the scratch their encoded values live in, grown as needed. */
+    const char **vals;
+    int *lens, *fmts;
+    size_t pcap;
+    char *buf;
+    size_t bufcap;
+};
+
+/* ---- time and waiting ---- */
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The ctx's deadline on the CLOCK_MONOTONIC microsecond scale, 0 for none. */
+static int64_t ctx_deadline(orm_ctx *ctx)
+{
+    (void)ctx;
+    return 0;
+}
+
+static void cancel_running(PGconn *pg)
+{
+    PGcancel *cn = PQgetCancel(pg);
+    char err[256];
+    if (cn) {
+        PQcancel(cn, err, (int)sizeof err);
+        PQfreeCancel(cn);
+    }
+}
+
+/* Wait for the statement sent on c and return its result (the first error when several
+ * statements ran, else the last result), having drained every result so the connection is
+ * free again. NULL when the connection failed (its error is in PQerrorMessage). When the
+ * deadline passes, the statement is cancelled on the server and *timed_out set. */
+static PGresult *wait_result(orm_conn *c, int64_t deadline, int *timed_out)
+{
+    PGconn *pg = c->pg;
+    *timed_out = 0;
+    if (deadline) {
+        while (PQisBusy(pg)) {
+            int64_t left = deadline - now_us();
+            if (left <= 0) {
+                cancel_running(pg);
+                *timed_out = 1;
+                break; /* the server answers the cancel promptly: block for it below */
+            }
+            struct pollfd p = { PQsocket(pg), POLLIN, 0 };
+            int ms = (int)((left + 999) / 1000);
+            int n = poll(&p, 1, ms);
+            if (n < 0 && errno != EINTR)
+                break;
+            if (n > 0 && !PQconsumeInput(pg))
+                break;
+        }
+    }
+    PGresult *keep = NULL, *r;
+    while ((r = PQgetResult(pg)) != NULL) {
+        ExecStatusType st = PQresultStatus(r);
+        int failed = st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE;
+        if (keep && PQresultStatus(keep) == PGRES_FATAL_ERROR) {
+            PQclear(r); /* keep the first error */
+        } else if (!keep || failed || st != PGRES_EMPTY_QUERY) {
+            PQclear(keep);
+            keep = r;
+        } else {
+            PQclear(r);
+        }
+        if (PQstatus(pg) == CONNECTION_BAD)
+            break;
+    }
+    return keep;
+}
+
+/* Turn a finished result into ORM_OK or an error; res NULL means the connection failed. */
+static int check(orm_conn *c, PGresult *res, int timed_out, const char *what)
+{
+    if (res) {
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY)
+            return ORM_OK;
+    }
+    return orm__pg_error(c->pg, res, what, timed_out);
+}
+
+/* ---- prepared statements ---- */
+
+static void stmt_evict(void *stmt, void *userdata)
+{
+    orm_conn *c = userdata;
+    pg_stmt *st = stmt;
+    if (!c->closing && PQstatus(c->pg) == CONNECTION_OK &&
+        PQtransactionStatus(c->pg) != PQTRANS_ACTIVE) {
+        char sql[48];
+        snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
+        PQclear(PQexec(c->pg, sql)); /* failing leaves a harmless unused name on the server */
+    }
+    orm__free(st);
+}
+
+static int stmt_prepare(orm_conn *c, const orm_query *q, int64_t deadline, uint64_t hash,
+                        pg_stmt **out)
+{
+    if (q->nargs > 65535)
+        return orm__error_set(ORM_EINVAL, MODULE, "%zu parameters: the most is 65535", q->nargs);
+    pg_stmt *st = orm__malloc(sizeof *st + (q->nargs ? q->nargs : 1) * sizeof(Oid));
+    if (!st)
+        return orm__error_nomem(MODULE);
+    snprintf(st->name, sizeof st->name, "orm_%u", ++c->next_id);
+    st->nparams = (int)q->nargs;
+    st->result_format = -1;
+    for (size_t i = 0; i < q->nargs; i++)
+        st->types[i] = orm__pg_param_oid(&q->args[i]);
+    /* The SQL must be NUL-terminated for libpq; orm_query's sql always is. */
+    if (!PQsendPrepare(c->pg, st->name, q->sql, st->nparams, st->types)) {
+        orm__free(st);
+        return orm__pg_error(c->pg, NULL, "prepare", 0);
+    }
+    int timed_out;
+    PGresult *res = wait_result(c, deadline, &timed_out);
+    int rc = check(c, res, timed_out, "prepare");
+    PQclear(res);
+    if (rc != ORM_OK) {
+        orm__free(st);
+        return rc;
+    }
+    if (orm__stmt_cache_put(c->stmts, q->sql, q->sql_len, hash, st) != ORM_OK) {
+        stmt_evict(st, c);
+        return orm__error_nomem(MODULE);
+    }
+    *out = st;
+    return ORM_OK;
+}
+
+static int grow_params(orm_conn *c, size_t n, size_t room)
+{
+    if (n > c->pcap) {
+        size_t cap = n < 16 ? 16 : n;
+        const char **v = orm__malloc(cap * sizeof *v);
+        int *l = orm__malloc(cap * sizeof *l), *f = orm__malloc(cap * sizeof *f);
+        if (!v || !l || !f) {
+            orm__free((void *)v), orm__free(l), orm__free(f);
+            return orm__error_nomem(MODULE);
+        }
+        orm__free((void *)c->vals), orm__free(c->lens), orm__free(c->fmts);
+        c->vals = v, c->lens = l, c->fmts = f, c->pcap = cap;
+    }
+    if (room > c->bufcap) {
+        size_t cap = room < 1024 ? 1024 : room + room / 2;
+        char *b = orm__malloc(cap);
+        if (!b)
+            return orm__error_nomem(MODULE);
+        orm__free(c->buf);
+        c->buf = b, c->bufcap = cap;
+    }
+    return ORM_OK;
+}
+
+static int bind_params(orm_conn *c, const pg_stmt *st, const orm_query *q)
+{
+    size_t room = 0;
+    for (size_t i = 0; i < q->nargs; i++)
+        room += orm__pg_param_room(&q->args[i], st->types[i]);
+    int rc = grow_params(c, q->nargs, room);
+    if (rc != ORM_OK)
+        return rc;
+    char *dst = c->buf;
+    for (size_t i = 0; i < q->nargs; i++) {
+        pg_param p;
+        size_t r = orm__pg_param_room(&q->args[i], st->types[i]);
+        if ((rc = orm__pg_param_encode(&q->args[i], st->types[i], dst, &p)) != ORM_OK)
+            return orm__error_set(rc, MODULE, "parameter $%zu: %s", i + 1, orm_error_last()->message);
+        c->vals[i] = p.value, c->lens[i] = p.length, c->fmts[i] = p.format;
+        dst += r;
+    }
+    return ORM_OK;
+}
+
+/* "cached plan must not change result type": the table changed under a cached statement. */
+static int plan_changed(const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return state && strcmp(state, "0A000") == 0;
+}
+
+static int uses_cache(orm_query_kind k)
+{
+    return k == ORM_QUERY_SELECT || k == ORM_QUERY_INSERT || k == ORM_QUERY_UPDATE ||
+           k == ORM_QUERY_DELETE || k == ORM_QUERY_RAW;
+}
+
+static const char *kind_name(orm_query_kind k)
+{
+    static const char *names[] = { "select", "insert", "update", "delete", "query", "ddl",
+                                   "begin", "commit", "rollback", "savepoint" };
+    return (size_t)k < sizeof names / sizeof names[0] ? names[k] : "query";
+}
+
+/* Run q and return its finished result in *out (the caller PQclears it). */
+static int run(orm_conn *c, orm_ctx *ctx, const orm_query *q, PGresult **out)
+{
+    int64_t deadline = ctx_deadline(ctx);
+    const char *what = kind_name(q->kind);
+    int timed_out = 0;
+    *out = NULL;
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        return orm__pg_error(c->pg, NULL, what, 0);
+    if (deadline && now_us() >= deadline)
+        return orm__error_set(ORM_ETIMEOUT, MODULE, "%s: the deadline passed before it ran", what);
+    if (!uses_cache(q->kind)) {
+        int rc = ORM_OK;
+        if (q->nargs) {
+            pg_stmt *st = orm__malloc(sizeof *st + q->nargs * sizeof(Oid));
+            if (!st)
+                return orm__error_nomem(MODULE);
+            for (size_t i = 0; i < q->nargs; i++)
+                st->types[i] = orm__pg_param_oid(&q->args[i]);
+            rc = bind_params(c, st, q);
+            if (rc == ORM_OK &&
+                !PQsendQueryParams(c->pg, q->sql, (int)q->nargs, st->types, c->vals, c->lens,
+                                   c->fmts, 0))
+                rc = orm__pg_error(c->pg, NULL, what, 0);
+            orm__free(st);
+        } else if (!PQsendQueryParams(c->pg, q->sql, 0, NULL, NULL, NULL, NULL, 0)) {
+            rc = orm__pg_error(c->pg, NULL, what, 0);
+        }
+        if (rc != ORM_OK)
+            return rc;
+        PGresult *res = wait_result(c, deadline, &timed_out);
+        if ((rc = check(c, res, timed_out, what)) != ORM_OK) {
+            PQclear(res);
+            return rc;
+        }
+        *out = res;
+        return ORM_OK;
+    }
+    uint64_t hash = q->sql_hash ? q->sql_hash : orm__sql_hash(q->sql, q->sql_len);
+    for (int attempt = 0;; attempt++) {
+        pg_stmt *st = orm__stmt_cache_get(c->stmts, q->sql, q->sql_len, hash);
+        int rc = ORM_OK;
+        if (!st && (rc = stmt_prepare(c, q, deadline, hash, &st)) != ORM_OK)
+            return rc;
+        if (st->nparams != (int)q->nargs)
+            return orm__error_set(ORM_EINVAL, MODULE, "%s: %zu arguments for %d parameters", what,
+                                  q->nargs, st->nparams);
+        if ((rc = bind_params(c, st, q)) != ORM_OK)
+            return rc;
+        if (!PQsendQueryPrepared(c->pg, st->name, st->nparams, c->vals, c->lens, c->fmts,
+                                 st->result_format == 1))
+            return orm__pg_error(c->pg, NULL, what, 0);
+        PGresult *res = wait_result(c, deadline, &timed_out);
+        if ((rc = check(c, res, timed_out, what)) != ORM_OK) {
+            /* A cached statement whose table changed shape: prepare it anew, once, when no
+             * transaction was aborted by the failure. */
+            if (attempt == 0 && plan_changed(res) && PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
+                PQclear(res);
+                stmt_evict(orm__stmt_cache_take(c->stmts, q->sql, q->sql_len, hash), c);
+                continue;
+            }
+            PQclear(res);
+            return rc;
+        }
+        if (st->result_format < 0 && PQresultStatus(res) == PGRES_TUPLES_OK) {
+            int fmt = 1;
+            for (int i = 0; i < PQnfields(res); i++)
+                if (!orm__pg_binary_ok(PQftype(res, i)))
+                    fmt = 0;
+            st->result_format = fmt;
+        }
+        *out = res;
+        return ORM_OK;
+    }
+}
+
+/* ---- the driver interface ---- */
+
+static int pg_accepts(const char *dsn)
+{
+    if (!dsn)
+        return 0;
+    if (strncmp(dsn, "postgres://", 11) == 0 || strncmp(dsn, "postgresql://", 13) == 0)
+        return 1;
+    /* A keyword string: starts with "keyword =" (letters and underscores). */
+    const char *p = dsn;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    const char *start = p;
+    while ((*p >= 'a' && *p <= 'z') || *p == '_')
+        p++;
+    if (p == start)
+        return 0;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return *p == '=';
+}
+
+static void pg_close(orm_conn *c)
+{
+    if (!c)
+        return;
+    if (c->cur.res) {
+        PQclear(c->cur.res);
+        c->cur.res = NULL;
+    }
+    orm__free(c->cur.scratch);
+    c->closing = 1;
+    orm__stmt_cache_free(c->stmts); /* the server forgets them with the session */
+    PQfinish(c->pg);
+    orm__free((void *)c->vals), orm__free(c->lens), orm__free(c->fmts), orm__free(c->buf);
+    orm__free(c);
+}
+
+static void ignore_notice(void *arg, const PGresult *res)
+{
+    (void)arg, (void)res;
+}
+
+static int pg_open(orm_conn **out, const char *dsn, const orm_db_options *opts)
+{
+    *out = NULL;
+    if (!pg_accepts(dsn))
+        return orm__error_set(ORM_EINVAL, MODULE, "not a PostgreSQL DSN");
+    orm_conn *c = orm__calloc(1, sizeof *c);
+    if (!c)
+        return orm__error_nomem(MODULE);
+    size_t cap = opts && opts->stmt_cache_size ? opts->stmt_cache_size : 128;
+    if (orm__stmt_cache_new(&c->stmts, cap, stmt_evict, c) != ORM_OK) {
+        orm__free(c);
+        return orm__error_nomem(MODULE);
+    }
+    /* Later keywords override earlier ones: the DSN may set connect_timeout, never the
+     * encoding (the library speaks UTF-8). */
+    const char *keys[] = { "connect_timeout", "dbname", "client_encoding", NULL };
+    const char *vals[] = { "10", dsn, "UTF8", NULL };
+    c->pg = PQconnectdbParams(keys, vals, 1);
+    if (!c->pg) {
+        pg_close(c);
+        return orm__error_nomem(MODULE);
+    }
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        int rc = orm__pg_error(c->pg, NULL, "connect", 0);
+        pg_close(c);
+        return rc;
+    }
+    /* libpq prints notices and asynchronous errors to stderr by default; the library never
+     * prints, and whatever matters reaches the caller as an error. */
+    PQsetNoticeReceiver(c->pg, ignore_notice, NULL);
+    PGresult *res = PQexec(c->pg, "SET TimeZone TO 'UTC'");
+    int rc = check(c, res, 0, "connect");
+    PQclear(res);
+    if (rc != ORM_OK) {
+        pg_close(c);
+        return rc;
+    }
+    *out = c;
+    return ORM_OK;
+}
+
+static int pg_exec(orm_conn *c, orm_ctx *ctx, const orm_query *q, orm_exec_result *res)
+{
+    PGresult *r;
+    int rc = run(c, ctx, q, &r);
+    if (rc != ORM_OK)
+        return rc;
+    if (res) {
+        const char *n = PQcmdTuples(r);
+        res->affected = *n ? strtoll(n, NULL, 10) : 0;
+        res->last_id = 0;
+    }
+    PQclear(r);
+    return ORM_OK;
+}
+
+static int pg_query(orm_conn *c, orm_ctx *ctx, const orm_query *q, orm_cursor **out)
+{
+    *out = NULL;
+    if (c->cur.res)
+        return orm__error_set(ORM_EINVAL, MODULE, "a cursor is still open on this connection");
+    PGresult *r;
+    int rc = run(c, ctx, q, &r);
+    if (rc != ORM_OK)
+        return rc;
+    orm_cursor *cur = &c->cur;
+    cur->conn = c;
+    cur->res = r;
+    cur->row = -1;
+    cur->nrows = PQntuples(r);
+    cur->ncols = PQnfields(r);
+    cur->format = cur->ncols ? PQfformat(r, 0) : 0;
+    cur->scratch = NULL;
+    *out = cur;
+    return ORM_OK;
+}
+
+static int pg_exec_script(orm_conn *c, orm_ctx *ctx, const char *sql)
+{
+    int64_t deadline = ctx_deadline(ctx);
+    int timed_out;
+    if (!PQsendQuery(c->pg, sql))
+        return orm__pg_error(c->pg, NULL, "script", 0);
+    PGresult *res = wait_result(c, deadline, &timed_out);
+    int rc = check(c, res, timed_out, "script");
+    PQclear(res);
+    return rc;
+}
+
+static void free_scratch(orm_cursor *cur)
+{
+    if (!cur->scratch)
+        return;
+    for (int i = 0; i < cur->ncols; i++)
+        if (cur->scratch[i]) {
+            PQfreemem(cur->scratch[i]);
+            cur->scratch[i] = NULL;
+        }
+}
+
+static int pg_cursor_next(orm_cursor *cur)
+{
+    free_scratch(cur);
+    if (cur->row + 1 >= cur->nrows) {
+        cur->row = cur->nrows;
+        return 0;
+    }
+    cur->row++;
+    return 1;
+}
+
+static size_t pg_cursor_ncols(orm_cursor *cur) { return (size_t)cur->ncols; }
+
+static const char *pg_cursor_name(orm_cursor *cur, size_t col)
+{
+    return col < (size_t)cur->ncols ? PQfname(cur->res, (int)col) : NULL;
+}
+
+static orm_value pg_cursor_value(orm_cursor *cur, size_t col)
+{
+    if (col >= (size_t)cur->ncols || cur->row < 0 || cur->row >= cur->nrows ||
+        PQgetisnull(cur->res, cur->row, (int)col))
+        return orm_null();
+    Oid oid = PQftype(cur->res, (int)col);
+    unsigned char *none = NULL, **scratch = &none;
+    if (oid == PG_OID_BYTEA && cur->format == 0) {
+        if (!cur->scratch && !(cur->scratch = orm__calloc((size_t)cur->ncols, sizeof *cur->scratch)))
+            return orm_null();
+        scratch = &cur->scratch[col];
+    }
+    return orm__pg_decode(oid, cur->format, PQgetvalue(cur->res, cur->row, (int)col),
+                          PQgetlength(cur->res, cur->row, (int)col), scratch);
+}
+
+static void pg_cursor_close(orm_cursor *cur)
+{
+    if (!cur)
+        return;
+    free_scratch(cur);
+    orm__free(cur->scratch);
+    cur->scratch = NULL;
+    PQclear(cur->res);
+    cur->res = NULL;
+}
+
+static int simple(orm_conn *c, orm_ctx *ctx, orm_query_kind kind, const char *sql,
+                  PGresult **keep)
+{
+    orm_query q = { .kind = kind, .sql = sql, .sql_len = strlen(sql) };
+    PGresult *r;
+    int rc = run(c, ctx, &q, &r);
+    if (rc == ORM_OK && keep)
+        *keep = r;
+    else
+        PQclear(r);
+    return rc;
+}
+
+static int pg_begin(orm_conn *c, orm_ctx *ctx, const orm_tx_options *opts)
+{
+    static const char *levels[] = { "", " ISOLATION LEVEL READ UNCOMMITTED",
+                                    " ISOLATION LEVEL READ COMMITTED",
+                                    " ISOLATION LEVEL REPEATABLE READ",
+                                    " ISOLATION LEVEL SERIALIZABLE" };
+    char sql[96];
+    int iso = opts ? (int)opts->isolation : 0;
+    if (iso < 0 || iso > 4)
+        return orm__error_set(ORM_EINVAL, MODULE, "begin: unknown isolation level %d", iso);
+    snprintf(sql, sizeof sql, "BEGIN%s%s", levels[iso], opts && opts->read_only ? " READ ONLY" : "");
+    return simple(c, ctx, ORM_QUERY_BEGIN, sql, NULL);
+}
+
+static int pg_commit(orm_conn *c, orm_ctx *ctx)
+{
+    PGresult *r = NULL;
+    int rc = simple(c, ctx, ORM_QUERY_COMMIT, "COMMIT", &r);
+    if (rc != ORM_OK)
+        return rc;
+    /* COMMIT of a transaction that already failed "succeeds" with the tag ROLLBACK. */
+    int rolled_back = strcmp(PQcmdStatus(r), "ROLLBACK") == 0;
+    PQclear(r);
+    if (rolled_back)
+        return orm__error_set_db(ORM_EDB, MODULE, "25P02", 0,
+                                 "commit: an earlier statement failed, the transaction was "
+                                 "rolled back [SQLSTATE 25P02]");
+    return ORM_OK;
+}
+
+static int pg_rollback(orm_conn *c, orm_ctx *ctx)
+{
+    return simple(c, ctx, ORM_QUERY_ROLLBACK, "ROLLBACK", NULL);
+}
+
+/* ---- for the pool (orm/pg_conn.h) ---- */
+
+int orm__pg_conn_alive(orm_conn *c)
+{
+    if (!c || PQstatus(c->pg) != CONNECTION_OK)
+        return 0;
+    /* An idle connection has nothing to read, unless the server closed it (terminated
+     * backend, restart) or sent a notice: look without blocking. */
+    struct pollfd p = { PQsocket(c->pg), POLLIN, 0 };
+    if (poll(&p, 1, 0) > 0) {
+        if (p.revents & (POLLERR | POLLNVAL))
+            return 0;
+        if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK)
+            return 0;
+        PGresult *r;
+        while (!PQisBusy(c->pg) && (r = PQgetResult(c->pg)) != NULL)
+            PQclear(r); /* a FATAL error the server sent before closing */
+        if (PQstatus(c->pg) != CONNECTION_OK)
+            return 0;
+    }
+    return 1;
+}
+
+int orm__pg_conn_reset(orm_conn *c)
+{
+    if (!c || PQstatus(c->pg) != CONNECTION_OK)
+        return ORM_ECONN;
+    if (c->cur.res)
+        pg_cursor_close(&c->cur);
+    switch (PQtransactionStatus(c->pg)) {
+    case PQTRANS_IDLE: return ORM_OK;
+    case PQTRANS_INTRANS:
+    case PQTRANS_INERROR: return pg_rollback(c, NULL);
+    default: return orm__error_set(ORM_ECONN, MODULE, "connection left in an unknown state");
+    }
+}
+
+void orm__pg_conn_stmt_stats(orm_conn *c, size_t *count, uint64_t *hits, uint64_t *misses)
+{
+    orm_stmt_cache_stats s;
+    orm__stmt_cache_stats_get(c->stmts, &s);
+    *count = s.count, *hits = s.hits, *misses = s.misses;
+}
+
+const orm_driver orm__driver_postgres = {
+    .name = "postgres",
+    .accepts = pg_accepts,
+    .open = pg_open,
+    .close = pg_close,
+    .exec = pg_exec,
+    .query = pg_query,
+    .exec_script = pg_exec_script,
+    .cursor_next = pg_cursor_next,
+    .cursor_ncols = pg_cursor_ncols,
+    .cursor_name = pg_cursor_name,
+    .cursor_value = pg_cursor_value,
+    .cursor_close = pg_cursor_close,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .rollback = pg_rollback,
+    .max_params = 65535,
+};

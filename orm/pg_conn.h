@@ -1,0 +1,25 @@
+/* liborm internal — what the connection pool needs from a PostgreSQL connection beyond
+ * orm/driver.h: a cheap liveness check of an idle connection and a reset before reuse.
+ *
+ * Thread safety: as every driver call, one thread at a time per connection.
+ */
+#ifndef ORM_PG_CONN_H
+#define ORM_PG_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "orm/driver.h"
+
+/* 1 when c looks usable, 0 when it is broken (closed by the server: terminated backend,
+ * restart). Never blocks: it reads only what the socket already holds. */
+int orm__pg_conn_alive(orm_conn *c);
+
+/* Before handing c to the next user: close a cursor left open and roll back a transaction
+ * left open or failed. ORM_OK, or ORM_ECONN when c must be discarded. */
+int orm__pg_conn_reset(orm_conn *c);
+
+/* The prepared-statement cache of c, for tests. */
+void orm__pg_conn_stmt_stats(orm_conn *c, size_t *count, uint64_t *hits, uint64_t *misses);
+
+#endif
