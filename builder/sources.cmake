@@ -1,6 +1,7 @@
 # builder/: expressions, select/insert/update/delete, dialects.
 set(ORM_BUILDER_SOURCES
   builder/sql_buf.c
+  builder/common.c
   builder/dialect.c
   builder/expr.c
   builder/render.c

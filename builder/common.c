@@ -1,0 +1,134 @@
+/* liborm builder — what every builder shares: the sticky first error, model registration
+ * and field checks, copied name lists, and handing a rendered statement to the session.
+ *
+ * Keeps true: a builder's recorded error never changes once set, and its message is the one
+ * the caller saw first.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "builder/builder_internal.h"
+#include "orm/alloc.h"
+#include "orm/error_internal.h"
+
+int orm__bstate_fail(orm_bstate *st, int code, const char *fmt, ...)
+{
+    if (st->err)
+        return orm__bstate_check(st);
+    st->err = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(st->msg, sizeof st->msg, fmt, ap);
+    va_end(ap);
+    if (code == ORM_ENOMEM)
+        return orm__error_nomem("builder");
+    return orm__error_set(code, "builder", "%s", st->msg);
+}
+
+int orm__bstate_keep(orm_bstate *st, int code)
+{
+    if (st->err)
+        return orm__bstate_check(st);
+    st->err = code;
+    snprintf(st->msg, sizeof st->msg, "%s", orm_error_last()->message);
+    return code;
+}
+
+int orm__bstate_check(const orm_bstate *st)
+{
+    if (!st->err)
+        return ORM_OK;
+    if (st->err == ORM_ENOMEM)
+        return orm__error_nomem("builder");
+    return orm__error_set(st->err, "builder", "%s", st->msg);
+}
+
+int orm__builder_check_model(orm_session *s, const orm_model *model)
+{
+    if (!orm__db_model_entry(s->db, model))
+        return orm__error_set(ORM_EINVAL, "builder", "model \"%s\" (table \"%s\") is not registered with this db",
+                              model->name ? model->name : "?", model->table ? model->table : "?");
+    return ORM_OK;
+}
+
+int orm__builder_field(const orm_model *model, const char *name, size_t *out)
+{
+    if (!name)
+        return orm__error_set(ORM_EINVAL, "builder", "NULL field name for table \"%s\"", model->table);
+    const char *dot = strchr(name, '.');
+    if (dot) {
+        /* "table.field" naming this model is accepted too. */
+        size_t q = (size_t)(dot - name);
+        if (strlen(model->table) == q && memcmp(model->table, name, q) == 0)
+            name = dot + 1;
+    }
+    int i = orm_model_field_index(model, name);
+    if (i < 0)
+        return orm__error_set(ORM_EUNKNOWN_FIELD, "builder", "unknown field \"%s\" in table \"%s\"", name,
+                              model->table);
+    *out = (size_t)i;
+    return ORM_OK;
+}
+
+void orm__strv_free(char **v, size_t n)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < n; i++)
+        orm__free(v[i]);
+    orm__free(v);
+}
+
+char **orm__strv_dup(const char *const *v, size_t n, int *rc)
+{
+    *rc = ORM_OK;
+    if (n && !v) {
+        *rc = orm__error_set(ORM_EINVAL, "builder", "NULL list of %zu names", n);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!v[i]) {
+            *rc = orm__error_set(ORM_EINVAL, "builder", "NULL name at index %zu", i);
+            return NULL;
+        }
+    char **out = orm__calloc(n ? n : 1, sizeof *out);
+    if (!out) {
+        *rc = orm__error_nomem("builder");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!(out[i] = orm__strdup(v[i]))) {
+            orm__strv_free(out, i);
+            *rc = orm__error_nomem("builder");
+            return NULL;
+        }
+    return out;
+}
+
+static orm_query make_query(orm_query_kind kind, const orm_model *m, const orm_sql_buf *b)
+{
+    orm_query q;
+    q.kind = kind;
+    q.model = m;
+    q.sql = b->s;
+    q.sql_len = b->len;
+    q.sql_hash = 0; /* the driver hashes it */
+    q.args = b->args;
+    q.nargs = b->nargs;
+    return q;
+}
+
+int orm__builder_exec(orm_session *s, orm_ctx *ctx, orm_query_kind kind, const orm_model *m,
+                      const orm_sql_buf *b, orm_exec_result *res)
+{
+    orm_query q = make_query(kind, m, b);
+    return orm__session_exec(s, ctx, &q, res);
+}
+
+int orm__builder_query(orm_session *s, orm_ctx *ctx, orm_query_kind kind, const orm_model *m,
+                       const orm_sql_buf *b, orm_rows **out)
+{
+    orm_query q = make_query(kind, m, b);
+    return orm__session_query(s, ctx, &q, out);
+}

@@ -1,0 +1,337 @@
+/* liborm builder — the one-struct fast paths: orm_get, orm_insert_one, orm_update_one,
+ * orm_delete_one.
+ *
+ * Keeps true: each statement's SQL is rendered once per db and model and kept in the
+ * model's registry entry (orm_model_entry.sql[slot]), published with a compare-and-swap so
+ * racing threads agree on one copy (the loser frees its own); the text's length and its
+ * orm__sql_hash are stored right after it in the same allocation (a trailer at the next
+ * 8-byte boundary past the NUL), so a call neither re-renders nor re-hashes (only a strlen finds the trailer).
+ * Arguments are bound from a stack array (the caller's key array for orm_get); nothing is
+ * allocated here besides what mapping text needs (and the heap fallback for models with
+ * more than STACK_ARGS fields).
+ */
+#include <stdatomic.h>
+#include <string.h>
+
+#include "builder/builder_internal.h"
+#include "builder/dialect_internal.h"
+#include "orm/alloc.h"
+#include "orm/error_internal.h"
+#include "orm/mapper.h"
+#include "orm/write.h"
+
+#define STACK_ARGS 32
+
+/* Field k of every model maps column k: the identity, for orm__map_row. */
+#define I4(n) (n), (n) + 1, (n) + 2, (n) + 3
+#define I16(n) I4(n), I4((n) + 4), I4((n) + 8), I4((n) + 12)
+#define I64(n) I16(n), I16((n) + 16), I16((n) + 32), I16((n) + 48)
+static const size_t identity[256] = { I64(0), I64(64), I64(128), I64(192) };
+
+typedef void (*build_fn)(orm_sql_buf *b, const orm_model *m);
+
+static int is_key(const orm_model *m, size_t f)
+{
+    for (size_t i = 0; i < m->npk; i++)
+        if (m->pk[i] == f)
+            return 1;
+    return 0;
+}
+
+static long autoinc_of(const orm_model *m)
+{
+    for (size_t i = 0; i < m->nfields; i++)
+        if (m->fields[i].flags & ORM_FIELD_AUTOINCREMENT)
+            return (long)i;
+    return -1;
+}
+
+static void where_key(orm_sql_buf *b, const orm_model *m)
+{
+    for (size_t k = 0; k < m->npk; k++) {
+        orm__sql_buf_put(b, k ? " AND " : " WHERE ");
+        orm__sql_buf_ident(b, m->fields[m->pk[k]].column);
+        orm__sql_buf_put(b, " = ");
+        orm__sql_buf_param(b, orm_null());
+    }
+}
+
+static void build_get(orm_sql_buf *b, const orm_model *m)
+{
+    orm__sql_buf_put(b, "SELECT ");
+    for (size_t i = 0; i < m->nfields; i++) {
+        if (i)
+            orm__sql_buf_put(b, ", ");
+        orm__sql_buf_ident(b, m->fields[i].column);
+    }
+    orm__sql_buf_put(b, " FROM ");
+    orm__sql_buf_ident(b, m->table);
+    where_key(b, m);
+}
+
+/* INSERT of every column but the AUTOINCREMENT key (the database assigns it). */
+static void build_insert(orm_sql_buf *b, const orm_model *m)
+{
+    long ak = autoinc_of(m);
+    orm__sql_buf_put(b, "INSERT INTO ");
+    orm__sql_buf_ident(b, m->table);
+    size_t n = 0;
+    for (size_t i = 0; i < m->nfields; i++) {
+        if ((long)i == ak)
+            continue;
+        orm__sql_buf_put(b, n++ ? ", " : " (");
+        orm__sql_buf_ident(b, m->fields[i].column);
+    }
+    if (n == 0) {
+        orm__sql_buf_put(b, " DEFAULT VALUES");
+        return;
+    }
+    orm__sql_buf_put(b, ") VALUES (");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            orm__sql_buf_put(b, ", ");
+        orm__sql_buf_param(b, orm_null());
+    }
+    orm__sql_buf_putc(b, ')');
+}
+
+static void build_insert_returning(orm_sql_buf *b, const orm_model *m)
+{
+    build_insert(b, m);
+    orm__sql_buf_put(b, " RETURNING ");
+    orm__sql_buf_ident(b, m->fields[autoinc_of(m)].column);
+}
+
+static void build_update(orm_sql_buf *b, const orm_model *m)
+{
+    orm__sql_buf_put(b, "UPDATE ");
+    orm__sql_buf_ident(b, m->table);
+    size_t n = 0;
+    for (size_t i = 0; i < m->nfields; i++) {
+        if (is_key(m, i))
+            continue;
+        orm__sql_buf_put(b, n++ ? ", " : " SET ");
+        orm__sql_buf_ident(b, m->fields[i].column);
+        orm__sql_buf_put(b, " = ");
+        orm__sql_buf_param(b, orm_null());
+    }
+    where_key(b, m);
+}
+
+static void build_delete(orm_sql_buf *b, const orm_model *m)
+{
+    orm__sql_buf_put(b, "DELETE FROM ");
+    orm__sql_buf_ident(b, m->table);
+    where_key(b, m);
+}
+
+static size_t trailer_at(size_t len) { return (len + 1 + 7) & ~(size_t)7; }
+
+/* The statement of a slot: rendered and published on first use. Fills q's sql fields. */
+static int slot_sql(orm_session *s, orm_model_entry *e, int slot, build_fn fn, orm_query *q)
+{
+    char *p = atomic_load_explicit(&e->sql[slot], memory_order_acquire);
+    if (!p) {
+        orm_sql_buf b;
+        orm__sql_buf_init(&b, orm__dialect_for_db(s->db));
+        fn(&b, q->model);
+        int rc = orm__sql_buf_finish(&b);
+        size_t off = trailer_at(b.len);
+        char *mine = rc ? NULL : orm__malloc(off + 2 * sizeof(uint64_t));
+        if (!rc && !mine)
+            rc = orm__error_nomem("builder");
+        if (rc) {
+            orm__sql_buf_free(&b);
+            return rc;
+        }
+        uint64_t trailer[2] = { b.len, orm__sql_hash(b.s, b.len) };
+        memcpy(mine, b.s, b.len + 1);
+        memcpy(mine + off, trailer, sizeof trailer);
+        orm__sql_buf_free(&b);
+        char *expected = NULL;
+        if (atomic_compare_exchange_strong_explicit(&e->sql[slot], &expected, mine, memory_order_acq_rel,
+                                                    memory_order_acquire)) {
+            p = mine;
+        } else {
+            orm__free(mine); /* another thread published the same text first */
+            p = expected;
+        }
+    }
+    uint64_t trailer[2];
+    memcpy(trailer, p + trailer_at(strlen(p)), sizeof trailer);
+    q->sql = p;
+    q->sql_len = (size_t)trailer[0];
+    q->sql_hash = trailer[1];
+    return ORM_OK;
+}
+
+/* The registry entry, or ORM_EINVAL naming the model; also checks for a key. */
+static int entry_of(orm_session *s, const orm_model *m, const void *obj, const char *fn, orm_model_entry **out)
+{
+    if (!s || !m || !obj)
+        return orm__error_set(ORM_EINVAL, "builder", "%s: NULL %s", fn, !s ? "session" : !m ? "model" : "object");
+    *out = orm__db_model_entry(s->db, m);
+    if (!*out)
+        return orm__builder_check_model(s, m);
+    if (m->npk == 0)
+        return orm__error_set(ORM_EINVAL, "builder", "%s: table \"%s\" has no primary key", fn, m->table);
+    return ORM_OK;
+}
+
+int orm_get(orm_session *s, orm_ctx *ctx, const orm_model *model, void *out, const orm_value *key)
+{
+    orm_model_entry *e;
+    int rc = entry_of(s, model, out, "orm_get", &e);
+    if (rc)
+        return rc;
+    if (!key)
+        return orm__error_set(ORM_EINVAL, "builder", "orm_get: NULL key");
+    orm_query q = { ORM_QUERY_SELECT, model, NULL, 0, 0, key, model->npk };
+    if ((rc = slot_sql(s, e, ORM_MODEL_SLOT_GET, build_get, &q)) != ORM_OK)
+        return rc;
+    orm_rows *r;
+    if ((rc = orm__session_query(s, ctx, &q, &r)) != ORM_OK)
+        return rc;
+    rc = orm_rows_next(r);
+    if (rc == 1) {
+        memset(out, 0, model->struct_size);
+        if (model->nfields <= 256) {
+            rc = orm__map_row(model, r, identity, model->nfields, out);
+        } else {
+            size_t *map = orm__malloc(model->nfields * sizeof *map);
+            for (size_t i = 0; map && i < model->nfields; i++)
+                map[i] = i;
+            rc = map ? orm__map_row(model, r, map, model->nfields, out) : orm__error_nomem("builder");
+            orm__free(map);
+        }
+    } else if (rc == 0) {
+        rc = orm__error_set(ORM_ENOTFOUND, "builder", "no row in \"%s\" with that key", model->table);
+    }
+    orm_rows_free(r);
+    return rc;
+}
+
+/* Room for n args: the stack array when it fits. */
+static orm_value *args_for(orm_value *stack, size_t n)
+{
+    return n <= STACK_ARGS ? stack : orm__malloc(n * sizeof *stack);
+}
+
+/* The general path for a row whose AUTOINCREMENT key is already set. */
+static int insert_with_key(orm_session *s, orm_ctx *ctx, const orm_model *model, void *obj)
+{
+    orm_insert *ins = orm_insert_new(s, model);
+    if (!ins)
+        return orm_error_last()->code;
+    int rc = orm_insert_add(ins, obj);
+    if (rc == ORM_OK)
+        rc = orm_insert_exec(ins, ctx, NULL);
+    orm_insert_free(ins);
+    return rc;
+}
+
+int orm_insert_one(orm_session *s, orm_ctx *ctx, const orm_model *model, void *obj)
+{
+    if (!s || !model || !obj)
+        return orm__error_set(ORM_EINVAL, "builder", "orm_insert_one: NULL %s",
+                              !s ? "session" : !model ? "model" : "object");
+    orm_model_entry *e = orm__db_model_entry(s->db, model);
+    if (!e)
+        return orm__builder_check_model(s, model);
+    long ak = autoinc_of(model);
+    if (ak >= 0) {
+        orm_value kv = orm_model_get(model, obj, (size_t)ak);
+        if (!(kv.type == ORM_VALUE_NULL || (kv.type == ORM_VALUE_INT && kv.u.i == 0)))
+            return insert_with_key(s, ctx, model, obj);
+    }
+    int returning = ak >= 0 && !orm__dialect_for_db(s->db)->has_last_insert_id;
+    orm_value stack[STACK_ARGS];
+    size_t n = model->nfields - (ak >= 0);
+    orm_value *args = args_for(stack, n);
+    if (!args)
+        return orm__error_nomem("builder");
+    for (size_t i = 0, k = 0; i < model->nfields; i++)
+        if ((long)i != ak)
+            args[k++] = orm_model_get(model, obj, i);
+    orm_query q = { ORM_QUERY_INSERT, model, NULL, 0, 0, args, n };
+    int rc = returning ? slot_sql(s, e, ORM_MODEL_SLOT_INSERT_RETURNING, build_insert_returning, &q)
+                       : slot_sql(s, e, ORM_MODEL_SLOT_INSERT, build_insert, &q);
+    if (rc == ORM_OK && returning) {
+        orm_rows *r;
+        if ((rc = orm__session_query(s, ctx, &q, &r)) == ORM_OK) {
+            rc = orm_rows_next(r);
+            if (rc == 1)
+                rc = orm__map_value(model, obj, (size_t)ak, orm_rows_value(r, 0));
+            else if (rc == 0)
+                rc = orm__error_set(ORM_EDB, "builder", "insert into \"%s\" returned no key", model->table);
+            orm_rows_free(r);
+        }
+    } else if (rc == ORM_OK) {
+        orm_exec_result res = { 0, 0 };
+        rc = orm__session_exec(s, ctx, &q, &res);
+        if (rc == ORM_OK && ak >= 0)
+            rc = orm__map_value(model, obj, (size_t)ak, orm_int(res.last_id));
+    }
+    if (args != stack)
+        orm__free(args);
+    return rc;
+}
+
+/* Run an UPDATE / DELETE slot; ORM_ENOTFOUND when no row matched. */
+static int write_by_key(orm_session *s, orm_ctx *ctx, orm_model_entry *e, orm_query *q, int slot, build_fn fn)
+{
+    int rc = slot_sql(s, e, slot, fn, q);
+    if (rc)
+        return rc;
+    orm_exec_result res = { 0, 0 };
+    if ((rc = orm__session_exec(s, ctx, q, &res)) != ORM_OK)
+        return rc;
+    if (res.affected == 0)
+        return orm__error_set(ORM_ENOTFOUND, "builder", "no row in \"%s\" with that key", q->model->table);
+    return ORM_OK;
+}
+
+int orm_update_one(orm_session *s, orm_ctx *ctx, const orm_model *model, const void *obj)
+{
+    orm_model_entry *e;
+    int rc = entry_of(s, model, obj, "orm_update_one", &e);
+    if (rc)
+        return rc;
+    if (model->nfields == model->npk)
+        return orm__error_set(ORM_EINVAL, "builder", "orm_update_one: table \"%s\" has only key columns",
+                              model->table);
+    orm_value stack[STACK_ARGS];
+    orm_value *args = args_for(stack, model->nfields);
+    if (!args)
+        return orm__error_nomem("builder");
+    size_t k = 0;
+    for (size_t i = 0; i < model->nfields; i++)
+        if (!is_key(model, i))
+            args[k++] = orm_model_get(model, obj, i);
+    for (size_t i = 0; i < model->npk; i++)
+        args[k++] = orm_model_get(model, obj, model->pk[i]);
+    orm_query q = { ORM_QUERY_UPDATE, model, NULL, 0, 0, args, k };
+    rc = write_by_key(s, ctx, e, &q, ORM_MODEL_SLOT_UPDATE, build_update);
+    if (args != stack)
+        orm__free(args);
+    return rc;
+}
+
+int orm_delete_one(orm_session *s, orm_ctx *ctx, const orm_model *model, const void *obj)
+{
+    orm_model_entry *e;
+    int rc = entry_of(s, model, obj, "orm_delete_one", &e);
+    if (rc)
+        return rc;
+    orm_value stack[STACK_ARGS];
+    orm_value *args = args_for(stack, model->npk);
+    if (!args)
+        return orm__error_nomem("builder");
+    for (size_t i = 0; i < model->npk; i++)
+        args[i] = orm_model_get(model, obj, model->pk[i]);
+    orm_query q = { ORM_QUERY_DELETE, model, NULL, 0, 0, args, model->npk };
+    rc = write_by_key(s, ctx, e, &q, ORM_MODEL_SLOT_DELETE, build_delete);
+    if (args != stack)
+        orm__free(args);
+    return rc;
+}

@@ -1,0 +1,326 @@
+/* liborm builder — expression constructors and orm_expr_free.
+ *
+ * Keeps true: a constructor owns every node passed to it from the moment it is called, so
+ * on any failure it frees them before returning; it never returns NULL (a failed allocation
+ * gives the static error node, which orm_expr_free ignores); names, text and blob bytes are
+ * copied into the node.
+ */
+#include <string.h>
+
+#include "builder/expr_internal.h"
+#include "orm/alloc.h"
+#include "orm/error.h"
+#include "orm/select.h"
+
+/* Shared error nodes: never freed, never modified. */
+static orm_expr nomem_node = { .kind = ORM_EX_ERROR, .code = ORM_ENOMEM };
+static orm_expr einval_node = { .kind = ORM_EX_ERROR, .code = ORM_EINVAL };
+
+static int is_static(const orm_expr *e) { return e == &nomem_node || e == &einval_node; }
+
+void orm_expr_free(orm_expr *e)
+{
+    if (!e || is_static(e))
+        return;
+    orm_expr_free(e->a);
+    orm_expr_free(e->b);
+    orm_expr_free(e->c);
+    for (size_t i = 0; i < e->nlist; i++)
+        orm_expr_free(e->list[i]);
+    orm__free(e->list);
+    for (size_t i = 0; i < e->nvals; i++)
+        orm__value_release(&e->vals[i]);
+    orm__free(e->vals);
+    orm__value_release(&e->val);
+    orm__free(e->name);
+    orm_select_free(e->sub);
+    orm__free(e);
+}
+
+/* A new node of this kind, or NULL. */
+static orm_expr *node(orm_expr_kind kind)
+{
+    orm_expr *e = orm__calloc(1, sizeof *e);
+    if (e)
+        e->kind = kind;
+    return e;
+}
+
+/* Give up on a node under construction: free it and what it already owns. */
+static orm_expr *fail(orm_expr *e) { orm_expr_free(e); return &nomem_node; }
+
+/* Copies of an array of values into e->vals; 0 on failure (e keeps what it got). */
+static int copy_vals(orm_expr *e, const orm_value *vals, size_t n)
+{
+    if (n == 0)
+        return 1;
+    e->vals = orm__calloc(n, sizeof *e->vals);
+    if (!e->vals)
+        return 0;
+    for (; e->nvals < n; e->nvals++)
+        if (orm__value_dup(&e->vals[e->nvals], vals[e->nvals]) != ORM_OK)
+            return 0;
+    return 1;
+}
+
+orm_expr *orm_col(const char *field)
+{
+    if (!field)
+        return &einval_node;
+    orm_expr *e = node(ORM_EX_COL);
+    if (!e || !(e->name = orm__strdup(field)))
+        return fail(e);
+    return e;
+}
+
+orm_expr *orm_val(orm_value v)
+{
+    orm_expr *e = node(ORM_EX_VAL);
+    if (!e || orm__value_dup(&e->val, v) != ORM_OK)
+        return fail(e);
+    return e;
+}
+
+orm_expr *orm_aggregate(orm_agg fn, orm_expr *arg, int distinct)
+{
+    if ((unsigned)fn > ORM_AGG_MAX) {
+        orm_expr_free(arg);
+        return &einval_node;
+    }
+    orm_expr *e = node(ORM_EX_AGG);
+    if (!e) {
+        orm_expr_free(arg);
+        return &nomem_node;
+    }
+    e->agg = fn;
+    e->flag = distinct != 0;
+    e->a = arg;
+    return e;
+}
+
+orm_expr *orm_count_all(void) { return orm_aggregate(ORM_AGG_COUNT, NULL, 0); }
+
+static orm_expr *agg_of(orm_agg fn, const char *field)
+{
+    if (!field)
+        return &einval_node;
+    orm_expr *c = orm_col(field);
+    if (c == &nomem_node)
+        return c;
+    return orm_aggregate(fn, c, 0);
+}
+
+orm_expr *orm_count(const char *field) { return agg_of(ORM_AGG_COUNT, field); }
+orm_expr *orm_sum(const char *field) { return agg_of(ORM_AGG_SUM, field); }
+orm_expr *orm_avg(const char *field) { return agg_of(ORM_AGG_AVG, field); }
+orm_expr *orm_min(const char *field) { return agg_of(ORM_AGG_MIN, field); }
+orm_expr *orm_max(const char *field) { return agg_of(ORM_AGG_MAX, field); }
+
+orm_expr *orm_raw_expr(const char *sql, const orm_value *args, size_t nargs)
+{
+    if (!sql || (nargs && !args))
+        return &einval_node;
+    orm_expr *e = node(ORM_EX_RAW);
+    if (!e || !(e->name = orm__strdup(sql)) || !copy_vals(e, args, nargs))
+        return fail(e);
+    return e;
+}
+
+/* A node over up to three children, all stolen; NULL children make it an error node. */
+static orm_expr *with_kids(orm_expr_kind kind, orm_expr *a, orm_expr *b, orm_expr *c, int nkids)
+{
+    orm_expr *e = (nkids >= 1 && !a) || (nkids >= 2 && !b) || (nkids >= 3 && !c) ? NULL : node(kind);
+    if (!e) {
+        orm_expr_free(a);
+        orm_expr_free(b);
+        orm_expr_free(c);
+        return &nomem_node;
+    }
+    e->a = a;
+    e->b = b;
+    e->c = c;
+    return e;
+}
+
+orm_expr *orm_binop(orm_op op, orm_expr *lhs, orm_expr *rhs)
+{
+    if ((unsigned)op > ORM_OP_DIV) {
+        orm_expr_free(lhs);
+        orm_expr_free(rhs);
+        return &einval_node;
+    }
+    orm_expr *e = with_kids(ORM_EX_BINOP, lhs, rhs, NULL, 2);
+    if (!is_static(e))
+        e->op = op;
+    return e;
+}
+
+static orm_expr *cmp(orm_op op, const char *field, orm_value v)
+{
+    if (!field)
+        return &einval_node;
+    return orm_binop(op, orm_col(field), orm_val(v));
+}
+
+orm_expr *orm_eq(const char *field, orm_value v) { return cmp(ORM_OP_EQ, field, v); }
+orm_expr *orm_ne(const char *field, orm_value v) { return cmp(ORM_OP_NE, field, v); }
+orm_expr *orm_lt(const char *field, orm_value v) { return cmp(ORM_OP_LT, field, v); }
+orm_expr *orm_le(const char *field, orm_value v) { return cmp(ORM_OP_LE, field, v); }
+orm_expr *orm_gt(const char *field, orm_value v) { return cmp(ORM_OP_GT, field, v); }
+orm_expr *orm_ge(const char *field, orm_value v) { return cmp(ORM_OP_GE, field, v); }
+
+orm_expr *orm_eq_col(const char *field, const char *other_field)
+{
+    if (!field || !other_field)
+        return &einval_node;
+    return orm_binop(ORM_OP_EQ, orm_col(field), orm_col(other_field));
+}
+
+static orm_expr *like(int negate, const char *field, orm_value pattern)
+{
+    if (!field)
+        return &einval_node;
+    orm_expr *e = with_kids(ORM_EX_LIKE, orm_col(field), orm_val(pattern), NULL, 2);
+    if (!is_static(e))
+        e->flag = negate;
+    return e;
+}
+
+orm_expr *orm_like(const char *field, orm_value pattern) { return like(0, field, pattern); }
+orm_expr *orm_not_like(const char *field, orm_value pattern) { return like(1, field, pattern); }
+
+orm_expr *orm_between(const char *field, orm_value lo, orm_value hi)
+{
+    if (!field)
+        return &einval_node;
+    return with_kids(ORM_EX_BETWEEN, orm_col(field), orm_val(lo), orm_val(hi), 3);
+}
+
+static orm_expr *in_list(int negate, const char *field, const orm_value *vals, size_t n)
+{
+    if (!field || (n && !vals))
+        return &einval_node;
+    orm_expr *e = with_kids(ORM_EX_IN, orm_col(field), NULL, NULL, 1);
+    if (is_static(e))
+        return e;
+    e->flag = negate;
+    if (!copy_vals(e, vals, n))
+        return fail(e);
+    return e;
+}
+
+orm_expr *orm_in(const char *field, const orm_value *vals, size_t n) { return in_list(0, field, vals, n); }
+orm_expr *orm_not_in(const char *field, const orm_value *vals, size_t n) { return in_list(1, field, vals, n); }
+
+static orm_expr *is_null(int negate, const char *field)
+{
+    if (!field)
+        return &einval_node;
+    orm_expr *e = with_kids(ORM_EX_IS_NULL, orm_col(field), NULL, NULL, 1);
+    if (!is_static(e))
+        e->flag = negate;
+    return e;
+}
+
+orm_expr *orm_is_null(const char *field) { return is_null(0, field); }
+orm_expr *orm_is_not_null(const char *field) { return is_null(1, field); }
+
+/* A subquery node; sub is stolen (NULL: a failed orm_select_new, so out of memory). */
+static orm_expr *sub_node(orm_expr_kind kind, int negate, orm_expr *col, orm_select *sub)
+{
+    orm_expr *e = sub && col != &nomem_node ? node(kind) : NULL;
+    if (!e) {
+        orm_expr_free(col);
+        orm_select_free(sub);
+        return &nomem_node;
+    }
+    e->flag = negate;
+    e->a = col;
+    e->sub = sub;
+    return e;
+}
+
+orm_expr *orm_in_select(const char *field, orm_select *sub)
+{
+    if (!field) {
+        orm_select_free(sub);
+        return &einval_node;
+    }
+    return sub_node(ORM_EX_IN_SELECT, 0, orm_col(field), sub);
+}
+
+orm_expr *orm_not_in_select(const char *field, orm_select *sub)
+{
+    if (!field) {
+        orm_select_free(sub);
+        return &einval_node;
+    }
+    return sub_node(ORM_EX_IN_SELECT, 1, orm_col(field), sub);
+}
+
+orm_expr *orm_exists(orm_select *sub) { return sub_node(ORM_EX_EXISTS, 0, NULL, sub); }
+orm_expr *orm_not_exists(orm_select *sub) { return sub_node(ORM_EX_EXISTS, 1, NULL, sub); }
+
+static orm_expr *constant(int value)
+{
+    orm_expr *e = node(ORM_EX_CONST);
+    if (!e)
+        return &nomem_node;
+    e->flag = value;
+    return e;
+}
+
+/* n-ary AND/OR over list (all stolen). */
+static orm_expr *logic(orm_expr_kind kind, orm_expr *const *list, size_t n)
+{
+    int bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad |= list[i] == NULL;
+    if (bad || n == 0 || n == 1) {
+        if (!bad && n == 1)
+            return list[0];
+        for (size_t i = 0; i < n; i++)
+            orm_expr_free(list[i]);
+        return bad ? &nomem_node : constant(kind == ORM_EX_AND);
+    }
+    orm_expr *e = node(kind);
+    orm_expr **copy = e ? orm__malloc(n * sizeof *copy) : NULL;
+    if (!copy) {
+        orm__free(e);
+        for (size_t i = 0; i < n; i++)
+            orm_expr_free(list[i]);
+        return &nomem_node;
+    }
+    memcpy(copy, list, n * sizeof *copy);
+    e->list = copy;
+    e->nlist = n;
+    return e;
+}
+
+orm_expr *orm_and(orm_expr *a, orm_expr *b)
+{
+    orm_expr *l[2] = { a, b };
+    return logic(ORM_EX_AND, l, 2);
+}
+
+orm_expr *orm_or(orm_expr *a, orm_expr *b)
+{
+    orm_expr *l[2] = { a, b };
+    return logic(ORM_EX_OR, l, 2);
+}
+
+orm_expr *orm_not(orm_expr *e) { return with_kids(ORM_EX_NOT, e, NULL, NULL, 1); }
+
+orm_expr *orm_and_all(orm_expr *const *list, size_t n)
+{
+    if (n && !list)
+        return &einval_node;
+    return logic(ORM_EX_AND, list, n);
+}
+
+orm_expr *orm_or_all(orm_expr *const *list, size_t n)
+{
+    if (n && !list)
+        return &einval_node;
+    return logic(ORM_EX_OR, list, n);
+}

@@ -1,0 +1,488 @@
+/* liborm builder — INSERT: one or many borrowed structs, ALL / SET_ONLY column sets,
+ * explicit columns, ON CONFLICT, RETURNING, and the assigned keys written back.
+ *
+ * Keeps true: consecutive rows with the same column set go in one multi-row statement of at
+ * most ORM_INSERT_MAX_ROWS rows and the dialect's parameter limit, so identical full chunks
+ * have identical SQL text (one prepared statement, rendered once, re-bound per chunk);
+ * returned rows are written back in order into the chunk's structs; a skipped row
+ * (ON CONFLICT DO NOTHING) keeps its key, which is why such chunks hold one row when
+ * something must be written back.
+ */
+#include <string.h>
+
+#include "builder/builder_internal.h"
+#include "builder/dialect_internal.h"
+#include "orm/alloc.h"
+#include "orm/error_internal.h"
+#include "orm/mapper.h"
+#include "orm/write.h"
+
+struct orm_insert {
+    orm_session *s;
+    const orm_model *model;
+    const orm_dialect *d;
+    orm_bstate st;
+    orm_insert_mode mode;
+    size_t *cols;           /* explicit columns (field indexes) */
+    size_t ncols;
+    int has_cols;
+    void **rows;            /* borrowed */
+    size_t nrows, rcap;
+    int has_conflict;
+    orm_conflict_action action;
+    size_t *cf, ncf;        /* conflict target */
+    size_t *uf, nuf;        /* DO UPDATE fields */
+    int has_uf;
+    size_t *ret, nret;      /* RETURNING fields */
+    long autoinc;           /* the AUTOINCREMENT key's field, or -1 */
+};
+
+/* One statement's worth of rows, as planned by plan_chunk. */
+typedef struct chunk {
+    size_t first, n;
+    size_t ncols;           /* columns in the set */
+    int keyback;            /* the key is left to the database and must come back */
+    int use_returning;      /* keys / fields come back through RETURNING */
+} chunk;
+
+static int null_builder(const char *fn)
+{
+    return orm__error_set(ORM_EINVAL, "builder", "%s: NULL insert", fn);
+}
+
+orm_insert *orm_insert_new(orm_session *s, const orm_model *model)
+{
+    if (!s || !model) {
+        orm__error_set(ORM_EINVAL, "builder", "orm_insert_new: NULL %s", s ? "model" : "session");
+        return NULL;
+    }
+    orm_insert *q = orm__calloc(1, sizeof *q);
+    if (!q) {
+        orm__error_nomem("builder");
+        return NULL;
+    }
+    q->s = s;
+    q->model = model;
+    q->d = orm__dialect_for_db(s->db);
+    q->autoinc = -1;
+    if (orm__builder_check_model(s, model) != ORM_OK) {
+        orm__bstate_keep(&q->st, ORM_EINVAL);
+        return q;
+    }
+    for (size_t i = 0; i < model->nfields; i++)
+        if (model->fields[i].flags & ORM_FIELD_AUTOINCREMENT)
+            q->autoinc = (long)i;
+    return q;
+}
+
+void orm_insert_free(orm_insert *q)
+{
+    if (!q)
+        return;
+    orm__free(q->cols);
+    orm__free(q->rows);
+    orm__free(q->cf);
+    orm__free(q->uf);
+    orm__free(q->ret);
+    orm__free(q);
+}
+
+int orm_insert_mode_set(orm_insert *q, orm_insert_mode mode)
+{
+    if (!q)
+        return null_builder("orm_insert_mode_set");
+    if (q->st.err)
+        return orm__bstate_check(&q->st);
+    if (mode != ORM_INSERT_ALL && mode != ORM_INSERT_SET_ONLY)
+        return orm__bstate_fail(&q->st, ORM_EINVAL, "orm_insert_mode_set: unknown mode %d", (int)mode);
+    q->mode = mode;
+    return ORM_OK;
+}
+
+/* Resolve n names of the model into a new index array (*out; NULL when n is 0). */
+static int resolve_fields(orm_insert *q, const char *const *names, size_t n, size_t **out)
+{
+    *out = NULL;
+    if (n && !names)
+        return orm__bstate_fail(&q->st, ORM_EINVAL, "NULL field list");
+    if (n == 0)
+        return ORM_OK;
+    size_t *v = orm__malloc(n * sizeof *v);
+    if (!v)
+        return orm__bstate_fail(&q->st, ORM_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        int rc = orm__builder_field(q->model, names[i], &v[i]);
+        if (rc) {
+            orm__free(v);
+            return orm__bstate_keep(&q->st, rc);
+        }
+    }
+    *out = v;
+    return ORM_OK;
+}
+
+int orm_insert_columns(orm_insert *q, const char *const *fields, size_t n)
+{
+    if (!q)
+        return null_builder("orm_insert_columns");
+    if (q->st.err)
+        return orm__bstate_check(&q->st);
+    size_t *v;
+    int rc = resolve_fields(q, fields, n, &v);
+    if (rc)
+        return rc;
+    orm__free(q->cols);
+    q->cols = v;
+    q->ncols = n;
+    q->has_cols = 1;
+    return ORM_OK;
+}
+
+int orm_insert_add(orm_insert *q, void *obj)
+{
+    if (!q)
+        return null_builder("orm_insert_add");
+    return orm_insert_add_many(q, obj, 1);
+}
+
+int orm_insert_add_many(orm_insert *q, void *objs, size_t n)
+{
+    if (!q)
+        return null_builder("orm_insert_add_many");
+    if (q->st.err)
+        return orm__bstate_check(&q->st);
+    if (!objs && n)
+        return orm__bstate_fail(&q->st, ORM_EINVAL, "orm_insert_add: NULL object");
+    if (q->nrows + n > q->rcap) {
+        size_t cap = q->rcap ? q->rcap : 16;
+        while (cap < q->nrows + n)
+            cap *= 2;
+        void **rows = orm__realloc(q->rows, cap * sizeof *rows);
+        if (!rows)
+            return orm__bstate_fail(&q->st, ORM_ENOMEM, "out of memory");
+        q->rows = rows;
+        q->rcap = cap;
+    }
+    for (size_t i = 0; i < n; i++)
+        q->rows[q->nrows++] = (char *)objs + i * q->model->struct_size;
+    return ORM_OK;
+}
+
+int orm_insert_on_conflict(orm_insert *q, const char *const *conflict_fields, size_t n,
+                           orm_conflict_action action, const char *const *update_fields, size_t nupdate)
+{
+    if (!q)
+        return null_builder("orm_insert_on_conflict");
+    if (q->st.err)
+        return orm__bstate_check(&q->st);
+    if (action != ORM_CONFLICT_NOTHING && action != ORM_CONFLICT_UPDATE)
+        return orm__bstate_fail(&q->st, ORM_EINVAL, "orm_insert_on_conflict: unknown action %d", (int)action);
+    if (action == ORM_CONFLICT_UPDATE && n == 0)
+        return orm__bstate_fail(&q->st, ORM_EINVAL, "ON CONFLICT DO UPDATE needs conflict fields");
+    size_t *cf, *uf;
+    int rc = resolve_fields(q, conflict_fields, n, &cf);
+    if (rc)
+        return rc;
+    if ((rc = resolve_fields(q, update_fields, update_fields ? nupdate : 0, &uf)) != ORM_OK) {
+        orm__free(cf);
+        return rc;
+    }
+    orm__free(q->cf);
+    orm__free(q->uf);
+    q->has_conflict = 1;
+    q->action = action;
+    q->cf = cf;
+    q->ncf = n;
+    q->uf = uf;
+    q->nuf = update_fields ? nupdate : 0;
+    q->has_uf = update_fields != NULL;
+    return ORM_OK;
+}
+
+int orm_insert_returning(orm_insert *q, const char *const *fields, size_t n)
+{
+    if (!q)
+        return null_builder("orm_insert_returning");
+    if (q->st.err)
+        return orm__bstate_check(&q->st);
+    if (!q->d->has_returning)
+        return orm__bstate_fail(&q->st, ORM_EUNSUPPORTED, "%s has no RETURNING", q->d->name);
+    size_t *v;
+    int rc = resolve_fields(q, fields, n, &v);
+    if (rc)
+        return rc;
+    orm__free(q->ret);
+    q->ret = v;
+    q->nret = n;
+    return ORM_OK;
+}
+
+/* ---- planning and rendering ---- */
+
+static int key_unset(const orm_insert *q, const void *obj)
+{
+    if (q->autoinc < 0)
+        return 0;
+    orm_value v = orm_model_get(q->model, obj, (size_t)q->autoinc);
+    return v.type == ORM_VALUE_NULL || (v.type == ORM_VALUE_INT && v.u.i == 0);
+}
+
+/* The columns obj puts in the statement (set[i] 1/0); returns how many. */
+static size_t row_set(const orm_insert *q, const void *obj, unsigned char *set)
+{
+    const orm_model *m = q->model;
+    size_t n = 0;
+    if (q->has_cols) {
+        memset(set, 0, m->nfields);
+        for (size_t i = 0; i < q->ncols; i++)
+            set[q->cols[i]] = 1;
+        for (size_t i = 0; i < m->nfields; i++)
+            n += set[i];
+        return n;
+    }
+    int skip_key = key_unset(q, obj);
+    for (size_t i = 0; i < m->nfields; i++) {
+        int in = !(skip_key && (long)i == q->autoinc);
+        if (in && q->mode == ORM_INSERT_SET_ONLY)
+            in = orm_model_get(m, obj, i).type != ORM_VALUE_NULL;
+        set[i] = (unsigned char)in;
+        n += (size_t)in;
+    }
+    return n;
+}
+
+/* Plan the statement starting at row `first`: its rows share set (filled here). */
+static void plan_chunk(const orm_insert *q, size_t first, unsigned char *set, unsigned char *tmp, chunk *c)
+{
+    size_t nf = q->model->nfields;
+    c->first = first;
+    c->ncols = row_set(q, q->rows[first], set);
+    c->keyback = q->autoinc >= 0 && !set[q->autoinc];
+    size_t max = ORM_INSERT_MAX_ROWS;
+    if (c->ncols == 0)
+        max = 1; /* DEFAULT VALUES takes one row */
+    else if (q->d->max_params / c->ncols < max)
+        max = q->d->max_params / c->ncols;
+    if (q->has_conflict && q->action == ORM_CONFLICT_NOTHING && (c->keyback || q->nret))
+        max = 1; /* a skipped row returns nothing, so rows could not be matched */
+    if (max == 0)
+        max = 1;
+    size_t n = 1;
+    while (first + n < q->nrows && n < max && row_set(q, q->rows[first + n], tmp) == c->ncols &&
+           memcmp(tmp, set, nf) == 0)
+        n++;
+    c->n = n;
+    c->use_returning = q->nret > 0 || (c->keyback && (!q->d->has_last_insert_id || n > 1));
+}
+
+static void bind_rows(orm_sql_buf *b, const orm_insert *q, const chunk *c, const unsigned char *set, int text)
+{
+    const orm_model *m = q->model;
+    for (size_t r = 0; r < c->n; r++) {
+        const void *obj = q->rows[c->first + r];
+        if (text)
+            orm__sql_buf_put(b, r ? ", (" : " VALUES (");
+        size_t k = 0;
+        for (size_t i = 0; i < m->nfields; i++) {
+            if (!set[i])
+                continue;
+            orm_value v = orm_model_get(m, obj, i);
+            if (text) {
+                if (k++)
+                    orm__sql_buf_put(b, ", ");
+                orm__sql_buf_param(b, v);
+            } else {
+                orm__sql_buf_arg(b, v);
+            }
+        }
+        if (text)
+            orm__sql_buf_putc(b, ')');
+    }
+}
+
+static int in_list(const size_t *v, size_t n, size_t x)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == x)
+            return 1;
+    return 0;
+}
+
+static void render_conflict(orm_sql_buf *b, const orm_insert *q, const unsigned char *set)
+{
+    const orm_field *f = q->model->fields;
+    orm__sql_buf_put(b, " ON CONFLICT");
+    for (size_t i = 0; i < q->ncf; i++) {
+        orm__sql_buf_put(b, i ? ", " : " (");
+        orm__sql_buf_ident(b, f[q->cf[i]].column);
+    }
+    if (q->ncf)
+        orm__sql_buf_putc(b, ')');
+    size_t n = 0;
+    if (q->action == ORM_CONFLICT_UPDATE) {
+        size_t count = q->has_uf ? q->nuf : q->model->nfields;
+        for (size_t k = 0; k < count; k++) {
+            size_t i = q->has_uf ? q->uf[k] : k;
+            if (!q->has_uf && (!set[i] || in_list(q->cf, q->ncf, i)))
+                continue;
+            orm__sql_buf_put(b, n++ ? ", " : " DO UPDATE SET ");
+            orm__sql_buf_ident(b, f[i].column);
+            orm__sql_buf_put(b, " = excluded.");
+            orm__sql_buf_ident(b, f[i].column);
+        }
+    }
+    if (n == 0)
+        orm__sql_buf_put(b, " DO NOTHING");
+}
+
+/* The statement for chunk c: text and args (text 0: args only, the text being the same). */
+static void render_chunk(orm_sql_buf *b, const orm_insert *q, const chunk *c, const unsigned char *set, int text)
+{
+    const orm_field *f = q->model->fields;
+    if (!text) {
+        bind_rows(b, q, c, set, 0);
+        return;
+    }
+    orm__sql_buf_put(b, "INSERT INTO ");
+    orm__sql_buf_ident(b, q->model->table);
+    if (c->ncols == 0) {
+        orm__sql_buf_put(b, " DEFAULT VALUES");
+    } else {
+        size_t k = 0;
+        for (size_t i = 0; i < q->model->nfields; i++) {
+            if (!set[i])
+                continue;
+            orm__sql_buf_put(b, k++ ? ", " : " (");
+            orm__sql_buf_ident(b, f[i].column);
+        }
+        orm__sql_buf_putc(b, ')');
+        bind_rows(b, q, c, set, 1);
+    }
+    if (q->has_conflict)
+        render_conflict(b, q, set);
+    if (c->use_returning) {
+        size_t k = 0;
+        if (c->keyback) {
+            orm__sql_buf_put(b, " RETURNING ");
+            orm__sql_buf_ident(b, f[q->autoinc].column);
+            k++;
+        }
+        for (size_t i = 0; i < q->nret; i++) {
+            orm__sql_buf_put(b, k++ ? ", " : " RETURNING ");
+            orm__sql_buf_ident(b, f[q->ret[i]].column);
+        }
+    }
+}
+
+int orm_insert_to_sql(orm_insert *q, const orm_dialect *d, orm_sql *out)
+{
+    if (!q || !out)
+        return orm__error_set(ORM_EINVAL, "builder", "orm_insert_to_sql: NULL %s", q ? "out" : "insert");
+    memset(out, 0, sizeof *out);
+    if (q->st.err)
+        return orm__bstate_check(&q->st);
+    if (q->nrows == 0)
+        return orm__error_set(ORM_EINVAL, "builder", "insert into \"%s\": no rows added", q->model->table);
+    const orm_dialect *saved = q->d;
+    if (d)
+        q->d = d; /* planning depends on the dialect (parameter limit, last insert id) */
+    unsigned char *set = orm__malloc(q->model->nfields * 2 + 2);
+    if (!set) {
+        q->d = saved;
+        return orm__error_nomem("builder");
+    }
+    chunk c;
+    plan_chunk(q, 0, set, set + q->model->nfields + 1, &c);
+    orm_sql_buf b;
+    orm__sql_buf_init(&b, q->d);
+    render_chunk(&b, q, &c, set, 1);
+    int rc = orm__sql_buf_take(&b, out);
+    orm__sql_buf_free(&b);
+    orm__free(set);
+    q->d = saved;
+    return rc;
+}
+
+/* Write the returned row into obj: column 0 is the key when c->keyback, then q->ret. */
+static int write_back(const orm_insert *q, const chunk *c, orm_rows *r, void *obj)
+{
+    size_t col = 0;
+    int rc = ORM_OK;
+    if (c->keyback)
+        rc = orm__map_value(q->model, obj, (size_t)q->autoinc, orm_rows_value(r, col++));
+    for (size_t i = 0; rc == ORM_OK && i < q->nret; i++)
+        rc = orm__map_value(q->model, obj, q->ret[i], orm_rows_value(r, col++));
+    return rc;
+}
+
+static int run_chunk(orm_insert *q, orm_ctx *ctx, const chunk *c, orm_sql_buf *b, int64_t *total)
+{
+    if (!c->use_returning) {
+        orm_exec_result res = { 0, 0 };
+        int rc = orm__builder_exec(q->s, ctx, ORM_QUERY_INSERT, q->model, b, &res);
+        if (rc)
+            return rc;
+        *total += res.affected;
+        if (c->keyback && res.affected > 0)
+            return orm__map_value(q->model, q->rows[c->first], (size_t)q->autoinc, orm_int(res.last_id));
+        return ORM_OK;
+    }
+    orm_rows *r;
+    int rc = orm__builder_query(q->s, ctx, ORM_QUERY_INSERT, q->model, b, &r);
+    if (rc)
+        return rc;
+    size_t k = 0;
+    while ((rc = orm_rows_next(r)) == 1) {
+        if (k < c->n && (rc = write_back(q, c, r, q->rows[c->first + k])) != ORM_OK)
+            break;
+        k++;
+    }
+    orm_rows_free(r);
+    *total += (int64_t)k;
+    return rc < 0 ? rc : ORM_OK;
+}
+
+int orm_insert_exec(orm_insert *q, orm_ctx *ctx, int64_t *affected)
+{
+    if (affected)
+        *affected = 0;
+    if (!q)
+        return null_builder("orm_insert_exec");
+    if (q->st.err)
+        return orm__bstate_check(&q->st);
+    if (q->nrows == 0)
+        return ORM_OK;
+    size_t nf = q->model->nfields;
+    unsigned char *set = orm__malloc(nf * 3 + 3);
+    if (!set)
+        return orm__error_nomem("builder");
+    unsigned char *tmp = set + nf + 1, *prev = tmp + nf + 1;
+    chunk c, last = { 0, 0, 0, 0, 0 };
+    int have_last = 0, rc = ORM_OK;
+    int64_t total = 0;
+    orm_sql_buf b;
+    orm__sql_buf_init(&b, q->d);
+    for (size_t i = 0; i < q->nrows && rc == ORM_OK; i += c.n) {
+        plan_chunk(q, i, set, tmp, &c);
+        /* Same shape as the previous statement: same text, so only re-bind. */
+        int same = have_last && c.n == last.n && c.use_returning == last.use_returning &&
+                   c.keyback == last.keyback && memcmp(set, prev, nf) == 0;
+        if (same) {
+            b.nargs = 0;
+        } else {
+            orm__sql_buf_reset(&b);
+            memcpy(prev, set, nf);
+        }
+        render_chunk(&b, q, &c, set, !same);
+        if ((rc = orm__sql_buf_finish(&b)) != ORM_OK)
+            break;
+        last = c;
+        have_last = 1;
+        rc = run_chunk(q, ctx, &c, &b, &total);
+    }
+    orm__sql_buf_free(&b);
+    orm__free(set);
+    if (affected)
+        *affected = total;
+    return rc;
+}
