@@ -17,6 +17,9 @@
  * The same as orm_model_set. */
 int orm__map_value(const orm_model *m, void *obj, size_t field, orm_value v);
 
+/* "int32", "text", ... for messages. */
+const char *orm__field_type_name(orm_field_type t);
+
 /* Map the current row of r into obj (zeroed by the caller): column k goes to field
  * fields[k]; a fields entry of (size_t)-1 skips the column. On error obj is cleared. */
 int orm__map_row(const orm_model *m, orm_rows *r, const size_t *fields, size_t ncols, void *obj);

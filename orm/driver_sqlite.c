@@ -1,0 +1,489 @@
+/* liborm — the SQLite driver (orm__driver_sqlite).
+ *
+ * One orm_conn is one sqlite3 handle opened NOMUTEX (the db hands a connection to one thread
+ * at a time, so SQLite's own mutex would be pure cost) with a bounded LRU cache of
+ * persistent prepared statements keyed by SQL text. Keeps true:
+ *  - a cached statement is always reset when no call is using it, and every parameter is
+ *    rebound before each use (so SQLITE_STATIC bindings never outlive their arguments: exec
+ *    steps inside the call; a cursor's arguments must stay valid until cursor_close);
+ *  - at most one cursor is open per connection; any other call while it is open is
+ *    ORM_EBUSY (running a statement could evict the cursor's own statement);
+ *  - every SQLite error goes through map_code, the one table from SQLite codes to ORM_E...,
+ *    with the extended code kept as native_code.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "orm/alloc.h"
+#include "orm/driver.h"
+#include "orm/driver_sqlite.h"
+#include "orm/error_internal.h"
+#include "orm/stmt_cache.h"
+
+struct orm_cursor {
+    struct orm_conn *conn;
+    sqlite3_stmt *stmt;
+    int cached; /* 1: stmt belongs to the cache (reset on close); 0: finalize on close */
+    int done;   /* stepped to the end or failed: further next calls return 0 / the error */
+    int ncols;
+};
+
+struct orm_conn {
+    sqlite3 *db;
+    orm_stmt_cache *cache;
+    struct orm_cursor cur;
+    int cursor_open;
+    int query_only; /* PRAGMA query_only was turned on by begin */
+};
+
+/* ---- errors ---- */
+
+static int map_code(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT: return ORM_ECONSTRAINT;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return ORM_EBUSY;
+    case SQLITE_INTERRUPT: return ORM_ECANCELED;
+    case SQLITE_NOMEM: return ORM_ENOMEM;
+    case SQLITE_CANTOPEN:
+    case SQLITE_IOERR:
+    case SQLITE_FULL: return ORM_EIO;
+    default: return ORM_EDB;
+    }
+}
+
+static int sqlite_error(sqlite3 *db, int rc, const char *sql, size_t len)
+{
+    const int ext = db ? sqlite3_extended_errcode(db) : rc;
+    const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    if (sql)
+        return orm__error_set_db(map_code(rc), "sqlite", NULL, ext, "%s (in: %.*s)", msg,
+                                 (int)(len > 160 ? 160 : len), sql);
+    return orm__error_set_db(map_code(rc), "sqlite", NULL, ext, "%s", msg);
+}
+
+static int cursor_busy(void)
+{
+    return orm__error_set(ORM_EBUSY, "sqlite",
+                          "a cursor is still open on this connection: free the orm_rows first");
+}
+
+/* ---- open / close ---- */
+
+static int sqlite_accepts(const char *dsn)
+{
+    return strncmp(dsn, "sqlite:", 7) == 0 || strncmp(dsn, "file:", 5) == 0;
+}
+
+static void finalize_cb(void *stmt, void *userdata)
+{
+    (void)userdata;
+    sqlite3_finalize(stmt);
+}
+
+static int run_pragma(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            ;
+        if (rc == SQLITE_DONE)
+            rc = SQLITE_OK;
+    }
+    if (rc != SQLITE_OK)
+        rc = sqlite_error(db, rc, sql, strlen(sql));
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static void sqlite_close(orm_conn *c)
+{
+    if (!c)
+        return;
+    if (c->cursor_open) {
+        sqlite3_reset(c->cur.stmt);
+        if (!c->cur.cached)
+            sqlite3_finalize(c->cur.stmt);
+    }
+    orm__stmt_cache_free(c->cache);
+    sqlite3_close_v2(c->db);
+    orm__free(c);
+}
+
+static int sqlite_open(orm_conn **out, const char *dsn, const orm_db_options *opts)
+{
+    *out = NULL;
+    const char *path = dsn;
+    if (strncmp(dsn, "sqlite:", 7) == 0)
+        path = dsn + 7;
+    if (!*path)
+        return orm__error_set(ORM_EINVAL, "sqlite", "DSN \"%s\" names no database", dsn);
+
+    orm_conn *c = orm__calloc(1, sizeof *c);
+    if (!c)
+        return orm__error_nomem("sqlite");
+    size_t cap = opts && opts->stmt_cache_size ? opts->stmt_cache_size : 128;
+    int rc = orm__stmt_cache_new(&c->cache, cap, finalize_cb, NULL);
+    if (rc != ORM_OK) {
+        orm__free(c);
+        return rc;
+    }
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
+    if (!opts || opts->create)
+        flags |= SQLITE_OPEN_CREATE;
+    int src = sqlite3_open_v2(path, &c->db, flags, NULL);
+    if (src != SQLITE_OK) {
+        rc = orm__error_set_db(map_code(src), "sqlite", NULL,
+                               c->db ? sqlite3_extended_errcode(c->db) : src,
+                               "cannot open %s: %s", path,
+                               c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(src));
+        sqlite_close(c);
+        return rc;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, opts && opts->busy_timeout_ms ? opts->busy_timeout_ms : 5000);
+    rc = run_pragma(c->db, "PRAGMA foreign_keys=ON");
+    /* WAL and synchronous=NORMAL only for a writable file: memory and temp databases have no
+     * file name, and a read-only one cannot change its journal mode. */
+    const char *fname = sqlite3_db_filename(c->db, "main");
+    if (rc == ORM_OK && fname && *fname && sqlite3_db_readonly(c->db, "main") == 0) {
+        rc = run_pragma(c->db, "PRAGMA journal_mode=WAL");
+        if (rc == ORM_OK)
+            rc = run_pragma(c->db, "PRAGMA synchronous=NORMAL");
+    }
+    if (rc != ORM_OK) {
+        sqlite_close(c);
+        return rc;
+    }
+    *out = c;
+    return ORM_OK;
+}
+
+/* ---- statements ---- */
+
+static int bind_args(orm_conn *c, sqlite3_stmt *st, const orm_query *q)
+{
+    const int n = sqlite3_bind_parameter_count(st);
+    if ((size_t)n != q->nargs)
+        return orm__error_set(ORM_EINVAL, "sqlite", "statement takes %d parameters, %zu given (in: %.*s)",
+                              n, q->nargs, (int)(q->sql_len > 160 ? 160 : q->sql_len), q->sql);
+    for (int i = 0; i < n; i++) {
+        const orm_value *v = &q->args[i];
+        int rc;
+        switch (v->type) {
+        case ORM_VALUE_NULL: rc = sqlite3_bind_null(st, i + 1); break;
+        case ORM_VALUE_INT: rc = sqlite3_bind_int64(st, i + 1, v->u.i); break;
+        case ORM_VALUE_DOUBLE: rc = sqlite3_bind_double(st, i + 1, v->u.d); break;
+        case ORM_VALUE_BOOL: rc = sqlite3_bind_int(st, i + 1, v->u.b ? 1 : 0); break;
+        case ORM_VALUE_TEXT:
+            rc = sqlite3_bind_text64(st, i + 1, v->u.s, v->len, SQLITE_STATIC, SQLITE_UTF8);
+            break;
+        case ORM_VALUE_BLOB:
+            rc = sqlite3_bind_blob64(st, i + 1, v->u.p, v->len, SQLITE_STATIC);
+            break;
+        case ORM_VALUE_TIMESTAMP: {
+            char buf[40];
+            int len = orm_timestamp_format(v->u.i, buf, sizeof buf);
+            if (len < 0)
+                return len;
+            /* The buffer dies with this frame: let SQLite copy it. */
+            rc = sqlite3_bind_text(st, i + 1, buf, len, SQLITE_TRANSIENT);
+            break;
+        }
+        default:
+            return orm__error_set(ORM_EINVAL, "sqlite", "argument %d has unknown type %d", i + 1,
+                                  (int)v->type);
+        }
+        if (rc != SQLITE_OK)
+            return sqlite_error(c->db, rc, q->sql, q->sql_len);
+    }
+    return ORM_OK;
+}
+
+/* Is there anything but blanks and semicolons in [p, end)? */
+static int has_more_sql(const char *p, const char *end)
+{
+    for (; p < end && *p; p++)
+        if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != ';')
+            return 1;
+    return 0;
+}
+
+/* The prepared, bound statement for q; *cached says whether the cache owns it. On error
+ * nothing is left to release. */
+static int get_stmt(orm_conn *c, const orm_query *q, sqlite3_stmt **out, int *cached)
+{
+    *out = NULL;
+    if (!q || !q->sql)
+        return orm__error_set(ORM_EINVAL, "sqlite", "no SQL to run");
+    if (q->nargs && !q->args)
+        return orm__error_set(ORM_EINVAL, "sqlite", "%zu arguments but no argument array",
+                              q->nargs);
+    if (q->sql_len > INT_MAX)
+        return orm__error_set(ORM_EINVAL, "sqlite", "SQL text of %zu bytes is too long",
+                              q->sql_len);
+    const uint64_t hash = q->sql_hash ? q->sql_hash : orm__sql_hash(q->sql, q->sql_len);
+    sqlite3_stmt *st = orm__stmt_cache_get(c->cache, q->sql, q->sql_len, hash);
+    if (!st) {
+        const char *tail = NULL;
+        int rc = sqlite3_prepare_v3(c->db, q->sql, (int)q->sql_len, SQLITE_PREPARE_PERSISTENT,
+                                    &st, &tail);
+        if (rc != SQLITE_OK)
+            return sqlite_error(c->db, rc, q->sql, q->sql_len);
+        if (!st)
+            return orm__error_set(ORM_EINVAL, "sqlite", "empty statement: \"%.*s\"",
+                                  (int)(q->sql_len > 160 ? 160 : q->sql_len), q->sql);
+        if (tail && has_more_sql(tail, q->sql + q->sql_len)) {
+            sqlite3_finalize(st);
+            return orm__error_set(ORM_EINVAL, "sqlite",
+                                  "more than one statement (use orm_exec_sql for scripts): %.*s",
+                                  (int)(q->sql_len > 160 ? 160 : q->sql_len), q->sql);
+        }
+        rc = orm__stmt_cache_put(c->cache, q->sql, q->sql_len, hash, st);
+        if (rc != ORM_OK) {
+            sqlite3_finalize(st);
+            return rc;
+        }
+    }
+    *cached = 1;
+    int rc = bind_args(c, st, q);
+    if (rc != ORM_OK) {
+        sqlite3_reset(st);
+        return rc;
+    }
+    *out = st;
+    return ORM_OK;
+}
+
+static void put_stmt(sqlite3_stmt *st, int cached)
+{
+    if (cached)
+        sqlite3_reset(st);
+    else
+        sqlite3_finalize(st);
+}
+
+static int sqlite_exec(orm_conn *c, orm_ctx *ctx, const orm_query *q, orm_exec_result *res)
+{
+    (void)ctx;
+    if (c->cursor_open)
+        return cursor_busy();
+    sqlite3_stmt *st;
+    int cached = 0;
+    int rc = get_stmt(c, q, &st, &cached);
+    if (rc != ORM_OK)
+        return rc;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    if (src != SQLITE_DONE) {
+        rc = sqlite_error(c->db, src, q->sql, q->sql_len);
+    } else if (res) {
+        res->affected = sqlite3_changes64(c->db);
+        res->last_id = sqlite3_last_insert_rowid(c->db);
+    }
+    put_stmt(st, cached);
+    return rc;
+}
+
+static int sqlite_query(orm_conn *c, orm_ctx *ctx, const orm_query *q, orm_cursor **out)
+{
+    (void)ctx;
+    *out = NULL;
+    if (c->cursor_open)
+        return cursor_busy();
+    sqlite3_stmt *st;
+    int cached = 0;
+    int rc = get_stmt(c, q, &st, &cached);
+    if (rc != ORM_OK)
+        return rc;
+    c->cur.conn = c;
+    c->cur.stmt = st;
+    c->cur.cached = cached;
+    c->cur.done = 0;
+    c->cur.ncols = sqlite3_column_count(st);
+    c->cursor_open = 1;
+    *out = &c->cur;
+    return ORM_OK;
+}
+
+static int sqlite_exec_script(orm_conn *c, orm_ctx *ctx, const char *sql)
+{
+    (void)ctx;
+    if (c->cursor_open)
+        return cursor_busy();
+    if (!sql)
+        return orm__error_set(ORM_EINVAL, "sqlite", "no SQL to run");
+    const char *p = sql;
+    while (*p) {
+        sqlite3_stmt *st = NULL;
+        const char *tail = NULL;
+        int src = sqlite3_prepare_v2(c->db, p, -1, &st, &tail);
+        if (src != SQLITE_OK)
+            return sqlite_error(c->db, src, p, strlen(p));
+        if (!st) /* blanks or a comment */
+            break;
+        while ((src = sqlite3_step(st)) == SQLITE_ROW)
+            ;
+        int rc = ORM_OK;
+        if (src != SQLITE_DONE)
+            rc = sqlite_error(c->db, src, p, (size_t)(tail - p));
+        sqlite3_finalize(st);
+        if (rc != ORM_OK)
+            return rc;
+        p = tail;
+    }
+    return ORM_OK;
+}
+
+/* ---- cursors ---- */
+
+static int sqlite_cursor_next(orm_cursor *cur)
+{
+    if (cur->done)
+        return 0;
+    int src = sqlite3_step(cur->stmt);
+    if (src == SQLITE_ROW)
+        return 1;
+    cur->done = 1;
+    if (src == SQLITE_DONE)
+        return 0;
+    const char *sql = sqlite3_sql(cur->stmt);
+    return sqlite_error(cur->conn->db, src, sql, sql ? strlen(sql) : 0);
+}
+
+static size_t sqlite_cursor_ncols(orm_cursor *cur) { return (size_t)cur->ncols; }
+
+static const char *sqlite_cursor_name(orm_cursor *cur, size_t col)
+{
+    return col < (size_t)cur->ncols ? sqlite3_column_name(cur->stmt, (int)col) : NULL;
+}
+
+static orm_value sqlite_cursor_value(orm_cursor *cur, size_t col)
+{
+    if (col >= (size_t)cur->ncols)
+        return orm_null();
+    const int i = (int)col;
+    switch (sqlite3_column_type(cur->stmt, i)) {
+    case SQLITE_INTEGER: return orm_int(sqlite3_column_int64(cur->stmt, i));
+    case SQLITE_FLOAT: return orm_double(sqlite3_column_double(cur->stmt, i));
+    case SQLITE_TEXT: {
+        const char *s = (const char *)sqlite3_column_text(cur->stmt, i);
+        size_t n = (size_t)sqlite3_column_bytes(cur->stmt, i);
+        return s ? orm_text_n(s, n) : orm_null();
+    }
+    case SQLITE_BLOB: {
+        const void *p = sqlite3_column_blob(cur->stmt, i);
+        size_t n = (size_t)sqlite3_column_bytes(cur->stmt, i);
+        return orm_blob_n(p, n);
+    }
+    default: return orm_null();
+    }
+}
+
+static void sqlite_cursor_close(orm_cursor *cur)
+{
+    if (!cur || !cur->conn->cursor_open)
+        return;
+    put_stmt(cur->stmt, cur->cached);
+    cur->stmt = NULL;
+    cur->conn->cursor_open = 0;
+}
+
+/* ---- transactions ---- */
+
+static int run_simple(orm_conn *c, const char *sql)
+{
+    orm_query q = { ORM_QUERY_RAW, NULL, sql, strlen(sql), 0, NULL, 0 };
+    return sqlite_exec(c, NULL, &q, NULL);
+}
+
+static int sqlite_begin(orm_conn *c, orm_ctx *ctx, const orm_tx_options *opts)
+{
+    (void)ctx;
+    if (c->cursor_open)
+        return cursor_busy();
+    const char *sql = "BEGIN DEFERRED";
+    if (opts && opts->sqlite_begin == ORM_SQLITE_IMMEDIATE)
+        sql = "BEGIN IMMEDIATE";
+    else if (opts && opts->sqlite_begin == ORM_SQLITE_EXCLUSIVE)
+        sql = "BEGIN EXCLUSIVE";
+    if (opts && opts->read_only) {
+        int rc = run_simple(c, "PRAGMA query_only=ON");
+        if (rc != ORM_OK)
+            return rc;
+        c->query_only = 1;
+    }
+    int rc = run_simple(c, sql);
+    if (rc != ORM_OK && c->query_only) {
+        run_simple(c, "PRAGMA query_only=OFF");
+        c->query_only = 0;
+    }
+    return rc;
+}
+
+static void end_read_only(orm_conn *c)
+{
+    if (c->query_only) {
+        run_simple(c, "PRAGMA query_only=OFF");
+        c->query_only = 0;
+    }
+}
+
+static int sqlite_commit(orm_conn *c, orm_ctx *ctx)
+{
+    (void)ctx;
+    if (c->cursor_open)
+        return cursor_busy();
+    int rc = run_simple(c, "COMMIT");
+    /* A failed COMMIT (busy) leaves the transaction open: the caller decides to roll back. */
+    if (sqlite3_get_autocommit(c->db))
+        end_read_only(c);
+    return rc;
+}
+
+static int sqlite_rollback(orm_conn *c, orm_ctx *ctx)
+{
+    (void)ctx;
+    if (c->cursor_open)
+        return cursor_busy();
+    int rc = ORM_OK;
+    /* SQLite may already have rolled back on its own (some errors do): nothing to undo. */
+    if (!sqlite3_get_autocommit(c->db))
+        rc = run_simple(c, "ROLLBACK");
+    end_read_only(c);
+    return rc;
+}
+
+/* ---- introspection ---- */
+
+void orm__sqlite_stmt_cache_stats(orm_conn *c, orm_stmt_cache_stats *out)
+{
+    orm__stmt_cache_stats_get(c ? c->cache : NULL, out);
+}
+
+void *orm__sqlite_handle(orm_conn *c) { return c ? c->db : NULL; }
+
+const orm_driver orm__driver_sqlite = {
+    .name = "sqlite",
+    .accepts = sqlite_accepts,
+    .open = sqlite_open,
+    .close = sqlite_close,
+    .exec = sqlite_exec,
+    .query = sqlite_query,
+    .exec_script = sqlite_exec_script,
+    .cursor_next = sqlite_cursor_next,
+    .cursor_ncols = sqlite_cursor_ncols,
+    .cursor_name = sqlite_cursor_name,
+    .cursor_value = sqlite_cursor_value,
+    .cursor_close = sqlite_cursor_close,
+    .begin = sqlite_begin,
+    .commit = sqlite_commit,
+    .rollback = sqlite_rollback,
+    .max_params = 32766,
+};

@@ -1,0 +1,15 @@
+/* liborm internal — what the SQLite driver offers beyond orm_driver: introspection for the
+ * tests and the bench. */
+#ifndef ORM_DRIVER_SQLITE_H
+#define ORM_DRIVER_SQLITE_H
+
+#include "orm/driver.h"
+#include "orm/stmt_cache.h"
+
+/* The statement cache counters of a SQLite connection. */
+void orm__sqlite_stmt_cache_stats(orm_conn *c, orm_stmt_cache_stats *out);
+
+/* The sqlite3 * handle of a connection (for tests that need a second look). */
+void *orm__sqlite_handle(orm_conn *c);
+
+#endif

@@ -1,0 +1,186 @@
+/* liborm — values into struct members: the conversions and type checks of the row mapper.
+ *
+ * Keeps true: a conversion happens only when it is lossless (int to int16/int32 within range,
+ * int to double, 0/1 to bool, microseconds or ISO text to timestamp, text to blob); anything
+ * else is ORM_ETYPE naming table.column and both types. A failed store leaves the member as it
+ * was (new bytes are copied before old ones are freed). A failed row leaves obj cleared.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "orm/alloc.h"
+#include "orm/error_internal.h"
+#include "orm/mapper.h"
+#include "orm/session_internal.h"
+
+const char *orm__field_type_name(orm_field_type t)
+{
+    switch (t) {
+    case ORM_FIELD_INT16: return "int16";
+    case ORM_FIELD_INT32: return "int32";
+    case ORM_FIELD_INT64: return "int64";
+    case ORM_FIELD_DOUBLE: return "double";
+    case ORM_FIELD_BOOL: return "bool";
+    case ORM_FIELD_TEXT: return "text";
+    case ORM_FIELD_BLOB: return "blob";
+    case ORM_FIELD_TIMESTAMP: return "timestamp";
+    }
+    return "unknown";
+}
+
+static int type_error(const orm_model *m, const orm_field *f, orm_value v)
+{
+    return orm__error_set(ORM_ETYPE, "mapper", "%s.%s: column holds %s, field is %s", m->table,
+                          f->column, orm_value_type_name(v.type), orm__field_type_name(f->type));
+}
+
+static void set_has(const orm_field *f, char *obj, bool has)
+{
+    if (f->has_offset != ORM_NO_HAS)
+        *(bool *)(obj + f->has_offset) = has;
+}
+
+static int store_null(const orm_model *m, const orm_field *f, char *obj)
+{
+    void *member = obj + f->offset;
+    switch (f->type) {
+    case ORM_FIELD_TEXT:
+        orm__free(*(char **)member);
+        *(char **)member = NULL;
+        set_has(f, obj, false);
+        return ORM_OK;
+    case ORM_FIELD_BLOB: {
+        orm_blob *b = member;
+        orm__free(b->data);
+        b->data = NULL;
+        b->len = 0;
+        set_has(f, obj, false);
+        return ORM_OK;
+    }
+    default:
+        break;
+    }
+    if (f->has_offset == ORM_NO_HAS)
+        return orm__error_set(ORM_ENULL, "mapper", "%s.%s: NULL read into %s field %s.%s, "
+                              "which cannot hold it (no has_%s companion)", m->table, f->column,
+                              orm__field_type_name(f->type), m->name, f->name, f->name);
+    set_has(f, obj, false);
+    return ORM_OK;
+}
+
+int orm__map_value(const orm_model *m, void *objp, size_t field, orm_value v)
+{
+    if (!m || !objp || field >= m->nfields)
+        return orm__error_set(ORM_EINVAL, "mapper", "%s: no field %zu", m ? m->table : "(null)",
+                              field);
+    const orm_field *f = &m->fields[field];
+    char *obj = objp;
+    void *member = obj + f->offset;
+    if (v.type == ORM_VALUE_NULL)
+        return store_null(m, f, obj);
+
+    switch (f->type) {
+    case ORM_FIELD_INT16:
+    case ORM_FIELD_INT32:
+    case ORM_FIELD_INT64: {
+        if (v.type != ORM_VALUE_INT)
+            return type_error(m, f, v);
+        if (f->type == ORM_FIELD_INT16) {
+            if (v.u.i < INT16_MIN || v.u.i > INT16_MAX)
+                goto range;
+            *(int16_t *)member = (int16_t)v.u.i;
+        } else if (f->type == ORM_FIELD_INT32) {
+            if (v.u.i < INT32_MIN || v.u.i > INT32_MAX)
+                goto range;
+            *(int32_t *)member = (int32_t)v.u.i;
+        } else {
+            *(int64_t *)member = v.u.i;
+        }
+        break;
+    }
+    case ORM_FIELD_DOUBLE:
+        if (v.type == ORM_VALUE_DOUBLE)
+            *(double *)member = v.u.d;
+        else if (v.type == ORM_VALUE_INT)
+            *(double *)member = (double)v.u.i;
+        else
+            return type_error(m, f, v);
+        break;
+    case ORM_FIELD_BOOL:
+        if (v.type == ORM_VALUE_BOOL)
+            *(bool *)member = v.u.b;
+        else if (v.type == ORM_VALUE_INT && (v.u.i == 0 || v.u.i == 1))
+            *(bool *)member = v.u.i == 1;
+        else if (v.type == ORM_VALUE_INT)
+            return orm__error_set(ORM_ETYPE, "mapper", "%s.%s: column holds %lld, field is bool",
+                                  m->table, f->column, (long long)v.u.i);
+        else
+            return type_error(m, f, v);
+        break;
+    case ORM_FIELD_TIMESTAMP:
+        if (v.type == ORM_VALUE_TIMESTAMP || v.type == ORM_VALUE_INT) {
+            *(orm_timestamp *)member = v.u.i;
+        } else if (v.type == ORM_VALUE_TEXT) {
+            orm_timestamp ts;
+            if (orm_timestamp_parse(&ts, v.u.s, v.len) != ORM_OK)
+                return orm__error_set(ORM_ETYPE, "mapper",
+                                      "%s.%s: column holds text that is not a timestamp: \"%.*s\"",
+                                      m->table, f->column, (int)(v.len > 40 ? 40 : v.len), v.u.s);
+            *(orm_timestamp *)member = ts;
+        } else {
+            return type_error(m, f, v);
+        }
+        break;
+    case ORM_FIELD_TEXT: {
+        if (v.type != ORM_VALUE_TEXT)
+            return type_error(m, f, v);
+        char *s = orm__strndup(v.u.s, v.len);
+        if (!s)
+            return orm__error_nomem("mapper");
+        orm__free(*(char **)member);
+        *(char **)member = s;
+        break;
+    }
+    case ORM_FIELD_BLOB: {
+        if (v.type != ORM_VALUE_BLOB && v.type != ORM_VALUE_TEXT)
+            return type_error(m, f, v);
+        /* An empty blob still gets a (1-byte) allocation: data NULL means SQL NULL. */
+        void *d = orm__malloc(v.len);
+        if (!d)
+            return orm__error_nomem("mapper");
+        if (v.len)
+            memcpy(d, v.u.p, v.len);
+        orm_blob *b = member;
+        orm__free(b->data);
+        b->data = d;
+        b->len = v.len;
+        break;
+    }
+    default:
+        return orm__error_set(ORM_EINVAL, "mapper", "%s.%s: unknown field type %d", m->table,
+                              f->column, (int)f->type);
+    }
+    set_has(f, obj, true);
+    return ORM_OK;
+
+range:
+    return orm__error_set(ORM_ETYPE, "mapper", "%s.%s: value %lld out of range for %s field",
+                          m->table, f->column, (long long)v.u.i, orm__field_type_name(f->type));
+}
+
+int orm__map_row(const orm_model *m, orm_rows *r, const size_t *fields, size_t ncols, void *obj)
+{
+    const orm_driver *drv = orm__rows_driver(r);
+    orm_cursor *cur = orm__rows_cursor(r);
+    for (size_t k = 0; k < ncols; k++) {
+        if (fields[k] == (size_t)-1)
+            continue;
+        int rc = orm__map_value(m, obj, fields[k], drv->cursor_value(cur, k));
+        if (rc != ORM_OK) {
+            orm_model_clear(m, obj);
+            return rc;
+        }
+    }
+    return ORM_OK;
+}
