@@ -65,7 +65,7 @@ int orm_db_options_init(orm_db_options *opts, unsigned version)
 
 static const orm_driver *const drivers[] = {
     &orm__driver_sqlite,
-#if defined(ORM_WITH_POSTGRES) && defined(ORM_HAVE_PG_DRIVER)
+#ifdef ORM_WITH_POSTGRES
     &orm__driver_postgres,
 #endif
 };
