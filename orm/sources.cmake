@@ -10,6 +10,7 @@ set(ORM_CORE_SOURCES
   orm/mapper.c
   orm/stmt_cache.c
   orm/driver_sqlite.c
+  orm/pool.c
 )
 set(ORM_POSTGRES_SOURCES
   orm/driver_postgres.c

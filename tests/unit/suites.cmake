@@ -2,3 +2,5 @@
 if(ORM_WITH_POSTGRES)
   orm_unit_suite(test_pg_driver unit/test_pg_driver.c)
 endif()
+orm_unit_suite(test_pool unit/test_pool.c)
+set_tests_properties(test_pool PROPERTIES LABELS "tsan")
