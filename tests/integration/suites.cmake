@@ -23,3 +23,8 @@ orm_target_flags(test_integration)
 add_test(NAME integration_sqlite COMMAND test_integration)
 set_tests_properties(integration_sqlite PROPERTIES
   ENVIRONMENT "ORM_TEST_DSN=sqlite;CK_DEFAULT_TIMEOUT=60" TIMEOUT 300)
+if(ORM_WITH_POSTGRES)
+  add_test(NAME integration_postgres COMMAND test_integration)
+  set_tests_properties(integration_postgres PROPERTIES
+    ENVIRONMENT "ORM_TEST_DSN=env:ORM_TEST_PG_DSN;CK_DEFAULT_TIMEOUT=60" TIMEOUT 300)
+endif()
