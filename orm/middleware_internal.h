@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "orm/db.h"
+#include "orm/error_internal.h"
 #include "orm/middleware.h"
 #include "orm/query.h"
 #include "orm/rows.h"
@@ -104,5 +105,26 @@ static inline const char *orm__mw_table(const orm_stmt *st)
 {
     return st->model && st->model->table ? st->model->table : "";
 }
+
+/* A growable string for the built-ins' text (log lines, Prometheus): a failed allocation
+ * sets `failed` and later additions are dropped, so callers check once at the end. */
+typedef struct orm__sbuf {
+    char *p;     /* NUL-terminated when len > 0 or after orm__sbuf_str */
+    size_t len, cap;
+    int failed;
+} orm__sbuf;
+
+void orm__sbuf_add(orm__sbuf *b, const char *s, size_t n);
+void orm__sbuf_puts(orm__sbuf *b, const char *s);
+void orm__sbuf_printf(orm__sbuf *b, const char *fmt, ...) ORM__PRINTF(2, 3);
+/* A value as SQL-ish text: 42, 1.5, 'it''s', x'00ff', TRUE, '2026-01-02 03:04:05.000000', NULL.
+ * Text and blobs longer than max bytes are cut with "...". */
+void orm__sbuf_value(orm__sbuf *b, orm_value v, size_t max);
+/* The string ("" when empty); NULL after a failed allocation. */
+const char *orm__sbuf_str(orm__sbuf *b);
+void orm__sbuf_free(orm__sbuf *b);
+
+/* The guard's and the raw module's one-shot permission for an unsafe statement. */
+void orm__guard_permit(int on);
 
 #endif

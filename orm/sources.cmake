@@ -10,6 +10,14 @@ set(ORM_CORE_SOURCES
   orm/mapper.c
   orm/stmt_cache.c
   orm/driver_sqlite.c
+  orm/middleware.c
+  orm/mw_log.c
+  orm/mw_slow.c
+  orm/mw_metrics.c
+  orm/mw_guard.c
+  orm/mw_tag.c
+  orm/mw_trace.c
+  orm/raw.c
   orm/pool.c
 )
 set(ORM_POSTGRES_SOURCES

@@ -18,5 +18,7 @@
 #include "orm/select.h"
 #include "orm/write.h"
 #include "orm/tx.h"
+#include "orm/middleware.h"
+#include "orm/raw.h"
 
 #endif

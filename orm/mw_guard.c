@@ -1,0 +1,169 @@
+/* The guard middleware: refuses UPDATE and DELETE statements without a top-level WHERE
+ * (ORM_EUNSAFE), before they reach the database.
+ *
+ * What it keeps true:
+ *   - the WHERE test reads the SQL the way the database would at the top level: string
+ *     literals, quoted identifiers, comments and parenthesized subqueries are skipped, so a
+ *     'where' inside a value or a subquery's WHERE does not make a statement safe;
+ *   - raw statements are checked by their first keyword (UPDATE / DELETE);
+ *   - the opt-out is per statement: a thread-local permission consumed by the next UPDATE or
+ *     DELETE the guard sees (orm_guard_allow_next, orm_raw_options.allow_unsafe), or the
+ *     ORM_STMT_ALLOW_UNSAFE flag set by an outer middleware.
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include "orm/error_internal.h"
+#include "orm/middleware_internal.h"
+
+static _Thread_local int permit;
+
+void orm_guard_allow_next(void)
+{
+    permit = 1;
+}
+
+void orm__guard_permit(int on)
+{
+    permit = on;
+}
+
+/* Does the word s[0..n) spell kw (upper case ASCII), ignoring case? */
+static int word_is(const char *s, size_t n, const char *kw)
+{
+    size_t k = strlen(kw);
+    if (n != k)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (toupper((unsigned char)s[i]) != kw[i])
+            return 0;
+    return 1;
+}
+
+static int is_word(char c)
+{
+    return isalnum((unsigned char)c) || c == '_' || c == '$';
+}
+
+/* Skip a literal, identifier or comment starting at s[i]; returns the index after it, or i
+ * when s[i] starts none. */
+static size_t skip(const char *s, size_t len, size_t i)
+{
+    char c = s[i];
+    if (c == '\'' || c == '"' || c == '`') {
+        for (size_t j = i + 1; j < len; j++)
+            if (s[j] == c) {
+                if (j + 1 < len && s[j + 1] == c) { /* doubled quote: still inside */
+                    j++;
+                    continue;
+                }
+                return j + 1;
+            }
+        return len;
+    }
+    if (c == '-' && i + 1 < len && s[i + 1] == '-') {
+        const char *nl = memchr(s + i, '\n', len - i);
+        return nl ? (size_t)(nl - s) + 1 : len;
+    }
+    if (c == '/' && i + 1 < len && s[i + 1] == '*') {
+        for (size_t j = i + 2; j + 1 < len; j++)
+            if (s[j] == '*' && s[j + 1] == '/')
+                return j + 2;
+        return len;
+    }
+    return i;
+}
+
+/* Is there a WHERE keyword outside literals, comments and parentheses? */
+static int has_top_level_where(const char *s, size_t len)
+{
+    int depth = 0;
+    size_t i = 0;
+    while (i < len) {
+        size_t j = skip(s, len, i);
+        if (j != i) {
+            i = j;
+            continue;
+        }
+        char c = s[i];
+        if (c == '(')
+            depth++;
+        else if (c == ')')
+            depth--;
+        else if (is_word(c)) {
+            size_t w = i;
+            while (i < len && is_word(s[i]))
+                i++;
+            if (depth == 0 && word_is(s + w, i - w, "WHERE"))
+                return 1;
+            continue;
+        }
+        i++;
+    }
+    return 0;
+}
+
+/* The statement's first keyword, after blanks and comments. */
+static const char *first_word(const char *s, size_t len, size_t *n)
+{
+    size_t i = 0;
+    while (i < len) {
+        size_t j = skip(s, len, i);
+        if (j != i && s[i] != '\'' && s[i] != '"' && s[i] != '`') {
+            i = j;
+            continue;
+        }
+        if (isspace((unsigned char)s[i]) || s[i] == '(') {
+            i++;
+            continue;
+        }
+        break;
+    }
+    size_t w = i;
+    while (i < len && is_word(s[i]))
+        i++;
+    *n = i - w;
+    return s + w;
+}
+
+static int guard_fn(orm_stmt *st, void *userdata)
+{
+    (void)userdata;
+    const char *what = NULL;
+    if (st->kind == ORM_STMT_UPDATE)
+        what = "UPDATE";
+    else if (st->kind == ORM_STMT_DELETE)
+        what = "DELETE";
+    else if (st->kind == ORM_STMT_RAW) {
+        size_t n;
+        const char *w = first_word(st->sql, st->sql_len, &n);
+        if (word_is(w, n, "UPDATE"))
+            what = "UPDATE";
+        else if (word_is(w, n, "DELETE"))
+            what = "DELETE";
+    }
+    if (what && !has_top_level_where(st->sql, st->sql_len)) {
+        int allowed = (st->flags & ORM_STMT_ALLOW_UNSAFE) || permit;
+        permit = 0;
+        if (!allowed)
+            return orm__error_set(ORM_EUNSAFE, "guard",
+                                  "%s%s%s without WHERE refused (orm_guard_allow_next() allows "
+                                  "the next one)",
+                                  what, st->model ? " on " : "",
+                                  st->model && st->model->table ? st->model->table : "");
+    } else if (what) {
+        permit = 0; /* the permission is for one statement: a safe one uses it up too */
+    }
+    return orm_stmt_next(st);
+}
+
+int orm_guard_middleware(orm_middleware *out)
+{
+    if (!out)
+        return orm__error_set(ORM_EINVAL, "middleware", "orm_guard_middleware: out is NULL");
+    orm_middleware mw = ORM_MIDDLEWARE_INIT;
+    mw.name = "guard";
+    mw.fn = guard_fn;
+    *out = mw;
+    return ORM_OK;
+}

@@ -1,0 +1,291 @@
+/* The log middleware (and the slow-query log built on it): one entry per statement with its
+ * duration, rows and error, to a sink callback; plus the small string builder the built-ins
+ * share.
+ *
+ * What it keeps true:
+ *   - an entry is emitted once per statement: exec statements when next returns, cursor
+ *     statements when the cursor is freed (their SQL and arguments are copied at the open,
+ *     because the builder that owned them may be gone by then);
+ *   - logging never changes what the statement returns, nor the caller's last error (the
+ *     message is copied before the sink runs); a failed allocation only loses the line.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "orm/alloc.h"
+#include "orm/error_internal.h"
+#include "orm/middleware_internal.h"
+
+/* ---- orm__sbuf ---- */
+
+static int sbuf_grow(orm__sbuf *b, size_t more)
+{
+    if (b->failed)
+        return 0;
+    if (b->len + more + 1 <= b->cap)
+        return 1;
+    size_t cap = b->cap ? b->cap : 128;
+    while (cap < b->len + more + 1)
+        cap *= 2;
+    char *p = orm__realloc(b->p, cap);
+    if (!p) {
+        b->failed = 1;
+        return 0;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 1;
+}
+
+void orm__sbuf_add(orm__sbuf *b, const char *s, size_t n)
+{
+    if (!sbuf_grow(b, n))
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void orm__sbuf_puts(orm__sbuf *b, const char *s)
+{
+    orm__sbuf_add(b, s, strlen(s));
+}
+
+void orm__sbuf_printf(orm__sbuf *b, const char *fmt, ...)
+{
+    char small[128];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof small) {
+        orm__sbuf_add(b, small, (size_t)n);
+        return;
+    }
+    if (!sbuf_grow(b, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void orm__sbuf_value(orm__sbuf *b, orm_value v, size_t max)
+{
+    switch (v.type) {
+    case ORM_VALUE_NULL:
+        orm__sbuf_puts(b, "NULL");
+        return;
+    case ORM_VALUE_INT:
+        orm__sbuf_printf(b, "%lld", (long long)v.u.i);
+        return;
+    case ORM_VALUE_DOUBLE:
+        orm__sbuf_printf(b, "%.17g", v.u.d);
+        return;
+    case ORM_VALUE_BOOL:
+        orm__sbuf_puts(b, v.u.b ? "TRUE" : "FALSE");
+        return;
+    case ORM_VALUE_TIMESTAMP: {
+        char ts[40];
+        if (orm_timestamp_format(v.u.i, ts, sizeof ts) < 0)
+            orm__sbuf_printf(b, "%lld", (long long)v.u.i);
+        else
+            orm__sbuf_printf(b, "'%s'", ts);
+        return;
+    }
+    case ORM_VALUE_TEXT: {
+        size_t n = v.len < max ? v.len : max;
+        orm__sbuf_add(b, "'", 1);
+        for (size_t i = 0; i < n; i++) {
+            char c = v.u.s[i];
+            if (c == '\'')
+                orm__sbuf_add(b, "''", 2);
+            else if (c == '\n')
+                orm__sbuf_add(b, "\\n", 2);
+            else if (c == '\0')
+                orm__sbuf_add(b, "\\0", 2);
+            else
+                orm__sbuf_add(b, &c, 1);
+        }
+        orm__sbuf_add(b, "'", 1);
+        if (n < v.len)
+            orm__sbuf_puts(b, "...");
+        return;
+    }
+    case ORM_VALUE_BLOB: {
+        size_t n = v.len < max / 2 ? v.len : max / 2;
+        orm__sbuf_add(b, "x'", 2);
+        for (size_t i = 0; i < n; i++)
+            orm__sbuf_printf(b, "%02x", ((const unsigned char *)v.u.p)[i]);
+        orm__sbuf_add(b, "'", 1);
+        if (n < v.len)
+            orm__sbuf_puts(b, "...");
+        return;
+    }
+    }
+    orm__sbuf_puts(b, "?");
+}
+
+const char *orm__sbuf_str(orm__sbuf *b)
+{
+    if (b->failed)
+        return NULL;
+    return b->len ? b->p : "";
+}
+
+void orm__sbuf_free(orm__sbuf *b)
+{
+    orm__free(b->p);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---- the log middleware ---- */
+
+typedef struct log_mw {
+    orm_log_options opts;
+} log_mw;
+
+/* What a cursor statement's entry needs at the free: copied at the open. */
+typedef struct pending {
+    orm_stmt_kind kind;
+    const char *table;  /* from the model descriptor, which outlives the db */
+    char *sql;
+    char *args;
+} pending;
+
+static void default_sink(const orm_log_entry *e, void *userdata)
+{
+    (void)userdata;
+    /* One fprintf per line: stdio locks the stream, so lines from threads do not mix. */
+    fprintf(stderr, "orm: %s\n", e->line);
+}
+
+static void render_args(orm__sbuf *b, const orm_stmt *st, orm_log_args mode)
+{
+    if (mode == ORM_LOG_ARGS_HIDE)
+        return;
+    orm__sbuf_add(b, "[", 1);
+    for (size_t i = 0; i < st->nargs; i++) {
+        if (i)
+            orm__sbuf_add(b, ", ", 2);
+        if (mode == ORM_LOG_ARGS_REDACT)
+            orm__sbuf_add(b, "?", 1);
+        else
+            orm__sbuf_value(b, st->args[i], 64);
+    }
+    orm__sbuf_add(b, "]", 1);
+}
+
+static void render_sql(orm__sbuf *b, const log_mw *l, const char *sql, size_t len)
+{
+    size_t max = l->opts.max_sql_len ? l->opts.max_sql_len : 4096;
+    orm__sbuf_add(b, sql, len < max ? len : max);
+    if (len > max)
+        orm__sbuf_puts(b, "...");
+}
+
+static void emit(const log_mw *l, orm_stmt_kind kind, const char *table, const char *sql,
+                 const char *args, uint64_t ns, int64_t rows, int error, const char *errmsg)
+{
+    if (ns < l->opts.min_duration_ns)
+        return;
+    orm__sbuf line = { 0 };
+    orm__sbuf_printf(&line, "%s%s%s %.3fms rows=", orm_stmt_kind_name(kind), *table ? " " : "",
+                     table, (double)ns / 1e6);
+    if (rows < 0)
+        orm__sbuf_puts(&line, "?");
+    else
+        orm__sbuf_printf(&line, "%lld", (long long)rows);
+    if (error)
+        orm__sbuf_printf(&line, " error=%s (%s)", orm_strerror(error), errmsg);
+    orm__sbuf_printf(&line, " sql=%s", sql);
+    if (*args)
+        orm__sbuf_printf(&line, " args=%s", args);
+    const char *text = orm__sbuf_str(&line);
+    if (text) {
+        orm_log_entry e = { kind, table, sql, args, ns, rows, error, errmsg, text };
+        (l->opts.sink ? l->opts.sink : default_sink)(&e, l->opts.sink_userdata);
+    }
+    orm__sbuf_free(&line);
+}
+
+static int log_fn(orm_stmt *st, void *userdata)
+{
+    const log_mw *l = userdata;
+    uint64_t t0 = orm__mw_now_ns();
+    int rc = orm_stmt_next(st);
+    uint64_t ns = orm__mw_now_ns() - t0;
+    orm__sbuf sql = { 0 }, args = { 0 };
+    render_sql(&sql, l, st->sql, st->sql_len);
+    render_args(&args, st, l->opts.args);
+    const char *s = orm__sbuf_str(&sql), *a = orm__sbuf_str(&args);
+    if (rc == ORM_OK && (st->flags & ORM_STMT_CURSOR) && s && a) {
+        pending *p = orm__malloc(sizeof *p);
+        if (p) {
+            p->kind = st->kind;
+            p->table = orm__mw_table(st);
+            p->sql = sql.len ? sql.p : NULL;
+            p->args = args.len ? args.p : NULL;
+            if (orm_stmt_defer(st, p) == ORM_OK)
+                return rc; /* the close callback owns the strings now */
+            orm__free(p);
+        }
+    }
+    if (s && a) {
+        /* The sink may call into liborm: keep the statement's error message for the caller. */
+        orm_error saved = *orm_error_last();
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", rc ? saved.message : "");
+        int64_t rows = (st->flags & ORM_STMT_CURSOR) ? st->rows : st->affected;
+        emit(l, st->kind, orm__mw_table(st), s, a, ns, rc == ORM_OK ? rows : -1, rc, msg);
+        if (rc)
+            orm__error_set_db(rc, saved.module, saved.sqlstate, saved.native_code, "%s", msg);
+    }
+    orm__sbuf_free(&sql);
+    orm__sbuf_free(&args);
+    return rc;
+}
+
+static void log_close(const orm_stmt_done *d, void *cookie, void *userdata)
+{
+    pending *p = cookie;
+    emit(userdata, p->kind, p->table, p->sql ? p->sql : "", p->args ? p->args : "",
+         d->elapsed_ns, d->rows, d->error, d->error ? orm_strerror(d->error) : "");
+    orm__free(p->sql);
+    orm__free(p->args);
+    orm__free(p);
+}
+
+static void log_free(void *userdata)
+{
+    orm__free(userdata);
+}
+
+int orm_log_middleware(orm_middleware *out, const orm_log_options *opts)
+{
+    if (!out)
+        return orm__error_set(ORM_EINVAL, "middleware", "orm_log_middleware: out is NULL");
+    orm_log_options defaults = ORM_LOG_OPTIONS_INIT;
+    if (!opts)
+        opts = &defaults;
+    if (opts->version != ORM_LOG_OPTIONS_VERSION)
+        return orm__error_set(ORM_EINVAL, "middleware", "orm_log_options: unknown version %u",
+                              opts->version);
+    if ((unsigned)opts->args > ORM_LOG_ARGS_HIDE)
+        return orm__error_set(ORM_EINVAL, "middleware", "orm_log_options.args: unknown mode");
+    log_mw *l = orm__malloc(sizeof *l);
+    if (!l)
+        return orm__error_nomem("middleware");
+    l->opts = *opts;
+    orm_middleware mw = ORM_MIDDLEWARE_INIT;
+    mw.name = "log";
+    mw.fn = log_fn;
+    mw.close = log_close;
+    mw.free = log_free;
+    mw.userdata = l;
+    *out = mw;
+    return ORM_OK;
+}
