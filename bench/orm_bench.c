@@ -3,7 +3,8 @@
  * For each backend (sqlite: fresh files under the temp folder; postgres: ORM_BENCH_PG_DSN)
  * W1, W1b, W2, W3 and W4 run on the raw side and then through liborm, over the same data,
  * and each pair is reported together (orm/raw is what to read: absolute numbers on these
- * machines are noisy). W2 and W3 read back a checksum of every mapped row; the two sides
+ * machines are noisy). Each side runs --rounds times (3), alternating which goes first, and
+ * its best time is kept, which takes most of a shared VM's noise out of the ratio. W2 and W3 read back a checksum of every mapped row; the two sides
  * must agree or the run fails loudly. The cache workloads (W6, W7) live in bench_cache.c,
  * built when it exists (ORM_BENCH_HAVE_CACHE).
  */
@@ -22,6 +23,7 @@
 typedef struct options {
     int json;
     int quick;
+    int rounds;          /* passes per workload and side; the best is reported */
     const char *only_db; /* NULL: every backend */
     const char *trace, *format, *policy;
     long size;
@@ -30,15 +32,17 @@ typedef struct options {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: orm-bench [--json] [--quick] [--db sqlite|postgres]\n"
+            "usage: orm-bench [--json] [--quick] [--db sqlite|postgres] [--rounds N]\n"
             "       orm-bench --trace PATH|- --format lirs|cache2k --size N [--policy lru|tinylfu] [--json]\n"
             "  W1-W4 run on sqlite (a fresh file under $TMPDIR) and on postgres when\n"
-            "  ORM_BENCH_PG_DSN is set, each through liborm and through the raw driver.\n");
+            "  ORM_BENCH_PG_DSN is set, each through liborm and through the raw driver,\n"
+            "  N times (default 3) alternating which goes first; the best time is reported.\n");
 }
 
 static int parse_args(int argc, char **argv, options *o)
 {
     memset(o, 0, sizeof *o);
+    o->rounds = 3;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char **slot = NULL;
@@ -59,6 +63,13 @@ static int parse_args(int argc, char **argv, options *o)
             o->size = strtol(argv[++i], &end, 10);
             if (*end || o->size <= 0) {
                 fprintf(stderr, "orm-bench: --size wants a positive number of entries\n");
+                return -1;
+            }
+        } else if (!strcmp(a, "--rounds") && i + 1 < argc) {
+            char *end;
+            o->rounds = (int)strtol(argv[++i], &end, 10);
+            if (*end || o->rounds <= 0 || o->rounds > 100) {
+                fprintf(stderr, "orm-bench: --rounds wants 1..100\n");
                 return -1;
             }
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -88,12 +99,29 @@ static int parse_args(int argc, char **argv, options *o)
     return 0;
 }
 
+/* One backend's run: both sides, the data, and what W2/W3 read on the first pass (every
+ * later pass, on either side, must read the same). */
+typedef struct run_ctx {
+    const char *dbname;
+    orm_db *db;
+    const char *create_sql;
+    const bench_raw_ops *raw;
+    void *rctx;
+    bench_data *d;
+    bench_check check;   /* what the pass being timed read */
+    bench_check ref;     /* what the first pass read */
+    int have_ref;
+} run_ctx;
+
+typedef int (*step_fn)(run_ctx *c);
+
 /* Every key 1..n must have been written back into the rows, in order. */
-static int check_keys(const char *what, const bench_data *d)
+static int check_keys(run_ctx *c)
 {
+    const bench_data *d = c->d;
     for (size_t i = 0; i < d->n_rows; i++) {
         if (d->rows[i].id != (int64_t)i + 1) {
-            fprintf(stderr, "orm-bench: %s: row %zu got key %lld, expected %zu\n", what, i,
+            fprintf(stderr, "orm-bench: %s: row %zu got key %lld, expected %zu\n", c->dbname, i,
                     (long long)d->rows[i].id, i + 1);
             return -1;
         }
@@ -101,96 +129,109 @@ static int check_keys(const char *what, const bench_data *d)
     return 0;
 }
 
-static int check_same(const char *workload, const char *db, bench_check orm, bench_check raw)
+/* W2/W3 on both sides must read the same rows: count and checksum of every mapped field. */
+static int check_same(run_ctx *c)
 {
-    if (orm.rows == raw.rows && orm.sum == raw.sum)
+    if (!c->have_ref) {
+        c->ref = c->check;
+        c->have_ref = 1;
+        return 0;
+    }
+    if (c->check.rows == c->ref.rows && c->check.sum == c->ref.sum)
         return 0;
     fprintf(stderr,
-            "orm-bench: %s on %s: MISMATCH: liborm read %llu rows (checksum %llu), raw read %llu "
-            "rows (checksum %llu)\n",
-            workload, db, (unsigned long long)orm.rows, (unsigned long long)orm.sum,
-            (unsigned long long)raw.rows, (unsigned long long)raw.sum);
+            "orm-bench: %s: MISMATCH: one pass read %llu rows (checksum %llu), another %llu rows "
+            "(checksum %llu): liborm and raw disagree\n",
+            c->dbname, (unsigned long long)c->check.rows, (unsigned long long)c->check.sum,
+            (unsigned long long)c->ref.rows, (unsigned long long)c->ref.sum);
     return -1;
 }
 
-/* W1, W1b, W2, W3, W4 on one backend. Returns 0, or -1 after saying what failed. */
-static int run_workloads(const char *dbname, orm_db *db, const char *create_sql,
-                         const bench_raw_ops *raw, void *rctx, bench_data *d)
+static int raw_w1_prep(run_ctx *c) { bench_data_reset_ids(c->d); return c->raw->recreate(c->rctx); }
+static int orm_w1_prep(run_ctx *c) { bench_data_reset_ids(c->d); return bench_orm_recreate(c->db, c->create_sql); }
+static int raw_w1(run_ctx *c) { return c->raw->w1(c->rctx, c->d->rows, c->d->n_rows); }
+static int orm_w1(run_ctx *c) { return bench_orm_w1(c->db, c->d->rows, c->d->n_rows); }
+static int orm_w1b(run_ctx *c) { return bench_orm_w1b(c->db, c->d->rows, c->d->n_rows); }
+static int raw_w2(run_ctx *c) { return c->raw->w2(c->rctx, c->d->get_ids, c->d->n_get, &c->check); }
+static int orm_w2(run_ctx *c) { return bench_orm_w2(c->db, c->d->get_ids, c->d->n_get, &c->check); }
+static int raw_w3(run_ctx *c) { return c->raw->w3(c->rctx, c->d->filter_ages, c->d->n_filter, &c->check); }
+static int orm_w3(run_ctx *c) { return bench_orm_w3(c->db, c->d->filter_ages, c->d->n_filter, &c->check); }
+static int raw_w4(run_ctx *c) { return c->raw->w4(c->rctx, c->d->update_ids, c->d->update_scores, c->d->n_update); }
+static int orm_w4(run_ctx *c) { return bench_orm_w4(c->db, c->d->update_ids, c->d->update_scores, c->d->n_update); }
+
+/* One side of a workload: an untimed set-up, the timed run, an untimed check. */
+typedef struct side {
+    step_fn prep, run, verify;
+} side;
+
+/* Run one side once and keep the best time in *best (< 0: none yet). */
+static int timed(run_ctx *c, const side *s, double *best)
 {
-    double t0, raw_s, raw_w1_s, orm_s;
-    bench_check rc = { 0, 0 }, oc = { 0, 0 };
+    if (s->prep && s->prep(c) != 0)
+        return -1;
+    memset(&c->check, 0, sizeof c->check);
+    double t0 = bench_now();
+    if (s->run(c) != 0)
+        return -1;
+    double t = bench_now() - t0;
+    if (s->verify && s->verify(c) != 0)
+        return -1;
+    if (*best < 0 || t < *best)
+        *best = t;
+    return 0;
+}
 
-    /* W1: one INSERT per row inside one transaction; both start from an empty table. */
-    bench_data_reset_ids(d);
-    if (raw->recreate(rctx) != 0)
-        return -1;
-    t0 = bench_now();
-    if (raw->w1(rctx, d->rows, d->n_rows) != 0)
-        return -1;
-    raw_w1_s = bench_now() - t0;
-    if (check_keys("W1 raw", d) != 0)
-        return -1;
-    bench_data_reset_ids(d);
-    if (bench_orm_recreate(db, create_sql) != 0)
-        return -1;
-    t0 = bench_now();
-    if (bench_orm_w1(db, d->rows, d->n_rows) != 0)
-        return -1;
-    orm_s = bench_now() - t0;
-    if (check_keys("W1 liborm", d) != 0)
-        return -1;
-    bench_report_row("W1", dbname, d->n_rows, orm_s, raw_w1_s, NULL, 0);
+/* Time a workload over `rounds` rounds, alternating which side goes first so neither always
+ * gets the warmer cache, and keep each side's best. raw NULL: orm only. */
+static int measure(run_ctx *c, int rounds, const side *raw, const side *orm, double *raw_s,
+                   double *orm_s)
+{
+    *raw_s = *orm_s = -1;
+    c->have_ref = 0;
+    for (int r = 0; r < rounds; r++) {
+        if (raw && r % 2 == 0 && timed(c, raw, raw_s) != 0)
+            return -1;
+        if (timed(c, orm, orm_s) != 0)
+            return -1;
+        if (raw && r % 2 == 1 && timed(c, raw, raw_s) != 0)
+            return -1;
+    }
+    return 0;
+}
 
-    /* W1b: the same rows through the batch path; its raw side is W1's. */
-    bench_data_reset_ids(d);
-    if (bench_orm_recreate(db, create_sql) != 0)
-        return -1;
-    t0 = bench_now();
-    if (bench_orm_w1b(db, d->rows, d->n_rows) != 0)
-        return -1;
-    orm_s = bench_now() - t0;
-    if (check_keys("W1b liborm", d) != 0)
-        return -1;
-    bench_report_row("W1b", dbname, d->n_rows, orm_s, raw_w1_s, "W1", 0);
+/* W1, W1b, W2, W3, W4 on one backend. Returns 0, or -1 after saying what failed. */
+static int run_workloads(run_ctx *c, int rounds)
+{
+    const bench_data *d = c->d;
+    double raw_s, orm_s, raw_w1_s;
+    const side w1_raw = { raw_w1_prep, raw_w1, check_keys }, w1_orm = { orm_w1_prep, orm_w1, check_keys };
+    const side w1b_orm = { orm_w1_prep, orm_w1b, check_keys };
+    const side w2_raw = { NULL, raw_w2, check_same }, w2_orm = { NULL, orm_w2, check_same };
+    const side w3_raw = { NULL, raw_w3, check_same }, w3_orm = { NULL, orm_w3, check_same };
+    const side w4_raw = { NULL, raw_w4, NULL }, w4_orm = { NULL, orm_w4, NULL };
 
-    /* W2: lookups by key. */
-    t0 = bench_now();
-    if (raw->w2(rctx, d->get_ids, d->n_get, &rc) != 0)
+    /* W1: one INSERT per row inside one transaction, each pass into an empty table. */
+    if (measure(c, rounds, &w1_raw, &w1_orm, &raw_w1_s, &orm_s) != 0)
         return -1;
-    raw_s = bench_now() - t0;
-    t0 = bench_now();
-    if (bench_orm_w2(db, d->get_ids, d->n_get, &oc) != 0)
-        return -1;
-    orm_s = bench_now() - t0;
-    if (check_same("W2", dbname, oc, rc) != 0)
-        return -1;
-    bench_report_row("W2", dbname, d->n_get, orm_s, raw_s, NULL, 0);
+    bench_report_row("W1", c->dbname, d->n_rows, orm_s, raw_w1_s, NULL, 0);
 
-    /* W3: filtered, ordered, limited queries. */
-    memset(&rc, 0, sizeof rc);
-    memset(&oc, 0, sizeof oc);
-    t0 = bench_now();
-    if (raw->w3(rctx, d->filter_ages, d->n_filter, &rc) != 0)
+    /* W1b: the same rows through the batch path; its raw side is W1's. Afterwards both sides'
+     * tables hold the same rows, keyed 1..n, for what follows. */
+    if (measure(c, rounds, NULL, &w1b_orm, &raw_s, &orm_s) != 0)
         return -1;
-    raw_s = bench_now() - t0;
-    t0 = bench_now();
-    if (bench_orm_w3(db, d->filter_ages, d->n_filter, &oc) != 0)
-        return -1;
-    orm_s = bench_now() - t0;
-    if (check_same("W3", dbname, oc, rc) != 0)
-        return -1;
-    bench_report_row("W3", dbname, d->n_filter, orm_s, raw_s, NULL, oc.rows);
+    bench_report_row("W1b", c->dbname, d->n_rows, orm_s, raw_w1_s, "W1", 0);
 
-    /* W4: score updates by key inside one transaction. */
-    t0 = bench_now();
-    if (raw->w4(rctx, d->update_ids, d->update_scores, d->n_update) != 0)
+    if (measure(c, rounds, &w2_raw, &w2_orm, &raw_s, &orm_s) != 0)
         return -1;
-    raw_s = bench_now() - t0;
-    t0 = bench_now();
-    if (bench_orm_w4(db, d->update_ids, d->update_scores, d->n_update) != 0)
+    bench_report_row("W2", c->dbname, d->n_get, orm_s, raw_s, NULL, 0);
+
+    if (measure(c, rounds, &w3_raw, &w3_orm, &raw_s, &orm_s) != 0)
         return -1;
-    orm_s = bench_now() - t0;
-    bench_report_row("W4", dbname, d->n_update, orm_s, raw_s, NULL, 0);
+    bench_report_row("W3", c->dbname, d->n_filter, orm_s, raw_s, NULL, c->ref.rows);
+
+    if (measure(c, rounds, &w4_raw, &w4_orm, &raw_s, &orm_s) != 0)
+        return -1;
+    bench_report_row("W4", c->dbname, d->n_update, orm_s, raw_s, NULL, 0);
 
     bench_report_note("W5 (cached get): not run: the ORM cache middleware is not built yet");
     return 0;
@@ -221,7 +262,7 @@ static void remove_db_files(const char *path)
     }
 }
 
-static int run_sqlite(bench_data *d)
+static int run_sqlite(bench_data *d, int rounds)
 {
     const char *tmp = getenv("TMPDIR");
     char dir[4096], orm_path[4120], raw_path[4120], dsn[4130];
@@ -243,7 +284,9 @@ static int run_sqlite(bench_data *d)
         bench_orm_fail("pragmas");
     else if (db) {
         bench_report_begin("sqlite", "file in a fresh temp folder, WAL, synchronous=NORMAL");
-        rc = run_workloads("sqlite", db, BENCH_CREATE_SQLITE, &bench_raw_sqlite_ops, raw, d);
+        run_ctx c = { .dbname = "sqlite", .db = db, .create_sql = BENCH_CREATE_SQLITE,
+                      .raw = &bench_raw_sqlite_ops, .rctx = raw, .d = d };
+        rc = run_workloads(&c, rounds);
     }
     orm_db_close(db);
     bench_raw_sqlite_ops.close(raw);
@@ -253,12 +296,13 @@ static int run_sqlite(bench_data *d)
     return rc;
 }
 
-static int run_postgres(bench_data *d)
+static int run_postgres(bench_data *d, int rounds)
 {
     const char *dsn = getenv("ORM_BENCH_PG_DSN");
 #ifndef ORM_BENCH_HAVE_PG
     (void)d;
     (void)dsn;
+    (void)rounds;
     bench_report_note("postgres: skipped (orm-bench was built without PostgreSQL)");
     return 0;
 #else
@@ -272,7 +316,9 @@ static int run_postgres(bench_data *d)
     orm_db *db = raw ? open_orm(dsn, "open postgres") : NULL;
     if (db) {
         bench_report_begin("postgres", "ORM_BENCH_PG_DSN");
-        rc = run_workloads("postgres", db, BENCH_CREATE_PG, &bench_raw_pg_ops, raw, d);
+        run_ctx c = { .dbname = "postgres", .db = db, .create_sql = BENCH_CREATE_PG,
+                      .raw = &bench_raw_pg_ops, .rctx = raw, .d = d };
+        rc = run_workloads(&c, rounds);
     }
     orm_db_close(db);
     bench_raw_pg_ops.close(raw);
@@ -304,9 +350,9 @@ int main(int argc, char **argv)
     }
     int failed = 0;
     if (!o.only_db || !strcmp(o.only_db, "sqlite"))
-        failed |= run_sqlite(&d) != 0;
+        failed |= run_sqlite(&d, o.rounds) != 0;
     if (!o.only_db || !strcmp(o.only_db, "postgres"))
-        failed |= run_postgres(&d) != 0;
+        failed |= run_postgres(&d, o.rounds) != 0;
     bench_data_free(&d);
 
 #ifdef ORM_BENCH_HAVE_CACHE
