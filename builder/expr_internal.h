@@ -86,4 +86,7 @@ void orm__expr_render(orm_sql_buf *b, const orm_expr *e, const orm_scope *sc);
  * outer. Implemented in select.c. */
 void orm__select_render_sub(orm_sql_buf *b, orm_select *q, const orm_scope *outer);
 
+/* The statement orm_select_count runs, rendered (for tests and inspection). */
+int orm__select_count_to_sql(orm_select *q, const orm_dialect *d, orm_sql *out);
+
 #endif

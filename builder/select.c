@@ -561,17 +561,27 @@ static int build(orm_select *q, const orm_dialect *d, orm_sql_buf *b, int mode)
     return rc;
 }
 
-int orm_select_to_sql(orm_select *q, const orm_dialect *d, orm_sql *out)
+static int to_sql(orm_select *q, const orm_dialect *d, orm_sql *out, int mode)
 {
     if (!q || !out)
         return orm__error_set(ORM_EINVAL, "builder", "orm_select_to_sql: NULL %s", q ? "out" : "select");
     memset(out, 0, sizeof *out);
     orm_sql_buf b;
-    int rc = build(q, d ? d : q->d, &b, MODE_ROWS);
+    int rc = build(q, d ? d : q->d, &b, mode);
     if (rc == ORM_OK)
         rc = orm__sql_buf_take(&b, out);
     orm__sql_buf_free(&b);
     return rc;
+}
+
+int orm_select_to_sql(orm_select *q, const orm_dialect *d, orm_sql *out)
+{
+    return to_sql(q, d, out, MODE_ROWS);
+}
+
+int orm__select_count_to_sql(orm_select *q, const orm_dialect *d, orm_sql *out)
+{
+    return to_sql(q, d, out, MODE_COUNT);
 }
 
 /* ---- running ---- */
