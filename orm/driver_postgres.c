@@ -74,6 +74,7 @@ struct orm_conn {
     orm_stmt_cache *stmts;
     unsigned next_id;
     int closing;      /* at close: evicted statements are not DEALLOCATEd one by one */
+    int fatal;        /* the server sent a FATAL error outside a statement: it is closing */
     orm_cursor cur;   /* the one cursor a connection has open at a time */
     /* Parameter arrays and the scratch their encoded values live in, grown as needed. */
     const char **vals;
@@ -390,9 +391,14 @@ static void pg_close(orm_conn *c)
     orm__free(c);
 }
 
-static void ignore_notice(void *arg, const PGresult *res)
+/* Notices are dropped; an error arriving while no statement runs is the server saying
+ * goodbye (FATAL: terminated backend, shutdown), which marks the connection dead. */
+static void on_notice(void *arg, const PGresult *res)
 {
-    (void)arg, (void)res;
+    orm_conn *c = arg;
+    const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+    if (sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
+        c->fatal = 1;
 }
 
 static int pg_open(orm_conn **out, const char *dsn, const orm_db_options *opts)
@@ -424,7 +430,7 @@ static int pg_open(orm_conn **out, const char *dsn, const orm_db_options *opts)
     }
     /* libpq prints notices and asynchronous errors to stderr by default; the library never
      * prints, and whatever matters reaches the caller as an error. */
-    PQsetNoticeReceiver(c->pg, ignore_notice, NULL);
+    PQsetNoticeReceiver(c->pg, on_notice, c);
     PGresult *res = PQexec(c->pg, "SET TimeZone TO 'UTC'");
     int rc = check(c, res, 0, "connect");
     PQclear(res);
@@ -602,13 +608,9 @@ int orm__pg_conn_alive(orm_conn *c)
             return 0;
         if (!PQconsumeInput(c->pg) || PQstatus(c->pg) != CONNECTION_OK)
             return 0;
-        PGresult *r;
-        while (!PQisBusy(c->pg) && (r = PQgetResult(c->pg)) != NULL)
-            PQclear(r); /* a FATAL error the server sent before closing */
-        if (PQstatus(c->pg) != CONNECTION_OK)
-            return 0;
+        PQisBusy(c->pg); /* parses what arrived: a FATAL error reaches on_notice */
     }
-    return 1;
+    return !c->fatal;
 }
 
 int orm__pg_conn_reset(orm_conn *c)
