@@ -1,0 +1,391 @@
+/* liborm codegen — type mapping, C names, flags and fingerprints (the table is in resolve.h).
+ * Keeps true: the result depends only on the schema model (never on addresses, time or the
+ * environment), so the same input always yields the same names in the same order. */
+#include <stdio.h>
+#include <string.h>
+
+#include "codegen/buf.h"
+#include "codegen/resolve.h"
+#include "orm/alloc.h"
+
+static const struct { const char *sql; orm_field_type type; } type_table[] = {
+    { "SMALLINT", ORM_FIELD_INT16 }, { "INT2", ORM_FIELD_INT16 }, { "TINYINT", ORM_FIELD_INT16 },
+    { "SMALLSERIAL", ORM_FIELD_INT16 }, { "SERIAL2", ORM_FIELD_INT16 },
+    { "INT", ORM_FIELD_INT32 }, { "INTEGER", ORM_FIELD_INT32 }, { "INT4", ORM_FIELD_INT32 },
+    { "MEDIUMINT", ORM_FIELD_INT32 }, { "SERIAL", ORM_FIELD_INT32 }, { "SERIAL4", ORM_FIELD_INT32 },
+    { "BIGINT", ORM_FIELD_INT64 }, { "INT8", ORM_FIELD_INT64 }, { "BIGSERIAL", ORM_FIELD_INT64 },
+    { "SERIAL8", ORM_FIELD_INT64 }, { "UNSIGNED BIG INT", ORM_FIELD_INT64 }, { "OID", ORM_FIELD_INT64 },
+    { "REAL", ORM_FIELD_DOUBLE }, { "FLOAT", ORM_FIELD_DOUBLE }, { "FLOAT4", ORM_FIELD_DOUBLE },
+    { "FLOAT8", ORM_FIELD_DOUBLE }, { "DOUBLE", ORM_FIELD_DOUBLE }, { "DOUBLE PRECISION", ORM_FIELD_DOUBLE },
+    { "NUMERIC", ORM_FIELD_DOUBLE }, { "DECIMAL", ORM_FIELD_DOUBLE }, { "DEC", ORM_FIELD_DOUBLE },
+    { "BOOLEAN", ORM_FIELD_BOOL }, { "BOOL", ORM_FIELD_BOOL },
+    { "TEXT", ORM_FIELD_TEXT }, { "VARCHAR", ORM_FIELD_TEXT }, { "CHAR", ORM_FIELD_TEXT },
+    { "CHARACTER", ORM_FIELD_TEXT }, { "CHARACTER VARYING", ORM_FIELD_TEXT },
+    { "VARYING CHARACTER", ORM_FIELD_TEXT }, { "NCHAR", ORM_FIELD_TEXT }, { "NVARCHAR", ORM_FIELD_TEXT },
+    { "NATIVE CHARACTER", ORM_FIELD_TEXT }, { "NATIONAL CHARACTER", ORM_FIELD_TEXT },
+    { "NATIONAL CHARACTER VARYING", ORM_FIELD_TEXT }, { "CLOB", ORM_FIELD_TEXT },
+    { "CITEXT", ORM_FIELD_TEXT }, { "NAME", ORM_FIELD_TEXT }, { "UUID", ORM_FIELD_TEXT },
+    { "JSON", ORM_FIELD_TEXT }, { "JSONB", ORM_FIELD_TEXT }, { "XML", ORM_FIELD_TEXT },
+    { "INET", ORM_FIELD_TEXT }, { "CIDR", ORM_FIELD_TEXT }, { "MACADDR", ORM_FIELD_TEXT },
+    { "MACADDR8", ORM_FIELD_TEXT }, { "MONEY", ORM_FIELD_TEXT }, { "TIME", ORM_FIELD_TEXT },
+    { "TIMETZ", ORM_FIELD_TEXT }, { "TIME WITH TIME ZONE", ORM_FIELD_TEXT },
+    { "TIME WITHOUT TIME ZONE", ORM_FIELD_TEXT }, { "INTERVAL", ORM_FIELD_TEXT },
+    { "BIT", ORM_FIELD_TEXT }, { "BIT VARYING", ORM_FIELD_TEXT }, { "VARBIT", ORM_FIELD_TEXT },
+    { "TSVECTOR", ORM_FIELD_TEXT }, { "TSQUERY", ORM_FIELD_TEXT },
+    { "BLOB", ORM_FIELD_BLOB }, { "BYTEA", ORM_FIELD_BLOB },
+    { "DATE", ORM_FIELD_TIMESTAMP }, { "DATETIME", ORM_FIELD_TIMESTAMP },
+    { "TIMESTAMP", ORM_FIELD_TIMESTAMP }, { "TIMESTAMPTZ", ORM_FIELD_TIMESTAMP },
+    { "TIMESTAMP WITH TIME ZONE", ORM_FIELD_TIMESTAMP },
+    { "TIMESTAMP WITHOUT TIME ZONE", ORM_FIELD_TIMESTAMP } };
+
+static const char *const serial_types[] = { "SMALLSERIAL", "SERIAL2", "SERIAL", "SERIAL4",
+                                            "BIGSERIAL", "SERIAL8" };
+
+uint64_t orm__cg_fnv1a(const char *s)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= UINT64_C(0x100000001b3);
+    }
+    return h;
+}
+
+/* The type without its arguments and array suffixes, in upper case: "TIMESTAMP(3) WITH TIME
+ * ZONE" -> "TIMESTAMP WITH TIME ZONE". *array tells whether a [] was there. */
+static void base_type(const char *t, char *out, size_t cap, bool *array)
+{
+    size_t w = 0;
+    int depth = 0;
+    *array = false;
+    for (; *t && w + 1 < cap; t++) {
+        if (*t == '(') {
+            depth++;
+        } else if (*t == ')') {
+            depth--;
+        } else if (depth == 0) {
+            if (*t == '[') {
+                *array = true;
+            } else if (*t != ']' && !(*t == ' ' && (w == 0 || out[w - 1] == ' '))) {
+                char c = *t;
+                out[w++] = (char)(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+            }
+        }
+    }
+    while (w > 0 && out[w - 1] == ' ')
+        w--;
+    out[w] = '\0';
+}
+
+static orm_field_type map_depth(const orm__cg_schema *s, const char *sqltype, bool *known, int depth)
+{
+    char base[256];
+    bool array;
+    base_type(sqltype, base, sizeof base, &array);
+    *known = true;
+    if (array)
+        return ORM_FIELD_TEXT;
+    for (size_t i = 0; i < sizeof type_table / sizeof type_table[0]; i++)
+        if (strcmp(base, type_table[i].sql) == 0)
+            return type_table[i].type;
+    if (strncmp(base, "INTERVAL ", 9) == 0)
+        return ORM_FIELD_TEXT;
+    /* enum and domain types, schema-qualified or not */
+    const char *last = strrchr(base, '.');
+    const orm__cg_named *named = orm__cg_type_find(s, last ? last + 1 : base);
+    if (named && !named->value)
+        return ORM_FIELD_TEXT;
+    if (named && depth < 8)
+        return map_depth(s, named->value, known, depth + 1);
+    /* SQLite's affinity rules (https://sqlite.org/datatype3.html, 3.1), in their order. */
+    *known = false;
+    if (strstr(base, "INT"))
+        return ORM_FIELD_INT64;
+    if (strstr(base, "CHAR") || strstr(base, "CLOB") || strstr(base, "TEXT"))
+        return ORM_FIELD_TEXT;
+    if (strstr(base, "BLOB") || !*base)
+        return ORM_FIELD_BLOB;
+    return ORM_FIELD_DOUBLE;
+}
+
+orm_field_type orm__cg_map_type(const orm__cg_schema *s, const char *sqltype, bool *known)
+{
+    return map_depth(s, sqltype ? sqltype : "", known, 0);
+}
+
+static const char *type_word(orm_field_type t)
+{
+    static const char *const names[] = { "?", "INT16", "INT32", "INT64", "DOUBLE", "BOOL",
+                                         "TEXT", "BLOB", "TIMESTAMP" };
+    return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
+}
+
+static bool is_c_keyword(const char *s)
+{
+    static const char *const kw[] = {
+        "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
+        "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
+        "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch",
+        "typedef", "union", "unsigned", "void", "volatile", "while", "bool", "true", "false",
+        "errno", "assert", "offsetof", "NULL" };
+    for (size_t i = 0; i < sizeof kw / sizeof kw[0]; i++)
+        if (strcmp(s, kw[i]) == 0)
+            return true;
+    return false;
+}
+
+/* A C identifier from any name: [A-Za-z0-9_] kept, the rest '_', no leading digit, no
+ * reserved _X / __ prefix, no keyword. */
+static char *c_name(const char *prefix, const char *name)
+{
+    orm__cg_buf b = ORM_CG_BUF_INIT;
+    orm__cg_buf_puts(&b, prefix ? prefix : "");
+    for (const char *c = name; *c; c++) {
+        char ch = *c;
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        orm__cg_buf_append(&b, ok ? &ch : "_", 1);
+    }
+    char *s = orm__cg_buf_take(&b);
+    if (!s)
+        return NULL;
+    if (!*s || (s[0] >= '0' && s[0] <= '9') ||
+        (s[0] == '_' && (s[1] == '_' || (s[1] >= 'A' && s[1] <= 'Z')) ) || is_c_keyword(s)) {
+        bool prefix_it = !*s || (s[0] >= '0' && s[0] <= '9') || s[0] == '_';
+        orm__cg_buf_puts(&b, prefix_it ? "f" : "");
+        orm__cg_buf_puts(&b, s);
+        orm__cg_buf_puts(&b, prefix_it ? "" : "_");
+        orm__free(s);
+        s = orm__cg_buf_take(&b);
+    }
+    return s;
+}
+
+/* Makes *name unique among taken[0..n) (without case) by suffixing _2, _3 ... */
+static int uniquify(char **name, char *const *taken, size_t n)
+{
+    for (unsigned k = 1;; k++) {
+        char cand[600];
+        if (k == 1)
+            snprintf(cand, sizeof cand, "%s", *name);
+        else
+            snprintf(cand, sizeof cand, "%.500s_%u", *name, k);
+        bool clash = false;
+        for (size_t i = 0; i < n && !clash; i++)
+            clash = taken[i] && orm__cg_strcasecmp(taken[i], cand) == 0;
+        if (!clash) {
+            if (k == 1)
+                return ORM_OK;
+            char *d = orm__strdup(cand);
+            if (!d)
+                return orm__error_nomem("codegen");
+            orm__free(*name);
+            *name = d;
+            return ORM_OK;
+        }
+    }
+}
+
+static int fail_loc(orm__cg_loc l, const char *fmt, const char *a, const char *b)
+{
+    return orm__error_set(ORM_EPARSE, "codegen", "%s:%d:%d: %s %s %s", l.file ? l.file : "?", l.line,
+                          l.col, fmt, a ? a : "", b ? b : "");
+}
+
+static bool is_serial(const char *sqltype)
+{
+    char base[64];
+    bool array;
+    base_type(sqltype, base, sizeof base, &array);
+    for (size_t i = 0; i < sizeof serial_types / sizeof serial_types[0]; i++)
+        if (strcmp(base, serial_types[i]) == 0)
+            return !array;
+    return false;
+}
+
+static int resolve_column(orm__cg_schema *s, orm__cg_table *t, orm__cg_column *c, size_t npk)
+{
+    bool known = true;
+    c->type = c->type_override ? (orm_field_type)c->type_override : orm__cg_map_type(s, c->sqltype, &known);
+    if (!known) {
+        if (s->strict)
+            return fail_loc(c->loc, "type not in the mapping table (use @orm:type=... or drop --strict):",
+                            *c->sqltype ? c->sqltype : "(none)", c->name);
+        int rc = orm__cg_warn(s, c->loc, "column %s.%s: type '%s' is not in the mapping table; SQLite's "
+                              "affinity rules make it %s", t->name, c->name, c->sqltype, type_word(c->type));
+        if (rc != ORM_OK)
+            return rc;
+    }
+    char base[32];
+    bool array;
+    base_type(c->sqltype, base, sizeof base, &array);
+    bool rowid = npk == 1 && c->pk_pos && strcmp(base, "INTEGER") == 0 && !array && !c->type_override;
+    if (rowid)
+        c->type = ORM_FIELD_INT64;
+    bool integer = c->type == ORM_FIELD_INT16 || c->type == ORM_FIELD_INT32 || c->type == ORM_FIELD_INT64;
+    bool auto_ = c->autoincrement || is_serial(c->sqltype) || rowid;
+    c->flags = 0;
+    if (c->pk_pos)
+        c->flags |= ORM_FIELD_PK;
+    if (c->not_null || c->pk_pos || is_serial(c->sqltype))
+        c->flags |= ORM_FIELD_NOT_NULL;
+    if (c->unique)
+        c->flags |= ORM_FIELD_UNIQUE;
+    if (c->default_sql || auto_ || c->generated)
+        c->flags |= ORM_FIELD_HAS_DEFAULT;
+    if (auto_ && npk == 1 && c->pk_pos && integer)
+        c->flags |= ORM_FIELD_AUTOINCREMENT;
+    c->nullable_scalar = !(c->flags & ORM_FIELD_NOT_NULL) && c->type != ORM_FIELD_TEXT &&
+                         c->type != ORM_FIELD_BLOB;
+    return ORM_OK;
+}
+
+static void ddl_name(orm__cg_buf *b, const char *n)
+{
+    orm__cg_buf_puts(b, "\"");
+    for (; *n; n++) {
+        orm__cg_buf_append(b, n, 1);
+        if (*n == '"') /* doubled, as SQL quotes it */
+            orm__cg_buf_append(b, n, 1);
+    }
+    orm__cg_buf_puts(b, "\"");
+}
+
+/* CREATE TABLE text rebuilt from the model: every column (skipped ones too, since the table
+ * has them), then the key and the table constraints. */
+static int build_ddl(orm__cg_table *t)
+{
+    orm__cg_buf b = ORM_CG_BUF_INIT;
+    orm__cg_buf_puts(&b, "CREATE TABLE ");
+    ddl_name(&b, t->name);
+    orm__cg_buf_puts(&b, " (");
+    size_t npk = 0;
+    for (size_t i = 0; i < t->ncols; i++) {
+        const orm__cg_column *c = &t->cols[i];
+        npk += c->pk_pos != 0;
+        orm__cg_buf_puts(&b, i ? ", " : "");
+        ddl_name(&b, c->name);
+        if (*c->sqltype)
+            orm__cg_buf_printf(&b, " %s", c->sqltype);
+        if (c->not_null)
+            orm__cg_buf_puts(&b, " NOT NULL");
+        if (c->unique)
+            orm__cg_buf_puts(&b, " UNIQUE");
+        if (c->autoincrement)
+            orm__cg_buf_puts(&b, " AUTOINCREMENT");
+        if (c->default_sql)
+            orm__cg_buf_printf(&b, c->generated ? " GENERATED ALWAYS AS %s" : " DEFAULT %s", c->default_sql);
+        if (c->check_sql)
+            orm__cg_buf_printf(&b, " CHECK %s", c->check_sql);
+        if (c->references)
+            orm__cg_buf_printf(&b, " REFERENCES %s", c->references);
+    }
+    if (npk) {
+        orm__cg_buf_puts(&b, ", PRIMARY KEY (");
+        for (size_t k = 1; k <= npk; k++)
+            for (size_t i = 0; i < t->ncols; i++)
+                if ((size_t)t->cols[i].pk_pos == k) {
+                    orm__cg_buf_puts(&b, k > 1 ? ", " : "");
+                    ddl_name(&b, t->cols[i].name);
+                }
+        orm__cg_buf_puts(&b, ")");
+    }
+    for (size_t i = 0; i < t->nchecks; i++)
+        orm__cg_buf_printf(&b, ", %s", t->checks[i]);
+    orm__cg_buf_puts(&b, ")");
+    int failed = b.failed;
+    t->ddl = orm__cg_buf_take(&b);
+    if (!t->ddl)
+        return failed == ORM_EINVAL ? orm__error_set(ORM_EINVAL, "codegen", "table %s: DDL too long", t->name)
+                                    : orm__error_nomem("codegen");
+    t->fingerprint = orm__cg_fnv1a(t->ddl);
+    return ORM_OK;
+}
+
+static int resolve_members(orm__cg_table *t)
+{
+    /* taken: every member and has_ name so far, in column order (deterministic). */
+    char **taken = orm__calloc(2 * t->ncols + 1, sizeof *taken);
+    size_t n = 0;
+    int rc = taken ? ORM_OK : orm__error_nomem("codegen");
+    for (size_t i = 0; rc == ORM_OK && i < t->ncols; i++) {
+        orm__cg_column *c = &t->cols[i];
+        if (c->skip)
+            continue;
+        orm__free(c->member);
+        c->member = c_name(NULL, c->field ? c->field : c->name);
+        if (!c->member) {
+            rc = orm__error_nomem("codegen");
+            break;
+        }
+        if (c->field) {
+            for (size_t k = 0; k < n; k++)
+                if (orm__cg_strcasecmp(taken[k], c->member) == 0)
+                    rc = fail_loc(c->loc, "@orm:field name clashes with another member:", c->member, "");
+        } else {
+            rc = uniquify(&c->member, taken, n);
+        }
+        if (rc == ORM_OK)
+            taken[n++] = c->member;
+    }
+    for (size_t i = 0; rc == ORM_OK && i < t->ncols; i++) {
+        orm__cg_column *c = &t->cols[i];
+        if (c->skip || !c->nullable_scalar)
+            continue;
+        char buf[600];
+        snprintf(buf, sizeof buf, "has_%.500s", c->member);
+        orm__free(c->has_member);
+        if (!(c->has_member = orm__strdup(buf)))
+            rc = orm__error_nomem("codegen");
+        else if ((rc = uniquify(&c->has_member, taken, n)) == ORM_OK)
+            taken[n++] = c->has_member;
+    }
+    orm__free(taken);
+    return rc;
+}
+
+int orm__cg_resolve(orm__cg_schema *s, const char *prefix)
+{
+    int rc = ORM_OK;
+    for (size_t ti = 0; rc == ORM_OK && ti < s->ntables; ti++) {
+        orm__cg_table *t = &s->tables[ti];
+        size_t npk = 0;
+        t->nfields = 0;
+        for (size_t i = 0; i < t->ncols; i++) {
+            npk += t->cols[i].pk_pos != 0;
+            t->nfields += !t->cols[i].skip;
+        }
+        if (t->nfields == 0)
+            return fail_loc(t->loc, "table has no columns left to model (all are @orm:skip):", t->name, "");
+        for (size_t i = 0; rc == ORM_OK && i < t->ncols; i++) {
+            orm__cg_column *c = &t->cols[i];
+            if ((rc = resolve_column(s, t, c, npk)) != ORM_OK)
+                break;
+            if (c->skip && c->pk_pos)
+                rc = fail_loc(c->loc, "a primary key column cannot be @orm:skip:", c->name, "");
+            else if (c->skip && (c->flags & ORM_FIELD_NOT_NULL) && !(c->flags & ORM_FIELD_HAS_DEFAULT))
+                rc = orm__cg_warn(s, c->loc, "column %s.%s is skipped but NOT NULL without a default: "
+                                  "inserts through the model will fail", t->name, c->name);
+        }
+        if (rc == ORM_OK && npk == 0)
+            rc = orm__cg_warn(s, t->loc, "table %s has no primary key: the model can insert and "
+                              "query but not get, update or delete by key", t->name);
+        if (rc == ORM_OK) {
+            orm__free(t->cname);
+            t->cname = t->struct_name ? orm__strdup(t->struct_name) : c_name(prefix, t->name);
+            if (!t->cname)
+                rc = orm__error_nomem("codegen");
+        }
+        if (rc == ORM_OK)
+            rc = resolve_members(t);
+        if (rc == ORM_OK)
+            rc = build_ddl(t);
+    }
+    /* Two structs with one name (without case: the field enums are upper case) can't both be
+     * generated: name them in the error. */
+    for (size_t i = 0; rc == ORM_OK && i < s->ntables; i++)
+        for (size_t k = i + 1; rc == ORM_OK && k < s->ntables; k++)
+            if (orm__cg_strcasecmp(s->tables[i].cname, s->tables[k].cname) == 0)
+                rc = fail_loc(s->tables[k].loc, "two tables map to one struct name (use @orm:struct=Name):",
+                              s->tables[i].name, s->tables[k].name);
+    return rc;
+}
