@@ -4,8 +4,10 @@
  * at a time, so SQLite's own mutex would be pure cost) with a bounded LRU cache of
  * persistent prepared statements keyed by SQL text. Keeps true:
  *  - a cached statement is always reset when no call is using it, and every parameter is
- *    rebound before each use (so SQLITE_STATIC bindings never outlive their arguments: exec
- *    steps inside the call; a cursor's arguments must stay valid until cursor_close);
+ *    rebound before each use. exec binds text and blobs SQLITE_STATIC (it steps to the end
+ *    inside the call, while the arguments are alive); query binds them SQLITE_TRANSIENT,
+ *    because SQLite reads bound values at every step and callers may free their arguments
+ *    once the cursor is open (orm_raw_rows borrows them "for the call" only);
  *  - at most one cursor is open per connection; any other call while it is open is
  *    ORM_EBUSY (running a statement could evict the cursor's own statement);
  *  - every SQLite error goes through map_code, the one table from SQLite codes to ORM_E...,
@@ -166,7 +168,7 @@ static int sqlite_open(orm_conn **out, const char *dsn, const orm_db_options *op
 
 /* ---- statements ---- */
 
-static int bind_args(orm_conn *c, sqlite3_stmt *st, const orm_query *q)
+static int bind_args(orm_conn *c, sqlite3_stmt *st, const orm_query *q, sqlite3_destructor_type how)
 {
     const int n = sqlite3_bind_parameter_count(st);
     if ((size_t)n != q->nargs)
@@ -181,10 +183,10 @@ static int bind_args(orm_conn *c, sqlite3_stmt *st, const orm_query *q)
         case ORM_VALUE_DOUBLE: rc = sqlite3_bind_double(st, i + 1, v->u.d); break;
         case ORM_VALUE_BOOL: rc = sqlite3_bind_int(st, i + 1, v->u.b ? 1 : 0); break;
         case ORM_VALUE_TEXT:
-            rc = sqlite3_bind_text64(st, i + 1, v->u.s, v->len, SQLITE_STATIC, SQLITE_UTF8);
+            rc = sqlite3_bind_text64(st, i + 1, v->u.s, v->len, how, SQLITE_UTF8);
             break;
         case ORM_VALUE_BLOB:
-            rc = sqlite3_bind_blob64(st, i + 1, v->u.p, v->len, SQLITE_STATIC);
+            rc = sqlite3_bind_blob64(st, i + 1, v->u.p, v->len, how);
             break;
         case ORM_VALUE_TIMESTAMP: {
             char buf[40];
@@ -216,7 +218,8 @@ static int has_more_sql(const char *p, const char *end)
 
 /* The prepared, bound statement for q; *cached says whether the cache owns it. On error
  * nothing is left to release. */
-static int get_stmt(orm_conn *c, const orm_query *q, sqlite3_stmt **out, int *cached)
+static int get_stmt(orm_conn *c, const orm_query *q, sqlite3_destructor_type how,
+                    sqlite3_stmt **out, int *cached)
 {
     *out = NULL;
     if (!q || !q->sql)
@@ -251,7 +254,7 @@ static int get_stmt(orm_conn *c, const orm_query *q, sqlite3_stmt **out, int *ca
         }
     }
     *cached = 1;
-    int rc = bind_args(c, st, q);
+    int rc = bind_args(c, st, q, how);
     if (rc != ORM_OK) {
         sqlite3_reset(st);
         return rc;
@@ -275,7 +278,7 @@ static int sqlite_exec(orm_conn *c, orm_ctx *ctx, const orm_query *q, orm_exec_r
         return cursor_busy();
     sqlite3_stmt *st;
     int cached = 0;
-    int rc = get_stmt(c, q, &st, &cached);
+    int rc = get_stmt(c, q, SQLITE_STATIC, &st, &cached);
     if (rc != ORM_OK)
         return rc;
     int src;
@@ -299,7 +302,7 @@ static int sqlite_query(orm_conn *c, orm_ctx *ctx, const orm_query *q, orm_curso
         return cursor_busy();
     sqlite3_stmt *st;
     int cached = 0;
-    int rc = get_stmt(c, q, &st, &cached);
+    int rc = get_stmt(c, q, SQLITE_TRANSIENT, &st, &cached);
     if (rc != ORM_OK)
         return rc;
     c->cur.conn = c;

@@ -198,6 +198,23 @@ START_TEST(step_error_in_cursor)
 }
 END_TEST
 
+START_TEST(cursor_outlives_its_arguments)
+{
+    /* Arguments are borrowed for the call only: the cursor must not read them later. */
+    ck_assert_ok(orm_exec_sql(s, NULL, "INSERT INTO t(s) VALUES('k'),('x'),('k'),('k');"));
+    char *key = malloc(2);
+    strcpy(key, "k");
+    orm_value arg = orm_text(key);
+    orm_rows *r = query("SELECT id FROM t WHERE s = ?", &arg, 1);
+    free(key); /* ASan flags any later read */
+    int n = 0;
+    while (orm_rows_next(r) == 1)
+        n++;
+    orm_rows_free(r);
+    ck_assert_int_eq(n, 3);
+}
+END_TEST
+
 START_TEST(cursor_holds_the_connection)
 {
     orm_rows *r = query("SELECT 1", NULL, 0);
@@ -361,6 +378,7 @@ static Suite *sqlite_driver_suite(void)
     tcase_add_test(tc, bind_and_read_every_type);
     tcase_add_test(tc, error_mapping);
     tcase_add_test(tc, step_error_in_cursor);
+    tcase_add_test(tc, cursor_outlives_its_arguments);
     tcase_add_test(tc, cursor_holds_the_connection);
     tcase_add_test(tc, stmt_cache_reuse);
     tcase_add_test(tc, stmt_cache_bounded);
