@@ -278,7 +278,19 @@ int orm__cg_p_alter_table(orm__cg_parser *p)
     if (!t) {
         if (ie || skipped)
             return skip_rest(p);
-        return orm__cg_p_error_at(p, &at, "ALTER TABLE of a table that does not exist");
+        /* pg_dump says ALTER TABLE seq OWNER TO ... of sequences and views too: only an
+         * action that changes columns needs the table to be one we know. */
+        for (;;) {
+            bool ok = false;
+            for (size_t i = 0; i < sizeof harmless / sizeof harmless[0]; i++)
+                ok |= orm__cg_p_is(p, harmless[i]);
+            if (!ok)
+                return orm__cg_p_error_at(p, &at, "ALTER TABLE of a table that does not exist");
+            if ((rc = orm__cg_p_skip_item(p)) != ORM_OK || (rc = orm__cg_p_accept(p, ",", &yes)) != ORM_OK)
+                return rc;
+            if (!yes)
+                return skip_rest(p);
+        }
     }
     long ti = (long)(t - p->s->tables);
     p->last_table = ti;

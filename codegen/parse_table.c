@@ -72,6 +72,7 @@ static int join_balanced(orm__cg_parser *p, orm__cg_buf *b, orm__sql_kind *prev,
         join_token(b, &p->cur, prev, upper);
         rc = orm__cg_p_next(p);
     } while (rc == ORM_OK && depth > 0);
+    *prev = ORM_SQL_BRACKET; /* "f(x) AT ..." keeps its space; "f(x)::t" needs none */
     return rc;
 }
 
@@ -106,7 +107,7 @@ int orm__cg_p_type(orm__cg_parser *p, char **out)
             prev = ORM_SQL_OP;
         } else if (any && orm__cg_p_op(p, "(")) {
             rc = join_balanced(p, &b, &prev, true);
-            prev = ORM_SQL_OP;
+            prev = ORM_SQL_BRACKET; /* a word after the arguments gets its space */
             if (rc != ORM_OK)
                 break;
             continue;

@@ -85,14 +85,16 @@ static orm_field_type map_depth(const orm__cg_schema *s, const char *sqltype, bo
     *known = true;
     if (array)
         return ORM_FIELD_TEXT;
+    /* pg_catalog.int4, public.citext: the schema does not change the type */
+    const char *dot = strrchr(base, '.');
+    const char *name = dot ? dot + 1 : base;
     for (size_t i = 0; i < sizeof type_table / sizeof type_table[0]; i++)
-        if (strcmp(base, type_table[i].sql) == 0)
+        if (strcmp(name, type_table[i].sql) == 0)
             return type_table[i].type;
-    if (strncmp(base, "INTERVAL ", 9) == 0)
+    if (strncmp(name, "INTERVAL ", 9) == 0)
         return ORM_FIELD_TEXT;
-    /* enum and domain types, schema-qualified or not */
-    const char *last = strrchr(base, '.');
-    const orm__cg_named *named = orm__cg_type_find(s, last ? last + 1 : base);
+    /* enum and domain types */
+    const orm__cg_named *named = orm__cg_type_find(s, name);
     if (named && !named->value)
         return ORM_FIELD_TEXT;
     if (named && depth < 8)
