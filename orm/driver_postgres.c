@@ -74,7 +74,9 @@ struct orm_conn {
     orm_stmt_cache *stmts;
     unsigned next_id;
     int closing;      /* at close: evicted statements are not DEALLOCATEd one by one */
-    int fatal;        /* the server sent a FATAL error outside a statement: it is closing */
+    int fatal;        /* the server sent a FATAL error outside a statement, or did not answer
+                         a cancel: the connection is lost */
+    int64_t deadline_us; /* orm__pg_conn_set_deadline; 0: none */
     orm_cursor cur;   /* the one cursor a connection has open at a time */
     /* Parameter arrays and the scratch their encoded values live in, grown as needed. */
     const char **vals;
@@ -93,11 +95,16 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* The ctx's deadline on the CLOCK_MONOTONIC microsecond scale, 0 for none. */
-static int64_t ctx_deadline(orm_ctx *ctx)
+/* How long to wait for the server to answer a cancel before giving the connection up. */
+#define CANCEL_GRACE_US INT64_C(2000000)
+
+/* The deadline of a call on the CLOCK_MONOTONIC microsecond scale (orm__pool_now_us), 0 for
+ * none: the connection's own (orm__pg_conn_set_deadline, set by whoever holds it). orm_ctx
+ * carries no fields yet; when it does, its deadline goes here too (the earlier one wins). */
+static int64_t call_deadline(orm_conn *c, orm_ctx *ctx)
 {
     (void)ctx;
-    return 0;
+    return c->deadline_us;
 }
 
 static void cancel_running(PGconn *pg)
@@ -119,16 +126,23 @@ static PGresult *wait_result(orm_conn *c, int64_t deadline, int *timed_out)
     PGconn *pg = c->pg;
     *timed_out = 0;
     if (deadline) {
+        int64_t give_up = 0;
         while (PQisBusy(pg)) {
-            int64_t left = deadline - now_us();
-            if (left <= 0) {
+            int64_t now = now_us();
+            if (!*timed_out && now >= deadline) {
                 cancel_running(pg);
                 *timed_out = 1;
-                break; /* the server answers the cancel promptly: block for it below */
+                give_up = now + CANCEL_GRACE_US;
+            }
+            if (*timed_out && now >= give_up) {
+                /* The server does not answer even the cancel: this connection is lost. Its
+                 * result stays pending, so it is marked dead for the pool to discard. */
+                c->fatal = 1;
+                return NULL;
             }
             struct pollfd p = { PQsocket(pg), POLLIN, 0 };
-            int ms = (int)((left + 999) / 1000);
-            int n = poll(&p, 1, ms);
+            int64_t left = (*timed_out ? give_up : deadline) - now;
+            int n = poll(&p, 1, (int)((left + 999) / 1000));
             if (n < 0 && errno != EINTR)
                 break;
             if (n > 0 && !PQconsumeInput(pg))
@@ -280,12 +294,14 @@ static const char *kind_name(orm_query_kind k)
 /* Run q and return its finished result in *out (the caller PQclears it). */
 static int run(orm_conn *c, orm_ctx *ctx, const orm_query *q, PGresult **out)
 {
-    int64_t deadline = ctx_deadline(ctx);
+    int64_t deadline = call_deadline(c, ctx);
     const char *what = kind_name(q->kind);
     int timed_out = 0;
     *out = NULL;
     if (PQstatus(c->pg) != CONNECTION_OK)
         return orm__pg_error(c->pg, NULL, what, 0);
+    if (c->fatal)
+        return orm__error_set(ORM_ECONN, MODULE, "%s: the connection was lost", what);
     if (deadline && now_us() >= deadline)
         return orm__error_set(ORM_ETIMEOUT, MODULE, "%s: the deadline passed before it ran", what);
     if (!uses_cache(q->kind)) {
@@ -480,8 +496,12 @@ static int pg_query(orm_conn *c, orm_ctx *ctx, const orm_query *q, orm_cursor **
 
 static int pg_exec_script(orm_conn *c, orm_ctx *ctx, const char *sql)
 {
-    int64_t deadline = ctx_deadline(ctx);
+    int64_t deadline = call_deadline(c, ctx);
     int timed_out;
+    if (c->fatal)
+        return orm__error_set(ORM_ECONN, MODULE, "script: the connection was lost");
+    if (deadline && now_us() >= deadline)
+        return orm__error_set(ORM_ETIMEOUT, MODULE, "script: the deadline passed before it ran");
     if (!PQsendQuery(c->pg, sql))
         return orm__pg_error(c->pg, NULL, "script", 0);
     PGresult *res = wait_result(c, deadline, &timed_out);
@@ -613,10 +633,16 @@ int orm__pg_conn_alive(orm_conn *c)
     return !c->fatal;
 }
 
+void orm__pg_conn_set_deadline(orm_conn *c, int64_t deadline_us)
+{
+    c->deadline_us = deadline_us;
+}
+
 int orm__pg_conn_reset(orm_conn *c)
 {
-    if (!c || PQstatus(c->pg) != CONNECTION_OK)
+    if (!c || PQstatus(c->pg) != CONNECTION_OK || c->fatal)
         return ORM_ECONN;
+    c->deadline_us = 0;
     if (c->cur.res)
         pg_cursor_close(&c->cur);
     switch (PQtransactionStatus(c->pg)) {

@@ -19,6 +19,12 @@ int orm__pg_conn_alive(orm_conn *c);
  * left open or failed. ORM_OK, or ORM_ECONN when c must be discarded. */
 int orm__pg_conn_reset(orm_conn *c);
 
+/* A deadline (CLOCK_MONOTONIC microseconds, orm__pool_now_us; 0: none) for the following
+ * calls on c: a statement still running then is cancelled on the server and returns
+ * ORM_ETIMEOUT; one that would start after it returns ORM_ETIMEOUT without being sent.
+ * Cleared by orm__pg_conn_reset. */
+void orm__pg_conn_set_deadline(orm_conn *c, int64_t deadline_us);
+
 /* The prepared-statement cache of c, for tests. */
 void orm__pg_conn_stmt_stats(orm_conn *c, size_t *count, uint64_t *hits, uint64_t *misses);
 

@@ -337,6 +337,40 @@ START_TEST(test_statement_timeout)
 }
 END_TEST
 
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+START_TEST(test_deadline_cancels_on_server)
+{
+    orm_conn *c = connect();
+    int64_t t0 = mono_us();
+    orm__pg_conn_set_deadline(c, t0 + 100000);
+    ck_assert_orm(exec(c, "SELECT pg_sleep(5)", NULL, 0, NULL), ORM_ETIMEOUT);
+    int64_t took = mono_us() - t0;
+    ck_assert_str_eq(orm_error_last()->sqlstate, "57014");
+    ck_assert_int_ge(took, 100000);
+    ck_assert_int_lt(took, 2000000);
+    /* Past the deadline nothing is sent at all. */
+    ck_assert_orm(exec(c, "SELECT 1", NULL, 0, NULL), ORM_ETIMEOUT);
+    ck_assert_orm(drv->exec_script(c, NULL, "SELECT 1"), ORM_ETIMEOUT);
+    /* Reset clears it; the connection is fine (the cancel left nothing pending). */
+    ck_assert_ok(orm__pg_conn_reset(c));
+    ck_assert_int_eq(scalar_int(c, ORM_QUERY_SELECT, "SELECT 7"), 7);
+    /* A deadline inside a transaction: the statement is cancelled, the tx must roll back. */
+    ck_assert_ok(drv->begin(c, NULL, NULL));
+    orm__pg_conn_set_deadline(c, mono_us() + 50000);
+    ck_assert_orm(drv->exec_script(c, NULL, "SELECT pg_sleep(5)"), ORM_ETIMEOUT);
+    orm__pg_conn_set_deadline(c, 0);
+    ck_assert_ok(drv->rollback(c, NULL));
+    ck_assert(orm__pg_conn_alive(c));
+    drv->close(c);
+}
+END_TEST
+
 typedef struct canceler {
     int64_t pid;
 } canceler;
@@ -577,6 +611,7 @@ static Suite *pg_driver_suite(void)
     tcase_add_test(tc, test_retry_codes);
     tcase_add_test(tc, test_statement_timeout);
     tcase_add_test(tc, test_cancel_is_ecanceled);
+    tcase_add_test(tc, test_deadline_cancels_on_server);
     tcase_add_test(tc, test_terminated_backend_is_econn);
     tcase_add_test(tc, test_error_keeps_sqlstate);
     tcase_add_test(tc, test_prepare_once);
