@@ -28,3 +28,26 @@ if(ORM_WITH_POSTGRES)
   set_tests_properties(integration_postgres PROPERTIES
     ENVIRONMENT "ORM_TEST_DSN=env:ORM_TEST_PG_DSN;CK_DEFAULT_TIMEOUT=60" TIMEOUT 300)
 endif()
+# Middleware and raw SQL suites: the same fixture and backends, their own executables.
+# Every PostgreSQL suite recreates the same tables: they take the orm_pg_db lock in turn.
+function(orm_it_suite name)
+  add_executable(${name} ${ARGN} integration/fixture.c integration/models.c integration/schema.c)
+  target_link_libraries(${name} PRIVATE orm_testutil orm_sqlite3 Threads::Threads m)
+  if(ORM_WITH_POSTGRES)
+    target_link_libraries(${name} PRIVATE PostgreSQL::PostgreSQL)
+  endif()
+  orm_target_flags(${name})
+  add_test(NAME ${name}_sqlite COMMAND ${name})
+  set_tests_properties(${name}_sqlite PROPERTIES
+    ENVIRONMENT "ORM_TEST_DSN=sqlite;CK_DEFAULT_TIMEOUT=60" TIMEOUT 300)
+  if(ORM_WITH_POSTGRES)
+    add_test(NAME ${name}_postgres COMMAND ${name})
+    set_tests_properties(${name}_postgres PROPERTIES
+      ENVIRONMENT "ORM_TEST_DSN=env:ORM_TEST_PG_DSN;CK_DEFAULT_TIMEOUT=60" TIMEOUT 300
+      RESOURCE_LOCK orm_pg_db)
+  endif()
+endfunction()
+orm_it_suite(test_integration_raw integration/test_raw_it.c)
+if(ORM_WITH_POSTGRES)
+  set_tests_properties(integration_postgres PROPERTIES RESOURCE_LOCK orm_pg_db)
+endif()
