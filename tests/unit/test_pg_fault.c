@@ -2,6 +2,8 @@
  * scripts/with-postgres.sh (ORM_TEST_PG_DSN, ORM_TEST_PG_DATA, ORM_TEST_PG_BIN,
  * ORM_TEST_PG_PORT; every test FAILS when they are unset).
  *
+ * - 8 threads x 2,000 queries share a pool of 4 real connections: every answer right, stats
+ *   that add up.
  * - A backend killed with pg_terminate_backend while its connection sits idle in the pool is
  *   replaced on the next acquire without the caller seeing an error.
  * - The server is stopped in the middle of a run of two threads: calls fail with ORM_ECONN
@@ -100,6 +102,72 @@ START_TEST(test_terminated_idle_conn_is_replaced)
     orm__pool_stats(p, &st);
     ck_assert_uint_eq(st.closed_broken, 1);
     ck_assert_uint_eq(st.opened, 2);
+    orm__pool_free(p);
+}
+END_TEST
+
+/* ---- many threads, few connections, a real server ---- */
+
+typedef struct echo_worker {
+    orm_pool *pool;
+    int id;
+    long ok, wrong, failed;
+} echo_worker;
+
+static void *echo(void *arg)
+{
+    echo_worker *w = arg;
+    const char *sql = "SELECT $1::int8 + 0";
+    for (int i = 0; i < 2000; i++) {
+        void *c;
+        if (orm__pool_acquire(w->pool, orm__pool_now_us() + 30000000, &c) != ORM_OK) {
+            w->failed++;
+            continue;
+        }
+        int64_t want = (int64_t)w->id * 1000000 + i;
+        orm_value a[] = { orm_int(want) };
+        orm_query q = { .kind = ORM_QUERY_SELECT, .sql = sql, .sql_len = strlen(sql), .args = a, .nargs = 1 };
+        orm_cursor *cur;
+        int rc = drv->query(c, NULL, &q, &cur);
+        if (rc == ORM_OK) {
+            if (drv->cursor_next(cur) == 1 && drv->cursor_value(cur, 0).u.i == want)
+                w->ok++;
+            else
+                w->wrong++;
+            drv->cursor_close(cur);
+        } else {
+            w->failed++;
+        }
+        orm__pool_release(w->pool, c, rc == ORM_ECONN);
+    }
+    return NULL;
+}
+
+START_TEST(test_eight_threads_pool_of_four)
+{
+    orm_pool *p = pg_pool(4);
+    pthread_t t[8];
+    echo_worker w[8];
+    for (int i = 0; i < 8; i++) {
+        w[i] = (echo_worker){ p, i, 0, 0, 0 };
+        ck_assert_int_eq(pthread_create(&t[i], NULL, echo, &w[i]), 0);
+    }
+    long ok = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(w[i].wrong, 0);
+        ck_assert_int_eq(w[i].failed, 0);
+        ok += w[i].ok;
+    }
+    ck_assert_int_eq(ok, 16000);
+    orm_pool_stats st;
+    orm__pool_stats(p, &st);
+    ck_assert_uint_le(st.opened, 4);
+    ck_assert_uint_eq(st.open, st.opened);
+    ck_assert_uint_eq(st.in_use, 0);
+    ck_assert_uint_eq(st.idle, st.open);
+    ck_assert_uint_eq(st.closed_broken + st.closed_max_idle + st.closed_idle_timeout + st.closed_lifetime, 0);
+    ck_assert_uint_eq(st.timeouts, 0);
     orm__pool_free(p);
 }
 END_TEST
@@ -221,6 +289,7 @@ static Suite *pg_fault_suite(void)
     TCase *tc = tcase_create("fault");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_terminated_idle_conn_is_replaced);
+    tcase_add_test(tc, test_eight_threads_pool_of_four);
     tcase_add_test(tc, test_server_stop_and_restart);
     suite_add_tcase(s, tc);
     return s;
