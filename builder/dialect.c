@@ -20,6 +20,7 @@ static const orm_dialect sqlite_dialect = {
     .needs_limit_for_offset = 1, /* LIMIT -1 OFFSET n */
     .max_params = 32766,         /* SQLITE_MAX_VARIABLE_NUMBER since 3.32 */
     .has_upsert = 1,
+    .sequential_rowids = 1,
 };
 
 static const orm_dialect postgres_dialect = {

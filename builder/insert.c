@@ -4,7 +4,8 @@
  * Keeps true: consecutive rows with the same column set go in one multi-row statement of at
  * most ORM_INSERT_MAX_ROWS rows and the dialect's parameter limit, so identical full chunks
  * have identical SQL text (one prepared statement, rendered once, re-bound per chunk);
- * returned rows are written back in order into the chunk's structs; a skipped row
+ * keys come back from the last insert id (one row; many on SQLite, whose rowids are
+ * consecutive within a statement) or RETURNING, written back in order; a skipped row
  * (ON CONFLICT DO NOTHING) keeps its key, which is why such chunks hold one row when
  * something must be written back.
  */
@@ -272,7 +273,10 @@ static void plan_chunk(const orm_insert *q, size_t first, unsigned char *set, un
            memcmp(tmp, set, nf) == 0)
         n++;
     c->n = n;
-    c->use_returning = q->nret > 0 || (c->keyback && (!q->d->has_last_insert_id || n > 1));
+    /* Keys come back from the last insert id for one row, or for many on SQLite when no
+     * conflict clause can skip a row (then they are consecutive); else through RETURNING. */
+    int by_last_id = q->d->has_last_insert_id && (n == 1 || (q->d->sequential_rowids && !q->has_conflict));
+    c->use_returning = q->nret > 0 || (c->keyback && !by_last_id);
 }
 
 static void bind_rows(orm_sql_buf *b, const orm_insert *q, const chunk *c, const unsigned char *set, int text)
@@ -423,9 +427,12 @@ static int run_chunk(orm_insert *q, orm_ctx *ctx, const chunk *c, orm_sql_buf *b
         if (rc)
             return rc;
         *total += res.affected;
-        if (c->keyback && res.affected > 0)
-            return orm__map_value(q->model, q->rows[c->first], (size_t)q->autoinc, orm_int(res.last_id));
-        return ORM_OK;
+        if (!c->keyback || res.affected != (int64_t)c->n)
+            return ORM_OK; /* (one row skipped by DO NOTHING keeps its key) */
+        for (size_t r = 0; r < c->n && rc == ORM_OK; r++)
+            rc = orm__map_value(q->model, q->rows[c->first + r], (size_t)q->autoinc,
+                                orm_int(res.last_id - (int64_t)(c->n - 1 - r)));
+        return rc;
     }
     orm_rows *r;
     int rc = orm__builder_query(q->s, ctx, ORM_QUERY_INSERT, q->model, b, &r);

@@ -302,7 +302,7 @@ int orm_select_join(orm_select *q, orm_join_kind kind, const orm_model *model, c
         orm_expr_free(on);
         return null_builder("orm_select_join");
     }
-    sel_join *j;
+    sel_join *j = NULL;
     int rc = add_join(q, kind, model, alias, &j);
     if (rc) {
         orm_expr_free(on);
@@ -325,7 +325,7 @@ int orm_select_join_using(orm_select *q, orm_join_kind kind, const orm_model *mo
     char **v = orm__strv_dup(fields, n, &rc);
     if (!v)
         return orm__bstate_keep(&q->st, rc);
-    sel_join *j;
+    sel_join *j = NULL;
     rc = add_join(q, kind, model, alias, &j);
     if (rc) {
         orm__strv_free(v, n);
