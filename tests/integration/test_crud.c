@@ -289,6 +289,8 @@ START_TEST(upsert_do_update_changes_value_not_count)
     orm_insert_free(q);
     ck_assert_int_eq(affected, 1);
     ck_assert_int_eq(it_count(&it_user_model, NULL), 1);
+    /* The key written back is the updated row's (write.h: into every added struct). */
+    ck_assert_int_eq(again.id, a.id);
 
     it_user got;
     it_user_load(a.id, &got);
@@ -347,6 +349,94 @@ START_TEST(returning_writes_back_database_values)
     }
     ck_assert_int_ne(rows[0].id, rows[1].id);
     ck_assert_int_ne(rows[1].id, rows[2].id);
+
+    /* RETURNING through an upsert that updates: the existing row's values come back. */
+    it_user again = it_user_make("r1", NULL, 0, false, 5, false);
+    static const char *const conflict[] = { "name" };
+    static const char *const upd[] = { "score" };
+    q = orm_insert_new(it_s, &it_user_model);
+    ck_assert_ok(orm_insert_add(q, &again));
+    ck_assert_ok(orm_insert_on_conflict(q, conflict, 1, ORM_CONFLICT_UPDATE, upd, 1));
+    ck_assert_ok(orm_insert_returning(q, ret, 2));
+    ck_assert_ok(orm_insert_exec(q, NULL, NULL));
+    orm_insert_free(q);
+    ck_assert_int_eq(again.id, rows[1].id);
+    ck_assert(again.has_age);
+    ck_assert_int_eq(again.age, 40);
+    ck_assert_int_eq(it_count(&it_user_model, NULL), 3);
+}
+END_TEST
+
+START_TEST(insert_many_mixing_explicit_and_assigned_keys)
+{
+    it_user rows[4] = {
+        it_user_make("m0", NULL, 0, true, 0, true),
+        it_user_make("m1", NULL, 1, true, 1, true),
+        it_user_make("m2", NULL, 2, true, 2, true),
+        it_user_make("m3", NULL, 3, true, 3, true),
+    };
+    rows[1].id = 500; /* explicit: written as given */
+    orm_insert *q = orm_insert_new(it_s, &it_user_model);
+    ck_assert_ok(orm_insert_add_many(q, rows, 4));
+    int64_t affected = -1;
+    ck_assert_ok(orm_insert_exec(q, NULL, &affected));
+    orm_insert_free(q);
+    ck_assert_int_eq(affected, 4);
+    ck_assert_int_eq(rows[1].id, 500);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_gt(rows[i].id, 0);
+        for (int j = 0; j < i; j++)
+            ck_assert_int_ne(rows[i].id, rows[j].id);
+        it_user got;
+        it_user_load(rows[i].id, &got);
+        ck_assert_str_eq(got.name, rows[i].name);
+        ck_assert_int_eq(got.age, i);
+        orm_model_clear(&it_user_model, &got);
+    }
+    /* A later assigned key does not collide with the explicit one. */
+    it_user next = it_user_make("next", NULL, 9, true, 9, true);
+    ck_assert_ok(orm_insert_one(it_s, NULL, &it_user_model, &next));
+    ck_assert_int_ne(next.id, 500);
+    ck_assert_int_eq(it_count(&it_user_model, NULL), 5);
+}
+END_TEST
+
+enum { HUGE_BATCH = 5000 };
+
+/* 5000 rows x 7 columns is past SQLite's 32766 bound parameters: the batch must be split,
+ * and the keys still come back in order. */
+START_TEST(insert_many_past_the_parameter_limit)
+{
+    it_user *rows = calloc(HUGE_BATCH, sizeof *rows);
+    char (*names)[16] = calloc(HUGE_BATCH, sizeof *names);
+    ck_assert(rows && names);
+    for (int i = 0; i < HUGE_BATCH; i++) {
+        snprintf(names[i], sizeof names[i], "h%05d", i);
+        rows[i] = it_user_make(names[i], names[i], i, true, i, true);
+    }
+    orm_insert *q = orm_insert_new(it_s, &it_user_model);
+    ck_assert_ok(orm_insert_add_many(q, rows, HUGE_BATCH));
+    int64_t affected = -1;
+    ck_assert_ok(orm_insert_exec(q, NULL, &affected));
+    orm_insert_free(q);
+    ck_assert_int_eq(affected, HUGE_BATCH);
+    ck_assert_int_eq(it_count(&it_user_model, NULL), HUGE_BATCH);
+
+    orm_select *sel = orm_select_new(it_s, &it_user_model);
+    ck_assert_ok(orm_select_order_by(sel, "id", ORM_ASC));
+    orm_list list = ORM_LIST_INIT;
+    ck_assert_ok(orm_select_all(sel, NULL, &list));
+    orm_select_free(sel);
+    ck_assert_uint_eq(list.count, HUGE_BATCH);
+    for (int i = 0; i < HUGE_BATCH; i++) {
+        const it_user *u = orm_list_at(&list, (size_t)i);
+        ck_assert_int_eq(u->id, rows[i].id);
+        ck_assert_str_eq(u->name, names[i]);
+        ck_assert_int_eq(u->age, i);
+    }
+    orm_list_clear(&list);
+    free(rows);
+    free(names);
 }
 END_TEST
 
@@ -365,6 +455,8 @@ Suite *it_crud_suite(void)
     tcase_add_test(tc, upsert_do_nothing_skips_conflicts);
     tcase_add_test(tc, upsert_do_update_changes_value_not_count);
     tcase_add_test(tc, returning_writes_back_database_values);
+    tcase_add_test(tc, insert_many_mixing_explicit_and_assigned_keys);
+    tcase_add_test(tc, insert_many_past_the_parameter_limit);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -231,6 +231,54 @@ START_TEST(timestamps_round_trip_microseconds_and_pre_1970)
 }
 END_TEST
 
+/* value.h: SQLite keeps timestamps as ISO-8601 UTC text (so its date functions work on them),
+ * PostgreSQL as timestamp; booleans are 1/0 on SQLite. Read the raw column to check. */
+START_TEST(timestamp_and_bool_storage_per_backend)
+{
+    it_alltypes row;
+    memset(&row, 0, sizeof row);
+    row.ts = 1700000000123456LL; /* 2023-11-14 22:13:20.123456 UTC */
+    row.has_ts = true;
+    row.b = true;
+    row.has_b = true;
+    ck_assert_ok(orm_insert_one(it_s, NULL, &it_alltypes_model, &row));
+
+    orm_select *q = orm_select_new(it_s, &it_alltypes_model);
+    ck_assert_ok(orm_select_columns(q, (const char *const[]){ "ts", "b" }, 2));
+    orm_rows *r = NULL;
+    ck_assert_ok(orm_select_rows(q, NULL, &r));
+    ck_assert_int_eq(orm_rows_next(r), 1);
+    orm_value ts = orm_rows_value(r, 0), b = orm_rows_value(r, 1);
+    if (it_is_postgres()) {
+        ck_assert_int_eq(ts.type, ORM_VALUE_TIMESTAMP);
+        ck_assert_int_eq(ts.u.i, row.ts);
+        ck_assert_int_eq(b.type, ORM_VALUE_BOOL);
+        ck_assert(b.u.b);
+    } else {
+        ck_assert_int_eq(ts.type, ORM_VALUE_TEXT);
+        ck_assert_uint_eq(ts.len, strlen("2023-11-14 22:13:20.123456"));
+        ck_assert(memcmp(ts.u.s, "2023-11-14 22:13:20.123456", ts.len) == 0);
+        ck_assert_int_eq(b.type, ORM_VALUE_INT);
+        ck_assert_int_eq(b.u.i, 1);
+    }
+    ck_assert_int_eq(orm_rows_next(r), 0);
+    orm_rows_free(r);
+    orm_select_free(q);
+
+    /* The database's own date arithmetic agrees on the year. */
+    q = orm_select_new(it_s, &it_alltypes_model);
+    ck_assert_ok(orm_select_expr(q, orm_raw_expr(it_is_postgres()
+                                                     ? "CAST(EXTRACT(YEAR FROM \"ts\") AS bigint)"
+                                                     : "CAST(strftime('%Y', \"ts\") AS INTEGER)",
+                                                 NULL, 0),
+                                 "y"));
+    int64_t year = 0;
+    ck_assert_ok(orm_select_scalar_int(q, NULL, &year, NULL));
+    ck_assert_int_eq(year, 2023);
+    orm_select_free(q);
+}
+END_TEST
+
 Suite *it_null_suite(void)
 {
     Suite *s = suite_create("null_and_types");
@@ -241,6 +289,7 @@ Suite *it_null_suite(void)
     tcase_add_test(tc, null_into_scalar_without_has_is_enull_naming_column);
     tcase_add_test(tc, text_in_int_field_is_etype_naming_column);
     tcase_add_test(tc, timestamps_round_trip_microseconds_and_pre_1970);
+    tcase_add_test(tc, timestamp_and_bool_storage_per_backend);
     suite_add_tcase(s, tc);
     return s;
 }

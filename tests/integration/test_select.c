@@ -468,6 +468,23 @@ START_TEST(list_clear_empties_and_list_is_reusable)
 }
 END_TEST
 
+/* More distinct statements than the prepared-statement cache holds (128 by default): results
+ * stay right while statements are evicted and re-prepared. */
+START_TEST(distinct_statements_beyond_the_statement_cache)
+{
+    it_seed();
+    orm_value ids[300];
+    for (size_t i = 0; i < 300; i++)
+        ids[i] = orm_int(it_uid[i % IT_NUSERS] + (int64_t)(i / IT_NUSERS) * 1000);
+    for (int round = 0; round < 2; round++) {
+        for (size_t n = 1; n <= 300; n += 1) {
+            int64_t want = n < IT_NUSERS ? (int64_t)n : IT_NUSERS;
+            ck_assert_int_eq(it_count(&it_user_model, orm_in("id", ids, n)), want);
+        }
+    }
+}
+END_TEST
+
 Suite *it_select_suite(void)
 {
     Suite *s = suite_create("select");
@@ -485,6 +502,7 @@ Suite *it_select_suite(void)
     tcase_add_test(tc, update_set_expression_with_where);
     tcase_add_test(tc, delete_by_where_and_by_key);
     tcase_add_test(tc, list_clear_empties_and_list_is_reusable);
+    tcase_add_test(tc, distinct_statements_beyond_the_statement_cache);
     suite_add_tcase(s, tc);
     return s;
 }
