@@ -216,6 +216,16 @@ static int has_more_sql(const char *p, const char *end)
     return 0;
 }
 
+/* Does [p, end) hold no statement (comments only)? Asks SQLite, which knows its comment
+ * syntax; only reached on a cache miss. */
+static int only_comments(sqlite3 *db, const char *p, const char *end)
+{
+    sqlite3_stmt *extra = NULL;
+    int rc = sqlite3_prepare_v2(db, p, (int)(end - p), &extra, NULL);
+    sqlite3_finalize(extra);
+    return rc == SQLITE_OK && extra == NULL;
+}
+
 /* The prepared, bound statement for q; *cached says whether the cache owns it. On error
  * nothing is left to release. */
 static int get_stmt(orm_conn *c, const orm_query *q, sqlite3_destructor_type how,
@@ -241,7 +251,8 @@ static int get_stmt(orm_conn *c, const orm_query *q, sqlite3_destructor_type how
         if (!st)
             return orm__error_set(ORM_EINVAL, "sqlite", "empty statement: \"%.*s\"",
                                   (int)(q->sql_len > 160 ? 160 : q->sql_len), q->sql);
-        if (tail && has_more_sql(tail, q->sql + q->sql_len)) {
+        if (tail && has_more_sql(tail, q->sql + q->sql_len) &&
+            !only_comments(c->db, tail, q->sql + q->sql_len)) {
             sqlite3_finalize(st);
             return orm__error_set(ORM_EINVAL, "sqlite",
                                   "more than one statement (use orm_exec_sql for scripts): %.*s",

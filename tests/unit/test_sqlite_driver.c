@@ -171,6 +171,8 @@ START_TEST(error_mapping)
     ck_assert_orm(exec("SELECT ?", NULL, 0, NULL), ORM_EINVAL);
     ck_assert_orm(exec("SELECT 1; SELECT 2", NULL, 0, NULL), ORM_EINVAL);
     ck_assert_ok(exec("SELECT 1; ", NULL, 0, NULL));
+    ck_assert_ok(exec("SELECT 1; -- trailing comment", NULL, 0, NULL));
+    ck_assert_orm(exec("SELECT 1; /* c */ SELECT 2", NULL, 0, NULL), ORM_EINVAL);
     ck_assert_orm(exec("  -- nothing", NULL, 0, NULL), ORM_EINVAL);
     orm_value ts = orm_timestamp_us(INT64_MAX);
     ck_assert_orm(exec("SELECT ?", &ts, 1, NULL), ORM_EINVAL);
