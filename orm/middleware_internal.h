@@ -50,6 +50,10 @@ typedef struct orm__cursor_mw {
     void *cookie[ORM_MIDDLEWARE_MAX];
 } orm__cursor_mw;
 
+/* The db's chain (orm/db.c) and a cursor's hooks (orm/rows.c). */
+orm__chain *orm__db_chain(orm_db *db);
+orm__cursor_mw *orm__rows_mw(orm_rows *r);
+
 void orm__chain_init(orm__chain *c);
 /* Run every middleware's free. The chain is empty and unfrozen afterwards. */
 void orm__chain_free(orm__chain *c);
