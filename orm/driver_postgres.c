@@ -271,11 +271,13 @@ static int bind_params(orm_conn *c, const pg_stmt *st, const orm_query *q)
     return ORM_OK;
 }
 
-/* "cached plan must not change result type": the table changed under a cached statement. */
+/* A cached statement the server can no longer run as prepared: "cached plan must not change
+ * result type" (the table changed shape under it, 0A000) or gone (a raw DEALLOCATE ALL or
+ * DISCARD ALL, 26000). */
 static int plan_changed(const PGresult *res)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    return state && strcmp(state, "0A000") == 0;
+    return state && (strcmp(state, "0A000") == 0 || strcmp(state, "26000") == 0);
 }
 
 static int uses_cache(orm_query_kind k)
@@ -352,7 +354,7 @@ static int run(orm_conn *c, orm_ctx *ctx, const orm_query *q, PGresult **out)
             if (attempt == 0 && plan_changed(res) && PQtransactionStatus(c->pg) == PQTRANS_IDLE) {
                 PQclear(res);
                 stmt_evict(orm__stmt_cache_take(c->stmts, q->sql, q->sql_len, hash), c);
-                continue;
+                continue; /* (DEALLOCATE of a vanished name fails harmlessly) */
             }
             PQclear(res);
             return rc;

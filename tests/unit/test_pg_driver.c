@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "orm/alloc.h"
 #include "orm/driver.h"
 #include "orm/orm.h"
 #include "orm/pg_conn.h"
@@ -497,6 +498,11 @@ START_TEST(test_table_change_reprepares)
     ck_assert_int_eq(drv->cursor_ncols(cur), 2);
     ck_assert_int_eq(drv->cursor_value(cur, 1).type, ORM_VALUE_TEXT);
     drv->cursor_close(cur);
+    /* Raw SQL threw every prepared statement away: prepared anew. */
+    script(c, "DEALLOCATE ALL");
+    cur = row(c, ORM_QUERY_SELECT, "SELECT * FROM rc", NULL, 0);
+    ck_assert_int_eq(drv->cursor_ncols(cur), 2);
+    drv->cursor_close(cur);
     drv->close(c);
 }
 END_TEST
@@ -596,6 +602,38 @@ START_TEST(test_script_and_cursor_rules)
 }
 END_TEST
 
+/* Fail each of the driver's own allocations in turn (libpq's are its own): ORM_ENOMEM or
+ * success, never a crash or a leak (ASan checks at exit). */
+START_TEST(test_alloc_failures)
+{
+    const char *sql = "SELECT $1::int8, $2::text";
+    orm_value a[] = { orm_int(5), orm_text("five") };
+    int nomem = 0, ok = 0;
+    for (long n = 0; n < 16; n++) {
+        orm_conn *c = NULL;
+        orm__alloc_fail_after(n);
+        int rc = drv->open(&c, dsn(), NULL);
+        orm_cursor *cur = NULL;
+        if (rc == ORM_OK) {
+            orm_query q = mkq(ORM_QUERY_SELECT, sql, a, 2);
+            rc = drv->query(c, NULL, &q, &cur);
+        }
+        orm__alloc_fail_after(-1);
+        ck_assert_msg(rc == ORM_OK || rc == ORM_ENOMEM, "n=%ld rc=%d %s", n, rc, orm_error_last()->message);
+        nomem += rc == ORM_ENOMEM;
+        ok += rc == ORM_OK;
+        if (cur) {
+            ck_assert_int_eq(drv->cursor_next(cur), 1);
+            ck_assert_int_eq(drv->cursor_value(cur, 0).u.i, 5);
+            drv->cursor_close(cur);
+        }
+        drv->close(c);
+    }
+    ck_assert_int_gt(nomem, 3);
+    ck_assert_int_gt(ok, 0);
+}
+END_TEST
+
 static Suite *pg_driver_suite(void)
 {
     Suite *s = suite_create("pg_driver");
@@ -620,6 +658,7 @@ static Suite *pg_driver_suite(void)
     tcase_add_test(tc, test_affected_rows);
     tcase_add_test(tc, test_tx_options);
     tcase_add_test(tc, test_script_and_cursor_rules);
+    tcase_add_test(tc, test_alloc_failures);
     suite_add_tcase(s, tc);
     return s;
 }
