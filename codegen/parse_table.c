@@ -24,6 +24,23 @@ static bool is_constraint_word(const orm__sql_token *t)
     return false;
 }
 
+/* Words that may follow the first word of a type name (DOUBLE PRECISION, CHARACTER VARYING,
+ * TIMESTAMP WITH TIME ZONE, UNSIGNED BIG INT, INTERVAL DAY TO SECOND, INT ARRAY ...). Any
+ * other word ends the type, so a misspelled constraint (INT PRIMRY KEY) is an error rather
+ * than part of a long type name, as SQLite would read it. */
+static const char *const type_words[] = {
+    "PRECISION", "VARYING", "CHARACTER", "CHAR", "VARCHAR", "WITH", "WITHOUT", "TIME", "ZONE",
+    "BIG", "INT", "INTEGER", "TEXT", "UNSIGNED", "SIGNED", "ZEROFILL", "LARGE", "OBJECT", "DAY",
+    "HOUR", "MINUTE", "SECOND", "MONTH", "YEAR", "TO", "ARRAY" };
+
+static bool is_type_word(const orm__sql_token *t)
+{
+    for (size_t i = 0; i < sizeof type_words / sizeof type_words[0]; i++)
+        if (orm__sql_is(t, type_words[i]))
+            return true;
+    return false;
+}
+
 static bool wordish(orm__sql_kind k)
 {
     return k == ORM_SQL_WORD || k == ORM_SQL_NUMBER || k == ORM_SQL_QIDENT ||
@@ -84,7 +101,8 @@ int orm__cg_p_type(orm__cg_parser *p, char **out)
     bool any = false;
     *out = NULL;
     for (;;) {
-        if (p->cur.kind == ORM_SQL_WORD && !is_constraint_word(&p->cur)) {
+        if (p->cur.kind == ORM_SQL_WORD && !is_constraint_word(&p->cur) &&
+            (!any || prev == ORM_SQL_OP || is_type_word(&p->cur))) {
             join_token(&b, &p->cur, &prev, true);
             any = true;
         } else if (p->cur.kind == ORM_SQL_QIDENT && (!any || prev == ORM_SQL_OP)) {
@@ -360,6 +378,19 @@ static int set_pk(orm__cg_parser *p, long ti, long ci, const orm__sql_token *at)
     return ORM_OK;
 }
 
+/* PostgreSQL names an unnamed key <table>_pkey (and keeps that name when the table is
+ * renamed); DROP CONSTRAINT finds it by that name. name is taken. */
+static int name_pk(orm__cg_table *t, char *name)
+{
+    orm__free(t->pk_constraint);
+    t->pk_constraint = name;
+    if (name)
+        return ORM_OK;
+    orm__cg_buf b = ORM_CG_BUF_INIT;
+    orm__cg_buf_printf(&b, "%s_pkey", t->name);
+    return buf_result(&b, &t->pk_constraint);
+}
+
 /* One column constraint; returns ORM_OK with *done when the current token starts none. */
 static int column_constraint(orm__cg_parser *p, long ti, long ci, char **cname, bool *done)
 {
@@ -380,11 +411,10 @@ static int column_constraint(orm__cg_parser *p, long ti, long ci, char **cname, 
         if ((rc = orm__cg_p_next(p)) != ORM_OK || (rc = orm__cg_p_expect(p, "KEY")) != ORM_OK ||
             (rc = set_pk(p, ti, ci, &at)) != ORM_OK)
             return rc;
-        if (*cname) {
-            orm__free(p->s->tables[ti].pk_constraint);
-            p->s->tables[ti].pk_constraint = *cname;
-            *cname = NULL;
-        }
+        rc = name_pk(&p->s->tables[ti], *cname);
+        *cname = NULL;
+        if (rc != ORM_OK)
+            return rc;
         if (orm__cg_p_is(p, "ASC") || orm__cg_p_is(p, "DESC"))
             if ((rc = orm__cg_p_next(p)) != ORM_OK)
                 return rc;
@@ -614,9 +644,8 @@ int orm__cg_p_table_constraint(orm__cg_parser *p, long ti)
                 t->cols[idx[k]].pk_pos = (int)k + 1;
                 t->cols[idx[k]].not_null = true;
             }
-            if (rc == ORM_OK && cname) {
-                orm__free(t->pk_constraint);
-                t->pk_constraint = cname;
+            if (rc == ORM_OK) {
+                rc = name_pk(t, cname);
                 cname = NULL;
             }
         }

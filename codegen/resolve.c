@@ -189,8 +189,9 @@ static int uniquify(char **name, char *const *taken, size_t n)
 
 static int fail_loc(orm__cg_loc l, const char *fmt, const char *a, const char *b)
 {
-    return orm__error_set(ORM_EPARSE, "codegen", "%s:%d:%d: %s %s %s", l.file ? l.file : "?", l.line,
-                          l.col, fmt, a ? a : "", b ? b : "");
+    bool has_a = a && *a, has_b = b && *b;
+    return orm__error_set(ORM_EPARSE, "codegen", "%s:%d:%d: %s%s%s%s%s", l.file ? l.file : "?", l.line,
+                          l.col, fmt, has_a ? " " : "", has_a ? a : "", has_b ? " " : "", has_b ? b : "");
 }
 
 static bool is_serial(const char *sqltype)
