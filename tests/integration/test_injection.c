@@ -175,12 +175,50 @@ START_TEST(hostile_values_in_update_set_and_where)
 }
 END_TEST
 
+/* Text values carry a length and may hold NUL bytes (value.h). SQLite stores all of them; a
+ * PostgreSQL text cannot hold NUL, so there the write must fail rather than silently store
+ * the bytes before the first NUL. */
+START_TEST(text_value_with_embedded_nul)
+{
+    it_seed();
+    static const char nul_text[] = "before\0after";
+    orm_update *up = orm_update_new(it_s, &it_user_model);
+    ck_assert_ok(orm_update_set(up, "email", orm_text_n(nul_text, sizeof nul_text - 1)));
+    ck_assert_ok(orm_update_where(up, orm_eq("name", orm_text("cy"))));
+    int64_t n = -1;
+    int rc = orm_update_exec(up, NULL, &n);
+    orm_update_free(up);
+
+    orm_select *q = orm_select_new(it_s, &it_user_model);
+    ck_assert_ok(orm_select_columns(q, (const char *const[]){ "email" }, 1));
+    ck_assert_ok(orm_select_where(q, orm_eq("name", orm_text("cy"))));
+    orm_rows *r = NULL;
+    ck_assert_ok(orm_select_rows(q, NULL, &r));
+    ck_assert_int_eq(orm_rows_next(r), 1);
+    size_t len = 0;
+    const char *got = orm_rows_text(r, 0, &len);
+    if (it_is_postgres()) {
+        ck_assert_msg(rc < 0, "text with a NUL byte was accepted by PostgreSQL (stored %zu bytes)",
+                      len);
+        ck_assert_str_eq(got, "cy@example.com"); /* unchanged */
+    } else {
+        ck_assert_ok(rc);
+        ck_assert_int_eq(n, 1);
+        ck_assert_uint_eq(len, sizeof nul_text - 1);
+        ck_assert(memcmp(got, nul_text, len) == 0);
+    }
+    orm_rows_free(r);
+    orm_select_free(q);
+}
+END_TEST
+
 Suite *it_injection_suite(void)
 {
     Suite *s = suite_create("injection");
     TCase *tc = it_tcase("injection");
     tcase_add_test(tc, corpus_round_trips_byte_for_byte);
     tcase_add_test(tc, hostile_values_in_update_set_and_where);
+    tcase_add_test(tc, text_value_with_embedded_nul);
     suite_add_tcase(s, tc);
     return s;
 }

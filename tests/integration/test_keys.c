@@ -48,6 +48,17 @@ START_TEST(composite_key_get_update_delete)
     assert_role(2, ada, "member");
     assert_role(1, bob, "admin");
     ck_assert_int_eq(it_count(&it_membership_model, NULL), 2);
+
+    /* The delete builder by composite key. */
+    it_membership bykey = { 2, ada, NULL };
+    orm_delete *d = orm_delete_new(it_s, &it_membership_model);
+    ck_assert_ok(orm_delete_by_key(d, &bykey));
+    int64_t n = -1;
+    ck_assert_ok(orm_delete_exec(d, NULL, &n));
+    orm_delete_free(d);
+    ck_assert_int_eq(n, 1);
+    ck_assert_orm(get_membership(2, ada, &m), ORM_ENOTFOUND);
+    assert_role(1, bob, "admin");
 }
 END_TEST
 
@@ -154,6 +165,18 @@ START_TEST(unknown_field_in_select_is_reported_before_the_database)
     orm_select_where(q, orm_in_select("id", sub));
     ASSERT_UNKNOWN(orm_select_all(q, NULL, &list), "author_id");
     orm_select_free(q);
+
+    /* In a computed column and in HAVING. */
+    q = orm_select_new(it_s, &it_user_model);
+    orm_select_expr(q, orm_sum("bogus_sum"), "s");
+    int64_t v = 0;
+    ASSERT_UNKNOWN(orm_select_scalar_int(q, NULL, &v, NULL), "bogus_sum");
+    orm_select_free(q);
+    q = orm_select_new(it_s, &it_user_model);
+    orm_select_group_by(q, "age");
+    orm_select_having(q, orm_gt("bogus_having", orm_int(1)));
+    ASSERT_UNKNOWN(orm_select_all(q, NULL, &list), "bogus_having");
+    orm_select_free(q);
     orm_list_clear(&list);
 }
 END_TEST
@@ -168,6 +191,14 @@ START_TEST(unknown_field_in_writes_changes_nothing)
     orm_update_set(up, "email", orm_text("pwned@example.com"));
     orm_update_where(up, orm_eq("no_such_where", orm_int(1)));
     ASSERT_UNKNOWN(orm_update_exec(up, NULL, &n), "no_such_where");
+    orm_update_free(up);
+    assert_users_unchanged();
+
+    up = orm_update_new(it_s, &it_user_model);
+    orm_update_set_expr(up, "score", orm_binop(ORM_OP_ADD, orm_col("no_such_expr"),
+                                               orm_val(orm_int(1))));
+    orm_update_where(up, orm_eq("name", orm_text("ada")));
+    ASSERT_UNKNOWN(orm_update_exec(up, NULL, &n), "no_such_expr");
     orm_update_free(up);
     assert_users_unchanged();
 
