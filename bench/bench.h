@@ -90,6 +90,9 @@ typedef struct bench_raw_ops {
     int (*w2)(void *ctx, const int64_t *ids, size_t n, bench_check *out);
     int (*w3)(void *ctx, const int32_t *ages, size_t n, bench_check *out);
     int (*w4)(void *ctx, const int64_t *ids, const double *scores, size_t n);
+    /* Refresh the planner's statistics after the load (untimed), or NULL: a server planner
+     * with no statistics on a fresh table picks plans by accident. */
+    int (*analyze)(void *ctx);
     void (*close)(void *ctx);
 } bench_raw_ops;
 

@@ -200,5 +200,5 @@ static int raw_w4(void *ctx, const int64_t *ids, const double *scores, size_t n)
 }
 
 const bench_raw_ops bench_raw_sqlite_ops = {
-    "sqlite3", raw_recreate, raw_w1, raw_w2, raw_w3, raw_w4, raw_close,
+    "sqlite3", raw_recreate, raw_w1, raw_w2, raw_w3, raw_w4, NULL, raw_close,
 };
