@@ -20,5 +20,6 @@
 #include "orm/tx.h"
 #include "orm/middleware.h"
 #include "orm/raw.h"
+#include "orm/cache.h"
 
 #endif

@@ -1,0 +1,313 @@
+/* orm-bench — W6 (the local cache alone: hit latency on 1 and 2 threads, Zipf hit ratios) and
+ * W7 (replaying a real access trace) of BENCH.md.
+ *
+ * Kept true: every run is deterministic (fixed seeds); the caches run without the background
+ * sweep thread, so only the measured work runs; W6's ns_per_op is wall time divided by the
+ * operations of all threads (so two threads at twice the throughput show half the ns/op). */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench_cache.h"
+#include "orm/cache.h"
+#include "orm/error.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+static orm_cache *new_cache(size_t max_entries, orm_cache_policy policy)
+{
+    orm_cache_local_options o = ORM_CACHE_LOCAL_OPTIONS_INIT;
+    o.max_entries = max_entries;
+    o.policy = policy;
+    o.background_sweep = 0;
+    orm_cache *c = NULL;
+    if (orm_cache_local_new(&c, &o) != ORM_OK)
+        fprintf(stderr, "orm-bench: cache: %s\n", orm_error_last()->message);
+    return c;
+}
+
+/* ---- W6: hit latency ---- */
+
+#define W6_KEYS 100000
+#define KEYLEN 24
+
+typedef struct hit_job {
+    orm_cache *c;
+    const char (*keys)[KEYLEN];
+    long ops;
+    uint64_t seed;
+    long misses;
+} hit_job;
+
+static void *hit_worker(void *arg)
+{
+    hit_job *j = arg;
+    uint64_t s = j->seed;
+    for (long i = 0; i < j->ops; i++) {
+        orm_cache_ref *r;
+        if (orm_cache_get(j->c, j->keys[xorshift(&s) % W6_KEYS], &r) == ORM_OK)
+            orm_cache_ref_release(r);
+        else
+            j->misses++;
+    }
+    return NULL;
+}
+
+static double hit_run(orm_cache *c, const char (*keys)[KEYLEN], int threads, long ops)
+{
+    pthread_t t[2];
+    hit_job jobs[2];
+    double t0 = now_s();
+    for (int i = 0; i < threads; i++) {
+        jobs[i] = (hit_job){ c, keys, ops, 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1), 0 };
+        pthread_create(&t[i], NULL, hit_worker, &jobs[i]);
+    }
+    for (int i = 0; i < threads; i++)
+        pthread_join(t[i], NULL);
+    return (now_s() - t0) * 1e9 / ((double)ops * threads);
+}
+
+/* ---- W6: Zipf hit ratio ---- */
+
+/* Keys 0..n-1 drawn with P(k) proportional to 1/(k+1)^s, by inverting a precomputed CDF. */
+static double *zipf_cdf(long n, double s)
+{
+    double *cdf = malloc((size_t)n * sizeof *cdf);
+    if (!cdf)
+        return NULL;
+    double sum = 0;
+    for (long k = 0; k < n; k++)
+        cdf[k] = (sum += 1.0 / pow((double)(k + 1), s));
+    for (long k = 0; k < n; k++)
+        cdf[k] /= sum;
+    return cdf;
+}
+
+static long zipf_draw(const double *cdf, long n, uint64_t *seed)
+{
+    double u = (double)(xorshift(seed) >> 11) / 9007199254740992.0;
+    long lo = 0, hi = n - 1;
+    while (lo < hi) {
+        long mid = (lo + hi) / 2;
+        if (cdf[mid] < u)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Replay keys (as decimal strings) through a cache of size entries: get, and set on a miss. */
+static double replay(const uint64_t *keys, long n, size_t size, orm_cache_policy policy)
+{
+    orm_cache *c = new_cache(size, policy);
+    if (!c)
+        return -1;
+    long hits = 0;
+    char buf[32];
+    uint64_t one = 1;
+    for (long i = 0; i < n; i++) {
+        snprintf(buf, sizeof buf, "%llu", (unsigned long long)keys[i]);
+        orm_cache_ref *r;
+        if (orm_cache_get(c, buf, &r) == ORM_OK) {
+            hits++;
+            orm_cache_ref_release(r);
+        } else {
+            orm_cache_set_bytes(c, buf, &one, sizeof one, 0);
+        }
+    }
+    orm_cache_close(c);
+    return (double)hits / (double)n;
+}
+
+static const char *policy_name(orm_cache_policy p) { return p == ORM_CACHE_LRU ? "lru" : "tinylfu"; }
+
+int bench_w6_run(int json, int quick)
+{
+    long ops = quick ? 200000 : 2000000;
+    char(*keys)[KEYLEN] = malloc(sizeof(*keys) * W6_KEYS);
+    orm_cache *c = new_cache(W6_KEYS, ORM_CACHE_TINYLFU);
+    if (!keys || !c) {
+        free(keys);
+        orm_cache_close(c);
+        return 1;
+    }
+    uint64_t v = 42;
+    for (long i = 0; i < W6_KEYS; i++) {
+        snprintf(keys[i], KEYLEN, "users:%ld", i);
+        if (orm_cache_set_bytes(c, keys[i], &v, sizeof v, 0) != ORM_OK) {
+            fprintf(stderr, "orm-bench: W6 fill: %s\n", orm_error_last()->message);
+            free(keys);
+            orm_cache_close(c);
+            return 1;
+        }
+    }
+    hit_run(c, (const char(*)[KEYLEN])keys, 1, ops / 10); /* warm up */
+    if (!json)
+        printf("W6  cache alone (local, tinylfu, %d entries)\n", W6_KEYS);
+    for (int threads = 1; threads <= 2; threads++) {
+        double ns = hit_run(c, (const char(*)[KEYLEN])keys, threads, ops);
+        if (json)
+            printf("{\"workload\":\"W6\",\"impl\":\"cache\",\"threads\":%d,\"n\":%ld,\"ns_per_op\":%.1f}\n", threads,
+                   ops * threads, ns);
+        else
+            printf("  get hit, %d thread%s: %8.1f ns/op (all threads' ops over wall time)\n", threads,
+                   threads > 1 ? "s" : "", ns);
+    }
+    orm_cache_close(c);
+    free(keys);
+
+    long space = quick ? 100000 : 1000000, stream = quick ? 1000000 : 5000000;
+    double *cdf = zipf_cdf(space, 0.99);
+    uint64_t *seq = malloc((size_t)stream * sizeof *seq);
+    if (!cdf || !seq) {
+        free(cdf);
+        free(seq);
+        return 1;
+    }
+    uint64_t seed = 12345;
+    for (long i = 0; i < stream; i++) /* scatter ranks so hot keys are not neighbours */
+        seq[i] = (uint64_t)zipf_draw(cdf, space, &seed) * 0x9E3779B97F4A7C15ULL >> 20;
+    free(cdf);
+    int pcts[2] = { 1, 10 };
+    for (int pi = 0; pi < 2; pi++)
+        for (int p = 0; p < 2; p++) {
+            orm_cache_policy pol = p ? ORM_CACHE_TINYLFU : ORM_CACHE_LRU;
+            double hr = replay(seq, stream, (size_t)(space * pcts[pi] / 100), pol);
+            if (json)
+                printf("{\"workload\":\"W6\",\"impl\":\"cache\",\"policy\":\"%s\",\"cache_pct\":%d,\"keys\":%ld,"
+                       "\"n\":%ld,\"hit_ratio\":%.4f}\n",
+                       policy_name(pol), pcts[pi], space, stream, hr);
+            else
+                printf("  zipf(0.99) %ld keys, cache %2d%%, %-7s hit ratio %.4f\n", space, pcts[pi],
+                       policy_name(pol), hr);
+        }
+    free(seq);
+    return 0;
+}
+
+/* ---- W7 ---- */
+
+static int read_trace(const char *path, const char *format, uint64_t **out, long *n)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "orm-bench: cannot open trace %s\n", path);
+        return 1;
+    }
+    long cap = 1 << 16, len = 0;
+    uint64_t *keys = malloc((size_t)cap * sizeof *keys);
+    int bad = !keys;
+    int binary = strcmp(format, "cache2k") == 0;
+    if (!binary && strcmp(format, "lirs") != 0) {
+        fprintf(stderr, "orm-bench: unknown trace format '%s' (lirs or cache2k)\n", format);
+        bad = 1;
+    }
+    char line[128];
+    unsigned char be[4];
+    while (!bad) {
+        uint64_t k;
+        if (binary) {
+            if (fread(be, 1, 4, f) != 4)
+                break;
+            k = (uint64_t)be[0] << 24 | (uint64_t)be[1] << 16 | (uint64_t)be[2] << 8 | be[3];
+        } else {
+            if (!fgets(line, sizeof line, f))
+                break;
+            char *end;
+            if (line[0] < '0' || line[0] > '9')
+                continue; /* "*" checkpoints and blank lines */
+            k = strtoull(line, &end, 10);
+        }
+        if (len == cap) {
+            uint64_t *nk = realloc(keys, (size_t)(cap *= 2) * sizeof *keys);
+            if (!nk) {
+                bad = 1;
+                break;
+            }
+            keys = nk;
+        }
+        keys[len++] = k;
+    }
+    if (f != stdin)
+        fclose(f);
+    if (bad || len == 0) {
+        if (!bad)
+            fprintf(stderr, "orm-bench: trace %s holds no keys\n", path);
+        free(keys);
+        return 1;
+    }
+    *out = keys;
+    *n = len;
+    return 0;
+}
+
+/* "…/loop.trace.gz" -> "loop" */
+static void trace_name(const char *path, char *buf, size_t cap)
+{
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    if (strcmp(path, "-") == 0)
+        b = "stdin";
+    size_t n = strcspn(b, ".");
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(buf, b, n);
+    buf[n] = '\0';
+}
+
+int bench_w7_run(const char *path, const char *format, long size, const char *policy, int json)
+{
+    if (!path || !format || size <= 0) {
+        fprintf(stderr, "orm-bench: W7 needs --trace PATH --format lirs|cache2k --size N\n");
+        return 1;
+    }
+    if (policy && strcmp(policy, "lru") != 0 && strcmp(policy, "tinylfu") != 0) {
+        fprintf(stderr, "orm-bench: unknown policy '%s' (lru or tinylfu)\n", policy);
+        return 1;
+    }
+    uint64_t *keys;
+    long n;
+    if (read_trace(path, format, &keys, &n))
+        return 1;
+    char name[64];
+    trace_name(path, name, sizeof name);
+    for (int p = 0; p < 2; p++) {
+        orm_cache_policy pol = p ? ORM_CACHE_TINYLFU : ORM_CACHE_LRU;
+        if (policy && strcmp(policy, policy_name(pol)) != 0)
+            continue;
+        double hr = replay(keys, n, (size_t)size, pol);
+        if (hr < 0) {
+            free(keys);
+            return 1;
+        }
+        if (json)
+            printf("{\"workload\":\"W7\",\"trace\":\"%s\",\"format\":\"%s\",\"policy\":\"%s\",\"size\":%ld,"
+                   "\"accesses\":%ld,\"hit_ratio\":%.4f}\n",
+                   name, format, policy_name(pol), size, n, hr);
+        else
+            printf("W7  trace %-10s %-7s size %7ld  accesses %9ld  hit ratio %.4f\n", name, policy_name(pol), size, n,
+                   hr);
+    }
+    free(keys);
+    return 0;
+}

@@ -1,0 +1,131 @@
+/* The orm_cache front door: argument checks, then the backend's or decorator's vtable.
+ * Kept true: a NULL cache or missing out argument is ORM_EINVAL, never a crash. */
+#include <stddef.h>
+
+#include "cache/cache_internal.h"
+#include "orm/error_internal.h"
+
+#define CHECK(c)                                                                          \
+    do {                                                                                  \
+        if (!(c) || !(c)->ops)                                                            \
+            return orm__error_set(ORM_EINVAL, "cache", "%s: NULL cache", __func__);       \
+    } while (0)
+
+int orm_cache_get(orm_cache *c, const char *key, orm_cache_ref **out)
+{
+    CHECK(c);
+    if (!out)
+        return orm__error_set(ORM_EINVAL, "cache", "orm_cache_get: NULL out");
+    return c->ops->get(c, key, out, NULL);
+}
+
+int orm_cache_get_meta(orm_cache *c, const char *key, orm_cache_ref **out, orm_cache_meta *meta)
+{
+    CHECK(c);
+    if (!out)
+        return orm__error_set(ORM_EINVAL, "cache", "orm_cache_get_meta: NULL out");
+    return c->ops->get(c, key, out, meta);
+}
+
+int orm_cache_set(orm_cache *c, const char *key, orm_cache_ref *value, int64_t ttl_ms)
+{
+    CHECK(c);
+    return c->ops->set(c, key, value, ttl_ms);
+}
+
+int orm_cache_set_bytes(orm_cache *c, const char *key, const void *data, size_t len, int64_t ttl_ms)
+{
+    CHECK(c);
+    orm_cache_ref *r;
+    int rc = orm_cache_ref_new_bytes(&r, data, len);
+    if (rc)
+        return rc;
+    rc = c->ops->set(c, key, r, ttl_ms);
+    orm_cache_ref_release(r);
+    return rc;
+}
+
+int orm_cache_set_obj(orm_cache *c, const char *key, const orm_cache_type *type, const void *obj, int64_t ttl_ms)
+{
+    CHECK(c);
+    orm_cache_ref *r;
+    int rc = orm_cache_ref_new_obj(&r, type, obj);
+    if (rc)
+        return rc;
+    rc = c->ops->set(c, key, r, ttl_ms);
+    orm_cache_ref_release(r);
+    return rc;
+}
+
+int orm_cache_delete(orm_cache *c, const char *key)
+{
+    CHECK(c);
+    return c->ops->del(c, key);
+}
+
+int orm_cache_load_or_store(orm_cache *c, const char *key, orm_cache_ref *value, int64_t ttl_ms,
+                            orm_cache_ref **out, int *loaded)
+{
+    CHECK(c);
+    if (!out || !value)
+        return orm__error_set(ORM_EINVAL, "cache", "orm_cache_load_or_store: NULL value or out");
+    return c->ops->load_or_store(c, key, value, ttl_ms, out, loaded);
+}
+
+int orm_cache_load_and_delete(orm_cache *c, const char *key, orm_cache_ref **out)
+{
+    CHECK(c);
+    if (!out)
+        return orm__error_set(ORM_EINVAL, "cache", "orm_cache_load_and_delete: NULL out");
+    return c->ops->load_and_delete(c, key, out);
+}
+
+int orm_cache_incr(orm_cache *c, const char *key, int64_t delta, int64_t ttl_ms, int64_t *out)
+{
+    CHECK(c);
+    return c->ops->incr(c, key, delta, ttl_ms, out);
+}
+
+int orm_cache_decr(orm_cache *c, const char *key, int64_t delta, int64_t ttl_ms, int64_t *out)
+{
+    CHECK(c);
+    return c->ops->incr(c, key, (int64_t)(0 - (uint64_t)delta), ttl_ms, out);
+}
+
+int orm_cache_clear(orm_cache *c)
+{
+    CHECK(c);
+    return c->ops->clear(c);
+}
+
+int orm_cache_stats_get(orm_cache *c, orm_cache_stats *out)
+{
+    CHECK(c);
+    if (!out)
+        return orm__error_set(ORM_EINVAL, "cache", "orm_cache_stats_get: NULL out");
+    return c->ops->stats(c, out);
+}
+
+int orm_cache_flush(orm_cache *c)
+{
+    CHECK(c);
+    return c->ops->flush(c);
+}
+
+int orm_cache_subscribe(orm_cache *c, orm_cache_listener_cb cb, void *userdata)
+{
+    CHECK(c);
+    return c->ops->subscribe(c, cb, userdata);
+}
+
+int64_t orm_cache_now(orm_cache *c)
+{
+    return c && c->ops ? c->ops->now(c) : 0;
+}
+
+int orm_cache_close(orm_cache *c)
+{
+    if (!c || !c->ops)
+        return ORM_OK;
+    return c->ops->close(c);
+}

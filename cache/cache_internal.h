@@ -1,0 +1,88 @@
+/* liborm internal — what the cache's files share: the local backend's entry record, the
+ * eviction policy and the key hash. */
+#ifndef ORM_CACHE_INTERNAL_H
+#define ORM_CACHE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "orm/cache.h"
+
+#define ORM__CACHE_REF_HEADER 16u
+#define ORM__CACHE_KEY_MAX 65535u
+
+/* One local-cache entry, 72 bytes plus the key (see orm_cache_local_overhead). */
+typedef struct orm__centry {
+    struct orm__centry *hnext;        /* hash chain (reused as the free list once removed) */
+    struct orm__centry *prev, *next;  /* policy queue, under the policy lock */
+    struct orm__centry *wprev, *wnext;/* timer-wheel slot, under the policy lock; NULL: none */
+    orm_cache_ref *val;               /* under the shard lock */
+    int64_t expires;                  /* 0: never; under the shard lock */
+    uint32_t hash;                    /* low 32 bits of the key hash */
+    uint32_t ttl;                     /* the TTL stored with, ms, saturated */
+    uint32_t charge;                  /* bytes charged: key + value + overhead */
+    uint16_t klen;
+    uint8_t queue;                    /* ORM__Q_*: which policy queue holds it */
+    uint8_t flags;                    /* ORM__E_* */
+    char key[];                       /* klen bytes and a NUL */
+} orm__centry;
+
+enum { ORM__Q_NONE = 0, ORM__Q_WINDOW = 1, ORM__Q_PROBATION = 2, ORM__Q_PROTECTED = 3 };
+enum { ORM__E_DEAD = 1 };
+
+/* A circular list with a sentinel (only prev/next of the sentinel are used). */
+typedef struct orm__clist {
+    orm__centry *h;
+} orm__clist;
+
+typedef struct orm__sketch {
+    uint64_t *table; /* 4 rows of width 4-bit counters, 16 per word */
+    uint64_t mask;   /* width - 1 (counters per row) */
+    uint64_t additions, sample_size;
+} orm__sketch;
+
+/* The eviction policy. Every function is called under the cache's policy lock. Weights are
+ * 1 per entry when the cache has a count limit, else the entry's charge. */
+typedef struct orm__cpolicy {
+    int kind; /* orm_cache_policy */
+    int by_bytes;
+    uint64_t max;                   /* weight capacity */
+    orm__clist window, probation, protected_;
+    orm__centry *sentinels; /* the three lists' sentinels */
+    uint64_t wweight, pweight, protweight;
+    uint64_t window_max, protected_max;
+    orm__centry *cand;              /* newest admission candidate (from the window), or NULL */
+    uint64_t ncand;
+    orm__sketch sketch;
+    /* hill climber */
+    uint64_t hits_sample, misses_sample;
+    double prev_hit_rate, step, adjustment;
+    uint64_t sample_period;
+    /* ghosts of recent evictions: rejected candidates (0) and main victims (1) */
+    uint64_t *ghost;
+    uint64_t ghost_mask;
+    uint32_t ghost_clock[2];
+    uint64_t ghost_span;
+    uint64_t rng;
+} orm__cpolicy;
+
+int orm__cpolicy_init(orm__cpolicy *p, int kind, int by_bytes, uint64_t max, uint64_t expected_entries);
+void orm__cpolicy_free(orm__cpolicy *p);
+/* Forget every entry (they are freed by the caller). */
+void orm__cpolicy_reset(orm__cpolicy *p);
+void orm__cpolicy_insert(orm__cpolicy *p, orm__centry *e);
+void orm__cpolicy_access(orm__cpolicy *p, orm__centry *e);
+void orm__cpolicy_remove(orm__cpolicy *p, orm__centry *e);
+/* The weight of e changed from old_charge to its current charge (a replaced value). */
+void orm__cpolicy_reweigh(orm__cpolicy *p, orm__centry *e, uint32_t old_charge);
+/* Called while the cache is over a limit: unlinks and returns the entry to evict, or NULL
+ * when the policy holds nothing. */
+orm__centry *orm__cpolicy_victim(orm__cpolicy *p);
+/* End of an eviction pass: forget candidates; adapt the window (bounded work). */
+void orm__cpolicy_maintain(orm__cpolicy *p);
+uint64_t orm__cpolicy_weight(const orm__cpolicy *p, const orm__centry *e);
+
+/* The key hash (64-bit, well mixed). */
+uint64_t orm__cache_hash(const char *key, size_t len);
+
+#endif

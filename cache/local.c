@@ -1,0 +1,970 @@
+/* The local backend: a sharded hash table of reference-counted values, one eviction policy
+ * for the whole cache, a timer wheel for expiry, and listeners called outside the locks.
+ *
+ * Locking. Each shard has a rwlock over its hash table; the policy (queues, sketch, counts,
+ * byte totals, timer wheel) has one mutex, pol_mu. A hit takes only its shard's read lock: it
+ * records the access in the shard's small lossy ring buffer, and every few reads tries (never
+ * waits for) pol_mu to apply the buffered accesses to the policy, as Caffeine does. Every
+ * structural change takes pol_mu first, then shard write locks (this order, always), and
+ * drains the shard's ring before touching its table, so a ring never holds a freed entry.
+ *
+ * Kept true: count and bytes are exact under pol_mu and never exceed the limits once a write
+ * returns; an expired entry is never returned (every get checks); removed entries are chained
+ * on a private list and their listeners called after every lock is released; no request does
+ * O(n) work (tables grow by incremental rehash, the sweep is bounded per call). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache/cache_internal.h"
+#include "orm/alloc.h"
+#include "orm/error_internal.h"
+
+#define RING 16               /* buffered reads per shard */
+#define WHEEL_SLOTS 512
+#define MAX_LISTENERS 8
+#define REHASH_STEP 8         /* buckets moved per write while a shard grows */
+#define OVERHEAD (sizeof(orm__centry) + sizeof(orm__centry *) + ORM__CACHE_REF_HEADER)
+
+typedef struct shard {
+    pthread_rwlock_t lock;
+    orm__centry **tab[2];
+    uint32_t mask[2];
+    uint64_t used[2];
+    int64_t rehash; /* next tab[0] bucket to move; -1: not growing */
+    atomic_uint ring_w;
+    unsigned ring_seen; /* ring_w at the last drain, under pol_mu */
+    _Atomic(orm__centry *) ring[RING];
+    atomic_ullong hits, misses;
+} shard;
+
+typedef struct listener {
+    orm_cache_listener_cb cb;
+    void *userdata;
+} listener;
+
+typedef struct local {
+    orm_cache base;
+    orm_cache_local_options o;
+    pthread_mutex_t pol_mu;
+    orm__cpolicy pol;
+    int tracking;            /* 1 when accesses matter (the cache has a limit) */
+    uint64_t count, bytes;   /* under pol_mu */
+    uint64_t removals[ORM_CACHE_REASON_COUNT];
+    unsigned shard_bits;
+    void *shard_mem;
+    shard *shards;
+    /* timer wheel, under pol_mu */
+    orm__centry *wheel;      /* WHEEL_SLOTS sentinels */
+    int64_t cursor;          /* next tick to process */
+    listener listeners[MAX_LISTENERS];
+    atomic_int nlisteners;
+    /* background sweep */
+    pthread_t sweeper;
+    int sweeper_running;
+    pthread_mutex_t stop_mu;
+    pthread_cond_t stop_cv;
+    int stop;
+} local;
+
+static const orm_cache_ops local_ops;
+
+size_t orm_cache_local_overhead(void) { return OVERHEAD; }
+
+/* ---- clock, hash ---- */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t now_ms(local *L)
+{
+    return L->o.clock ? L->o.clock(L->o.clock_userdata) : mono_ms();
+}
+
+uint64_t orm__cache_hash(const char *key, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)key;
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)len * 0xff51afd7ed558ccdULL);
+    while (len >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        h = (h ^ v) * 0x9FB21C651E98DF25ULL;
+        h ^= h >> 47;
+        p += 8;
+        len -= 8;
+    }
+    if (len) {
+        uint64_t v = 0;
+        memcpy(&v, p, len);
+        h = (h ^ v) * 0x9FB21C651E98DF25ULL;
+        h ^= h >> 47;
+    }
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+static uint32_t hash32(const char *key, size_t len)
+{
+    uint64_t h = orm__cache_hash(key, len);
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+static shard *shard_of(local *L, uint32_t h)
+{
+    return &L->shards[L->shard_bits ? h >> (32 - L->shard_bits) : 0];
+}
+
+static int check_key(const char *key, size_t *klen)
+{
+    if (!key)
+        return orm__error_set(ORM_EINVAL, "cache", "cache key is NULL");
+    size_t n = strlen(key);
+    if (n == 0 || n > ORM__CACHE_KEY_MAX)
+        return orm__error_set(ORM_EINVAL, "cache", "cache key length %zu outside 1..65535", n);
+    *klen = n;
+    return ORM_OK;
+}
+
+/* ---- shard tables (incremental growth, as Redis's dict) ---- */
+
+static orm__centry *find(shard *s, uint32_t h, const char *key, size_t klen)
+{
+    for (int t = 0; t < 2; t++) {
+        if (!s->tab[t])
+            continue;
+        for (orm__centry *e = s->tab[t][h & s->mask[t]]; e; e = e->hnext)
+            if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0)
+                return e;
+    }
+    return NULL;
+}
+
+static void rehash_step(shard *s, int n)
+{
+    if (s->rehash < 0)
+        return;
+    int empty_visits = n * 10;
+    while (n > 0 && (uint64_t)s->rehash <= s->mask[0]) {
+        orm__centry *e = s->tab[0][s->rehash];
+        if (!e) {
+            s->rehash++;
+            if (--empty_visits == 0)
+                return;
+            continue;
+        }
+        while (e) {
+            orm__centry *next = e->hnext;
+            uint32_t b = e->hash & s->mask[1];
+            e->hnext = s->tab[1][b];
+            s->tab[1][b] = e;
+            s->used[0]--;
+            s->used[1]++;
+            e = next;
+        }
+        s->tab[0][s->rehash++] = NULL;
+        n--;
+    }
+    if ((uint64_t)s->rehash > s->mask[0]) {
+        orm__free(s->tab[0]);
+        s->tab[0] = s->tab[1];
+        s->mask[0] = s->mask[1];
+        s->used[0] = s->used[1];
+        s->tab[1] = NULL;
+        s->used[1] = 0;
+        s->rehash = -1;
+    }
+}
+
+/* Start growing when the load factor passes 1; a failed allocation just postpones it. */
+static void maybe_grow(shard *s)
+{
+    if (s->rehash >= 0 || s->used[0] <= (uint64_t)s->mask[0] + 1 || s->mask[0] >= (1u << 30))
+        return;
+    uint64_t n = ((uint64_t)s->mask[0] + 1) * 2;
+    orm__centry **t = orm__calloc(n, sizeof *t);
+    if (!t)
+        return;
+    s->tab[1] = t;
+    s->mask[1] = (uint32_t)(n - 1);
+    s->used[1] = 0;
+    s->rehash = 0;
+}
+
+static void table_insert(shard *s, orm__centry *e)
+{
+    int t = s->rehash >= 0 ? 1 : 0;
+    uint32_t b = e->hash & s->mask[t];
+    e->hnext = s->tab[t][b];
+    s->tab[t][b] = e;
+    s->used[t]++;
+}
+
+static void table_unlink(shard *s, orm__centry *e)
+{
+    for (int t = 0; t < 2; t++) {
+        if (!s->tab[t])
+            continue;
+        for (orm__centry **pp = &s->tab[t][e->hash & s->mask[t]]; *pp; pp = &(*pp)->hnext)
+            if (*pp == e) {
+                *pp = e->hnext;
+                s->used[t]--;
+                return;
+            }
+    }
+}
+
+/* ---- read buffers ---- */
+
+/* Apply the shard's buffered reads to the policy. Caller holds pol_mu: every removal holds
+ * it and drains the entry's ring before unlinking the entry, so every entry in a ring is
+ * alive while pol_mu is held. */
+static void drain(local *L, shard *s)
+{
+    s->ring_seen = atomic_load_explicit(&s->ring_w, memory_order_relaxed);
+    for (int i = 0; i < RING; i++) {
+        if (!atomic_load_explicit(&s->ring[i], memory_order_relaxed))
+            continue;
+        orm__centry *e = atomic_exchange_explicit(&s->ring[i], NULL, memory_order_acquire);
+        if (e)
+            orm__cpolicy_access(&L->pol, e);
+    }
+}
+
+static void wrlock(local *L, shard *s)
+{
+    pthread_rwlock_wrlock(&s->lock);
+    drain(L, s);
+}
+
+/* ---- timer wheel (under pol_mu) ---- */
+
+static int64_t tick_of(local *L, int64_t t) { return t / L->o.tick_ms; }
+
+static void wheel_add(local *L, orm__centry *e)
+{
+    if (!e->expires)
+        return;
+    int64_t tick = tick_of(L, e->expires);
+    if (tick < L->cursor)
+        tick = L->cursor;
+    orm__centry *head = &L->wheel[tick & (WHEEL_SLOTS - 1)];
+    e->wnext = head;
+    e->wprev = head->wprev;
+    head->wprev->wnext = e;
+    head->wprev = e;
+}
+
+static void wheel_del(orm__centry *e)
+{
+    if (!e->wnext)
+        return;
+    e->wprev->wnext = e->wnext;
+    e->wnext->wprev = e->wprev;
+    e->wprev = e->wnext = NULL;
+}
+
+static void wheel_reset(local *L)
+{
+    for (int i = 0; i < WHEEL_SLOTS; i++)
+        L->wheel[i].wprev = L->wheel[i].wnext = &L->wheel[i];
+}
+
+/* ---- removal and notification ---- */
+
+typedef struct dead_list {
+    orm__centry *head;
+} dead_list;
+
+/* Unlink e from everything and chain it on d with its reason. Caller holds pol_mu and the
+ * write lock of e's shard. */
+static void detach(local *L, shard *s, orm__centry *e, orm_cache_reason why, dead_list *d)
+{
+    table_unlink(s, e);
+    orm__cpolicy_remove(&L->pol, e);
+    wheel_del(e);
+    L->count--;
+    L->bytes -= e->charge;
+    L->removals[why]++;
+    e->flags = (uint8_t)(ORM__E_DEAD | (why << 4));
+    e->hnext = d->head;
+    d->head = e;
+}
+
+static void notify(local *L, const char *key, orm_cache_ref *old, orm_cache_ref *nv, orm_cache_reason why)
+{
+    int n = atomic_load_explicit(&L->nlisteners, memory_order_acquire);
+    for (int i = 0; i < n; i++)
+        L->listeners[i].cb(key, old, nv, why, L->listeners[i].userdata);
+}
+
+/* Call the listeners for, and free, every entry on d. No lock may be held. */
+static void bury(local *L, dead_list *d)
+{
+    orm__centry *e = d->head;
+    while (e) {
+        orm__centry *next = e->hnext;
+        notify(L, e->key, e->val, NULL, (orm_cache_reason)(e->flags >> 4));
+        orm_cache_ref_release(e->val);
+        orm__free(e);
+        e = next;
+    }
+    d->head = NULL;
+}
+
+/* Apply every shard's pending reads (under pol_mu), so a write is ordered after the reads
+ * that returned before it. A shard with nothing new costs one load. */
+static void drain_all(local *L)
+{
+    for (size_t i = 0; i < ((size_t)1 << L->shard_bits); i++)
+        if (atomic_load_explicit(&L->shards[i].ring_w, memory_order_relaxed) != L->shards[i].ring_seen)
+            drain(L, &L->shards[i]);
+}
+
+static int over_limits(const local *L)
+{
+    return (L->o.max_entries && L->count > L->o.max_entries) || (L->o.max_bytes && L->bytes > L->o.max_bytes);
+}
+
+/* Evict until the limits hold. Caller holds pol_mu and no shard lock. */
+static void enforce_limits(local *L, dead_list *d)
+{
+    while (over_limits(L)) {
+        orm__centry *v = orm__cpolicy_victim(&L->pol);
+        if (!v)
+            break;
+        shard *s = shard_of(L, v->hash);
+        wrlock(L, s);
+        detach(L, s, v, ORM_CACHE_EVICTED, d);
+        pthread_rwlock_unlock(&s->lock);
+    }
+    orm__cpolicy_maintain(&L->pol);
+}
+
+static int is_expired(const orm__centry *e, int64_t now) { return e->expires && e->expires <= now; }
+
+/* ---- operations ---- */
+
+static int local_get(orm_cache *c, const char *key, orm_cache_ref **out, orm_cache_meta *meta)
+{
+    local *L = (local *)c;
+    size_t klen;
+    int rc = check_key(key, &klen);
+    if (rc)
+        return rc;
+    *out = NULL;
+    uint32_t h = hash32(key, klen);
+    shard *s = shard_of(L, h);
+    pthread_rwlock_rdlock(&s->lock);
+    orm__centry *e = find(s, h, key, klen);
+    int64_t now = 0;
+    if (e && e->expires) {
+        now = now_ms(L);
+        if (e->expires <= now) {
+            pthread_rwlock_unlock(&s->lock);
+            /* Remove it now, so the listener hears of it and its memory goes. */
+            dead_list d = { NULL };
+            pthread_mutex_lock(&L->pol_mu);
+            wrlock(L, s);
+            e = find(s, h, key, klen);
+            if (e && is_expired(e, now_ms(L)))
+                detach(L, s, e, ORM_CACHE_EXPIRED, &d);
+            pthread_rwlock_unlock(&s->lock);
+            pthread_mutex_unlock(&L->pol_mu);
+            bury(L, &d);
+            e = NULL;
+            pthread_rwlock_rdlock(&s->lock); /* balanced by the unlock below */
+        }
+    }
+    if (!e) {
+        pthread_rwlock_unlock(&s->lock);
+        atomic_fetch_add_explicit(&s->misses, 1, memory_order_relaxed);
+        return orm__error_set(ORM_ENOTFOUND, "cache", "no cache entry for key '%.64s'", key);
+    }
+    *out = orm_cache_ref_retain(e->val);
+    if (meta) {
+        meta->expires_ms = e->expires;
+        meta->ttl_ms = e->ttl;
+        meta->now_ms = now;
+    }
+    if (L->tracking) {
+        unsigned i = atomic_fetch_add_explicit(&s->ring_w, 1, memory_order_relaxed);
+        atomic_store_explicit(&s->ring[i & (RING - 1)], e, memory_order_release);
+        if ((i & 7) == 7 && pthread_mutex_trylock(&L->pol_mu) == 0) {
+            drain(L, s);
+            orm__cpolicy_maintain(&L->pol);
+            pthread_mutex_unlock(&L->pol_mu);
+        }
+    }
+    pthread_rwlock_unlock(&s->lock);
+    atomic_fetch_add_explicit(&s->hits, 1, memory_order_relaxed);
+    return ORM_OK;
+}
+
+/* The bytes a value of this key costs, or an error when it can never fit. */
+static int charge_of(local *L, size_t klen, orm_cache_ref *v, uint32_t *out)
+{
+    uint64_t ch = (uint64_t)klen + 1 + orm_cache_ref_size(v) + OVERHEAD;
+    if (ch > UINT32_MAX || (L->o.max_bytes && ch > L->o.max_bytes))
+        return orm__error_set(ORM_EINVAL, "cache", "value of %llu bytes exceeds the cache's byte limit",
+                              (unsigned long long)ch);
+    *out = (uint32_t)ch;
+    return ORM_OK;
+}
+
+static orm__centry *entry_new(const char *key, size_t klen, uint32_t h)
+{
+    orm__centry *e = orm__malloc(sizeof *e + klen + 1);
+    if (!e)
+        return NULL;
+    memset(e, 0, sizeof *e);
+    memcpy(e->key, key, klen + 1);
+    e->klen = (uint16_t)klen;
+    e->hash = h;
+    return e;
+}
+
+static void set_expiry(orm__centry *e, int64_t now, int64_t ttl)
+{
+    e->ttl = ttl > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)ttl;
+    e->expires = ttl == 0 ? 0 : (ttl > INT64_MAX - now ? INT64_MAX : now + ttl);
+}
+
+enum { MODE_SET, MODE_LOAD_OR_STORE };
+
+/* set and load-or-store. */
+static int store(local *L, const char *key, orm_cache_ref *v, int64_t ttl, int mode, orm_cache_ref **out, int *loaded)
+{
+    size_t klen;
+    uint32_t charge = 0;
+    int rc = check_key(key, &klen);
+    if (rc)
+        return rc;
+    if (!v || ttl < 0)
+        return orm__error_set(ORM_EINVAL, "cache", "set '%.64s': NULL value or negative TTL", key);
+    if ((rc = charge_of(L, klen, v, &charge)))
+        return rc;
+    uint32_t h = hash32(key, klen);
+    shard *s = shard_of(L, h);
+    orm__centry *ne = entry_new(key, klen, h);
+    if (!ne)
+        return orm__error_nomem("cache");
+    dead_list d = { NULL };
+    orm_cache_ref *old = NULL;
+    orm_cache_reason why = ORM_CACHE_REPLACED;
+
+    pthread_mutex_lock(&L->pol_mu);
+    int64_t now = now_ms(L);
+    if (L->tracking)
+        drain_all(L);
+    wrlock(L, s);
+    rehash_step(s, REHASH_STEP);
+    orm__centry *e = find(s, h, key, klen);
+    if (e && mode == MODE_LOAD_OR_STORE && !is_expired(e, now)) {
+        *out = orm_cache_ref_retain(e->val);
+        *loaded = 1;
+        orm__cpolicy_access(&L->pol, e);
+        pthread_rwlock_unlock(&s->lock);
+        pthread_mutex_unlock(&L->pol_mu);
+        orm__free(ne);
+        return ORM_OK;
+    }
+    if (e) {
+        why = is_expired(e, now) ? ORM_CACHE_EXPIRED : ORM_CACHE_REPLACED;
+        old = e->val;
+        e->val = orm_cache_ref_retain(v);
+        uint32_t old_charge = e->charge;
+        e->charge = charge;
+        L->bytes = L->bytes - old_charge + charge;
+        wheel_del(e);
+        set_expiry(e, now, ttl);
+        wheel_add(L, e);
+        orm__cpolicy_reweigh(&L->pol, e, old_charge);
+        orm__cpolicy_access(&L->pol, e);
+        L->removals[why]++;
+    } else {
+        e = ne;
+        ne = NULL;
+        e->val = orm_cache_ref_retain(v);
+        e->charge = charge;
+        set_expiry(e, now, ttl);
+        table_insert(s, e);
+        maybe_grow(s);
+        L->count++;
+        L->bytes += charge;
+        orm__cpolicy_insert(&L->pol, e);
+        wheel_add(L, e);
+    }
+    pthread_rwlock_unlock(&s->lock);
+    if (old)
+        orm_cache_ref_retain(v); /* for the notification below */
+    enforce_limits(L, &d);
+    pthread_mutex_unlock(&L->pol_mu);
+
+    orm__free(ne);
+    if (out) {
+        *out = orm_cache_ref_retain(v);
+        *loaded = 0;
+    }
+    if (old) {
+        notify(L, key, old, why == ORM_CACHE_REPLACED ? v : NULL, why);
+        orm_cache_ref_release(old);
+        orm_cache_ref_release(v);
+    }
+    bury(L, &d);
+    return ORM_OK;
+}
+
+static int local_set(orm_cache *c, const char *key, orm_cache_ref *v, int64_t ttl)
+{
+    return store((local *)c, key, v, ttl, MODE_SET, NULL, NULL);
+}
+
+static int local_load_or_store(orm_cache *c, const char *key, orm_cache_ref *v, int64_t ttl, orm_cache_ref **out,
+                               int *loaded)
+{
+    int dummy;
+    *out = NULL;
+    return store((local *)c, key, v, ttl, MODE_LOAD_OR_STORE, out, loaded ? loaded : &dummy);
+}
+
+/* delete and load-and-delete. */
+static int remove_key(local *L, const char *key, orm_cache_ref **out)
+{
+    size_t klen;
+    int rc = check_key(key, &klen);
+    if (rc)
+        return rc;
+    uint32_t h = hash32(key, klen);
+    shard *s = shard_of(L, h);
+    dead_list d = { NULL };
+    pthread_mutex_lock(&L->pol_mu);
+    int64_t now = now_ms(L);
+    wrlock(L, s);
+    orm__centry *e = find(s, h, key, klen);
+    int found = e && !is_expired(e, now);
+    if (e) {
+        if (found && out)
+            *out = orm_cache_ref_retain(e->val);
+        detach(L, s, e, found ? ORM_CACHE_DELETED : ORM_CACHE_EXPIRED, &d);
+    }
+    pthread_rwlock_unlock(&s->lock);
+    pthread_mutex_unlock(&L->pol_mu);
+    bury(L, &d);
+    if (!found)
+        return orm__error_set(ORM_ENOTFOUND, "cache", "no cache entry for key '%.64s'", key);
+    return ORM_OK;
+}
+
+static int local_del(orm_cache *c, const char *key) { return remove_key((local *)c, key, NULL); }
+
+static int local_load_and_delete(orm_cache *c, const char *key, orm_cache_ref **out)
+{
+    *out = NULL;
+    return remove_key((local *)c, key, out);
+}
+
+static int local_incr(orm_cache *c, const char *key, int64_t delta, int64_t ttl, int64_t *out)
+{
+    local *L = (local *)c;
+    size_t klen;
+    uint32_t charge = 0;
+    int rc = check_key(key, &klen);
+    if (rc)
+        return rc;
+    if (ttl < 0)
+        return orm__error_set(ORM_EINVAL, "cache", "incr '%.64s': negative TTL", key);
+    uint32_t h = hash32(key, klen);
+    shard *s = shard_of(L, h);
+    orm__centry *ne = entry_new(key, klen, h);
+    orm_cache_ref *nv = NULL, *old = NULL;
+    if (!ne)
+        return orm__error_nomem("cache");
+    dead_list d = { NULL };
+    int64_t cur = 0;
+    /* The new value depends on the old one, so it is made under the lock (a counter is
+     * 24 bytes). */
+    pthread_mutex_lock(&L->pol_mu);
+    int64_t now = now_ms(L);
+    if (L->tracking)
+        drain_all(L);
+    wrlock(L, s);
+    rehash_step(s, REHASH_STEP);
+    orm__centry *e = find(s, h, key, klen);
+    if (e && is_expired(e, now)) {
+        detach(L, s, e, ORM_CACHE_EXPIRED, &d);
+        e = NULL;
+    }
+    if (e && !orm_cache_ref_int(e->val, &cur))
+        rc = orm__error_set(ORM_EINVAL, "cache", "incr '%.64s': the value is not a counter", key);
+    if (!rc)
+        rc = orm_cache_ref_new_int(&nv, (int64_t)((uint64_t)cur + (uint64_t)delta));
+    if (!rc && !e)
+        rc = charge_of(L, klen, nv, &charge);
+    if (!rc && e) {
+        old = e->val;
+        e->val = orm_cache_ref_retain(nv);
+        L->removals[ORM_CACHE_REPLACED]++;
+        orm__cpolicy_access(&L->pol, e);
+    } else if (!rc) {
+        e = ne;
+        ne = NULL;
+        e->val = orm_cache_ref_retain(nv);
+        e->charge = charge;
+        set_expiry(e, now, ttl);
+        table_insert(s, e);
+        maybe_grow(s);
+        L->count++;
+        L->bytes += charge;
+        orm__cpolicy_insert(&L->pol, e);
+        wheel_add(L, e);
+    }
+    pthread_rwlock_unlock(&s->lock);
+    if (!rc)
+        enforce_limits(L, &d);
+    pthread_mutex_unlock(&L->pol_mu);
+    orm__free(ne);
+    if (!rc && out)
+        orm_cache_ref_int(nv, out);
+    if (old) {
+        notify(L, key, old, nv, ORM_CACHE_REPLACED);
+        orm_cache_ref_release(old);
+    }
+    orm_cache_ref_release(nv);
+    bury(L, &d);
+    return rc;
+}
+
+static int local_clear(orm_cache *c)
+{
+    local *L = (local *)c;
+    dead_list d = { NULL };
+    pthread_mutex_lock(&L->pol_mu);
+    for (size_t i = 0; i < ((size_t)1 << L->shard_bits); i++) {
+        shard *s = &L->shards[i];
+        wrlock(L, s);
+        for (int t = 0; t < 2; t++) {
+            if (!s->tab[t])
+                continue;
+            for (uint64_t b = 0; b <= s->mask[t]; b++) {
+                orm__centry *e = s->tab[t][b];
+                while (e) {
+                    orm__centry *next = e->hnext;
+                    e->flags = (uint8_t)(ORM__E_DEAD | (ORM_CACHE_CLEARED << 4));
+                    e->queue = ORM__Q_NONE;
+                    e->hnext = d.head;
+                    d.head = e;
+                    L->removals[ORM_CACHE_CLEARED]++;
+                    e = next;
+                }
+                s->tab[t][b] = NULL;
+            }
+            s->used[t] = 0;
+        }
+        pthread_rwlock_unlock(&s->lock);
+    }
+    orm__cpolicy_reset(&L->pol);
+    wheel_reset(L);
+    L->count = L->bytes = 0;
+    pthread_mutex_unlock(&L->pol_mu);
+    bury(L, &d);
+    return ORM_OK;
+}
+
+static int local_stats(orm_cache *c, orm_cache_stats *out)
+{
+    local *L = (local *)c;
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < ((size_t)1 << L->shard_bits); i++) {
+        out->hits += atomic_load_explicit(&L->shards[i].hits, memory_order_relaxed);
+        out->misses += atomic_load_explicit(&L->shards[i].misses, memory_order_relaxed);
+    }
+    pthread_mutex_lock(&L->pol_mu);
+    memcpy(out->removals, L->removals, sizeof out->removals);
+    out->count = L->count;
+    out->bytes = L->bytes;
+    pthread_mutex_unlock(&L->pol_mu);
+    return ORM_OK;
+}
+
+static int local_flush(orm_cache *c) { return ORM_OK; }
+
+static int local_subscribe(orm_cache *c, orm_cache_listener_cb cb, void *userdata)
+{
+    local *L = (local *)c;
+    int n = atomic_load(&L->nlisteners);
+    if (!cb || n >= MAX_LISTENERS)
+        return orm__error_set(ORM_EINVAL, "cache", "subscribe: NULL listener or more than %d", MAX_LISTENERS);
+    L->listeners[n].cb = cb;
+    L->listeners[n].userdata = userdata;
+    atomic_store_explicit(&L->nlisteners, n + 1, memory_order_release);
+    return ORM_OK;
+}
+
+static int64_t local_now(orm_cache *c) { return now_ms((local *)c); }
+
+/* One bounded pass of the wheel: process the slots from the cursor up to now, removing what
+ * expired; stop after sweep_max_entries entries examined or sweep_max_us microseconds, and
+ * resume there next time. Entries of later rounds found in a slot move to its tail, so the
+ * expired ones behind them are reached. */
+static size_t sweep(local *L, dead_list *d)
+{
+    size_t seen = 0, removed = 0;
+    int64_t deadline = mono_us() + L->o.sweep_max_us;
+    pthread_mutex_lock(&L->pol_mu);
+    int64_t now = now_ms(L);
+    int64_t target = tick_of(L, now);
+    if (target - L->cursor > WHEEL_SLOTS)
+        L->cursor = target - WHEEL_SLOTS;
+    for (;;) {
+        orm__centry *head = &L->wheel[L->cursor & (WHEEL_SLOTS - 1)];
+        orm__centry *first_kept = NULL, *e;
+        int out_of_budget = 0;
+        while ((e = head->wnext) != head && e != first_kept) {
+            if (seen >= L->o.sweep_max_entries || ((seen & 31) == 31 && mono_us() > deadline)) {
+                out_of_budget = 1;
+                break;
+            }
+            seen++;
+            if (is_expired(e, now)) {
+                shard *s = shard_of(L, e->hash);
+                wrlock(L, s);
+                detach(L, s, e, ORM_CACHE_EXPIRED, d);
+                pthread_rwlock_unlock(&s->lock);
+                removed++;
+            } else {
+                wheel_del(e);
+                e->wnext = head;
+                e->wprev = head->wprev;
+                head->wprev->wnext = e;
+                head->wprev = e;
+                if (!first_kept)
+                    first_kept = e;
+            }
+        }
+        if (out_of_budget || L->cursor >= target)
+            break;
+        L->cursor++;
+    }
+    pthread_mutex_unlock(&L->pol_mu);
+    return removed;
+}
+
+int orm_cache_local_sweep(orm_cache *c, size_t *expired)
+{
+    if (!c || c->ops != &local_ops)
+        return orm__error_set(ORM_EINVAL, "cache", "orm_cache_local_sweep: not a local cache");
+    local *L = (local *)c;
+    dead_list d = { NULL };
+    size_t n = sweep(L, &d);
+    bury(L, &d);
+    if (expired)
+        *expired = n;
+    return ORM_OK;
+}
+
+static void *sweeper_main(void *arg)
+{
+    local *L = arg;
+    pthread_mutex_lock(&L->stop_mu);
+    while (!L->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t ns = (int64_t)ts.tv_nsec + (L->o.tick_ms % 1000) * 1000000;
+        ts.tv_sec += (time_t)(L->o.tick_ms / 1000 + ns / 1000000000);
+        ts.tv_nsec = (long)(ns % 1000000000);
+        int rc = 0;
+        while (!L->stop && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&L->stop_cv, &L->stop_mu, &ts);
+        if (L->stop)
+            break;
+        pthread_mutex_unlock(&L->stop_mu);
+        dead_list d = { NULL };
+        sweep(L, &d);
+        bury(L, &d);
+        pthread_mutex_lock(&L->stop_mu);
+    }
+    pthread_mutex_unlock(&L->stop_mu);
+    return NULL;
+}
+
+static void free_all(local *L)
+{
+    if (L->shards) {
+        for (size_t i = 0; i < ((size_t)1 << L->shard_bits); i++) {
+            shard *s = &L->shards[i];
+            for (int t = 0; t < 2; t++) {
+                if (!s->tab[t])
+                    continue;
+                for (uint64_t b = 0; b <= s->mask[t]; b++) {
+                    orm__centry *e = s->tab[t][b];
+                    while (e) {
+                        orm__centry *next = e->hnext;
+                        orm_cache_ref_release(e->val);
+                        orm__free(e);
+                        e = next;
+                    }
+                }
+                orm__free(s->tab[t]);
+            }
+            pthread_rwlock_destroy(&s->lock);
+        }
+    }
+    orm__cpolicy_free(&L->pol);
+    orm__free(L->shard_mem);
+    orm__free(L->wheel);
+    pthread_mutex_destroy(&L->pol_mu);
+    pthread_mutex_destroy(&L->stop_mu);
+    pthread_cond_destroy(&L->stop_cv);
+    orm__free(L);
+}
+
+static int local_close(orm_cache *c)
+{
+    local *L = (local *)c;
+    if (L->sweeper_running) {
+        pthread_mutex_lock(&L->stop_mu);
+        L->stop = 1;
+        pthread_cond_signal(&L->stop_cv);
+        pthread_mutex_unlock(&L->stop_mu);
+        pthread_join(L->sweeper, NULL);
+    }
+    free_all(L);
+    return ORM_OK;
+}
+
+static const orm_cache_ops local_ops = {
+    ORM_CACHE_OPS_VERSION, "local", local_get, local_set, local_del, local_load_or_store,
+    local_load_and_delete, local_incr, local_clear, local_stats, local_flush, local_subscribe,
+    local_now, local_close,
+};
+
+int orm_cache_local_options_init(orm_cache_local_options *opts, unsigned version)
+{
+    if (!opts || version != ORM_CACHE_LOCAL_OPTIONS_VERSION)
+        return orm__error_set(ORM_EINVAL, "cache", "orm_cache_local_options_init: unknown version %u", version);
+    orm_cache_local_options d = ORM_CACHE_LOCAL_OPTIONS_INIT;
+    *opts = d;
+    return ORM_OK;
+}
+
+static int init_shards(local *L, unsigned n)
+{
+    unsigned bits = 0;
+    while ((1u << bits) < n && bits < 12)
+        bits++;
+    L->shard_bits = bits;
+    size_t count = (size_t)1 << bits;
+    L->shard_mem = orm__calloc(1, count * sizeof(shard) + 64);
+    if (!L->shard_mem)
+        return orm__error_nomem("cache");
+    /* Cache-line aligned, so shards do not share lines. */
+    L->shards = (shard *)(((uintptr_t)L->shard_mem + 63) & ~(uintptr_t)63);
+    uint64_t per = L->o.max_entries ? L->o.max_entries / count + 1 : 8;
+    uint64_t buckets = 8;
+    while (buckets < per && buckets < (1u << 24))
+        buckets <<= 1;
+    for (size_t i = 0; i < count; i++) {
+        shard *s = &L->shards[i];
+        s->rehash = -1;
+        s->tab[0] = orm__calloc(buckets, sizeof(orm__centry *));
+        if (!s->tab[0]) {
+            for (size_t j = 0; j < i; j++) {
+                orm__free(L->shards[j].tab[0]);
+                pthread_rwlock_destroy(&L->shards[j].lock);
+            }
+            L->shards = NULL;
+            return orm__error_nomem("cache");
+        }
+        s->mask[0] = (uint32_t)(buckets - 1);
+        pthread_rwlock_init(&s->lock, NULL);
+    }
+    return ORM_OK;
+}
+
+int orm_cache_local_new(orm_cache **out, const orm_cache_local_options *opts)
+{
+    if (!out)
+        return orm__error_set(ORM_EINVAL, "cache", "orm_cache_local_new: NULL out");
+    *out = NULL;
+    orm_cache_local_options o = ORM_CACHE_LOCAL_OPTIONS_INIT;
+    if (opts) {
+        if (opts->version != ORM_CACHE_LOCAL_OPTIONS_VERSION)
+            return orm__error_set(ORM_EINVAL, "cache", "orm_cache_local_options: unknown version %u", opts->version);
+        o = *opts;
+    }
+    if (o.policy != ORM_CACHE_TINYLFU && o.policy != ORM_CACHE_LRU)
+        return orm__error_set(ORM_EINVAL, "cache", "orm_cache_local_options.policy: unknown policy %d", (int)o.policy);
+    if (o.tick_ms < 0 || o.sweep_max_us < 0)
+        return orm__error_set(ORM_EINVAL, "cache", "orm_cache_local_options: negative tick_ms or sweep_max_us");
+    if (!o.shards) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        o.shards = cpus > 0 && cpus < 16 ? (unsigned)cpus * 4 : 64;
+        if (o.shards < 8)
+            o.shards = 8;
+    }
+    if (!o.tick_ms)
+        o.tick_ms = 1000;
+    if (!o.sweep_max_entries)
+        o.sweep_max_entries = 1024;
+    if (!o.sweep_max_us)
+        o.sweep_max_us = 1000;
+
+    local *L = orm__calloc(1, sizeof *L);
+    if (!L)
+        return orm__error_nomem("cache");
+    L->base.ops = &local_ops;
+    L->o = o;
+    pthread_mutex_init(&L->pol_mu, NULL);
+    pthread_mutex_init(&L->stop_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&L->stop_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    int by_bytes = o.max_entries == 0 && o.max_bytes != 0;
+    uint64_t max = o.max_entries ? o.max_entries : o.max_bytes;
+    uint64_t expected = o.max_entries ? o.max_entries : (o.max_bytes ? o.max_bytes / 256 + 1 : 0);
+    if (expected > (1u << 26))
+        expected = 1u << 26;
+    L->tracking = max != 0;
+    int rc = orm__cpolicy_init(&L->pol, (int)o.policy, by_bytes, max, expected);
+    if (!rc)
+        rc = init_shards(L, o.shards);
+    if (!rc && !(L->wheel = orm__calloc(WHEEL_SLOTS, sizeof *L->wheel)))
+        rc = orm__error_nomem("cache");
+    if (rc) {
+        free_all(L);
+        return rc;
+    }
+    wheel_reset(L);
+    L->cursor = tick_of(L, now_ms(L));
+    if (o.listener)
+        local_subscribe(&L->base, o.listener, o.listener_userdata);
+    if (o.background_sweep) {
+        if (pthread_create(&L->sweeper, NULL, sweeper_main, L) != 0) {
+            free_all(L);
+            return orm__error_set(ORM_ERROR, "cache", "orm_cache_local_new: cannot start the sweep thread");
+        }
+        L->sweeper_running = 1;
+    }
+    *out = &L->base;
+    return ORM_OK;
+}

@@ -1,0 +1,511 @@
+/* The local cache's eviction policies: LRU, and W-TinyLFU with an adaptive window.
+ *
+ * W-TinyLFU (Einziger, Friedman, Manes; as in Caffeine): new entries enter a small LRU
+ * window; an entry leaving the window becomes a candidate for the main region, a segmented
+ * LRU (probation, protected). When the cache is over its limit the candidate is compared with
+ * probation's least recently used entry by their estimated frequency (a count-min sketch of
+ * 4-bit counters, halved every 10 x capacity additions so old popularity fades) and the less
+ * frequent one goes. A static window loses to LRU on recency-heavy workloads, so the window
+ * size is adapted by hill climbing on the hit rate of each sample period (Caffeine's climber:
+ * step 6.25% of capacity, restart when the hit rate moves by 5%, decay 0.98 otherwise).
+ * Sampled hit rates swing with a trace's phases far more than with the window size, so the
+ * climber alone adapts too slowly for recency-heavy traces (sprite: 5 points below LRU). A
+ * second, local gradient fixes that, as ARC adapts its target: the policy remembers the hashes
+ * of its recent evictions in two ghosts, rejected window candidates and main-region victims
+ * (a direct-mapped table of 8-byte slots, one per unit of capacity, aged by eviction count).
+ * A miss on a rejected candidate means a larger window would have hit, so the window grows by
+ * that entry's weight; a miss on a main victim shrinks it.
+ *
+ * Kept true: every function runs under the cache's policy lock and does bounded work (at most
+ * TRANSFER_MAX queue moves per maintenance; the sketch's periodic halving is O(capacity) once
+ * per 10 x capacity additions, so O(1) amortized). wweight/pweight/protweight are the exact
+ * weights of the three queues; an entry's queue field says which queue holds it. */
+#include <math.h>
+#include <string.h>
+
+#include "cache/cache_internal.h"
+#include "orm/alloc.h"
+#include "orm/error_internal.h"
+
+#define TRANSFER_MAX 1000
+#define STEP_PERCENT 0.0625
+#define RESTART_THRESHOLD 0.05
+#define STEP_DECAY 0.98
+#define SAMPLE_FACTOR 10  /* climber sample period, x capacity */
+#define GHOST_SPAN 0.5    /* a ghost remembers the last 0.5 x capacity evictions of its kind */
+#define ADMIT_HASHDOS_THRESHOLD 6
+
+/* ---- lists: head.next is the least recently used end, head.prev the most recent ---- */
+
+static void list_init(orm__clist *l) { l->h->prev = l->h->next = l->h; }
+static int list_empty(const orm__clist *l) { return l->h->next == l->h; }
+static orm__centry *list_first(orm__clist *l) { return list_empty(l) ? NULL : l->h->next; }
+
+static void list_push(orm__clist *l, orm__centry *e)
+{
+    e->next = l->h;
+    e->prev = l->h->prev;
+    l->h->prev->next = e;
+    l->h->prev = e;
+}
+
+static void list_unlink(orm__centry *e)
+{
+    e->prev->next = e->next;
+    e->next->prev = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void list_move_tail(orm__clist *l, orm__centry *e)
+{
+    if (l->h->prev == e)
+        return;
+    list_unlink(e);
+    list_push(l, e);
+}
+
+/* ---- count-min sketch ---- */
+
+static uint64_t next_pow2(uint64_t v)
+{
+    uint64_t p = 1;
+    while (p < v)
+        p <<= 1;
+    return p;
+}
+
+static const uint64_t row_seed[4] = { 0x97cb3127a1d4c5bfULL, 0xc3a5c85c97cb3127ULL,
+                                      0xb492b66fbe98f273ULL, 0x9ae16a3b2f90404fULL };
+
+static uint64_t row_index(const orm__sketch *s, uint32_t hash, int row)
+{
+    uint64_t h = ((uint64_t)hash + row_seed[row]) * 0x9E3779B97F4A7C15ULL;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 32;
+    return h & s->mask;
+}
+
+static int sketch_init(orm__sketch *s, uint64_t expected)
+{
+    uint64_t width = next_pow2(expected < 64 ? 64 : expected);
+    s->mask = width - 1;
+    s->table = orm__calloc(4 * (width / 16), sizeof(uint64_t));
+    s->additions = 0;
+    s->sample_size = 10 * (expected ? expected : 1);
+    return s->table ? ORM_OK : orm__error_nomem("cache");
+}
+
+static unsigned sketch_get(const orm__sketch *s, uint64_t row, uint64_t idx)
+{
+    uint64_t w = s->table[row * ((s->mask + 1) / 16) + idx / 16];
+    return (unsigned)((w >> ((idx % 16) * 4)) & 0xf);
+}
+
+static unsigned sketch_freq(const orm__sketch *s, uint32_t hash)
+{
+    unsigned f = 15;
+    for (int i = 0; i < 4; i++) {
+        unsigned c = sketch_get(s, (uint64_t)i, row_index(s, hash, i));
+        if (c < f)
+            f = c;
+    }
+    return f;
+}
+
+static void sketch_halve(orm__sketch *s)
+{
+    size_t words = 4 * ((s->mask + 1) / 16);
+    for (size_t i = 0; i < words; i++)
+        s->table[i] = (s->table[i] >> 1) & 0x7777777777777777ULL;
+    s->additions /= 2;
+}
+
+static void sketch_inc(orm__sketch *s, uint32_t hash)
+{
+    int added = 0;
+    size_t row_words = (s->mask + 1) / 16;
+    for (int i = 0; i < 4; i++) {
+        uint64_t idx = row_index(s, hash, i);
+        uint64_t *w = &s->table[(uint64_t)i * row_words + idx / 16];
+        unsigned shift = (unsigned)(idx % 16) * 4;
+        if (((*w >> shift) & 0xf) != 0xf) {
+            *w += (uint64_t)1 << shift;
+            added = 1;
+        }
+    }
+    if (added && ++s->additions >= s->sample_size)
+        sketch_halve(s);
+}
+
+/* ---- policy ---- */
+
+uint64_t orm__cpolicy_weight(const orm__cpolicy *p, const orm__centry *e)
+{
+    return p->by_bytes ? e->charge : 1;
+}
+
+static void reset_sizes(orm__cpolicy *p)
+{
+    p->wweight = p->pweight = p->protweight = 0;
+    p->cand = NULL;
+    p->ncand = 0;
+    if (p->kind == ORM_CACHE_LRU) {
+        p->window_max = p->max;
+        p->protected_max = 0;
+    } else {
+        p->window_max = p->max / 100 ? p->max / 100 : 1;
+        p->protected_max = (uint64_t)((double)(p->max - (p->max > p->window_max ? p->window_max : 0)) * 0.8);
+    }
+    p->hits_sample = p->misses_sample = 0;
+    p->prev_hit_rate = 0;
+    p->step = -STEP_PERCENT * (double)p->max;
+    p->adjustment = 0;
+}
+
+int orm__cpolicy_init(orm__cpolicy *p, int kind, int by_bytes, uint64_t max, uint64_t expected_entries)
+{
+    memset(p, 0, sizeof *p);
+    p->kind = kind;
+    p->by_bytes = by_bytes;
+    p->max = max;
+    p->rng = 0x2545F4914F6CDD1DULL;
+    p->sentinels = orm__calloc(3, sizeof(orm__centry));
+    if (!p->sentinels)
+        return orm__error_nomem("cache");
+    p->window.h = &p->sentinels[0];
+    p->probation.h = &p->sentinels[1];
+    p->protected_.h = &p->sentinels[2];
+    list_init(&p->window);
+    list_init(&p->probation);
+    list_init(&p->protected_);
+    reset_sizes(p);
+    p->sample_period = SAMPLE_FACTOR * (expected_entries ? expected_entries : 1);
+    if (kind == ORM_CACHE_TINYLFU && max) {
+        uint64_t n = next_pow2(expected_entries < 64 ? 64 : expected_entries);
+        p->ghost_span = (uint64_t)(GHOST_SPAN * (double)expected_entries);
+        p->ghost_mask = n - 1;
+        if (!(p->ghost = orm__calloc(n, sizeof(uint64_t))))
+            return orm__error_nomem("cache");
+        return sketch_init(&p->sketch, expected_entries);
+    }
+    return ORM_OK;
+}
+
+void orm__cpolicy_free(orm__cpolicy *p)
+{
+    orm__free(p->sketch.table);
+    orm__free(p->sentinels);
+    orm__free(p->ghost);
+    p->ghost = NULL;
+    p->sketch.table = NULL;
+    p->sentinels = NULL;
+}
+
+void orm__cpolicy_reset(orm__cpolicy *p)
+{
+    list_init(&p->window);
+    list_init(&p->probation);
+    list_init(&p->protected_);
+    reset_sizes(p);
+}
+
+static int tinylfu(const orm__cpolicy *p) { return p->kind == ORM_CACHE_TINYLFU && p->sketch.table; }
+
+static void forget_cand(orm__cpolicy *p, orm__centry *e)
+{
+    if (e == p->cand) {
+        p->cand = NULL;
+        p->ncand = 0;
+    }
+}
+
+/* Protected over its share: its least recent entries go back to probation. */
+static void demote_protected(orm__cpolicy *p)
+{
+    while (p->protweight > p->protected_max) {
+        orm__centry *e = list_first(&p->protected_);
+        if (!e)
+            break;
+        uint64_t w = orm__cpolicy_weight(p, e);
+        list_unlink(e);
+        p->protweight -= w;
+        list_push(&p->probation, e);
+        p->pweight += w;
+        e->queue = ORM__Q_PROBATION;
+    }
+}
+
+/* Window over its share: its least recent entries become candidates for the main region. */
+static void window_overflow(orm__cpolicy *p)
+{
+    while (p->wweight > p->window_max) {
+        orm__centry *e = list_first(&p->window);
+        if (!e)
+            break;
+        uint64_t w = orm__cpolicy_weight(p, e);
+        list_unlink(e);
+        p->wweight -= w;
+        list_push(&p->probation, e);
+        p->pweight += w;
+        e->queue = ORM__Q_PROBATION;
+        p->cand = e;
+        p->ncand++;
+    }
+}
+
+static uint64_t ghost_slot(const orm__cpolicy *p, uint32_t hash)
+{
+    uint64_t h = (uint64_t)hash * 0xD6E8FEB86659FD93ULL;
+    return (h ^ (h >> 32)) & p->ghost_mask;
+}
+
+static void ghost_add(orm__cpolicy *p, uint32_t hash, int which)
+{
+    if (!p->ghost)
+        return;
+    uint32_t stamp = ++p->ghost_clock[which] & 0x7fffffffu;
+    p->ghost[ghost_slot(p, hash)] = (uint64_t)hash << 32 | (uint64_t)stamp << 1 | (uint64_t)which;
+}
+
+/* Which ghost remembers hash (0, 1), or -1. A ghost forgets after ghost_span of its evictions. */
+static int ghost_take(orm__cpolicy *p, uint32_t hash)
+{
+    if (!p->ghost)
+        return -1;
+    uint64_t *g = &p->ghost[ghost_slot(p, hash)];
+    if (!*g || (uint32_t)(*g >> 32) != hash)
+        return -1;
+    int which = (int)(*g & 1);
+    uint32_t age = (p->ghost_clock[which] - (uint32_t)(*g >> 1)) & 0x7fffffffu;
+    *g = 0;
+    return age < p->ghost_span ? which : -1;
+}
+
+static void increase_window(orm__cpolicy *p);
+static void decrease_window(orm__cpolicy *p);
+
+/* A miss on a key the policy recently threw out: move the window/main boundary toward the
+ * region that would have kept it. */
+static void ghost_feedback(orm__cpolicy *p, uint32_t hash, uint64_t w)
+{
+    int which = ghost_take(p, hash);
+    if (which < 0)
+        return;
+    double d = (double)w;
+    double save = p->adjustment;
+    p->adjustment = which == 0 ? d : -d;
+    if (which == 0)
+        increase_window(p);
+    else
+        decrease_window(p);
+    p->adjustment = save;
+}
+
+void orm__cpolicy_insert(orm__cpolicy *p, orm__centry *e)
+{
+    uint64_t w = orm__cpolicy_weight(p, e);
+    e->queue = ORM__Q_WINDOW;
+    list_push(&p->window, e);
+    p->wweight += w;
+    if (tinylfu(p)) {
+        sketch_inc(&p->sketch, e->hash);
+        p->misses_sample++;
+        ghost_feedback(p, e->hash, w);
+        window_overflow(p);
+    }
+}
+
+void orm__cpolicy_access(orm__cpolicy *p, orm__centry *e)
+{
+    if ((e->flags & ORM__E_DEAD) || e->queue == ORM__Q_NONE)
+        return;
+    if (!tinylfu(p)) {
+        list_move_tail(&p->window, e);
+        return;
+    }
+    sketch_inc(&p->sketch, e->hash);
+    p->hits_sample++;
+    switch (e->queue) {
+    case ORM__Q_WINDOW:
+        list_move_tail(&p->window, e);
+        break;
+    case ORM__Q_PROBATION: {
+        uint64_t w = orm__cpolicy_weight(p, e);
+        forget_cand(p, e);
+        list_unlink(e);
+        p->pweight -= w;
+        list_push(&p->protected_, e);
+        p->protweight += w;
+        e->queue = ORM__Q_PROTECTED;
+        demote_protected(p);
+        break;
+    }
+    default:
+        list_move_tail(&p->protected_, e);
+        break;
+    }
+}
+
+static uint64_t *queue_weight(orm__cpolicy *p, int queue)
+{
+    return queue == ORM__Q_WINDOW ? &p->wweight : queue == ORM__Q_PROBATION ? &p->pweight : &p->protweight;
+}
+
+void orm__cpolicy_remove(orm__cpolicy *p, orm__centry *e)
+{
+    if (e->queue == ORM__Q_NONE)
+        return;
+    forget_cand(p, e);
+    *queue_weight(p, e->queue) -= orm__cpolicy_weight(p, e);
+    list_unlink(e);
+    e->queue = ORM__Q_NONE;
+}
+
+void orm__cpolicy_reweigh(orm__cpolicy *p, orm__centry *e, uint32_t old_charge)
+{
+    if (!p->by_bytes || e->queue == ORM__Q_NONE)
+        return;
+    uint64_t *w = queue_weight(p, e->queue);
+    *w = *w - old_charge + e->charge;
+}
+
+static uint64_t rng_next(orm__cpolicy *p)
+{
+    p->rng ^= p->rng << 13;
+    p->rng ^= p->rng >> 7;
+    p->rng ^= p->rng << 17;
+    return p->rng;
+}
+
+static int admit(orm__cpolicy *p, orm__centry *cand, orm__centry *victim)
+{
+    unsigned fc = sketch_freq(&p->sketch, cand->hash);
+    unsigned fv = sketch_freq(&p->sketch, victim->hash);
+    if (fc > fv)
+        return 1;
+    /* A warm candidate is sometimes let in anyway, so an attacker cannot pin a victim by
+     * inflating its frequency (Caffeine's hash-flooding defence). */
+    if (fc >= ADMIT_HASHDOS_THRESHOLD)
+        return (rng_next(p) & 127) == 0;
+    return 0;
+}
+
+orm__centry *orm__cpolicy_victim(orm__cpolicy *p)
+{
+    orm__centry *v;
+    if (!tinylfu(p)) {
+        v = list_first(&p->window);
+        if (v)
+            orm__cpolicy_remove(p, v);
+        return v;
+    }
+    window_overflow(p);
+    v = list_first(&p->probation);
+    if (!v) {
+        v = list_first(&p->protected_);
+        if (!v)
+            v = list_first(&p->window);
+        if (v)
+            orm__cpolicy_remove(p, v);
+        return v;
+    }
+    orm__centry *c = p->ncand ? p->cand : NULL;
+    if (c && c != v) {
+        orm__centry *next = (p->ncand > 1 && c->prev != p->probation.h) ? c->prev : NULL;
+        p->cand = next;
+        p->ncand = next ? p->ncand - 1 : 0;
+        if (!admit(p, c, v))
+            v = c;
+    }
+    ghost_add(p, v->hash, v == c ? 0 : 1);
+    orm__cpolicy_remove(p, v);
+    return v;
+}
+
+/* Caffeine's hill climber: after each sample period, step the window size in the direction
+ * that raised the hit rate, with a step that decays, and restarts when the workload shifts. */
+static void determine_adjustment(orm__cpolicy *p)
+{
+    uint64_t requests = p->hits_sample + p->misses_sample;
+    if (requests < p->sample_period)
+        return;
+    double rate = (double)p->hits_sample / (double)requests;
+    double change = rate - p->prev_hit_rate;
+    double amount = change >= 0 ? p->step : -p->step;
+    double next = fabs(change) >= RESTART_THRESHOLD ? STEP_PERCENT * (double)p->max * (amount >= 0 ? 1 : -1)
+                                                    : STEP_DECAY * amount;
+    p->prev_hit_rate = rate;
+    p->adjustment = (double)(int64_t)amount;
+    p->step = next;
+    p->hits_sample = p->misses_sample = 0;
+}
+
+static void increase_window(orm__cpolicy *p)
+{
+    if (p->protected_max == 0)
+        return;
+    uint64_t quota = (uint64_t)p->adjustment < p->protected_max ? (uint64_t)p->adjustment : p->protected_max;
+    p->protected_max -= quota;
+    p->window_max += quota;
+    demote_protected(p);
+    for (int i = 0; i < TRANSFER_MAX; i++) {
+        orm__centry *e = list_first(&p->probation);
+        if (!e || quota < orm__cpolicy_weight(p, e))
+            e = list_first(&p->protected_);
+        if (!e)
+            break;
+        uint64_t w = orm__cpolicy_weight(p, e);
+        if (quota < w)
+            break;
+        quota -= w;
+        orm__cpolicy_remove(p, e);
+        e->queue = ORM__Q_WINDOW;
+        list_push(&p->window, e);
+        p->wweight += w;
+    }
+    p->protected_max += quota;
+    p->window_max -= quota;
+    p->adjustment = (double)quota;
+}
+
+static void decrease_window(orm__cpolicy *p)
+{
+    if (p->window_max <= 1)
+        return;
+    uint64_t want = (uint64_t)(-p->adjustment);
+    uint64_t quota = want < p->window_max - 1 ? want : p->window_max - 1;
+    p->protected_max += quota;
+    p->window_max -= quota;
+    for (int i = 0; i < TRANSFER_MAX; i++) {
+        orm__centry *e = list_first(&p->window);
+        if (!e)
+            break;
+        uint64_t w = orm__cpolicy_weight(p, e);
+        if (quota < w)
+            break;
+        quota -= w;
+        list_unlink(e);
+        p->wweight -= w;
+        list_push(&p->probation, e);
+        p->pweight += w;
+        e->queue = ORM__Q_PROBATION;
+    }
+    p->protected_max -= quota;
+    p->window_max += quota;
+    p->adjustment = -(double)quota;
+}
+
+void orm__cpolicy_maintain(orm__cpolicy *p)
+{
+    p->cand = NULL;
+    p->ncand = 0;
+    if (!tinylfu(p))
+        return;
+    determine_adjustment(p);
+    demote_protected(p);
+    if (p->adjustment >= 1)
+        increase_window(p);
+    else if (p->adjustment <= -1)
+        decrease_window(p);
+}

@@ -1,0 +1,143 @@
+/* Cache values: immutable, reference-counted blobs holding bytes, a counter or a deep copy of
+ * a typed object.
+ *
+ * Kept true: a ref's contents never change after orm_cache_ref_new_* returns, so any number
+ * of threads may read one without locks; the count is atomic, and the last release frees
+ * (clearing a typed object through its type first). The header is 16 bytes and the payload
+ * follows it at a 16-byte-aligned offset, so objects of any C type can live there. */
+#include <stdatomic.h>
+#include <string.h>
+
+#include "cache/cache_internal.h"
+#include "orm/alloc.h"
+#include "orm/error_internal.h"
+
+enum { KIND_BYTES = 0, KIND_INT = 1, KIND_OBJ = 2 };
+
+struct orm_cache_ref {
+    atomic_uint refs;
+    uint32_t kind;
+    union {
+        const orm_cache_type *type; /* KIND_OBJ */
+        size_t len;                 /* KIND_BYTES */
+    } u;
+    unsigned char data[];
+};
+
+_Static_assert(sizeof(struct orm_cache_ref) == ORM__CACHE_REF_HEADER, "ref header size");
+
+static orm_cache_ref *ref_alloc(uint32_t kind, size_t payload)
+{
+    orm_cache_ref *r = orm__malloc(sizeof *r + payload);
+    if (!r)
+        return NULL;
+    atomic_init(&r->refs, 1);
+    r->kind = kind;
+    return r;
+}
+
+int orm_cache_ref_new_bytes(orm_cache_ref **out, const void *data, size_t len)
+{
+    if (!out || (!data && len))
+        return orm__error_set(ORM_EINVAL, "cache", "orm_cache_ref_new_bytes: NULL argument");
+    *out = NULL;
+    orm_cache_ref *r = ref_alloc(KIND_BYTES, len);
+    if (!r)
+        return orm__error_nomem("cache");
+    r->u.len = len;
+    if (len)
+        memcpy(r->data, data, len);
+    *out = r;
+    return ORM_OK;
+}
+
+int orm_cache_ref_new_int(orm_cache_ref **out, int64_t v)
+{
+    if (!out)
+        return orm__error_set(ORM_EINVAL, "cache", "orm_cache_ref_new_int: NULL out");
+    *out = NULL;
+    orm_cache_ref *r = ref_alloc(KIND_INT, sizeof v);
+    if (!r)
+        return orm__error_nomem("cache");
+    r->u.len = sizeof v;
+    memcpy(r->data, &v, sizeof v);
+    *out = r;
+    return ORM_OK;
+}
+
+int orm_cache_ref_new_obj(orm_cache_ref **out, const orm_cache_type *type, const void *obj)
+{
+    if (!out || !type || !obj || !type->copy || !type->obj_size)
+        return orm__error_set(ORM_EINVAL, "cache",
+                              "orm_cache_ref_new_obj: NULL argument, or a type without copy/obj_size");
+    *out = NULL;
+    orm_cache_ref *r = ref_alloc(KIND_OBJ, type->obj_size);
+    if (!r)
+        return orm__error_nomem("cache");
+    r->u.type = type;
+    memset(r->data, 0, type->obj_size);
+    int rc = type->copy(r->data, obj, type->userdata);
+    if (rc != ORM_OK) {
+        orm__free(r);
+        return rc < 0 ? rc : orm__error_set(ORM_ERROR, "cache", "orm_cache_type copy failed (%d)", rc);
+    }
+    *out = r;
+    return ORM_OK;
+}
+
+orm_cache_ref *orm_cache_ref_retain(orm_cache_ref *r)
+{
+    if (r)
+        atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+    return r;
+}
+
+void orm_cache_ref_release(orm_cache_ref *r)
+{
+    if (!r || atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (r->kind == KIND_OBJ && r->u.type->clear)
+        r->u.type->clear(r->data, r->u.type->userdata);
+    orm__free(r);
+}
+
+const void *orm_cache_ref_data(const orm_cache_ref *r) { return r ? r->data : NULL; }
+
+size_t orm_cache_ref_size(const orm_cache_ref *r)
+{
+    if (!r)
+        return 0;
+    if (r->kind != KIND_OBJ)
+        return r->u.len;
+    return r->u.type->size ? r->u.type->size(r->data, r->u.type->userdata) : r->u.type->obj_size;
+}
+
+const orm_cache_type *orm_cache_ref_type(const orm_cache_ref *r)
+{
+    return r && r->kind == KIND_OBJ ? r->u.type : NULL;
+}
+
+int orm_cache_ref_int(const orm_cache_ref *r, int64_t *out)
+{
+    if (!r || r->kind != KIND_INT)
+        return 0;
+    if (out)
+        memcpy(out, r->data, sizeof *out);
+    return 1;
+}
+
+int orm_cache_ref_copy(const orm_cache_ref *r, void *dst)
+{
+    if (!r || !dst)
+        return orm__error_set(ORM_EINVAL, "cache", "orm_cache_ref_copy: NULL argument");
+    if (r->kind != KIND_OBJ) {
+        if (r->u.len)
+            memcpy(dst, r->data, r->u.len);
+        return ORM_OK;
+    }
+    memset(dst, 0, r->u.type->obj_size);
+    int rc = r->u.type->copy(dst, r->data, r->u.type->userdata);
+    if (rc != ORM_OK)
+        return rc < 0 ? rc : orm__error_set(ORM_ERROR, "cache", "orm_cache_type copy failed (%d)", rc);
+    return ORM_OK;
+}
