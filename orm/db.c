@@ -34,9 +34,10 @@ typedef struct reg_table {
 struct orm_db {
     const orm_driver *drv;
     orm_conn *conn;
-    pthread_mutex_t conn_lock;  /* guards conn_busy */
-    pthread_cond_t conn_free;   /* signalled when conn_busy drops */
-    int conn_busy;
+    atomic_int conn_busy;       /* 1 while a caller holds conn */
+    atomic_int conn_waiters;    /* threads sleeping on conn_free */
+    pthread_mutex_t conn_lock;  /* for conn_free only */
+    pthread_cond_t conn_free;   /* signalled when conn_busy drops and someone waits */
     _Atomic(const void *) conn_owner; /* &this_thread of the thread holding conn, or NULL */
     int busy_timeout_ms;
     orm_session session;
@@ -136,6 +137,8 @@ int orm_db_open(orm_db **out, const char *dsn, const orm_db_options *opts)
     pthread_mutex_init(&db->conn_lock, NULL);
     pthread_mutex_init(&db->reg_lock, NULL);
     atomic_init(&db->conn_owner, NULL);
+    atomic_init(&db->conn_busy, 0);
+    atomic_init(&db->conn_waiters, 0);
     atomic_init(&db->reg, t);
     db->session.db = db;
     db->session.tx = NULL;
@@ -285,23 +288,29 @@ const orm_model *orm_db_model(orm_db *db, const char *table)
 }
 
 /* ---- the connection lease ----
- * A flag under a mutex with a condition variable rather than holding a mutex for the lease:
- * a transaction may be handed to another thread between calls, and a mutex must be unlocked
- * by the thread that locked it. */
+ * A busy flag taken with one compare-and-swap when free (the common case: no lock, no
+ * syscall); a thread that finds it taken sleeps on a condition variable. The releaser clears
+ * the flag and signals only when someone waits: both sides use sequentially consistent
+ * operations, so either the releaser sees the waiter's count, or the waiter's CAS (made after
+ * counting itself) sees the cleared flag. A flag rather than a held mutex because a
+ * transaction may be handed to another thread between calls, and a mutex must be unlocked by
+ * the thread that locked it. */
+
+static int try_take(orm_db *db)
+{
+    int expected = 0;
+    return atomic_compare_exchange_strong(&db->conn_busy, &expected, 1);
+}
 
 int orm__db_acquire(orm_db *db, orm_ctx *ctx, orm_conn **out)
 {
     (void)ctx;
     *out = NULL;
-    int rc = ORM_OK;
-    pthread_mutex_lock(&db->conn_lock);
-    if (db->conn_busy) {
-        if (atomic_load_explicit(&db->conn_owner, memory_order_relaxed) == &this_thread) {
-            pthread_mutex_unlock(&db->conn_lock);
+    if (!try_take(db)) {
+        if (atomic_load_explicit(&db->conn_owner, memory_order_relaxed) == &this_thread)
             return orm__error_set(ORM_EBUSY, "db",
                                   "connection held by an open transaction or cursor on this "
                                   "thread: use the transaction's session, or free the cursor");
-        }
         struct timespec deadline;
         clock_gettime(CLOCK_MONOTONIC, &deadline);
         deadline.tv_sec += db->busy_timeout_ms / 1000;
@@ -310,31 +319,34 @@ int orm__db_acquire(orm_db *db, orm_ctx *ctx, orm_conn **out)
             deadline.tv_sec++;
             deadline.tv_nsec -= 1000000000L;
         }
-        while (db->conn_busy) {
-            int err = pthread_cond_timedwait(&db->conn_free, &db->conn_lock, &deadline);
-            if (err == ETIMEDOUT && db->conn_busy) {
-                rc = orm__error_set(ORM_EBUSY, "db",
-                                    "connection held by an open transaction for more than %d ms",
-                                    db->busy_timeout_ms);
+        int taken = 0;
+        pthread_mutex_lock(&db->conn_lock);
+        atomic_fetch_add(&db->conn_waiters, 1);
+        while (!(taken = try_take(db)))
+            if (pthread_cond_timedwait(&db->conn_free, &db->conn_lock, &deadline) == ETIMEDOUT) {
+                taken = try_take(db);
                 break;
             }
-        }
+        atomic_fetch_sub(&db->conn_waiters, 1);
+        pthread_mutex_unlock(&db->conn_lock);
+        if (!taken)
+            return orm__error_set(ORM_EBUSY, "db",
+                                  "connection held by an open transaction for more than %d ms",
+                                  db->busy_timeout_ms);
     }
-    if (rc == ORM_OK) {
-        db->conn_busy = 1;
-        atomic_store_explicit(&db->conn_owner, &this_thread, memory_order_relaxed);
-        *out = db->conn;
-    }
-    pthread_mutex_unlock(&db->conn_lock);
-    return rc;
+    atomic_store_explicit(&db->conn_owner, &this_thread, memory_order_relaxed);
+    *out = db->conn;
+    return ORM_OK;
 }
 
 void orm__db_release(orm_db *db, orm_conn *c)
 {
     (void)c;
-    pthread_mutex_lock(&db->conn_lock);
-    db->conn_busy = 0;
     atomic_store_explicit(&db->conn_owner, NULL, memory_order_relaxed);
-    pthread_cond_signal(&db->conn_free);
-    pthread_mutex_unlock(&db->conn_lock);
+    atomic_store(&db->conn_busy, 0);
+    if (atomic_load(&db->conn_waiters) > 0) {
+        pthread_mutex_lock(&db->conn_lock);
+        pthread_cond_signal(&db->conn_free);
+        pthread_mutex_unlock(&db->conn_lock);
+    }
 }
