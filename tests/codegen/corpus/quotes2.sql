@@ -1,0 +1,1 @@
+DO $f$ x $f$; CREATE TABLE U&"a\0041" UESCAPE '!' ("b""c" INT[], [d] TEXT, `e` BLOB);
