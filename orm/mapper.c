@@ -65,6 +65,11 @@ static int store_null(const orm_model *m, const orm_field *f, char *obj)
         return orm__error_set(ORM_ENULL, "mapper", "%s.%s: NULL read into %s field %s.%s, "
                               "which cannot hold it (no has_%s companion)", m->table, f->column,
                               orm__field_type_name(f->type), m->name, f->name, f->name);
+    /* Zero the member too, so a NULL never leaves a stale value behind has_ == false. */
+    memset(member, 0, f->type == ORM_FIELD_INT16 ? sizeof(int16_t)
+                      : f->type == ORM_FIELD_INT32 ? sizeof(int32_t)
+                      : f->type == ORM_FIELD_BOOL ? sizeof(bool)
+                      : sizeof(int64_t)); /* int64, double, timestamp */
     set_has(f, obj, false);
     return ORM_OK;
 }

@@ -232,6 +232,7 @@ START_TEST(set_conversions)
     expect_set_error(&t, F_SCORE, orm_null(), ORM_ENULL, "things.score");
     ck_assert_ok(orm_model_set(&thing_model, &t, F_AGE, orm_null()));
     ck_assert(!t.has_age);
+    ck_assert_int_eq(t.age, 0);
     ck_assert_ok(orm_model_set(&thing_model, &t, F_NAME, orm_null()));
     ck_assert_ptr_null(t.name);
     ck_assert_ok(orm_model_set(&thing_model, &t, F_DATA, orm_null()));
