@@ -114,7 +114,10 @@ int bench_orm_w1(orm_db *db, bench_user *rows, size_t n);
 int bench_orm_w1b(orm_db *db, bench_user *rows, size_t n);
 int bench_orm_w2(orm_db *db, const int64_t *ids, size_t n, bench_check *out);
 int bench_orm_w3(orm_db *db, const int32_t *ages, size_t n, bench_check *out);
-int bench_orm_w4(orm_db *db, const int64_t *ids, const double *scores, size_t n);
+/* builder 0: orm_update_one on the row struct (rows[k] holds key k + 1); 1: an update
+ * builder per row. */
+int bench_orm_w4(orm_db *db, bench_user *rows, const int64_t *ids, const double *scores,
+                 size_t n, int builder);
 
 /* Print "liborm: <what>: <last error>" to stderr; returns -1. */
 int bench_orm_fail(const char *what);

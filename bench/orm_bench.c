@@ -24,6 +24,7 @@ typedef struct options {
     int json;
     int quick;
     int rounds;          /* passes per workload and side; the best is reported */
+    int w4_builder;      /* --w4 builder */
     const char *only_db; /* NULL: every backend */
     const char *trace, *format, *policy;
     long size;
@@ -32,11 +33,12 @@ typedef struct options {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: orm-bench [--json] [--quick] [--db sqlite|postgres] [--rounds N]\n"
+            "usage: orm-bench [--json] [--quick] [--db sqlite|postgres] [--rounds N] [--w4 one|builder]\n"
             "       orm-bench --trace PATH|- --format lirs|cache2k --size N [--policy lru|tinylfu] [--json]\n"
             "  W1-W4 run on sqlite (a fresh file under $TMPDIR) and on postgres when\n"
             "  ORM_BENCH_PG_DSN is set, each through liborm and through the raw driver,\n"
-            "  N times (default 3) alternating which goes first; the best time is reported.\n");
+            "  N times (default 3) alternating which goes first; the best time is reported.\n"
+            "  W4 saves the row with orm_update_one (default) or an update builder per row.\n");
 }
 
 static int parse_args(int argc, char **argv, options *o)
@@ -50,6 +52,10 @@ static int parse_args(int argc, char **argv, options *o)
             o->json = 1;
         else if (!strcmp(a, "--quick"))
             o->quick = 1;
+        else if (!strcmp(a, "--w4") && i + 1 < argc && !strcmp(argv[i + 1], "builder"))
+            o->w4_builder = 1, i++;
+        else if (!strcmp(a, "--w4") && i + 1 < argc && !strcmp(argv[i + 1], "one"))
+            o->w4_builder = 0, i++;
         else if (!strcmp(a, "--db"))
             slot = &o->only_db;
         else if (!strcmp(a, "--trace"))
@@ -111,6 +117,7 @@ typedef struct run_ctx {
     bench_check check;   /* what the pass being timed read */
     bench_check ref;     /* what the first pass read */
     int have_ref;
+    int w4_builder;      /* W4 through an update builder instead of orm_update_one */
 } run_ctx;
 
 typedef int (*step_fn)(run_ctx *c);
@@ -157,7 +164,7 @@ static int orm_w2(run_ctx *c) { return bench_orm_w2(c->db, c->d->get_ids, c->d->
 static int raw_w3(run_ctx *c) { return c->raw->w3(c->rctx, c->d->filter_ages, c->d->n_filter, &c->check); }
 static int orm_w3(run_ctx *c) { return bench_orm_w3(c->db, c->d->filter_ages, c->d->n_filter, &c->check); }
 static int raw_w4(run_ctx *c) { return c->raw->w4(c->rctx, c->d->update_ids, c->d->update_scores, c->d->n_update); }
-static int orm_w4(run_ctx *c) { return bench_orm_w4(c->db, c->d->update_ids, c->d->update_scores, c->d->n_update); }
+static int orm_w4(run_ctx *c) { return bench_orm_w4(c->db, c->d->rows, c->d->update_ids, c->d->update_scores, c->d->n_update, c->w4_builder); }
 
 /* One side of a workload: an untimed set-up, the timed run, an untimed check. */
 typedef struct side {
@@ -235,6 +242,8 @@ static int run_workloads(run_ctx *c, int rounds)
     if (measure(c, rounds, &w4_raw, &w4_orm, &raw_s, &orm_s) != 0)
         return -1;
     bench_report_row("W4", c->dbname, d->n_update, orm_s, raw_s, NULL, 0);
+    bench_report_note("W4's liborm side: %s", c->w4_builder ? "an update builder per row (--w4 builder)"
+                                                            : "orm_update_one on the row struct");
 
     bench_report_note("W5 (cached get): not run: the ORM cache middleware is not built yet");
     return 0;
@@ -265,7 +274,7 @@ static void remove_db_files(const char *path)
     }
 }
 
-static int run_sqlite(bench_data *d, int rounds)
+static int run_sqlite(bench_data *d, const options *o)
 {
     const char *tmp = getenv("TMPDIR");
     char dir[4096], orm_path[4120], raw_path[4120], dsn[4130];
@@ -288,8 +297,9 @@ static int run_sqlite(bench_data *d, int rounds)
     else if (db) {
         bench_report_begin("sqlite", "file in a fresh temp folder, WAL, synchronous=NORMAL");
         run_ctx c = { .dbname = "sqlite", .db = db, .create_sql = BENCH_CREATE_SQLITE,
-                      .raw = &bench_raw_sqlite_ops, .rctx = raw, .d = d };
-        rc = run_workloads(&c, rounds);
+                      .raw = &bench_raw_sqlite_ops, .rctx = raw, .d = d,
+                      .w4_builder = o->w4_builder };
+        rc = run_workloads(&c, o->rounds);
     }
     orm_db_close(db);
     bench_raw_sqlite_ops.close(raw);
@@ -299,13 +309,13 @@ static int run_sqlite(bench_data *d, int rounds)
     return rc;
 }
 
-static int run_postgres(bench_data *d, int rounds)
+static int run_postgres(bench_data *d, const options *o)
 {
     const char *dsn = getenv("ORM_BENCH_PG_DSN");
 #ifndef ORM_BENCH_HAVE_PG
     (void)d;
     (void)dsn;
-    (void)rounds;
+    (void)o;
     bench_report_note("postgres: skipped (orm-bench was built without PostgreSQL)");
     return 0;
 #else
@@ -320,8 +330,9 @@ static int run_postgres(bench_data *d, int rounds)
     if (db) {
         bench_report_begin("postgres", "ORM_BENCH_PG_DSN");
         run_ctx c = { .dbname = "postgres", .db = db, .create_sql = BENCH_CREATE_PG,
-                      .raw = &bench_raw_pg_ops, .rctx = raw, .d = d };
-        rc = run_workloads(&c, rounds);
+                      .raw = &bench_raw_pg_ops, .rctx = raw, .d = d,
+                      .w4_builder = o->w4_builder };
+        rc = run_workloads(&c, o->rounds);
     }
     orm_db_close(db);
     bench_raw_pg_ops.close(raw);
@@ -353,9 +364,9 @@ int main(int argc, char **argv)
     }
     int failed = 0;
     if (!o.only_db || !strcmp(o.only_db, "sqlite"))
-        failed |= run_sqlite(&d, o.rounds) != 0;
+        failed |= run_sqlite(&d, &o) != 0;
     if (!o.only_db || !strcmp(o.only_db, "postgres"))
-        failed |= run_postgres(&d, o.rounds) != 0;
+        failed |= run_postgres(&d, &o) != 0;
     bench_data_free(&d);
 
 #ifdef ORM_BENCH_HAVE_CACHE
