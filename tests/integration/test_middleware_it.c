@@ -377,6 +377,50 @@ START_TEST(test_metrics_known_workload)
 }
 END_TEST
 
+/* An outer layer that fails every SELECT after it ran: the cursor is closed for the caller and
+ * the inner metrics see the statement end with that error. */
+static int fail_selects(orm_stmt *st, void *ud)
+{
+    (void)ud;
+    int rc = orm_stmt_next(st);
+    if (rc == ORM_OK && st->kind == ORM_STMT_SELECT)
+        return ORM_ECANCELED; /* as a deadline middleware would */
+    return rc;
+}
+
+START_TEST(test_outer_failure_closes_cursor)
+{
+    mw_open();
+    orm_middleware m = ORM_MIDDLEWARE_INIT;
+    m.fn = fail_selects;
+    use(&m);
+    orm_metrics *mx;
+    ck_assert_ok(orm_metrics_new(&mx));
+    ck_assert_ok(orm_metrics_middleware(&m, mx));
+    use(&m);
+    mw_ready();
+    it_seed();
+    orm_metrics_reset(mx);
+    it_user u;
+    memset(&u, 0, sizeof u);
+    orm_value key = orm_int(it_uid[IT_ADA]);
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &u, &key), ORM_ECANCELED);
+    ck_assert_ptr_null(u.name);
+    /* the connection is free again: a write goes through */
+    ck_assert_ok(orm_raw_exec(it_s, NULL, "UPDATE users SET score = 1 WHERE id > 0", NULL, 0, NULL));
+    orm_metrics_snapshot s;
+    ck_assert_ok(orm_metrics_snapshot_take(mx, &s));
+    const orm_metrics_series *sel = series(&s, ORM_STMT_SELECT, "users");
+    ck_assert_ptr_nonnull(sel);
+    ck_assert_uint_eq(sel->statements, 1);
+    ck_assert_uint_eq(sel->errors, 1);
+    orm_metrics_snapshot_free(&s);
+    orm_db_close(it_db);
+    it_db = NULL;
+    orm_metrics_free(mx);
+}
+END_TEST
+
 /* ---- guard ---- */
 
 START_TEST(test_guard_refuses_and_opt_out_passes)
@@ -528,6 +572,7 @@ Suite *it_middleware_suite(void)
     tcase_add_test(tc, test_log_sink_output);
     tcase_add_test(tc, test_slow_threshold);
     tcase_add_test(tc, test_metrics_known_workload);
+    tcase_add_test(tc, test_outer_failure_closes_cursor);
     tcase_add_test(tc, test_guard_refuses_and_opt_out_passes);
     tcase_add_test(tc, test_tag_seen_by_database);
     tcase_add_test(tc, test_trace_spans);
