@@ -585,6 +585,49 @@ START_TEST(test_metrics_threads)
 }
 END_TEST
 
+/* Out of memory inside log, slow, trace, tag and metrics never changes a statement's result
+ * (the log line or span is what gets lost) and leaks nothing. */
+START_TEST(test_statements_survive_out_of_memory)
+{
+    captured c = { 0 };
+    orm_middleware mw;
+    orm_log_options lo = ORM_LOG_OPTIONS_INIT;
+    lo.sink = capture_sink;
+    lo.sink_userdata = &c;
+    ck_assert_ok(orm_log_middleware(&mw, &lo));
+    use(&mw);
+    orm_trace_options tr = ORM_TRACE_OPTIONS_INIT;
+    ck_assert_ok(orm_trace_middleware(&mw, &tr));
+    use(&mw);
+    orm_metrics *m;
+    ck_assert_ok(orm_metrics_new(&m));
+    ck_assert_ok(orm_metrics_middleware(&mw, m));
+    use(&mw);
+    orm_tag tags[] = { { "app", "x" } };
+    orm_tag_options to = ORM_TAG_OPTIONS_INIT;
+    to.tags = tags;
+    to.ntags = 1;
+    ck_assert_ok(orm_tag_middleware(&mw, &to));
+    use(&mw);
+    for (long n = 0; n < 16; n++) {
+        orm_exec_result res;
+        orm__alloc_fail_after(n);
+        int rc = orm__chain_exec(&chain, NULL, NULL, &q_ins, &res, fake_exec);
+        orm__alloc_fail_after(-1);
+        ck_assert_ok(rc);
+        orm__alloc_fail_after(n);
+        orm_rows *r;
+        rc = orm__chain_query(&chain, NULL, NULL, &q_sel, &r, fake_query);
+        orm__alloc_fail_after(-1);
+        ck_assert_ok(rc);
+        orm__cursor_mw_step(&fake_cmw, 1);
+        orm__cursor_mw_close(&fake_cmw);
+    }
+    orm__chain_free(&chain);
+    orm_metrics_free(m);
+}
+END_TEST
+
 static Suite *builtins_suite(void)
 {
     Suite *s = suite_create("middleware_builtins");
@@ -602,6 +645,7 @@ static Suite *builtins_suite(void)
     tcase_add_test(tc, test_bad_options);
     tcase_add_test(tc, test_constructors_out_of_memory);
     tcase_add_test(tc, test_metrics_threads);
+    tcase_add_test(tc, test_statements_survive_out_of_memory);
     suite_add_tcase(s, tc);
     return s;
 }
