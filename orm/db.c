@@ -23,6 +23,7 @@
 #include "orm/alloc.h"
 #include "orm/driver.h"
 #include "orm/error_internal.h"
+#include "orm/middleware_internal.h"
 #include "orm/session_internal.h"
 
 typedef struct reg_table {
@@ -45,6 +46,8 @@ struct orm_db {
     pthread_mutex_t reg_lock;
     _Atomic(reg_table *) reg;
     size_t reg_count;
+
+    orm__chain chain;           /* the middlewares, fixed by the first statement */
 };
 
 /* A per-thread address: identifies the calling thread without pthread_t comparisons. */
@@ -142,6 +145,7 @@ int orm_db_open(orm_db **out, const char *dsn, const orm_db_options *opts)
     atomic_init(&db->reg, t);
     db->session.db = db;
     db->session.tx = NULL;
+    orm__chain_init(&db->chain);
     *out = db;
     return ORM_OK;
 }
@@ -169,6 +173,7 @@ void orm_db_close(orm_db *db)
     pthread_cond_destroy(&db->conn_free);
     pthread_mutex_destroy(&db->conn_lock);
     pthread_mutex_destroy(&db->reg_lock);
+    orm__chain_free(&db->chain);
     orm__free(db);
 }
 
@@ -177,6 +182,8 @@ const char *orm_db_backend(const orm_db *db) { return db ? db->drv->name : NULL;
 const orm_driver *orm__db_driver(const orm_db *db) { return db->drv; }
 
 orm_session *orm_db_session(orm_db *db) { return db ? &db->session : NULL; }
+
+orm__chain *orm__db_chain(orm_db *db) { return &db->chain; }
 
 orm_db *orm_session_db(const orm_session *s) { return s ? s->db : NULL; }
 

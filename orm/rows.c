@@ -12,6 +12,7 @@
 
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
+#include "orm/middleware_internal.h"
 #include "orm/rows_internal.h"
 
 struct orm_rows {
@@ -21,6 +22,7 @@ struct orm_rows {
     orm_cursor *cur;
     size_t ncols;
     char numbuf[40];
+    orm__cursor_mw mw;    /* the middlewares waiting for this cursor's end */
 };
 
 int orm__rows_new(orm_rows **out, orm_session *s, orm_conn *conn, orm_cursor *cur)
@@ -34,18 +36,22 @@ int orm__rows_new(orm_rows **out, orm_session *s, orm_conn *conn, orm_cursor *cu
     r->cur = cur;
     r->ncols = r->drv->cursor_ncols(cur);
     r->numbuf[0] = '\0';
+    r->mw.chain = NULL;
     *out = r;
     return ORM_OK;
 }
 
 orm_cursor *orm__rows_cursor(orm_rows *r) { return r->cur; }
 const orm_driver *orm__rows_driver(orm_rows *r) { return r->drv; }
+orm__cursor_mw *orm__rows_mw(orm_rows *r) { return &r->mw; }
 
 int orm_rows_next(orm_rows *r)
 {
     if (!r)
         return orm__error_set(ORM_EINVAL, "rows", "orm_rows_next: NULL cursor");
-    return r->drv->cursor_next(r->cur);
+    int rc = r->drv->cursor_next(r->cur);
+    orm__cursor_mw_step(&r->mw, rc);
+    return rc;
 }
 
 size_t orm_rows_ncols(const orm_rows *r) { return r ? r->ncols : 0; }
@@ -154,6 +160,7 @@ void orm_rows_free(orm_rows *r)
 {
     if (!r)
         return;
+    orm__cursor_mw_close(&r->mw); /* the middlewares see the end before the lease goes */
     r->drv->cursor_close(r->cur);
     orm__session_release(r->session, r->conn);
     orm__free(r);
