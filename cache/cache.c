@@ -123,6 +123,20 @@ int64_t orm_cache_now(orm_cache *c)
     return c && c->ops ? c->ops->now(c) : 0;
 }
 
+int orm_cache_gen(orm_cache *c, const char *key, uint64_t *out)
+{
+    CHECK(c);
+    if (!out)
+        return orm__error_set(ORM_EINVAL, "cache", "orm_cache_gen: NULL out");
+    return c->ops->gen(c, key, out);
+}
+
+int orm_cache_set_if_gen(orm_cache *c, const char *key, orm_cache_ref *value, int64_t ttl_ms, uint64_t gen)
+{
+    CHECK(c);
+    return c->ops->set_if_gen(c, key, value, ttl_ms, gen);
+}
+
 int orm_cache_close(orm_cache *c)
 {
     if (!c || !c->ops)

@@ -13,14 +13,16 @@
 
 /* One local-cache entry, 72 bytes plus the key (see orm_cache_local_overhead). */
 typedef struct orm__centry {
+    /* cold: the policy's and the wheel's, under the policy lock */
+    struct orm__centry *prev, *next;  /* policy queue */
+    struct orm__centry *wprev, *wnext;/* timer-wheel slot; NULL: none */
+    uint32_t ttl;                     /* the TTL stored with, ms, saturated */
+    uint32_t charge;                  /* bytes charged: key + value + overhead */
+    /* hot: what a lookup reads, next to the key so a hit touches one cache line */
     struct orm__centry *hnext;        /* hash chain (reused as the free list once removed) */
-    struct orm__centry *prev, *next;  /* policy queue, under the policy lock */
-    struct orm__centry *wprev, *wnext;/* timer-wheel slot, under the policy lock; NULL: none */
     orm_cache_ref *val;               /* under the shard lock */
     int64_t expires;                  /* 0: never; under the shard lock */
     uint32_t hash;                    /* low 32 bits of the key hash */
-    uint32_t ttl;                     /* the TTL stored with, ms, saturated */
-    uint32_t charge;                  /* bytes charged: key + value + overhead */
     uint16_t klen;
     uint8_t queue;                    /* ORM__Q_*: which policy queue holds it */
     uint8_t flags;                    /* ORM__E_* */

@@ -25,6 +25,7 @@
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
 
+#define GEN_STRIPES 16
 #define RING 16               /* buffered reads per shard */
 #define WHEEL_SLOTS 512
 #define MAX_LISTENERS 8
@@ -41,6 +42,7 @@ typedef struct shard {
     unsigned ring_seen; /* ring_w at the last drain, under pol_mu */
     _Atomic(orm__centry *) ring[RING];
     atomic_ullong hits, misses;
+    uint64_t gens[GEN_STRIPES]; /* bumped by every write of a key of the stripe; under lock */
 } shard;
 
 typedef struct listener {
@@ -126,6 +128,8 @@ static uint32_t hash32(const char *key, size_t len)
     uint64_t h = orm__cache_hash(key, len);
     return (uint32_t)(h ^ (h >> 32));
 }
+
+static uint64_t *gen_of(shard *s, uint32_t h) { return &s->gens[(h >> 12) & (GEN_STRIPES - 1)]; }
 
 static shard *shard_of(local *L, uint32_t h)
 {
@@ -447,10 +451,11 @@ static void set_expiry(orm__centry *e, int64_t now, int64_t ttl)
     e->expires = ttl == 0 ? 0 : (ttl > INT64_MAX - now ? INT64_MAX : now + ttl);
 }
 
-enum { MODE_SET, MODE_LOAD_OR_STORE };
+enum { MODE_SET, MODE_LOAD_OR_STORE, MODE_SET_IF_GEN };
 
 /* set and load-or-store. */
-static int store(local *L, const char *key, orm_cache_ref *v, int64_t ttl, int mode, orm_cache_ref **out, int *loaded)
+static int store(local *L, const char *key, orm_cache_ref *v, int64_t ttl, int mode, orm_cache_ref **out, int *loaded,
+                 uint64_t gen)
 {
     size_t klen;
     uint32_t charge = 0;
@@ -486,6 +491,13 @@ static int store(local *L, const char *key, orm_cache_ref *v, int64_t ttl, int m
         orm__free(ne);
         return ORM_OK;
     }
+    if (mode == MODE_SET_IF_GEN && *gen_of(s, h) != gen) {
+        pthread_rwlock_unlock(&s->lock);
+        pthread_mutex_unlock(&L->pol_mu);
+        orm__free(ne);
+        return orm__error_set(ORM_EBUSY, "cache", "'%.64s' was written while its value was loaded", key);
+    }
+    ++*gen_of(s, h);
     if (e) {
         why = is_expired(e, now) ? ORM_CACHE_EXPIRED : ORM_CACHE_REPLACED;
         old = e->val;
@@ -534,7 +546,7 @@ static int store(local *L, const char *key, orm_cache_ref *v, int64_t ttl, int m
 
 static int local_set(orm_cache *c, const char *key, orm_cache_ref *v, int64_t ttl)
 {
-    return store((local *)c, key, v, ttl, MODE_SET, NULL, NULL);
+    return store((local *)c, key, v, ttl, MODE_SET, NULL, NULL, 0);
 }
 
 static int local_load_or_store(orm_cache *c, const char *key, orm_cache_ref *v, int64_t ttl, orm_cache_ref **out,
@@ -542,7 +554,27 @@ static int local_load_or_store(orm_cache *c, const char *key, orm_cache_ref *v, 
 {
     int dummy;
     *out = NULL;
-    return store((local *)c, key, v, ttl, MODE_LOAD_OR_STORE, out, loaded ? loaded : &dummy);
+    return store((local *)c, key, v, ttl, MODE_LOAD_OR_STORE, out, loaded ? loaded : &dummy, 0);
+}
+
+static int local_gen(orm_cache *c, const char *key, uint64_t *out)
+{
+    local *L = (local *)c;
+    size_t klen;
+    int rc = check_key(key, &klen);
+    if (rc)
+        return rc;
+    uint32_t h = hash32(key, klen);
+    shard *s = shard_of(L, h);
+    pthread_rwlock_rdlock(&s->lock);
+    *out = *gen_of(s, h);
+    pthread_rwlock_unlock(&s->lock);
+    return ORM_OK;
+}
+
+static int local_set_if_gen(orm_cache *c, const char *key, orm_cache_ref *v, int64_t ttl, uint64_t gen)
+{
+    return store((local *)c, key, v, ttl, MODE_SET_IF_GEN, NULL, NULL, gen);
 }
 
 /* delete and load-and-delete. */
@@ -560,6 +592,7 @@ static int remove_key(local *L, const char *key, orm_cache_ref **out)
     wrlock(L, s);
     orm__centry *e = find(s, h, key, klen);
     int found = e && !is_expired(e, now);
+    ++*gen_of(s, h);
     if (e) {
         if (found && out)
             *out = orm_cache_ref_retain(e->val);
@@ -612,6 +645,7 @@ static int local_incr(orm_cache *c, const char *key, int64_t delta, int64_t ttl,
         detach(L, s, e, ORM_CACHE_EXPIRED, &d);
         e = NULL;
     }
+    ++*gen_of(s, h);
     if (e && !orm_cache_ref_int(e->val, &cur))
         rc = orm__error_set(ORM_EINVAL, "cache", "incr '%.64s': the value is not a counter", key);
     if (!rc)
@@ -660,6 +694,8 @@ static int local_clear(orm_cache *c)
     for (size_t i = 0; i < ((size_t)1 << L->shard_bits); i++) {
         shard *s = &L->shards[i];
         wrlock(L, s);
+        for (int g = 0; g < GEN_STRIPES; g++)
+            s->gens[g]++;
         for (int t = 0; t < 2; t++) {
             if (!s->tab[t])
                 continue;
@@ -704,7 +740,11 @@ static int local_stats(orm_cache *c, orm_cache_stats *out)
     return ORM_OK;
 }
 
-static int local_flush(orm_cache *c) { return ORM_OK; }
+static int local_flush(orm_cache *c)
+{
+    (void)c;
+    return ORM_OK;
+}
 
 static int local_subscribe(orm_cache *c, orm_cache_listener_cb cb, void *userdata)
 {
@@ -853,7 +893,7 @@ static int local_close(orm_cache *c)
 static const orm_cache_ops local_ops = {
     ORM_CACHE_OPS_VERSION, "local", local_get, local_set, local_del, local_load_or_store,
     local_load_and_delete, local_incr, local_clear, local_stats, local_flush, local_subscribe,
-    local_now, local_close,
+    local_now, local_gen, local_set_if_gen, local_close,
 };
 
 int orm_cache_local_options_init(orm_cache_local_options *opts, unsigned version)

@@ -4,4 +4,9 @@ set(ORM_CACHE_SOURCES
   cache/ref.c
   cache/policy.c
   cache/local.c
+  cache/pool.c
+  cache/bloom.c
+  cache/loading.c
+  cache/write_through.c
+  cache/write_back.c
 )

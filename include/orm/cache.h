@@ -147,6 +147,8 @@ typedef struct orm_cache_ops {
     int (*flush)(orm_cache *c);
     int (*subscribe)(orm_cache *c, orm_cache_listener_cb cb, void *userdata);
     int64_t (*now)(orm_cache *c);
+    int (*gen)(orm_cache *c, const char *key, uint64_t *out);
+    int (*set_if_gen)(orm_cache *c, const char *key, orm_cache_ref *value, int64_t ttl_ms, uint64_t gen);
     int (*close)(orm_cache *c); /* frees c */
 } orm_cache_ops;
 
@@ -192,6 +194,13 @@ ORM_API int orm_cache_flush(orm_cache *c);
 ORM_API int orm_cache_subscribe(orm_cache *c, orm_cache_listener_cb cb, void *userdata);
 /* The cache's clock, in milliseconds. */
 ORM_API int64_t orm_cache_now(orm_cache *c);
+/* Invalidation guard for loaders (a per-key generation): *out is a number that every write
+ * of key (set, delete, incr, clear, ...) changes; set_if_gen stores value only when it has not
+ * changed since, atomically, else ORM_EBUSY. A load that began before a write so never
+ * installs what it read before that write. Distinct keys may share a generation (a false
+ * ORM_EBUSY only skips caching one load). */
+ORM_API int orm_cache_gen(orm_cache *c, const char *key, uint64_t *out);
+ORM_API int orm_cache_set_if_gen(orm_cache *c, const char *key, orm_cache_ref *value, int64_t ttl_ms, uint64_t gen);
 /* Stop background work, flush (write-back), free the cache and what it holds. NULL is a
  * no-op. ORM_OK, or the error of what could not be flushed (the cache is freed anyway).
  * Listeners are not called for the entries freed by close. */

@@ -21,5 +21,6 @@
 #include "orm/middleware.h"
 #include "orm/raw.h"
 #include "orm/cache.h"
+#include "orm/cache_patterns.h"
 
 #endif
