@@ -11,6 +11,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "orm/alloc.h"
@@ -23,6 +24,11 @@ static int sbuf_grow(orm__sbuf *b, size_t more)
 {
     if (b->failed)
         return 0;
+    /* A log line is small; anything near SIZE_MAX is a caller's bug, not a reason to wrap. */
+    if (more > (SIZE_MAX >> 2) - b->len) {
+        b->failed = 1;
+        return 0;
+    }
     if (b->len + more + 1 <= b->cap)
         return 1;
     size_t cap = b->cap ? b->cap : 128;
