@@ -37,6 +37,19 @@ extern const orm_model bench_user_model;
     "name text not null, email text not null, age integer not null, "                         \
     "score double precision not null, created_at bigint not null)"
 
+/* Start a pass from an empty table (untimed). On SQLite each side has its own file, and
+ * VACUUM plus a WAL checkpoint give both the same fresh file whatever passes came before
+ * (a dropped table leaves free pages behind that the next load would scatter into). */
+#define BENCH_RECREATE_SQLITE \
+    "DROP TABLE IF EXISTS users; VACUUM; PRAGMA wal_checkpoint(TRUNCATE); " BENCH_CREATE_SQLITE
+#define BENCH_RECREATE_PG "DROP TABLE IF EXISTS users; " BENCH_CREATE_PG
+
+/* After the load, before the reads (untimed): both sides start W2 from the same state.
+ * SQLite: the WAL folded into the file; PostgreSQL: planner statistics (without them the
+ * planner picks plans for a fresh table by accident, differently per parameter type). */
+#define BENCH_SETTLE_SQLITE "PRAGMA wal_checkpoint(TRUNCATE)"
+#define BENCH_SETTLE_PG "ANALYZE users"
+
 /* The inputs of one run, generated from a fixed seed so both sides (and every run) see
  * the same rows, keys and updates. */
 typedef struct bench_data {
@@ -84,15 +97,14 @@ void bench_report_note(const char *fmt, ...);
 /* A raw driver side: its own connection and hand-written statements. */
 typedef struct bench_raw_ops {
     const char *name;
-    /* Drop and create the users table. */
+    /* Drop and create the users table (BENCH_RECREATE_*). */
     int (*recreate)(void *ctx);
     int (*w1)(void *ctx, bench_user *rows, size_t n);
     int (*w2)(void *ctx, const int64_t *ids, size_t n, bench_check *out);
     int (*w3)(void *ctx, const int32_t *ages, size_t n, bench_check *out);
     int (*w4)(void *ctx, const int64_t *ids, const double *scores, size_t n);
-    /* Refresh the planner's statistics after the load (untimed), or NULL: a server planner
-     * with no statistics on a fresh table picks plans by accident. */
-    int (*analyze)(void *ctx);
+    /* Run BENCH_SETTLE_* after the load. */
+    int (*settle)(void *ctx);
     void (*close)(void *ctx);
 } bench_raw_ops;
 
@@ -107,9 +119,9 @@ extern const bench_raw_ops bench_raw_pg_ops;
 #endif
 
 /* The liborm side: the same workloads through the public API, on any backend.
- * create_sql is the backend's CREATE TABLE. Each returns 0, or -1 with the last liborm
- * error printed to stderr. */
-int bench_orm_recreate(orm_db *db, const char *create_sql);
+ * Each returns 0, or -1 with the last liborm error printed to stderr. */
+/* Run a set-up script (BENCH_RECREATE_*, BENCH_SETTLE_*) through orm_exec_sql. */
+int bench_orm_script(orm_db *db, const char *sql);
 int bench_orm_w1(orm_db *db, bench_user *rows, size_t n);
 int bench_orm_w1b(orm_db *db, bench_user *rows, size_t n);
 int bench_orm_w2(orm_db *db, const int64_t *ids, size_t n, bench_check *out);

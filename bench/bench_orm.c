@@ -14,12 +14,10 @@ int bench_orm_fail(const char *what)
     return -1;
 }
 
-int bench_orm_recreate(orm_db *db, const char *create_sql)
+int bench_orm_script(orm_db *db, const char *sql)
 {
-    orm_session *s = orm_db_session(db);
-    if (orm_exec_sql(s, NULL, "DROP TABLE IF EXISTS users") != ORM_OK ||
-        orm_exec_sql(s, NULL, create_sql) != ORM_OK)
-        return bench_orm_fail("create table");
+    if (orm_exec_sql(orm_db_session(db), NULL, sql) != ORM_OK)
+        return bench_orm_fail(sql);
     return 0;
 }
 

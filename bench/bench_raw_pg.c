@@ -89,7 +89,7 @@ static int raw_recreate(void *ctx)
     return exec(r, "DEALLOCATE ALL") || exec(r, "DROP TABLE IF EXISTS users") ||
                    exec(r, BENCH_CREATE_PG)
                ? -1
-               : 0;
+               : 0; /* BENCH_RECREATE_PG, one statement at a time as PQexec prefers */
 }
 
 static int raw_w1(void *ctx, bench_user *rows, size_t n)
@@ -212,11 +212,11 @@ static int raw_w4(void *ctx, const int64_t *ids, const double *scores, size_t n)
     return exec(r, "COMMIT");
 }
 
-static int raw_analyze(void *ctx)
+static int raw_settle(void *ctx)
 {
-    return exec(ctx, "ANALYZE users");
+    return exec(ctx, BENCH_SETTLE_PG);
 }
 
 const bench_raw_ops bench_raw_pg_ops = {
-    "libpq", raw_recreate, raw_w1, raw_w2, raw_w3, raw_w4, raw_analyze, raw_close,
+    "libpq", raw_recreate, raw_w1, raw_w2, raw_w3, raw_w4, raw_settle, raw_close,
 };

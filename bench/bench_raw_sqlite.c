@@ -67,7 +67,7 @@ static void raw_close(void *ctx)
 
 static int raw_recreate(void *ctx)
 {
-    return exec(ctx, "DROP TABLE IF EXISTS users;" BENCH_CREATE_SQLITE);
+    return exec(ctx, BENCH_RECREATE_SQLITE);
 }
 
 static int raw_w1(void *ctx, bench_user *rows, size_t n)
@@ -199,6 +199,11 @@ static int raw_w4(void *ctx, const int64_t *ids, const double *scores, size_t n)
     return exec(r, "COMMIT");
 }
 
+static int raw_settle(void *ctx)
+{
+    return exec(ctx, BENCH_SETTLE_SQLITE);
+}
+
 const bench_raw_ops bench_raw_sqlite_ops = {
-    "sqlite3", raw_recreate, raw_w1, raw_w2, raw_w3, raw_w4, NULL, raw_close,
+    "sqlite3", raw_recreate, raw_w1, raw_w2, raw_w3, raw_w4, raw_settle, raw_close,
 };

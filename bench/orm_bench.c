@@ -110,7 +110,8 @@ static int parse_args(int argc, char **argv, options *o)
 typedef struct run_ctx {
     const char *dbname;
     orm_db *db;
-    const char *create_sql;
+    const char *recreate_sql; /* BENCH_RECREATE_* */
+    const char *settle_sql;   /* BENCH_SETTLE_* for the liborm side, or NULL */
     const bench_raw_ops *raw;
     void *rctx;
     bench_data *d;
@@ -155,7 +156,7 @@ static int check_same(run_ctx *c)
 }
 
 static int raw_w1_prep(run_ctx *c) { bench_data_reset_ids(c->d); return c->raw->recreate(c->rctx); }
-static int orm_w1_prep(run_ctx *c) { bench_data_reset_ids(c->d); return bench_orm_recreate(c->db, c->create_sql); }
+static int orm_w1_prep(run_ctx *c) { bench_data_reset_ids(c->d); return bench_orm_script(c->db, c->recreate_sql); }
 static int raw_w1(run_ctx *c) { return c->raw->w1(c->rctx, c->d->rows, c->d->n_rows); }
 static int orm_w1(run_ctx *c) { return bench_orm_w1(c->db, c->d->rows, c->d->n_rows); }
 static int orm_w1b(run_ctx *c) { return bench_orm_w1b(c->db, c->d->rows, c->d->n_rows); }
@@ -227,8 +228,8 @@ static int run_workloads(run_ctx *c, int rounds)
     if (measure(c, rounds, NULL, &w1b_orm, &raw_s, &orm_s) != 0)
         return -1;
     bench_report_row("W1b", c->dbname, d->n_rows, orm_s, raw_w1_s, "W1", 0);
-    /* On postgres both sides read the one table W1b left, so one ANALYZE serves both. */
-    if (c->raw->analyze && c->raw->analyze(c->rctx) != 0)
+    /* Both sides settle the table they loaded (on postgres they share one: raw's serves). */
+    if (c->raw->settle(c->rctx) != 0 || (c->settle_sql && bench_orm_script(c->db, c->settle_sql) != 0))
         return -1;
 
     if (measure(c, rounds, &w2_raw, &w2_orm, &raw_s, &orm_s) != 0)
@@ -296,7 +297,8 @@ static int run_sqlite(bench_data *d, const options *o)
         bench_orm_fail("pragmas");
     else if (db) {
         bench_report_begin("sqlite", "file in a fresh temp folder, WAL, synchronous=NORMAL");
-        run_ctx c = { .dbname = "sqlite", .db = db, .create_sql = BENCH_CREATE_SQLITE,
+        run_ctx c = { .dbname = "sqlite", .db = db, .recreate_sql = BENCH_RECREATE_SQLITE,
+                      .settle_sql = BENCH_SETTLE_SQLITE,
                       .raw = &bench_raw_sqlite_ops, .rctx = raw, .d = d,
                       .w4_builder = o->w4_builder };
         rc = run_workloads(&c, o->rounds);
@@ -329,7 +331,7 @@ static int run_postgres(bench_data *d, const options *o)
     orm_db *db = raw ? open_orm(dsn, "open postgres") : NULL;
     if (db) {
         bench_report_begin("postgres", "ORM_BENCH_PG_DSN");
-        run_ctx c = { .dbname = "postgres", .db = db, .create_sql = BENCH_CREATE_PG,
+        run_ctx c = { .dbname = "postgres", .db = db, .recreate_sql = BENCH_RECREATE_PG,
                       .raw = &bench_raw_pg_ops, .rctx = raw, .d = d,
                       .w4_builder = o->w4_builder };
         rc = run_workloads(&c, o->rounds);
