@@ -1,0 +1,194 @@
+/* libFuzzer target: drives two local caches (unbounded, and bounded at 8 entries with
+ * tinylfu or lru) with random operations and checks them against a simple reference model.
+ *
+ * The unbounded cache must agree with the model exactly; the bounded one may miss, but a hit
+ * must return the model's current value, it must never hold more than its limit, and neither
+ * may return an expired entry. Build: see tests/fuzz/CMakeLists.txt. */
+#include <stdint.h>
+#include <string.h>
+
+#include "orm/cache.h"
+#include "orm/error.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define NKEYS 16
+
+typedef struct model {
+    int present[NKEYS];
+    int64_t value[NKEYS];
+    int64_t expires[NKEYS]; /* 0: never */
+} model;
+
+static int64_t now;
+static int64_t clock_cb(void *ud)
+{
+    (void)ud;
+    return now;
+}
+
+static orm_cache *mk(size_t max, orm_cache_policy p)
+{
+    orm_cache_local_options o = ORM_CACHE_LOCAL_OPTIONS_INIT;
+    o.max_entries = max;
+    o.policy = p;
+    o.background_sweep = 0;
+    o.clock = clock_cb;
+    o.tick_ms = 3;
+    o.sweep_max_entries = 4;
+    o.shards = 4;
+    orm_cache *c = NULL;
+    if (orm_cache_local_new(&c, &o) != ORM_OK)
+        __builtin_trap();
+    return c;
+}
+
+static int live(const model *m, int k) { return m->present[k] && (!m->expires[k] || m->expires[k] > now); }
+
+/* -1: miss, else the counter */
+static int64_t get(orm_cache *c, const char *key)
+{
+    orm_cache_ref *r;
+    int64_t v = -1;
+    if (orm_cache_get(c, key, &r) != ORM_OK)
+        return -1;
+    if (!orm_cache_ref_int(r, &v))
+        __builtin_trap();
+    orm_cache_ref_release(r);
+    return v;
+}
+
+static void check(orm_cache *exact, orm_cache *bounded, const model *m, int k, const char *key)
+{
+    int64_t a = get(exact, key), b = get(bounded, key);
+    if (live(m, k) ? a != m->value[k] : a != -1)
+        __builtin_trap();
+    if (b != -1 && (!live(m, k) || b != m->value[k]))
+        __builtin_trap();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    model m;
+    memset(&m, 0, sizeof m);
+    now = 1000;
+    orm_cache *exact = mk(0, ORM_CACHE_TINYLFU);
+    orm_cache *bounded = mk(8, size && (data[0] & 1) ? ORM_CACHE_LRU : ORM_CACHE_TINYLFU);
+    orm_cache *both[2] = { exact, bounded };
+    size_t i = size ? 1 : 0;
+    while (i + 2 < size) {
+        int op = data[i] % 10, k = data[i + 1] % NKEYS;
+        int64_t arg = data[i + 2];
+        i += 3;
+        char key[8] = { 'k', (char)('a' + k), 0 };
+        int64_t ttl = (arg & 3) == 0 ? (arg >> 2) % 20 + 1 : 0;
+        switch (op) {
+        case 0: /* set */
+        case 1:
+            for (int j = 0; j < 2; j++) {
+                orm_cache_ref *r;
+                if (orm_cache_ref_new_int(&r, arg) != ORM_OK || orm_cache_set(both[j], key, r, ttl) != ORM_OK)
+                    __builtin_trap();
+                orm_cache_ref_release(r);
+            }
+            m.present[k] = 1;
+            m.value[k] = arg;
+            m.expires[k] = ttl ? now + ttl : 0;
+            break;
+        case 2: /* get */
+            check(exact, bounded, &m, k, key);
+            break;
+        case 3: { /* delete */
+            int rc = orm_cache_delete(exact, key);
+            if ((rc == ORM_OK) != live(&m, k))
+                __builtin_trap();
+            orm_cache_delete(bounded, key);
+            m.present[k] = 0;
+            break;
+        }
+        case 4: { /* incr: only on counters or absent keys, which is every key here */
+            int64_t out;
+            int was = live(&m, k);
+            if (orm_cache_incr(exact, key, arg, ttl, &out) != ORM_OK)
+                __builtin_trap();
+            int64_t want = (was ? m.value[k] : 0) + arg;
+            if (out != want)
+                __builtin_trap();
+            /* the bounded cache may have lost the key: set it to the model's value */
+            orm_cache_ref *r;
+            if (orm_cache_ref_new_int(&r, want) != ORM_OK ||
+                orm_cache_set(bounded, key, r, was ? (m.expires[k] ? m.expires[k] - now : 0) : ttl) != ORM_OK)
+                __builtin_trap();
+            orm_cache_ref_release(r);
+            if (!was)
+                m.expires[k] = ttl ? now + ttl : 0;
+            m.present[k] = 1;
+            m.value[k] = want;
+            break;
+        }
+        case 5: { /* load-or-store */
+            orm_cache_ref *r, *got;
+            int loaded;
+            if (orm_cache_ref_new_int(&r, arg) != ORM_OK ||
+                orm_cache_load_or_store(exact, key, r, ttl, &got, &loaded) != ORM_OK)
+                __builtin_trap();
+            int64_t v;
+            orm_cache_ref_int(got, &v);
+            if (loaded != live(&m, k) || v != (loaded ? m.value[k] : arg))
+                __builtin_trap();
+            orm_cache_ref_release(got);
+            orm_cache_ref_release(r);
+            if (!loaded) {
+                orm_cache_delete(bounded, key);
+                m.present[k] = 1;
+                m.value[k] = arg;
+                m.expires[k] = ttl ? now + ttl : 0;
+            }
+            break;
+        }
+        case 6: { /* load-and-delete */
+            orm_cache_ref *r;
+            int rc = orm_cache_load_and_delete(exact, key, &r);
+            if ((rc == ORM_OK) != live(&m, k))
+                __builtin_trap();
+            if (rc == ORM_OK) {
+                int64_t v;
+                orm_cache_ref_int(r, &v);
+                if (v != m.value[k])
+                    __builtin_trap();
+                orm_cache_ref_release(r);
+            }
+            orm_cache_delete(bounded, key);
+            m.present[k] = 0;
+            break;
+        }
+        case 7: /* time passes */
+            now += arg % 16;
+            break;
+        case 8: /* background sweep */
+            orm_cache_local_sweep(exact, NULL);
+            orm_cache_local_sweep(bounded, NULL);
+            break;
+        default:
+            if (arg == 0) {
+                orm_cache_clear(exact);
+                orm_cache_clear(bounded);
+                memset(&m, 0, sizeof m);
+            } else {
+                check(exact, bounded, &m, k, key);
+            }
+            break;
+        }
+        orm_cache_stats st;
+        orm_cache_stats_get(bounded, &st);
+        if (st.count > 8)
+            __builtin_trap();
+    }
+    for (int k = 0; k < NKEYS; k++) {
+        char key[8] = { 'k', (char)('a' + k), 0 };
+        check(exact, bounded, &m, k, key);
+    }
+    orm_cache_close(exact);
+    orm_cache_close(bounded);
+    return 0;
+}
