@@ -23,11 +23,14 @@ build: deps
 demo: build
 	cd $(BUILD)/examples && ./orm-demo demo.db
 
-# Tests: sanitizer build, then the suites with a throwaway PostgreSQL around them.
+# Tests: every suite in an ASan+UBSan build, the concurrent suites (label tsan) again in a
+# ThreadSanitizer build, both against one throwaway PostgreSQL; then the installed package.
 test: deps
 	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DORM_SANITIZE=ON -DORM_BUILD_BENCH=ON
 	cmake --build $(TEST_BUILD) -j $(JOBS)
-	scripts/with-postgres.sh ctest --test-dir $(TEST_BUILD) --output-on-failure -j $(JOBS)
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DORM_TSAN=ON -DORM_BUILD_BENCH=OFF -DORM_BUILD_EXAMPLES=OFF
+	cmake --build $(TSAN_BUILD) -j $(JOBS)
+	scripts/with-postgres.sh scripts/run-tests.sh $(TEST_BUILD) $(TSAN_BUILD) $(JOBS)
 	scripts/install-check.sh
 
 # The concurrent suites under ThreadSanitizer.

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# run-tests.sh ASAN_BUILD TSAN_BUILD JOBS — run inside scripts/with-postgres.sh (make test).
+# Every suite in the sanitizer build, then the concurrent ones (ctest label "tsan") under
+# ThreadSanitizer. Fails when PostgreSQL is not there: no test run silently skips it.
+set -euo pipefail
+asan=$1 tsan=$2 jobs=${3:-2}
+[ -n "${ORM_TEST_PG_DSN:-}" ] || { echo "run-tests: ORM_TEST_PG_DSN is not set (start PostgreSQL with scripts/with-postgres.sh)" >&2; exit 1; }
+echo "== ASan+UBSan: every suite, SQLite and PostgreSQL =="
+ctest --test-dir "$asan" --output-on-failure -j "$jobs"
+echo "== ThreadSanitizer: the concurrent suites =="
+ctest --test-dir "$tsan" --output-on-failure -L tsan -j "$jobs"
