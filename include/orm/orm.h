@@ -22,5 +22,6 @@
 #include "orm/raw.h"
 #include "orm/cache.h"
 #include "orm/cache_patterns.h"
+#include "orm/migrate.h"
 
 #endif

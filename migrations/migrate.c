@@ -1,0 +1,607 @@
+/* Migrations: the runner — up, down, goto, force, baseline, version — one locked step at a
+ * time.
+ *
+ * What it keeps true:
+ *   - a step (apply or revert one migration, or force / baseline / a read) is one
+ *     transaction that first takes the migration lock (pg_advisory_xact_lock on LOCK_KEY
+ *     under a lock_timeout on PostgreSQL; BEGIN IMMEDIATE on SQLite) and then reads the state
+ *     table again, so what it decides to do is decided under the lock: two processes
+ *     migrating at once apply each migration exactly once;
+ *   - a transactional migration's statements and its record commit together or not at all:
+ *     a failure leaves the schema and the recorded version as before the step;
+ *   - a no-transaction migration is recorded dirty (committed) before it runs and marked
+ *     clean after; while a dirty row exists, up / down / goto refuse to run;
+ *   - errors from a statement keep the database's code, SQLSTATE and message, prefixed with
+ *     the file, the statement's number and its line.
+ */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "migrations/migrate_internal.h"
+#include "migrations/migrate_state.h"
+#include "orm/alloc.h"
+#include "orm/raw.h"
+#include "orm/tx.h"
+
+/* "orm_migr": the advisory lock every liborm migrator takes on PostgreSQL. */
+#define LOCK_KEY INT64_C(0x6f726d5f6d696772)
+
+struct orm_migrator {
+    orm_db *db;
+    int pg;
+    orm__mig *list;
+    size_t n;
+    int lock_timeout_ms;
+};
+
+/* ---- open / free ---- */
+
+static int open_common(orm_migrator **out, orm_db *db, const orm_migrate_options *opts,
+                       orm__mig *list, size_t n)
+{
+    int rc = ORM_OK;
+    if (opts && opts->version != ORM_MIGRATE_OPTIONS_VERSION)
+        rc = orm__error_set(ORM_EINVAL, "migrate", "unknown orm_migrate_options version %u",
+                            opts->version);
+    orm_migrator *m = rc == ORM_OK ? orm__calloc(1, sizeof *m) : NULL;
+    if (rc == ORM_OK && !m)
+        rc = orm__error_nomem("migrate");
+    if (rc != ORM_OK) {
+        orm__mig_list_free(list, n);
+        return rc;
+    }
+    m->db = db;
+    m->pg = strcmp(orm_db_backend(db), "postgres") == 0;
+    m->list = list;
+    m->n = n;
+    m->lock_timeout_ms = opts && opts->lock_timeout_ms > 0 ? opts->lock_timeout_ms : 60000;
+    *out = m;
+    return ORM_OK;
+}
+
+int orm_migrator_open_dir(orm_migrator **out, orm_db *db, const char *dir,
+                          const orm_migrate_options *opts)
+{
+    if (!out)
+        return orm__error_set(ORM_EINVAL, "migrate", "orm_migrator_open_dir: out is NULL");
+    *out = NULL;
+    if (!db)
+        return orm__error_set(ORM_EINVAL, "migrate", "orm_migrator_open_dir: db is NULL");
+    orm__mig *list;
+    size_t n;
+    int rc = orm__mig_read_dir(dir, &list, &n);
+    return rc == ORM_OK ? open_common(out, db, opts, list, n) : rc;
+}
+
+int orm_migrator_open_list(orm_migrator **out, orm_db *db, const orm_migration *array, size_t count,
+                           const orm_migrate_options *opts)
+{
+    if (!out)
+        return orm__error_set(ORM_EINVAL, "migrate", "orm_migrator_open_list: out is NULL");
+    *out = NULL;
+    if (!db)
+        return orm__error_set(ORM_EINVAL, "migrate", "orm_migrator_open_list: db is NULL");
+    orm__mig *list;
+    size_t n;
+    int rc = orm__mig_from_list(array, count, &list, &n);
+    return rc == ORM_OK ? open_common(out, db, opts, list, n) : rc;
+}
+
+void orm_migrator_free(orm_migrator *m)
+{
+    if (!m)
+        return;
+    orm__mig_list_free(m->list, m->n);
+    orm__free(m);
+}
+
+static const orm__mig *find(const orm_migrator *m, int64_t version)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (m->list[i].version == version)
+            return &m->list[i];
+    return NULL;
+}
+
+/* ---- errors ---- */
+
+/* Re-set the last error as "prefix: message", keeping its code, SQLSTATE and native code. */
+static int wrap_error(int rc, const char *prefix)
+{
+    const orm_error *e = orm_error_last();
+    char msg[768], state[6];
+    int native = e->native_code;
+    snprintf(msg, sizeof msg, "%s", e->message);
+    memcpy(state, e->sqlstate, sizeof state);
+    return orm__error_set_db(rc, "migrate", state[0] ? state : NULL, native, "%s: %s", prefix, msg);
+}
+
+/* ---- the step: a locked transaction with the state read under the lock ---- */
+
+typedef struct step {
+    orm_tx *tx;
+    orm_session *s;
+    orm__mig_row *rows;
+    size_t nrows;
+} step;
+
+static void step_end(step *st)
+{
+    orm_tx_free(st->tx); /* rolls back when not committed */
+    orm__mig_rows_free(st->rows, st->nrows);
+    memset(st, 0, sizeof *st);
+}
+
+static int one_row(orm_session *s, orm_ctx *ctx, const char *sql, const orm_value *args,
+                   size_t nargs, char *out, size_t outsz)
+{
+    orm_rows *r;
+    int rc = orm_raw_rows(s, ctx, sql, args, nargs, &r);
+    if (rc != ORM_OK)
+        return rc;
+    rc = orm_rows_next(r);
+    if (rc == 1 && out) {
+        const char *t = orm_rows_text(r, 0, NULL);
+        snprintf(out, outsz, "%s", t ? t : "");
+    }
+    orm_rows_free(r);
+    return rc < 0 ? rc : ORM_OK;
+}
+
+static int pg_lock(orm_migrator *m, step *st, orm_ctx *ctx)
+{
+    /* lock_timeout bounds the wait for the advisory lock; the session's own setting is put
+     * back afterwards so the migration's statements wait as the operator configured. */
+    char saved[64], limit[32];
+    snprintf(limit, sizeof limit, "%dms", m->lock_timeout_ms);
+    orm_value a_limit[] = { orm_text(limit) };
+    orm_value a_key[] = { orm_int(LOCK_KEY) };
+    int rc = one_row(st->s, ctx, "SELECT current_setting('lock_timeout')", NULL, 0, saved,
+                     sizeof saved);
+    if (rc == ORM_OK)
+        rc = one_row(st->s, ctx, "SELECT set_config('lock_timeout', $1, true)", a_limit, 1, NULL, 0);
+    if (rc == ORM_OK) {
+        rc = one_row(st->s, ctx, "SELECT pg_advisory_xact_lock($1)", a_key, 1, NULL, 0);
+        if (rc != ORM_OK) {
+            int code = strcmp(orm_error_last()->sqlstate, "55P03") == 0 ? ORM_ETIMEOUT : rc;
+            char prefix[96];
+            snprintf(prefix, sizeof prefix, "migration lock (pg_advisory_xact_lock) not taken within %d ms",
+                     m->lock_timeout_ms);
+            return wrap_error(code, prefix);
+        }
+    }
+    orm_value a_saved[] = { orm_text(saved) };
+    if (rc == ORM_OK)
+        rc = one_row(st->s, ctx, "SELECT set_config('lock_timeout', $1, true)", a_saved, 1, NULL, 0);
+    return rc;
+}
+
+static int step_begin(orm_migrator *m, orm_ctx *ctx, step *st)
+{
+    memset(st, 0, sizeof *st);
+    orm_tx_options to = ORM_TX_OPTIONS_INIT;
+    to.sqlite_begin = ORM_SQLITE_IMMEDIATE; /* the write lock, taken now, held to the end */
+    int rc = orm_tx_begin(&st->tx, m->db, ctx, &to);
+    if (rc != ORM_OK)
+        return wrap_error(rc, m->pg ? "migration step (BEGIN)" : "migration lock (BEGIN IMMEDIATE)");
+    st->s = orm_tx_session(st->tx);
+    if (m->pg)
+        rc = pg_lock(m, st, ctx);
+    if (rc == ORM_OK)
+        rc = orm__mig_state_create(st->s, ctx, m->pg);
+    if (rc == ORM_OK)
+        rc = orm__mig_state_read(st->s, ctx, m->pg, &st->rows, &st->nrows);
+    if (rc != ORM_OK)
+        step_end(st);
+    return rc;
+}
+
+static int step_commit(step *st)
+{
+    int rc = orm_tx_commit(st->tx);
+    step_end(st);
+    return rc;
+}
+
+static const orm__mig_row *row_of(const step *st, int64_t version)
+{
+    for (size_t i = 0; i < st->nrows; i++)
+        if (st->rows[i].version == version)
+            return &st->rows[i];
+    return NULL;
+}
+
+static int check_dirty(const orm_migrator *m, const step *st)
+{
+    for (size_t i = 0; i < st->nrows; i++) {
+        if (!st->rows[i].dirty)
+            continue;
+        const orm__mig *g = find(m, st->rows[i].version);
+        return orm__error_set(ORM_EINVAL, "migrate",
+                              "database is dirty at version %lld (%s): a no-transaction migration "
+                              "failed or is still running; repair the schema by hand, then "
+                              "`force` the version it is at",
+                              (long long)st->rows[i].version, g ? g->up_file : st->rows[i].name);
+    }
+    return ORM_OK;
+}
+
+static int check_drift(const orm_migrator *m, const step *st)
+{
+    for (size_t i = 0; i < st->nrows; i++) {
+        const orm__mig *g = find(m, st->rows[i].version);
+        if (g && strcmp(g->checksum, st->rows[i].checksum) != 0)
+            return orm__error_set(ORM_EINVAL, "migrate",
+                                  "%s changed after it was applied (checksum %s, recorded %s): "
+                                  "restore the file, or `force %lld` to accept it as applied",
+                                  g->up_file, g->checksum, st->rows[i].checksum,
+                                  (long long)g->version);
+    }
+    return ORM_OK;
+}
+
+/* ---- running a script ---- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Run every statement of text on s, in order, stopping at the first failure. */
+static int run_script(orm_migrator *m, orm_session *s, orm_ctx *ctx, const char *text,
+                      const char *file)
+{
+    orm__mig_stmt *stmts;
+    size_t n;
+    int rc = orm__mig_split(text, m->pg ? ORM__SPLIT_POSTGRES : ORM__SPLIT_SQLITE, file, &stmts, &n);
+    for (size_t i = 0; rc == ORM_OK && i < n; i++) {
+        char *sql = orm__strndup(text + stmts[i].off, stmts[i].len);
+        if (!sql) {
+            rc = orm__error_nomem("migrate");
+            break;
+        }
+        rc = orm_exec_sql(s, ctx, sql);
+        orm__free(sql);
+        if (rc != ORM_OK) {
+            char prefix[512];
+            snprintf(prefix, sizeof prefix, "%s: statement %zu (line %d)", file, i + 1, stmts[i].line);
+            rc = wrap_error(rc, prefix);
+        }
+    }
+    orm__free(stmts);
+    return rc;
+}
+
+/* ---- apply / revert one migration ---- */
+
+/* The step is open and has decided g is next. Ends the step. */
+static int apply(orm_migrator *m, orm_ctx *ctx, step *st, const orm__mig *g)
+{
+    int64_t t0 = now_ms();
+    int rc;
+    if (!orm__mig_no_tx(g->up)) {
+        rc = run_script(m, st->s, ctx, g->up, g->up_file);
+        if (rc == ORM_OK)
+            rc = orm__mig_state_insert(st->s, ctx, m->pg, g, now_ms() - t0, 0);
+        if (rc == ORM_OK)
+            return step_commit(st);
+        step_end(st);
+        return rc;
+    }
+    /* No transaction: claim the version dirty, run outside the lock's transaction, then
+     * mark it clean. A failure leaves the dirty row for the operator. */
+    rc = orm__mig_state_insert(st->s, ctx, m->pg, g, 0, 1);
+    rc = rc == ORM_OK ? step_commit(st) : (step_end(st), rc);
+    if (rc != ORM_OK)
+        return rc;
+    orm_session *s = orm_db_session(m->db);
+    rc = run_script(m, s, ctx, g->up, g->up_file);
+    if (rc == ORM_OK)
+        rc = orm__mig_state_clean(s, ctx, m->pg, g->version, now_ms() - t0);
+    return rc;
+}
+
+static int revert(orm_migrator *m, orm_ctx *ctx, step *st, const orm__mig_row *row)
+{
+    const orm__mig *g = find(m, row->version);
+    int rc = ORM_OK;
+    if (!g)
+        rc = orm__error_set(ORM_EINVAL, "migrate",
+                            "version %lld (%s) is applied but no such migration is known: "
+                            "cannot revert it", (long long)row->version, row->name);
+    else if (!g->down)
+        rc = orm__error_set(ORM_EINVAL, "migrate", "%s has no down migration: cannot revert it",
+                            g->up_file);
+    if (rc != ORM_OK) {
+        step_end(st);
+        return rc;
+    }
+    int64_t version = row->version;
+    if (!orm__mig_no_tx(g->down)) {
+        rc = run_script(m, st->s, ctx, g->down, g->down_file);
+        if (rc == ORM_OK)
+            rc = orm__mig_state_delete(st->s, ctx, m->pg, version);
+        if (rc == ORM_OK)
+            return step_commit(st);
+        step_end(st);
+        return rc;
+    }
+    /* No transaction: mark the version dirty, revert, then drop its row. */
+    rc = orm__mig_state_mark_dirty(st->s, ctx, m->pg, version);
+    rc = rc == ORM_OK ? step_commit(st) : (step_end(st), rc);
+    if (rc != ORM_OK)
+        return rc;
+    orm_session *s = orm_db_session(m->db);
+    rc = run_script(m, s, ctx, g->down, g->down_file);
+    if (rc == ORM_OK)
+        rc = orm__mig_state_delete(s, ctx, m->pg, version);
+    return rc;
+}
+
+/* One step towards target: dir > 0 applies the lowest pending version <= target, dir < 0
+ * reverts the highest applied version > target. *did: whether it did something. */
+static int step_towards(orm_migrator *m, orm_ctx *ctx, int dir, int64_t target, int *did)
+{
+    *did = 0;
+    step st;
+    int rc = step_begin(m, ctx, &st);
+    if (rc != ORM_OK)
+        return rc;
+    rc = check_dirty(m, &st);
+    if (rc == ORM_OK && dir > 0)
+        rc = check_drift(m, &st);
+    if (rc != ORM_OK) {
+        step_end(&st);
+        return rc;
+    }
+    if (dir > 0) {
+        for (size_t i = 0; i < m->n && m->list[i].version <= target; i++)
+            if (!row_of(&st, m->list[i].version)) {
+                *did = 1;
+                return apply(m, ctx, &st, &m->list[i]);
+            }
+    } else if (st.nrows && st.rows[st.nrows - 1].version > target) {
+        *did = 1;
+        orm__mig_row row = st.rows[st.nrows - 1];
+        return revert(m, ctx, &st, &row);
+    }
+    step_end(&st);
+    return ORM_OK;
+}
+
+/* ---- the operations ---- */
+
+static int check_m(const orm_migrator *m, const char *fn)
+{
+    return m ? ORM_OK : orm__error_set(ORM_EINVAL, "migrate", "%s: migrator is NULL", fn);
+}
+
+int orm_migrate_up(orm_migrator *m, orm_ctx *ctx, size_t n, size_t *applied)
+{
+    if (applied)
+        *applied = 0;
+    int rc = check_m(m, "orm_migrate_up"), did = 1;
+    for (size_t k = 0; rc == ORM_OK && did && (n == 0 || k < n); k++) {
+        rc = step_towards(m, ctx, 1, INT64_MAX, &did);
+        if (rc == ORM_OK && did && applied)
+            (*applied)++;
+    }
+    return rc;
+}
+
+int orm_migrate_down(orm_migrator *m, orm_ctx *ctx, size_t n, size_t *reverted)
+{
+    if (reverted)
+        *reverted = 0;
+    int rc = check_m(m, "orm_migrate_down"), did = 1;
+    for (size_t k = 0; rc == ORM_OK && did && k < (n ? n : 1); k++) {
+        rc = step_towards(m, ctx, -1, 0, &did);
+        if (rc == ORM_OK && did && reverted)
+            (*reverted)++;
+    }
+    return rc;
+}
+
+static int check_target(const orm_migrator *m, int64_t version)
+{
+    if (version == 0 || find(m, version))
+        return ORM_OK;
+    return orm__error_set(ORM_EINVAL, "migrate", "no migration has version %lld", (long long)version);
+}
+
+int orm_migrate_goto(orm_migrator *m, orm_ctx *ctx, int64_t version)
+{
+    int rc = check_m(m, "orm_migrate_goto"), did = 1;
+    if (rc == ORM_OK)
+        rc = check_target(m, version);
+    while (rc == ORM_OK && did)
+        rc = step_towards(m, ctx, -1, version, &did);
+    did = 1;
+    while (rc == ORM_OK && did)
+        rc = step_towards(m, ctx, 1, version, &did);
+    return rc;
+}
+
+int orm_migrate_force(orm_migrator *m, orm_ctx *ctx, int64_t version)
+{
+    int rc = check_m(m, "orm_migrate_force");
+    if (rc == ORM_OK)
+        rc = check_target(m, version);
+    step st;
+    if (rc != ORM_OK || (rc = step_begin(m, ctx, &st)) != ORM_OK)
+        return rc;
+    rc = orm__mig_state_delete_above(st.s, ctx, m->pg, version);
+    for (size_t i = 0; rc == ORM_OK && i < m->n && m->list[i].version <= version; i++)
+        rc = row_of(&st, m->list[i].version)
+                 ? orm__mig_state_refresh(st.s, ctx, m->pg, &m->list[i])
+                 : orm__mig_state_insert(st.s, ctx, m->pg, &m->list[i], 0, 0);
+    for (size_t i = 0; rc == ORM_OK && i < st.nrows; i++)
+        if (st.rows[i].dirty && st.rows[i].version <= version)
+            rc = orm__mig_state_clean(st.s, ctx, m->pg, st.rows[i].version, st.rows[i].duration_ms);
+    if (rc == ORM_OK)
+        return step_commit(&st);
+    step_end(&st);
+    return rc;
+}
+
+int orm_migrate_baseline(orm_migrator *m, orm_ctx *ctx, int64_t version)
+{
+    int rc = check_m(m, "orm_migrate_baseline");
+    if (rc == ORM_OK && version != 0 && !find(m, version))
+        rc = orm__error_set(ORM_EINVAL, "migrate", "no migration has version %lld", (long long)version);
+    step st;
+    if (rc != ORM_OK || (rc = step_begin(m, ctx, &st)) != ORM_OK)
+        return rc;
+    if (st.nrows)
+        rc = orm__error_set(ORM_EINVAL, "migrate",
+                            "baseline: the database already records %zu migration(s) (up to "
+                            "version %lld); baseline only adopts an unmigrated database",
+                            st.nrows, (long long)st.rows[st.nrows - 1].version);
+    for (size_t i = 0; rc == ORM_OK && i < m->n && m->list[i].version <= version; i++)
+        rc = orm__mig_state_insert(st.s, ctx, m->pg, &m->list[i], 0, 0);
+    if (rc == ORM_OK)
+        return step_commit(&st);
+    step_end(&st);
+    return rc;
+}
+
+int orm_migrate_version(orm_migrator *m, orm_ctx *ctx, int64_t *version, int *dirty)
+{
+    if (version)
+        *version = 0;
+    if (dirty)
+        *dirty = 0;
+    int rc = check_m(m, "orm_migrate_version");
+    step st;
+    if (rc != ORM_OK || (rc = step_begin(m, ctx, &st)) != ORM_OK)
+        return rc;
+    for (size_t i = 0; i < st.nrows; i++) {
+        if (version && st.rows[i].version > *version)
+            *version = st.rows[i].version;
+        if (dirty && st.rows[i].dirty)
+            *dirty = 1;
+    }
+    return step_commit(&st);
+}
+
+/* ---- status ---- */
+
+static const char *const state_names[] = { "pending", "applied", "changed", "dirty", "missing" };
+
+const char *orm_migration_state_name(orm_migration_state state)
+{
+    return (unsigned)state < sizeof state_names / sizeof state_names[0] ? state_names[state] : "?";
+}
+
+void orm_migration_status_free(orm_migration_status *st, size_t count)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < count; i++) {
+        orm__free(st[i].name);
+        orm__free(st[i].applied_at);
+    }
+    orm__free(st);
+}
+
+int orm_migrate_status(orm_migrator *m, orm_ctx *ctx, orm_migration_status **out, size_t *count)
+{
+    if (!out || !count)
+        return orm__error_set(ORM_EINVAL, "migrate", "orm_migrate_status: out or count is NULL");
+    *out = NULL;
+    *count = 0;
+    int rc = check_m(m, "orm_migrate_status");
+    step st;
+    if (rc != ORM_OK || (rc = step_begin(m, ctx, &st)) != ORM_OK)
+        return rc;
+    size_t cap = m->n + st.nrows, n = 0;
+    orm_migration_status *res = cap ? orm__calloc(cap, sizeof *res) : NULL;
+    if (cap && !res)
+        rc = orm__error_nomem("migrate");
+    /* merge the known list and the rows, both sorted by version */
+    size_t i = 0, j = 0;
+    while (rc == ORM_OK && (i < m->n || j < st.nrows)) {
+        const orm__mig *g = i < m->n ? &m->list[i] : NULL;
+        const orm__mig_row *r = j < st.nrows ? &st.rows[j] : NULL;
+        if (g && r && g->version != r->version) {
+            if (g->version < r->version)
+                r = NULL;
+            else
+                g = NULL;
+        }
+        orm_migration_status *e = &res[n++];
+        e->version = g ? g->version : r->version;
+        e->name = orm__strdup(g ? g->name : r->name);
+        if (r) {
+            e->applied_at = orm__strdup(r->applied_at);
+            e->duration_ms = r->duration_ms;
+            e->state = r->dirty ? ORM_MIGRATION_DIRTY
+                       : !g     ? ORM_MIGRATION_MISSING
+                       : strcmp(g->checksum, r->checksum) != 0 ? ORM_MIGRATION_CHANGED
+                                                               : ORM_MIGRATION_APPLIED;
+        }
+        if (!e->name || (r && !e->applied_at))
+            rc = orm__error_nomem("migrate");
+        i += g != NULL;
+        j += r != NULL;
+    }
+    if (rc == ORM_OK)
+        rc = step_commit(&st);
+    else
+        step_end(&st);
+    if (rc != ORM_OK) {
+        orm_migration_status_free(res, n);
+        return rc;
+    }
+    *out = res;
+    *count = n;
+    return ORM_OK;
+}
+
+int orm_migrate_status_text(orm_migrator *m, orm_ctx *ctx, char **out)
+{
+    if (!out)
+        return orm__error_set(ORM_EINVAL, "migrate", "orm_migrate_status_text: out is NULL");
+    *out = NULL;
+    orm_migration_status *st;
+    size_t n;
+    int rc = orm_migrate_status(m, ctx, &st, &n);
+    if (rc != ORM_OK)
+        return rc;
+    int namew = 4;
+    for (size_t i = 0; i < n; i++)
+        if ((int)strlen(st[i].name) > namew)
+            namew = (int)strlen(st[i].name);
+    orm__mig_buf b = { 0 };
+    orm__mig_buf_printf(&b, "%-8s  %-*s  %-8s  %-19s  %s\n", "VERSION", namew, "NAME", "STATE",
+                        "APPLIED AT", "MS");
+    int64_t version = 0;
+    size_t pending = 0, problems = 0;
+    for (size_t i = 0; i < n; i++) {
+        const orm_migration_status *e = &st[i];
+        if (e->state == ORM_MIGRATION_PENDING)
+            pending++;
+        else if (e->version > version)
+            version = e->version;
+        if (e->state >= ORM_MIGRATION_CHANGED)
+            problems++;
+        char v[24];
+        snprintf(v, sizeof v, "%04lld", (long long)e->version);
+        orm__mig_buf_printf(&b, "%-8s  %-*s  %-8s  %-19s  ", v, namew, e->name, orm_migration_state_name(e->state),
+                            e->applied_at ? e->applied_at : "-");
+        if (e->applied_at)
+            orm__mig_buf_printf(&b, "%lld\n", (long long)e->duration_ms);
+        else
+            orm__mig_buf_printf(&b, "-\n");
+    }
+    orm__mig_buf_printf(&b, "version %lld, %zu pending", (long long)version, pending);
+    if (problems)
+        orm__mig_buf_printf(&b, ", %zu needing attention (changed, dirty or missing)", problems);
+    orm__mig_buf_printf(&b, "\n");
+    orm_migration_status_free(st, n);
+    return orm__mig_buf_take(&b, out);
+}

@@ -1,0 +1,67 @@
+/* liborm migrations internal — the statement splitter, checksums, and the migration list the
+ * runner works on. Shared by the files of migrations/ and the unit tests. */
+#ifndef ORM_MIGRATE_INTERNAL_H
+#define ORM_MIGRATE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "orm/error_internal.h"
+#include "orm/migrate.h"
+
+/* One statement of a script: text[off, off + len) without the terminating ';' and without
+ * leading whitespace or comments; line is 1-based, the line its first token is on. */
+typedef struct orm__mig_stmt {
+    size_t off;
+    size_t len;
+    int line;
+} orm__mig_stmt;
+
+enum { ORM__SPLIT_SQLITE = 0, ORM__SPLIT_POSTGRES = 1 };
+
+/* Split a script into statements. Semicolons inside '...' strings (E'...' on PostgreSQL),
+ * "..." and `...` identifiers, -- and block comments (nested on PostgreSQL), dollar-quoted
+ * bodies ($$ / $tag$, PostgreSQL) and BEGIN ... END bodies of CREATE statements (triggers)
+ * do not end a statement. Empty statements are dropped. *out (orm__free) gets *count
+ * entries (NULL when none). ORM_EPARSE naming `file` and the line where an unterminated
+ * string, identifier, comment or dollar quote starts. */
+int orm__mig_split(const char *text, int dialect, const char *file, orm__mig_stmt **out,
+                   size_t *count);
+
+/* FNV-1a 64 of the normalized text (see migrate.h) as 16 lowercase hex digits + NUL. */
+void orm__mig_checksum(const char *text, char out[17]);
+
+/* Whether the first line of text is `-- orm:no-transaction` (spaces around tolerated). */
+int orm__mig_no_tx(const char *text);
+
+/* A migration the migrator knows: everything owned. */
+typedef struct orm__mig {
+    int64_t version;
+    char *name;
+    char *up;
+    char *down;       /* NULL: irreversible */
+    char *up_file;    /* "0001_x.up.sql", or "<compiled 1_x.up>" */
+    char *down_file;
+    char checksum[17];
+} orm__mig;
+
+/* Read and validate the migrations of dir, sorted by version. *out (orm__mig_list_free). */
+int orm__mig_read_dir(const char *dir, orm__mig **out, size_t *count);
+/* Copy and validate an array, sorted by version. */
+int orm__mig_from_list(const orm_migration *list, size_t n, orm__mig **out, size_t *count);
+void orm__mig_list_free(orm__mig *list, size_t count);
+
+/* A growable text buffer: the first failure (out of memory) sticks in `failed` and later
+ * appends do nothing, so writers check once at the end. */
+typedef struct orm__mig_buf {
+    char *data;
+    size_t len, cap;
+    int failed;
+} orm__mig_buf;
+
+void orm__mig_buf_add(orm__mig_buf *b, const char *s, size_t n);
+void orm__mig_buf_printf(orm__mig_buf *b, const char *fmt, ...) ORM__PRINTF(2, 3);
+/* The text (never NULL) to the caller, or the error code after setting the last error. */
+int orm__mig_buf_take(orm__mig_buf *b, char **out);
+
+#endif
