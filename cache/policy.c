@@ -74,39 +74,46 @@ static uint64_t next_pow2(uint64_t v)
     return p;
 }
 
-static const uint64_t row_seed[4] = { 0x97cb3127a1d4c5bfULL, 0xc3a5c85c97cb3127ULL,
-                                      0xb492b66fbe98f273ULL, 0x9ae16a3b2f90404fULL };
+/* The four counters of a key lie in one 64-byte block (8 words), so an update or a lookup
+ * touches one cache line (as Caffeine's sketch does): the block is chosen by one half of a
+ * remixed hash, and each counter's word (two candidates per counter) and nibble by the other. */
+typedef struct sk_pos {
+    uint64_t word[4];
+    unsigned shift[4];
+} sk_pos;
 
-static uint64_t row_index(const orm__sketch *s, uint32_t hash, int row)
+static void sketch_pos(const orm__sketch *s, uint32_t hash, sk_pos *p)
 {
-    uint64_t h = ((uint64_t)hash + row_seed[row]) * 0x9E3779B97F4A7C15ULL;
+    uint64_t h = ((uint64_t)hash + 0x97cb3127a1d4c5bfULL) * 0x9E3779B97F4A7C15ULL;
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ULL;
     h ^= h >> 32;
-    return h & s->mask;
+    uint64_t blocks = (s->mask + 1) / 32; /* width counters = width/16 words per row x 4 rows */
+    uint64_t base = (h & (blocks - 1)) * 8;
+    uint32_t g = (uint32_t)(h >> 32);
+    for (int i = 0; i < 4; i++) {
+        p->word[i] = base + (uint64_t)i * 2 + ((g >> i) & 1);
+        p->shift[i] = ((g >> (4 + i * 4)) & 15) * 4;
+    }
 }
 
 static int sketch_init(orm__sketch *s, uint64_t expected)
 {
     uint64_t width = next_pow2(expected < 64 ? 64 : expected);
     s->mask = width - 1;
-    s->table = orm__calloc(4 * (width / 16), sizeof(uint64_t));
+    s->table = orm__calloc(width / 4, sizeof(uint64_t));
     s->additions = 0;
     s->sample_size = 10 * (expected ? expected : 1);
     return s->table ? ORM_OK : orm__error_nomem("cache");
 }
 
-static unsigned sketch_get(const orm__sketch *s, uint64_t row, uint64_t idx)
-{
-    uint64_t w = s->table[row * ((s->mask + 1) / 16) + idx / 16];
-    return (unsigned)((w >> ((idx % 16) * 4)) & 0xf);
-}
-
 static unsigned sketch_freq(const orm__sketch *s, uint32_t hash)
 {
+    sk_pos p;
+    sketch_pos(s, hash, &p);
     unsigned f = 15;
     for (int i = 0; i < 4; i++) {
-        unsigned c = sketch_get(s, (uint64_t)i, row_index(s, hash, i));
+        unsigned c = (unsigned)((s->table[p.word[i]] >> p.shift[i]) & 0xf);
         if (c < f)
             f = c;
     }
@@ -115,7 +122,7 @@ static unsigned sketch_freq(const orm__sketch *s, uint32_t hash)
 
 static void sketch_halve(orm__sketch *s)
 {
-    size_t words = 4 * ((s->mask + 1) / 16);
+    size_t words = (s->mask + 1) / 4;
     for (size_t i = 0; i < words; i++)
         s->table[i] = (s->table[i] >> 1) & 0x7777777777777777ULL;
     s->additions /= 2;
@@ -123,14 +130,13 @@ static void sketch_halve(orm__sketch *s)
 
 static void sketch_inc(orm__sketch *s, uint32_t hash)
 {
+    sk_pos p;
+    sketch_pos(s, hash, &p);
     int added = 0;
-    size_t row_words = (s->mask + 1) / 16;
     for (int i = 0; i < 4; i++) {
-        uint64_t idx = row_index(s, hash, i);
-        uint64_t *w = &s->table[(uint64_t)i * row_words + idx / 16];
-        unsigned shift = (unsigned)(idx % 16) * 4;
-        if (((*w >> shift) & 0xf) != 0xf) {
-            *w += (uint64_t)1 << shift;
+        uint64_t *w = &s->table[p.word[i]];
+        if (((*w >> p.shift[i]) & 0xf) != 0xf) {
+            *w += (uint64_t)1 << p.shift[i];
             added = 1;
         }
     }
