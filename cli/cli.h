@@ -6,5 +6,7 @@
 
 int ormctl_generate(int argc, char **argv);
 void ormctl_generate_usage(void);
+int ormctl_migrate(int argc, char **argv);
+void ormctl_migrate_usage(void);
 
 #endif

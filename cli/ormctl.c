@@ -20,6 +20,8 @@ typedef struct command {
 static const command commands[] = {
     { "generate", "C structs and model descriptors from a SQL schema or migrations folder",
       ormctl_generate, ormctl_generate_usage },
+    { "migrate", "apply, revert and inspect versioned migrations (up, down, goto, status, ...)",
+      ormctl_migrate, ormctl_migrate_usage },
 };
 
 static void usage(FILE *out)
