@@ -1,0 +1,507 @@
+/* Integration: migrations on the backend ORM_TEST_DSN names (see it.h) — up, down, goto,
+ * status output, a failing migration in the middle, checksum drift, force, baseline,
+ * no-transaction migrations and the dirty state, compiled-in migrations, the middleware
+ * seeing every statement, and processes migrating at once (fork) applying each migration
+ * exactly once.
+ *
+ * Its own fixture: each test gets a fresh migrations folder and a database without the
+ * mig_* tables or orm_schema_migrations (a fresh temporary file on SQLite; dropped first on
+ * PostgreSQL), because the child processes need the DSN to open their own connections. */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "it.h"
+
+Suite *it_migrate_suite(void);
+
+static char dsn[4096];
+static char *db_path; /* SQLite: the temporary file */
+static char *dir;     /* the migrations folder */
+static orm_db *db;
+static orm_session *s;
+
+static const char *const tables[] = { "mig_log", "mig_c", "mig_b", "mig_a", "mig_nt",
+                                      "orm_schema_migrations" };
+
+static void resolve_dsn(void)
+{
+    const char *env = getenv("ORM_TEST_DSN");
+    if (!env || !*env || strcmp(env, "sqlite") == 0) {
+        db_path = orm_test_temp_path("migrate");
+        snprintf(dsn, sizeof dsn, "sqlite:%s", db_path);
+    } else if (strncmp(env, "env:", 4) == 0) {
+        const char *v = getenv(env + 4);
+        ck_assert_ptr_nonnull(v);
+        snprintf(dsn, sizeof dsn, "%s", v);
+    } else {
+        snprintf(dsn, sizeof dsn, "%s", env);
+    }
+}
+
+static void remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", path, de->d_name);
+        unlink(p);
+    }
+    if (d)
+        closedir(d);
+    rmdir(path);
+}
+
+static void setup(void)
+{
+    resolve_dsn();
+    dir = orm_test_temp_path("migrations");
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    ck_assert_ok(orm_db_open(&db, dsn, NULL));
+    s = orm_db_session(db);
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "DROP TABLE IF EXISTS %s", tables[i]);
+        ck_assert_ok(orm_exec_sql(s, NULL, sql));
+    }
+    orm_error_clear();
+}
+
+static void teardown(void)
+{
+    orm_db_close(db);
+    db = NULL;
+    remove_tree(dir);
+    free(dir);
+    if (db_path) {
+        static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+        for (size_t i = 0; i < 4; i++) {
+            char p[4096];
+            snprintf(p, sizeof p, "%s%s", db_path, sfx[i]);
+            unlink(p);
+        }
+        free(db_path);
+        db_path = NULL;
+    }
+}
+
+static bool is_pg(void)
+{
+    return strcmp(orm_db_backend(db), "postgres") == 0;
+}
+
+static void put(const char *file, const char *text)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    FILE *f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static orm_migrator *open_dir(void)
+{
+    orm_migrator *m;
+    ck_assert_ok(orm_migrator_open_dir(&m, db, dir, NULL));
+    return m;
+}
+
+static int64_t scalar(const char *sql, const char *arg)
+{
+    orm_value a[] = { orm_text(arg ? arg : "") };
+    orm_rows *r;
+    ck_assert_ok(orm_raw_rows(s, NULL, sql, a, arg ? 1 : 0, &r));
+    ck_assert_int_eq(orm_rows_next(r), 1);
+    int64_t v = orm_rows_int(r, 0);
+    orm_rows_free(r);
+    return v;
+}
+
+static bool table_exists(const char *name)
+{
+    return scalar(is_pg()
+                      ? "SELECT count(*) FROM information_schema.tables WHERE table_name = $1"
+                      : "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+                  name) == 1;
+}
+
+static int64_t version_of(orm_migrator *m, int *dirty)
+{
+    int64_t v = -1;
+    int d = -1;
+    ck_assert_ok(orm_migrate_version(m, NULL, &v, &d));
+    if (dirty)
+        *dirty = d;
+    return v;
+}
+
+static bool msg_has(const char *needle)
+{
+    return strstr(orm_error_last()->message, needle) != NULL;
+}
+
+/* Three migrations with a gap: mig_a, mig_b (+ a row), mig_c. */
+static void put_three(void)
+{
+    put("0001_a.up.sql", "CREATE TABLE mig_a (id INTEGER PRIMARY KEY, note TEXT);\n");
+    put("0001_a.down.sql", "DROP TABLE mig_a;\n");
+    put("0002_b.up.sql", "CREATE TABLE mig_b (id INTEGER PRIMARY KEY, s TEXT);\n"
+                         "INSERT INTO mig_b (id, s) VALUES (1, 'semi;colon -- not a comment');\n");
+    put("0002_b.down.sql", "DROP TABLE mig_b;");
+    put("0005_c.up.sql", "CREATE TABLE mig_c (id INTEGER PRIMARY KEY);");
+    put("0005_c.down.sql", "DROP TABLE mig_c;");
+}
+
+START_TEST(test_up_down_goto_status)
+{
+    put_three();
+    orm_migrator *m = open_dir();
+    char *text;
+    ck_assert_ok(orm_migrate_status_text(m, NULL, &text));
+    ck_assert_ptr_nonnull(strstr(text, "0002      b     pending"));
+    ck_assert_ptr_nonnull(strstr(text, "version 0, 3 pending"));
+    orm_free_string(text);
+
+    size_t n;
+    ck_assert_ok(orm_migrate_up(m, NULL, 1, &n));
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(version_of(m, NULL), 1);
+    ck_assert_ok(orm_migrate_up(m, NULL, 0, &n));
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(version_of(m, NULL), 5);
+    ck_assert(table_exists("mig_a") && table_exists("mig_b") && table_exists("mig_c"));
+    ck_assert_int_eq(scalar("SELECT count(*) FROM mig_b", NULL), 1);
+    ck_assert_ok(orm_migrate_up(m, NULL, 0, &n)); /* nothing left: fine */
+    ck_assert_uint_eq(n, 0);
+
+    ck_assert_ok(orm_migrate_status_text(m, NULL, &text));
+    ck_assert_ptr_nonnull(strstr(text, "VERSION   NAME  STATE     APPLIED AT"));
+    ck_assert_ptr_nonnull(strstr(text, "0005      c     applied   "));
+    ck_assert_ptr_nonnull(strstr(text, "version 5, 0 pending\n"));
+    orm_free_string(text);
+    orm_migration_status *st;
+    ck_assert_ok(orm_migrate_status(m, NULL, &st, &n));
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(st[1].version, 2);
+    ck_assert_str_eq(st[1].name, "b");
+    ck_assert_int_eq(st[1].state, ORM_MIGRATION_APPLIED);
+    ck_assert_ptr_nonnull(st[1].applied_at);
+    ck_assert_int_eq(strlen(st[1].applied_at), 19);
+    orm_migration_status_free(st, n);
+
+    ck_assert_ok(orm_migrate_down(m, NULL, 0, &n));
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(version_of(m, NULL), 2);
+    ck_assert(!table_exists("mig_c"));
+    ck_assert_ok(orm_migrate_down(m, NULL, 5, &n));
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(version_of(m, NULL), 0);
+    ck_assert(!table_exists("mig_a"));
+
+    ck_assert_ok(orm_migrate_goto(m, NULL, 2));
+    ck_assert_int_eq(version_of(m, NULL), 2);
+    ck_assert(table_exists("mig_b") && !table_exists("mig_c"));
+    ck_assert_ok(orm_migrate_goto(m, NULL, 5));
+    ck_assert_int_eq(version_of(m, NULL), 5);
+    ck_assert_ok(orm_migrate_goto(m, NULL, 1));
+    ck_assert_int_eq(version_of(m, NULL), 1);
+    ck_assert(table_exists("mig_a") && !table_exists("mig_b"));
+    ck_assert_orm(orm_migrate_goto(m, NULL, 3), ORM_EINVAL); /* no such version */
+    ck_assert(msg_has("no migration has version 3"));
+    ck_assert_ok(orm_migrate_goto(m, NULL, 0));
+    ck_assert_int_eq(version_of(m, NULL), 0);
+    orm_migrator_free(m);
+}
+END_TEST
+
+START_TEST(test_failure_in_the_middle_changes_nothing)
+{
+    put("0001_a.up.sql", "CREATE TABLE mig_a (id INTEGER PRIMARY KEY);");
+    put("0002_bad.up.sql", "CREATE TABLE mig_b (id INTEGER PRIMARY KEY);\n"
+                           "INSERT INTO mig_a (id) VALUES (1);\n"
+                           "INSERT INTO mig_nowhere (id) VALUES (1);\n");
+    put("0003_c.up.sql", "CREATE TABLE mig_c (id INTEGER PRIMARY KEY);");
+    orm_migrator *m = open_dir();
+    size_t n = 99;
+    int rc = orm_migrate_up(m, NULL, 0, &n);
+    ck_assert_int_lt(rc, 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_msg(msg_has("0002_bad.up.sql: statement 3 (line 3): ") && msg_has("mig_nowhere"),
+                  "%s", orm_error_last()->message);
+    if (is_pg())
+        ck_assert_str_eq(orm_error_last()->sqlstate, "42P01"); /* the database's own error */
+    ck_assert_int_eq(version_of(m, NULL), 1);
+    ck_assert(!table_exists("mig_b") && !table_exists("mig_c"));
+    ck_assert_int_eq(scalar("SELECT count(*) FROM mig_a", NULL), 0);
+    /* fixed, it goes on */
+    put("0002_bad.up.sql", "CREATE TABLE mig_b (id INTEGER PRIMARY KEY);");
+    orm_migrator_free(m);
+    m = open_dir();
+    ck_assert_ok(orm_migrate_up(m, NULL, 0, &n));
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(version_of(m, NULL), 3);
+    orm_migrator_free(m);
+}
+END_TEST
+
+START_TEST(test_checksum_drift_stops_up_until_force)
+{
+    put("0001_a.up.sql", "CREATE TABLE mig_a (id INTEGER PRIMARY KEY);\n");
+    orm_migrator *m = open_dir();
+    ck_assert_ok(orm_migrate_up(m, NULL, 0, NULL));
+    orm_migrator_free(m);
+    /* the same text with CRLF and trailing spaces is not drift */
+    put("0001_a.up.sql", "CREATE TABLE mig_a (id INTEGER PRIMARY KEY);   \r\n");
+    put("0002_b.up.sql", "CREATE TABLE mig_b (id INTEGER PRIMARY KEY);\n");
+    put("0002_b.down.sql", "DROP TABLE mig_b;\n");
+    m = open_dir();
+    ck_assert_ok(orm_migrate_up(m, NULL, 1, NULL));
+    ck_assert_ok(orm_migrate_down(m, NULL, 1, NULL));
+    orm_migrator_free(m);
+    /* a real edit is */
+    put("0001_a.up.sql", "CREATE TABLE mig_a (id INTEGER PRIMARY KEY, x INT);\n");
+    m = open_dir();
+    ck_assert_orm(orm_migrate_up(m, NULL, 0, NULL), ORM_EINVAL);
+    ck_assert_msg(msg_has("0001_a.up.sql changed after it was applied"), "%s",
+                  orm_error_last()->message);
+    ck_assert_int_eq(version_of(m, NULL), 1);
+    ck_assert(!table_exists("mig_b"));
+    orm_migration_status *st;
+    size_t n;
+    ck_assert_ok(orm_migrate_status(m, NULL, &st, &n));
+    ck_assert_int_eq(st[0].state, ORM_MIGRATION_CHANGED);
+    ck_assert_int_eq(st[1].state, ORM_MIGRATION_PENDING);
+    orm_migration_status_free(st, n);
+    /* the operator accepts the file as it is */
+    ck_assert_ok(orm_migrate_force(m, NULL, 1));
+    ck_assert_ok(orm_migrate_up(m, NULL, 0, NULL));
+    ck_assert_int_eq(version_of(m, NULL), 2);
+    /* force can also move the recorded version without running anything */
+    ck_assert_ok(orm_migrate_force(m, NULL, 0));
+    ck_assert_int_eq(version_of(m, NULL), 0);
+    ck_assert(table_exists("mig_b"));
+    ck_assert_ok(orm_migrate_force(m, NULL, 2));
+    ck_assert_int_eq(version_of(m, NULL), 2);
+    orm_migrator_free(m);
+}
+END_TEST
+
+START_TEST(test_no_transaction_and_dirty)
+{
+    put("0001_a.up.sql", "CREATE TABLE mig_a (id INTEGER PRIMARY KEY, x INT);");
+    put("0002_idx.up.sql", is_pg()
+                               ? "-- orm:no-transaction\nCREATE INDEX CONCURRENTLY mig_a_x ON mig_a (x);\n"
+                               : "-- orm:no-transaction\nCREATE INDEX mig_a_x ON mig_a (x);\n");
+    put("0002_idx.down.sql", "-- orm:no-transaction\nDROP INDEX mig_a_x;\n");
+    put("0003_nt.up.sql", "-- orm:no-transaction\n"
+                          "CREATE TABLE mig_nt (id INTEGER PRIMARY KEY);\n"
+                          "INSERT INTO mig_nowhere VALUES (1);\n");
+    put("0004_c.up.sql", "CREATE TABLE mig_c (id INTEGER PRIMARY KEY);");
+    orm_migrator *m = open_dir();
+    size_t n;
+    ck_assert_int_lt(orm_migrate_up(m, NULL, 0, &n), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_msg(msg_has("0003_nt.up.sql: statement 2 (line 3)"), "%s", orm_error_last()->message);
+    int dirty;
+    ck_assert_int_eq(version_of(m, &dirty), 3);
+    ck_assert_int_eq(dirty, 1);
+    ck_assert(table_exists("mig_nt")); /* no transaction: the first statement stayed */
+    ck_assert_orm(orm_migrate_up(m, NULL, 0, NULL), ORM_EINVAL);
+    ck_assert_msg(msg_has("dirty at version 3 (0003_nt.up.sql)"), "%s", orm_error_last()->message);
+    ck_assert_orm(orm_migrate_down(m, NULL, 1, NULL), ORM_EINVAL);
+    char *text;
+    ck_assert_ok(orm_migrate_status_text(m, NULL, &text));
+    ck_assert_ptr_nonnull(strstr(text, "0003      nt    dirty"));
+    orm_free_string(text);
+    /* the operator finishes it by hand and forces the version */
+    ck_assert_ok(orm_exec_sql(s, NULL, "DROP TABLE mig_nt"));
+    ck_assert_ok(orm_migrate_force(m, NULL, 2));
+    ck_assert_int_eq(version_of(m, &dirty), 2);
+    ck_assert_int_eq(dirty, 0);
+    put("0003_nt.up.sql", "-- orm:no-transaction\nCREATE TABLE mig_nt (id INTEGER PRIMARY KEY);\n");
+    orm_migrator_free(m);
+    m = open_dir();
+    ck_assert_ok(orm_migrate_up(m, NULL, 0, &n));
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(version_of(m, &dirty), 4);
+    ck_assert_int_eq(dirty, 0);
+    /* a no-transaction down */
+    ck_assert_ok(orm_migrate_force(m, NULL, 2));
+    ck_assert_ok(orm_migrate_down(m, NULL, 1, &n));
+    ck_assert_int_eq(version_of(m, &dirty), 1);
+    ck_assert_int_eq(dirty, 0);
+    orm_migrator_free(m);
+}
+END_TEST
+
+START_TEST(test_baseline)
+{
+    put_three();
+    ck_assert_ok(orm_exec_sql(s, NULL, "CREATE TABLE mig_a (id INTEGER PRIMARY KEY, note TEXT)"));
+    orm_migrator *m = open_dir();
+    ck_assert_orm(orm_migrate_baseline(m, NULL, 4), ORM_EINVAL);
+    ck_assert_ok(orm_migrate_baseline(m, NULL, 1));
+    ck_assert_int_eq(version_of(m, NULL), 1);
+    ck_assert_orm(orm_migrate_baseline(m, NULL, 1), ORM_EINVAL);
+    ck_assert(msg_has("already records 1 migration"));
+    size_t n;
+    ck_assert_ok(orm_migrate_up(m, NULL, 0, &n)); /* 0001 is not run again */
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(version_of(m, NULL), 5);
+    orm_migrator_free(m);
+}
+END_TEST
+
+static const orm_migration compiled[] = {
+    { 2, "b", "CREATE TABLE mig_b (id INTEGER PRIMARY KEY);", "DROP TABLE mig_b;" },
+    { 1, "a", "CREATE TABLE mig_a (id INTEGER PRIMARY KEY);\nINSERT INTO mig_a VALUES (7);",
+      "DROP TABLE mig_a;" },
+};
+
+START_TEST(test_compiled_in)
+{
+    orm_migrator *m;
+    ck_assert_ok(orm_migrator_open_list(&m, db, compiled, 2, NULL));
+    size_t n;
+    ck_assert_ok(orm_migrate_up(m, NULL, 0, &n));
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(version_of(m, NULL), 2);
+    ck_assert_int_eq(scalar("SELECT id FROM mig_a", NULL), 7);
+    ck_assert_ok(orm_migrate_down(m, NULL, 1, NULL));
+    ck_assert(!table_exists("mig_b"));
+    orm_migrator_free(m);
+    /* the same migrations from a folder are the same migrations (same checksums) */
+    put("0001_a.up.sql", compiled[1].up);
+    put("0002_b.up.sql", compiled[0].up);
+    m = open_dir();
+    ck_assert_ok(orm_migrate_up(m, NULL, 0, &n));
+    ck_assert_uint_eq(n, 1);
+    orm_migrator_free(m);
+}
+END_TEST
+
+static int ddl_seen, raw_seen;
+
+static int count_kinds(orm_stmt *st, void *userdata)
+{
+    (void)userdata;
+    if (st->kind == ORM_STMT_DDL && strstr(st->sql, "mig_a"))
+        ddl_seen++;
+    if (st->kind == ORM_STMT_RAW && strstr(st->sql, "orm_schema_migrations"))
+        raw_seen++;
+    return orm_stmt_next(st);
+}
+
+START_TEST(test_middleware_sees_statements)
+{
+    put_three();
+    orm_db *db2;
+    ck_assert_ok(orm_db_open(&db2, dsn, NULL));
+    orm_middleware mw = ORM_MIDDLEWARE_INIT;
+    mw.name = "count";
+    mw.fn = count_kinds;
+    ck_assert_ok(orm_db_use(db2, &mw));
+    orm_migrator *m;
+    ck_assert_ok(orm_migrator_open_dir(&m, db2, dir, NULL));
+    ck_assert_ok(orm_migrate_up(m, NULL, 1, NULL));
+    ck_assert_int_eq(ddl_seen, 1);
+    ck_assert_int_gt(raw_seen, 0);
+    orm_migrator_free(m);
+    orm_db_close(db2);
+}
+END_TEST
+
+enum { NPROC = 3, NMIG = 6 };
+
+START_TEST(test_processes_apply_each_once)
+{
+    put("0001_log.up.sql", "CREATE TABLE mig_log (version INTEGER NOT NULL, pid INTEGER NOT NULL);");
+    for (int v = 2; v <= NMIG; v++) {
+        char f[64], sql[256];
+        snprintf(f, sizeof f, "%04d_step%d.up.sql", v, v);
+        /* a table per migration: applying one twice would fail on CREATE TABLE */
+        snprintf(sql, sizeof sql, "CREATE TABLE mig_t%d (id INTEGER);\n"
+                                  "INSERT INTO mig_log (version, pid) VALUES (%d, 0);\n"
+                                  "DROP TABLE mig_t%d;\n", v, v, v);
+        put(f, sql);
+    }
+    int go[2];
+    ck_assert_int_eq(pipe(go), 0);
+    pid_t pids[NPROC];
+    for (int i = 0; i < NPROC; i++) {
+        pids[i] = fork();
+        ck_assert_int_ge(pids[i], 0);
+        if (pids[i] == 0) {
+            close(go[1]);
+            char c;
+            if (read(go[0], &c, 1) != 0) /* wait until the parent closes: all start at once */
+                _exit(100);
+            orm_db *cdb;
+            orm_migrator *m;
+            size_t n = 0;
+            if (orm_db_open(&cdb, dsn, NULL) != ORM_OK)
+                _exit(101);
+            if (orm_migrator_open_dir(&m, cdb, dir, NULL) != ORM_OK ||
+                orm_migrate_up(m, NULL, 0, &n) != ORM_OK) {
+                fprintf(stderr, "child: %s\n", orm_error_last()->message);
+                _exit(102);
+            }
+            orm_migrator_free(m);
+            orm_db_close(cdb);
+            _exit((int)n);
+        }
+    }
+    close(go[0]);
+    close(go[1]);
+    int total = 0;
+    for (int i = 0; i < NPROC; i++) {
+        int status;
+        ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+        ck_assert(WIFEXITED(status));
+        ck_assert_int_le(WEXITSTATUS(status), NMIG);
+        total += WEXITSTATUS(status);
+    }
+    ck_assert_int_eq(total, NMIG);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM mig_log", NULL), NMIG - 1);
+    ck_assert_int_eq(scalar("SELECT count(DISTINCT version) FROM mig_log", NULL), NMIG - 1);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM orm_schema_migrations", NULL), NMIG);
+}
+END_TEST
+
+Suite *it_migrate_suite(void)
+{
+    Suite *su = suite_create("migrate");
+    TCase *tc = tcase_create("migrate");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_up_down_goto_status);
+    tcase_add_test(tc, test_failure_in_the_middle_changes_nothing);
+    tcase_add_test(tc, test_checksum_drift_stops_up_until_force);
+    tcase_add_test(tc, test_no_transaction_and_dirty);
+    tcase_add_test(tc, test_baseline);
+    tcase_add_test(tc, test_compiled_in);
+    tcase_add_test(tc, test_middleware_sees_statements);
+    tcase_add_test(tc, test_processes_apply_each_once);
+    suite_add_tcase(su, tc);
+    return su;
+}
+
+int main(void)
+{
+    if (it_config_init() != 0)
+        return EXIT_FAILURE;
+    SRunner *sr = srunner_create(it_migrate_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
