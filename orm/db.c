@@ -7,24 +7,30 @@
  *    read with acquire loads. Writers serialize on reg_lock; a table that grows is replaced
  *    whole and the old one kept until close (a reader may still be probing it). Entries are
  *    never moved or freed before close, so builders may keep pointers to them.
- *  - the connection is handed out only by orm__db_acquire / orm__db_release (the one place
- *    that knows there is a single connection today and a pool later). A thread that already
- *    holds it (an open transaction or cursor) and asks again gets ORM_EBUSY at once instead
- *    of deadlocking; other threads wait up to the busy timeout.
+ *  - connections are handed out only by orm__db_acquire / orm__db_release / orm__db_discard,
+ *    over the pool (orm/pool.c). A wait for a free connection ends at the ctx's deadline
+ *    (ORM_ETIMEOUT) or, without one, after the busy timeout (ORM_EBUSY). With a single
+ *    connection (in-memory SQLite), a thread that already holds it (an open transaction or
+ *    cursor) and asks again gets ORM_EBUSY at once instead of deadlocking.
+ *  - one connection is opened by orm_db_open, so a DSN that cannot be reached fails there.
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, pthread_condattr_setclock */
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 
 #include "orm/alloc.h"
+#include "orm/ctx_internal.h"
 #include "orm/driver.h"
 #include "orm/error_internal.h"
 #include "orm/middleware_internal.h"
+#include "orm/pool.h"
 #include "orm/session_internal.h"
+#ifdef ORM_WITH_POSTGRES
+#include "orm/pg_conn.h"
+#endif
 
 typedef struct reg_table {
     struct reg_table *older; /* replaced tables, freed at close */
@@ -34,12 +40,11 @@ typedef struct reg_table {
 
 struct orm_db {
     const orm_driver *drv;
-    orm_conn *conn;
-    atomic_int conn_busy;       /* 1 while a caller holds conn */
-    atomic_int conn_waiters;    /* threads sleeping on conn_free */
-    pthread_mutex_t conn_lock;  /* for conn_free only */
-    pthread_cond_t conn_free;   /* signalled when conn_busy drops and someone waits */
-    _Atomic(const void *) conn_owner; /* &this_thread of the thread holding conn, or NULL */
+    orm_pool *pool;
+    char *dsn;                  /* for the pool's open callback */
+    orm_db_options opts;        /* normalized to this version */
+    int single;                 /* exactly one connection (in-memory SQLite) */
+    _Atomic(const void *) conn_owner; /* single: &this_thread of its holder, or NULL */
     int busy_timeout_ms;
     orm_session session;
 
@@ -59,11 +64,13 @@ int orm_db_options_init(orm_db_options *opts, unsigned version)
 {
     if (!opts)
         return orm__error_set(ORM_EINVAL, "db", "orm_db_options_init: opts is NULL");
-    if (version != ORM_DB_OPTIONS_VERSION)
+    if (version != 1 && version != ORM_DB_OPTIONS_VERSION)
         return orm__error_set(ORM_EINVAL, "db", "unknown orm_db_options version %u (this liborm knows %u)",
                               version, ORM_DB_OPTIONS_VERSION);
     orm_db_options d = ORM_DB_OPTIONS_INIT;
-    *opts = d;
+    d.version = version;
+    /* A version 1 caller's struct ends before the pool fields. */
+    memcpy(opts, &d, version == 1 ? offsetof(orm_db_options, max_open) : sizeof d);
     return ORM_OK;
 }
 
@@ -78,6 +85,73 @@ static int looks_postgres(const char *dsn)
 {
     return strncmp(dsn, "postgres://", 11) == 0 || strncmp(dsn, "postgresql://", 13) == 0 ||
            strchr(dsn, '=') != NULL;
+}
+
+/* ---- the pool's view of a driver ---- */
+
+static int pool_open(void **out, void *ud)
+{
+    orm_db *db = ud;
+    orm_conn *c = NULL;
+    int rc = db->drv->open(&c, db->dsn, &db->opts);
+    *out = c;
+    return rc;
+}
+
+static void pool_close(void *c, void *ud)
+{
+    orm_db *db = ud;
+    db->drv->close(c);
+}
+
+/* SQLite: nothing may stay open between users (a failed COMMIT, a tx never ended). */
+static int pool_reset_sqlite(void *c, void *ud)
+{
+    orm_db *db = ud;
+    return db->drv->rollback(c, NULL);
+}
+
+#ifdef ORM_WITH_POSTGRES
+static int pool_alive_pg(void *c, void *ud)
+{
+    (void)ud;
+    return orm__pg_conn_alive(c);
+}
+
+static int pool_reset_pg(void *c, void *ud)
+{
+    (void)ud;
+    return orm__pg_conn_reset(c);
+}
+#endif
+
+static int is_memory_sqlite(const orm_driver *drv, const char *dsn)
+{
+    return strcmp(drv->name, "sqlite") == 0 &&
+           (strstr(dsn, ":memory:") != NULL || strstr(dsn, "mode=memory") != NULL);
+}
+
+static int make_pool(orm_db *db)
+{
+    orm_pool_callbacks cb = { pool_open, pool_close, NULL, pool_reset_sqlite, db };
+    orm_pool_config cfg = ORM_POOL_CONFIG_INIT;
+    const int pg = strcmp(db->drv->name, "postgres") == 0;
+#ifdef ORM_WITH_POSTGRES
+    if (pg) {
+        cb.alive = pool_alive_pg;
+        cb.reset = pool_reset_pg;
+    }
+#endif
+    cfg.max_open = db->opts.max_open ? db->opts.max_open : pg ? 8 : 4;
+    if (db->single)
+        cfg.max_open = 1;
+    cfg.max_idle = db->opts.max_idle && db->opts.max_idle < cfg.max_open ? db->opts.max_idle
+                                                                         : cfg.max_open;
+    cfg.idle_timeout_us = db->opts.idle_timeout_ms > 0 ? db->opts.idle_timeout_ms * 1000 : 0;
+    cfg.max_lifetime_us = db->opts.max_lifetime_ms > 0 ? db->opts.max_lifetime_ms * 1000 : 0;
+    if (db->single) /* the one connection is the database: never close it while idle */
+        cfg.idle_timeout_us = cfg.max_lifetime_us = 0;
+    return orm__pool_new(&db->pool, &cfg, &cb);
 }
 
 static reg_table *reg_table_new(size_t cap)
@@ -98,7 +172,7 @@ int orm_db_open(orm_db **out, const char *dsn, const orm_db_options *opts)
     *out = NULL;
     if (!dsn)
         return orm__error_set(ORM_EINVAL, "db", "orm_db_open: DSN is NULL");
-    if (opts && opts->version != ORM_DB_OPTIONS_VERSION)
+    if (opts && opts->version != 1 && opts->version != ORM_DB_OPTIONS_VERSION)
         return orm__error_set(ORM_EINVAL, "db", "unknown orm_db_options version %u (this liborm knows %u)",
                               opts->version, ORM_DB_OPTIONS_VERSION);
     const orm_driver *drv = NULL;
@@ -124,24 +198,32 @@ int orm_db_open(orm_db **out, const char *dsn, const orm_db_options *opts)
         orm__free(db);
         return orm__error_nomem("db");
     }
-    int rc = drv->open(&db->conn, dsn, opts);
+    orm_db_options d = ORM_DB_OPTIONS_INIT;
+    if (opts)
+        memcpy(&d, opts, opts->version == 1 ? offsetof(orm_db_options, max_open) : sizeof d);
+    d.version = ORM_DB_OPTIONS_VERSION;
+    db->opts = d;
+    db->drv = drv;
+    db->single = is_memory_sqlite(drv, dsn);
+    db->busy_timeout_ms = d.busy_timeout_ms > 0 ? d.busy_timeout_ms : 5000;
+    atomic_init(&db->conn_owner, NULL);
+    db->dsn = orm__strdup(dsn);
+    int rc = db->dsn ? make_pool(db) : orm__error_nomem("db");
+    if (rc == ORM_OK) {
+        /* Open the first connection now: an unreachable database fails orm_db_open. */
+        void *c;
+        rc = orm__pool_acquire(db->pool, 0, &c);
+        if (rc == ORM_OK)
+            orm__pool_release(db->pool, c, 0);
+    }
     if (rc != ORM_OK) {
+        orm__pool_free(db->pool);
+        orm__free(db->dsn);
         orm__free(t);
         orm__free(db);
         return rc;
     }
-    db->drv = drv;
-    db->busy_timeout_ms = opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&db->conn_free, &ca);
-    pthread_condattr_destroy(&ca);
-    pthread_mutex_init(&db->conn_lock, NULL);
     pthread_mutex_init(&db->reg_lock, NULL);
-    atomic_init(&db->conn_owner, NULL);
-    atomic_init(&db->conn_busy, 0);
-    atomic_init(&db->conn_waiters, 0);
     atomic_init(&db->reg, t);
     db->session.db = db;
     db->session.tx = NULL;
@@ -154,7 +236,8 @@ void orm_db_close(orm_db *db)
 {
     if (!db)
         return;
-    db->drv->close(db->conn);
+    orm__pool_free(db->pool);
+    orm__free(db->dsn);
     reg_table *t = atomic_load(&db->reg);
     /* The newest table holds every entry; older ones only share them. */
     for (size_t i = 0; i < t->cap; i++) {
@@ -170,8 +253,6 @@ void orm_db_close(orm_db *db)
         orm__free(t);
         t = older;
     }
-    pthread_cond_destroy(&db->conn_free);
-    pthread_mutex_destroy(&db->conn_lock);
     pthread_mutex_destroy(&db->reg_lock);
     orm__chain_free(&db->chain);
     orm__free(db);
@@ -294,66 +375,68 @@ const orm_model *orm_db_model(orm_db *db, const char *table)
     return NULL;
 }
 
-/* ---- the connection lease ----
- * A busy flag taken with one compare-and-swap when free (the common case: no lock, no
- * syscall); a thread that finds it taken sleeps on a condition variable. The releaser clears
- * the flag and signals only when someone waits: both sides use sequentially consistent
- * operations, so either the releaser sees the waiter's count, or the waiter's CAS (made after
- * counting itself) sees the cleared flag. A flag rather than a held mutex because a
- * transaction may be handed to another thread between calls, and a mutex must be unlocked by
- * the thread that locked it. */
-
-static int try_take(orm_db *db)
-{
-    int expected = 0;
-    return atomic_compare_exchange_strong(&db->conn_busy, &expected, 1);
-}
+/* ---- connections ----
+ * Every statement outside a transaction takes a connection from the pool and gives it back;
+ * a transaction or an open cursor keeps it until it ends. The pool waits on a condition
+ * variable; the deadline is the ctx's, or the busy timeout when the ctx has none. */
 
 int orm__db_acquire(orm_db *db, orm_ctx *ctx, orm_conn **out)
 {
-    (void)ctx;
     *out = NULL;
-    if (!try_take(db)) {
-        if (atomic_load_explicit(&db->conn_owner, memory_order_relaxed) == &this_thread)
-            return orm__error_set(ORM_EBUSY, "db",
-                                  "connection held by an open transaction or cursor on this "
-                                  "thread: use the transaction's session, or free the cursor");
-        struct timespec deadline;
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += db->busy_timeout_ms / 1000;
-        deadline.tv_nsec += (long)(db->busy_timeout_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-        int taken = 0;
-        pthread_mutex_lock(&db->conn_lock);
-        atomic_fetch_add(&db->conn_waiters, 1);
-        while (!(taken = try_take(db)))
-            if (pthread_cond_timedwait(&db->conn_free, &db->conn_lock, &deadline) == ETIMEDOUT) {
-                taken = try_take(db);
-                break;
-            }
-        atomic_fetch_sub(&db->conn_waiters, 1);
-        pthread_mutex_unlock(&db->conn_lock);
-        if (!taken)
-            return orm__error_set(ORM_EBUSY, "db",
-                                  "connection held by an open transaction for more than %d ms",
-                                  db->busy_timeout_ms);
-    }
-    atomic_store_explicit(&db->conn_owner, &this_thread, memory_order_relaxed);
-    *out = db->conn;
+    int rc = orm__ctx_check(ctx, "db");
+    if (rc != ORM_OK)
+        return rc;
+    if (db->single && atomic_load_explicit(&db->conn_owner, memory_order_relaxed) == &this_thread)
+        return orm__error_set(ORM_EBUSY, "db",
+                              "the database's one connection is held by an open transaction or "
+                              "cursor on this thread: use the transaction's session (or a ctx "
+                              "carrying it), or free the cursor");
+    int64_t deadline = orm_ctx_deadline(ctx);
+    const int by_ctx = deadline != 0;
+    if (!by_ctx)
+        deadline = orm__pool_now_us() + (int64_t)db->busy_timeout_ms * 1000;
+    void *c;
+    rc = orm__pool_acquire(db->pool, deadline, &c);
+    if (rc == ORM_ETIMEOUT && !by_ctx)
+        return orm__error_set(ORM_EBUSY, "db",
+                              "every connection was held (by transactions or cursors) for more "
+                              "than %d ms", db->busy_timeout_ms);
+    if (rc != ORM_OK)
+        return orm__ctx_fix(ctx, rc);
+    if (db->single)
+        atomic_store_explicit(&db->conn_owner, &this_thread, memory_order_relaxed);
+    *out = c;
     return ORM_OK;
 }
 
-void orm__db_release(orm_db *db, orm_conn *c)
+static void give_back(orm_db *db, orm_conn *c, int broken)
 {
-    (void)c;
-    atomic_store_explicit(&db->conn_owner, NULL, memory_order_relaxed);
-    atomic_store(&db->conn_busy, 0);
-    if (atomic_load(&db->conn_waiters) > 0) {
-        pthread_mutex_lock(&db->conn_lock);
-        pthread_cond_signal(&db->conn_free);
-        pthread_mutex_unlock(&db->conn_lock);
-    }
+    if (db->single)
+        atomic_store_explicit(&db->conn_owner, NULL, memory_order_relaxed);
+    orm__pool_release(db->pool, c, broken);
+}
+
+void orm__db_release(orm_db *db, orm_conn *c) { give_back(db, c, 0); }
+
+void orm__db_discard(orm_db *db, orm_conn *c) { give_back(db, c, 1); }
+
+int orm_db_stats(orm_db *db, orm_db_pool_stats *out)
+{
+    if (!db || !out)
+        return orm__error_set(ORM_EINVAL, "db", "orm_db_stats: NULL argument");
+    orm_pool_stats st;
+    orm__pool_stats(db->pool, &st);
+    out->max_open = st.max_open;
+    out->open = st.open;
+    out->in_use = st.in_use;
+    out->idle = st.idle;
+    out->opened = st.opened;
+    out->waits = st.waits;
+    out->wait_us = st.wait_us;
+    out->timeouts = st.timeouts;
+    out->closed_max_idle = st.closed_max_idle;
+    out->closed_idle_timeout = st.closed_idle_timeout;
+    out->closed_lifetime = st.closed_lifetime;
+    out->closed_broken = st.closed_broken;
+    return ORM_OK;
 }

@@ -47,6 +47,7 @@
 #include <libpq-fe.h>
 
 #include "orm/alloc.h"
+#include "orm/ctx_internal.h"
 #include "orm/driver.h"
 #include "orm/error_internal.h"
 #include "orm/pg_conn.h"
@@ -99,12 +100,22 @@ static int64_t now_us(void)
 #define CANCEL_GRACE_US INT64_C(2000000)
 
 /* The deadline of a call on the CLOCK_MONOTONIC microsecond scale (orm__pool_now_us), 0 for
- * none: the connection's own (orm__pg_conn_set_deadline, set by whoever holds it). orm_ctx
- * carries no fields yet; when it does, its deadline goes here too (the earlier one wins). */
+ * none: the earlier of the connection's own (orm__pg_conn_set_deadline) and the ctx's. With a
+ * ctx, the call is armed for orm_ctx_cancel (a cancel request from the cancelling thread; the
+ * session disarms it when the call returns), and a ctx already cancelled gives a deadline in
+ * the past, so the statement is not sent (the session reports ORM_ECANCELED). */
 static int64_t call_deadline(orm_conn *c, orm_ctx *ctx)
 {
-    (void)ctx;
-    return c->deadline_us;
+    int64_t d = c->deadline_us;
+    if (ctx) {
+        orm__ctx_arm_pg(ctx, c->pg);
+        int64_t cd = orm_ctx_deadline(ctx);
+        if (cd && (!d || cd < d))
+            d = cd;
+        if (orm_ctx_err(ctx) == ORM_ECANCELED)
+            d = 1;
+    }
+    return d;
 }
 
 static void cancel_running(PGconn *pg)

@@ -11,7 +11,11 @@
  *  - at most one cursor is open per connection; any other call while it is open is
  *    ORM_EBUSY (running a statement could evict the cursor's own statement);
  *  - every SQLite error goes through map_code, the one table from SQLite codes to ORM_E...,
- *    with the extended code kept as native_code.
+ *    with the extended code kept as native_code;
+ *  - a call made with a ctx runs under a progress handler that interrupts the statement once
+ *    the ctx is cancelled or past its deadline (SQLITE_INTERRUPT: ORM_ECANCELED here, which
+ *    the session turns into the ctx's reason); it stays on while that call's cursor is open
+ *    and is switched off by the next call without a ctx.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -20,6 +24,7 @@
 #include <sqlite3.h>
 
 #include "orm/alloc.h"
+#include "orm/ctx_internal.h"
 #include "orm/driver.h"
 #include "orm/driver_sqlite.h"
 #include "orm/error_internal.h"
@@ -39,7 +44,27 @@ struct orm_conn {
     struct orm_cursor cur;
     int cursor_open;
     int query_only; /* PRAGMA query_only was turned on by begin */
+    orm_ctx *ctx;   /* the ctx the progress handler watches, or NULL (handler off) */
 };
+
+/* ---- deadlines and cancellation ---- */
+
+/* SQLite calls this every PROGRESS_OPS virtual machine instructions (a few microseconds). */
+#define PROGRESS_OPS 1000
+
+static int progress_cb(void *arg)
+{
+    const orm_conn *c = arg;
+    return c->ctx && orm__ctx_expired(c->ctx);
+}
+
+static void use_ctx(orm_conn *c, orm_ctx *ctx)
+{
+    if (c->ctx != ctx) {
+        c->ctx = ctx;
+        sqlite3_progress_handler(c->db, ctx ? PROGRESS_OPS : 0, ctx ? progress_cb : NULL, c);
+    }
+}
 
 /* ---- errors ---- */
 
@@ -284,9 +309,9 @@ static void put_stmt(sqlite3_stmt *st, int cached)
 
 static int sqlite_exec(orm_conn *c, orm_ctx *ctx, const orm_query *q, orm_exec_result *res)
 {
-    (void)ctx;
     if (c->cursor_open)
         return cursor_busy();
+    use_ctx(c, ctx);
     sqlite3_stmt *st;
     int cached = 0;
     int rc = get_stmt(c, q, SQLITE_STATIC, &st, &cached);
@@ -307,10 +332,10 @@ static int sqlite_exec(orm_conn *c, orm_ctx *ctx, const orm_query *q, orm_exec_r
 
 static int sqlite_query(orm_conn *c, orm_ctx *ctx, const orm_query *q, orm_cursor **out)
 {
-    (void)ctx;
     *out = NULL;
     if (c->cursor_open)
         return cursor_busy();
+    use_ctx(c, ctx);
     sqlite3_stmt *st;
     int cached = 0;
     int rc = get_stmt(c, q, SQLITE_TRANSIENT, &st, &cached);
@@ -328,9 +353,9 @@ static int sqlite_query(orm_conn *c, orm_ctx *ctx, const orm_query *q, orm_curso
 
 static int sqlite_exec_script(orm_conn *c, orm_ctx *ctx, const char *sql)
 {
-    (void)ctx;
     if (c->cursor_open)
         return cursor_busy();
+    use_ctx(c, ctx);
     if (!sql)
         return orm__error_set(ORM_EINVAL, "sqlite", "no SQL to run");
     const char *p = sql;

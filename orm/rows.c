@@ -1,7 +1,7 @@
 /* liborm — the public row cursor over a driver cursor.
  *
- * Keeps true: while an orm_rows exists it holds its session's connection lease (released
- * once, by orm_rows_free); typed getters convert like the backend would and never fail
+ * Keeps true: while an orm_rows exists it holds its connection (released once, by
+ * orm_rows_free: to the pool, discarded when a step lost it, or left with its transaction); typed getters convert like the backend would and never fail
  * (NULL reads as 0 / NULL). Numbers read as text are formatted into a buffer in the cursor,
  * valid until the next call, like any other borrowed text.
  */
@@ -11,21 +11,27 @@
 #include <string.h>
 
 #include "orm/alloc.h"
+#include "orm/ctx_internal.h"
 #include "orm/error_internal.h"
 #include "orm/middleware_internal.h"
 #include "orm/rows_internal.h"
+#include "tx/tx_internal.h"
 
 struct orm_rows {
     orm_session *session;
     orm_conn *conn;
     const orm_driver *drv;
     orm_cursor *cur;
+    struct orm_tx *tx;    /* the transaction whose connection this is; NULL: pooled */
+    orm_ctx *ctx;
+    int broken;           /* a step failed with ORM_ECONN: discard the connection */
     size_t ncols;
     char numbuf[40];
     orm__cursor_mw mw;    /* the middlewares waiting for this cursor's end */
 };
 
-int orm__rows_new(orm_rows **out, orm_session *s, orm_conn *conn, orm_cursor *cur)
+int orm__rows_new(orm_rows **out, orm_session *s, orm_conn *conn, orm_cursor *cur,
+                  struct orm_tx *tx, orm_ctx *ctx)
 {
     orm_rows *r = orm__malloc(sizeof *r);
     if (!r)
@@ -34,6 +40,11 @@ int orm__rows_new(orm_rows **out, orm_session *s, orm_conn *conn, orm_cursor *cu
     r->conn = conn;
     r->drv = orm__db_driver(s->db);
     r->cur = cur;
+    r->tx = tx;
+    r->ctx = ctx;
+    r->broken = 0;
+    if (tx)
+        orm__tx_root(tx)->cursors++;
     r->ncols = r->drv->cursor_ncols(cur);
     r->numbuf[0] = '\0';
     r->mw.chain = NULL;
@@ -50,6 +61,10 @@ int orm_rows_next(orm_rows *r)
     if (!r)
         return orm__error_set(ORM_EINVAL, "rows", "orm_rows_next: NULL cursor");
     int rc = r->drv->cursor_next(r->cur);
+    if (rc < 0) {
+        r->broken |= rc == ORM_ECONN;
+        rc = orm__ctx_fix(r->ctx, rc);
+    }
     orm__cursor_mw_step(&r->mw, rc);
     return rc;
 }
@@ -162,6 +177,8 @@ void orm_rows_free(orm_rows *r)
         return;
     orm__cursor_mw_close(&r->mw); /* the middlewares see the end before the lease goes */
     r->drv->cursor_close(r->cur);
-    orm__session_release(r->session, r->conn);
+    if (r->tx)
+        orm__tx_root(r->tx)->cursors--;
+    orm__session_release(r->session, r->conn, r->tx, r->broken);
     orm__free(r);
 }

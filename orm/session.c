@@ -1,46 +1,75 @@
 /* liborm — sessions: where every statement is sent.
  *
- * A session is the db (autocommit: lease a connection per statement) or a transaction (its
- * own connection, held from begin to commit/rollback). orm__session_exec, _query and
- * _exec_script are the single choke point every statement passes through on its way to the
- * driver; the middleware chain plugs in here and nowhere else.
+ * A session is the db (autocommit: a pooled connection per statement) or a transaction (its
+ * own connection, held from begin to commit/rollback). The db's session given a ctx that
+ * carries an open transaction on the same db runs in that transaction (a callee joins its
+ * caller's transaction). orm__session_exec, _query and _exec_script are the single choke
+ * point every statement passes through on its way to the driver; the middleware chain plugs
+ * in here and nowhere else.
+ *
+ * Keeps true: a statement outside a transaction that fails with ORM_ECONN (a connection the
+ * server dropped) is run once more on a fresh connection, and the broken one is discarded;
+ * a driver's interrupted/cancelled code is turned into the ctx's reason (orm__ctx_fix); the
+ * PostgreSQL cancel armed for a call is disarmed when it returns.
  */
+#include "orm/ctx_internal.h"
 #include "orm/error_internal.h"
 #include "orm/middleware_internal.h"
 #include "orm/rows_internal.h"
 #include "orm/session_internal.h"
 #include "tx/tx_internal.h"
 
-int orm__session_acquire(orm_session *s, orm_ctx *ctx, orm_conn **out)
+int orm__session_acquire(orm_session *s, orm_ctx *ctx, orm_conn **out, struct orm_tx **txp)
 {
-    if (s->tx) {
-        if (!s->tx->open) {
-            *out = NULL;
+    *out = NULL;
+    orm_tx *tx = s->tx;
+    if (!tx && ctx) {
+        orm_tx *joined = orm_ctx_tx(ctx);
+        if (joined && joined->db == s->db)
+            tx = joined;
+    }
+    *txp = tx;
+    if (tx) {
+        if (!orm__tx_usable(tx))
             return orm__error_set(ORM_ETXDONE, "tx",
                                   "transaction already committed or rolled back");
-        }
-        *out = s->tx->conn;
+        int rc = orm__ctx_check(ctx, "tx");
+        if (rc != ORM_OK)
+            return rc;
+        *out = tx->conn;
         return ORM_OK;
     }
     return orm__db_acquire(s->db, ctx, out);
 }
 
-void orm__session_release(orm_session *s, orm_conn *c)
+void orm__session_release(orm_session *s, orm_conn *c, struct orm_tx *tx, int broken)
 {
-    if (!s->tx)
+    if (tx) {
+        if (broken)
+            orm__tx_root(tx)->broken = 1;
+    } else if (broken) {
+        orm__db_discard(s->db, c);
+    } else {
         orm__db_release(s->db, c);
+    }
 }
 
 /* The database end of the chain: run q on a connection of the session. */
 static int exec_db(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_exec_result *res)
 {
-    orm_conn *c;
-    int rc = orm__session_acquire(s, ctx, &c);
-    if (rc != ORM_OK)
-        return rc;
-    rc = orm__db_driver(s->db)->exec(c, ctx, q, res);
-    orm__session_release(s, c);
-    return rc;
+    for (int attempt = 0;; attempt++) {
+        orm_conn *c;
+        orm_tx *tx;
+        int rc = orm__session_acquire(s, ctx, &c, &tx);
+        if (rc != ORM_OK)
+            return rc;
+        rc = orm__db_driver(s->db)->exec(c, ctx, q, res);
+        orm__ctx_disarm(ctx);
+        orm__session_release(s, c, tx, rc == ORM_ECONN);
+        if (rc == ORM_ECONN && !tx && attempt == 0)
+            continue; /* the server dropped a pooled connection: once more on a fresh one */
+        return orm__ctx_fix(ctx, rc);
+    }
 }
 
 int orm__session_exec(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_exec_result *res)
@@ -57,24 +86,30 @@ int orm__session_exec(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_exec
 static int query_db(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_rows **out,
                     orm__cursor_mw **mw)
 {
-    orm_conn *c;
-    int rc = orm__session_acquire(s, ctx, &c);
-    if (rc != ORM_OK)
-        return rc;
     const orm_driver *drv = orm__db_driver(s->db);
-    orm_cursor *cur;
-    rc = drv->query(c, ctx, q, &cur);
-    if (rc == ORM_OK) {
-        rc = orm__rows_new(out, s, c, cur);
+    for (int attempt = 0;; attempt++) {
+        orm_conn *c;
+        orm_tx *tx;
+        int rc = orm__session_acquire(s, ctx, &c, &tx);
+        if (rc != ORM_OK)
+            return rc;
+        orm_cursor *cur;
+        rc = drv->query(c, ctx, q, &cur);
+        orm__ctx_disarm(ctx);
         if (rc == ORM_OK) {
-            if (mw)
-                *mw = orm__rows_mw(*out);
-            return ORM_OK; /* the cursor keeps the connection until orm_rows_free */
+            rc = orm__rows_new(out, s, c, cur, tx, ctx);
+            if (rc == ORM_OK) {
+                if (mw)
+                    *mw = orm__rows_mw(*out);
+                return ORM_OK; /* the cursor keeps the connection until orm_rows_free */
+            }
+            drv->cursor_close(cur);
         }
-        drv->cursor_close(cur);
+        orm__session_release(s, c, tx, rc == ORM_ECONN);
+        if (rc == ORM_ECONN && !tx && attempt == 0)
+            continue;
+        return orm__ctx_fix(ctx, rc);
     }
-    orm__session_release(s, c);
-    return rc;
 }
 
 int orm__session_query(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_rows **out)
@@ -92,13 +127,19 @@ int orm__session_query(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_row
 
 static int script_db(orm_session *s, orm_ctx *ctx, const char *sql)
 {
-    orm_conn *c;
-    int rc = orm__session_acquire(s, ctx, &c);
-    if (rc != ORM_OK)
-        return rc;
-    rc = orm__db_driver(s->db)->exec_script(c, ctx, sql);
-    orm__session_release(s, c);
-    return rc;
+    for (int attempt = 0;; attempt++) {
+        orm_conn *c;
+        orm_tx *tx;
+        int rc = orm__session_acquire(s, ctx, &c, &tx);
+        if (rc != ORM_OK)
+            return rc;
+        rc = orm__db_driver(s->db)->exec_script(c, ctx, sql);
+        orm__ctx_disarm(ctx);
+        orm__session_release(s, c, tx, rc == ORM_ECONN);
+        if (rc == ORM_ECONN && !tx && attempt == 0)
+            continue;
+        return orm__ctx_fix(ctx, rc);
+    }
 }
 
 int orm__session_exec_script(orm_session *s, orm_ctx *ctx, const char *sql)

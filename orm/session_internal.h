@@ -36,14 +36,20 @@ typedef struct orm_model_entry {
 orm_model_entry *orm__db_model_entry(orm_db *db, const orm_model *model);
 const orm_driver *orm__db_driver(const orm_db *db);
 
-/* Take a connection for one statement (the tx's, or one of the db's) and give it back.
- * ORM_ETXDONE when the session's transaction is over. */
-int orm__session_acquire(orm_session *s, orm_ctx *ctx, orm_conn **out);
-void orm__session_release(orm_session *s, orm_conn *c);
+/* Take a connection for one statement and give it back. The connection is the
+ * transaction's when the statement runs in one (the session's own, or the one ctx carries on
+ * the session's db: *tx says which, NULL for a pooled connection), else one of the db's.
+ * ORM_ETXDONE when that transaction is over; ORM_ETIMEOUT / ORM_ECANCELED when ctx is.
+ * broken: the statement failed with ORM_ECONN (the connection is discarded, or the
+ * transaction remembers it must be). */
+int orm__session_acquire(orm_session *s, orm_ctx *ctx, orm_conn **out, struct orm_tx **tx);
+void orm__session_release(orm_session *s, orm_conn *c, struct orm_tx *tx, int broken);
 
-/* Connections for transactions: held until orm__db_release. */
+/* Connections for transactions: held until orm__db_release (or orm__db_discard when it is
+ * broken: closed instead of reused). */
 int orm__db_acquire(orm_db *db, orm_ctx *ctx, orm_conn **out);
 void orm__db_release(orm_db *db, orm_conn *c);
+void orm__db_discard(orm_db *db, orm_conn *c);
 
 int orm__session_exec(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_exec_result *res);
 /* Open a cursor: the connection stays taken until orm_rows_free. */

@@ -20,6 +20,7 @@ set(ORM_CORE_SOURCES
   orm/raw.c
   orm/mw_db.c
   orm/pool.c
+  orm/ctx.c
 )
 set(ORM_POSTGRES_SOURCES
   orm/driver_postgres.c

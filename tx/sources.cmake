@@ -1,4 +1,5 @@
 # tx/: transactions.
 set(ORM_TX_SOURCES
   tx/tx.c
+  tx/do_tx.c
 )

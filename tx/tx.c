@@ -1,13 +1,25 @@
-/* liborm — transactions: begin, commit, rollback, free.
+/* liborm — transactions: begin, commit, rollback, free; savepoints for nested begins.
  *
- * Keeps true: an open tx holds one connection lease (orm__db_acquire) from begin until commit
- * or rollback, which always end it (a failed COMMIT is followed by a rollback, and the
- * COMMIT's error is what the caller sees); after that every use is ORM_ETXDONE and the lease
- * is back with the db, so a finished-but-unfreed tx blocks nobody.
+ * Keeps true:
+ *  - an open top-level tx holds one connection (orm__db_acquire) from begin until commit or
+ *    rollback, which always end it (a failed COMMIT is followed by a rollback, and the
+ *    COMMIT's error is what the caller sees); after that every use is ORM_ETXDONE and the
+ *    connection is back with the pool (discarded when a statement lost it), so a
+ *    finished-but-unfreed tx blocks nobody;
+ *  - a tx begun with a ctx is what that ctx carries (orm_ctx_tx) from begin until its end,
+ *    when the ctx gets back what it carried before; a begin with a ctx that carries an open
+ *    tx on the same db is a SAVEPOINT in it (orm_sp_<depth>), sharing its connection;
+ *  - BEGIN, COMMIT, ROLLBACK go through the middleware chain (orm__chain_call, the driver
+ *    runs them); SAVEPOINT / RELEASE / ROLLBACK TO through orm__session_exec (kind
+ *    SAVEPOINT), so middlewares see every statement of a transaction;
+ *  - rollback never honours a deadline: cleaning up must not be cut short.
  */
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "orm/alloc.h"
+#include "orm/ctx_internal.h"
 #include "orm/error_internal.h"
 #include "orm/middleware_internal.h"
 #include "orm/session_internal.h"
@@ -17,11 +29,13 @@ int orm_tx_options_init(orm_tx_options *opts, unsigned version)
 {
     if (!opts)
         return orm__error_set(ORM_EINVAL, "tx", "orm_tx_options_init: opts is NULL");
-    if (version != ORM_TX_OPTIONS_VERSION)
+    if (version != 1 && version != ORM_TX_OPTIONS_VERSION)
         return orm__error_set(ORM_EINVAL, "tx", "unknown orm_tx_options version %u (this liborm knows %u)",
                               version, ORM_TX_OPTIONS_VERSION);
     orm_tx_options d = ORM_TX_OPTIONS_INIT;
-    *opts = d;
+    d.version = version;
+    /* A version 1 caller's struct ends before the retry fields. */
+    memcpy(opts, &d, version == 1 ? offsetof(orm_tx_options, max_retries) : sizeof d);
     return ORM_OK;
 }
 
@@ -39,11 +53,35 @@ static int tx_op_db(void *arg, orm_ctx *ctx)
 {
     tx_op *o = arg;
     const orm_driver *drv = orm__db_driver(o->tx->db);
+    int rc;
     switch (o->op) {
-    case OP_BEGIN: return drv->begin(o->tx->conn, ctx, o->opts);
-    case OP_COMMIT: return drv->commit(o->tx->conn, ctx);
-    default: return drv->rollback(o->tx->conn, ctx);
+    case OP_BEGIN: rc = drv->begin(o->tx->conn, ctx, o->opts); break;
+    case OP_COMMIT: rc = drv->commit(o->tx->conn, ctx); break;
+    default: rc = drv->rollback(o->tx->conn, NULL); break; /* never cut short */
     }
+    orm__ctx_disarm(ctx);
+    if (rc == ORM_ECONN)
+        o->tx->broken = 1;
+    return orm__ctx_fix(ctx, rc);
+}
+
+/* The BEGIN the driver runs, as text for the middlewares (the drivers hold the mapping:
+ * SQLite DEFERRED/IMMEDIATE/EXCLUSIVE, PostgreSQL's isolation levels and READ ONLY). */
+static const char *begin_text(const orm_db *db, const orm_tx_options *o, char *buf, size_t n)
+{
+    if (!o)
+        return "BEGIN";
+    if (strcmp(orm_db_backend(db), "sqlite") == 0) {
+        static const char *const modes[] = { "BEGIN DEFERRED", "BEGIN IMMEDIATE", "BEGIN EXCLUSIVE" };
+        return (unsigned)o->sqlite_begin < 3 ? modes[o->sqlite_begin] : "BEGIN";
+    }
+    static const char *const levels[] = { "", " ISOLATION LEVEL READ UNCOMMITTED",
+                                          " ISOLATION LEVEL READ COMMITTED",
+                                          " ISOLATION LEVEL REPEATABLE READ",
+                                          " ISOLATION LEVEL SERIALIZABLE" };
+    snprintf(buf, n, "BEGIN%s%s", (unsigned)o->isolation < 5 ? levels[o->isolation] : "",
+             o->read_only ? " READ ONLY" : "");
+    return buf;
 }
 
 static int run_op(orm_tx *tx, orm_ctx *ctx, int op, const orm_tx_options *opts)
@@ -54,7 +92,38 @@ static int run_op(orm_tx *tx, orm_ctx *ctx, int op, const orm_tx_options *opts)
     orm__chain *ch = orm__db_chain(tx->db);
     if (orm__chain_bypass(ch))
         return tx_op_db(&o, ctx);
-    return orm__chain_call(ch, &tx->session, ctx, kinds[op], sql[op], tx_op_db, &o);
+    char buf[96];
+    const char *text = op == OP_BEGIN ? begin_text(tx->db, opts, buf, sizeof buf) : sql[op];
+    return orm__chain_call(ch, &tx->session, ctx, kinds[op], text, tx_op_db, &o);
+}
+
+/* SAVEPOINT / RELEASE SAVEPOINT / ROLLBACK TO SAVEPOINT orm_sp_<depth>, run in the enclosing
+ * transaction's session (the savepoint's own may already be closed). */
+static int savepoint_stmt(orm_tx *tx, orm_ctx *ctx, const char *verb)
+{
+    char sql[64];
+    int n = snprintf(sql, sizeof sql, "%s orm_sp_%u", verb, tx->depth);
+    orm_query q = { .kind = ORM_QUERY_SAVEPOINT, .sql = sql, .sql_len = (size_t)n };
+    return orm__session_exec(&tx->parent->session, ctx, &q, NULL);
+}
+
+/* The error on this thread, kept across calls that may overwrite it. */
+typedef struct saved_error {
+    orm_error e;
+    char msg[512];
+} saved_error;
+
+static void save_error(saved_error *s)
+{
+    s->e = *orm_error_last();
+    strncpy(s->msg, s->e.message, sizeof s->msg - 1);
+    s->msg[sizeof s->msg - 1] = '\0';
+}
+
+static int restore_error(const saved_error *s)
+{
+    return orm__error_set_db(s->e.code, s->e.module, s->e.sqlstate[0] ? s->e.sqlstate : NULL,
+                             s->e.native_code, "%s", s->msg);
 }
 
 int orm_tx_begin(orm_tx **out, orm_db *db, orm_ctx *ctx, const orm_tx_options *opts)
@@ -64,26 +133,46 @@ int orm_tx_begin(orm_tx **out, orm_db *db, orm_ctx *ctx, const orm_tx_options *o
     *out = NULL;
     if (!db)
         return orm__error_set(ORM_EINVAL, "tx", "orm_tx_begin: db is NULL");
-    if (opts && opts->version != ORM_TX_OPTIONS_VERSION)
+    if (opts && opts->version != 1 && opts->version != ORM_TX_OPTIONS_VERSION)
         return orm__error_set(ORM_EINVAL, "tx", "unknown orm_tx_options version %u (this liborm knows %u)",
                               opts->version, ORM_TX_OPTIONS_VERSION);
+    orm_tx *outer = orm_ctx_tx(ctx);
+    if (outer && (outer->db != db || !orm__tx_usable(outer)))
+        outer = NULL;
     orm_tx *tx = orm__calloc(1, sizeof *tx);
     if (!tx)
         return orm__error_nomem("tx");
     tx->db = db;
     tx->session.db = db;
     tx->session.tx = tx;
-    int rc = orm__db_acquire(db, ctx, &tx->conn);
-    if (rc == ORM_OK) {
-        rc = run_op(tx, ctx, OP_BEGIN, opts);
-        if (rc != ORM_OK)
-            orm__db_release(db, tx->conn);
+    int rc;
+    if (outer) {
+        tx->parent = outer;
+        tx->depth = outer->depth + 1;
+        tx->conn = outer->conn;
+        rc = savepoint_stmt(tx, ctx, "SAVEPOINT");
+    } else {
+        rc = orm__db_acquire(db, ctx, &tx->conn);
+        if (rc == ORM_OK) {
+            rc = run_op(tx, ctx, OP_BEGIN, opts);
+            if (rc != ORM_OK) {
+                if (tx->broken)
+                    orm__db_discard(db, tx->conn);
+                else
+                    orm__db_release(db, tx->conn);
+            }
+        }
     }
     if (rc != ORM_OK) {
         orm__free(tx);
         return rc;
     }
     tx->open = 1;
+    if (ctx) {
+        tx->ctx = ctx;
+        tx->ctx_prev = orm__ctx_own_tx(ctx);
+        orm__ctx_set_tx(ctx, tx);
+    }
     *out = tx;
     return ORM_OK;
 }
@@ -93,11 +182,45 @@ static int done_error(void)
     return orm__error_set(ORM_ETXDONE, "tx", "transaction already committed or rolled back");
 }
 
+/* A cursor still open on the connection: ending now would pull the connection from under it. */
+static int cursor_open(orm_tx *tx)
+{
+    if (!orm__tx_root(tx)->cursors)
+        return 0;
+    orm__error_set(ORM_EBUSY, "tx", "a cursor is still open on this transaction's connection: "
+                                     "free the orm_rows first (the transaction stays open)");
+    return 1;
+}
+
+/* End tx: give its connection back (a top-level one) and take it off its ctx. */
 static void finish(orm_tx *tx)
 {
-    orm__db_release(tx->db, tx->conn);
+    if (!tx->parent) {
+        if (tx->broken)
+            orm__db_discard(tx->db, tx->conn);
+        else
+            orm__db_release(tx->db, tx->conn);
+    }
     tx->conn = NULL;
     tx->open = 0;
+    if (tx->ctx) {
+        /* The ctx may carry a savepoint of tx still unfreed: it ends with tx. */
+        for (orm_tx *t = orm__ctx_own_tx(tx->ctx); t; t = t->parent)
+            if (t == tx) {
+                orm__ctx_set_tx(tx->ctx, tx->ctx_prev);
+                break;
+            }
+        tx->ctx = NULL;
+    }
+}
+
+/* Undo a savepoint's work and drop it (ROLLBACK TO leaves it in place on both backends). */
+static int savepoint_rollback(orm_tx *tx)
+{
+    int rc = savepoint_stmt(tx, NULL, "ROLLBACK TO SAVEPOINT");
+    if (rc == ORM_OK)
+        rc = savepoint_stmt(tx, NULL, "RELEASE SAVEPOINT");
+    return rc;
 }
 
 int orm_tx_commit(orm_tx *tx)
@@ -106,15 +229,23 @@ int orm_tx_commit(orm_tx *tx)
         return orm__error_set(ORM_EINVAL, "tx", "orm_tx_commit: tx is NULL");
     if (!tx->open)
         return done_error();
-    int rc = run_op(tx, NULL, OP_COMMIT, NULL);
+    if (tx->parent && !orm__tx_usable(tx->parent)) {
+        finish(tx);
+        return done_error();
+    }
+    if (cursor_open(tx))
+        return ORM_EBUSY;
+    int rc = tx->parent ? savepoint_stmt(tx, tx->ctx, "RELEASE SAVEPOINT")
+                        : run_op(tx, tx->ctx, OP_COMMIT, NULL);
     if (rc != ORM_OK) {
         /* Keep the COMMIT's error: the rollback that cleans up may overwrite it. */
-        orm_error saved = *orm_error_last();
-        char msg[1024];
-        strncpy(msg, saved.message, sizeof msg - 1);
-        msg[sizeof msg - 1] = '\0';
-        run_op(tx, NULL, OP_ROLLBACK, NULL);
-        orm__error_set_db(saved.code, saved.module, saved.sqlstate, saved.native_code, "%s", msg);
+        saved_error saved;
+        save_error(&saved);
+        if (tx->parent)
+            savepoint_rollback(tx);
+        else
+            run_op(tx, tx->ctx, OP_ROLLBACK, NULL);
+        restore_error(&saved);
     }
     finish(tx);
     return rc;
@@ -126,12 +257,18 @@ int orm_tx_rollback(orm_tx *tx)
         return orm__error_set(ORM_EINVAL, "tx", "orm_tx_rollback: tx is NULL");
     if (!tx->open)
         return done_error();
-    int rc = run_op(tx, NULL, OP_ROLLBACK, NULL);
+    if (orm__tx_usable(tx) && cursor_open(tx))
+        return ORM_EBUSY;
+    int rc;
+    if (tx->parent)
+        rc = orm__tx_usable(tx->parent) ? savepoint_rollback(tx) : done_error();
+    else
+        rc = run_op(tx, tx->ctx, OP_ROLLBACK, NULL);
     finish(tx);
     return rc;
 }
 
-int orm_tx_is_open(const orm_tx *tx) { return tx && tx->open; }
+int orm_tx_is_open(const orm_tx *tx) { return tx && orm__tx_usable(tx); }
 
 orm_session *orm_tx_session(orm_tx *tx) { return tx ? &tx->session : NULL; }
 
@@ -139,7 +276,7 @@ void orm_tx_free(orm_tx *tx)
 {
     if (!tx)
         return;
-    if (tx->open)
-        orm_tx_rollback(tx);
+    if (tx->open && orm_tx_rollback(tx) != ORM_OK && tx->open)
+        finish(tx); /* a cursor left open (a misuse): the pool closes the connection */
     orm__free(tx);
 }

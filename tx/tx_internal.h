@@ -8,9 +8,33 @@
 
 struct orm_tx {
     orm_db *db;
-    orm_conn *conn;      /* leased with orm__db_acquire while open; NULL after */
+    orm_conn *conn;      /* top level: leased with orm__db_acquire while open; a savepoint:
+                            its parent's. NULL after the end */
     int open;            /* 1 from begin until commit or rollback */
+    int broken;          /* a statement lost the connection (ORM_ECONN): discard it at the end */
+    int cursors;         /* top level: orm_rows open on the connection (commit/rollback wait) */
+    struct orm_tx *parent; /* NULL: a top-level transaction; else a SAVEPOINT inside parent */
+    unsigned depth;      /* 0 top level; n: savepoint orm_sp_<n> */
+    orm_ctx *ctx;        /* the ctx this tx is recorded on (orm_ctx_tx), or NULL */
+    struct orm_tx *ctx_prev; /* what that ctx carried before */
     struct orm_session session; /* { db, this tx } */
 };
+
+/* Whether statements can run in tx: it and every enclosing transaction are open. */
+static inline int orm__tx_usable(const struct orm_tx *tx)
+{
+    for (; tx; tx = tx->parent)
+        if (!tx->open)
+            return 0;
+    return 1;
+}
+
+/* The top-level transaction of tx (itself when it is not a savepoint). */
+static inline struct orm_tx *orm__tx_root(struct orm_tx *tx)
+{
+    while (tx->parent)
+        tx = tx->parent;
+    return tx;
+}
 
 #endif

@@ -15,8 +15,9 @@
  * Ownership: orm_db_open gives the caller a db to close with orm_db_close. A session from
  * orm_db_session is borrowed from the db and lives as long as it.
  *
- * Thread safety: an orm_db is shared by threads: open statements are serialized on its
- * connection(s) internally; orm_db_register may be called from any thread. orm_db_close must
+ * Thread safety: an orm_db is shared by threads: each statement runs on a connection of the
+ * db's pool (a transaction or an open cursor holds one until it ends; a broken connection is
+ * replaced, and a statement outside a transaction that failed on one is retried once); orm_db_register may be called from any thread. orm_db_close must
  * be called once, when no other thread uses the db.
  */
 #ifndef ORM_DB_H
@@ -38,18 +39,29 @@ typedef struct orm_session orm_session;
  * no deadline and no transaction. */
 typedef struct orm_ctx orm_ctx;
 
-#define ORM_DB_OPTIONS_VERSION 1u
+/* Version 2 added the pool fields; a version 1 struct (without them) is still accepted. */
+#define ORM_DB_OPTIONS_VERSION 2u
 
 typedef struct orm_db_options {
     unsigned version;         /* ORM_DB_OPTIONS_VERSION */
     size_t stmt_cache_size;   /* prepared statements kept per connection (LRU); 0: default 128 */
-    int busy_timeout_ms;      /* SQLite: how long to wait on a locked database; 0: 5000 */
+    int busy_timeout_ms;      /* SQLite: how long to wait on a locked database; also how long
+                                 a call without a ctx deadline waits for a pooled connection
+                                 (then ORM_EBUSY); 0: 5000 */
     int create;               /* SQLite: create the file when missing (default 1) */
+    /* The connection pool (version 2). */
+    size_t max_open;          /* connections open at once; 0: default (PostgreSQL 8, a SQLite
+                                 file 4 in WAL mode; an in-memory SQLite db always has exactly
+                                 one shared connection) */
+    size_t max_idle;          /* idle connections kept; 0: max_open */
+    int64_t idle_timeout_ms;  /* close a connection idle longer than this; 0: never */
+    int64_t max_lifetime_ms;  /* close a connection older than this when idle; 0: never */
 } orm_db_options;
 
-#define ORM_DB_OPTIONS_INIT { ORM_DB_OPTIONS_VERSION, 128, 5000, 1 }
+#define ORM_DB_OPTIONS_INIT { ORM_DB_OPTIONS_VERSION, 128, 5000, 1, 0, 0, 0, 0 }
 
-/* Fill opts with the defaults of this version. ORM_EINVAL for an unknown version. */
+/* Fill opts with the defaults of version (1 or 2: a version 1 struct gets only its fields).
+ * ORM_EINVAL for an unknown version. */
 ORM_API int orm_db_options_init(orm_db_options *opts, unsigned version);
 
 /* Open a database. On failure *out is NULL and there is nothing to free; the last error says
@@ -72,6 +84,25 @@ ORM_API int orm_db_is_registered(orm_db *db, const orm_model *model);
 
 /* The registered model for a table name, or NULL. */
 ORM_API const orm_model *orm_db_model(orm_db *db, const char *table);
+
+/* The connection pool's counters (orm_db_stats). */
+typedef struct orm_db_pool_stats {
+    size_t max_open;              /* the limit */
+    size_t open;                  /* in use + idle */
+    size_t in_use;
+    size_t idle;
+    uint64_t opened;              /* connections opened since orm_db_open */
+    uint64_t waits;               /* acquires that had to wait for a free connection */
+    int64_t wait_us;              /* total time spent waiting, microseconds */
+    uint64_t timeouts;            /* waits that gave up at their deadline */
+    uint64_t closed_max_idle;     /* closed at release: max_idle already idle */
+    uint64_t closed_idle_timeout; /* closed: idle longer than idle_timeout_ms */
+    uint64_t closed_lifetime;     /* closed: older than max_lifetime_ms */
+    uint64_t closed_broken;       /* closed: broken (lost, failed its check or reset) */
+} orm_db_pool_stats;
+
+/* A snapshot of db's pool counters. ORM_EINVAL for NULL arguments. Safe from any thread. */
+ORM_API int orm_db_stats(orm_db *db, orm_db_pool_stats *out);
 
 /* The session that runs statements on the db outside any transaction (autocommit).
  * Borrowed: valid until orm_db_close. Never NULL for a non-NULL db. */

@@ -18,6 +18,7 @@
 #include "orm/select.h"
 #include "orm/write.h"
 #include "orm/tx.h"
+#include "orm/ctx.h"
 #include "orm/middleware.h"
 #include "orm/raw.h"
 #include "orm/cache.h"

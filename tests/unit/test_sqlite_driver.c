@@ -99,7 +99,7 @@ START_TEST(dsn_forms)
     ck_assert_orm(orm_db_open(&d, "sqlite:/tmp/orm-no-such-file-here.db", &o), ORM_EIO);
     o.version = 7;
     ck_assert_orm(orm_db_open(&d, "sqlite::memory:", &o), ORM_EINVAL);
-    ck_assert_orm(orm_db_options_init(&o, 2), ORM_EINVAL);
+    ck_assert_orm(orm_db_options_init(&o, ORM_DB_OPTIONS_VERSION + 1), ORM_EINVAL);
     ck_assert_ok(orm_db_options_init(&o, ORM_DB_OPTIONS_VERSION));
     ck_assert_uint_eq(o.stmt_cache_size, 128);
     orm_db_close(NULL);
