@@ -7,12 +7,14 @@
  * 4-bit counters, halved every 10 x capacity additions so old popularity fades) and the less
  * frequent one goes. A static window loses to LRU on recency-heavy workloads, so the window
  * size is adapted by hill climbing on the hit rate of each sample period (Caffeine's climber:
- * step 6.25% of capacity, restart when the hit rate moves by 5%, decay 0.98 otherwise).
+ * step 6.25% of capacity, restart when the hit rate moves by 5%, decay 0.98 otherwise; the
+ * sample is 5 x capacity requests, half of Caffeine's, which adapted better on the traces).
  * Sampled hit rates swing with a trace's phases far more than with the window size, so the
  * climber alone adapts too slowly for recency-heavy traces (sprite: 5 points below LRU). A
  * second, local gradient fixes that, as ARC adapts its target: the policy remembers the hashes
  * of its recent evictions in two ghosts, rejected window candidates and main-region victims
- * (a direct-mapped table of 8-byte slots, one per unit of capacity, aged by eviction count).
+ * (a direct-mapped table of 8-byte slots, one per two units of capacity, aged by eviction
+ * count).
  * A miss on a rejected candidate means a larger window would have hit, so the window grows by
  * that entry's weight; a miss on a main victim shrinks it.
  *
@@ -31,8 +33,15 @@
 #define STEP_PERCENT 0.0625
 #define RESTART_THRESHOLD 0.05
 #define STEP_DECAY 0.98
-#define SAMPLE_FACTOR 10  /* climber sample period, x capacity */
+#ifndef SAMPLE_FACTOR
+#define SAMPLE_FACTOR 5   /* climber sample period, x capacity (Caffeine: 10; 5 adapted better on the traces) */
+#endif
+#ifndef GHOST_SPAN
 #define GHOST_SPAN 0.5    /* a ghost remembers the last 0.5 x capacity evictions of its kind */
+#endif
+#ifndef GHOST_STEP
+#define GHOST_STEP 1      /* window change per ghost hit, in entry weights */
+#endif
 #define ADMIT_HASHDOS_THRESHOLD 6
 
 /* ---- lists: head.next is the least recently used end, head.prev the most recent ---- */
@@ -188,7 +197,7 @@ int orm__cpolicy_init(orm__cpolicy *p, int kind, int by_bytes, uint64_t max, uin
     reset_sizes(p);
     p->sample_period = SAMPLE_FACTOR * (expected_entries ? expected_entries : 1);
     if (kind == ORM_CACHE_TINYLFU && max) {
-        uint64_t n = next_pow2(expected_entries < 64 ? 64 : expected_entries);
+        uint64_t n = next_pow2(expected_entries < 128 ? 128 : expected_entries) / 2;
         p->ghost_span = (uint64_t)(GHOST_SPAN * (double)expected_entries);
         p->ghost_mask = n - 1;
         if (!(p->ghost = orm__calloc(n, sizeof(uint64_t))))
@@ -298,7 +307,7 @@ static void ghost_feedback(orm__cpolicy *p, uint32_t hash, uint64_t w)
     int which = ghost_take(p, hash);
     if (which < 0)
         return;
-    double d = (double)w;
+    double d = GHOST_STEP * (double)w;
     double save = p->adjustment;
     p->adjustment = which == 0 ? d : -d;
     if (which == 0)
