@@ -33,6 +33,7 @@ void ormctl_migrate_usage(void)
            "options:\n"
            "  -d, --dsn DSN           sqlite:PATH, postgres://... (default $ORM_DSN)\n"
            "  -m, --dir DIR           the migrations folder (required)\n"
+           "  -o, --output FILE       embed: write the C source to FILE instead of stdout\n"
            "  --lock-timeout MS       PostgreSQL: wait at most MS for the migration lock (60000)\n"
            "\n"
            "exit status: 0 ok, 1 the operation failed (message on stderr), 2 usage error\n");
@@ -111,7 +112,7 @@ static int run_db(const char *dsn, const char *dir, const orm_migrate_options *m
 
 int ormctl_migrate(int argc, char **argv)
 {
-    const char *dsn = getenv("ORM_DSN"), *dir = NULL, *cmd = NULL, *arg = NULL;
+    const char *dsn = getenv("ORM_DSN"), *dir = NULL, *cmd = NULL, *arg = NULL, *output = NULL;
     orm_migrate_options mo = ORM_MIGRATE_OPTIONS_INIT;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -120,6 +121,8 @@ int ormctl_migrate(int argc, char **argv)
             dsn = argv[++i];
         } else if ((strcmp(a, "-m") == 0 || strcmp(a, "--dir") == 0) && has_next) {
             dir = argv[++i];
+        } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && has_next) {
+            output = argv[++i];
         } else if (strcmp(a, "--lock-timeout") == 0 && has_next) {
             long long v = parse_count(argv[++i]);
             if (v <= 0 || v > 24LL * 3600 * 1000)
@@ -176,8 +179,16 @@ int ormctl_migrate(int argc, char **argv)
         char *c;
         if (orm_migrate_embed(dir, arg, &c) != ORM_OK)
             return fail("embed");
-        fputs(c, stdout);
+        FILE *f = output ? fopen(output, "w") : stdout;
+        int bad = !f || fputs(c, f) == EOF;
+        if (f && f != stdout)
+            bad |= fclose(f) != 0;
         orm_free_string(c);
+        if (bad) {
+            fprintf(stderr, "ormctl migrate: embed: cannot write %s: %s\n", output ? output : "stdout",
+                    strerror(errno));
+            return 1;
+        }
         return 0;
     }
     if (!dsn || !*dsn)
