@@ -369,7 +369,7 @@ static int is_expired(const orm__centry *e, int64_t now) { return e->expires && 
 static int local_get(orm_cache *c, const char *key, orm_cache_ref **out, orm_cache_meta *meta)
 {
     local *L = (local *)c;
-    size_t klen;
+    size_t klen = 0;
     int rc = check_key(key, &klen);
     if (rc)
         return rc;
@@ -457,7 +457,7 @@ enum { MODE_SET, MODE_LOAD_OR_STORE, MODE_SET_IF_GEN };
 static int store(local *L, const char *key, orm_cache_ref *v, int64_t ttl, int mode, orm_cache_ref **out, int *loaded,
                  uint64_t gen)
 {
-    size_t klen;
+    size_t klen = 0;
     uint32_t charge = 0;
     int rc = check_key(key, &klen);
     if (rc)
@@ -560,7 +560,7 @@ static int local_load_or_store(orm_cache *c, const char *key, orm_cache_ref *v, 
 static int local_gen(orm_cache *c, const char *key, uint64_t *out)
 {
     local *L = (local *)c;
-    size_t klen;
+    size_t klen = 0;
     int rc = check_key(key, &klen);
     if (rc)
         return rc;
@@ -580,7 +580,7 @@ static int local_set_if_gen(orm_cache *c, const char *key, orm_cache_ref *v, int
 /* delete and load-and-delete. */
 static int remove_key(local *L, const char *key, orm_cache_ref **out)
 {
-    size_t klen;
+    size_t klen = 0;
     int rc = check_key(key, &klen);
     if (rc)
         return rc;
@@ -617,7 +617,7 @@ static int local_load_and_delete(orm_cache *c, const char *key, orm_cache_ref **
 static int local_incr(orm_cache *c, const char *key, int64_t delta, int64_t ttl, int64_t *out)
 {
     local *L = (local *)c;
-    size_t klen;
+    size_t klen = 0;
     uint32_t charge = 0;
     int rc = check_key(key, &klen);
     if (rc)
