@@ -64,5 +64,6 @@ Suite *it_null_suite(void);
 Suite *it_keys_suite(void);
 Suite *it_injection_suite(void);
 Suite *it_tx_suite(void);
+Suite *it_tx_ctx_suite(void);
 
 #endif
