@@ -22,6 +22,7 @@
 #include "migrations/migrate_internal.h"
 #include "migrations/migrate_state.h"
 #include "orm/alloc.h"
+#include "orm/ctx.h"
 #include "orm/raw.h"
 #include "orm/tx.h"
 
@@ -155,7 +156,12 @@ static int pg_lock(orm_migrator *m, step *st, orm_ctx *ctx)
     /* lock_timeout bounds the wait for the advisory lock; the session's own setting is put
      * back afterwards so the migration's statements wait as the operator configured. */
     char saved[64], limit[32];
-    snprintf(limit, sizeof limit, "%dms", m->lock_timeout_ms);
+    int64_t wait_ms = m->lock_timeout_ms, deadline = orm_ctx_deadline(ctx);
+    if (deadline) { /* the ctx's deadline, when sooner, bounds the wait too */
+        int64_t left = (deadline - orm_ctx_now_us()) / 1000;
+        wait_ms = left < 1 ? 1 : left < wait_ms ? left : wait_ms;
+    }
+    snprintf(limit, sizeof limit, "%lldms", (long long)wait_ms);
     orm_value a_limit[] = { orm_text(limit) };
     orm_value a_key[] = { orm_int(LOCK_KEY) };
     int rc = one_row(st->s, ctx, "SELECT current_setting('lock_timeout')", NULL, 0, saved,
@@ -167,8 +173,8 @@ static int pg_lock(orm_migrator *m, step *st, orm_ctx *ctx)
         if (rc != ORM_OK) {
             int code = strcmp(orm_error_last()->sqlstate, "55P03") == 0 ? ORM_ETIMEOUT : rc;
             char prefix[96];
-            snprintf(prefix, sizeof prefix, "migration lock (pg_advisory_xact_lock) not taken within %d ms",
-                     m->lock_timeout_ms);
+            snprintf(prefix, sizeof prefix, "migration lock (pg_advisory_xact_lock) not taken within %lld ms",
+                     (long long)wait_ms);
             return wrap_error(code, prefix);
         }
     }
@@ -181,9 +187,13 @@ static int pg_lock(orm_migrator *m, step *st, orm_ctx *ctx)
 static int step_begin(orm_migrator *m, orm_ctx *ctx, step *st)
 {
     memset(st, 0, sizeof *st);
+    int rc = orm_ctx_err(ctx);
+    if (rc != ORM_OK)
+        return orm__error_set(rc, "migrate", "migration stopped: the ctx was %s",
+                              rc == ORM_ETIMEOUT ? "past its deadline" : "cancelled");
     orm_tx_options to = ORM_TX_OPTIONS_INIT;
     to.sqlite_begin = ORM_SQLITE_IMMEDIATE; /* the write lock, taken now, held to the end */
-    int rc = orm_tx_begin(&st->tx, m->db, ctx, &to);
+    rc = orm_tx_begin(&st->tx, m->db, ctx, &to);
     if (rc != ORM_OK)
         return wrap_error(rc, m->pg ? "migration step (BEGIN)" : "migration lock (BEGIN IMMEDIATE)");
     st->s = orm_tx_session(st->tx);

@@ -23,7 +23,8 @@
  * naming the file, until `force` records the file as it is now.
  *
  * Each step (applying or reverting one migration) is one transaction holding the migration
- * lock: pg_advisory_xact_lock on a fixed key (waiting at most lock_timeout_ms) on
+ * lock: pg_advisory_xact_lock on a fixed key (waiting at most lock_timeout_ms, or until the
+ * ctx deadline when sooner) on
  * PostgreSQL, BEGIN IMMEDIATE on SQLite (waiting the db's busy timeout). Inside it the state
  * is read again, so processes migrating the same database at once apply each migration
  * exactly once. Every statement goes through the session (middleware kind DDL for the

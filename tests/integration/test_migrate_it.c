@@ -420,6 +420,64 @@ START_TEST(test_middleware_sees_statements)
 }
 END_TEST
 
+START_TEST(test_lock_wait_is_bounded)
+{
+    put_three();
+    /* another deployer holds the lock: a transaction that took it and is still open */
+    orm_db *holder;
+    ck_assert_ok(orm_db_open(&holder, dsn, NULL));
+    orm_tx_options to = ORM_TX_OPTIONS_INIT;
+    to.sqlite_begin = ORM_SQLITE_IMMEDIATE;
+    orm_tx *tx;
+    ck_assert_ok(orm_tx_begin(&tx, holder, NULL, &to));
+    if (is_pg()) {
+        orm_rows *r;
+        orm_value key[] = { orm_int(INT64_C(0x6f726d5f6d696772)) };
+        ck_assert_ok(orm_raw_rows(orm_tx_session(tx), NULL, "SELECT pg_advisory_xact_lock($1)", key, 1, &r));
+        ck_assert_int_eq(orm_rows_next(r), 1);
+        orm_rows_free(r);
+    }
+    orm_db_options dbo = ORM_DB_OPTIONS_INIT;
+    dbo.busy_timeout_ms = 200;
+    orm_db *db2;
+    ck_assert_ok(orm_db_open(&db2, dsn, &dbo));
+    orm_migrate_options mo = ORM_MIGRATE_OPTIONS_INIT;
+    mo.lock_timeout_ms = 200;
+    orm_migrator *m;
+    ck_assert_ok(orm_migrator_open_dir(&m, db2, dir, &mo));
+    int64_t t0 = orm_ctx_now_us();
+    int rc = orm_migrate_up(m, NULL, 0, NULL);
+    int64_t waited_ms = (orm_ctx_now_us() - t0) / 1000;
+    ck_assert_msg(rc == (is_pg() ? ORM_ETIMEOUT : ORM_EBUSY), "rc %d: %s", rc, orm_error_last()->message);
+    ck_assert(msg_has("migration lock"));
+    ck_assert_int_lt(waited_ms, 5000);
+    /* a ctx deadline sooner than lock_timeout_ms bounds the wait too (postgres) */
+    if (is_pg()) {
+        mo.lock_timeout_ms = 60000;
+        orm_migrator_free(m);
+        ck_assert_ok(orm_migrator_open_dir(&m, db2, dir, &mo));
+        orm_ctx *ctx;
+        ck_assert_ok(orm_ctx_with_timeout(&ctx, NULL, 300));
+        t0 = orm_ctx_now_us();
+        ck_assert_int_lt(orm_migrate_up(m, ctx, 0, NULL), 0);
+        ck_assert_int_lt((orm_ctx_now_us() - t0) / 1000, 5000);
+        orm_ctx_free(ctx);
+    }
+    ck_assert_ok(orm_tx_rollback(tx));
+    orm_tx_free(tx);
+    /* a cancelled ctx stops before the first step */
+    orm_ctx *c;
+    ck_assert_ok(orm_ctx_new(&c, NULL));
+    orm_ctx_cancel(c);
+    ck_assert_orm(orm_migrate_up(m, c, 0, NULL), ORM_ECANCELED);
+    orm_ctx_free(c);
+    ck_assert_ok(orm_migrate_up(m, NULL, 0, NULL)); /* the lock is free again */
+    orm_migrator_free(m);
+    orm_db_close(db2);
+    orm_db_close(holder);
+}
+END_TEST
+
 enum { NPROC = 3, NMIG = 6 };
 
 START_TEST(test_processes_apply_each_once)
@@ -490,6 +548,7 @@ Suite *it_migrate_suite(void)
     tcase_add_test(tc, test_baseline);
     tcase_add_test(tc, test_compiled_in);
     tcase_add_test(tc, test_middleware_sees_statements);
+    tcase_add_test(tc, test_lock_wait_is_bounded);
     tcase_add_test(tc, test_processes_apply_each_once);
     suite_add_tcase(su, tc);
     return su;
