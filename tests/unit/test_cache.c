@@ -452,7 +452,8 @@ END_TEST
 
 START_TEST(test_alloc_failures)
 {
-    for (long n = 0; n < 200; n++) {
+    long n;
+    for (n = 0; n < 2000; n++) {
         orm_cache *c = NULL;
         orm_cache_local_options o = ORM_CACHE_LOCAL_OPTIONS_INIT;
         o.max_entries = 5;
@@ -480,6 +481,7 @@ START_TEST(test_alloc_failures)
         if (!failed)
             break;
     }
+    ck_assert_int_lt(n, 2000);
 }
 END_TEST
 

@@ -530,6 +530,80 @@ START_TEST(test_bloom_rate)
 }
 END_TEST
 
+static int ok_or(int rc, int a, int b) { return rc == ORM_OK || rc == a || rc == b; }
+
+START_TEST(test_alloc_failures)
+{
+    long n;
+    for (n = 0; n < 2000; n++) {
+        store s = { 0 };
+        flushed f;
+        memset(&f, 0, sizeof f);
+        orm__alloc_fail_after(n);
+        orm_cache *local = NULL, *c = NULL, *wlocal = NULL, *w = NULL;
+        orm_cache_local_options o = ORM_CACHE_LOCAL_OPTIONS_INIT;
+        o.background_sweep = 0;
+        o.max_entries = 3;
+        o.shards = 2;
+        int rc = orm_cache_local_new(&local, &o);
+        ck_assert(ok_or(rc, ORM_ENOMEM, ORM_ENOMEM));
+        if (rc == ORM_OK) {
+            orm_cache_loading_options lo = ORM_CACHE_LOADING_OPTIONS_INIT;
+            lo.loader = load_counter;
+            lo.userdata = &s;
+            lo.negative_ttl_ms = 10;
+            rc = orm_cache_loading_new(&c, local, &lo);
+            ck_assert(ok_or(rc, ORM_ENOMEM, ORM_ENOMEM));
+            if (rc != ORM_OK)
+                orm_cache_close(local);
+        }
+        if (c) {
+            char k[8];
+            for (int i = 0; i < 6; i++) {
+                snprintf(k, sizeof k, "k%d", i % 4);
+                int got;
+                get_int(c, k, &got);
+                ck_assert(ok_or(got, ORM_ENOMEM, ORM_ENOTFOUND));
+                ck_assert(ok_or(orm_cache_set_bytes(c, k, "v", 1, 5), ORM_ENOMEM, ORM_ENOMEM));
+                ck_assert(ok_or(orm_cache_delete(c, k), ORM_ENOMEM, ORM_ENOTFOUND));
+            }
+            s.missing = 1;
+            int got;
+            get_int(c, "missing", &got);
+            ck_assert(ok_or(got, ORM_ENOMEM, ORM_ENOTFOUND));
+        }
+        if (orm_cache_local_new(&wlocal, &o) == ORM_OK) {
+            orm_cache_write_back_options wo = ORM_CACHE_WRITE_BACK_OPTIONS_INIT;
+            wo.flush = flush_cb;
+            wo.userdata = &f;
+            rc = orm_cache_write_back_new(&w, wlocal, &wo);
+            ck_assert(ok_or(rc, ORM_ENOMEM, ORM_ENOMEM));
+            if (rc != ORM_OK)
+                orm_cache_close(wlocal);
+        }
+        if (w) {
+            for (int i = 0; i < 6; i++) {
+                orm_cache_ref *r;
+                if (orm_cache_ref_new_int(&r, i) != ORM_OK)
+                    continue;
+                char k[8];
+                snprintf(k, sizeof k, "k%d", i);
+                ck_assert(ok_or(orm_cache_set(w, k, r, 0), ORM_ENOMEM, ORM_ENOMEM));
+                orm_cache_ref_release(r);
+            }
+            ck_assert(ok_or(orm_cache_flush(w), ORM_ENOMEM, ORM_ENOMEM));
+        }
+        int failed = orm__alloc_failed();
+        orm__alloc_fail_after(-1);
+        orm_cache_close(c);
+        orm_cache_close(w); /* may not write what failed earlier; frees everything */
+        if (!failed)
+            break;
+    }
+    ck_assert_int_lt(n, 2000); /* every allocation of the scenario was failed once */
+}
+END_TEST
+
 static Suite *patterns_suite(void)
 {
     Suite *s = suite_create("cache_patterns");
@@ -547,6 +621,7 @@ static Suite *patterns_suite(void)
     tcase_add_test(tc, test_write_back_periodic);
     tcase_add_test(tc, test_task_pool);
     tcase_add_test(tc, test_bloom_rate);
+    tcase_add_test(tc, test_alloc_failures);
     suite_add_tcase(s, tc);
     return s;
 }
