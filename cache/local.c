@@ -32,17 +32,20 @@
 #define REHASH_STEP 8         /* buckets moved per write while a shard grows */
 #define OVERHEAD (sizeof(orm__centry) + sizeof(orm__centry *) + ORM__CACHE_REF_HEADER)
 
+/* Laid out by who writes what: the first line is what every hit writes (the lock and the
+ * read-buffer counter, which doubles as the hit count when accesses are tracked); then what
+ * hits only read; then what writers change; then the ring slots. */
 typedef struct shard {
-    pthread_rwlock_t lock;
+    _Alignas(64) pthread_rwlock_t lock;
+    atomic_ullong ring_w;  /* reads buffered so far (hits, when tracking) */
+    atomic_ullong hits, misses;
     orm__centry **tab[2];
     uint32_t mask[2];
-    uint64_t used[2];
-    int64_t rehash; /* next tab[0] bucket to move; -1: not growing */
-    atomic_uint ring_w;
-    unsigned ring_seen; /* ring_w at the last drain, under pol_mu */
-    _Atomic(orm__centry *) ring[RING];
-    atomic_ullong hits, misses;
+    _Alignas(64) uint64_t used[2];
+    int64_t rehash;        /* next tab[0] bucket to move; -1: not growing */
+    uint64_t ring_seen;    /* ring_w at the last drain, under pol_mu */
     uint64_t gens[GEN_STRIPES]; /* bumped by every write of a key of the stripe; under lock */
+    _Alignas(64) _Atomic(orm__centry *) ring[RING];
 } shard;
 
 typedef struct listener {
@@ -409,16 +412,17 @@ static int local_get(orm_cache *c, const char *key, orm_cache_ref **out, orm_cac
         meta->now_ms = now;
     }
     if (L->tracking) {
-        unsigned i = atomic_fetch_add_explicit(&s->ring_w, 1, memory_order_relaxed);
+        uint64_t i = atomic_fetch_add_explicit(&s->ring_w, 1, memory_order_relaxed);
         atomic_store_explicit(&s->ring[i & (RING - 1)], e, memory_order_release);
         if ((i & 7) == 7 && pthread_mutex_trylock(&L->pol_mu) == 0) {
             drain(L, s);
             orm__cpolicy_maintain(&L->pol);
             pthread_mutex_unlock(&L->pol_mu);
         }
+    } else {
+        atomic_fetch_add_explicit(&s->hits, 1, memory_order_relaxed);
     }
     pthread_rwlock_unlock(&s->lock);
-    atomic_fetch_add_explicit(&s->hits, 1, memory_order_relaxed);
     return ORM_OK;
 }
 
@@ -729,7 +733,7 @@ static int local_stats(orm_cache *c, orm_cache_stats *out)
     local *L = (local *)c;
     memset(out, 0, sizeof *out);
     for (size_t i = 0; i < ((size_t)1 << L->shard_bits); i++) {
-        out->hits += atomic_load_explicit(&L->shards[i].hits, memory_order_relaxed);
+        out->hits += atomic_load_explicit(L->tracking ? &L->shards[i].ring_w : &L->shards[i].hits, memory_order_relaxed);
         out->misses += atomic_load_explicit(&L->shards[i].misses, memory_order_relaxed);
     }
     pthread_mutex_lock(&L->pol_mu);
