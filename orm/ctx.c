@@ -194,7 +194,8 @@ int orm__ctx_check(const orm_ctx *ctx, const char *module)
 
 int orm__ctx_fix(const orm_ctx *ctx, int rc)
 {
-    if (!ctx || (rc != ORM_ECANCELED && rc != ORM_ETIMEOUT))
+    /* ORM_EBUSY too: SQLite's busy wait stops early when the ctx is done. */
+    if (!ctx || (rc != ORM_ECANCELED && rc != ORM_ETIMEOUT && rc != ORM_EBUSY))
         return rc;
     int why = orm_ctx_err(ctx);
     if (why == ORM_OK || why == rc)

@@ -17,6 +17,7 @@ int orm__ctx_expired(const orm_ctx *ctx);
 /* After a call with ctx failed with rc: a driver that was interrupted or cancelled reports
  * ORM_ECANCELED or ORM_ETIMEOUT without knowing why; this makes the code (and the last
  * error) say which: ORM_ECANCELED after orm_ctx_cancel, else ORM_ETIMEOUT past the deadline.
+ * ORM_EBUSY becomes the ctx's reason too when the ctx is done (a busy wait it cut short).
  * Other codes pass through. */
 int orm__ctx_fix(const orm_ctx *ctx, int rc);
 

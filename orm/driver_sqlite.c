@@ -45,6 +45,7 @@ struct orm_conn {
     int cursor_open;
     int query_only; /* PRAGMA query_only was turned on by begin */
     orm_ctx *ctx;   /* the ctx the progress handler watches, or NULL (handler off) */
+    int busy_ms;    /* how long busy_cb waits on a locked database */
 };
 
 /* ---- deadlines and cancellation ---- */
@@ -56,6 +57,33 @@ static int progress_cb(void *arg)
 {
     const orm_conn *c = arg;
     return c->ctx && orm__ctx_expired(c->ctx);
+}
+
+/* The busy timeout as SQLite's own (sleeps of 1, 2, 5 ... 100 ms up to busy_ms), but it
+ * stops waiting once the call's ctx is cancelled or past its deadline. */
+static int busy_cb(void *arg, int count)
+{
+    static const int delays[] = { 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, 100 };
+    const int n = (int)(sizeof delays / sizeof delays[0]);
+    const orm_conn *c = arg;
+    if (c->ctx && orm__ctx_expired(c->ctx))
+        return 0;
+    int slept = 0;
+    for (int i = 0; i < count; i++)
+        slept += delays[i < n ? i : n - 1];
+    int delay = delays[count < n ? count : n - 1];
+    if (slept >= c->busy_ms)
+        return 0;
+    if (slept + delay > c->busy_ms)
+        delay = c->busy_ms - slept;
+    int64_t deadline = orm_ctx_deadline(c->ctx);
+    if (deadline) {
+        int64_t left_ms = (deadline - orm_ctx_now_us()) / 1000 + 1;
+        if (left_ms < delay)
+            delay = (int)left_ms;
+    }
+    sqlite3_sleep(delay);
+    return 1;
 }
 
 static void use_ctx(orm_conn *c, orm_ctx *ctx)
@@ -173,7 +201,8 @@ static int sqlite_open(orm_conn **out, const char *dsn, const orm_db_options *op
         return rc;
     }
     sqlite3_extended_result_codes(c->db, 1);
-    sqlite3_busy_timeout(c->db, opts && opts->busy_timeout_ms ? opts->busy_timeout_ms : 5000);
+    c->busy_ms = opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
+    sqlite3_busy_handler(c->db, busy_cb, c);
     rc = run_pragma(c->db, "PRAGMA foreign_keys=ON");
     /* WAL and synchronous=NORMAL only for a writable file: memory and temp databases have no
      * file name, and a read-only one cannot change its journal mode. */

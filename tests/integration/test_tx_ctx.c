@@ -259,6 +259,36 @@ START_TEST(deadline_inside_a_transaction)
 }
 END_TEST
 
+START_TEST(deadline_while_waiting_on_a_lock)
+{
+    /* A transaction holds the write lock (SQLite) / the row lock (PostgreSQL); a writer with
+     * a 200 ms deadline gives up at it, not at the busy timeout (5 s). */
+    insert_user(it_s, NULL, "locked");
+    orm_tx *tx;
+    ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, NULL));
+    ck_assert_ok(orm_raw_exec(orm_tx_session(tx), NULL, "UPDATE users SET score = 5 WHERE name = 'locked'",
+                              NULL, 0, NULL));
+    orm_ctx *ctx;
+    ck_assert_ok(orm_ctx_with_timeout(&ctx, NULL, 200));
+    int64_t t0 = orm_ctx_now_us();
+    ck_assert_orm(orm_raw_exec(it_s, ctx, "UPDATE users SET score = 6 WHERE name = 'locked'", NULL, 0,
+                               NULL),
+                  ORM_ETIMEOUT);
+    int64_t ms = ms_since(t0);
+    ck_assert_int_ge(ms, 190);
+    ck_assert_int_lt(ms, 450);
+    orm_ctx_free(ctx);
+    ck_assert_ok(orm_tx_commit(tx));
+    orm_tx_free(tx);
+    it_user got;
+    memset(&got, 0, sizeof got);
+    ck_assert_ok(orm_raw_get(it_s, NULL, &it_user_model, &got,
+                             "SELECT * FROM users WHERE name = 'locked'", NULL, 0, NULL));
+    ck_assert_double_eq(got.score, 5.0);
+    orm_model_clear(&it_user_model, &got);
+}
+END_TEST
+
 static void *cancel_later(void *arg)
 {
     struct timespec ts = { 0, 150 * 1000000L };
@@ -404,6 +434,7 @@ Suite *it_tx_ctx_suite(void)
     tc = it_tcase("ctx");
     tcase_add_test(tc, deadline_on_a_slow_query);
     tcase_add_test(tc, deadline_inside_a_transaction);
+    tcase_add_test(tc, deadline_while_waiting_on_a_lock);
     tcase_add_test(tc, cancel_from_another_thread);
     suite_add_tcase(s, tc);
     tc = it_tcase("conflicts");
