@@ -3,11 +3,15 @@
  *
  * The unbounded cache must agree with the model exactly; the bounded one may miss, but a hit
  * must return the model's current value, it must never hold more than its limit, and neither
- * may return an expired entry. Build: see tests/fuzz/CMakeLists.txt. */
+ * may return an expired entry. When the first byte's bit 1 is set it drives instead a stack of
+ * decorators, loading(write-through(local, 8 entries)) with negative caching, against a model
+ * "database": every get must answer what the database holds. Build: see
+ * tests/fuzz/CMakeLists.txt. */
 #include <stdint.h>
 #include <string.h>
 
 #include "orm/cache.h"
+#include "orm/cache_patterns.h"
 #include "orm/error.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -67,8 +71,80 @@ static void check(orm_cache *exact, orm_cache *bounded, const model *m, int k, c
         __builtin_trap();
 }
 
+/* ---- the decorator stack against a model database ---- */
+
+typedef struct db {
+    int present[NKEYS];
+    int64_t value[NKEYS];
+} db;
+
+static int key_index(const char *key) { return key[1] - 'a'; }
+
+static int db_load(const char *key, orm_cache_ref **out, int64_t *ttl, void *ud)
+{
+    db *d = ud;
+    int k = key_index(key);
+    if (!d->present[k])
+        return ORM_ENOTFOUND;
+    return orm_cache_ref_new_int(out, d->value[k]);
+}
+
+static int db_store(const char *key, orm_cache_ref *v, void *ud)
+{
+    db *d = ud;
+    int k = key_index(key);
+    d->present[k] = v != NULL;
+    if (v)
+        orm_cache_ref_int(v, &d->value[k]);
+    return ORM_OK;
+}
+
+static void run_stack(const uint8_t *data, size_t size)
+{
+    db d;
+    memset(&d, 0, sizeof d);
+    now = 1000;
+    orm_cache *wt, *c;
+    if (orm_cache_write_through_new(&wt, mk(8, ORM_CACHE_TINYLFU), db_store, &d) != ORM_OK)
+        __builtin_trap();
+    orm_cache_loading_options lo = ORM_CACHE_LOADING_OPTIONS_INIT;
+    lo.loader = db_load;
+    lo.userdata = &d;
+    lo.ttl_ms = 20;
+    lo.negative_ttl_ms = 5;
+    if (orm_cache_loading_new(&c, wt, &lo) != ORM_OK)
+        __builtin_trap();
+    for (size_t i = 1; i + 2 < size; i += 3) {
+        int op = data[i] % 5, k = data[i + 1] % NKEYS;
+        int64_t arg = data[i + 2];
+        char key[8] = { 'k', (char)('a' + k), 0 };
+        if (op == 0) {
+            orm_cache_ref *r;
+            if (orm_cache_ref_new_int(&r, arg) != ORM_OK || orm_cache_set(c, key, r, arg % 7) != ORM_OK)
+                __builtin_trap();
+            orm_cache_ref_release(r);
+        } else if (op == 1) {
+            if (orm_cache_delete(c, key) != ORM_OK)
+                __builtin_trap();
+        } else if (op == 2) {
+            now += arg % 8;
+        } else if (op == 3) {
+            orm_cache_local_sweep(NULL, NULL); /* refused: not a local cache */
+        } else {
+            int64_t v = get(c, key);
+            if (d.present[k] ? v != d.value[k] : v != -1)
+                __builtin_trap();
+        }
+    }
+    orm_cache_close(c);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    if (size && (data[0] & 2)) {
+        run_stack(data, size);
+        return 0;
+    }
     model m;
     memset(&m, 0, sizeof m);
     now = 1000;
