@@ -172,6 +172,8 @@ orm_tx *orm_ctx_tx(const orm_ctx *ctx)
 
 orm_tx *orm__ctx_own_tx(const orm_ctx *ctx) { return ctx ? ctx->tx : NULL; }
 
+orm_ctx *orm__ctx_parent(const orm_ctx *ctx) { return ctx ? ctx->parent : NULL; }
+
 void orm__ctx_set_tx(orm_ctx *ctx, orm_tx *tx)
 {
     if (ctx)

@@ -21,6 +21,9 @@ int orm__ctx_expired(const orm_ctx *ctx);
  * Other codes pass through. */
 int orm__ctx_fix(const orm_ctx *ctx, int rc);
 
+/* The parent of ctx, or NULL. */
+orm_ctx *orm__ctx_parent(const orm_ctx *ctx);
+
 /* The transaction recorded on this very ctx (not its ancestors), and setting it (tx/). */
 orm_tx *orm__ctx_own_tx(const orm_ctx *ctx);
 void orm__ctx_set_tx(orm_ctx *ctx, orm_tx *tx);

@@ -23,11 +23,8 @@ int orm__session_acquire(orm_session *s, orm_ctx *ctx, orm_conn **out, struct or
 {
     *out = NULL;
     orm_tx *tx = s->tx;
-    if (!tx && ctx) {
-        orm_tx *joined = orm_ctx_tx(ctx);
-        if (joined && joined->db == s->db)
-            tx = joined;
-    }
+    if (!tx && ctx)
+        tx = orm__ctx_tx_for(ctx, s->db);
     *txp = tx;
     if (tx) {
         if (!orm__tx_usable(tx))

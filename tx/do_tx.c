@@ -97,8 +97,7 @@ int orm_do_tx(orm_db *db, orm_ctx *ctx, const orm_tx_options *opts, orm_tx_fn fn
             return rc;
         ctx = own;
     }
-    orm_tx *outer = orm_ctx_tx(ctx);
-    const int nested = outer && outer->db == db && orm__tx_usable(outer);
+    const int nested = orm__ctx_tx_for(ctx, db) != NULL;
     const int max_retries = !nested && opts && opts->version >= 2 && opts->max_retries > 0
                                 ? opts->max_retries : 0;
     const int backoff_ms = opts && opts->version >= 2 ? opts->retry_backoff_ms : 0;

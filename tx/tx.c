@@ -136,9 +136,7 @@ int orm_tx_begin(orm_tx **out, orm_db *db, orm_ctx *ctx, const orm_tx_options *o
     if (opts && opts->version != 1 && opts->version != ORM_TX_OPTIONS_VERSION)
         return orm__error_set(ORM_EINVAL, "tx", "unknown orm_tx_options version %u (this liborm knows %u)",
                               opts->version, ORM_TX_OPTIONS_VERSION);
-    orm_tx *outer = orm_ctx_tx(ctx);
-    if (outer && (outer->db != db || !orm__tx_usable(outer)))
-        outer = NULL;
+    orm_tx *outer = orm__ctx_tx_for(ctx, db);
     orm_tx *tx = orm__calloc(1, sizeof *tx);
     if (!tx)
         return orm__error_nomem("tx");
@@ -192,6 +190,31 @@ static int cursor_open(orm_tx *tx)
     return 1;
 }
 
+/* Whether t is tx or one of its savepoints. */
+static int within(const orm_tx *t, const orm_tx *tx)
+{
+    for (; t; t = t->parent)
+        if (t == tx)
+            return 1;
+    return 0;
+}
+
+/* Take tx, and its savepoints (they end with it), off the list its ctx carries. */
+static void unlink_from_ctx(orm_tx *tx)
+{
+    orm_tx *head = orm__ctx_own_tx(tx->ctx);
+    while (head && within(head, tx))
+        head = head->ctx_prev;
+    orm__ctx_set_tx(tx->ctx, head);
+    for (orm_tx *t = head; t; t = t->ctx_prev) {
+        orm_tx *n = t->ctx_prev;
+        while (n && within(n, tx))
+            n = n->ctx_prev;
+        t->ctx_prev = n;
+    }
+    tx->ctx = NULL;
+}
+
 /* End tx: give its connection back (a top-level one) and take it off its ctx. */
 static void finish(orm_tx *tx)
 {
@@ -203,15 +226,8 @@ static void finish(orm_tx *tx)
     }
     tx->conn = NULL;
     tx->open = 0;
-    if (tx->ctx) {
-        /* The ctx may carry a savepoint of tx still unfreed: it ends with tx. */
-        for (orm_tx *t = orm__ctx_own_tx(tx->ctx); t; t = t->parent)
-            if (t == tx) {
-                orm__ctx_set_tx(tx->ctx, tx->ctx_prev);
-                break;
-            }
-        tx->ctx = NULL;
-    }
+    if (tx->ctx)
+        unlink_from_ctx(tx);
 }
 
 /* Undo a savepoint's work and drop it (ROLLBACK TO leaves it in place on both backends). */

@@ -3,6 +3,7 @@
 #ifndef ORM_TX_INTERNAL_H
 #define ORM_TX_INTERNAL_H
 
+#include "orm/ctx_internal.h"
 #include "orm/session_internal.h"
 #include "orm/tx.h"
 
@@ -35,6 +36,17 @@ static inline struct orm_tx *orm__tx_root(struct orm_tx *tx)
     while (tx->parent)
         tx = tx->parent;
     return tx;
+}
+
+/* The innermost open transaction on db that ctx (or an ancestor) carries, or NULL: a ctx may
+ * carry transactions on several dbs, each statement joins the one on its own db. */
+static inline struct orm_tx *orm__ctx_tx_for(const orm_ctx *ctx, const orm_db *db)
+{
+    for (; ctx; ctx = orm__ctx_parent(ctx))
+        for (struct orm_tx *t = orm__ctx_own_tx(ctx); t; t = t->ctx_prev)
+            if (t->db == db && orm__tx_usable(t))
+                return t;
+    return NULL;
 }
 
 #endif

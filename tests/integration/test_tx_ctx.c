@@ -219,6 +219,37 @@ START_TEST(callee_joins_callers_tx)
 }
 END_TEST
 
+START_TEST(ctx_carries_transactions_on_two_dbs)
+{
+    orm_db *mem; /* one connection: a statement not joining its tx would be ORM_EBUSY */
+    ck_assert_ok(orm_db_open(&mem, "sqlite::memory:", NULL));
+    ck_assert_ok(orm_exec_sql(orm_db_session(mem), NULL, "CREATE TABLE t(v INT)"));
+    orm_ctx *ctx;
+    ck_assert_ok(orm_ctx_new(&ctx, NULL));
+    orm_tx *t1, *t2;
+    ck_assert_ok(orm_tx_begin(&t1, it_db, ctx, NULL));
+    ck_assert_ok(orm_tx_begin(&t2, mem, ctx, NULL)); /* another db: not a savepoint */
+    insert_user(orm_db_session(it_db), ctx, "two_dbs");
+    ck_assert_ok(orm_exec_sql(orm_db_session(mem), ctx, "INSERT INTO t VALUES(1)"));
+    ck_assert_int_eq(count_named("two_dbs"), 0);
+    ck_assert_ok(orm_tx_rollback(t1)); /* out of order */
+    ck_assert_ptr_eq(orm_ctx_tx(ctx), t2);
+    ck_assert_ok(orm_exec_sql(orm_db_session(mem), ctx, "INSERT INTO t VALUES(2)"));
+    ck_assert_ok(orm_tx_commit(t2));
+    ck_assert_ptr_null(orm_ctx_tx(ctx));
+    orm_tx_free(t1);
+    orm_tx_free(t2);
+    ck_assert_int_eq(count_named("two_dbs"), 0);
+    orm_rows *r;
+    ck_assert_ok(orm_raw_rows(orm_db_session(mem), ctx, "SELECT count(*) FROM t", NULL, 0, &r));
+    ck_assert_int_eq(orm_rows_next(r), 1);
+    ck_assert_int_eq(orm_rows_int(r, 0), 2);
+    orm_rows_free(r);
+    orm_ctx_free(ctx);
+    orm_db_close(mem);
+}
+END_TEST
+
 /* ---- deadlines and cancellation ---- */
 
 START_TEST(deadline_on_a_slow_query)
@@ -430,6 +461,7 @@ Suite *it_tx_ctx_suite(void)
     tcase_add_test(tc, use_after_commit_is_etxdone);
     tcase_add_test(tc, nested_savepoint_inner_rollback_keeps_outer_work);
     tcase_add_test(tc, callee_joins_callers_tx);
+    tcase_add_test(tc, ctx_carries_transactions_on_two_dbs);
     suite_add_tcase(s, tc);
     tc = it_tcase("ctx");
     tcase_add_test(tc, deadline_on_a_slow_query);
