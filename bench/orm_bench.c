@@ -28,17 +28,28 @@ typedef struct options {
     const char *only_db; /* NULL: every backend */
     const char *trace, *format, *policy;
     long size;
+    int mw_empty;        /* --mw empty: one pass-through middleware on the liborm side */
 } options;
+
+/* --mw empty: the chain's cost, measured as the W1-W4 ratios with and without it. */
+static int mw_empty;
+
+static int pass_through(orm_stmt *st, void *userdata)
+{
+    (void)userdata;
+    return orm_stmt_next(st);
+}
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: orm-bench [--json] [--quick] [--db sqlite|postgres] [--rounds N] [--w4 one|builder]\n"
+            "usage: orm-bench [--json] [--quick] [--db sqlite|postgres] [--rounds N] [--w4 one|builder] [--mw empty]\n"
             "       orm-bench --trace PATH|- --format lirs|cache2k --size N [--policy lru|tinylfu] [--json]\n"
             "  W1-W4 run on sqlite (a fresh file under $TMPDIR) and on postgres when\n"
             "  ORM_BENCH_PG_DSN is set, each through liborm and through the raw driver,\n"
             "  N times (default 3) alternating which goes first; the best time is reported.\n"
-            "  W4 saves the row with orm_update_one (default) or an update builder per row.\n");
+            "  W4 saves the row with orm_update_one (default) or an update builder per row.\n"
+            "  --mw empty registers one pass-through middleware on the liborm side.\n");
 }
 
 static int parse_args(int argc, char **argv, options *o)
@@ -56,6 +67,8 @@ static int parse_args(int argc, char **argv, options *o)
             o->w4_builder = 1, i++;
         else if (!strcmp(a, "--w4") && i + 1 < argc && !strcmp(argv[i + 1], "one"))
             o->w4_builder = 0, i++;
+        else if (!strcmp(a, "--mw") && i + 1 < argc && !strcmp(argv[i + 1], "empty"))
+            o->mw_empty = 1, i++;
         else if (!strcmp(a, "--db"))
             slot = &o->only_db;
         else if (!strcmp(a, "--trace"))
@@ -257,6 +270,14 @@ static orm_db *open_orm(const char *dsn, const char *dbname)
         bench_orm_fail(dbname);
         return NULL;
     }
+    if (mw_empty) {
+        orm_middleware mw = { ORM_MIDDLEWARE_VERSION, "empty", pass_through, NULL, NULL, NULL };
+        if (orm_db_use(db, &mw) != ORM_OK) {
+            bench_orm_fail("orm_db_use");
+            orm_db_close(db);
+            return NULL;
+        }
+    }
     if (orm_db_register(db, &bench_user_model) != ORM_OK) {
         bench_orm_fail("register users");
         orm_db_close(db);
@@ -345,7 +366,9 @@ static int run_postgres(bench_data *d, const options *o)
 int main(int argc, char **argv)
 {
     options o;
-    if (parse_args(argc, argv, &o) != 0)
+    int args_rc = parse_args(argc, argv, &o);
+    mw_empty = o.mw_empty;
+    if (args_rc != 0)
         return 2;
     bench_report_init(o.json);
 

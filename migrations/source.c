@@ -463,6 +463,8 @@ int orm_migrate_new(const char *dir, const char *name, char **up_path)
     free_entries(es, n);
     if (rc != ORM_OK)
         return rc;
+    if (width > 20) /* versions are int64: never more than 19 digits */
+        width = 20;
     char up_file[256], down_file[256];
     snprintf(up_file, sizeof up_file, "%0*lld_%s.up.sql", width, (long long)next, name);
     snprintf(down_file, sizeof down_file, "%0*lld_%s.down.sql", width, (long long)next, name);
