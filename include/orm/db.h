@@ -104,8 +104,9 @@ typedef struct orm_db_pool_stats {
 /* A snapshot of db's pool counters. ORM_EINVAL for NULL arguments. Safe from any thread. */
 ORM_API int orm_db_stats(orm_db *db, orm_db_pool_stats *out);
 
-/* The session that runs statements on the db outside any transaction (autocommit).
- * Borrowed: valid until orm_db_close. Never NULL for a non-NULL db. */
+/* The session that runs statements on the db outside any transaction (autocommit), except
+ * that a statement given a ctx carrying an open transaction on this db runs inside it (see
+ * ctx.h). Borrowed: valid until orm_db_close. Never NULL for a non-NULL db. */
 ORM_API orm_session *orm_db_session(orm_db *db);
 
 /* The db a session belongs to. */
