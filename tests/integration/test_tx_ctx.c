@@ -98,6 +98,30 @@ START_TEST(do_tx_failing_after_inserts_leaves_no_rows)
 }
 END_TEST
 
+static int lose_the_connection(orm_tx *tx, orm_ctx *ctx, void *ud)
+{
+    (void)ud;
+    insert_user(orm_tx_session(tx), ctx, "lost");
+    orm_raw_exec(orm_tx_session(tx), ctx, "SELECT pg_terminate_backend(pg_backend_pid())", NULL, 0,
+                 NULL);
+    return ORM_EINVAL; /* and fail: the rollback cannot reach the server either */
+}
+
+START_TEST(do_tx_reports_both_errors_when_rollback_fails)
+{
+    if (!it_is_postgres())
+        return; /* SQLite's rollback does not fail this way */
+    ck_assert_orm(orm_do_tx(it_db, NULL, NULL, lose_the_connection, NULL), ORM_EINVAL);
+    ck_assert(it_msg_has("closure returned"));
+    ck_assert(it_msg_has("rollback failed too"));
+    /* The lost connection was discarded: the db goes on, and nothing was committed. */
+    ck_assert_int_eq(count_named("lost"), 0);
+    orm_db_pool_stats st;
+    ck_assert_ok(orm_db_stats(it_db, &st));
+    ck_assert_uint_ge(st.closed_broken, 1);
+}
+END_TEST
+
 START_TEST(tx_commit_persists_and_rollback_leaves_nothing)
 {
     orm_tx *tx;
@@ -457,6 +481,7 @@ Suite *it_tx_ctx_suite(void)
     tcase_add_test(tc, do_tx_commits_on_zero);
     tcase_add_test(tc, do_tx_rolls_back_and_returns_the_code);
     tcase_add_test(tc, do_tx_failing_after_inserts_leaves_no_rows);
+    tcase_add_test(tc, do_tx_reports_both_errors_when_rollback_fails);
     tcase_add_test(tc, tx_commit_persists_and_rollback_leaves_nothing);
     tcase_add_test(tc, use_after_commit_is_etxdone);
     tcase_add_test(tc, nested_savepoint_inner_rollback_keeps_outer_work);
