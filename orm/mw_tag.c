@@ -1,11 +1,11 @@
 /* The tag middleware: appends a sqlcommenter comment (key='value',... sorted by key) built from
- * the db-wide tags and this thread's call tags, so the database's own views (statement logs,
+ * the db-wide tags and the tags on the statement's ctx (orm_ctx_set_tag), so the database's own views (statement logs,
  * pg_stat_activity, traces) show where a statement came from.
  *
  * What it keeps true:
  *   - serialization follows the sqlcommenter spec: key and value URL-encoded as
  *     encodeURIComponent does, then ' escaped as \', the value wrapped in '...'; pairs sorted
- *     by key and joined with ','; a key set both db-wide and per call takes the call's value;
+ *     by key and joined with ','; a key set both db-wide and on the ctx takes the ctx's value;
  *   - the comment can never end early: '/' is always percent-encoded, so no "*" "/" appears
  *     inside it;
  *   - a statement that already ends with a comment is left alone (the spec's rule), and so is
@@ -17,17 +17,9 @@
 #include <string.h>
 
 #include "orm/alloc.h"
+#include "orm/ctx.h"
 #include "orm/error_internal.h"
 #include "orm/middleware_internal.h"
-
-static _Thread_local const orm_tag *call_tags;
-static _Thread_local size_t ncall_tags;
-
-void orm_tags_set(const orm_tag *tags, size_t n)
-{
-    call_tags = n ? tags : NULL;
-    ncall_tags = tags ? n : 0;
-}
 
 typedef struct tag_mw {
     orm_tag tags[ORM_TAG_MAX];
@@ -133,11 +125,32 @@ static int ends_with_comment(const char *sql, size_t len)
     return len >= 2 && sql[len - 2] == '*' && sql[len - 1] == '/';
 }
 
+/* The ctx's tags (nearest ctx first, so a child's value shadows its parent's), borrowed for
+ * the statement: the ctx outlives the call. */
+typedef struct ctx_tags {
+    orm_tag tags[ORM_TAG_MAX];
+    size_t n;
+} ctx_tags;
+
+static int collect_tag(const char *key, const char *value, void *userdata)
+{
+    ctx_tags *c = userdata;
+    if (c->n == ORM_TAG_MAX)
+        return 1;
+    c->tags[c->n].key = key;
+    c->tags[c->n].value = value;
+    c->n++;
+    return 0;
+}
+
 static int tag_fn(orm_stmt *st, void *userdata)
 {
     const tag_mw *t = userdata;
+    ctx_tags call = { .n = 0 };
+    if (st->ctx)
+        orm_ctx_tags_foreach(st->ctx, collect_tag, &call);
     orm_tag all[2 * ORM_TAG_MAX];
-    size_t n = merge(t, call_tags, ncall_tags, all);
+    size_t n = merge(t, call.tags, call.n, all);
     if (n == 0 || ends_with_comment(st->sql, st->sql_len))
         return orm_stmt_next(st);
     char stack[1024];

@@ -296,14 +296,11 @@ typedef struct orm_tag_options {
 
 /* Fill out with a middleware that appends a sqlcommenter comment to every statement,
  * `SELECT ...` becoming `SELECT ... /` `* app='billing',route='checkout' *` `/` (one comment;
- * written apart here only because C comments do not nest): keys sorted, keys and values URL-encoded, then ' escaped as \'. The db-wide tags of opts
- * are merged with this thread's call tags (orm_tags_set), which win on equal keys. At most
- * ORM_TAG_MAX of each. */
+ * written apart here only because C comments do not nest): keys sorted, keys and values
+ * URL-encoded, then ' escaped as \'. The db-wide tags of opts are merged with the tags on
+ * the statement's ctx (orm_ctx_set_tag, a child ctx's value shadowing its parent's), which
+ * win on equal keys. At most ORM_TAG_MAX of each. */
 ORM_API int orm_tag_middleware(orm_middleware *out, const orm_tag_options *opts);
-
-/* Per-call tags for the statements this thread runs next (borrowed: keep them alive until
- * cleared with orm_tags_set(NULL, 0)). This moves onto orm_ctx when the context lands. */
-ORM_API void orm_tags_set(const orm_tag *tags, size_t n);
 
 /* The comment for tags, as the tag middleware writes it (with a leading space and nothing
  * after the closing star-slash) into buf; returns the length it needs (excluding the NUL), as

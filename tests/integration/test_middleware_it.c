@@ -477,12 +477,13 @@ START_TEST(test_tag_seen_by_database)
     trail[0] = '\0';
     mw_ready();
     it_seed();
-    orm_tag call[] = { { "route", "checkout" } };
-    orm_tags_set(call, 1);
+    orm_ctx *ctx;
+    ck_assert_ok(orm_ctx_new(&ctx, NULL));
+    ck_assert_ok(orm_ctx_set_tag(ctx, "route", "checkout"));
     const char *tag = "/*app='billing',route='checkout'*/";
     orm_rows *r;
     if (it_is_postgres()) {
-        ck_assert_ok(orm_raw_rows(it_s, NULL,
+        ck_assert_ok(orm_raw_rows(it_s, ctx,
                                   "SELECT query FROM pg_stat_activity WHERE pid = pg_backend_pid()",
                                   NULL, 0, &r));
         ck_assert_int_eq(orm_rows_next(r), 1);
@@ -490,17 +491,18 @@ START_TEST(test_tag_seen_by_database)
         ck_assert_msg(seen && strstr(seen, tag), "pg_stat_activity: %s", seen ? seen : "NULL");
         orm_rows_free(r);
     } else {
-        ck_assert_ok(orm_raw_rows(it_s, NULL, "SELECT count(*) FROM users", NULL, 0, &r));
+        ck_assert_ok(orm_raw_rows(it_s, ctx, "SELECT count(*) FROM users", NULL, 0, &r));
         ck_assert_int_eq(orm_rows_next(r), 1);
         ck_assert_int_eq(orm_rows_int(r, 0), IT_NUSERS); /* the tagged text ran */
         orm_rows_free(r);
     }
     ck_assert_msg(strstr(inner.last_sql, tag), "%s", inner.last_sql);
-    it_user u;
-    it_user_load(it_uid[IT_ADA], &u);
+    it_user u = { 0 };
+    orm_value key = orm_int(it_uid[IT_ADA]);
+    ck_assert_ok(orm_get(it_s, ctx, &it_user_model, &u, &key));
     orm_model_clear(&it_user_model, &u);
     ck_assert_msg(strstr(inner.last_sql, tag), "%s", inner.last_sql);
-    orm_tags_set(NULL, 0);
+    orm_ctx_free(ctx);
     it_user_load(it_uid[IT_ADA], &u);
     orm_model_clear(&it_user_model, &u);
     ck_assert_msg(strstr(inner.last_sql, "/*app='billing'*/"), "%s", inner.last_sql);

@@ -8,7 +8,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <sqlite3.h>
+
 #include "orm/alloc.h"
+#include "orm/driver_sqlite.h"
+#include "orm/session_internal.h"
 #include "orm/error_internal.h"
 #include "orm/middleware_internal.h"
 #include "orm/orm.h"
@@ -66,15 +70,20 @@ static int fake_query(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_rows
 }
 
 /* A cursor statement read to the end: n rows, then the free. */
-static void run_select(orm__chain *c, const orm_query *q, int nrows)
+static void run_select_ctx(orm__chain *c, orm_ctx *ctx, const orm_query *q, int nrows)
 {
     orm_rows *r;
-    ck_assert_ok(orm__chain_query(c, NULL, NULL, q, &r, fake_query));
+    ck_assert_ok(orm__chain_query(c, NULL, ctx, q, &r, fake_query));
     for (int i = 0; i < nrows; i++)
         orm__cursor_mw_step(&fake_cmw, 1);
     orm__cursor_mw_step(&fake_cmw, 0);
     nap();
     orm__cursor_mw_close(&fake_cmw);
+}
+
+static void run_select(orm__chain *c, const orm_query *q, int nrows)
+{
+    run_select_ctx(c, NULL, q, nrows);
 }
 
 static orm_value args2[2];
@@ -388,6 +397,45 @@ START_TEST(test_tag_rendering)
 }
 END_TEST
 
+/* The statement SQLite itself ran carries the tag: its trace callback sees the text. */
+static char traced[512];
+
+static int trace_stmt(unsigned type, void *ud, void *p, void *x)
+{
+    (void)ud;
+    (void)p;
+    if (type == SQLITE_TRACE_STMT && strstr((const char *)x, "orm_tag_probe"))
+        snprintf(traced, sizeof traced, "%s", (const char *)x);
+    return 0;
+}
+
+START_TEST(test_tag_reaches_sqlite)
+{
+    orm_db *db;
+    ck_assert_ok(orm_db_open(&db, "sqlite::memory:", NULL));
+    orm_tag dbtags[] = { { "app", "billing" } };
+    orm_tag_options o = ORM_TAG_OPTIONS_INIT;
+    o.tags = dbtags;
+    o.ntags = 1;
+    orm_middleware mw;
+    ck_assert_ok(orm_tag_middleware(&mw, &o));
+    ck_assert_ok(orm_db_use(db, &mw));
+    /* An in-memory db has exactly one connection: trace it. */
+    orm_conn *conn;
+    ck_assert_ok(orm__db_acquire(db, NULL, &conn));
+    sqlite3_trace_v2(orm__sqlite_handle(conn), SQLITE_TRACE_STMT, trace_stmt, NULL);
+    orm__db_release(db, conn);
+    orm_ctx *ctx;
+    ck_assert_ok(orm_ctx_new(&ctx, NULL));
+    ck_assert_ok(orm_ctx_set_tag(ctx, "route", "checkout"));
+    traced[0] = '\0';
+    ck_assert_ok(orm_exec_sql(orm_db_session(db), ctx, "CREATE TABLE orm_tag_probe (id INTEGER)"));
+    ck_assert_str_eq(traced, "CREATE TABLE orm_tag_probe (id INTEGER) /*app='billing',route='checkout'*/");
+    orm_ctx_free(ctx);
+    orm_db_close(db);
+}
+END_TEST
+
 START_TEST(test_tag_middleware)
 {
     orm_tag dbtags[] = { { "app", "billing" }, { "route", "default" } };
@@ -400,11 +448,20 @@ START_TEST(test_tag_middleware)
     orm_exec_result res;
     ck_assert_ok(orm__chain_exec(&chain, NULL, NULL, &q_upd_where, &res, fake_exec));
     ck_assert_str_eq(seen_sql, "UPDATE things SET name = ? WHERE id = ? /*app='billing',route='default'*/");
-    orm_tag call[] = { { "route", "checkout" } };
-    orm_tags_set(call, 1);
-    run_select(&chain, &q_sel, 0);
-    ck_assert_str_eq(seen_sql, "SELECT id, name FROM things WHERE id = ? /*app='billing',route='checkout'*/");
-    orm_tags_set(NULL, 0);
+    /* Tags on the ctx win over the db's; a child ctx's shadow its parent's. */
+    orm_ctx *parent, *child;
+    ck_assert_ok(orm_ctx_new(&parent, NULL));
+    ck_assert_ok(orm_ctx_set_tag(parent, "route", "checkout"));
+    ck_assert_ok(orm_ctx_set_tag(parent, "user", "o'neil/1"));
+    ck_assert_ok(orm_ctx_new(&child, parent));
+    ck_assert_ok(orm_ctx_set_tag(child, "user", "ada"));
+    run_select_ctx(&chain, parent, &q_sel, 0);
+    ck_assert_str_eq(seen_sql, "SELECT id, name FROM things WHERE id = ? "
+                               "/*app='billing',route='checkout',user='o\\'neil%2F1'*/");
+    run_select_ctx(&chain, child, &q_sel, 0);
+    ck_assert_str_eq(seen_sql, "SELECT id, name FROM things WHERE id = ? /*app='billing',route='checkout',user='ada'*/");
+    orm_ctx_free(child);
+    orm_ctx_free(parent);
     /* long SQL goes through the heap path */
     char *big = malloc(3000);
     memset(big, ' ', 2999);
@@ -641,6 +698,7 @@ static Suite *builtins_suite(void)
     tcase_add_test(tc, test_guard_flag_from_outer_layer);
     tcase_add_test(tc, test_tag_rendering);
     tcase_add_test(tc, test_tag_middleware);
+    tcase_add_test(tc, test_tag_reaches_sqlite);
     tcase_add_test(tc, test_trace);
     tcase_add_test(tc, test_bad_options);
     tcase_add_test(tc, test_constructors_out_of_memory);
