@@ -78,6 +78,7 @@ struct orm_conn {
     int fatal;        /* the server sent a FATAL error outside a statement, or did not answer
                          a cancel: the connection is lost */
     int64_t deadline_us; /* orm__pg_conn_set_deadline; 0: none */
+    orm_ctx *call_ctx;   /* the ctx of the call in progress (set by call_deadline), or NULL */
     orm_cursor cur;   /* the one cursor a connection has open at a time */
     /* Parameter arrays and the scratch their encoded values live in, grown as needed. */
     const char **vals;
@@ -98,6 +99,10 @@ static int64_t now_us(void)
 
 /* How long to wait for the server to answer a cancel before giving the connection up. */
 #define CANCEL_GRACE_US INT64_C(2000000)
+/* With a ctx, how often a wait wakes to look at its cancel flag, and how long a cancelled
+ * statement may keep running before the cancel is taken as lost and sent again. */
+#define CANCEL_POLL_US INT64_C(20000)
+#define CANCEL_LOST_US INT64_C(100000)
 
 /* The deadline of a call on the CLOCK_MONOTONIC microsecond scale (orm__pool_now_us), 0 for
  * none: the earlier of the connection's own (orm__pg_conn_set_deadline) and the ctx's. With a
@@ -107,6 +112,7 @@ static int64_t now_us(void)
 static int64_t call_deadline(orm_conn *c, orm_ctx *ctx)
 {
     int64_t d = c->deadline_us;
+    c->call_ctx = ctx;
     if (ctx) {
         orm__ctx_arm_pg(ctx, c->pg);
         int64_t cd = orm_ctx_deadline(ctx);
@@ -135,25 +141,39 @@ static void cancel_running(PGconn *pg)
 static PGresult *wait_result(orm_conn *c, int64_t deadline, int *timed_out)
 {
     PGconn *pg = c->pg;
+    orm_ctx *ctx = c->call_ctx;
     *timed_out = 0;
-    if (deadline) {
-        int64_t give_up = 0;
+    if (deadline || ctx) {
+        int64_t give_up = 0;     /* set once this wait sent a cancel request */
+        int64_t noticed = 0;     /* when the ctx was first seen cancelled */
         while (PQisBusy(pg)) {
             int64_t now = now_us();
-            if (!*timed_out && now >= deadline) {
+            if (!give_up && deadline && now >= deadline) {
                 cancel_running(pg);
                 *timed_out = 1;
                 give_up = now + CANCEL_GRACE_US;
+            } else if (!give_up && ctx && orm_ctx_err(ctx) == ORM_ECANCELED) {
+                /* orm_ctx_cancel sent a cancel request itself; one that landed between
+                 * arming and sending found nothing to stop. A statement still running well
+                 * after the cancel had that happen: send it again. */
+                if (!noticed)
+                    noticed = now;
+                else if (now - noticed >= CANCEL_LOST_US) {
+                    cancel_running(pg);
+                    give_up = now + CANCEL_GRACE_US;
+                }
             }
-            if (*timed_out && now >= give_up) {
+            if (give_up && now >= give_up) {
                 /* The server does not answer even the cancel: this connection is lost. Its
                  * result stays pending, so it is marked dead for the pool to discard. */
                 c->fatal = 1;
                 return NULL;
             }
+            int64_t wake = give_up ? give_up : deadline ? deadline : now + CANCEL_POLL_US;
+            if (ctx && !give_up && wake > now + CANCEL_POLL_US)
+                wake = now + CANCEL_POLL_US;
             struct pollfd p = { PQsocket(pg), POLLIN, 0 };
-            int64_t left = (*timed_out ? give_up : deadline) - now;
-            int n = poll(&p, 1, (int)((left + 999) / 1000));
+            int n = poll(&p, 1, (int)((wake - now + 999) / 1000));
             if (n < 0 && errno != EINTR)
                 break;
             if (n > 0 && !PQconsumeInput(pg))
