@@ -223,9 +223,11 @@ static void emit_source_table(orm__cg_buf *b, const orm__cg_table *t)
     orm__cg_buf_printf(b, ",\n    %s_fields, sizeof %s_fields / sizeof %s_fields[0], sizeof(%s),\n",
                        t->cname, t->cname, t->cname, t->cname);
     if (npk)
-        orm__cg_buf_printf(b, "    %s_pk, sizeof %s_pk / sizeof %s_pk[0]\n};\n", t->cname, t->cname, t->cname);
+        orm__cg_buf_printf(b, "    %s_pk, sizeof %s_pk / sizeof %s_pk[0],\n", t->cname, t->cname, t->cname);
     else
-        orm__cg_buf_puts(b, "    NULL, 0\n};\n");
+        orm__cg_buf_puts(b, "    NULL, 0,\n");
+    /* the same value as NAME_FINGERPRINT, for orm_db_verify's messages and the program */
+    orm__cg_buf_printf(b, "    \"%016llx\"\n};\n", (unsigned long long)t->fingerprint);
     orm__cg_buf_printf(b, "\nvoid %s_clear(%s *obj) { orm_model_clear(&%s_model, obj); }\n", t->cname,
                        t->cname, t->cname);
     orm__cg_buf_printf(b, "\nint %s_copy(%s *dst, const %s *src)\n{\n"

@@ -7,37 +7,9 @@
 #include "codegen/buf.h"
 #include "codegen/resolve.h"
 #include "orm/alloc.h"
+#include "orm/sqltype.h"
 
-static const struct { const char *sql; orm_field_type type; } type_table[] = {
-    { "SMALLINT", ORM_FIELD_INT16 }, { "INT2", ORM_FIELD_INT16 }, { "TINYINT", ORM_FIELD_INT16 },
-    { "SMALLSERIAL", ORM_FIELD_INT16 }, { "SERIAL2", ORM_FIELD_INT16 },
-    { "INT", ORM_FIELD_INT32 }, { "INTEGER", ORM_FIELD_INT32 }, { "INT4", ORM_FIELD_INT32 },
-    { "MEDIUMINT", ORM_FIELD_INT32 }, { "SERIAL", ORM_FIELD_INT32 }, { "SERIAL4", ORM_FIELD_INT32 },
-    { "BIGINT", ORM_FIELD_INT64 }, { "INT8", ORM_FIELD_INT64 }, { "BIGSERIAL", ORM_FIELD_INT64 },
-    { "SERIAL8", ORM_FIELD_INT64 }, { "UNSIGNED BIG INT", ORM_FIELD_INT64 }, { "OID", ORM_FIELD_INT64 },
-    { "REAL", ORM_FIELD_DOUBLE }, { "FLOAT", ORM_FIELD_DOUBLE }, { "FLOAT4", ORM_FIELD_DOUBLE },
-    { "FLOAT8", ORM_FIELD_DOUBLE }, { "DOUBLE", ORM_FIELD_DOUBLE }, { "DOUBLE PRECISION", ORM_FIELD_DOUBLE },
-    { "NUMERIC", ORM_FIELD_DOUBLE }, { "DECIMAL", ORM_FIELD_DOUBLE }, { "DEC", ORM_FIELD_DOUBLE },
-    { "BOOLEAN", ORM_FIELD_BOOL }, { "BOOL", ORM_FIELD_BOOL },
-    { "TEXT", ORM_FIELD_TEXT }, { "VARCHAR", ORM_FIELD_TEXT }, { "CHAR", ORM_FIELD_TEXT },
-    { "CHARACTER", ORM_FIELD_TEXT }, { "CHARACTER VARYING", ORM_FIELD_TEXT },
-    { "VARYING CHARACTER", ORM_FIELD_TEXT }, { "NCHAR", ORM_FIELD_TEXT }, { "NVARCHAR", ORM_FIELD_TEXT },
-    { "NATIVE CHARACTER", ORM_FIELD_TEXT }, { "NATIONAL CHARACTER", ORM_FIELD_TEXT },
-    { "NATIONAL CHARACTER VARYING", ORM_FIELD_TEXT }, { "CLOB", ORM_FIELD_TEXT },
-    { "CITEXT", ORM_FIELD_TEXT }, { "NAME", ORM_FIELD_TEXT }, { "UUID", ORM_FIELD_TEXT },
-    { "JSON", ORM_FIELD_TEXT }, { "JSONB", ORM_FIELD_TEXT }, { "XML", ORM_FIELD_TEXT },
-    { "INET", ORM_FIELD_TEXT }, { "CIDR", ORM_FIELD_TEXT }, { "MACADDR", ORM_FIELD_TEXT },
-    { "MACADDR8", ORM_FIELD_TEXT }, { "MONEY", ORM_FIELD_TEXT }, { "TIME", ORM_FIELD_TEXT },
-    { "TIMETZ", ORM_FIELD_TEXT }, { "TIME WITH TIME ZONE", ORM_FIELD_TEXT },
-    { "TIME WITHOUT TIME ZONE", ORM_FIELD_TEXT }, { "INTERVAL", ORM_FIELD_TEXT },
-    { "BIT", ORM_FIELD_TEXT }, { "BIT VARYING", ORM_FIELD_TEXT }, { "VARBIT", ORM_FIELD_TEXT },
-    { "TSVECTOR", ORM_FIELD_TEXT }, { "TSQUERY", ORM_FIELD_TEXT },
-    { "BLOB", ORM_FIELD_BLOB }, { "BYTEA", ORM_FIELD_BLOB },
-    { "DATE", ORM_FIELD_TIMESTAMP }, { "DATETIME", ORM_FIELD_TIMESTAMP },
-    { "TIMESTAMP", ORM_FIELD_TIMESTAMP }, { "TIMESTAMPTZ", ORM_FIELD_TIMESTAMP },
-    { "TIMESTAMP WITH TIME ZONE", ORM_FIELD_TIMESTAMP },
-    { "TIMESTAMP WITHOUT TIME ZONE", ORM_FIELD_TIMESTAMP } };
-
+/* The type table itself is orm/sqltype.c, shared with orm_db_verify. */
 static const char *const serial_types[] = { "SMALLSERIAL", "SERIAL2", "SERIAL", "SERIAL4",
                                             "BIGSERIAL", "SERIAL8" };
 
@@ -51,63 +23,28 @@ uint64_t orm__cg_fnv1a(const char *s)
     return h;
 }
 
-/* The type without its arguments and array suffixes, in upper case: "TIMESTAMP(3) WITH TIME
- * ZONE" -> "TIMESTAMP WITH TIME ZONE". *array tells whether a [] was there. */
-static void base_type(const char *t, char *out, size_t cap, bool *array)
-{
-    size_t w = 0;
-    int depth = 0;
-    *array = false;
-    for (; *t && w + 1 < cap; t++) {
-        if (*t == '(') {
-            depth++;
-        } else if (*t == ')') {
-            depth--;
-        } else if (depth == 0) {
-            if (*t == '[') {
-                *array = true;
-            } else if (*t != ']' && !(*t == ' ' && (w == 0 || out[w - 1] == ' '))) {
-                char c = *t;
-                out[w++] = (char)(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
-            }
-        }
-    }
-    while (w > 0 && out[w - 1] == ' ')
-        w--;
-    out[w] = '\0';
-}
-
 static orm_field_type map_depth(const orm__cg_schema *s, const char *sqltype, bool *known, int depth)
 {
     char base[256];
     bool array;
-    base_type(sqltype, base, sizeof base, &array);
+    orm__sqltype_base(sqltype, base, sizeof base, &array);
     *known = true;
     if (array)
         return ORM_FIELD_TEXT;
     /* pg_catalog.int4, public.citext: the schema does not change the type */
     const char *dot = strrchr(base, '.');
     const char *name = dot ? dot + 1 : base;
-    for (size_t i = 0; i < sizeof type_table / sizeof type_table[0]; i++)
-        if (strcmp(name, type_table[i].sql) == 0)
-            return type_table[i].type;
-    if (strncmp(name, "INTERVAL ", 9) == 0)
-        return ORM_FIELD_TEXT;
+    int mapped = orm__sqltype_lookup(name);
+    if (mapped)
+        return (orm_field_type)mapped;
     /* enum and domain types */
     const orm__cg_named *named = orm__cg_type_find(s, name);
     if (named && !named->value)
         return ORM_FIELD_TEXT;
     if (named && depth < 8)
         return map_depth(s, named->value, known, depth + 1);
-    /* SQLite's affinity rules (https://sqlite.org/datatype3.html, 3.1), in their order. */
     *known = false;
-    if (strstr(base, "INT"))
-        return ORM_FIELD_INT64;
-    if (strstr(base, "CHAR") || strstr(base, "CLOB") || strstr(base, "TEXT"))
-        return ORM_FIELD_TEXT;
-    if (strstr(base, "BLOB") || !*base)
-        return ORM_FIELD_BLOB;
-    return ORM_FIELD_DOUBLE;
+    return orm__sqltype_affinity(base);
 }
 
 orm_field_type orm__cg_map_type(const orm__cg_schema *s, const char *sqltype, bool *known)
@@ -198,7 +135,7 @@ static bool is_serial(const char *sqltype)
 {
     char base[64];
     bool array;
-    base_type(sqltype, base, sizeof base, &array);
+    orm__sqltype_base(sqltype, base, sizeof base, &array);
     for (size_t i = 0; i < sizeof serial_types / sizeof serial_types[0]; i++)
         if (strcmp(base, serial_types[i]) == 0)
             return !array;
@@ -220,7 +157,7 @@ static int resolve_column(orm__cg_schema *s, orm__cg_table *t, orm__cg_column *c
     }
     char base[32];
     bool array;
-    base_type(c->sqltype, base, sizeof base, &array);
+    orm__sqltype_base(c->sqltype, base, sizeof base, &array);
     bool rowid = npk == 1 && c->pk_pos && strcmp(base, "INTEGER") == 0 && !array && !c->type_override;
     if (rowid)
         c->type = ORM_FIELD_INT64;

@@ -71,17 +71,24 @@ static _Thread_local char this_thread;
 
 /* ---- options and drivers ---- */
 
+/* The bytes of an options struct of this version: an older caller's struct ends before the
+ * fields later versions added. */
+static size_t options_size(unsigned version)
+{
+    return version == 1 ? offsetof(orm_db_options, max_open)
+         : version == 2 ? offsetof(orm_db_options, verify_models) : sizeof(orm_db_options);
+}
+
 int orm_db_options_init(orm_db_options *opts, unsigned version)
 {
     if (!opts)
         return orm__error_set(ORM_EINVAL, "db", "orm_db_options_init: opts is NULL");
-    if (version != 1 && version != ORM_DB_OPTIONS_VERSION)
+    if (version < 1 || version > ORM_DB_OPTIONS_VERSION)
         return orm__error_set(ORM_EINVAL, "db", "unknown orm_db_options version %u (this liborm knows %u)",
                               version, ORM_DB_OPTIONS_VERSION);
     orm_db_options d = ORM_DB_OPTIONS_INIT;
     d.version = version;
-    /* A version 1 caller's struct ends before the pool fields. */
-    memcpy(opts, &d, version == 1 ? offsetof(orm_db_options, max_open) : sizeof d);
+    memcpy(opts, &d, options_size(version));
     return ORM_OK;
 }
 
@@ -183,7 +190,7 @@ int orm_db_open(orm_db **out, const char *dsn, const orm_db_options *opts)
     *out = NULL;
     if (!dsn)
         return orm__error_set(ORM_EINVAL, "db", "orm_db_open: DSN is NULL");
-    if (opts && opts->version != 1 && opts->version != ORM_DB_OPTIONS_VERSION)
+    if (opts && (opts->version < 1 || opts->version > ORM_DB_OPTIONS_VERSION))
         return orm__error_set(ORM_EINVAL, "db", "unknown orm_db_options version %u (this liborm knows %u)",
                               opts->version, ORM_DB_OPTIONS_VERSION);
     const orm_driver *drv = NULL;
@@ -211,7 +218,7 @@ int orm_db_open(orm_db **out, const char *dsn, const orm_db_options *opts)
     }
     orm_db_options d = ORM_DB_OPTIONS_INIT;
     if (opts)
-        memcpy(&d, opts, opts->version == 1 ? offsetof(orm_db_options, max_open) : sizeof d);
+        memcpy(&d, opts, options_size(opts->version));
     d.version = ORM_DB_OPTIONS_VERSION;
     db->opts = d;
     db->drv = drv;
@@ -320,6 +327,8 @@ int orm_db_register(orm_db *db, const orm_model *model)
     if (orm__db_model_entry(db, model))
         return ORM_OK;
     int rc = orm_model_validate(model);
+    if (rc == ORM_OK && db->opts.verify_models)
+        rc = orm_db_verify(db, NULL, model); /* before the lock: it runs a statement */
     if (rc != ORM_OK)
         return rc;
     pthread_mutex_lock(&db->reg_lock);

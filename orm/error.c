@@ -107,6 +107,7 @@ const char *orm_strerror(int code)
     case ORM_EDB: return "database error";
     case ORM_EIO: return "I/O error";
     case ORM_EPARSE: return "parse error";
+    case ORM_ESCHEMA: return "schema drift";
     default: return "unknown error";
     }
 }

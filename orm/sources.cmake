@@ -21,6 +21,8 @@ set(ORM_CORE_SOURCES
   orm/mw_db.c
   orm/pool.c
   orm/ctx.c
+  orm/sqltype.c
+  orm/schema_check.c
 )
 set(ORM_POSTGRES_SOURCES
   orm/driver_postgres.c

@@ -39,8 +39,9 @@ typedef struct orm_session orm_session;
  * no deadline and no transaction. */
 typedef struct orm_ctx orm_ctx;
 
-/* Version 2 added the pool fields; a version 1 struct (without them) is still accepted. */
-#define ORM_DB_OPTIONS_VERSION 2u
+/* Version 2 added the pool fields, version 3 verify_models; older structs (without them) are
+ * still accepted. */
+#define ORM_DB_OPTIONS_VERSION 3u
 
 typedef struct orm_db_options {
     unsigned version;         /* ORM_DB_OPTIONS_VERSION */
@@ -56,11 +57,14 @@ typedef struct orm_db_options {
     size_t max_idle;          /* idle connections kept; 0: max_open */
     int64_t idle_timeout_ms;  /* close a connection idle longer than this; 0: never */
     int64_t max_lifetime_ms;  /* close a connection older than this when idle; 0: never */
+    /* Version 3. */
+    int verify_models;        /* orm_db_register runs orm_db_verify and refuses a drifted
+                                 model (ORM_ESCHEMA); 0: off */
 } orm_db_options;
 
-#define ORM_DB_OPTIONS_INIT { ORM_DB_OPTIONS_VERSION, 128, 5000, 1, 0, 0, 0, 0 }
+#define ORM_DB_OPTIONS_INIT { ORM_DB_OPTIONS_VERSION, 128, 5000, 1, 0, 0, 0, 0, 0 }
 
-/* Fill opts with the defaults of version (1 or 2: a version 1 struct gets only its fields).
+/* Fill opts with the defaults of version (1 to 3: an older struct gets only its fields).
  * ORM_EINVAL for an unknown version. */
 ORM_API int orm_db_options_init(orm_db_options *opts, unsigned version);
 
@@ -76,8 +80,16 @@ ORM_API const char *orm_db_backend(const orm_db *db);
 
 /* Validate a model (orm_model_validate) and add it to the db's registry. Registering the
  * same descriptor twice is ORM_OK; a different descriptor for an already registered table
- * is ORM_EINVAL. Builders refuse models that are not registered. */
+ * is ORM_EINVAL. Builders refuse models that are not registered. With opts->verify_models,
+ * a model is checked with orm_db_verify first and a drifted one is refused (ORM_ESCHEMA). */
 ORM_API int orm_db_register(orm_db *db, const orm_model *model);
+
+/* Compare model with the live table's columns, read on the db session (within ctx's
+ * transaction when it carries one on db): ORM_OK, or ORM_ESCHEMA naming every drifted column as
+ * table.column: the table missing, a field's column missing, or a column whose type does not
+ * map to the field's type by `ormctl generate`'s type table (SQLite's integer booleans and text
+ * timestamps pass). Columns the model does not map are not drift. */
+ORM_API int orm_db_verify(orm_db *db, orm_ctx *ctx, const orm_model *model);
 
 /* Whether model is registered with db. */
 ORM_API int orm_db_is_registered(orm_db *db, const orm_model *model);

@@ -36,7 +36,8 @@ typedef enum orm_code {
     ORM_EUNSUPPORTED = -16,  /* the backend or dialect cannot express this */
     ORM_EDB = -17,           /* any other error reported by the database */
     ORM_EIO = -18,           /* file or I/O error */
-    ORM_EPARSE = -19         /* a file that cannot be parsed (schema, migration) */
+    ORM_EPARSE = -19,        /* a file that cannot be parsed (schema, migration) */
+    ORM_ESCHEMA = -20        /* the live table does not match the model (orm_db_verify) */
 } orm_code;
 
 /* The detail of the last error on the calling thread. */

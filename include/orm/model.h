@@ -83,6 +83,9 @@ typedef struct orm_model {
     size_t struct_size;
     const size_t *pk;       /* indexes into fields, in key order */
     size_t npk;
+    /* `ormctl generate`: FNV-1a of the normalized DDL the model came from, as 16 hex digits
+     * (changes whenever the table's definition does). NULL for a hand-written model. */
+    const char *fingerprint;
 } orm_model;
 
 #define ORM_FIELD(st, member, type, flags) \
@@ -93,7 +96,7 @@ typedef struct orm_model {
     { #member, #member, (type), offsetof(st, member), offsetof(st, has_##member), (flags) }
 #define ORM_MODEL(st, table, fields, pk)                                            \
     { ORM_MODEL_VERSION, #st, (table), (fields), sizeof(fields) / sizeof((fields)[0]), \
-      sizeof(st), (pk), sizeof(pk) / sizeof((pk)[0]) }
+      sizeof(st), (pk), sizeof(pk) / sizeof((pk)[0]), NULL }
 
 /* Check a descriptor on its own: version, names, offsets inside struct_size, key indexes,
  * duplicate names or columns, AUTOINCREMENT only on a single integer key.

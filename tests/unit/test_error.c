@@ -46,7 +46,7 @@ END_TEST
 
 START_TEST(strerror_every_code)
 {
-    for (int c = ORM_EPARSE; c <= ORM_OK; c++) {
+    for (int c = ORM_ESCHEMA; c <= ORM_OK; c++) {
         const char *s = orm_strerror(c);
         ck_assert_ptr_nonnull(s);
         ck_assert_str_ne(s, "unknown error");

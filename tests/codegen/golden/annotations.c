@@ -13,7 +13,8 @@ static const size_t Person_pk[] = { 0 };
 const orm_model Person_model = {
     ORM_MODEL_VERSION, "Person", "people",
     Person_fields, sizeof Person_fields / sizeof Person_fields[0], sizeof(Person),
-    Person_pk, sizeof Person_pk / sizeof Person_pk[0]
+    Person_pk, sizeof Person_pk / sizeof Person_pk[0],
+    "3368382b8b6e9ebc"
 };
 
 void Person_clear(Person *obj) { orm_model_clear(&Person_model, obj); }
@@ -31,7 +32,8 @@ static const size_t Thing_pk[] = { 0 };
 const orm_model Thing_model = {
     ORM_MODEL_VERSION, "Thing", "things",
     Thing_fields, sizeof Thing_fields / sizeof Thing_fields[0], sizeof(Thing),
-    Thing_pk, sizeof Thing_pk / sizeof Thing_pk[0]
+    Thing_pk, sizeof Thing_pk / sizeof Thing_pk[0],
+    "096ccf5c37976734"
 };
 
 void Thing_clear(Thing *obj) { orm_model_clear(&Thing_model, obj); }

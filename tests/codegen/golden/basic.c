@@ -26,7 +26,8 @@ static const size_t accounts_pk[] = { 0 };
 const orm_model accounts_model = {
     ORM_MODEL_VERSION, "accounts", "accounts",
     accounts_fields, sizeof accounts_fields / sizeof accounts_fields[0], sizeof(accounts),
-    accounts_pk, sizeof accounts_pk / sizeof accounts_pk[0]
+    accounts_pk, sizeof accounts_pk / sizeof accounts_pk[0],
+    "7c97c16790bc6081"
 };
 
 void accounts_clear(accounts *obj) { orm_model_clear(&accounts_model, obj); }
@@ -47,7 +48,8 @@ static const size_t events_pk[] = { 0 };
 const orm_model events_model = {
     ORM_MODEL_VERSION, "events", "events",
     events_fields, sizeof events_fields / sizeof events_fields[0], sizeof(events),
-    events_pk, sizeof events_pk / sizeof events_pk[0]
+    events_pk, sizeof events_pk / sizeof events_pk[0],
+    "96c89cd00a4b2e6c"
 };
 
 void events_clear(events *obj) { orm_model_clear(&events_model, obj); }

@@ -19,7 +19,8 @@ static const size_t user_pk[] = { 0 };
 const orm_model user_model = {
     ORM_MODEL_VERSION, "user", "users",
     user_fields, sizeof user_fields / sizeof user_fields[0], sizeof(user),
-    user_pk, sizeof user_pk / sizeof user_pk[0]
+    user_pk, sizeof user_pk / sizeof user_pk[0],
+    "0b5680da0997d3b7"
 };
 
 void user_clear(user *obj) { orm_model_clear(&user_model, obj); }
@@ -43,7 +44,8 @@ static const size_t articles_pk[] = { 0 };
 const orm_model articles_model = {
     ORM_MODEL_VERSION, "articles", "articles",
     articles_fields, sizeof articles_fields / sizeof articles_fields[0], sizeof(articles),
-    articles_pk, sizeof articles_pk / sizeof articles_pk[0]
+    articles_pk, sizeof articles_pk / sizeof articles_pk[0],
+    "9f402adc4ad57a29"
 };
 
 void articles_clear(articles *obj) { orm_model_clear(&articles_model, obj); }
@@ -62,7 +64,8 @@ static const size_t tags_pk[] = { 0, 1 };
 const orm_model tags_model = {
     ORM_MODEL_VERSION, "tags", "tags",
     tags_fields, sizeof tags_fields / sizeof tags_fields[0], sizeof(tags),
-    tags_pk, sizeof tags_pk / sizeof tags_pk[0]
+    tags_pk, sizeof tags_pk / sizeof tags_pk[0],
+    "de7a91ae95a4e2a4"
 };
 
 void tags_clear(tags *obj) { orm_model_clear(&tags_model, obj); }

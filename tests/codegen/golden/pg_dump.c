@@ -16,7 +16,8 @@ static const size_t customers_pk[] = { 0 };
 const orm_model customers_model = {
     ORM_MODEL_VERSION, "customers", "customers",
     customers_fields, sizeof customers_fields / sizeof customers_fields[0], sizeof(customers),
-    customers_pk, sizeof customers_pk / sizeof customers_pk[0]
+    customers_pk, sizeof customers_pk / sizeof customers_pk[0],
+    "f4a62bfd2949b0e1"
 };
 
 void customers_clear(customers *obj) { orm_model_clear(&customers_model, obj); }
@@ -38,7 +39,8 @@ static const size_t orders_pk[] = { 0 };
 const orm_model orders_model = {
     ORM_MODEL_VERSION, "orders", "orders",
     orders_fields, sizeof orders_fields / sizeof orders_fields[0], sizeof(orders),
-    orders_pk, sizeof orders_pk / sizeof orders_pk[0]
+    orders_pk, sizeof orders_pk / sizeof orders_pk[0],
+    "92c96b0573a111e1"
 };
 
 void orders_clear(orders *obj) { orm_model_clear(&orders_model, obj); }
@@ -60,7 +62,8 @@ static const size_t order_items_pk[] = { 0, 1 };
 const orm_model order_items_model = {
     ORM_MODEL_VERSION, "order_items", "order_items",
     order_items_fields, sizeof order_items_fields / sizeof order_items_fields[0], sizeof(order_items),
-    order_items_pk, sizeof order_items_pk / sizeof order_items_pk[0]
+    order_items_pk, sizeof order_items_pk / sizeof order_items_pk[0],
+    "5af690ff5f8089b4"
 };
 
 void order_items_clear(order_items *obj) { orm_model_clear(&order_items_model, obj); }

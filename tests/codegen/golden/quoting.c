@@ -16,7 +16,8 @@ static const size_t Bracket_Table_pk[] = { 0 };
 const orm_model Bracket_Table_model = {
     ORM_MODEL_VERSION, "Bracket_Table", "Bracket Table",
     Bracket_Table_fields, sizeof Bracket_Table_fields / sizeof Bracket_Table_fields[0], sizeof(Bracket_Table),
-    Bracket_Table_pk, sizeof Bracket_Table_pk / sizeof Bracket_Table_pk[0]
+    Bracket_Table_pk, sizeof Bracket_Table_pk / sizeof Bracket_Table_pk[0],
+    "78471d4a2768fbe9"
 };
 
 void Bracket_Table_clear(Bracket_Table *obj) { orm_model_clear(&Bracket_Table_model, obj); }
