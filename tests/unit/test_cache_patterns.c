@@ -201,7 +201,7 @@ END_TEST
 
 static void wait_calls(store *s, int n)
 {
-    for (int i = 0; i < 2000 && atomic_load(&s->calls) < n; i++)
+    for (int i = 0; i < 5000 && atomic_load(&s->calls) < n; i++)
         nap();
     ck_assert_int_ge(atomic_load(&s->calls), n);
 }
@@ -228,7 +228,7 @@ START_TEST(test_refresh_ahead)
     ck_assert_int_eq(get_int(c, "r", &rc), 100);
     wait_calls(&s, 2);
     int64_t v = 100;
-    for (int i = 0; i < 2000 && v == 100; i++) {
+    for (int i = 0; i < 5000 && v == 100; i++) {
         v = get_int(c, "r", &rc);
         nap();
     }
@@ -264,14 +264,14 @@ START_TEST(test_background_mode)
     get_int(c, "x", &rc);
     ck_assert_int_eq(rc, ORM_ENOTFOUND); /* absent: loads in the background */
     int64_t v = -1;
-    for (int i = 0; i < 2000 && v < 0; i++) {
+    for (int i = 0; i < 5000 && v < 0; i++) {
         v = get_int(c, "x", &rc);
         nap();
     }
     ck_assert_int_eq(v, 0);
     atomic_store(&fake_now, 500); /* stale: served, and reloaded */
     ck_assert_int_eq(get_int(c, "x", &rc), 0);
-    for (int i = 0; i < 2000 && v == 0; i++) {
+    for (int i = 0; i < 5000 && v == 0; i++) {
         v = get_int(c, "x", &rc);
         nap();
     }
@@ -434,7 +434,7 @@ START_TEST(test_write_back_periodic)
     orm_cache *c;
     ck_assert_ok(orm_cache_write_back_new(&c, local_cache(0), &wo));
     wb_set(c, 1, 7);
-    for (int i = 0; i < 2000 && orm_cache_write_back_dirty(c); i++)
+    for (int i = 0; i < 5000 && orm_cache_write_back_dirty(c); i++)
         nap();
     ck_assert_uint_eq(orm_cache_write_back_dirty(c), 0);
     ck_assert_ok(orm_cache_close(c));
