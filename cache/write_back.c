@@ -239,10 +239,11 @@ static int wb_set(orm_cache *c, const char *key, orm_cache_ref *v, int64_t ttl)
         return orm__error_set(ORM_EINVAL, "cache", "write-back set: NULL key or value");
     pthread_mutex_t *m = stripe(W, key);
     pthread_mutex_lock(m);
-    /* dirty first: if the set evicts it at once, the listener finds it dirty and writes it */
-    int rc = mark(W, key, v);
-    if (rc == ORM_OK)
-        rc = W->inner->ops->set(W->inner, key, v, ttl);
+    /* The cache first: a set it refuses (a value over the byte limit) changes nothing. Should
+     * the policy evict the new entry at once, the dirty table still holds the value. */
+    int rc = W->inner->ops->set(W->inner, key, v, ttl);
+    if (rc == ORM_OK && (rc = mark(W, key, v)) != ORM_OK)
+        W->inner->ops->del(W->inner, key); /* not dirty, so it must not look cached */
     pthread_mutex_unlock(m);
     return rc;
 }
@@ -277,9 +278,9 @@ static int wb_load_or_store(orm_cache *c, const char *key, orm_cache_ref *v, int
         if (loaded)
             *loaded = 1;
     } else if (rc == ORM_ENOTFOUND) {
-        rc = mark(W, key, v);
-        if (rc == ORM_OK)
-            rc = W->inner->ops->set(W->inner, key, v, ttl);
+        rc = W->inner->ops->set(W->inner, key, v, ttl);
+        if (rc == ORM_OK && (rc = mark(W, key, v)) != ORM_OK)
+            W->inner->ops->del(W->inner, key);
         if (rc == ORM_OK) {
             *out = orm_cache_ref_retain(v);
             if (loaded)

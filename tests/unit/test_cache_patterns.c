@@ -423,6 +423,27 @@ START_TEST(test_write_back_explicit_and_failing_close)
 }
 END_TEST
 
+START_TEST(test_write_back_refused_set)
+{
+    flushed f;
+    memset(&f, 0, sizeof f);
+    orm_cache_local_options o = ORM_CACHE_LOCAL_OPTIONS_INIT;
+    o.background_sweep = 0;
+    o.max_bytes = 1000;
+    orm_cache *local, *c;
+    ck_assert_ok(orm_cache_local_new(&local, &o));
+    orm_cache_write_back_options wo = ORM_CACHE_WRITE_BACK_OPTIONS_INIT;
+    wo.flush = flush_cb;
+    wo.userdata = &f;
+    ck_assert_ok(orm_cache_write_back_new(&c, local, &wo));
+    char big[2000] = { 0 };
+    ck_assert_orm(orm_cache_set_bytes(c, "k1", big, sizeof big, 0), ORM_EINVAL);
+    ck_assert_uint_eq(orm_cache_write_back_dirty(c), 0); /* a refused set is not written */
+    ck_assert_ok(orm_cache_close(c));
+    ck_assert_int_eq(f.items, 0);
+}
+END_TEST
+
 START_TEST(test_write_back_periodic)
 {
     flushed f;
@@ -618,6 +639,7 @@ static Suite *patterns_suite(void)
     tcase_add_test(tc, test_write_through);
     tcase_add_test(tc, test_write_back_loses_nothing);
     tcase_add_test(tc, test_write_back_explicit_and_failing_close);
+    tcase_add_test(tc, test_write_back_refused_set);
     tcase_add_test(tc, test_write_back_periodic);
     tcase_add_test(tc, test_task_pool);
     tcase_add_test(tc, test_bloom_rate);
