@@ -3,7 +3,8 @@
  *
  * Kept true: writes of one key are serialized (a mutex per stripe of key hashes, held across
  * the store call and the cache update), so the store and the cache see the writes of a key in
- * the same order; a failed store leaves the cache as it was. Reads do not lock. A listener of
+ * the same order; a failed store leaves the cache as it was; a value the store took but the
+ * cache refuses (over its byte limit) leaves the key uncached, never stale. Reads do not lock. A listener of
  * the inner cache must not write through this decorator (it may run under a stripe lock). */
 #include <pthread.h>
 #include <string.h>
@@ -50,8 +51,12 @@ static int wt_set(orm_cache *c, const char *key, orm_cache_ref *v, int64_t ttl)
     pthread_mutex_t *m = stripe(W, key);
     pthread_mutex_lock(m);
     int rc = run_store(W, key, v);
-    if (rc == ORM_OK)
-        rc = W->inner->ops->set(W->inner, key, v, ttl);
+    if (rc == ORM_OK && (rc = W->inner->ops->set(W->inner, key, v, ttl)) != ORM_OK) {
+        /* The store has the new value but the cache refused it (too large): drop the old one
+         * so the cache never answers what the store no longer holds. */
+        W->inner->ops->del(W->inner, key);
+        orm__error_set(rc, "cache", "write-through '%.64s': stored, but not cached (the cache refused it)", key);
+    }
     pthread_mutex_unlock(m);
     return rc;
 }
@@ -87,8 +92,8 @@ static int wt_load_or_store(orm_cache *c, const char *key, orm_cache_ref *v, int
             *loaded = 1;
     } else if (rc == ORM_ENOTFOUND) {
         rc = run_store(W, key, v);
-        if (rc == ORM_OK)
-            rc = W->inner->ops->set(W->inner, key, v, ttl);
+        if (rc == ORM_OK && (rc = W->inner->ops->set(W->inner, key, v, ttl)) != ORM_OK)
+            orm__error_set(rc, "cache", "write-through '%.64s': stored, but not cached (the cache refused it)", key);
         if (rc == ORM_OK) {
             *out = orm_cache_ref_retain(v);
             if (loaded)

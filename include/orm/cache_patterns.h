@@ -118,7 +118,8 @@ ORM_API int orm_cache_loading_new(orm_cache **out, orm_cache *inner, const orm_c
 typedef int (*orm_cache_store_cb)(const char *key, orm_cache_ref *value, void *userdata);
 
 /* Sets and deletes run store first; the cache changes only when it succeeded (else its error
- * is returned and the cache is unchanged). Writes of one key are serialized so the cache and
+ * is returned and the cache is unchanged). A value the store took but the cache refuses (over
+ * its byte limit) returns the cache's error and leaves the key uncached. Writes of one key are serialized so the cache and
  * the store see them in the same order. incr/decr and clear are ORM_EUNSUPPORTED. */
 ORM_API int orm_cache_write_through_new(orm_cache **out, orm_cache *inner, orm_cache_store_cb store, void *userdata);
 

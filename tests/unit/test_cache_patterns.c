@@ -324,6 +324,19 @@ START_TEST(test_write_through)
     ck_assert_orm(orm_cache_get(c, "a", &r), ORM_ENOTFOUND);
     ck_assert_orm(orm_cache_incr(c, "n", 1, 0, NULL), ORM_EUNSUPPORTED);
     ck_assert_ok(orm_cache_close(c));
+
+    /* stored but refused by the cache: the old cached value must not survive */
+    orm_cache_local_options o = ORM_CACHE_LOCAL_OPTIONS_INIT;
+    o.background_sweep = 0;
+    o.max_bytes = 1000;
+    orm_cache *local;
+    ck_assert_ok(orm_cache_local_new(&local, &o));
+    ck_assert_ok(orm_cache_write_through_new(&c, local, store_cb, &w));
+    ck_assert_ok(orm_cache_set_bytes(c, "a", "old", 3, 0));
+    char big[2000] = { 0 };
+    ck_assert_orm(orm_cache_set_bytes(c, "a", big, sizeof big, 0), ORM_EINVAL);
+    ck_assert_orm(orm_cache_get(c, "a", &r), ORM_ENOTFOUND);
+    ck_assert_ok(orm_cache_close(c));
 }
 END_TEST
 
