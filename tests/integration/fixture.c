@@ -75,9 +75,16 @@ static void remove_db_files(const char *path)
     }
 }
 
+static char dsn_buf[4096];
+static const char *cur_dsn;
+
+const char *it_dsn(void)
+{
+    return cur_dsn;
+}
+
 static void it_setup(void)
 {
-    char dsn_buf[4096];
     const char *dsn = cfg_dsn;
     if (cfg_temp_sqlite) {
         tmp_path = orm_test_temp_path("integration");
@@ -86,6 +93,7 @@ static void it_setup(void)
         dsn = dsn_buf;
     }
     it_db = NULL;
+    cur_dsn = dsn;
     ck_assert_ok(orm_db_open(&it_db, dsn, NULL));
     it_s = orm_db_session(it_db);
     ck_assert_ptr_nonnull(it_s);

@@ -28,6 +28,9 @@ int it_config_init(void);
 /* A test case with the fixture (fresh db, models registered, tables created) attached. */
 TCase *it_tcase(const char *name);
 
+/* The DSN the current test's db was opened with (to open a second db on the same data). */
+const char *it_dsn(void);
+
 /* "sqlite" or "postgres": the backend of the open db. */
 const char *it_backend(void);
 bool it_is_postgres(void);
@@ -65,5 +68,6 @@ Suite *it_keys_suite(void);
 Suite *it_injection_suite(void);
 Suite *it_tx_suite(void);
 Suite *it_tx_ctx_suite(void);
+Suite *it_schema_suite(void);
 
 #endif
