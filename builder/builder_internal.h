@@ -1,5 +1,6 @@
-/* liborm builder internal — what the select/insert/update/delete builders share: the sticky
- * first error, model and field checks, and running a rendered statement on a session. */
+/* liborm builder internal — what the select/insert/update/delete builders share: the common
+ * head of every builder (session, model, dialect, sticky first error), its constructor and
+ * argument checks, model and field checks, and rendering / running a statement. */
 #ifndef ORM_BUILDER_INTERNAL_H
 #define ORM_BUILDER_INTERNAL_H
 
@@ -7,6 +8,8 @@
 
 #include "builder/sql_buf.h"
 #include "orm/db.h"
+#include "orm/error.h"
+#include "orm/expr.h"
 #include "orm/model.h"
 #include "orm/query.h"
 #include "orm/rows.h"
@@ -38,6 +41,50 @@ int orm__builder_field(const orm_model *model, const char *name, size_t *out);
 /* An array of n copied strings (each non-NULL), or NULL with ORM_ENOMEM / ORM_EINVAL in *rc. */
 char **orm__strv_dup(const char *const *v, size_t n, int *rc);
 void orm__strv_free(char **v, size_t n);
+
+/* The head every builder struct embeds as its FIRST member, named b (the generic helpers
+ * below take it in place of the builder). */
+typedef struct orm_builder_base {
+    orm_session *s;
+    const orm_model *model;
+    const orm_dialect *d; /* the session's db's dialect: what exec renders for */
+    orm_bstate st;
+} orm_builder_base;
+
+/* The base of builder pointer q, NULL when q is NULL (q is evaluated twice). */
+#define ORM__BASE(q) ((q) ? &(q)->b : NULL)
+
+/* A zeroed builder of size bytes (an orm_builder_base first) for model on s; an unregistered
+ * model sticks as its error. NULL with ORM_EINVAL (fn: NULL session/model) or ORM_ENOMEM. */
+void *orm__builder_new(orm_session *s, const orm_model *model, size_t size, const char *fn);
+/* ORM_EINVAL "fn: NULL kind", for a call on a NULL builder (kind: "select", "insert", ...). */
+int orm__builder_null(const char *fn, const char *kind);
+/* ORM_OK when q may take another call: the NULL-builder error, or q's sticky one. Inline
+ * because every setter and exec (orm_insert_one's too) starts with it. */
+static inline int orm__builder_ready(const orm_builder_base *q, const char *fn, const char *kind)
+{
+    if (!q)
+        return orm__builder_null(fn, kind);
+    return q->st.err ? orm__bstate_check(&q->st) : ORM_OK;
+}
+/* AND condition e (stolen, freed on every error) into *slot, a condition of q. */
+int orm__builder_and(orm_builder_base *q, orm_expr **slot, orm_expr *e, const char *fn, const char *kind);
+
+/* Appends q's statement to b (initialised for the dialect to render for); errors go to b
+ * with orm__sql_buf_fail. mode is the builder's own (select: rows or count). */
+typedef void (*orm_builder_render_fn)(orm_sql_buf *b, orm_builder_base *q, int mode);
+/* Render q for d into b: ORM_OK with b finished (the caller frees it), or the error (q's
+ * sticky one first) with b freed. */
+int orm__builder_build(orm_builder_base *q, const orm_dialect *d, orm_builder_render_fn render, int mode,
+                       orm_sql_buf *b);
+/* The orm_<kind>_to_sql body: check q and out (fn names the call), render for d (NULL: q's
+ * dialect) and hand the text and copied args to out. */
+int orm__builder_to_sql(orm_builder_base *q, const orm_dialect *d, orm_sql *out, orm_builder_render_fn render,
+                        int mode, const char *fn, const char *kind);
+/* The orm_<kind>_exec body for a one-statement builder: render for q's dialect and execute;
+ * *affected (when given) is 0 unless it succeeds. */
+int orm__builder_run(orm_builder_base *q, orm_ctx *ctx, orm_query_kind qkind, orm_builder_render_fn render,
+                     int64_t *affected, const char *fn, const char *kind);
 
 /* Run a rendered statement. */
 int orm__builder_exec(orm_session *s, orm_ctx *ctx, orm_query_kind kind, const orm_model *m,

@@ -1,14 +1,18 @@
-/* liborm builder — what every builder shares: the sticky first error, model registration
- * and field checks, copied name lists, and handing a rendered statement to the session.
+/* liborm builder — what every builder shares: the sticky first error, the common head
+ * (constructor, NULL-builder and sticky checks, AND-ed conditions), model registration and
+ * field checks, copied name lists, rendering a statement into SQL text or a buffer, and
+ * handing a rendered statement to the session.
  *
  * Keeps true: a builder's recorded error never changes once set, and its message is the one
- * the caller saw first.
+ * the caller saw first; the messages name the public call (fn) and the builder's kind, so
+ * every builder reports the same situation in the same words.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "builder/builder_internal.h"
+#include "builder/dialect_internal.h"
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
 
@@ -42,6 +46,46 @@ int orm__bstate_check(const orm_bstate *st)
     if (st->err == ORM_ENOMEM)
         return orm__error_nomem("builder");
     return orm__error_set(st->err, "builder", "%s", st->msg);
+}
+
+void *orm__builder_new(orm_session *s, const orm_model *model, size_t size, const char *fn)
+{
+    if (!s || !model) {
+        orm__error_set(ORM_EINVAL, "builder", "%s: NULL %s", fn, s ? "model" : "session");
+        return NULL;
+    }
+    orm_builder_base *q = orm__calloc(1, size);
+    if (!q) {
+        orm__error_nomem("builder");
+        return NULL;
+    }
+    q->s = s;
+    q->model = model;
+    q->d = orm__dialect_for_db(s->db);
+    /* Not a NULL: the caller gets a builder whose every call reports the model. */
+    if (orm__builder_check_model(s, model) != ORM_OK)
+        orm__bstate_keep(&q->st, ORM_EINVAL);
+    return q;
+}
+
+int orm__builder_null(const char *fn, const char *kind)
+{
+    return orm__error_set(ORM_EINVAL, "builder", "%s: NULL %s", fn, kind);
+}
+
+int orm__builder_and(orm_builder_base *q, orm_expr **slot, orm_expr *e, const char *fn, const char *kind)
+{
+    if (!q) {
+        orm_expr_free(e);
+        return orm__builder_null(fn, kind);
+    }
+    if (q->st.err || !e) {
+        orm_expr_free(e);
+        return q->st.err ? orm__bstate_check(&q->st)
+                         : orm__bstate_fail(&q->st, ORM_EINVAL, "%s: NULL expression", fn);
+    }
+    *slot = *slot ? orm_and(*slot, e) : e;
+    return ORM_OK;
 }
 
 int orm__builder_check_model(orm_session *s, const orm_model *model)
@@ -104,6 +148,52 @@ char **orm__strv_dup(const char *const *v, size_t n, int *rc)
             return NULL;
         }
     return out;
+}
+
+int orm__builder_build(orm_builder_base *q, const orm_dialect *d, orm_builder_render_fn render, int mode,
+                       orm_sql_buf *b)
+{
+    orm__sql_buf_init(b, d);
+    if (q->st.err)
+        return orm__bstate_check(&q->st);
+    render(b, q, mode);
+    int rc = orm__sql_buf_finish(b);
+    if (rc)
+        orm__sql_buf_free(b);
+    return rc;
+}
+
+int orm__builder_to_sql(orm_builder_base *q, const orm_dialect *d, orm_sql *out, orm_builder_render_fn render,
+                        int mode, const char *fn, const char *kind)
+{
+    if (!q || !out)
+        return orm__error_set(ORM_EINVAL, "builder", "%s: NULL %s", fn, q ? "out" : kind);
+    memset(out, 0, sizeof *out);
+    orm_sql_buf b;
+    int rc = orm__builder_build(q, d ? d : q->d, render, mode, &b);
+    if (rc == ORM_OK)
+        rc = orm__sql_buf_take(&b, out);
+    orm__sql_buf_free(&b);
+    return rc;
+}
+
+int orm__builder_run(orm_builder_base *q, orm_ctx *ctx, orm_query_kind qkind, orm_builder_render_fn render,
+                     int64_t *affected, const char *fn, const char *kind)
+{
+    if (affected)
+        *affected = 0;
+    if (!q)
+        return orm__builder_null(fn, kind);
+    orm_sql_buf b;
+    int rc = orm__builder_build(q, q->d, render, 0, &b);
+    if (rc)
+        return rc;
+    orm_exec_result res = { 0, 0 };
+    rc = orm__builder_exec(q->s, ctx, qkind, q->model, &b, &res);
+    orm__sql_buf_free(&b);
+    if (rc == ORM_OK && affected)
+        *affected = res.affected;
+    return rc;
 }
 
 static orm_query make_query(orm_query_kind kind, const orm_model *m, const orm_sql_buf *b)

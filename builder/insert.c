@@ -19,10 +19,7 @@
 #include "orm/write.h"
 
 struct orm_insert {
-    orm_session *s;
-    const orm_model *model;
-    const orm_dialect *d;
-    orm_bstate st;
+    orm_builder_base b;     /* first: the shared helpers take it for the builder */
     orm_insert_mode mode;
     size_t *cols;           /* explicit columns (field indexes) */
     size_t ncols;
@@ -46,30 +43,14 @@ typedef struct chunk {
     int use_returning;      /* keys / fields come back through RETURNING */
 } chunk;
 
-static int null_builder(const char *fn)
-{
-    return orm__error_set(ORM_EINVAL, "builder", "%s: NULL insert", fn);
-}
-
 orm_insert *orm_insert_new(orm_session *s, const orm_model *model)
 {
-    if (!s || !model) {
-        orm__error_set(ORM_EINVAL, "builder", "orm_insert_new: NULL %s", s ? "model" : "session");
+    orm_insert *q = orm__builder_new(s, model, sizeof(orm_insert), "orm_insert_new");
+    if (!q)
         return NULL;
-    }
-    orm_insert *q = orm__calloc(1, sizeof *q);
-    if (!q) {
-        orm__error_nomem("builder");
-        return NULL;
-    }
-    q->s = s;
-    q->model = model;
-    q->d = orm__dialect_for_db(s->db);
     q->autoinc = -1;
-    if (orm__builder_check_model(s, model) != ORM_OK) {
-        orm__bstate_keep(&q->st, ORM_EINVAL);
+    if (q->b.st.err)
         return q;
-    }
     for (size_t i = 0; i < model->nfields; i++)
         if (model->fields[i].flags & ORM_FIELD_AUTOINCREMENT)
             q->autoinc = (long)i;
@@ -90,12 +71,11 @@ void orm_insert_free(orm_insert *q)
 
 int orm_insert_mode_set(orm_insert *q, orm_insert_mode mode)
 {
-    if (!q)
-        return null_builder("orm_insert_mode_set");
-    if (q->st.err)
-        return orm__bstate_check(&q->st);
+    int rc = orm__builder_ready(ORM__BASE(q), "orm_insert_mode_set", "insert");
+    if (rc)
+        return rc;
     if (mode != ORM_INSERT_ALL && mode != ORM_INSERT_SET_ONLY)
-        return orm__bstate_fail(&q->st, ORM_EINVAL, "orm_insert_mode_set: unknown mode %d", (int)mode);
+        return orm__bstate_fail(&q->b.st, ORM_EINVAL, "orm_insert_mode_set: unknown mode %d", (int)mode);
     q->mode = mode;
     return ORM_OK;
 }
@@ -105,17 +85,17 @@ static int resolve_fields(orm_insert *q, const char *const *names, size_t n, siz
 {
     *out = NULL;
     if (n && !names)
-        return orm__bstate_fail(&q->st, ORM_EINVAL, "NULL field list");
+        return orm__bstate_fail(&q->b.st, ORM_EINVAL, "NULL field list");
     if (n == 0)
         return ORM_OK;
     size_t *v = orm__malloc(n * sizeof *v);
     if (!v)
-        return orm__bstate_fail(&q->st, ORM_ENOMEM, "out of memory");
+        return orm__bstate_fail(&q->b.st, ORM_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        int rc = orm__builder_field(q->model, names[i], &v[i]);
+        int rc = orm__builder_field(q->b.model, names[i], &v[i]);
         if (rc) {
             orm__free(v);
-            return orm__bstate_keep(&q->st, rc);
+            return orm__bstate_keep(&q->b.st, rc);
         }
     }
     *out = v;
@@ -124,12 +104,11 @@ static int resolve_fields(orm_insert *q, const char *const *names, size_t n, siz
 
 int orm_insert_columns(orm_insert *q, const char *const *fields, size_t n)
 {
-    if (!q)
-        return null_builder("orm_insert_columns");
-    if (q->st.err)
-        return orm__bstate_check(&q->st);
+    int rc = orm__builder_ready(ORM__BASE(q), "orm_insert_columns", "insert");
+    if (rc)
+        return rc;
     size_t *v;
-    int rc = resolve_fields(q, fields, n, &v);
+    rc = resolve_fields(q, fields, n, &v);
     if (rc)
         return rc;
     orm__free(q->cols);
@@ -142,46 +121,44 @@ int orm_insert_columns(orm_insert *q, const char *const *fields, size_t n)
 int orm_insert_add(orm_insert *q, void *obj)
 {
     if (!q)
-        return null_builder("orm_insert_add");
+        return orm__builder_null("orm_insert_add", "insert");
     return orm_insert_add_many(q, obj, 1);
 }
 
 int orm_insert_add_many(orm_insert *q, void *objs, size_t n)
 {
-    if (!q)
-        return null_builder("orm_insert_add_many");
-    if (q->st.err)
-        return orm__bstate_check(&q->st);
+    int rc = orm__builder_ready(ORM__BASE(q), "orm_insert_add_many", "insert");
+    if (rc)
+        return rc;
     if (!objs && n)
-        return orm__bstate_fail(&q->st, ORM_EINVAL, "orm_insert_add: NULL object");
+        return orm__bstate_fail(&q->b.st, ORM_EINVAL, "orm_insert_add: NULL object");
     if (q->nrows + n > q->rcap) {
         size_t cap = q->rcap ? q->rcap : 16;
         while (cap < q->nrows + n)
             cap *= 2;
         void **rows = orm__realloc(q->rows, cap * sizeof *rows);
         if (!rows)
-            return orm__bstate_fail(&q->st, ORM_ENOMEM, "out of memory");
+            return orm__bstate_fail(&q->b.st, ORM_ENOMEM, "out of memory");
         q->rows = rows;
         q->rcap = cap;
     }
     for (size_t i = 0; i < n; i++)
-        q->rows[q->nrows++] = (char *)objs + i * q->model->struct_size;
+        q->rows[q->nrows++] = (char *)objs + i * q->b.model->struct_size;
     return ORM_OK;
 }
 
 int orm_insert_on_conflict(orm_insert *q, const char *const *conflict_fields, size_t n,
                            orm_conflict_action action, const char *const *update_fields, size_t nupdate)
 {
-    if (!q)
-        return null_builder("orm_insert_on_conflict");
-    if (q->st.err)
-        return orm__bstate_check(&q->st);
+    int rc = orm__builder_ready(ORM__BASE(q), "orm_insert_on_conflict", "insert");
+    if (rc)
+        return rc;
     if (action != ORM_CONFLICT_NOTHING && action != ORM_CONFLICT_UPDATE)
-        return orm__bstate_fail(&q->st, ORM_EINVAL, "orm_insert_on_conflict: unknown action %d", (int)action);
+        return orm__bstate_fail(&q->b.st, ORM_EINVAL, "orm_insert_on_conflict: unknown action %d", (int)action);
     if (action == ORM_CONFLICT_UPDATE && n == 0)
-        return orm__bstate_fail(&q->st, ORM_EINVAL, "ON CONFLICT DO UPDATE needs conflict fields");
+        return orm__bstate_fail(&q->b.st, ORM_EINVAL, "ON CONFLICT DO UPDATE needs conflict fields");
     size_t *cf, *uf;
-    int rc = resolve_fields(q, conflict_fields, n, &cf);
+    rc = resolve_fields(q, conflict_fields, n, &cf);
     if (rc)
         return rc;
     if ((rc = resolve_fields(q, update_fields, update_fields ? nupdate : 0, &uf)) != ORM_OK) {
@@ -202,14 +179,13 @@ int orm_insert_on_conflict(orm_insert *q, const char *const *conflict_fields, si
 
 int orm_insert_returning(orm_insert *q, const char *const *fields, size_t n)
 {
-    if (!q)
-        return null_builder("orm_insert_returning");
-    if (q->st.err)
-        return orm__bstate_check(&q->st);
-    if (!q->d->has_returning)
-        return orm__bstate_fail(&q->st, ORM_EUNSUPPORTED, "%s has no RETURNING", q->d->name);
+    int rc = orm__builder_ready(ORM__BASE(q), "orm_insert_returning", "insert");
+    if (rc)
+        return rc;
+    if (!q->b.d->has_returning)
+        return orm__bstate_fail(&q->b.st, ORM_EUNSUPPORTED, "%s has no RETURNING", q->b.d->name);
     size_t *v;
-    int rc = resolve_fields(q, fields, n, &v);
+    rc = resolve_fields(q, fields, n, &v);
     if (rc)
         return rc;
     orm__free(q->ret);
@@ -224,14 +200,14 @@ static int key_unset(const orm_insert *q, const void *obj)
 {
     if (q->autoinc < 0)
         return 0;
-    orm_value v = orm_model_get(q->model, obj, (size_t)q->autoinc);
+    orm_value v = orm_model_get(q->b.model, obj, (size_t)q->autoinc);
     return v.type == ORM_VALUE_NULL || (v.type == ORM_VALUE_INT && v.u.i == 0);
 }
 
 /* The columns obj puts in the statement (set[i] 1/0); returns how many. */
 static size_t row_set(const orm_insert *q, const void *obj, unsigned char *set)
 {
-    const orm_model *m = q->model;
+    const orm_model *m = q->b.model;
     size_t n = 0;
     if (q->has_cols) {
         memset(set, 0, m->nfields);
@@ -255,15 +231,15 @@ static size_t row_set(const orm_insert *q, const void *obj, unsigned char *set)
 /* Plan the statement starting at row `first`: its rows share set (filled here). */
 static void plan_chunk(const orm_insert *q, size_t first, unsigned char *set, unsigned char *tmp, chunk *c)
 {
-    size_t nf = q->model->nfields;
+    size_t nf = q->b.model->nfields;
     c->first = first;
     c->ncols = row_set(q, q->rows[first], set);
     c->keyback = q->autoinc >= 0 && !set[q->autoinc];
     size_t max = ORM_INSERT_MAX_ROWS;
     if (c->ncols == 0)
         max = 1; /* DEFAULT VALUES takes one row */
-    else if (q->d->max_params / c->ncols < max)
-        max = q->d->max_params / c->ncols;
+    else if (q->b.d->max_params / c->ncols < max)
+        max = q->b.d->max_params / c->ncols;
     if (q->has_conflict && q->action == ORM_CONFLICT_NOTHING && (c->keyback || q->nret))
         max = 1; /* a skipped row returns nothing, so rows could not be matched */
     if (max == 0)
@@ -275,13 +251,13 @@ static void plan_chunk(const orm_insert *q, size_t first, unsigned char *set, un
     c->n = n;
     /* Keys come back from the last insert id for one row, or for many on SQLite when no
      * conflict clause can skip a row (then they are consecutive); else through RETURNING. */
-    int by_last_id = q->d->has_last_insert_id && (n == 1 || (q->d->sequential_rowids && !q->has_conflict));
+    int by_last_id = q->b.d->has_last_insert_id && (n == 1 || (q->b.d->sequential_rowids && !q->has_conflict));
     c->use_returning = q->nret > 0 || (c->keyback && !by_last_id);
 }
 
 static void bind_rows(orm_sql_buf *b, const orm_insert *q, const chunk *c, const unsigned char *set, int text)
 {
-    const orm_model *m = q->model;
+    const orm_model *m = q->b.model;
     for (size_t r = 0; r < c->n; r++) {
         const void *obj = q->rows[c->first + r];
         if (text)
@@ -314,7 +290,7 @@ static int in_list(const size_t *v, size_t n, size_t x)
 
 static void render_conflict(orm_sql_buf *b, const orm_insert *q, const unsigned char *set)
 {
-    const orm_field *f = q->model->fields;
+    const orm_field *f = q->b.model->fields;
     orm__sql_buf_put(b, " ON CONFLICT");
     for (size_t i = 0; i < q->ncf; i++) {
         orm__sql_buf_put(b, i ? ", " : " (");
@@ -324,7 +300,7 @@ static void render_conflict(orm_sql_buf *b, const orm_insert *q, const unsigned 
         orm__sql_buf_putc(b, ')');
     size_t n = 0;
     if (q->action == ORM_CONFLICT_UPDATE) {
-        size_t count = q->has_uf ? q->nuf : q->model->nfields;
+        size_t count = q->has_uf ? q->nuf : q->b.model->nfields;
         for (size_t k = 0; k < count; k++) {
             size_t i = q->has_uf ? q->uf[k] : k;
             if (!q->has_uf && (!set[i] || in_list(q->cf, q->ncf, i)))
@@ -342,18 +318,18 @@ static void render_conflict(orm_sql_buf *b, const orm_insert *q, const unsigned 
 /* The statement for chunk c: text and args (text 0: args only, the text being the same). */
 static void render_chunk(orm_sql_buf *b, const orm_insert *q, const chunk *c, const unsigned char *set, int text)
 {
-    const orm_field *f = q->model->fields;
+    const orm_field *f = q->b.model->fields;
     if (!text) {
         bind_rows(b, q, c, set, 0);
         return;
     }
     orm__sql_buf_put(b, "INSERT INTO ");
-    orm__sql_buf_ident(b, q->model->table);
+    orm__sql_buf_ident(b, q->b.model->table);
     if (c->ncols == 0) {
         orm__sql_buf_put(b, " DEFAULT VALUES");
     } else {
         size_t k = 0;
-        for (size_t i = 0; i < q->model->nfields; i++) {
+        for (size_t i = 0; i < q->b.model->nfields; i++) {
             if (!set[i])
                 continue;
             orm__sql_buf_put(b, k++ ? ", " : " (");
@@ -378,33 +354,33 @@ static void render_chunk(orm_sql_buf *b, const orm_insert *q, const chunk *c, co
     }
 }
 
-int orm_insert_to_sql(orm_insert *q, const orm_dialect *d, orm_sql *out)
+/* The first statement exec would run. */
+static void render_first(orm_sql_buf *b, orm_builder_base *base, int mode)
 {
-    if (!q || !out)
-        return orm__error_set(ORM_EINVAL, "builder", "orm_insert_to_sql: NULL %s", q ? "out" : "insert");
-    memset(out, 0, sizeof *out);
-    if (q->st.err)
-        return orm__bstate_check(&q->st);
-    if (q->nrows == 0)
-        return orm__error_set(ORM_EINVAL, "builder", "insert into \"%s\": no rows added", q->model->table);
-    const orm_dialect *saved = q->d;
-    if (d)
-        q->d = d; /* planning depends on the dialect (parameter limit, last insert id) */
-    unsigned char *set = orm__malloc(q->model->nfields * 2 + 2);
+    (void)mode;
+    orm_insert *q = (orm_insert *)base; /* base is its first member */
+    if (q->nrows == 0) {
+        orm__sql_buf_fail(b, ORM_EINVAL, "insert into \"%s\": no rows added", base->model->table);
+        return;
+    }
+    const orm_dialect *saved = base->d;
+    base->d = b->d; /* planning depends on the dialect (parameter limit, last insert id) */
+    unsigned char *set = orm__malloc(base->model->nfields * 2 + 2);
     if (!set) {
-        q->d = saved;
-        return orm__error_nomem("builder");
+        base->d = saved;
+        orm__sql_buf_fail(b, ORM_ENOMEM, "out of memory");
+        return;
     }
     chunk c;
-    plan_chunk(q, 0, set, set + q->model->nfields + 1, &c);
-    orm_sql_buf b;
-    orm__sql_buf_init(&b, q->d);
-    render_chunk(&b, q, &c, set, 1);
-    int rc = orm__sql_buf_take(&b, out);
-    orm__sql_buf_free(&b);
+    plan_chunk(q, 0, set, set + base->model->nfields + 1, &c);
+    render_chunk(b, q, &c, set, 1);
     orm__free(set);
-    q->d = saved;
-    return rc;
+    base->d = saved;
+}
+
+int orm_insert_to_sql(orm_insert *q, const orm_dialect *d, orm_sql *out)
+{
+    return orm__builder_to_sql(ORM__BASE(q), d, out, render_first, 0, "orm_insert_to_sql", "insert");
 }
 
 /* Write the returned row into obj: column 0 is the key when c->keyback, then q->ret. */
@@ -413,9 +389,9 @@ static int write_back(const orm_insert *q, const chunk *c, orm_rows *r, void *ob
     size_t col = 0;
     int rc = ORM_OK;
     if (c->keyback)
-        rc = orm__map_value(q->model, obj, (size_t)q->autoinc, orm_rows_value(r, col++));
+        rc = orm__map_value(q->b.model, obj, (size_t)q->autoinc, orm_rows_value(r, col++));
     for (size_t i = 0; rc == ORM_OK && i < q->nret; i++)
-        rc = orm__map_value(q->model, obj, q->ret[i], orm_rows_value(r, col++));
+        rc = orm__map_value(q->b.model, obj, q->ret[i], orm_rows_value(r, col++));
     return rc;
 }
 
@@ -423,19 +399,19 @@ static int run_chunk(orm_insert *q, orm_ctx *ctx, const chunk *c, orm_sql_buf *b
 {
     if (!c->use_returning) {
         orm_exec_result res = { 0, 0 };
-        int rc = orm__builder_exec(q->s, ctx, ORM_QUERY_INSERT, q->model, b, &res);
+        int rc = orm__builder_exec(q->b.s, ctx, ORM_QUERY_INSERT, q->b.model, b, &res);
         if (rc)
             return rc;
         *total += res.affected;
         if (!c->keyback || res.affected != (int64_t)c->n)
             return ORM_OK; /* (one row skipped by DO NOTHING keeps its key) */
         for (size_t r = 0; r < c->n && rc == ORM_OK; r++)
-            rc = orm__map_value(q->model, q->rows[c->first + r], (size_t)q->autoinc,
+            rc = orm__map_value(q->b.model, q->rows[c->first + r], (size_t)q->autoinc,
                                 orm_int(res.last_id - (int64_t)(c->n - 1 - r)));
         return rc;
     }
     orm_rows *r;
-    int rc = orm__builder_query(q->s, ctx, ORM_QUERY_INSERT, q->model, b, &r);
+    int rc = orm__builder_query(q->b.s, ctx, ORM_QUERY_INSERT, q->b.model, b, &r);
     if (rc)
         return rc;
     size_t k = 0;
@@ -453,22 +429,21 @@ int orm_insert_exec(orm_insert *q, orm_ctx *ctx, int64_t *affected)
 {
     if (affected)
         *affected = 0;
-    if (!q)
-        return null_builder("orm_insert_exec");
-    if (q->st.err)
-        return orm__bstate_check(&q->st);
+    int rc = orm__builder_ready(ORM__BASE(q), "orm_insert_exec", "insert");
+    if (rc)
+        return rc;
     if (q->nrows == 0)
         return ORM_OK;
-    size_t nf = q->model->nfields;
+    size_t nf = q->b.model->nfields;
     unsigned char *set = orm__malloc(nf * 3 + 3);
     if (!set)
         return orm__error_nomem("builder");
     unsigned char *tmp = set + nf + 1, *prev = tmp + nf + 1;
     chunk c, last = { 0, 0, 0, 0, 0 };
-    int have_last = 0, rc = ORM_OK;
+    int have_last = 0;
     int64_t total = 0;
     orm_sql_buf b;
-    orm__sql_buf_init(&b, q->d);
+    orm__sql_buf_init(&b, q->b.d);
     for (size_t i = 0; i < q->nrows && rc == ORM_OK; i += c.n) {
         plan_chunk(q, i, set, tmp, &c);
         /* Same shape as the previous statement: same text, so only re-bind. */

@@ -29,10 +29,7 @@ typedef struct sel_join {
 } sel_join;
 
 struct orm_select {
-    orm_session *s;
-    const orm_model *model;
-    const orm_dialect *d;
-    orm_bstate st;
+    orm_builder_base b; /* first: the shared helpers take it for the builder */
     char *alias;
     char **cols;
     size_t ncols;
@@ -59,21 +56,7 @@ enum { MODE_ROWS, MODE_COUNT, MODE_INNER };
 
 orm_select *orm_select_new(orm_session *s, const orm_model *model)
 {
-    if (!s || !model) {
-        orm__error_set(ORM_EINVAL, "builder", "orm_select_new: NULL %s", s ? "model" : "session");
-        return NULL;
-    }
-    orm_select *q = orm__calloc(1, sizeof *q);
-    if (!q) {
-        orm__error_nomem("builder");
-        return NULL;
-    }
-    q->s = s;
-    q->model = model;
-    q->d = orm__dialect_for_db(s->db);
-    if (orm__builder_check_model(s, model) != ORM_OK)
-        orm__bstate_keep(&q->st, ORM_EINVAL);
-    return q;
+    return orm__builder_new(s, model, sizeof(orm_select), "orm_select_new");
 }
 
 void orm_select_free(orm_select *q)
@@ -115,22 +98,16 @@ static int grow1(void *arr, size_t n, size_t sz)
     return 1;
 }
 
-static int null_builder(const char *fn)
-{
-    return orm__error_set(ORM_EINVAL, "builder", "%s: NULL select", fn);
-}
-
 int orm_select_alias(orm_select *q, const char *alias)
 {
-    if (!q)
-        return null_builder("orm_select_alias");
-    if (q->st.err)
-        return orm__bstate_check(&q->st);
+    int rc = orm__builder_ready(ORM__BASE(q), "orm_select_alias", "select");
+    if (rc)
+        return rc;
     if (!alias || !*alias)
-        return orm__bstate_fail(&q->st, ORM_EINVAL, "orm_select_alias: empty alias");
+        return orm__bstate_fail(&q->b.st, ORM_EINVAL, "orm_select_alias: empty alias");
     char *a = orm__strdup(alias);
     if (!a)
-        return orm__bstate_fail(&q->st, ORM_ENOMEM, "out of memory");
+        return orm__bstate_fail(&q->b.st, ORM_ENOMEM, "out of memory");
     orm__free(q->alias);
     q->alias = a;
     return ORM_OK;
@@ -138,14 +115,12 @@ int orm_select_alias(orm_select *q, const char *alias)
 
 int orm_select_columns(orm_select *q, const char *const *fields, size_t n)
 {
-    if (!q)
-        return null_builder("orm_select_columns");
-    if (q->st.err)
-        return orm__bstate_check(&q->st);
-    int rc;
+    int rc = orm__builder_ready(ORM__BASE(q), "orm_select_columns", "select");
+    if (rc)
+        return rc;
     char **v = orm__strv_dup(fields, n, &rc);
     if (!v)
-        return orm__bstate_keep(&q->st, rc);
+        return orm__bstate_keep(&q->b.st, rc);
     orm__strv_free(q->cols, q->ncols);
     q->cols = v;
     q->ncols = n;
@@ -157,18 +132,18 @@ int orm_select_expr(orm_select *q, orm_expr *e, const char *as)
 {
     if (!q) {
         orm_expr_free(e);
-        return null_builder("orm_select_expr");
+        return orm__builder_null("orm_select_expr", "select");
     }
-    if (q->st.err || !e) {
+    if (q->b.st.err || !e) {
         orm_expr_free(e);
-        return q->st.err ? orm__bstate_check(&q->st)
-                         : orm__bstate_fail(&q->st, ORM_EINVAL, "orm_select_expr: NULL expression");
+        return q->b.st.err ? orm__bstate_check(&q->b.st)
+                         : orm__bstate_fail(&q->b.st, ORM_EINVAL, "orm_select_expr: NULL expression");
     }
     char *a = as ? orm__strdup(as) : NULL;
     if ((as && !a) || !grow1(&q->exprs, q->nexprs, sizeof *q->exprs)) {
         orm__free(a);
         orm_expr_free(e);
-        return orm__bstate_fail(&q->st, ORM_ENOMEM, "out of memory");
+        return orm__bstate_fail(&q->b.st, ORM_ENOMEM, "out of memory");
     }
     q->exprs[q->nexprs].e = e;
     q->exprs[q->nexprs].as = a;
@@ -179,50 +154,33 @@ int orm_select_expr(orm_select *q, orm_expr *e, const char *as)
 int orm_select_distinct(orm_select *q)
 {
     if (!q)
-        return null_builder("orm_select_distinct");
+        return orm__builder_null("orm_select_distinct", "select");
     q->distinct = 1;
-    return orm__bstate_check(&q->st);
-}
-
-/* AND e into *slot (stolen). */
-static int add_cond(orm_select *q, orm_expr **slot, orm_expr *e, const char *fn)
-{
-    if (!q) {
-        orm_expr_free(e);
-        return null_builder(fn);
-    }
-    if (q->st.err || !e) {
-        orm_expr_free(e);
-        return q->st.err ? orm__bstate_check(&q->st)
-                         : orm__bstate_fail(&q->st, ORM_EINVAL, "%s: NULL expression", fn);
-    }
-    *slot = *slot ? orm_and(*slot, e) : e;
-    return ORM_OK;
+    return orm__bstate_check(&q->b.st);
 }
 
 int orm_select_where(orm_select *q, orm_expr *e)
 {
-    return add_cond(q, q ? &q->where : NULL, e, "orm_select_where");
+    return orm__builder_and(ORM__BASE(q), q ? &q->where : NULL, e, "orm_select_where", "select");
 }
 
 int orm_select_having(orm_select *q, orm_expr *e)
 {
-    return add_cond(q, q ? &q->having : NULL, e, "orm_select_having");
+    return orm__builder_and(ORM__BASE(q), q ? &q->having : NULL, e, "orm_select_having", "select");
 }
 
 int orm_select_order_by(orm_select *q, const char *field, orm_order order)
 {
-    if (!q)
-        return null_builder("orm_select_order_by");
-    if (q->st.err)
-        return orm__bstate_check(&q->st);
+    int rc = orm__builder_ready(ORM__BASE(q), "orm_select_order_by", "select");
+    if (rc)
+        return rc;
     if (!field || (order != ORM_ASC && order != ORM_DESC))
-        return orm__bstate_fail(&q->st, ORM_EINVAL, "orm_select_order_by: %s",
+        return orm__bstate_fail(&q->b.st, ORM_EINVAL, "orm_select_order_by: %s",
                                 field ? "bad order" : "NULL field");
     char *f = orm__strdup(field);
     if (!f || !grow1(&q->order, q->norder, sizeof *q->order)) {
         orm__free(f);
-        return orm__bstate_fail(&q->st, ORM_ENOMEM, "out of memory");
+        return orm__bstate_fail(&q->b.st, ORM_ENOMEM, "out of memory");
     }
     q->order[q->norder].field = f;
     q->order[q->norder++].order = order;
@@ -231,12 +189,11 @@ int orm_select_order_by(orm_select *q, const char *field, orm_order order)
 
 int orm_select_limit(orm_select *q, int64_t limit)
 {
-    if (!q)
-        return null_builder("orm_select_limit");
-    if (q->st.err)
-        return orm__bstate_check(&q->st);
+    int rc = orm__builder_ready(ORM__BASE(q), "orm_select_limit", "select");
+    if (rc)
+        return rc;
     if (limit < 0)
-        return orm__bstate_fail(&q->st, ORM_EINVAL, "orm_select_limit: negative limit %lld", (long long)limit);
+        return orm__bstate_fail(&q->b.st, ORM_EINVAL, "orm_select_limit: negative limit %lld", (long long)limit);
     q->limit = limit;
     q->has_limit = 1;
     return ORM_OK;
@@ -244,12 +201,11 @@ int orm_select_limit(orm_select *q, int64_t limit)
 
 int orm_select_offset(orm_select *q, int64_t offset)
 {
-    if (!q)
-        return null_builder("orm_select_offset");
-    if (q->st.err)
-        return orm__bstate_check(&q->st);
+    int rc = orm__builder_ready(ORM__BASE(q), "orm_select_offset", "select");
+    if (rc)
+        return rc;
     if (offset < 0)
-        return orm__bstate_fail(&q->st, ORM_EINVAL, "orm_select_offset: negative offset %lld", (long long)offset);
+        return orm__bstate_fail(&q->b.st, ORM_EINVAL, "orm_select_offset: negative offset %lld", (long long)offset);
     q->offset = offset;
     q->has_offset = 1;
     return ORM_OK;
@@ -257,16 +213,15 @@ int orm_select_offset(orm_select *q, int64_t offset)
 
 int orm_select_group_by(orm_select *q, const char *field)
 {
-    if (!q)
-        return null_builder("orm_select_group_by");
-    if (q->st.err)
-        return orm__bstate_check(&q->st);
+    int rc = orm__builder_ready(ORM__BASE(q), "orm_select_group_by", "select");
+    if (rc)
+        return rc;
     if (!field)
-        return orm__bstate_fail(&q->st, ORM_EINVAL, "orm_select_group_by: NULL field");
+        return orm__bstate_fail(&q->b.st, ORM_EINVAL, "orm_select_group_by: NULL field");
     char *f = orm__strdup(field);
     if (!f || !grow1(&q->group, q->ngroup, sizeof *q->group)) {
         orm__free(f);
-        return orm__bstate_fail(&q->st, ORM_ENOMEM, "out of memory");
+        return orm__bstate_fail(&q->b.st, ORM_ENOMEM, "out of memory");
     }
     q->group[q->ngroup++] = f;
     return ORM_OK;
@@ -276,16 +231,16 @@ int orm_select_group_by(orm_select *q, const char *field)
 static int add_join(orm_select *q, orm_join_kind kind, const orm_model *model, const char *alias,
                     sel_join **out)
 {
-    if (q->st.err)
-        return orm__bstate_check(&q->st);
+    if (q->b.st.err)
+        return orm__bstate_check(&q->b.st);
     if (!model || (kind != ORM_JOIN_INNER && kind != ORM_JOIN_LEFT && kind != ORM_JOIN_RIGHT))
-        return orm__bstate_fail(&q->st, ORM_EINVAL, "orm_select_join: %s", model ? "bad join kind" : "NULL model");
-    if (orm__builder_check_model(q->s, model) != ORM_OK)
-        return orm__bstate_keep(&q->st, ORM_EINVAL);
+        return orm__bstate_fail(&q->b.st, ORM_EINVAL, "orm_select_join: %s", model ? "bad join kind" : "NULL model");
+    if (orm__builder_check_model(q->b.s, model) != ORM_OK)
+        return orm__bstate_keep(&q->b.st, ORM_EINVAL);
     char *a = alias ? orm__strdup(alias) : NULL;
     if ((alias && !a) || !grow1(&q->joins, q->njoins, sizeof *q->joins)) {
         orm__free(a);
-        return orm__bstate_fail(&q->st, ORM_ENOMEM, "out of memory");
+        return orm__bstate_fail(&q->b.st, ORM_ENOMEM, "out of memory");
     }
     sel_join *j = &q->joins[q->njoins++];
     j->kind = kind;
@@ -300,7 +255,7 @@ int orm_select_join(orm_select *q, orm_join_kind kind, const orm_model *model, c
 {
     if (!q) {
         orm_expr_free(on);
-        return null_builder("orm_select_join");
+        return orm__builder_null("orm_select_join", "select");
     }
     sel_join *j = NULL;
     int rc = add_join(q, kind, model, alias, &j);
@@ -315,16 +270,14 @@ int orm_select_join(orm_select *q, orm_join_kind kind, const orm_model *model, c
 int orm_select_join_using(orm_select *q, orm_join_kind kind, const orm_model *model,
                           const char *alias, const char *const *fields, size_t n)
 {
-    if (!q)
-        return null_builder("orm_select_join_using");
-    if (q->st.err)
-        return orm__bstate_check(&q->st);
+    int rc = orm__builder_ready(ORM__BASE(q), "orm_select_join_using", "select");
+    if (rc)
+        return rc;
     if (n == 0 || !fields)
-        return orm__bstate_fail(&q->st, ORM_EINVAL, "orm_select_join_using: no fields");
-    int rc;
+        return orm__bstate_fail(&q->b.st, ORM_EINVAL, "orm_select_join_using: no fields");
     char **v = orm__strv_dup(fields, n, &rc);
     if (!v)
-        return orm__bstate_keep(&q->st, rc);
+        return orm__bstate_keep(&q->b.st, rc);
     sel_join *j = NULL;
     rc = add_join(q, kind, model, alias, &j);
     if (rc) {
@@ -366,7 +319,7 @@ static void render_table(orm_sql_buf *b, const orm_model *m, const char *alias)
 /* The column list; fills q->map when want_map. */
 static void render_columns(orm_sql_buf *b, orm_select *q, const orm_scope *sc, int want_map)
 {
-    size_t nf = q->has_cols ? q->ncols : q->nexprs ? 0 : q->model->nfields;
+    size_t nf = q->has_cols ? q->ncols : q->nexprs ? 0 : q->b.model->nfields;
     size_t total = nf + q->nexprs;
     if (want_map) {
         size_t *map = orm__realloc(q->map, (total ? total : 1) * sizeof *map);
@@ -429,7 +382,7 @@ static void render_joins(orm_sql_buf *b, orm_select *q, const orm_scope *sc)
                     found = orm_model_field_index(sc->items[m].model, j->using_[k]) >= 0;
                 if (rc == ORM_OK && !found)
                     rc = orm__error_set(ORM_EUNKNOWN_FIELD, "builder", "unknown field \"%s\" in table \"%s\"",
-                                        j->using_[k], q->model->table);
+                                        j->using_[k], q->b.model->table);
                 if (rc) {
                     fail_from_last(b, rc);
                     return;
@@ -477,8 +430,8 @@ static void render_select(orm_sql_buf *b, orm_select *q, const orm_scope *outer,
 {
     if (b->err)
         return;
-    if (q->st.err) {
-        orm__sql_buf_fail(b, q->st.err, "%s", q->st.msg);
+    if (q->b.st.err) {
+        orm__sql_buf_fail(b, q->b.st.err, "%s", q->b.st.msg);
         return;
     }
     if (mode == MODE_COUNT && (q->distinct || q->ngroup)) {
@@ -494,7 +447,7 @@ static void render_select(orm_sql_buf *b, orm_select *q, const orm_scope *outer,
         orm__sql_buf_fail(b, ORM_ENOMEM, "out of memory");
         return;
     }
-    items[0].model = q->model;
+    items[0].model = q->b.model;
     items[0].alias = q->alias;
     for (size_t i = 0; i < q->njoins; i++) {
         items[i + 1].model = q->joins[i].model;
@@ -511,7 +464,7 @@ static void render_select(orm_sql_buf *b, orm_select *q, const orm_scope *outer,
         render_columns(b, q, &sc, want_map);
     }
     orm__sql_buf_put(b, " FROM ");
-    render_table(b, q->model, q->alias);
+    render_table(b, q->b.model, q->alias);
     render_joins(b, q, &sc);
     if (q->where) {
         orm__sql_buf_put(b, " WHERE ");
@@ -551,37 +504,20 @@ void orm__select_render_sub(orm_sql_buf *b, orm_select *q, const orm_scope *oute
     render_select(b, q, outer, MODE_ROWS, 0);
 }
 
-static int build(orm_select *q, const orm_dialect *d, orm_sql_buf *b, int mode)
+/* The top-level statement; the rows one records the column map that get/all read. */
+static void render_top(orm_sql_buf *b, orm_builder_base *base, int mode)
 {
-    orm__sql_buf_init(b, d);
-    render_select(b, q, NULL, mode, mode == MODE_ROWS);
-    int rc = orm__sql_buf_finish(b);
-    if (rc)
-        orm__sql_buf_free(b);
-    return rc;
-}
-
-static int to_sql(orm_select *q, const orm_dialect *d, orm_sql *out, int mode)
-{
-    if (!q || !out)
-        return orm__error_set(ORM_EINVAL, "builder", "orm_select_to_sql: NULL %s", q ? "out" : "select");
-    memset(out, 0, sizeof *out);
-    orm_sql_buf b;
-    int rc = build(q, d ? d : q->d, &b, mode);
-    if (rc == ORM_OK)
-        rc = orm__sql_buf_take(&b, out);
-    orm__sql_buf_free(&b);
-    return rc;
+    render_select(b, (orm_select *)base, NULL, mode, mode == MODE_ROWS); /* base is its first member */
 }
 
 int orm_select_to_sql(orm_select *q, const orm_dialect *d, orm_sql *out)
 {
-    return to_sql(q, d, out, MODE_ROWS);
+    return orm__builder_to_sql(ORM__BASE(q), d, out, render_top, MODE_ROWS, "orm_select_to_sql", "select");
 }
 
 int orm__select_count_to_sql(orm_select *q, const orm_dialect *d, orm_sql *out)
 {
-    return to_sql(q, d, out, MODE_COUNT);
+    return orm__builder_to_sql(ORM__BASE(q), d, out, render_top, MODE_COUNT, "orm_select_to_sql", "select");
 }
 
 /* ---- running ---- */
@@ -589,17 +525,17 @@ int orm__select_count_to_sql(orm_select *q, const orm_dialect *d, orm_sql *out)
 static int open_rows(orm_select *q, orm_ctx *ctx, int mode, orm_rows **rows)
 {
     orm_sql_buf b;
-    int rc = build(q, q->d, &b, mode);
+    int rc = orm__builder_build(&q->b, q->b.d, render_top, mode, &b);
     if (rc)
         return rc;
-    rc = orm__builder_query(q->s, ctx, ORM_QUERY_SELECT, q->model, &b, rows);
+    rc = orm__builder_query(q->b.s, ctx, ORM_QUERY_SELECT, q->b.model, &b, rows);
     orm__sql_buf_free(&b);
     return rc;
 }
 
 static int no_row(const orm_select *q)
 {
-    return orm__error_set(ORM_ENOTFOUND, "builder", "no row in \"%s\" matches", q->model->table);
+    return orm__error_set(ORM_ENOTFOUND, "builder", "no row in \"%s\" matches", q->b.model->table);
 }
 
 int orm_select_get(orm_select *q, orm_ctx *ctx, void *out)
@@ -612,8 +548,8 @@ int orm_select_get(orm_select *q, orm_ctx *ctx, void *out)
         return rc;
     rc = orm_rows_next(r);
     if (rc == 1) {
-        memset(out, 0, q->model->struct_size);
-        rc = orm__map_row(q->model, r, q->map, q->nmap, out);
+        memset(out, 0, q->b.model->struct_size);
+        rc = orm__map_row(q->b.model, r, q->map, q->nmap, out);
     } else if (rc == 0) {
         rc = no_row(q);
     }
@@ -625,14 +561,14 @@ int orm_select_all(orm_select *q, orm_ctx *ctx, orm_list *list)
 {
     if (!q || !list)
         return orm__error_set(ORM_EINVAL, "builder", "orm_select_all: NULL %s", q ? "list" : "select");
-    if (list->model && list->model != q->model)
+    if (list->model && list->model != q->b.model)
         return orm__error_set(ORM_EINVAL, "builder", "orm_select_all: the list holds \"%s\", the query \"%s\"",
-                              list->model->name, q->model->name);
+                              list->model->name, q->b.model->name);
     orm_rows *r;
     int rc = open_rows(q, ctx, MODE_ROWS, &r);
     if (rc)
         return rc;
-    size_t sz = q->model->struct_size, start = list->count;
+    size_t sz = q->b.model->struct_size, start = list->count;
     while ((rc = orm_rows_next(r)) == 1) {
         if (list->count == list->capacity) {
             size_t cap = list->capacity ? list->capacity * 2 : 16;
@@ -646,18 +582,18 @@ int orm_select_all(orm_select *q, orm_ctx *ctx, orm_list *list)
         }
         void *obj = (char *)list->items + list->count * sz;
         memset(obj, 0, sz);
-        if ((rc = orm__map_row(q->model, r, q->map, q->nmap, obj)) != ORM_OK)
+        if ((rc = orm__map_row(q->b.model, r, q->map, q->nmap, obj)) != ORM_OK)
             break;
         list->count++;
     }
     orm_rows_free(r);
     if (rc < 0) {
         for (size_t i = start; i < list->count; i++)
-            orm_model_clear(q->model, (char *)list->items + i * sz);
+            orm_model_clear(q->b.model, (char *)list->items + i * sz);
         list->count = start;
         return rc;
     }
-    list->model = q->model;
+    list->model = q->b.model;
     return ORM_OK;
 }
 
