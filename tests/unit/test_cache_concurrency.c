@@ -288,6 +288,71 @@ START_TEST(test_write_back_concurrent)
 }
 END_TEST
 
+/* ---- a waiter that times out does not start a second load ---- */
+
+typedef struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int open, calls, entered;
+} gate;
+
+static int gated_loader(const char *key, orm_cache_ref **out, int64_t *ttl, void *ud)
+{
+    gate *g = ud;
+    pthread_mutex_lock(&g->mu);
+    g->calls++;
+    g->entered = 1;
+    pthread_cond_broadcast(&g->cv);
+    while (!g->open)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    return orm_cache_ref_new_int(out, 7);
+}
+
+static void *get_worker(void *p)
+{
+    orm_cache_ref *r = NULL;
+    int rc = orm_cache_get((orm_cache *)p, "slow", &r);
+    orm_cache_ref_release(r);
+    return (void *)(intptr_t)rc;
+}
+
+START_TEST(test_wait_timeout)
+{
+    static gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0 };
+    orm_cache *local, *c;
+    orm_cache_local_options o = ORM_CACHE_LOCAL_OPTIONS_INIT;
+    o.background_sweep = 0;
+    ck_assert_ok(orm_cache_local_new(&local, &o));
+    orm_cache_loading_options lo = ORM_CACHE_LOADING_OPTIONS_INIT;
+    lo.loader = gated_loader;
+    lo.userdata = &g;
+    lo.wait_timeout_ms = 20;
+    ck_assert_ok(orm_cache_loading_new(&c, local, &lo));
+    pthread_t owner;
+    ck_assert_int_eq(pthread_create(&owner, NULL, get_worker, c), 0);
+    pthread_mutex_lock(&g.mu);
+    while (!g.entered)
+        pthread_cond_wait(&g.cv, &g.mu);
+    pthread_mutex_unlock(&g.mu);
+    orm_cache_ref *r;
+    ck_assert_orm(orm_cache_get(c, "slow", &r), ORM_ETIMEOUT); /* waits on the flight, gives up */
+    ck_assert_orm(orm_cache_get(c, "slow", &r), ORM_ETIMEOUT);
+    pthread_mutex_lock(&g.mu);
+    ck_assert_int_eq(g.calls, 1); /* no second load */
+    g.open = 1;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    void *res;
+    pthread_join(owner, &res);
+    ck_assert_int_eq((int)(intptr_t)res, ORM_OK);
+    ck_assert_ok(orm_cache_get(c, "slow", &r)); /* installed by the one load */
+    orm_cache_ref_release(r);
+    ck_assert_int_eq(g.calls, 1);
+    ck_assert_ok(orm_cache_close(c));
+}
+END_TEST
+
 static Suite *concurrency_suite(void)
 {
     Suite *s = suite_create("cache_concurrency");
@@ -297,6 +362,7 @@ static Suite *concurrency_suite(void)
     tcase_add_test(tc, test_hammer);
     tcase_add_test(tc, test_incr_atomic);
     tcase_add_test(tc, test_write_back_concurrent);
+    tcase_add_test(tc, test_wait_timeout);
     suite_add_tcase(s, tc);
     return s;
 }
