@@ -5,9 +5,13 @@
 # are named that way in the generated header comment, so the output does not depend on
 # where the tree is checked out); a folder is a migrations folder and every *.sql in it is
 # a dependency. OUTPUT (default "models") is relative to the current binary folder.
-# The ormctl used: the in-tree target when there is one, else ORMCTL_EXECUTABLE, else the
-# ormctl installed next to this file's liborm.
+# The ormctl used: the in-tree target when there is one (also when it is declared after the
+# call: inside liborm's own source tree, where cli/ sits next to this file), else
+# ORMCTL_EXECUTABLE, else the ormctl installed next to this file's liborm.
 set(_ORM_GENERATE_DIR "${CMAKE_CURRENT_LIST_DIR}")
+if(EXISTS "${CMAKE_CURRENT_LIST_DIR}/../cli/ormctl.c")
+  set(_ORM_GENERATE_IN_TREE TRUE)
+endif()
 
 function(orm_generate)
   cmake_parse_arguments(ARG "STRICT" "TARGET;OUTPUT;PREFIX" "SCHEMA" ${ARGN})
@@ -20,7 +24,7 @@ function(orm_generate)
   get_filename_component(base "${ARG_OUTPUT}" ABSOLUTE BASE_DIR "${CMAKE_CURRENT_BINARY_DIR}")
   get_filename_component(outdir "${base}" DIRECTORY)
 
-  if(TARGET ormctl)
+  if(TARGET ormctl OR _ORM_GENERATE_IN_TREE)
     set(tool $<TARGET_FILE:ormctl>)
     set(tool_dep ormctl)
   elseif(ORMCTL_EXECUTABLE)

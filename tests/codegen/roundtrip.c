@@ -72,6 +72,11 @@ static int roundtrip(orm_db *db)
     CHECK(script != NULL);
     CHECK(run_script(s, script) == ORM_OK);
     CHECK(roundtrip_models_register_all(db) == ORM_OK);
+    /* generated descriptors carry their DDL's fingerprint and match the tables that DDL made */
+    for (size_t i = 0; i < ROUNDTRIP_MODELS_NMODELS; i++) {
+        CHECK(roundtrip_models_all[i]->fingerprint && strlen(roundtrip_models_all[i]->fingerprint) == 16);
+        CHECK(orm_db_verify(db, NULL, roundtrip_models_all[i]) == ORM_OK);
+    }
 
     rt_note n;
     memset(&n, 0, sizeof n);
