@@ -115,7 +115,12 @@ START_TEST(emit_contents)
     ck_assert_ptr_nonnull(strstr(c, "{ \"age\", \"age\", ORM_FIELD_INT32, offsetof(User, age), offsetof(User, has_age), 0 },"));
     ck_assert_ptr_nonnull(strstr(c, "ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT"));
     ck_assert_ptr_nonnull(strstr(c, "static const size_t x____y_pk[] = { 1, 0 };"));
-    ck_assert_ptr_nonnull(strstr(c, "    NULL, 0\n};")); /* nokey */
+    ck_assert_ptr_nonnull(strstr(c, "    NULL, 0,\n    \"")); /* nokey */
+    /* the descriptor's fingerprint is the header's, as 16 hex digits */
+    const char *fp = strstr(h, "#define USER_FINGERPRINT UINT64_C(0x");
+    char want[32];
+    snprintf(want, sizeof want, "    \"%.16s\"\n};", fp + strlen("#define USER_FINGERPRINT UINT64_C(0x"));
+    ck_assert_ptr_nonnull(strstr(c, want));
     ck_assert_ptr_nonnull(strstr(c, "int models_register_all(orm_db *db)"));
     ck_assert_uint_eq(s.nwarnings, 1); /* nokey has no primary key */
     ck_assert_ptr_nonnull(strstr(s.warnings[0], "schema.sql:5:14: warning: table nokey has no primary key"));
