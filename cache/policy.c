@@ -86,25 +86,20 @@ static uint64_t next_pow2(uint64_t v)
 /* The four counters of a key lie in one 64-byte block (8 words), so an update or a lookup
  * touches one cache line (as Caffeine's sketch does): the block is chosen by one half of a
  * remixed hash, and each counter's word (two candidates per counter) and nibble by the other. */
-typedef struct sk_pos {
-    uint64_t word[4];
-    unsigned shift[4];
-} sk_pos;
-
-static void sketch_pos(const orm__sketch *s, uint32_t hash, sk_pos *p)
+/* Where key hash's four counters are: word i is base + 2i + bit i of g, nibble i is bits
+ * 4+4i..7+4i of g. */
+static uint64_t sketch_mix(const orm__sketch *s, uint32_t hash, uint64_t *base)
 {
     uint64_t h = ((uint64_t)hash + 0x97cb3127a1d4c5bfULL) * 0x9E3779B97F4A7C15ULL;
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ULL;
     h ^= h >> 32;
-    uint64_t blocks = (s->mask + 1) / 32; /* width counters = width/16 words per row x 4 rows */
-    uint64_t base = (h & (blocks - 1)) * 8;
-    uint32_t g = (uint32_t)(h >> 32);
-    for (int i = 0; i < 4; i++) {
-        p->word[i] = base + (uint64_t)i * 2 + ((g >> i) & 1);
-        p->shift[i] = ((g >> (4 + i * 4)) & 15) * 4;
-    }
+    *base = (h & ((s->mask + 1) / 32 - 1)) * 8; /* width/16 words per row x 4 rows, 8 a block */
+    return h >> 32;
 }
+
+#define SK_WORD(base, g, i) ((base) + 2 * (i) + (((g) >> (i)) & 1))
+#define SK_SHIFT(g, i) ((unsigned)(((g) >> (4 + 4 * (i))) & 15) * 4)
 
 static int sketch_init(orm__sketch *s, uint64_t expected)
 {
@@ -118,15 +113,15 @@ static int sketch_init(orm__sketch *s, uint64_t expected)
 
 static unsigned sketch_freq(const orm__sketch *s, uint32_t hash)
 {
-    sk_pos p;
-    sketch_pos(s, hash, &p);
-    unsigned f = 15;
-    for (int i = 0; i < 4; i++) {
-        unsigned c = (unsigned)((s->table[p.word[i]] >> p.shift[i]) & 0xf);
-        if (c < f)
-            f = c;
-    }
-    return f;
+    uint64_t base, g = sketch_mix(s, hash, &base);
+    const uint64_t *t = s->table;
+    unsigned f = (unsigned)(t[SK_WORD(base, g, 0)] >> SK_SHIFT(g, 0)) & 15;
+    unsigned c1 = (unsigned)(t[SK_WORD(base, g, 1)] >> SK_SHIFT(g, 1)) & 15;
+    unsigned c2 = (unsigned)(t[SK_WORD(base, g, 2)] >> SK_SHIFT(g, 2)) & 15;
+    unsigned c3 = (unsigned)(t[SK_WORD(base, g, 3)] >> SK_SHIFT(g, 3)) & 15;
+    f = c1 < f ? c1 : f;
+    f = c2 < f ? c2 : f;
+    return c3 < f ? c3 : f;
 }
 
 static void sketch_halve(orm__sketch *s)
@@ -137,18 +132,22 @@ static void sketch_halve(orm__sketch *s)
     s->additions /= 2;
 }
 
+static int sketch_bump(uint64_t *w, unsigned shift)
+{
+    if (((*w >> shift) & 15) == 15)
+        return 0;
+    *w += (uint64_t)1 << shift;
+    return 1;
+}
+
 static void sketch_inc(orm__sketch *s, uint32_t hash)
 {
-    sk_pos p;
-    sketch_pos(s, hash, &p);
-    int added = 0;
-    for (int i = 0; i < 4; i++) {
-        uint64_t *w = &s->table[p.word[i]];
-        if (((*w >> p.shift[i]) & 0xf) != 0xf) {
-            *w += (uint64_t)1 << p.shift[i];
-            added = 1;
-        }
-    }
+    uint64_t base, g = sketch_mix(s, hash, &base);
+    uint64_t *t = s->table;
+    int added = sketch_bump(&t[SK_WORD(base, g, 0)], SK_SHIFT(g, 0));
+    added |= sketch_bump(&t[SK_WORD(base, g, 1)], SK_SHIFT(g, 1));
+    added |= sketch_bump(&t[SK_WORD(base, g, 2)], SK_SHIFT(g, 2));
+    added |= sketch_bump(&t[SK_WORD(base, g, 3)], SK_SHIFT(g, 3));
     if (added && ++s->additions >= s->sample_size)
         sketch_halve(s);
 }
