@@ -68,7 +68,8 @@ ORM_API void orm_bloom_free(orm_bloom *b);
 
 /* Load key: on ORM_OK *out is a new value (the decorator takes the reference) and *ttl_ms
  * may be changed from the default it holds on entry; ORM_ENOTFOUND when key has no value;
- * any other error is passed to every caller waiting on this load. */
+ * any other error is passed to every caller waiting on this load. A loader may use the cache,
+ * but must not get its own key through this decorator (it would wait for itself). */
 typedef int (*orm_cache_loader_cb)(const char *key, orm_cache_ref **out, int64_t *ttl_ms, void *userdata);
 
 typedef enum orm_cache_load_mode {
@@ -131,7 +132,8 @@ typedef struct orm_cache_wb_item {
 } orm_cache_wb_item;
 
 /* Write a batch to the store of record: ORM_OK when all of it is written, else an error and
- * the whole batch stays dirty and is retried later. */
+ * the whole batch stays dirty and is retried later. Runs with the decorator's flush lock held:
+ * it must not write through the decorator. The items are borrowed for the call. */
 typedef int (*orm_cache_flush_cb)(const orm_cache_wb_item *items, size_t n, void *userdata);
 
 #define ORM_CACHE_WRITE_BACK_OPTIONS_VERSION 1u
