@@ -43,7 +43,7 @@ static int pass_through(orm_stmt *st, void *userdata)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: orm-bench [--json] [--quick] [--db sqlite|postgres] [--rounds N] [--w4 one|builder] [--mw empty]\n"
+            "usage: orm-bench [--json] [--quick] [--db sqlite|postgres|cache] [--rounds N] [--w4 one|builder] [--mw empty]\n"
             "       orm-bench --trace PATH|- --format lirs|cache2k --size N [--policy lru|tinylfu] [--json]\n"
             "  W1-W4 run on sqlite (a fresh file under $TMPDIR) and on postgres when\n"
             "  ORM_BENCH_PG_DSN is set, each through liborm and through the raw driver,\n"
@@ -107,8 +107,9 @@ static int parse_args(int argc, char **argv, options *o)
             *slot = argv[++i];
         }
     }
-    if (o->only_db && strcmp(o->only_db, "sqlite") && strcmp(o->only_db, "postgres")) {
-        fprintf(stderr, "orm-bench: --db is sqlite or postgres\n");
+    if (o->only_db && strcmp(o->only_db, "sqlite") && strcmp(o->only_db, "postgres") &&
+        strcmp(o->only_db, "cache")) {
+        fprintf(stderr, "orm-bench: --db is sqlite, postgres or cache (W6 alone)\n");
         return -1;
     }
     if (o->trace && (!o->format || o->size <= 0)) {
@@ -395,10 +396,10 @@ int main(int argc, char **argv)
     bench_data_free(&d);
 
 #ifdef ORM_BENCH_HAVE_CACHE
-    if (!o.only_db)
+    if (!o.only_db || !strcmp(o.only_db, "cache"))
         failed |= bench_w6_run(o.json, o.quick) != 0;
 #else
-    if (!o.only_db)
+    if (!o.only_db || !strcmp(o.only_db, "cache"))
         bench_report_note("W6 (cache alone): not run: this build has no bench/bench_cache.c");
 #endif
     if (failed)
