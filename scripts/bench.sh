@@ -33,7 +33,11 @@ if [ "${ORM_BENCH_INNER:-}" = 1 ]; then
     taskset -a -p -c "$cpu" "$p" >/dev/null
   done
   echo "bench: pinned orm-bench and the PostgreSQL server (postmaster $pm, ${#pids[@]} processes) to CPU $cpu with taskset"
-  exec taskset -c "$cpu" "$ORM_BENCH_BIN" "$@"
+  taskset -c "$cpu" "$ORM_BENCH_BIN" --db sqlite "$@"
+  taskset -c "$cpu" "$ORM_BENCH_BIN" --db postgres "$@"
+  # W6 measures one thread against two: pinned to one CPU its second line would mean nothing.
+  echo "bench: W6 (cache alone) runs unpinned"
+  exec "$ORM_BENCH_BIN" --db cache "$@"
 fi
 
 # ---- outside: check the binary, smoke-test it, then start the server ----
