@@ -35,6 +35,7 @@
 #include "orm/error_internal.h"
 #include "orm/middleware_internal.h"
 #include "orm/pool.h"
+#include "orm/rows_internal.h"
 #include "orm/session_internal.h"
 #ifdef ORM_WITH_POSTGRES
 #include "orm/pg_conn.h"
@@ -64,6 +65,7 @@ struct orm_db {
     size_t reg_count;
 
     orm__chain chain;           /* the middlewares, fixed by the first statement */
+    _Atomic(void *) spare_rows; /* one freed orm_rows kept for the next cursor, or NULL */
 };
 
 /* A per-thread address: identifies the calling thread without pthread_t comparisons. */
@@ -226,6 +228,7 @@ int orm_db_open(orm_db **out, const char *dsn, const orm_db_options *opts)
     db->busy_timeout_ms = d.busy_timeout_ms > 0 ? d.busy_timeout_ms : 5000;
     atomic_init(&db->conn_owner, NULL);
     atomic_init(&db->hot, NULL);
+    atomic_init(&db->spare_rows, NULL);
     atomic_init(&db->in_pool, 0);
     db->fast = strcmp(drv->name, "sqlite") == 0 && d.idle_timeout_ms <= 0 && d.max_lifetime_ms <= 0;
     db->dsn = orm__strdup(dsn);
@@ -259,6 +262,7 @@ void orm_db_close(orm_db *db)
         return;
     orm__pool_free(db->pool);
     orm__free(db->dsn);
+    orm__free(atomic_load(&db->spare_rows));
     reg_table *t = atomic_load(&db->reg);
     /* The newest table holds every entry; older ones only share them. */
     for (size_t i = 0; i < t->cap; i++) {
@@ -463,6 +467,23 @@ static void give_back(orm_db *db, orm_conn *c, int broken)
 }
 
 void orm__db_release(orm_db *db, orm_conn *c) { give_back(db, c, 0); }
+
+/* The spare cursor object: a point query would otherwise pay a malloc and a free for its
+ * orm_rows. One slot, taken with an exchange and filled with a CAS, so threads never share
+ * one; the relaxed peek spares the exchange when the slot is empty. */
+void *orm__db_rows_take(orm_db *db)
+{
+    if (!atomic_load_explicit(&db->spare_rows, memory_order_relaxed))
+        return NULL;
+    return atomic_exchange_explicit(&db->spare_rows, NULL, memory_order_acquire);
+}
+
+int orm__db_rows_park(orm_db *db, void *r)
+{
+    void *expected = NULL;
+    return atomic_compare_exchange_strong_explicit(&db->spare_rows, &expected, r,
+                                                   memory_order_release, memory_order_relaxed);
+}
 
 void orm__db_discard(orm_db *db, orm_conn *c) { give_back(db, c, 1); }
 

@@ -18,6 +18,8 @@
  *    and is switched off by the next call without a ctx.
  */
 #include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,6 +30,8 @@
 #include "orm/driver.h"
 #include "orm/driver_sqlite.h"
 #include "orm/error_internal.h"
+#include "orm/mapper.h"
+#include "orm/rows_internal.h"
 #include "orm/stmt_cache.h"
 
 struct orm_cursor {
@@ -432,26 +436,92 @@ static const char *sqlite_cursor_name(orm_cursor *cur, size_t col)
     return col < (size_t)cur->ncols ? sqlite3_column_name(cur->stmt, (int)col) : NULL;
 }
 
-static orm_value sqlite_cursor_value(orm_cursor *cur, size_t col)
+/* Column i of the current row as a value, its storage class t already read. */
+static orm_value value_of(sqlite3_stmt *st, int i, int t)
 {
-    if (col >= (size_t)cur->ncols)
-        return orm_null();
-    const int i = (int)col;
-    switch (sqlite3_column_type(cur->stmt, i)) {
-    case SQLITE_INTEGER: return orm_int(sqlite3_column_int64(cur->stmt, i));
-    case SQLITE_FLOAT: return orm_double(sqlite3_column_double(cur->stmt, i));
+    switch (t) {
+    case SQLITE_INTEGER: return orm_int(sqlite3_column_int64(st, i));
+    case SQLITE_FLOAT: return orm_double(sqlite3_column_double(st, i));
     case SQLITE_TEXT: {
-        const char *s = (const char *)sqlite3_column_text(cur->stmt, i);
-        size_t n = (size_t)sqlite3_column_bytes(cur->stmt, i);
+        const char *s = (const char *)sqlite3_column_text(st, i);
+        size_t n = (size_t)sqlite3_column_bytes(st, i);
         return s ? orm_text_n(s, n) : orm_null();
     }
     case SQLITE_BLOB: {
-        const void *p = sqlite3_column_blob(cur->stmt, i);
-        size_t n = (size_t)sqlite3_column_bytes(cur->stmt, i);
+        const void *p = sqlite3_column_blob(st, i);
+        size_t n = (size_t)sqlite3_column_bytes(st, i);
         return orm_blob_n(p, n);
     }
     default: return orm_null();
     }
+}
+
+static orm_value sqlite_cursor_value(orm_cursor *cur, size_t col)
+{
+    if (col >= (size_t)cur->ncols)
+        return orm_null();
+    return value_of(cur->stmt, (int)col, sqlite3_column_type(cur->stmt, (int)col));
+}
+
+/* The common cases (an integer into an int64/int32 field in range, a float into a double, text
+ * into text) are stored directly from the column; everything else (NULL, conversions, range
+ * and type errors) goes through orm__map_value with the same value cursor_value would give, so
+ * results and messages are the mapper's. */
+int orm__sqlite_map_row(orm_cursor *cur, const orm_model *m, const size_t *fields, size_t ncols,
+                        void *objp)
+{
+    char *obj = objp;
+    sqlite3_stmt *st = cur->stmt;
+    for (size_t k = 0; k < ncols; k++) {
+        const size_t fi = fields[k];
+        if (fi == (size_t)-1)
+            continue;
+        const int i = (int)k;
+        orm_value v = orm_null();
+        if (k < (size_t)cur->ncols && fi < m->nfields) {
+            const orm_field *f = &m->fields[fi];
+            void *member = obj + f->offset;
+            const int t = sqlite3_column_type(st, i);
+            if (t == SQLITE_INTEGER && (f->type == ORM_FIELD_INT64 || f->type == ORM_FIELD_INT32)) {
+                const int64_t x = sqlite3_column_int64(st, i);
+                if (f->type == ORM_FIELD_INT64) {
+                    *(int64_t *)member = x;
+                    goto stored;
+                }
+                if (x >= INT32_MIN && x <= INT32_MAX) {
+                    *(int32_t *)member = (int32_t)x;
+                    goto stored;
+                }
+                v = orm_int(x); /* out of range: the mapper's message */
+            } else if (t == SQLITE_FLOAT && f->type == ORM_FIELD_DOUBLE) {
+                *(double *)member = sqlite3_column_double(st, i);
+                goto stored;
+            } else if (t == SQLITE_TEXT && f->type == ORM_FIELD_TEXT) {
+                const char *s = (const char *)sqlite3_column_text(st, i);
+                if (s) {
+                    char *copy = orm__strndup(s, (size_t)sqlite3_column_bytes(st, i));
+                    if (!copy)
+                        return orm__error_nomem("mapper");
+                    orm__free(*(char **)member);
+                    *(char **)member = copy;
+                    goto stored;
+                }
+                v = orm_null();
+            } else {
+                v = value_of(st, i, t);
+            }
+        }
+        {
+            int rc = orm__map_value(m, obj, fi, v);
+            if (rc != ORM_OK)
+                return rc;
+            continue;
+        }
+    stored:
+        if (m->fields[fi].has_offset != ORM_NO_HAS)
+            *(bool *)(obj + m->fields[fi].has_offset) = true;
+    }
+    return ORM_OK;
 }
 
 static void sqlite_cursor_close(orm_cursor *cur)

@@ -12,6 +12,7 @@
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
 #include "orm/mapper.h"
+#include "orm/rows_internal.h"
 #include "orm/session_internal.h"
 
 const char *orm__field_type_name(orm_field_type t)
@@ -178,6 +179,12 @@ int orm__map_row(const orm_model *m, orm_rows *r, const size_t *fields, size_t n
 {
     const orm_driver *drv = orm__rows_driver(r);
     orm_cursor *cur = orm__rows_cursor(r);
+    if (drv == &orm__driver_sqlite) { /* reads each column once, in its field's type */
+        int rc = orm__sqlite_map_row(cur, m, fields, ncols, obj);
+        if (rc != ORM_OK)
+            orm_model_clear(m, obj);
+        return rc;
+    }
     for (size_t k = 0; k < ncols; k++) {
         if (fields[k] == (size_t)-1)
             continue;

@@ -10,4 +10,17 @@
 int orm__rows_new(orm_rows **out, orm_session *s, orm_conn *conn, orm_cursor *cur,
                   struct orm_tx *tx, orm_ctx *ctx);
 
+/* The db's one spare orm_rows allocation (orm/db.c): take returns it (or NULL, then the
+ * caller allocates); park keeps r for the next cursor and returns 1, or 0 when the slot is
+ * full (the caller frees r). The db frees a parked one at close. */
+void *orm__db_rows_take(orm_db *db);
+int orm__db_rows_park(orm_db *db, void *r);
+
+/* The SQLite driver's row mapper (orm/driver_sqlite.c): orm__map_row's contract for a
+ * cursor of orm__driver_sqlite, reading each column once in the type its field wants and
+ * handing anything unusual (NULL, conversions, errors) to orm__map_value. obj is not
+ * cleared on error: orm__map_row does that. */
+int orm__sqlite_map_row(orm_cursor *cur, const orm_model *m, const size_t *fields, size_t ncols,
+                        void *obj);
+
 #endif

@@ -1,6 +1,10 @@
 /* liborm — the bounded LRU cache of prepared statements (see stmt_cache.h).
  *
- * A chained hash table keyed by the caller's 64-bit SQL hash (verified by length and bytes)
+ * A chained hash table keyed by the caller's 64-bit SQL hash (verified by length and bytes;
+ * the bytes compare is skipped when the caller passes the very pointer the entry was put
+ * with and hash and length match: the builders' rendered-once SQL lives at one address for
+ * the db's life, and a different text at a reused address would need a 64-bit collision at
+ * the same length)
  * plus a doubly linked list in recency order: get, put and eviction are O(1). Each entry is
  * one allocation holding its SQL copy. Keeps true: count <= capacity at every return; every
  * statement that leaves (evicted or freed) goes to the evict callback exactly once, except
@@ -18,6 +22,7 @@ typedef struct entry {
     struct entry *prev, *next; /* recency list: head is most recent */
     uint64_t hash;
     size_t len;
+    const char *src;           /* the caller's text it was put with (compared, never read) */
     void *stmt;
     char sql[];
 } entry;
@@ -65,7 +70,7 @@ static entry **slot_of(orm_stmt_cache *c, const char *sql, size_t len, uint64_t 
     entry **pp = &c->buckets[(size_t)(hash ^ (hash >> 29)) & c->mask];
     for (; *pp; pp = &(*pp)->hnext) {
         entry *e = *pp;
-        if (e->hash == hash && e->len == len && memcmp(e->sql, sql, len) == 0)
+        if (e->hash == hash && e->len == len && (e->src == sql || memcmp(e->sql, sql, len) == 0))
             return pp;
     }
     return pp;
@@ -148,6 +153,7 @@ int orm__stmt_cache_put(orm_stmt_cache *c, const char *sql, size_t len, uint64_t
         return orm__error_nomem("stmt_cache");
     e->hash = hash;
     e->len = len;
+    e->src = sql;
     e->stmt = stmt;
     memcpy(e->sql, sql, len);
     e->sql[len] = '\0';
