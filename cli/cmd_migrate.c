@@ -35,6 +35,8 @@ void ormctl_migrate_usage(void)
            "  -m, --dir DIR           the migrations folder (required)\n"
            "  -o, --output FILE       embed: write the C source to FILE instead of stdout\n"
            "  --lock-timeout MS       PostgreSQL: wait at most MS for the migration lock (60000)\n"
+           "  --allow-out-of-order    up/goto: apply a pending migration numbered below the\n"
+           "                          highest applied one (refused by default)\n"
            "\n"
            "exit status: 0 ok, 1 the operation failed (message on stderr), 2 usage error\n");
 }
@@ -128,6 +130,8 @@ int ormctl_migrate(int argc, char **argv)
             if (v <= 0 || v > 24LL * 3600 * 1000)
                 return usage_error("--lock-timeout wants milliseconds", argv[i]);
             mo.lock_timeout_ms = (int)v;
+        } else if (strcmp(a, "--allow-out-of-order") == 0) {
+            mo.allow_out_of_order = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             ormctl_migrate_usage();
             return 0;

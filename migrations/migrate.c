@@ -15,6 +15,7 @@
  *     the file, the statement's number and its line.
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -35,17 +36,43 @@ struct orm_migrator {
     orm__mig *list;
     size_t n;
     int lock_timeout_ms;
+    int allow_out_of_order;
 };
 
 /* ---- open / free ---- */
+
+/* The bytes of an options struct of this version: a version 1 caller's struct ends
+ * before allow_out_of_order. */
+static size_t options_size(unsigned version)
+{
+    return version == 1 ? offsetof(orm_migrate_options, allow_out_of_order) : sizeof(orm_migrate_options);
+}
+
+int orm_migrate_options_init(orm_migrate_options *opts, unsigned version)
+{
+    if (!opts)
+        return orm__error_set(ORM_EINVAL, "migrate", "orm_migrate_options_init: opts is NULL");
+    if (version != 1 && version != ORM_MIGRATE_OPTIONS_VERSION)
+        return orm__error_set(ORM_EINVAL, "migrate",
+                              "unknown orm_migrate_options version %u (this liborm knows %u)",
+                              version, ORM_MIGRATE_OPTIONS_VERSION);
+    orm_migrate_options d = ORM_MIGRATE_OPTIONS_INIT;
+    d.version = version;
+    memcpy(opts, &d, options_size(version));
+    return ORM_OK;
+}
 
 static int open_common(orm_migrator **out, orm_db *db, const orm_migrate_options *opts,
                        orm__mig *list, size_t n)
 {
     int rc = ORM_OK;
-    if (opts && opts->version != ORM_MIGRATE_OPTIONS_VERSION)
-        rc = orm__error_set(ORM_EINVAL, "migrate", "unknown orm_migrate_options version %u",
-                            opts->version);
+    orm_migrate_options o = ORM_MIGRATE_OPTIONS_INIT;
+    if (opts && opts->version != 1 && opts->version != ORM_MIGRATE_OPTIONS_VERSION)
+        rc = orm__error_set(ORM_EINVAL, "migrate",
+                            "unknown orm_migrate_options version %u (this liborm knows %u)",
+                            opts->version, ORM_MIGRATE_OPTIONS_VERSION);
+    else if (opts) /* only the fields the caller's version has; the rest keep the defaults */
+        memcpy(&o, opts, options_size(opts->version));
     orm_migrator *m = rc == ORM_OK ? orm__calloc(1, sizeof *m) : NULL;
     if (rc == ORM_OK && !m)
         rc = orm__error_nomem("migrate");
@@ -57,7 +84,8 @@ static int open_common(orm_migrator **out, orm_db *db, const orm_migrate_options
     m->pg = strcmp(orm_db_backend(db), "postgres") == 0;
     m->list = list;
     m->n = n;
-    m->lock_timeout_ms = opts && opts->lock_timeout_ms > 0 ? opts->lock_timeout_ms : 60000;
+    m->lock_timeout_ms = o.lock_timeout_ms > 0 ? o.lock_timeout_ms : 60000;
+    m->allow_out_of_order = o.allow_out_of_order != 0;
     *out = m;
     return ORM_OK;
 }
@@ -252,6 +280,20 @@ static int check_drift(const orm_migrator *m, const step *st)
     return ORM_OK;
 }
 
+/* g is pending: refuse it when a higher version is already applied (rows are in version
+ * order), unless the migrator allows out-of-order migrations. */
+static int check_order(const orm_migrator *m, const step *st, const orm__mig *g)
+{
+    if (m->allow_out_of_order || !st->nrows || st->rows[st->nrows - 1].version < g->version)
+        return ORM_OK;
+    return orm__error_set(ORM_EINVAL, "migrate",
+                          "%s is pending but version %lld is already applied: an out-of-order "
+                          "migration; renumber it above %lld, or allow it (allow_out_of_order, "
+                          "ormctl migrate --allow-out-of-order)",
+                          g->up_file, (long long)st->rows[st->nrows - 1].version,
+                          (long long)st->rows[st->nrows - 1].version);
+}
+
 /* ---- running a script ---- */
 
 static int64_t now_ms(void)
@@ -371,6 +413,11 @@ static int step_towards(orm_migrator *m, orm_ctx *ctx, int dir, int64_t target, 
     if (dir > 0) {
         for (size_t i = 0; i < m->n && m->list[i].version <= target; i++)
             if (!row_of(&st, m->list[i].version)) {
+                rc = check_order(m, &st, &m->list[i]);
+                if (rc != ORM_OK) {
+                    step_end(&st);
+                    return rc;
+                }
                 *did = 1;
                 return apply(m, ctx, &st, &m->list[i]);
             }

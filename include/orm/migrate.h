@@ -62,14 +62,23 @@ typedef struct orm_migration {
 
 typedef struct orm_migrator orm_migrator;
 
-#define ORM_MIGRATE_OPTIONS_VERSION 1u
+/* Version 2 added allow_out_of_order; a version 1 struct (without it) is still accepted. */
+#define ORM_MIGRATE_OPTIONS_VERSION 2u
 
 typedef struct orm_migrate_options {
     unsigned version;     /* ORM_MIGRATE_OPTIONS_VERSION */
     int lock_timeout_ms;  /* PostgreSQL: how long a step waits for the lock; 0: 60000 */
+    /* Version 2: up and goto refuse (ORM_EINVAL naming the file and the highest applied
+     * version) a pending migration whose version is below the highest applied one (a 0002
+     * added after 0003 was applied), because it was written against a schema the database
+     * has moved past. Non-zero applies it anyway (`ormctl migrate --allow-out-of-order`). */
+    int allow_out_of_order;
 } orm_migrate_options;
 
-#define ORM_MIGRATE_OPTIONS_INIT { ORM_MIGRATE_OPTIONS_VERSION, 60000 }
+#define ORM_MIGRATE_OPTIONS_INIT { ORM_MIGRATE_OPTIONS_VERSION, 60000, 0 }
+
+/* Fill opts with the defaults of version (1 or 2: a version 1 struct gets only its fields). */
+ORM_API int orm_migrate_options_init(orm_migrate_options *opts, unsigned version);
 
 /* Read every migration of a folder (names, texts, checksums) and bind them to db.
  * ORM_EIO when the folder or a file cannot be read, ORM_EPARSE as above. opts NULL: defaults. */

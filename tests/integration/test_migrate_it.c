@@ -478,6 +478,47 @@ START_TEST(test_lock_wait_is_bounded)
 }
 END_TEST
 
+/* Issue 7: a pending migration below the highest applied version (0002 added after 0003
+ * was applied) is refused by up and goto unless the migrator allows it. */
+START_TEST(test_out_of_order_refused_unless_allowed)
+{
+    put("0001_a.up.sql", "CREATE TABLE mig_a (id INTEGER PRIMARY KEY);");
+    put("0003_c.up.sql", "CREATE TABLE mig_c (id INTEGER PRIMARY KEY);");
+    orm_migrator *m = open_dir();
+    ck_assert_ok(orm_migrate_up(m, NULL, 0, NULL));
+    orm_migrator_free(m);
+    put("0002_b.up.sql", "CREATE TABLE mig_b (id INTEGER PRIMARY KEY);");
+    m = open_dir();
+    size_t n = 99;
+    ck_assert_orm(orm_migrate_up(m, NULL, 0, &n), ORM_EINVAL);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_msg(msg_has("0002_b.up.sql") && msg_has("version 3"), "%s", orm_error_last()->message);
+    ck_assert(!table_exists("mig_b"));
+    ck_assert_orm(orm_migrate_goto(m, NULL, 3), ORM_EINVAL);
+    ck_assert(!table_exists("mig_b"));
+    ck_assert_int_eq(version_of(m, NULL), 3);
+    orm_migrator_free(m);
+    /* a version 1 options struct (without the field) is still accepted and refuses too */
+    orm_migrate_options v1 = ORM_MIGRATE_OPTIONS_INIT;
+    v1.version = 1;
+    ck_assert_ok(orm_migrator_open_dir(&m, db, dir, &v1));
+    ck_assert_orm(orm_migrate_up(m, NULL, 0, NULL), ORM_EINVAL);
+    orm_migrator_free(m);
+    orm_migrate_options mo;
+    ck_assert_ok(orm_migrate_options_init(&mo, ORM_MIGRATE_OPTIONS_VERSION));
+    ck_assert_int_eq(mo.allow_out_of_order, 0);
+    mo.allow_out_of_order = 1;
+    ck_assert_ok(orm_migrator_open_dir(&m, db, dir, &mo));
+    ck_assert_ok(orm_migrate_up(m, NULL, 0, &n));
+    ck_assert_uint_eq(n, 1);
+    ck_assert(table_exists("mig_b"));
+    ck_assert_int_eq(version_of(m, NULL), 3);
+    orm_migrator_free(m);
+    mo.version = 99;
+    ck_assert_orm(orm_migrator_open_dir(&m, db, dir, &mo), ORM_EINVAL);
+}
+END_TEST
+
 enum { NPROC = 3, NMIG = 6 };
 
 START_TEST(test_processes_apply_each_once)
@@ -550,6 +591,7 @@ Suite *it_migrate_suite(void)
     tcase_add_test(tc, test_middleware_sees_statements);
     tcase_add_test(tc, test_lock_wait_is_bounded);
     tcase_add_test(tc, test_processes_apply_each_once);
+    tcase_add_test(tc, test_out_of_order_refused_unless_allowed);
     suite_add_tcase(su, tc);
     return su;
 }
