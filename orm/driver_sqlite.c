@@ -477,13 +477,19 @@ int orm__sqlite_map_row(orm_cursor *cur, const orm_model *m, const size_t *field
         if (fi == (size_t)-1)
             continue;
         const int i = (int)k;
-        orm_value v = orm_null();
-        if (k < (size_t)cur->ncols && fi < m->nfields) {
+        orm_value v;
+        if (k >= (size_t)cur->ncols || fi >= m->nfields) {
+            v = orm_null(); /* what cursor_value gives; the mapper names the bad field */
+        } else {
             const orm_field *f = &m->fields[fi];
             void *member = obj + f->offset;
-            const int t = sqlite3_column_type(st, i);
+            /* One column_* call per column: the sqlite3_value_* readers skip the per-call
+             * statement checks. Its value is "unprotected", which only matters for SQLite's
+             * own mutex: this connection is NOMUTEX and used by one thread at a time. */
+            sqlite3_value *cv = sqlite3_column_value(st, i);
+            const int t = sqlite3_value_type(cv);
             if (t == SQLITE_INTEGER && (f->type == ORM_FIELD_INT64 || f->type == ORM_FIELD_INT32)) {
-                const int64_t x = sqlite3_column_int64(st, i);
+                const int64_t x = sqlite3_value_int64(cv);
                 if (f->type == ORM_FIELD_INT64) {
                     *(int64_t *)member = x;
                     goto stored;
@@ -494,19 +500,20 @@ int orm__sqlite_map_row(orm_cursor *cur, const orm_model *m, const size_t *field
                 }
                 v = orm_int(x); /* out of range: the mapper's message */
             } else if (t == SQLITE_FLOAT && f->type == ORM_FIELD_DOUBLE) {
-                *(double *)member = sqlite3_column_double(st, i);
+                *(double *)member = sqlite3_value_double(cv);
                 goto stored;
             } else if (t == SQLITE_TEXT && f->type == ORM_FIELD_TEXT) {
-                const char *s = (const char *)sqlite3_column_text(st, i);
-                if (s) {
-                    char *copy = orm__strndup(s, (size_t)sqlite3_column_bytes(st, i));
+                const char *s = (const char *)sqlite3_value_text(cv);
+                if (!s) { /* out of memory converting: NULL, as cursor_value reads it */
+                    v = orm_null();
+                } else {
+                    char *copy = orm__strndup(s, (size_t)sqlite3_value_bytes(cv));
                     if (!copy)
                         return orm__error_nomem("mapper");
                     orm__free(*(char **)member);
                     *(char **)member = copy;
                     goto stored;
                 }
-                v = orm_null();
             } else {
                 v = value_of(st, i, t);
             }
