@@ -29,6 +29,12 @@
 
 /* "orm_migr": the advisory lock every liborm migrator takes on PostgreSQL. */
 #define LOCK_KEY INT64_C(0x6f726d5f6d696772)
+/* "orm_migs": held (in a transaction of its own, on another connection) by the process
+ * running a no-transaction migration for as long as it runs, taken before its dirty row
+ * commits and released after the row is marked clean. A dirty row while this lock is held
+ * is a migration in progress (wait for it); while it is free, one that failed or whose
+ * process died (the connection's end released the lock): refuse until `force`. */
+#define RUN_KEY INT64_C(0x6f726d5f6d696773)
 
 struct orm_migrator {
     orm_db *db;
@@ -179,37 +185,51 @@ static int one_row(orm_session *s, orm_ctx *ctx, const char *sql, const orm_valu
     return rc < 0 ? rc : ORM_OK;
 }
 
-static int pg_lock(orm_migrator *m, step *st, orm_ctx *ctx)
+/* How long a wait may last: lock_timeout_ms, or what is left of the ctx's deadline when
+ * sooner (at least 1 ms, so an expired deadline still gives a definite timeout). */
+static int64_t wait_budget_ms(const orm_migrator *m, orm_ctx *ctx)
+{
+    int64_t wait_ms = m->lock_timeout_ms, deadline = orm_ctx_deadline(ctx);
+    if (deadline) {
+        int64_t left = (deadline - orm_ctx_now_us()) / 1000;
+        wait_ms = left < 1 ? 1 : left < wait_ms ? left : wait_ms;
+    }
+    return wait_ms;
+}
+
+/* Take the transaction-level advisory lock key on s, waiting at most the wait budget. */
+static int pg_lock_key(orm_migrator *m, orm_session *s, orm_ctx *ctx, int64_t key, const char *what)
 {
     /* lock_timeout bounds the wait for the advisory lock; the session's own setting is put
      * back afterwards so the migration's statements wait as the operator configured. */
     char saved[64], limit[32];
-    int64_t wait_ms = m->lock_timeout_ms, deadline = orm_ctx_deadline(ctx);
-    if (deadline) { /* the ctx's deadline, when sooner, bounds the wait too */
-        int64_t left = (deadline - orm_ctx_now_us()) / 1000;
-        wait_ms = left < 1 ? 1 : left < wait_ms ? left : wait_ms;
-    }
+    int64_t wait_ms = wait_budget_ms(m, ctx);
     snprintf(limit, sizeof limit, "%lldms", (long long)wait_ms);
     orm_value a_limit[] = { orm_text(limit) };
-    orm_value a_key[] = { orm_int(LOCK_KEY) };
-    int rc = one_row(st->s, ctx, "SELECT current_setting('lock_timeout')", NULL, 0, saved,
+    orm_value a_key[] = { orm_int(key) };
+    int rc = one_row(s, ctx, "SELECT current_setting('lock_timeout')", NULL, 0, saved,
                      sizeof saved);
     if (rc == ORM_OK)
-        rc = one_row(st->s, ctx, "SELECT set_config('lock_timeout', $1, true)", a_limit, 1, NULL, 0);
+        rc = one_row(s, ctx, "SELECT set_config('lock_timeout', $1, true)", a_limit, 1, NULL, 0);
     if (rc == ORM_OK) {
-        rc = one_row(st->s, ctx, "SELECT pg_advisory_xact_lock($1)", a_key, 1, NULL, 0);
+        rc = one_row(s, ctx, "SELECT pg_advisory_xact_lock($1)", a_key, 1, NULL, 0);
         if (rc != ORM_OK) {
             int code = strcmp(orm_error_last()->sqlstate, "55P03") == 0 ? ORM_ETIMEOUT : rc;
-            char prefix[96];
-            snprintf(prefix, sizeof prefix, "migration lock (pg_advisory_xact_lock) not taken within %lld ms",
-                     (long long)wait_ms);
+            char prefix[128];
+            snprintf(prefix, sizeof prefix, "%s (pg_advisory_xact_lock) not taken within %lld ms",
+                     what, (long long)wait_ms);
             return wrap_error(code, prefix);
         }
     }
     orm_value a_saved[] = { orm_text(saved) };
     if (rc == ORM_OK)
-        rc = one_row(st->s, ctx, "SELECT set_config('lock_timeout', $1, true)", a_saved, 1, NULL, 0);
+        rc = one_row(s, ctx, "SELECT set_config('lock_timeout', $1, true)", a_saved, 1, NULL, 0);
     return rc;
+}
+
+static int pg_lock(orm_migrator *m, step *st, orm_ctx *ctx)
+{
+    return pg_lock_key(m, st->s, ctx, LOCK_KEY, "migration lock");
 }
 
 static int step_begin(orm_migrator *m, orm_ctx *ctx, step *st)
@@ -330,6 +350,48 @@ static int run_script(orm_migrator *m, orm_session *s, orm_ctx *ctx, const char 
 
 /* ---- apply / revert one migration ---- */
 
+/* PostgreSQL: open the transaction that holds RUN_KEY while a no-transaction migration runs
+ * (see RUN_KEY). READ COMMITTED, so idle it holds no snapshot that CREATE INDEX
+ * CONCURRENTLY would wait for. It needs a second connection while the step's is open.
+ * SQLite: *hold NULL — no lock can outlive the statements there, so a dirty row always
+ * reads as failed. */
+static int hold_running(orm_migrator *m, orm_ctx *ctx, orm_tx **hold)
+{
+    *hold = NULL;
+    if (!m->pg)
+        return ORM_OK;
+    orm_tx_options to = ORM_TX_OPTIONS_INIT;
+    to.isolation = ORM_ISOLATION_READ_COMMITTED;
+    int rc = orm_tx_begin(hold, m->db, ctx, &to);
+    if (rc != ORM_OK)
+        return wrap_error(rc, "no-transaction migration: the connection holding the running "
+                              "marker (a second connection; max_open must be >= 2)");
+    rc = pg_lock_key(m, orm_tx_session(*hold), ctx, RUN_KEY, "running-migration marker");
+    /* A utility statement last: it replaces the portal of the lock's SELECT, whose snapshot
+     * would otherwise stay registered (backend xmin set) and make CREATE INDEX CONCURRENTLY
+     * wait for this transaction, which waits for it. And a server-side
+     * idle_in_transaction_session_timeout must not end the marker while the migration runs. */
+    if (rc == ORM_OK)
+        rc = orm_exec_sql(orm_tx_session(*hold), ctx, "SET LOCAL idle_in_transaction_session_timeout = 0");
+    if (rc != ORM_OK) {
+        orm_tx_free(*hold);
+        *hold = NULL;
+    }
+    return rc;
+}
+
+/* Under the migration lock, with a dirty row present: whether another process is running
+ * that no-transaction migration now (it holds RUN_KEY). PostgreSQL only. */
+static int pg_running_elsewhere(orm_session *s, orm_ctx *ctx, int *running)
+{
+    char got[8] = "";
+    orm_value a_key[] = { orm_int(RUN_KEY) };
+    int rc = one_row(s, ctx, "SELECT CASE WHEN pg_try_advisory_xact_lock($1) THEN 1 ELSE 0 END",
+                     a_key, 1, got, sizeof got);
+    *running = rc == ORM_OK && strcmp(got, "0") == 0;
+    return rc;
+}
+
 /* The step is open and has decided g is next. Ends the step. */
 static int apply(orm_migrator *m, orm_ctx *ctx, step *st, const orm__mig *g)
 {
@@ -346,14 +408,20 @@ static int apply(orm_migrator *m, orm_ctx *ctx, step *st, const orm__mig *g)
     }
     /* No transaction: claim the version dirty, run outside the lock's transaction, then
      * mark it clean. A failure leaves the dirty row for the operator. */
-    rc = orm__mig_state_insert(st->s, ctx, m->pg, g, 0, 1);
+    orm_tx *hold;
+    rc = hold_running(m, ctx, &hold);
+    if (rc == ORM_OK)
+        rc = orm__mig_state_insert(st->s, ctx, m->pg, g, 0, 1);
     rc = rc == ORM_OK ? step_commit(st) : (step_end(st), rc);
-    if (rc != ORM_OK)
+    if (rc != ORM_OK) {
+        orm_tx_free(hold);
         return rc;
+    }
     orm_session *s = orm_db_session(m->db);
     rc = run_script(m, s, ctx, g->up, g->up_file);
     if (rc == ORM_OK)
         rc = orm__mig_state_clean(s, ctx, m->pg, g->version, now_ms() - t0);
+    orm_tx_free(hold); /* after the row is clean: a waiter then sees it clean, or failed */
     return rc;
 }
 
@@ -383,15 +451,68 @@ static int revert(orm_migrator *m, orm_ctx *ctx, step *st, const orm__mig_row *r
         return rc;
     }
     /* No transaction: mark the version dirty, revert, then drop its row. */
-    rc = orm__mig_state_mark_dirty(st->s, ctx, m->pg, version);
+    orm_tx *hold;
+    rc = hold_running(m, ctx, &hold);
+    if (rc == ORM_OK)
+        rc = orm__mig_state_mark_dirty(st->s, ctx, m->pg, version);
     rc = rc == ORM_OK ? step_commit(st) : (step_end(st), rc);
-    if (rc != ORM_OK)
+    if (rc != ORM_OK) {
+        orm_tx_free(hold);
         return rc;
+    }
     orm_session *s = orm_db_session(m->db);
     rc = run_script(m, s, ctx, g->down, g->down_file);
     if (rc == ORM_OK)
         rc = orm__mig_state_delete(s, ctx, m->pg, version);
+    orm_tx_free(hold);
     return rc;
+}
+
+static int has_dirty(const step *st)
+{
+    for (size_t i = 0; i < st->nrows; i++)
+        if (st->rows[i].dirty)
+            return 1;
+    return 0;
+}
+
+/* step_begin, but while another process is running a no-transaction migration (a dirty row
+ * and RUN_KEY held; PostgreSQL) end the step, pause and begin again, as long as the wait
+ * budget allows: waiting for a running migration is waiting for the lock. ORM_ETIMEOUT
+ * naming the version when it does not finish in time. A dirty row left by a failure is the
+ * caller's to report (check_dirty). */
+static int step_begin_settled(orm_migrator *m, orm_ctx *ctx, step *st)
+{
+    int64_t budget_ms = wait_budget_ms(m, ctx), t0 = now_ms(), pause_ms = 10;
+    for (;;) {
+        int rc = step_begin(m, ctx, st), running = 0;
+        if (rc != ORM_OK || !m->pg || !has_dirty(st))
+            return rc;
+        rc = pg_running_elsewhere(st->s, ctx, &running);
+        if (rc != ORM_OK || !running) {
+            if (rc != ORM_OK)
+                step_end(st);
+            return rc;
+        }
+        int64_t version = 0;
+        for (size_t i = 0; i < st->nrows; i++)
+            if (st->rows[i].dirty)
+                version = st->rows[i].version;
+        step_end(st);
+        int64_t waited = now_ms() - t0;
+        if (waited >= budget_ms) {
+            const orm__mig *g = find(m, version);
+            return orm__error_set(ORM_ETIMEOUT, "migrate",
+                                  "migration lock not taken within %lld ms: the no-transaction "
+                                  "migration %s (version %lld) is still running in another process",
+                                  (long long)budget_ms, g ? g->up_file : "?", (long long)version);
+        }
+        if (pause_ms > budget_ms - waited)
+            pause_ms = budget_ms - waited;
+        struct timespec ts = { (time_t)(pause_ms / 1000), (long)(pause_ms % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+        pause_ms = pause_ms * 2 > 250 ? 250 : pause_ms * 2;
+    }
 }
 
 /* One step towards target: dir > 0 applies the lowest pending version <= target, dir < 0
@@ -400,7 +521,7 @@ static int step_towards(orm_migrator *m, orm_ctx *ctx, int dir, int64_t target, 
 {
     *did = 0;
     step st;
-    int rc = step_begin(m, ctx, &st);
+    int rc = step_begin_settled(m, ctx, &st);
     if (rc != ORM_OK)
         return rc;
     rc = check_dirty(m, &st);

@@ -32,7 +32,12 @@
  * back; the error names the file, the statement's number and line, and keeps the database's
  * message, SQLSTATE and code. A no-transaction migration is recorded dirty first and marked
  * clean when it succeeded: if it fails the database stays dirty at that version, and up,
- * down and goto refuse (ORM_EINVAL) until `force`.
+ * down and goto refuse (ORM_EINVAL) until `force`. On PostgreSQL the process running it
+ * holds a second advisory lock (in a transaction on a second connection, so max_open must
+ * be >= 2) until the row is clean: another migrator that meets the dirty row while that
+ * lock is held waits for it as for the migration lock (lock_timeout_ms or the ctx
+ * deadline, then ORM_ETIMEOUT); a dirty row without it is a failure. On SQLite nothing
+ * outlives a statement to tell the two apart, so a dirty row is always refused at once.
  *
  * Ownership: a migrator borrows db (and, for open_list, the array and its strings) until
  * orm_migrator_free. Strings the functions return are freed with orm_free_string; status

@@ -7,6 +7,7 @@
  * Its own fixture: each test gets a fresh migrations folder and a database without the
  * mig_* tables or orm_schema_migrations (a fresh temporary file on SQLite; dropped first on
  * PostgreSQL), because the child processes need the DSN to open their own connections. */
+#define _DEFAULT_SOURCE /* usleep */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <stdio.h>
@@ -519,6 +520,75 @@ START_TEST(test_out_of_order_refused_unless_allowed)
 }
 END_TEST
 
+/* Issue 7: on PostgreSQL a migrator meeting another process's no-transaction migration
+ * while it runs waits for it (bounded by lock_timeout_ms) instead of failing as dirty; on
+ * SQLite (no lock outlives a statement there) the dirty row is refused at once. */
+START_TEST(test_waits_for_running_no_transaction_migration)
+{
+    put("0001_a.up.sql", "CREATE TABLE mig_a (id INTEGER PRIMARY KEY, x INT);");
+    put("0002_slow.up.sql", is_pg() ? "-- orm:no-transaction\nSELECT pg_sleep(2);\n"
+                                      "CREATE INDEX CONCURRENTLY mig_a_x ON mig_a (x);\n"
+                                    : "-- orm:no-transaction\nCREATE INDEX mig_a_x ON mig_a (x);\n");
+    put("0003_c.up.sql", "CREATE TABLE mig_c (id INTEGER PRIMARY KEY);");
+    orm_migrator *m = open_dir();
+    ck_assert_ok(orm_migrate_up(m, NULL, 1, NULL));
+    orm_migrator_free(m);
+    if (!is_pg()) {
+        /* a dirty row as a running (or dead) process leaves it */
+        ck_assert_ok(orm_exec_sql(s, NULL, "INSERT INTO orm_schema_migrations (version, name, "
+                                           "checksum, applied_at, duration_ms, dirty) VALUES "
+                                           "(2, 'slow', 'x', '2024-01-01', 0, 1)"));
+        m = open_dir();
+        ck_assert_orm(orm_migrate_up(m, NULL, 0, NULL), ORM_EINVAL);
+        ck_assert(msg_has("dirty at version 2"));
+        orm_migrator_free(m);
+        return;
+    }
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        orm_db *cdb;
+        orm_migrator *cm;
+        if (orm_db_open(&cdb, dsn, NULL) != ORM_OK || orm_migrator_open_dir(&cm, cdb, dir, NULL) != ORM_OK)
+            _exit(101);
+        int rc = orm_migrate_up(cm, NULL, 1, NULL);
+        if (rc != ORM_OK)
+            fprintf(stderr, "child: %s\n", orm_error_last()->message);
+        orm_migrator_free(cm);
+        orm_db_close(cdb);
+        _exit(rc == ORM_OK ? 0 : 102);
+    }
+    /* wait until the child's dirty row is there */
+    int dirty = 0;
+    for (int i = 0; i < 400 && !dirty; i++) {
+        if (table_exists("orm_schema_migrations"))
+            dirty = scalar("SELECT count(*) FROM orm_schema_migrations WHERE dirty <> 0", NULL) == 1;
+        if (!dirty)
+            usleep(5000);
+    }
+    ck_assert(dirty);
+    orm_migrate_options mo = ORM_MIGRATE_OPTIONS_INIT;
+    mo.lock_timeout_ms = 200;
+    ck_assert_ok(orm_migrator_open_dir(&m, db, dir, &mo));
+    int rc = orm_migrate_up(m, NULL, 0, NULL);
+    ck_assert_msg(rc == ORM_ETIMEOUT && msg_has("0002_slow.up.sql") && msg_has("still running"),
+                  "rc %d: %s", rc, orm_error_last()->message);
+    orm_migrator_free(m);
+    mo.lock_timeout_ms = 30000;
+    ck_assert_ok(orm_migrator_open_dir(&m, db, dir, &mo));
+    size_t n = 0;
+    rc = orm_migrate_up(m, NULL, 0, &n);
+    ck_assert_msg(rc == ORM_OK, "rc %d: %s", rc, orm_error_last()->message);
+    ck_assert_uint_eq(n, 1); /* 0003 only: 0002 was the child's */
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_int_eq(version_of(m, &dirty), 3);
+    ck_assert_int_eq(dirty, 0);
+    orm_migrator_free(m);
+}
+END_TEST
+
 enum { NPROC = 3, NMIG = 6 };
 
 START_TEST(test_processes_apply_each_once)
@@ -592,6 +662,7 @@ Suite *it_migrate_suite(void)
     tcase_add_test(tc, test_lock_wait_is_bounded);
     tcase_add_test(tc, test_processes_apply_each_once);
     tcase_add_test(tc, test_out_of_order_refused_unless_allowed);
+    tcase_add_test(tc, test_waits_for_running_no_transaction_migration);
     suite_add_tcase(su, tc);
     return su;
 }
