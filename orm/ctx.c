@@ -82,7 +82,11 @@ int orm_ctx_new(orm_ctx **out, orm_ctx *parent) { return make(out, parent, 0); }
 int orm_ctx_with_timeout(orm_ctx **out, orm_ctx *parent, int64_t timeout_ms)
 {
     int64_t now = orm_ctx_now_us();
-    int64_t d = timeout_ms > 0 ? now + timeout_ms * 1000 : now;
+    /* A timeout past what the microsecond clock can hold is "never": saturate instead of
+     * overflowing into a negative (already expired) deadline. */
+    int64_t d = timeout_ms <= 0                          ? now
+              : timeout_ms > (INT64_MAX - now) / 1000 ? INT64_MAX
+                                                        : now + timeout_ms * 1000;
     return make(out, parent, d > 0 ? d : 1);
 }
 

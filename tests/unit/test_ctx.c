@@ -1,5 +1,6 @@
 /* Unit tests: orm_ctx (orm/ctx.c) — deadlines and their inheritance, cancel reaching the
  * children, the tags a middleware reads, and the option structs' version handling. */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -129,6 +130,21 @@ START_TEST(option_versions)
 }
 END_TEST
 
+/* A timeout too large for the microsecond clock (INT64_MAX ms: "forever") is a far
+ * deadline, not a signed overflow that wraps to an already-expired one. */
+START_TEST(huge_timeout_does_not_overflow)
+{
+    orm_ctx *c;
+    ck_assert_ok(orm_ctx_with_timeout(&c, NULL, INT64_MAX));
+    ck_assert_int_eq(orm_ctx_err(c), ORM_OK);
+    ck_assert_int_gt(orm_ctx_deadline(c), orm_ctx_now_us());
+    orm_ctx_free(c);
+    ck_assert_ok(orm_ctx_with_timeout(&c, NULL, INT64_MAX / 1000 + 1));
+    ck_assert_int_eq(orm_ctx_err(c), ORM_OK);
+    orm_ctx_free(c);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ctx");
@@ -137,6 +153,7 @@ int main(void)
     tcase_add_test(tc, cancel_reaches_children_only);
     tcase_add_test(tc, tags_shadow_and_iterate);
     tcase_add_test(tc, option_versions);
+    tcase_add_test(tc, huge_timeout_does_not_overflow);
     suite_add_tcase(s, tc);
     return orm_test_run(s);
 }
