@@ -4,7 +4,8 @@
  *
  * What it keeps true:
  *   - the column-to-field map is resolved once per statement, before the first row is mapped:
- *     an unknown column fails the call (naming the column) with no row mapped;
+ *     an unknown column fails the call (naming the column) with no row mapped, and so do
+ *     two columns mapping to the same field;
  *   - orm_raw_get leaves out zeroed and owning nothing on error; orm_raw_all leaves the list
  *     as it was;
  *   - allow_unsafe is a permission for this one statement: it is withdrawn when the call ends.
@@ -138,6 +139,18 @@ static int open_mapped(mapped *m, orm_session *s, orm_ctx *ctx, const orm_model 
             return rc;
         }
         m->map[k] = f < 0 ? (size_t)-1 : (size_t)f;
+        /* Two columns for one field (a repeated name, or a field's name and its column
+         * name): the later would overwrite, and leak, what the earlier mapped. */
+        for (size_t j = 0; f >= 0 && j < k; j++)
+            if (m->map[j] == (size_t)f) {
+                rc = orm__error_set(ORM_EINVAL, "raw",
+                                    "result columns \"%s\" (column %zu) and \"%s\" (column %zu) "
+                                    "both map to field %s of %s: alias one of them",
+                                    orm_rows_name(m->r, j), j + 1, name, k + 1,
+                                    model->fields[f].name, model->name);
+                mapped_close(m);
+                return rc;
+            }
     }
     return ORM_OK;
 }
