@@ -197,13 +197,12 @@ static int64_t wait_budget_ms(const orm_migrator *m, orm_ctx *ctx)
     return wait_ms;
 }
 
-/* Take the transaction-level advisory lock key on s, waiting at most the wait budget. */
-static int pg_lock_key(orm_migrator *m, orm_session *s, orm_ctx *ctx, int64_t key, const char *what)
+/* Take the transaction-level advisory lock key on s, waiting at most wait_ms. */
+static int pg_lock_key(orm_session *s, orm_ctx *ctx, int64_t wait_ms, int64_t key, const char *what)
 {
     /* lock_timeout bounds the wait for the advisory lock; the session's own setting is put
      * back afterwards so the migration's statements wait as the operator configured. */
     char saved[64], limit[32];
-    int64_t wait_ms = wait_budget_ms(m, ctx);
     snprintf(limit, sizeof limit, "%lldms", (long long)wait_ms);
     orm_value a_limit[] = { orm_text(limit) };
     orm_value a_key[] = { orm_int(key) };
@@ -229,7 +228,7 @@ static int pg_lock_key(orm_migrator *m, orm_session *s, orm_ctx *ctx, int64_t ke
 
 static int pg_lock(orm_migrator *m, step *st, orm_ctx *ctx)
 {
-    return pg_lock_key(m, st->s, ctx, LOCK_KEY, "migration lock");
+    return pg_lock_key(st->s, ctx, wait_budget_ms(m, ctx), LOCK_KEY, "migration lock");
 }
 
 static int step_begin(orm_migrator *m, orm_ctx *ctx, step *st)
@@ -362,17 +361,22 @@ static int hold_running(orm_migrator *m, orm_ctx *ctx, orm_tx **hold)
         return ORM_OK;
     orm_tx_options to = ORM_TX_OPTIONS_INIT;
     to.isolation = ORM_ISOLATION_READ_COMMITTED;
-    int rc = orm_tx_begin(hold, m->db, ctx, &to);
+    /* Not on ctx: the step's transaction is recorded there, and a begin with it would make
+     * a savepoint of that transaction (ending with its commit) instead of a transaction of
+     * its own; and the migration's statements must not run inside this one. The ctx's
+     * deadline still bounds the lock wait. */
+    int64_t wait_ms = wait_budget_ms(m, ctx);
+    int rc = orm_tx_begin(hold, m->db, NULL, &to);
     if (rc != ORM_OK)
         return wrap_error(rc, "no-transaction migration: the connection holding the running "
                               "marker (a second connection; max_open must be >= 2)");
-    rc = pg_lock_key(m, orm_tx_session(*hold), ctx, RUN_KEY, "running-migration marker");
+    rc = pg_lock_key(orm_tx_session(*hold), NULL, wait_ms, RUN_KEY, "running-migration marker");
     /* A utility statement last: it replaces the portal of the lock's SELECT, whose snapshot
      * would otherwise stay registered (backend xmin set) and make CREATE INDEX CONCURRENTLY
      * wait for this transaction, which waits for it. And a server-side
      * idle_in_transaction_session_timeout must not end the marker while the migration runs. */
     if (rc == ORM_OK)
-        rc = orm_exec_sql(orm_tx_session(*hold), ctx, "SET LOCAL idle_in_transaction_session_timeout = 0");
+        rc = orm_exec_sql(orm_tx_session(*hold), NULL, "SET LOCAL idle_in_transaction_session_timeout = 0");
     if (rc != ORM_OK) {
         orm_tx_free(*hold);
         *hold = NULL;

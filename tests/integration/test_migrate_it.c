@@ -549,9 +549,12 @@ START_TEST(test_waits_for_running_no_transaction_migration)
     if (pid == 0) {
         orm_db *cdb;
         orm_migrator *cm;
-        if (orm_db_open(&cdb, dsn, NULL) != ORM_OK || orm_migrator_open_dir(&cm, cdb, dir, NULL) != ORM_OK)
+        orm_ctx *cctx; /* a ctx: the steps' transactions are recorded on it */
+        if (orm_db_open(&cdb, dsn, NULL) != ORM_OK || orm_migrator_open_dir(&cm, cdb, dir, NULL) != ORM_OK ||
+            orm_ctx_with_timeout(&cctx, NULL, 60000) != ORM_OK)
             _exit(101);
-        int rc = orm_migrate_up(cm, NULL, 1, NULL);
+        int rc = orm_migrate_up(cm, cctx, 1, NULL);
+        orm_ctx_free(cctx);
         if (rc != ORM_OK)
             fprintf(stderr, "child: %s\n", orm_error_last()->message);
         orm_migrator_free(cm);
@@ -577,7 +580,10 @@ START_TEST(test_waits_for_running_no_transaction_migration)
     mo.lock_timeout_ms = 30000;
     ck_assert_ok(orm_migrator_open_dir(&m, db, dir, &mo));
     size_t n = 0;
-    rc = orm_migrate_up(m, NULL, 0, &n);
+    orm_ctx *ctx;
+    ck_assert_ok(orm_ctx_with_timeout(&ctx, NULL, 60000));
+    rc = orm_migrate_up(m, ctx, 0, &n);
+    orm_ctx_free(ctx);
     ck_assert_msg(rc == ORM_OK, "rc %d: %s", rc, orm_error_last()->message);
     ck_assert_uint_eq(n, 1); /* 0003 only: 0002 was the child's */
     int status;
