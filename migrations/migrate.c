@@ -26,6 +26,7 @@
 #include "orm/ctx.h"
 #include "orm/raw.h"
 #include "orm/tx.h"
+#include "tx/tx_internal.h"
 
 /* "orm_migr": the advisory lock every liborm migrator takes on PostgreSQL. */
 #define LOCK_KEY INT64_C(0x6f726d5f6d696772)
@@ -238,6 +239,11 @@ static int step_begin(orm_migrator *m, orm_ctx *ctx, step *st)
     if (rc != ORM_OK)
         return orm__error_set(rc, "migrate", "migration stopped: the ctx was %s",
                               rc == ORM_ETIMEOUT ? "past its deadline" : "cancelled");
+    if (orm__ctx_tx_for(ctx, m->db))
+        return orm__error_set(ORM_EINVAL, "migrate",
+                              "the ctx carries an open transaction on this db: migrations run "
+                              "each step in a transaction of their own (a savepoint of the "
+                              "caller's would not hold the lock); pass a ctx without it");
     orm_tx_options to = ORM_TX_OPTIONS_INIT;
     to.sqlite_begin = ORM_SQLITE_IMMEDIATE; /* the write lock, taken now, held to the end */
     rc = orm_tx_begin(&st->tx, m->db, ctx, &to);

@@ -43,6 +43,8 @@
  * orm_migrator_free. Strings the functions return are freed with orm_free_string; status
  * arrays with orm_migration_status_free.
  * Thread safety: a migrator belongs to one thread at a time; the db may be shared.
+ * A ctx passed to these functions must not carry an open transaction on the db (ORM_EINVAL):
+ * each step needs a transaction of its own.
  */
 #ifndef ORM_MIGRATE_H
 #define ORM_MIGRATE_H

@@ -595,6 +595,32 @@ START_TEST(test_waits_for_running_no_transaction_migration)
 }
 END_TEST
 
+/* A ctx that carries an open transaction on the db would turn every step into a savepoint
+ * of it: the lock would not be the step's, a no-transaction migration would run inside it,
+ * and the caller's rollback would undo migrations reported as applied. Refused. */
+START_TEST(test_ctx_with_open_transaction_is_refused)
+{
+    put_three();
+    orm_migrator *m = open_dir();
+    orm_ctx *ctx;
+    ck_assert_ok(orm_ctx_new(&ctx, NULL));
+    orm_tx *tx;
+    ck_assert_ok(orm_tx_begin(&tx, db, ctx, NULL));
+    size_t n = 99;
+    ck_assert_orm(orm_migrate_up(m, ctx, 0, &n), ORM_EINVAL);
+    ck_assert_uint_eq(n, 0);
+    ck_assert(msg_has("transaction"));
+    ck_assert_orm(orm_migrate_goto(m, ctx, 2), ORM_EINVAL);
+    ck_assert_ok(orm_tx_rollback(tx));
+    orm_tx_free(tx);
+    ck_assert_ok(orm_migrate_up(m, ctx, 0, &n));
+    ck_assert_uint_eq(n, 3);
+    ck_assert(table_exists("mig_c"));
+    orm_ctx_free(ctx);
+    orm_migrator_free(m);
+}
+END_TEST
+
 enum { NPROC = 3, NMIG = 6 };
 
 START_TEST(test_processes_apply_each_once)
@@ -669,6 +695,7 @@ Suite *it_migrate_suite(void)
     tcase_add_test(tc, test_processes_apply_each_once);
     tcase_add_test(tc, test_out_of_order_refused_unless_allowed);
     tcase_add_test(tc, test_waits_for_running_no_transaction_migration);
+    tcase_add_test(tc, test_ctx_with_open_transaction_is_refused);
     suite_add_tcase(su, tc);
     return su;
 }
