@@ -75,9 +75,10 @@ int orm__mig_buf_take(orm__mig_buf *b, char **out)
     if (!b->failed && !b->data)
         orm__mig_buf_add(b, "", 0);
     if (b->failed) {
+        int failed = b->failed; /* read before the reset below clears it */
         orm__free(b->data);
         memset(b, 0, sizeof *b);
-        return b->failed == ORM_ENOMEM ? orm__error_nomem("migrate")
+        return failed == ORM_ENOMEM ? orm__error_nomem("migrate")
                                        : orm__error_set(ORM_ERROR, "migrate", "formatting failed");
     }
     *out = b->data;
