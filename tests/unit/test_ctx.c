@@ -1,8 +1,12 @@
 /* Unit tests: orm_ctx (orm/ctx.c) — deadlines and their inheritance, cancel reaching the
  * children, the tags a middleware reads, and the option structs' version handling. */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "orm/orm.h"
 #include "testutil.h"
@@ -145,6 +149,59 @@ START_TEST(huge_timeout_does_not_overflow)
 }
 END_TEST
 
+/* Cancel from one thread while others make and free children of the same parent (the
+ * ThreadSanitizer build checks the links and flags): every child made after the cancel
+ * starts cancelled, and nothing is touched after its free. */
+typedef struct churn_arg {
+    orm_ctx *root;
+    int after_cancel_ok; /* a child made after the cancel was not cancelled: bug */
+} churn_arg;
+
+static _Atomic int cancelled_flag;
+
+static void *churn(void *p)
+{
+    churn_arg *a = p;
+    for (int i = 0; i < 2000; i++) {
+        int was = atomic_load(&cancelled_flag);
+        orm_ctx *c, *g;
+        if (orm_ctx_new(&c, a->root) != ORM_OK)
+            continue;
+        if (orm_ctx_with_timeout(&g, c, 1000) == ORM_OK) {
+            if (was && orm_ctx_err(g) != ORM_ECANCELED)
+                a->after_cancel_ok = 1;
+            orm_ctx_free(g);
+        }
+        orm_ctx_free(c);
+    }
+    return NULL;
+}
+
+START_TEST(cancel_races_child_churn)
+{
+    orm_ctx *root;
+    ck_assert_ok(orm_ctx_new(&root, NULL));
+    atomic_store(&cancelled_flag, 0);
+    churn_arg args[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        args[i].root = root;
+        args[i].after_cancel_ok = 0;
+        ck_assert_int_eq(pthread_create(&th[i], NULL, churn, &args[i]), 0);
+    }
+    struct timespec ts = { 0, 2000000 };
+    nanosleep(&ts, NULL);
+    orm_ctx_cancel(root);
+    atomic_store(&cancelled_flag, 1);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+        ck_assert_int_eq(args[i].after_cancel_ok, 0);
+    }
+    ck_assert_int_eq(orm_ctx_err(root), ORM_ECANCELED);
+    orm_ctx_free(root);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ctx");
@@ -154,6 +211,7 @@ int main(void)
     tcase_add_test(tc, tags_shadow_and_iterate);
     tcase_add_test(tc, option_versions);
     tcase_add_test(tc, huge_timeout_does_not_overflow);
+    tcase_add_test(tc, cancel_races_child_churn);
     suite_add_tcase(s, tc);
     return orm_test_run(s);
 }
