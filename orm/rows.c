@@ -178,7 +178,8 @@ void orm_rows_free(orm_rows *r)
 {
     if (!r)
         return;
-    orm__cursor_mw_close(&r->mw); /* the middlewares see the end before the lease goes */
+    if (r->mw.chain) /* the middlewares see the end before the lease goes */
+        orm__cursor_mw_close(&r->mw);
     r->drv->cursor_close(r->cur);
     if (r->tx)
         orm__tx_root(r->tx)->cursors--;
