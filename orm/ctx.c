@@ -7,8 +7,10 @@
  *  - cancel sets the flag of the ctx and of every descendant (children are linked into their
  *    parent under its lock; a child made after the cancel copies the flag under that same
  *    lock), then sends a cancel request for any PostgreSQL statement armed on them;
- *  - the armed cancel object (PGcancel) is created, used and freed only under the ctx's
- *    lock, so a cancel from another thread never races the statement's end;
+ *  - the armed cancel objects (PGcancel, one slot per thread running a statement with the
+ *    ctx, so threads sharing a tx-less ctx never free each other's) are published, used and
+ *    freed only under the ctx's lock, so a cancel from another thread never races a
+ *    statement's end; `narmed` (atomic) lets a disarm with nothing armed skip the lock;
  *  - lock order is parent before child: cancel walks down holding each lock, free takes the
  *    parent's lock only to unlink.
  */
@@ -26,6 +28,18 @@
 #include "orm/ctx_internal.h"
 #include "orm/error_internal.h"
 
+/* More threads than this running statements with one ctx at once: the rest are not armed,
+ * and a cancel reaches them when the driver notices the flag (it polls, and resends). */
+enum { ARMED_SLOTS = 4 };
+
+typedef struct armed_slot {
+    void *cancel;          /* PGcancel * */
+    const void *owner;     /* the arming thread (its this_thread address); NULL: free */
+} armed_slot;
+
+/* A per-thread address: identifies the calling thread without pthread_t comparisons. */
+static _Thread_local char this_thread;
+
 typedef struct ctx_tag {
     char *key;
     char *value;
@@ -37,7 +51,8 @@ struct orm_ctx {
     atomic_int cancelled;
     pthread_mutex_t lock;  /* children links, the armed cancel */
     orm_ctx *first_child, *next, *prev;
-    void *pg_cancel;       /* PGcancel * armed by the running statement, or NULL */
+    armed_slot armed[ARMED_SLOTS]; /* PGcancel * of running statements, by thread */
+    atomic_int narmed;     /* occupied slots */
     orm_tx *tx;            /* the innermost transaction recorded on this ctx */
     ctx_tag *tags;
     size_t ntags, tagcap;
@@ -60,6 +75,7 @@ static int make(orm_ctx **out, orm_ctx *parent, int64_t deadline_us)
         return orm__error_nomem("ctx");
     pthread_mutex_init(&c->lock, NULL);
     atomic_init(&c->cancelled, 0);
+    atomic_init(&c->narmed, 0);
     c->parent = parent;
     c->deadline_us = deadline_us;
     if (parent) {
@@ -95,13 +111,18 @@ int orm_ctx_with_deadline(orm_ctx **out, orm_ctx *parent, int64_t deadline_us)
     return make(out, parent, deadline_us > 0 ? deadline_us : 0);
 }
 
-static void free_pg_cancel(orm_ctx *c)
+/* Free slot i's cancel object (lock held, or the ctx unreachable). */
+static void free_slot(orm_ctx *c, size_t i)
 {
+    if (!c->armed[i].owner)
+        return;
 #ifdef ORM_WITH_POSTGRES
-    if (c->pg_cancel)
-        PQfreeCancel(c->pg_cancel);
+    if (c->armed[i].cancel)
+        PQfreeCancel(c->armed[i].cancel);
 #endif
-    c->pg_cancel = NULL;
+    c->armed[i].cancel = NULL;
+    c->armed[i].owner = NULL;
+    atomic_fetch_sub_explicit(&c->narmed, 1, memory_order_relaxed);
 }
 
 void orm_ctx_free(orm_ctx *ctx)
@@ -122,7 +143,8 @@ void orm_ctx_free(orm_ctx *ctx)
     /* Children left alive lose their parent link (a misuse, but no dangling walk). */
     for (orm_ctx *ch = ctx->first_child; ch; ch = ch->next)
         ch->parent = NULL;
-    free_pg_cancel(ctx);
+    for (size_t i = 0; i < ARMED_SLOTS; i++)
+        free_slot(ctx, i);
     for (size_t i = 0; i < ctx->ntags; i++) {
         orm__free(ctx->tags[i].key);
         orm__free(ctx->tags[i].value);
@@ -137,10 +159,11 @@ static void cancel_locked_tree(orm_ctx *c)
     atomic_store(&c->cancelled, 1);
     pthread_mutex_lock(&c->lock);
 #ifdef ORM_WITH_POSTGRES
-    if (c->pg_cancel) {
-        char err[256];
-        PQcancel(c->pg_cancel, err, (int)sizeof err); /* best effort: the deadline still holds */
-    }
+    for (size_t i = 0; i < ARMED_SLOTS; i++)
+        if (c->armed[i].cancel) {
+            char err[256];
+            PQcancel(c->armed[i].cancel, err, (int)sizeof err); /* best effort: the deadline still holds */
+        }
 #endif
     for (orm_ctx *ch = c->first_child; ch; ch = ch->next)
         cancel_locked_tree(ch);
@@ -222,10 +245,29 @@ void orm__ctx_arm_pg(orm_ctx *ctx, void *pgconn)
     if (!ctx)
         return;
     PGcancel *cn = PQgetCancel(pgconn);
+    if (!cn)
+        return;
+    size_t mine = ARMED_SLOTS, empty = ARMED_SLOTS;
     pthread_mutex_lock(&ctx->lock);
-    free_pg_cancel(ctx);
-    ctx->pg_cancel = cn;
+    for (size_t i = 0; i < ARMED_SLOTS; i++) {
+        if (ctx->armed[i].owner == &this_thread)
+            mine = i;
+        else if (!ctx->armed[i].owner && empty == ARMED_SLOTS)
+            empty = i;
+    }
+    if (mine < ARMED_SLOTS) { /* re-armed by this thread's next statement: replace */
+        PQfreeCancel(ctx->armed[mine].cancel);
+        ctx->armed[mine].cancel = cn;
+        cn = NULL;
+    } else if (empty < ARMED_SLOTS) {
+        ctx->armed[empty].cancel = cn;
+        ctx->armed[empty].owner = &this_thread;
+        atomic_fetch_add_explicit(&ctx->narmed, 1, memory_order_relaxed);
+        cn = NULL;
+    }
     pthread_mutex_unlock(&ctx->lock);
+    if (cn) /* every slot taken: this statement goes unarmed (see ARMED_SLOTS) */
+        PQfreeCancel(cn);
 #else
     (void)ctx;
     (void)pgconn;
@@ -234,10 +276,13 @@ void orm__ctx_arm_pg(orm_ctx *ctx, void *pgconn)
 
 void orm__ctx_disarm(orm_ctx *ctx)
 {
-    if (!ctx || !ctx->pg_cancel) /* only the arming thread sets it: reading it here is safe */
+    /* nothing armed (SQLite, or no statement running): no lock */
+    if (!ctx || atomic_load_explicit(&ctx->narmed, memory_order_relaxed) == 0)
         return;
     pthread_mutex_lock(&ctx->lock);
-    free_pg_cancel(ctx);
+    for (size_t i = 0; i < ARMED_SLOTS; i++)
+        if (ctx->armed[i].owner == &this_thread)
+            free_slot(ctx, i);
     pthread_mutex_unlock(&ctx->lock);
 }
 

@@ -35,7 +35,8 @@
  * Thread safety: orm_ctx_cancel, orm_ctx_err, orm_ctx_deadline are safe from any thread at
  * any time. A ctx that carries a transaction belongs to that transaction's thread; tags are
  * set by one thread and read by the statements it runs. Deriving children of one parent
- * from several threads at once is safe.
+ * from several threads at once is safe, and so is running statements with one ctx that
+ * carries no transaction on several threads at once (a cancel stops them all).
  */
 #ifndef ORM_CTX_H
 #define ORM_CTX_H

@@ -417,6 +417,43 @@ static void *bump_thread(void *arg)
     return (void *)(intptr_t)orm_do_tx(it_db, NULL, &o, bump_score, b);
 }
 
+/* One ctx (without a transaction) shared by two threads running slow statements at once:
+ * a cancel stops both promptly, and arming / disarming the cancel of one statement never
+ * touches the other's (the ThreadSanitizer build checks). */
+typedef struct shared_run {
+    orm_ctx *ctx;
+    int rc;
+    int64_t ms;
+} shared_run;
+
+static void *run_slow_shared(void *arg)
+{
+    shared_run *r = arg;
+    int64_t t0 = orm_ctx_now_us();
+    r->rc = run_slow(orm_db_session(it_db), r->ctx);
+    r->ms = ms_since(t0);
+    return NULL;
+}
+
+START_TEST(cancel_reaches_statements_of_a_ctx_shared_by_threads)
+{
+    orm_ctx *ctx;
+    ck_assert_ok(orm_ctx_new(&ctx, NULL));
+    shared_run r[2] = { { ctx, 0, 0 }, { ctx, 0, 0 } };
+    pthread_t t[2], c;
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, run_slow_shared, &r[i]), 0);
+    ck_assert_int_eq(pthread_create(&c, NULL, cancel_later, ctx), 0);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_orm(r[i].rc, ORM_ECANCELED);
+        ck_assert_int_lt(r[i].ms, 1500);
+    }
+    pthread_join(c, NULL);
+    orm_ctx_free(ctx);
+}
+END_TEST
+
 START_TEST(conflicting_serializable_transactions_are_retried)
 {
     it_user u = it_user_make("counter", NULL, 1, true, 0.0, true);
@@ -493,6 +530,7 @@ Suite *it_tx_ctx_suite(void)
     tcase_add_test(tc, deadline_inside_a_transaction);
     tcase_add_test(tc, deadline_while_waiting_on_a_lock);
     tcase_add_test(tc, cancel_from_another_thread);
+    tcase_add_test(tc, cancel_reaches_statements_of_a_ctx_shared_by_threads);
     suite_add_tcase(s, tc);
     tc = it_tcase("conflicts");
     tcase_add_test(tc, conflicting_serializable_transactions_are_retried);
