@@ -5,7 +5,10 @@
  *   - the WHERE test reads the SQL the way the database would at the top level: string
  *     literals, quoted identifiers, comments and parenthesized subqueries are skipped, so a
  *     'where' inside a value or a subquery's WHERE does not make a statement safe;
- *   - raw statements are checked by their first keyword (UPDATE / DELETE);
+ *   - raw statements are checked by their verb: the first keyword, or after a WITH clause
+ *     the first top-level one (UPDATE / DELETE); PostgreSQL dollar-quoted bodies and E'..'
+ *     strings (backslash escapes) are skipped like other literals, and the test stops at
+ *     the first top-level ';', so a later statement's WHERE does not count;
  *   - the opt-out is per statement: a thread-local permission consumed by the next UPDATE or
  *     DELETE the guard sees (orm_guard_allow_next, orm_raw_options.allow_unsafe), or the
  *     ORM_STMT_ALLOW_UNSAFE flag set by an outer middleware.
@@ -50,8 +53,28 @@ static int is_word(char c)
 static size_t skip(const char *s, size_t len, size_t i)
 {
     char c = s[i];
+    if (c == '$') { /* $$...$$ or $tag$...$tag$; $1 is a parameter */
+        size_t t = i + 1;
+        while (t < len && (s[t] == '_' || isalpha((unsigned char)s[t]) ||
+                           (t > i + 1 && isdigit((unsigned char)s[t]))))
+            t++;
+        if (t >= len || s[t] != '$')
+            return i;
+        size_t taglen = t + 1 - i;
+        for (size_t j = t + 1; j + taglen <= len; j++)
+            if (s[j] == '$' && memcmp(s + j, s + i, taglen) == 0)
+                return j + taglen;
+        return len;
+    }
+    /* E'...' (PostgreSQL): a backslash escapes the next character */
+    int esc = c == '\'' && i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') &&
+              (i < 2 || !is_word(s[i - 2]));
     if (c == '\'' || c == '"' || c == '`') {
-        for (size_t j = i + 1; j < len; j++)
+        for (size_t j = i + 1; j < len; j++) {
+            if (esc && s[j] == '\\') {
+                j++;
+                continue;
+            }
             if (s[j] == c) {
                 if (j + 1 < len && s[j + 1] == c) { /* doubled quote: still inside */
                     j++;
@@ -59,7 +82,12 @@ static size_t skip(const char *s, size_t len, size_t i)
                 }
                 return j + 1;
             }
+        }
         return len;
+    }
+    if (c == '[') { /* SQLite's [identifier] (a PostgreSQL subscript holds no WHERE) */
+        const char *close = memchr(s + i, ']', len - i);
+        return close ? (size_t)(close - s) + 1 : len;
     }
     if (c == '-' && i + 1 < len && s[i + 1] == '-') {
         const char *nl = memchr(s + i, '\n', len - i);
@@ -90,6 +118,8 @@ static int has_top_level_where(const char *s, size_t len)
             depth++;
         else if (c == ')')
             depth--;
+        else if (c == ';' && depth <= 0)
+            return 0; /* the statement ends here: what follows is another one */
         else if (is_word(c)) {
             size_t w = i;
             while (i < len && is_word(s[i]))
@@ -123,7 +153,40 @@ static const char *first_word(const char *s, size_t len, size_t *n)
     while (i < len && is_word(s[i]))
         i++;
     *n = i - w;
-    return s + w;
+    if (!word_is(s + w, *n, "WITH"))
+        return s + w;
+    const char *with = s + w;
+    /* A WITH clause: the verb is the first top-level data keyword after it (the CTEs'
+     * bodies are in parentheses). */
+    int depth = 0;
+    while (i < len) {
+        size_t j = skip(s, len, i);
+        if (j != i) {
+            i = j;
+            continue;
+        }
+        if (s[i] == '(' || s[i] == ')') {
+            depth += s[i] == '(' ? 1 : -1;
+            i++;
+            continue;
+        }
+        if (!is_word(s[i])) {
+            i++;
+            continue;
+        }
+        w = i;
+        while (i < len && is_word(s[i]))
+            i++;
+        static const char *const verbs[] = { "SELECT", "INSERT", "UPDATE", "DELETE", "MERGE",
+                                             "VALUES", "TABLE" };
+        for (size_t k = 0; depth == 0 && k < sizeof verbs / sizeof verbs[0]; k++)
+            if (word_is(s + w, i - w, verbs[k])) {
+                *n = i - w;
+                return s + w;
+            }
+    }
+    *n = 4;
+    return with; /* no verb found: "WITH", which the guard does not check */
 }
 
 static int guard_fn(orm_stmt *st, void *userdata)
