@@ -132,19 +132,22 @@ static void sketch_halve(orm__sketch *s)
     s->additions /= 2;
 }
 
-/* Branch-free: a saturated counter adds 0; this runs for every recorded hit. */
+static int sketch_bump(uint64_t *w, unsigned shift)
+{
+    if (((*w >> shift) & 15) == 15)
+        return 0;
+    *w += (uint64_t)1 << shift;
+    return 1;
+}
+
 static void sketch_inc(orm__sketch *s, uint32_t hash)
 {
     uint64_t base, g = sketch_mix(s, hash, &base);
     uint64_t *t = s->table;
-    uint64_t added = 0;
-    for (unsigned i = 0; i < 4; i++) {
-        uint64_t *w = &t[SK_WORD(base, g, i)];
-        unsigned sh = SK_SHIFT(g, i);
-        uint64_t inc = ((*w >> sh) & 15) != 15;
-        *w += inc << sh;
-        added |= inc;
-    }
+    int added = sketch_bump(&t[SK_WORD(base, g, 0)], SK_SHIFT(g, 0));
+    added |= sketch_bump(&t[SK_WORD(base, g, 1)], SK_SHIFT(g, 1));
+    added |= sketch_bump(&t[SK_WORD(base, g, 2)], SK_SHIFT(g, 2));
+    added |= sketch_bump(&t[SK_WORD(base, g, 3)], SK_SHIFT(g, 3));
     if (added && ++s->additions >= s->sample_size)
         sketch_halve(s);
 }
