@@ -151,6 +151,15 @@ static int is_memory_sqlite(const orm_driver *drv, const char *dsn)
            (strstr(dsn, ":memory:") != NULL || strstr(dsn, "mode=memory") != NULL);
 }
 
+/* A limit in ms as the pool's µs; <= 0 is "none", and a huge one saturates instead of
+ * overflowing (INT64_MAX ms is "never" either way). */
+static int64_t ms_to_us(int64_t ms)
+{
+    if (ms <= 0)
+        return 0;
+    return ms > INT64_MAX / 1000 ? INT64_MAX : ms * 1000;
+}
+
 static int make_pool(orm_db *db)
 {
     orm_pool_callbacks cb = { pool_open, pool_close, NULL, pool_reset_sqlite, db };
@@ -167,8 +176,8 @@ static int make_pool(orm_db *db)
         cfg.max_open = 1;
     cfg.max_idle = db->opts.max_idle && db->opts.max_idle < cfg.max_open ? db->opts.max_idle
                                                                          : cfg.max_open;
-    cfg.idle_timeout_us = db->opts.idle_timeout_ms > 0 ? db->opts.idle_timeout_ms * 1000 : 0;
-    cfg.max_lifetime_us = db->opts.max_lifetime_ms > 0 ? db->opts.max_lifetime_ms * 1000 : 0;
+    cfg.idle_timeout_us = ms_to_us(db->opts.idle_timeout_ms);
+    cfg.max_lifetime_us = ms_to_us(db->opts.max_lifetime_ms);
     if (db->single) /* the one connection is the database: never close it while idle */
         cfg.idle_timeout_us = cfg.max_lifetime_us = 0;
     return orm__pool_new(&db->pool, &cfg, &cb);

@@ -106,6 +106,25 @@ START_TEST(dsn_forms)
 }
 END_TEST
 
+/* Pool limits are ms in the options and µs in the pool: huge ones saturate, not overflow
+ * (UBSan aborts this test if they do). */
+START_TEST(huge_pool_limits)
+{
+    char *path = orm_test_temp_path("limits");
+    char dsn[600];
+    snprintf(dsn, sizeof dsn, "sqlite:%s", path);
+    orm_db_options o = ORM_DB_OPTIONS_INIT;
+    o.idle_timeout_ms = INT64_MAX;
+    o.max_lifetime_ms = INT64_MAX;
+    orm_db *d;
+    ck_assert_ok(orm_db_open(&d, dsn, &o));
+    ck_assert_ok(orm_exec_sql(orm_db_session(d), NULL, "CREATE TABLE t (x INTEGER)"));
+    orm_db_close(d);
+    unlink(path);
+    free(path);
+}
+END_TEST
+
 START_TEST(bind_and_read_every_type)
 {
     static const char nul_text[] = "a\0b'; DROP TABLE t; --";
@@ -377,6 +396,7 @@ static Suite *sqlite_driver_suite(void)
     TCase *tc = tcase_create("driver");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, dsn_forms);
+    tcase_add_test(tc, huge_pool_limits);
     tcase_add_test(tc, bind_and_read_every_type);
     tcase_add_test(tc, error_mapping);
     tcase_add_test(tc, step_error_in_cursor);
