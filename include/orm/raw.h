@@ -19,7 +19,8 @@
  *
  * Mapping (orm_raw_get, orm_raw_all): each result column goes to the model field with that
  * name (or column name); a column no field has is ORM_EUNKNOWN_FIELD naming it, unless
- * opts->ignore_unknown. Fields without a column are left zeroed. The model does not need to
+ * opts->ignore_unknown. Two columns for one field (SELECT name, email AS name) are ORM_EINVAL
+ * naming both. Fields without a column are left zeroed. The model does not need to
  * be registered with the db (a join's result struct usually is not); it must be valid
  * (orm_model_validate).
  *
