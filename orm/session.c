@@ -7,8 +7,11 @@
  * point every statement passes through on its way to the driver; the middleware chain plugs
  * in here and nowhere else.
  *
- * Keeps true: a statement outside a transaction that fails with ORM_ECONN (a connection the
- * server dropped) is run once more on a fresh connection, and the broken one is discarded;
+ * Keeps true: a broken connection (ORM_ECONN) is discarded, never pooled again; a SELECT
+ * outside a transaction that failed that way is run once more on a fresh connection. Writes
+ * and scripts are not: the server may have applied them before the connection dropped, and
+ * running them twice is worse than reporting the error (idle connections the server dropped
+ * are caught before use by the pool's alive check, which is the common case);
  * a driver's interrupted/cancelled code is turned into the ctx's reason (orm__ctx_fix); the
  * PostgreSQL cancel armed for a call is disarmed when it returns.
  */
@@ -51,6 +54,12 @@ void orm__session_release(orm_session *s, orm_conn *c, struct orm_tx *tx, int br
     }
 }
 
+/* Whether a statement that failed with ORM_ECONN outside a transaction may run again. */
+static int retryable(const orm_query *q, int rc, const orm_tx *tx, int attempt)
+{
+    return rc == ORM_ECONN && !tx && attempt == 0 && q->kind == ORM_QUERY_SELECT;
+}
+
 /* The database end of the chain: run q on a connection of the session. */
 static int exec_db(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_exec_result *res)
 {
@@ -63,7 +72,7 @@ static int exec_db(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_exec_re
         rc = orm__db_driver(s->db)->exec(c, ctx, q, res);
         orm__ctx_disarm(ctx);
         orm__session_release(s, c, tx, rc == ORM_ECONN);
-        if (rc == ORM_ECONN && !tx && attempt == 0)
+        if (retryable(q, rc, tx, attempt))
             continue; /* the server dropped a pooled connection: once more on a fresh one */
         return orm__ctx_fix(ctx, rc);
     }
@@ -103,7 +112,7 @@ static int query_db(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_rows *
             drv->cursor_close(cur);
         }
         orm__session_release(s, c, tx, rc == ORM_ECONN);
-        if (rc == ORM_ECONN && !tx && attempt == 0)
+        if (retryable(q, rc, tx, attempt))
             continue;
         return orm__ctx_fix(ctx, rc);
     }
@@ -124,19 +133,15 @@ int orm__session_query(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_row
 
 static int script_db(orm_session *s, orm_ctx *ctx, const char *sql)
 {
-    for (int attempt = 0;; attempt++) {
-        orm_conn *c;
-        orm_tx *tx;
-        int rc = orm__session_acquire(s, ctx, &c, &tx);
-        if (rc != ORM_OK)
-            return rc;
-        rc = orm__db_driver(s->db)->exec_script(c, ctx, sql);
-        orm__ctx_disarm(ctx);
-        orm__session_release(s, c, tx, rc == ORM_ECONN);
-        if (rc == ORM_ECONN && !tx && attempt == 0)
-            continue;
-        return orm__ctx_fix(ctx, rc);
-    }
+    orm_conn *c;
+    orm_tx *tx;
+    int rc = orm__session_acquire(s, ctx, &c, &tx);
+    if (rc != ORM_OK)
+        return rc;
+    rc = orm__db_driver(s->db)->exec_script(c, ctx, sql);
+    orm__ctx_disarm(ctx);
+    orm__session_release(s, c, tx, rc == ORM_ECONN);
+    return orm__ctx_fix(ctx, rc);
 }
 
 int orm__session_exec_script(orm_session *s, orm_ctx *ctx, const char *sql)

@@ -16,9 +16,11 @@
  * orm_db_session is borrowed from the db and lives as long as it.
  *
  * Thread safety: an orm_db is shared by threads: each statement runs on a connection of the
- * db's pool (a transaction or an open cursor holds one until it ends; a broken connection is
- * replaced, and a statement outside a transaction that failed on one is retried once); orm_db_register may be called from any thread. orm_db_close must
- * be called once, when no other thread uses the db.
+ * db's pool (a transaction or an open cursor holds one until it ends). A broken connection is
+ * replaced: an idle one the server dropped is caught before use, and a SELECT outside a
+ * transaction that failed on one is run once more on a fresh connection (a write is not: the
+ * server may have applied it). orm_db_register may be called from any thread. orm_db_close
+ * must be called once, when no other thread uses the db.
  */
 #ifndef ORM_DB_H
 #define ORM_DB_H
