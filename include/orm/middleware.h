@@ -268,7 +268,8 @@ ORM_API int orm_metrics_middleware(orm_middleware *out, orm_metrics *m);
 /* ---- guard ---- */
 
 /* Fill out with a middleware that refuses UPDATE and DELETE statements (built or raw)
- * without a top-level WHERE: ORM_EUNSAFE, and nothing reaches the database. */
+ * without a top-level WHERE: ORM_EUNSAFE, and nothing reaches the database. Scripts sent
+ * with orm_exec_sql (kind DDL: schema changes, migrations) are not checked. */
 ORM_API int orm_guard_middleware(orm_middleware *out);
 
 /* The per-query opt-out: the next UPDATE or DELETE the guard sees on this thread passes
