@@ -19,6 +19,7 @@
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
 #include "orm/mapper.h"
+#include "orm/model_internal.h"
 #include "orm/write.h"
 
 #define STACK_ARGS 32
@@ -30,26 +31,6 @@
 static const size_t identity[256] = { I64(0), I64(64), I64(128), I64(192) };
 
 typedef void (*build_fn)(orm_sql_buf *b, const orm_model *m);
-
-/* orm_model_get, inlined into the per-call loops below (the same values, field by field). */
-static inline orm_value member_value(const orm_model *m, const void *objp, size_t i)
-{
-    if (i >= m->nfields)
-        return orm_null();
-    const char *obj = objp;
-    const orm_field *f = &m->fields[i];
-    const void *mem = obj + f->offset;
-    if (f->has_offset != ORM_NO_HAS && !*(const bool *)(obj + f->has_offset))
-        return orm_null();
-    switch (f->type) {
-    case ORM_FIELD_INT16: return orm_int(*(const int16_t *)mem);
-    case ORM_FIELD_INT32: return orm_int(*(const int32_t *)mem);
-    case ORM_FIELD_INT64: return orm_int(*(const int64_t *)mem);
-    case ORM_FIELD_DOUBLE: return orm_double(*(const double *)mem);
-    case ORM_FIELD_TEXT: return orm_text(*(char *const *)mem);
-    default: return orm_model_get(m, obj, i);
-    }
-}
 
 /* The AUTOINCREMENT key the database assigned, stored like orm__map_value would. */
 static int store_key(const orm_model *m, void *objp, size_t k, int64_t id)
@@ -274,7 +255,7 @@ int orm_insert_one(orm_session *s, orm_ctx *ctx, const orm_model *model, void *o
         return orm__builder_check_model(s, model);
     long ak = autoinc_of(model);
     if (ak >= 0) {
-        orm_value kv = member_value(model, obj, (size_t)ak);
+        orm_value kv = orm__model_member(model, obj, (size_t)ak);
         if (!(kv.type == ORM_VALUE_NULL || (kv.type == ORM_VALUE_INT && kv.u.i == 0)))
             return insert_with_key(s, ctx, model, obj);
     }
@@ -289,7 +270,7 @@ int orm_insert_one(orm_session *s, orm_ctx *ctx, const orm_model *model, void *o
         return orm__error_nomem("builder");
     for (size_t i = 0, k = 0; i < model->nfields; i++)
         if ((long)i != ak)
-            args[k++] = member_value(model, obj, i);
+            args[k++] = orm__model_member(model, obj, i);
     orm_query q = { ORM_QUERY_INSERT, model, NULL, 0, 0, args, n };
     int rc = returning ? slot_sql(s, e, ORM_MODEL_SLOT_INSERT_RETURNING, build_insert_returning, &q)
                        : slot_sql(s, e, ORM_MODEL_SLOT_INSERT, build_insert, &q);
@@ -344,9 +325,9 @@ int orm_update_one(orm_session *s, orm_ctx *ctx, const orm_model *model, const v
     size_t k = 0;
     for (size_t i = 0; i < model->nfields; i++)
         if (!is_key(model, i))
-            args[k++] = member_value(model, obj, i);
+            args[k++] = orm__model_member(model, obj, i);
     for (size_t i = 0; i < model->npk; i++)
-        args[k++] = member_value(model, obj, model->pk[i]);
+        args[k++] = orm__model_member(model, obj, model->pk[i]);
     orm_query q = { ORM_QUERY_UPDATE, model, NULL, 0, 0, args, k };
     rc = write_by_key(s, ctx, e, &q, ORM_MODEL_SLOT_UPDATE, build_update);
     if (args != stack)
@@ -365,7 +346,7 @@ int orm_delete_one(orm_session *s, orm_ctx *ctx, const orm_model *model, const v
     if (!args)
         return orm__error_nomem("builder");
     for (size_t i = 0; i < model->npk; i++)
-        args[i] = member_value(model, obj, model->pk[i]);
+        args[i] = orm__model_member(model, obj, model->pk[i]);
     orm_query q = { ORM_QUERY_DELETE, model, NULL, 0, 0, args, model->npk };
     rc = write_by_key(s, ctx, e, &q, ORM_MODEL_SLOT_DELETE, build_delete);
     if (args != stack)

@@ -12,6 +12,7 @@
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
 #include "orm/mapper.h"
+#include "orm/model_internal.h"
 #include "orm/model.h"
 
 static size_t member_size(orm_field_type t)
@@ -209,25 +210,7 @@ orm_value orm_model_get(const orm_model *m, const void *objp, size_t i)
 {
     if (!m || !objp || i >= m->nfields)
         return orm_null();
-    const char *obj = objp;
-    const orm_field *f = &m->fields[i];
-    const void *mem = obj + f->offset;
-    if (f->has_offset != ORM_NO_HAS && !*(const bool *)(obj + f->has_offset))
-        return orm_null();
-    switch (f->type) {
-    case ORM_FIELD_INT16: return orm_int(*(const int16_t *)mem);
-    case ORM_FIELD_INT32: return orm_int(*(const int32_t *)mem);
-    case ORM_FIELD_INT64: return orm_int(*(const int64_t *)mem);
-    case ORM_FIELD_DOUBLE: return orm_double(*(const double *)mem);
-    case ORM_FIELD_BOOL: return orm_bool(*(const bool *)mem);
-    case ORM_FIELD_TEXT: return orm_text(*(char *const *)mem);
-    case ORM_FIELD_BLOB: {
-        const orm_blob *b = mem;
-        return b->data ? orm_blob_n(b->data, b->len) : orm_null();
-    }
-    case ORM_FIELD_TIMESTAMP: return orm_timestamp_us(*(const orm_timestamp *)mem);
-    }
-    return orm_null();
+    return orm__model_member(m, objp, i);
 }
 
 int orm_model_set(const orm_model *m, void *obj, size_t i, orm_value v)
