@@ -457,6 +457,47 @@ START_TEST(test_write_back_refused_set)
 }
 END_TEST
 
+/* load-or-store stores and marks dirty only a missing key; load-and-delete hands back the
+ * value, drops the key and leaves the deletion to flush. */
+START_TEST(test_write_back_load_or_store_and_delete)
+{
+    flushed f;
+    memset(&f, 0, sizeof f);
+    orm_cache_write_back_options wo = ORM_CACHE_WRITE_BACK_OPTIONS_INIT;
+    wo.flush = flush_cb;
+    wo.userdata = &f;
+    orm_cache *c;
+    ck_assert_ok(orm_cache_write_back_new(&c, local_cache(0), &wo));
+    orm_cache_ref *v, *got;
+    int loaded = -1;
+    ck_assert_ok(orm_cache_ref_new_int(&v, 7));
+    ck_assert_ok(orm_cache_load_or_store(c, "k", v, 0, &got, &loaded));
+    ck_assert_int_eq(loaded, 0);
+    ck_assert_ptr_eq(got, v);
+    orm_cache_ref_release(got);
+    ck_assert_uint_eq(orm_cache_write_back_dirty(c), 1);
+    orm_cache_ref *other;
+    ck_assert_ok(orm_cache_ref_new_int(&other, 8));
+    ck_assert_ok(orm_cache_load_or_store(c, "k", other, 0, &got, &loaded));
+    ck_assert_int_eq(loaded, 1);
+    int64_t n = 0;
+    ck_assert_int_eq(orm_cache_ref_int(got, &n), 1);
+    ck_assert_int_eq(n, 7);
+    orm_cache_ref_release(got);
+    orm_cache_ref_release(other);
+    ck_assert_ok(orm_cache_load_and_delete(c, "k", &got));
+    ck_assert_int_eq(orm_cache_ref_int(got, &n), 1);
+    ck_assert_int_eq(n, 7);
+    orm_cache_ref_release(got);
+    int rc;
+    get_int(c, "k", &rc);
+    ck_assert_orm(rc, ORM_ENOTFOUND);
+    ck_assert_uint_eq(orm_cache_write_back_dirty(c), 1); /* the deletion, still to flush */
+    orm_cache_ref_release(v);
+    ck_assert_ok(orm_cache_close(c));
+}
+END_TEST
+
 START_TEST(test_write_back_periodic)
 {
     flushed f;
@@ -653,6 +694,7 @@ static Suite *patterns_suite(void)
     tcase_add_test(tc, test_write_back_loses_nothing);
     tcase_add_test(tc, test_write_back_explicit_and_failing_close);
     tcase_add_test(tc, test_write_back_refused_set);
+    tcase_add_test(tc, test_write_back_load_or_store_and_delete);
     tcase_add_test(tc, test_write_back_periodic);
     tcase_add_test(tc, test_task_pool);
     tcase_add_test(tc, test_bloom_rate);
