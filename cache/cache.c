@@ -143,3 +143,23 @@ int orm_cache_close(orm_cache *c)
         return ORM_OK;
     return c->ops->close(c);
 }
+
+int orm__cache_take_recorded(orm_cache *from, orm_cache *inner, const char *key,
+                             orm_cache_ref **out, int (*record)(void *dec, const char *key),
+                             void *dec)
+{
+    int rc = from->ops->get(from, key, out, NULL);
+    if (rc != ORM_OK)
+        return rc;
+    rc = record(dec, key);
+    if (rc == ORM_OK) {
+        int drc = inner->ops->del(inner, key);
+        if (drc != ORM_OK && drc != ORM_ENOTFOUND)
+            rc = drc;
+    }
+    if (rc != ORM_OK) {
+        orm_cache_ref_release(*out);
+        *out = NULL;
+    }
+    return rc;
+}

@@ -84,6 +84,14 @@ orm__centry *orm__cpolicy_victim(orm__cpolicy *p);
 void orm__cpolicy_maintain(orm__cpolicy *p);
 uint64_t orm__cpolicy_weight(const orm__cpolicy *p, const orm__centry *e);
 
+/* load-and-delete for the write decorators (write-through, write-back), called with the
+ * key's stripe lock held: read the value through `from`, record the deletion with
+ * record(dec, key) (the store's delete, or a dirty mark) and only then drop the key from
+ * inner, so a failed record leaves the cache as it was. On failure *out is NULL. */
+int orm__cache_take_recorded(orm_cache *from, orm_cache *inner, const char *key,
+                             orm_cache_ref **out, int (*record)(void *dec, const char *key),
+                             void *dec);
+
 /* The key hash (64-bit, well mixed). */
 uint64_t orm__cache_hash(const char *key, size_t len);
 

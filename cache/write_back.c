@@ -212,6 +212,9 @@ static void *flusher_main(void *arg)
 
 /* ---- ops ---- */
 
+/* The deletion a load-and-delete records: a dirty mark with no value. */
+static int mark_deleted(void *dec, const char *key) { return mark(dec, key, NULL); }
+
 static pthread_mutex_t *stripe(wb *W, const char *key) { return &W->stripes[key_hash(key) % STRIPES]; }
 
 static int wb_get(orm_cache *c, const char *key, orm_cache_ref **out, orm_cache_meta *meta)
@@ -298,19 +301,7 @@ static int wb_load_and_delete(orm_cache *c, const char *key, orm_cache_ref **out
         return orm__error_set(ORM_EINVAL, "cache", "write-back load-and-delete: NULL key");
     pthread_mutex_t *m = stripe(W, key);
     pthread_mutex_lock(m);
-    int rc = wb_get(c, key, out, NULL);
-    if (rc == ORM_OK) {
-        rc = mark(W, key, NULL);
-        if (rc == ORM_OK) {
-            int drc = W->inner->ops->del(W->inner, key);
-            if (drc != ORM_OK && drc != ORM_ENOTFOUND)
-                rc = drc;
-        }
-        if (rc != ORM_OK) {
-            orm_cache_ref_release(*out);
-            *out = NULL;
-        }
-    }
+    int rc = orm__cache_take_recorded(c, W->inner, key, out, mark_deleted, W);
     pthread_mutex_unlock(m);
     return rc;
 }

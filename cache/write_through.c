@@ -37,6 +37,9 @@ static int run_store(wt *W, const char *key, orm_cache_ref *v)
     return rc;
 }
 
+/* The deletion a load-and-delete writes to the store first. */
+static int store_deleted(void *dec, const char *key) { return run_store(dec, key, NULL); }
+
 static int wt_get(orm_cache *c, const char *key, orm_cache_ref **out, orm_cache_meta *meta)
 {
     wt *W = (wt *)c;
@@ -111,19 +114,7 @@ static int wt_load_and_delete(orm_cache *c, const char *key, orm_cache_ref **out
         return orm__error_set(ORM_EINVAL, "cache", "write-through load-and-delete: NULL key");
     pthread_mutex_t *m = stripe(W, key);
     pthread_mutex_lock(m);
-    int rc = W->inner->ops->get(W->inner, key, out, NULL);
-    if (rc == ORM_OK) {
-        rc = run_store(W, key, NULL);
-        if (rc == ORM_OK) {
-            int drc = W->inner->ops->del(W->inner, key);
-            if (drc != ORM_OK && drc != ORM_ENOTFOUND)
-                rc = drc;
-        }
-        if (rc != ORM_OK) {
-            orm_cache_ref_release(*out);
-            *out = NULL;
-        }
-    }
+    int rc = orm__cache_take_recorded(W->inner, W->inner, key, out, store_deleted, W);
     pthread_mutex_unlock(m);
     return rc;
 }
