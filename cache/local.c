@@ -560,6 +560,22 @@ static void set_expiry(orm__centry *e, int64_t now, int64_t ttl)
     e->expires = ttl == 0 ? 0 : (ttl > INT64_MAX - now ? INT64_MAX : now + ttl);
 }
 
+/* Link a new entry holding v into shard s (write-locked) and the policy (pol_mu held), and
+ * charge it to the cache's count and bytes. */
+static void link_new(local *L, shard *s, orm__centry *e, orm_cache_ref *v, uint32_t charge,
+                     int64_t now, int64_t ttl)
+{
+    e->val = orm_cache_ref_retain(v);
+    e->charge = charge;
+    set_expiry(e, now, ttl);
+    table_insert(s, e);
+    maybe_grow(s);
+    L->count++;
+    L->bytes += charge;
+    orm__cpolicy_insert(&L->pol, e);
+    wheel_add(L, e);
+}
+
 enum { MODE_SET, MODE_LOAD_OR_STORE, MODE_SET_IF_GEN };
 
 /* set and load-or-store. */
@@ -623,15 +639,7 @@ static int store(local *L, const char *key, orm_cache_ref *v, int64_t ttl, int m
     } else {
         e = ne;
         ne = NULL;
-        e->val = orm_cache_ref_retain(v);
-        e->charge = charge;
-        set_expiry(e, now, ttl);
-        table_insert(s, e);
-        maybe_grow(s);
-        L->count++;
-        L->bytes += charge;
-        orm__cpolicy_insert(&L->pol, e);
-        wheel_add(L, e);
+        link_new(L, s, e, v, charge, now, ttl);
     }
     wr_unlock(s);
     if (old)
@@ -769,15 +777,7 @@ static int local_incr(orm_cache *c, const char *key, int64_t delta, int64_t ttl,
     } else if (!rc) {
         e = ne;
         ne = NULL;
-        e->val = orm_cache_ref_retain(nv);
-        e->charge = charge;
-        set_expiry(e, now, ttl);
-        table_insert(s, e);
-        maybe_grow(s);
-        L->count++;
-        L->bytes += charge;
-        orm__cpolicy_insert(&L->pol, e);
-        wheel_add(L, e);
+        link_new(L, s, e, nv, charge, now, ttl);
     }
     wr_unlock(s);
     if (!rc)
