@@ -11,36 +11,43 @@
 #define ORM__CACHE_REF_HEADER 16u
 #define ORM__CACHE_KEY_MAX 65535u
 
-/* One local-cache entry, 72 bytes plus the key (see orm_cache_local_overhead). */
+/* One local-cache entry: 69 bytes before the key (see orm_cache_local_overhead). The fields a
+ * lookup reads come last, right before the key, so a hit touches as few cache lines as the
+ * allocator's alignment allows (one when the entry starts in the first half of a line). */
 typedef struct orm__centry {
     /* cold: the policy's and the wheel's, under the policy lock */
-    struct orm__centry *prev, *next;  /* policy queue */
+    struct orm__centry *prev, *next;  /* policy queue (next: the dead list once removed) */
     struct orm__centry *wprev, *wnext;/* timer-wheel slot; NULL: none */
     uint32_t ttl;                     /* the TTL stored with, ms, saturated */
     uint32_t charge;                  /* bytes charged: key + value + overhead */
-    /* hot: what a lookup reads, next to the key so a hit touches one cache line */
-    struct orm__centry *hnext;        /* hash chain (reused as the free list once removed) */
+    uint32_t stamp;                   /* its queue's push clock when it was last pushed */
+    /* hot: what a lookup reads */
+    uint32_t hash;                    /* the key hash, 32 bits */
     orm_cache_ref *val;               /* under the shard lock */
     int64_t expires;                  /* 0: never; under the shard lock */
-    uint32_t hash;                    /* low 32 bits of the key hash */
     uint16_t klen;
     uint8_t queue;                    /* ORM__Q_*: which policy queue holds it */
     uint8_t flags;                    /* ORM__E_* */
+    uint8_t saturated;                /* the sketch era in which its counters were all 15; 0: no */
     char key[];                       /* klen bytes and a NUL */
 } orm__centry;
 
 enum { ORM__Q_NONE = 0, ORM__Q_WINDOW = 1, ORM__Q_PROBATION = 2, ORM__Q_PROTECTED = 3 };
-enum { ORM__E_DEAD = 1 };
+/* flags: bits 0-3 below, bits 4-7 the removal reason once dead */
+enum { ORM__E_DEAD = 1, ORM__E_REFERENCED = 2 /* hit while in protected, since its last move */ };
 
 /* A circular list with a sentinel (only prev/next of the sentinel are used). */
 typedef struct orm__clist {
     orm__centry *h;
+    uint64_t n;      /* entries on the list */
+    uint32_t clock;  /* pushes so far (wraps); an entry's stamp is the clock at its push */
 } orm__clist;
 
 typedef struct orm__sketch {
     uint64_t *table; /* 4 rows of width 4-bit counters, 16 per word */
     uint64_t mask;   /* width - 1 (counters per row) */
     uint64_t additions, sample_size;
+    uint64_t halvings;
 } orm__sketch;
 
 /* The eviction policy. Every function is called under the cache's policy lock. Weights are

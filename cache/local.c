@@ -11,18 +11,20 @@
  * Kept true: count and bytes are exact under pol_mu and never exceed the limits once a write
  * returns; an expired entry is never returned (every get checks); removed entries are chained
  * on a private list and their listeners called after every lock is released; no request does
- * O(n) work (tables grow by incremental rehash, the sweep is bounded per call). */
+ * O(n) work (tables grow incrementally, see ctable.c; the sweep is bounded per call). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cache/cache_internal.h"
+#include "cache/ctable.h"
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
 
@@ -30,8 +32,7 @@
 #define RING 16               /* buffered reads per shard */
 #define WHEEL_SLOTS 512
 #define MAX_LISTENERS 8
-#define REHASH_STEP 8         /* buckets moved per write while a shard grows */
-#define OVERHEAD (sizeof(orm__centry) + sizeof(orm__centry *) + ORM__CACHE_REF_HEADER)
+#define OVERHEAD (sizeof(orm__centry) + ORM__CTABLE_SHARE + ORM__CACHE_REF_HEADER)
 
 /* Laid out by who writes what: the first line is what every hit writes (the lock and the
  * read-buffer counter, which doubles as the hit count when accesses are tracked); then what
@@ -40,10 +41,7 @@ typedef struct shard {
     _Alignas(64) atomic_uint lock; /* readers, plus RW_WRITER while a writer holds it */
     atomic_ullong ring_w;  /* reads buffered so far (hits, when tracking) */
     atomic_ullong hits, misses;
-    orm__centry **tab[2];
-    uint32_t mask[2];
-    _Alignas(64) uint64_t used[2];
-    int64_t rehash;        /* next tab[0] bucket to move; -1: not growing */
+    _Alignas(64) orm__ctable tab;
     uint64_t ring_seen;    /* ring_w at the last drain, under pol_mu */
     uint64_t gens[GEN_STRIPES]; /* bumped by every write of a key of the stripe; under lock */
     _Alignas(64) _Atomic(orm__centry *) ring[RING];
@@ -126,81 +124,6 @@ static int64_t now_ms(local *L)
     return L->o.clock ? L->o.clock(L->o.clock_userdata) : mono_ms();
 }
 
-static uint64_t rd64(const unsigned char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static uint64_t rd32(const unsigned char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-static uint64_t rotl64(uint64_t x, unsigned r) { return (x << r) | (x >> (64 - r)); }
-
-/* Keys are short (a table and an id), so the hash reads them in at most two fixed-size loads
- * per 16 bytes, the last ones overlapping, instead of a byte loop or a variable-length memcpy
- * (the old hash spent 60 instructions on a 12-byte key; this one about 20). Each word is
- * multiplied by an odd constant (a bijection) before they are combined, and a murmur3
- * finalizer spreads every input bit over the result. */
-uint64_t orm__cache_hash(const char *key, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)key;
-    uint64_t h = (uint64_t)len * 0x9E3779B97F4A7C15ULL, a, b;
-    if (len <= 16) {
-        if (len >= 8) {
-            a = rd64(p);
-            b = rd64(p + len - 8);
-        } else if (len >= 4) {
-            a = rd32(p);
-            b = rd32(p + len - 4);
-        } else {
-            a = len ? ((uint64_t)p[0] << 16) | ((uint64_t)p[len >> 1] << 8) | p[len - 1] : 0;
-            b = 0;
-        }
-    } else {
-        size_t n = len;
-        while (n > 16) {
-            h = rotl64(h ^ rd64(p) * 0x87C37B91114253D5ULL ^ rotl64(rd64(p + 8) * 0x4CF5AD432745937FULL, 31), 27);
-            h = h * 5 + 0x52DCE729;
-            p += 16;
-            n -= 16;
-        }
-        a = rd64(p + n - 16);
-        b = rd64(p + n - 8);
-    }
-    h ^= a * 0x87C37B91114253D5ULL ^ rotl64(b * 0x4CF5AD432745937FULL, 31);
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
-/* The n key bytes at a and b are equal (both hold n bytes and a NUL): word compares, the last
- * one overlapping, instead of a call to memcmp. */
-static int key_eq(const char *a, const char *b, size_t n)
-{
-    const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
-    if (n >= 8) {
-        for (size_t i = 0; i + 8 < n; i += 8)
-            if (rd64(x + i) != rd64(y + i))
-                return 0;
-        return rd64(x + n - 8) == rd64(y + n - 8);
-    }
-    if (n >= 4)
-        return rd32(x) == rd32(y) && rd32(x + n - 4) == rd32(y + n - 4);
-    for (size_t i = 0; i < n; i++)
-        if (x[i] != y[i])
-            return 0;
-    return 1;
-}
-
 static uint32_t hash32(const char *key, size_t len)
 {
     uint64_t h = orm__cache_hash(key, len);
@@ -247,98 +170,9 @@ static int check_key(const char *key, size_t *klen)
     return ORM_OK;
 }
 
-/* ---- shard tables (incremental growth, as Redis's dict) ---- */
-
 static orm__centry *find(shard *s, uint32_t h, const char *key, size_t klen)
 {
-    if (s->rehash < 0) { /* not growing: one table (the common case, kept short) */
-        for (orm__centry *e = s->tab[0][h & s->mask[0]]; e; e = e->hnext)
-            if (e->hash == h && e->klen == klen && key_eq(e->key, key, klen))
-                return e;
-        return NULL;
-    }
-    for (int t = 0; t < 2; t++) {
-        if (!s->tab[t])
-            continue;
-        for (orm__centry *e = s->tab[t][h & s->mask[t]]; e; e = e->hnext)
-            if (e->hash == h && e->klen == klen && key_eq(e->key, key, klen))
-                return e;
-    }
-    return NULL;
-}
-
-static void rehash_step(shard *s, int n)
-{
-    if (s->rehash < 0)
-        return;
-    int empty_visits = n * 10;
-    while (n > 0 && (uint64_t)s->rehash <= s->mask[0]) {
-        orm__centry *e = s->tab[0][s->rehash];
-        if (!e) {
-            s->rehash++;
-            if (--empty_visits == 0)
-                return;
-            continue;
-        }
-        while (e) {
-            orm__centry *next = e->hnext;
-            uint32_t b = e->hash & s->mask[1];
-            e->hnext = s->tab[1][b];
-            s->tab[1][b] = e;
-            s->used[0]--;
-            s->used[1]++;
-            e = next;
-        }
-        s->tab[0][s->rehash++] = NULL;
-        n--;
-    }
-    if ((uint64_t)s->rehash > s->mask[0]) {
-        orm__free(s->tab[0]);
-        s->tab[0] = s->tab[1];
-        s->mask[0] = s->mask[1];
-        s->used[0] = s->used[1];
-        s->tab[1] = NULL;
-        s->used[1] = 0;
-        s->rehash = -1;
-    }
-}
-
-/* Start growing when the load factor passes 1; a failed allocation just postpones it. */
-static void maybe_grow(shard *s)
-{
-    if (s->rehash >= 0 || s->used[0] <= (uint64_t)s->mask[0] + 1 || s->mask[0] >= (1u << 30))
-        return;
-    uint64_t n = ((uint64_t)s->mask[0] + 1) * 2;
-    orm__centry **t = orm__calloc(n, sizeof *t);
-    if (!t)
-        return;
-    s->tab[1] = t;
-    s->mask[1] = (uint32_t)(n - 1);
-    s->used[1] = 0;
-    s->rehash = 0;
-}
-
-static void table_insert(shard *s, orm__centry *e)
-{
-    int t = s->rehash >= 0 ? 1 : 0;
-    uint32_t b = e->hash & s->mask[t];
-    e->hnext = s->tab[t][b];
-    s->tab[t][b] = e;
-    s->used[t]++;
-}
-
-static void table_unlink(shard *s, orm__centry *e)
-{
-    for (int t = 0; t < 2; t++) {
-        if (!s->tab[t])
-            continue;
-        for (orm__centry **pp = &s->tab[t][e->hash & s->mask[t]]; *pp; pp = &(*pp)->hnext)
-            if (*pp == e) {
-                *pp = e->hnext;
-                s->used[t]--;
-                return;
-            }
-    }
+    return orm__ctable_find(&s->tab, h, key, klen);
 }
 
 /* ---- read buffers ---- */
@@ -409,14 +243,14 @@ typedef struct dead_list {
  * write lock of e's shard. */
 static void detach(local *L, shard *s, orm__centry *e, orm_cache_reason why, dead_list *d)
 {
-    table_unlink(s, e);
+    orm__ctable_remove(&s->tab, e);
     orm__cpolicy_remove(&L->pol, e);
     wheel_del(e);
     L->count--;
     L->bytes -= e->charge;
     L->removals[why]++;
     e->flags = (uint8_t)(ORM__E_DEAD | (why << 4));
-    e->hnext = d->head;
+    e->next = d->head; /* off the policy's queues now, so its link is free */
     d->head = e;
 }
 
@@ -432,7 +266,7 @@ static void bury(local *L, dead_list *d)
 {
     orm__centry *e = d->head;
     while (e) {
-        orm__centry *next = e->hnext;
+        orm__centry *next = e->next;
         notify(L, e->key, e->val, NULL, (orm_cache_reason)(e->flags >> 4));
         orm_cache_ref_release(e->val);
         orm__free(e);
@@ -544,10 +378,10 @@ static int charge_of(local *L, size_t klen, orm_cache_ref *v, uint32_t *out)
 
 static orm__centry *entry_new(const char *key, size_t klen, uint32_t h)
 {
-    orm__centry *e = orm__malloc(sizeof *e + klen + 1);
+    orm__centry *e = orm__malloc(offsetof(orm__centry, key) + klen + 1);
     if (!e)
         return NULL;
-    memset(e, 0, sizeof *e);
+    memset(e, 0, offsetof(orm__centry, key));
     memcpy(e->key, key, klen + 1);
     e->klen = (uint16_t)klen;
     e->hash = h;
@@ -561,19 +395,22 @@ static void set_expiry(orm__centry *e, int64_t now, int64_t ttl)
 }
 
 /* Link a new entry holding v into shard s (write-locked) and the policy (pol_mu held), and
- * charge it to the cache's count and bytes. */
-static void link_new(local *L, shard *s, orm__centry *e, orm_cache_ref *v, uint32_t charge,
-                     int64_t now, int64_t ttl)
+ * charge it to the cache's count and bytes. ORM_ENOMEM (and nothing changed) when the shard's
+ * table is full and cannot grow. */
+static int link_new(local *L, shard *s, orm__centry *e, orm_cache_ref *v, uint32_t charge,
+                    int64_t now, int64_t ttl)
 {
+    int rc = orm__ctable_insert(&s->tab, e);
+    if (rc)
+        return rc;
     e->val = orm_cache_ref_retain(v);
     e->charge = charge;
     set_expiry(e, now, ttl);
-    table_insert(s, e);
-    maybe_grow(s);
     L->count++;
     L->bytes += charge;
     orm__cpolicy_insert(&L->pol, e);
     wheel_add(L, e);
+    return ORM_OK;
 }
 
 enum { MODE_SET, MODE_LOAD_OR_STORE, MODE_SET_IF_GEN };
@@ -605,7 +442,7 @@ static int store(local *L, const char *key, orm_cache_ref *v, int64_t ttl, int m
     if (L->tracking)
         drain_all(L);
     wrlock(L, s);
-    rehash_step(s, REHASH_STEP);
+    orm__ctable_step(&s->tab);
     orm__centry *e = find(s, h, key, klen);
     if (e && mode == MODE_LOAD_OR_STORE && !is_expired(e, now)) {
         *out = orm_cache_ref_retain(e->val);
@@ -636,10 +473,8 @@ static int store(local *L, const char *key, orm_cache_ref *v, int64_t ttl, int m
         orm__cpolicy_reweigh(&L->pol, e, old_charge);
         orm__cpolicy_access(&L->pol, e);
         L->removals[why]++;
-    } else {
-        e = ne;
+    } else if ((rc = link_new(L, s, ne, v, charge, now, ttl)) == ORM_OK) {
         ne = NULL;
-        link_new(L, s, e, v, charge, now, ttl);
     }
     wr_unlock(s);
     if (old)
@@ -648,6 +483,10 @@ static int store(local *L, const char *key, orm_cache_ref *v, int64_t ttl, int m
     pthread_mutex_unlock(&L->pol_mu);
 
     orm__free(ne);
+    if (rc) {
+        bury(L, &d);
+        return rc;
+    }
     if (out) {
         *out = orm_cache_ref_retain(v);
         *loaded = 0;
@@ -756,7 +595,7 @@ static int local_incr(orm_cache *c, const char *key, int64_t delta, int64_t ttl,
     if (L->tracking)
         drain_all(L);
     wrlock(L, s);
-    rehash_step(s, REHASH_STEP);
+    orm__ctable_step(&s->tab);
     orm__centry *e = find(s, h, key, klen);
     if (e && is_expired(e, now)) {
         detach(L, s, e, ORM_CACHE_EXPIRED, &d);
@@ -774,10 +613,8 @@ static int local_incr(orm_cache *c, const char *key, int64_t delta, int64_t ttl,
         e->val = orm_cache_ref_retain(nv);
         L->removals[ORM_CACHE_REPLACED]++;
         orm__cpolicy_access(&L->pol, e);
-    } else if (!rc) {
-        e = ne;
+    } else if (!rc && (rc = link_new(L, s, ne, nv, charge, now, ttl)) == ORM_OK) {
         ne = NULL;
-        link_new(L, s, e, nv, charge, now, ttl);
     }
     wr_unlock(s);
     if (!rc)
@@ -795,6 +632,21 @@ static int local_incr(orm_cache *c, const char *key, int64_t delta, int64_t ttl,
     return rc;
 }
 
+typedef struct clearing {
+    local *L;
+    dead_list *d;
+} clearing;
+
+static void clear_one(orm__centry *e, void *arg)
+{
+    clearing *cl = arg;
+    e->flags = (uint8_t)(ORM__E_DEAD | (ORM_CACHE_CLEARED << 4));
+    e->queue = ORM__Q_NONE; /* the policy forgets every entry at once (orm__cpolicy_reset) */
+    e->next = cl->d->head;
+    cl->d->head = e;
+    cl->L->removals[ORM_CACHE_CLEARED]++;
+}
+
 static int local_clear(orm_cache *c)
 {
     local *L = (local *)c;
@@ -805,24 +657,8 @@ static int local_clear(orm_cache *c)
         wrlock(L, s);
         for (int g = 0; g < GEN_STRIPES; g++)
             s->gens[g]++;
-        for (int t = 0; t < 2; t++) {
-            if (!s->tab[t])
-                continue;
-            for (uint64_t b = 0; b <= s->mask[t]; b++) {
-                orm__centry *e = s->tab[t][b];
-                while (e) {
-                    orm__centry *next = e->hnext;
-                    e->flags = (uint8_t)(ORM__E_DEAD | (ORM_CACHE_CLEARED << 4));
-                    e->queue = ORM__Q_NONE;
-                    e->hnext = d.head;
-                    d.head = e;
-                    L->removals[ORM_CACHE_CLEARED]++;
-                    e = next;
-                }
-                s->tab[t][b] = NULL;
-            }
-            s->used[t] = 0;
-        }
+        clearing cl = { L, &d };
+        orm__ctable_drain(&s->tab, clear_one, &cl);
         wr_unlock(s);
     }
     orm__cpolicy_reset(&L->pol);
@@ -954,25 +790,20 @@ static void *sweeper_main(void *arg)
     return NULL;
 }
 
+static void free_entry(orm__centry *e, void *arg)
+{
+    (void)arg;
+    orm_cache_ref_release(e->val);
+    orm__free(e);
+}
+
 static void free_all(local *L)
 {
     if (L->shards) {
         for (size_t i = 0; i < ((size_t)1 << L->shard_bits); i++) {
             shard *s = &L->shards[i];
-            for (int t = 0; t < 2; t++) {
-                if (!s->tab[t])
-                    continue;
-                for (uint64_t b = 0; b <= s->mask[t]; b++) {
-                    orm__centry *e = s->tab[t][b];
-                    while (e) {
-                        orm__centry *next = e->hnext;
-                        orm_cache_ref_release(e->val);
-                        orm__free(e);
-                        e = next;
-                    }
-                }
-                orm__free(s->tab[t]);
-            }
+            orm__ctable_drain(&s->tab, free_entry, NULL);
+            orm__ctable_free(&s->tab);
         }
     }
     orm__cpolicy_free(&L->pol);
@@ -1025,22 +856,17 @@ static int init_shards(local *L, unsigned n)
         return orm__error_nomem("cache");
     /* Cache-line aligned, so shards do not share lines. */
     L->shards = (shard *)(((uintptr_t)L->shard_mem + 63) & ~(uintptr_t)63);
-    uint64_t per = L->o.max_entries ? L->o.max_entries / count + 1 : 8;
-    uint64_t buckets = 8;
-    while (buckets < per && buckets < (1u << 24))
-        buckets <<= 1;
+    /* A count-limited cache sizes its tables for its limit (2.5% over the mean share, three
+     * standard deviations at 12,500 entries a shard), so they never grow. */
+    uint64_t per = L->o.max_entries ? L->o.max_entries / count + L->o.max_entries / count / 40 + 1 : 0;
     for (size_t i = 0; i < count; i++) {
         shard *s = &L->shards[i];
-        s->rehash = -1;
-        s->tab[0] = orm__calloc(buckets, sizeof(orm__centry *));
-        if (!s->tab[0]) {
-            for (size_t j = 0; j < i; j++) {
-                orm__free(L->shards[j].tab[0]);
-            }
+        if (orm__ctable_init(&s->tab, per) != ORM_OK) {
+            for (size_t j = 0; j < i; j++)
+                orm__ctable_free(&L->shards[j].tab);
             L->shards = NULL;
             return orm__error_nomem("cache");
         }
-        s->mask[0] = (uint32_t)(buckets - 1);
         atomic_init(&s->lock, 0);
     }
     return ORM_OK;

@@ -46,20 +46,27 @@
 
 /* ---- lists: head.next is the least recently used end, head.prev the most recent ---- */
 
-static void list_init(orm__clist *l) { l->h->prev = l->h->next = l->h; }
+static void list_init(orm__clist *l)
+{
+    l->h->prev = l->h->next = l->h;
+    l->n = 0;
+}
 static int list_empty(const orm__clist *l) { return l->h->next == l->h; }
 static orm__centry *list_first(orm__clist *l) { return list_empty(l) ? NULL : l->h->next; }
 
 static void list_push(orm__clist *l, orm__centry *e)
 {
+    e->stamp = ++l->clock;
+    l->n++;
     e->next = l->h;
     e->prev = l->h->prev;
     l->h->prev->next = e;
     l->h->prev = e;
 }
 
-static void list_unlink(orm__centry *e)
+static void list_unlink(orm__clist *l, orm__centry *e)
 {
+    l->n--;
     e->prev->next = e->next;
     e->next->prev = e->prev;
     e->prev = e->next = NULL;
@@ -69,8 +76,28 @@ static void list_move_tail(orm__clist *l, orm__centry *e)
 {
     if (l->h->prev == e)
         return;
-    list_unlink(e);
+    list_unlink(l, e);
     list_push(l, e);
+}
+
+/* W-TinyLFU's queues are long, and moving a hit entry to the most recent end writes its two
+ * neighbours, which a hit on a hot key would otherwise never touch: on a cache larger than the
+ * CPU's caches those are two misses per hit. So a long queue is ordered only approximately,
+ * as memcached bumps an item at most once a minute and CLOCK replaces LRU in page caches:
+ * - the window moves an entry only when it is not among the most recent quarter of the queue
+ *   (every push stamps the entry with its queue's clock, so fewer than n/4 pushes since its
+ *   own mean it is still there);
+ * - protected only marks the entry referenced, and gives it a second chance (a move to the
+ *   recent end) when it reaches the old end (demote_protected).
+ * Queues under NEAR_EXACT entries, and the lru policy, keep exact LRU order. */
+#define NEAR_EXACT 256
+#define SECOND_CHANCES 8 /* referenced entries passed over per demotion, at most */
+
+static void list_touch(orm__clist *l, orm__centry *e)
+{
+    if (l->n >= NEAR_EXACT && l->clock - e->stamp < l->n / 4)
+        return;
+    list_move_tail(l, e);
 }
 
 /* ---- count-min sketch ---- */
@@ -130,27 +157,41 @@ static void sketch_halve(orm__sketch *s)
     for (size_t i = 0; i < words; i++)
         s->table[i] = (s->table[i] >> 1) & 0x7777777777777777ULL;
     s->additions /= 2;
+    s->halvings++;
 }
 
-static int sketch_bump(uint64_t *w, unsigned shift)
+/* Add one to the counter at shift in *w unless it is at 15. Returns 1 when it was below 15,
+ * and sets *full when it is 15 afterwards. */
+static int sketch_bump(uint64_t *w, unsigned shift, int *full)
 {
-    if (((*w >> shift) & 15) == 15)
+    unsigned c = (unsigned)(*w >> shift) & 15;
+    if (c == 15)
         return 0;
     *w += (uint64_t)1 << shift;
+    *full &= c == 14;
     return 1;
 }
 
-static void sketch_inc(orm__sketch *s, uint32_t hash)
+/* Count one access of hash. Returns 1 when all four of its counters are at 15 afterwards:
+ * until the next halving, further increments of this key would change nothing. */
+static int sketch_inc(orm__sketch *s, uint32_t hash)
 {
     uint64_t base, g = sketch_mix(s, hash, &base);
     uint64_t *t = s->table;
-    int added = sketch_bump(&t[SK_WORD(base, g, 0)], SK_SHIFT(g, 0));
-    added |= sketch_bump(&t[SK_WORD(base, g, 1)], SK_SHIFT(g, 1));
-    added |= sketch_bump(&t[SK_WORD(base, g, 2)], SK_SHIFT(g, 2));
-    added |= sketch_bump(&t[SK_WORD(base, g, 3)], SK_SHIFT(g, 3));
-    if (added && ++s->additions >= s->sample_size)
+    int full = 1;
+    int added = sketch_bump(&t[SK_WORD(base, g, 0)], SK_SHIFT(g, 0), &full);
+    added |= sketch_bump(&t[SK_WORD(base, g, 1)], SK_SHIFT(g, 1), &full);
+    added |= sketch_bump(&t[SK_WORD(base, g, 2)], SK_SHIFT(g, 2), &full);
+    added |= sketch_bump(&t[SK_WORD(base, g, 3)], SK_SHIFT(g, 3), &full);
+    if (added && ++s->additions >= s->sample_size) {
         sketch_halve(s);
+        return 0;
+    }
+    return full;
 }
+
+/* The mark of the current sketch period (1..255, changed by every halving). */
+static uint8_t sketch_era(const orm__sketch *s) { return (uint8_t)(s->halvings % 255 + 1); }
 
 /* ---- policy ---- */
 
@@ -237,12 +278,19 @@ static void forget_cand(orm__cpolicy *p, orm__centry *e)
 /* Protected over its share: its least recent entries go back to probation. */
 static void demote_protected(orm__cpolicy *p)
 {
+    int chances = SECOND_CHANCES;
     while (p->protweight > p->protected_max) {
         orm__centry *e = list_first(&p->protected_);
         if (!e)
             break;
+        int referenced = e->flags & ORM__E_REFERENCED;
+        e->flags &= (uint8_t)~ORM__E_REFERENCED;
+        if (referenced && chances-- > 0) {
+            list_move_tail(&p->protected_, e);
+            continue;
+        }
         uint64_t w = orm__cpolicy_weight(p, e);
-        list_unlink(e);
+        list_unlink(&p->protected_, e);
         p->protweight -= w;
         list_push(&p->probation, e);
         p->pweight += w;
@@ -258,7 +306,7 @@ static void window_overflow(orm__cpolicy *p)
         if (!e)
             break;
         uint64_t w = orm__cpolicy_weight(p, e);
-        list_unlink(e);
+        list_unlink(&p->window, e);
         p->wweight -= w;
         list_push(&p->probation, e);
         p->pweight += w;
@@ -338,25 +386,33 @@ void orm__cpolicy_access(orm__cpolicy *p, orm__centry *e)
         list_move_tail(&p->window, e);
         return;
     }
-    sketch_inc(&p->sketch, e->hash);
+    /* A key whose counters are all at 15 is not counted again until the next halving (it
+     * would change nothing): on a skewed workload most hits are such keys, and this spares
+     * them the sketch's cache line and some 50 instructions. */
+    if (e->saturated != sketch_era(&p->sketch))
+        e->saturated = sketch_inc(&p->sketch, e->hash) ? sketch_era(&p->sketch) : 0;
     p->hits_sample++;
     switch (e->queue) {
     case ORM__Q_WINDOW:
-        list_move_tail(&p->window, e);
+        list_touch(&p->window, e);
         break;
     case ORM__Q_PROBATION: {
         uint64_t w = orm__cpolicy_weight(p, e);
         forget_cand(p, e);
-        list_unlink(e);
+        list_unlink(&p->probation, e);
         p->pweight -= w;
         list_push(&p->protected_, e);
         p->protweight += w;
         e->queue = ORM__Q_PROTECTED;
+        e->flags &= (uint8_t)~ORM__E_REFERENCED;
         demote_protected(p);
         break;
     }
     default:
-        list_move_tail(&p->protected_, e);
+        if (p->protected_.n >= NEAR_EXACT)
+            e->flags |= ORM__E_REFERENCED;
+        else
+            list_move_tail(&p->protected_, e);
         break;
     }
 }
@@ -366,13 +422,18 @@ static uint64_t *queue_weight(orm__cpolicy *p, int queue)
     return queue == ORM__Q_WINDOW ? &p->wweight : queue == ORM__Q_PROBATION ? &p->pweight : &p->protweight;
 }
 
+static orm__clist *queue_list(orm__cpolicy *p, int queue)
+{
+    return queue == ORM__Q_WINDOW ? &p->window : queue == ORM__Q_PROBATION ? &p->probation : &p->protected_;
+}
+
 void orm__cpolicy_remove(orm__cpolicy *p, orm__centry *e)
 {
     if (e->queue == ORM__Q_NONE)
         return;
     forget_cand(p, e);
     *queue_weight(p, e->queue) -= orm__cpolicy_weight(p, e);
-    list_unlink(e);
+    list_unlink(queue_list(p, e->queue), e);
     e->queue = ORM__Q_NONE;
 }
 
@@ -499,7 +560,7 @@ static void decrease_window(orm__cpolicy *p)
         if (quota < w)
             break;
         quota -= w;
-        list_unlink(e);
+        list_unlink(&p->window, e);
         p->wweight -= w;
         list_push(&p->probation, e);
         p->pweight += w;

@@ -3,6 +3,8 @@ set(ORM_CACHE_SOURCES
   cache/cache.c
   cache/ref.c
   cache/policy.c
+  cache/hash.c
+  cache/ctable.c
   cache/local.c
   cache/pool.c
   cache/bloom.c
