@@ -55,6 +55,12 @@ void orm__ctable_drain(orm__ctable *t, void (*fn)(orm__centry *e, void *arg), vo
 
 /* ---- lookup: inline, as it is most of a cache hit ---- */
 
+#if defined(__GNUC__)
+#define ORM__HOT_INLINE inline __attribute__((always_inline))
+#else
+#define ORM__HOT_INLINE inline
+#endif
+
 /* ---- hash bits: the shard uses the top bits of h; the home group and the tag come from two
  * different odd multiples of h, so they vary within a shard and from each other. ---- */
 
@@ -124,7 +130,7 @@ static inline int ctab_key_eq(const char *a, const char *b, size_t n)
 
 /* ---- one array of groups ---- */
 
-static inline orm__centry *ctab_find_in(const orm__cgroup *g, uint32_t n, uint32_t h, const char *key, size_t klen)
+static ORM__HOT_INLINE orm__centry *ctab_find_in(const orm__cgroup *g, uint32_t n, uint32_t h, const char *key, size_t klen)
 {
     uint8_t tag = ctab_tag(h);
     uint32_t i = ctab_home(h, n);
@@ -143,7 +149,7 @@ static inline orm__centry *ctab_find_in(const orm__cgroup *g, uint32_t n, uint32
 }
 
 /* The entry for key (klen bytes, hash h), or NULL. */
-static inline orm__centry *orm__ctable_find(const orm__ctable *t, uint32_t h, const char *key, size_t klen)
+static ORM__HOT_INLINE orm__centry *orm__ctable_find(const orm__ctable *t, uint32_t h, const char *key, size_t klen)
 {
     if (t->cursor < 0) /* not growing: one table (the common case, kept short) */
         return ctab_find_in(t->g[0], t->n[0], h, key, klen);

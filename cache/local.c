@@ -34,26 +34,36 @@
 #define MAX_LISTENERS 8
 #define OVERHEAD (sizeof(orm__centry) + ORM__CTABLE_SHARE + ORM__CACHE_REF_HEADER)
 
-/* Laid out by who writes what: the first line is what every hit writes (the lock and the
- * read-buffer counter, which doubles as the hit count when accesses are tracked); then what
- * hits only read; then what writers change; then the ring slots. */
+/* A part of the key space with its own table and lock. Hits only read it: its reader counts
+ * live in the stripes, so two threads reading one shard do not pass a cache line back and
+ * forth. */
 typedef struct shard {
-    _Alignas(64) atomic_uint lock; /* readers, plus RW_WRITER while a writer holds it */
-    atomic_ullong ring_w;  /* reads buffered so far (hits, when tracking) */
-    atomic_ullong hits, misses;
-    _Alignas(64) orm__ctable tab;
-    uint64_t ring_seen;    /* ring_w at the last drain, under pol_mu */
+    _Alignas(64) atomic_uint writer; /* 1 while a writer holds or waits for the shard */
+    uint32_t index;
+    orm__ctable tab;
     uint64_t gens[GEN_STRIPES]; /* bumped by every write of a key of the stripe; under lock */
-    _Alignas(64) _Atomic(orm__centry *) ring[RING];
 } shard;
 
+/* What one group of threads writes on every hit, in lines of its own (as Caffeine stripes its
+ * read buffers by thread): its read buffer, its hit and miss counts, and its reader count of
+ * every shard. Threads are numbered in the order they first use a cache and take stripe
+ * number & (stripes - 1), so on a machine with fewer threads than stripes each has its own. */
+typedef struct stripe {
+    _Alignas(64) atomic_ullong ring_w; /* reads buffered so far (hits, when tracking) */
+    atomic_ullong hits, misses;
+    uint64_t ring_seen;                /* ring_w at the last drain, under pol_mu */
+    _Atomic(orm__centry *) ring[RING];
+    atomic_uint readers[];             /* per shard: this stripe's threads inside it */
+} stripe;
+
 /* ---- shard locks ----
- * A reader-writer lock of one word: readers add one; a writer sets RW_WRITER and waits for the
- * readers to leave. Writers never contend with each other (every structural change holds
- * pol_mu first), so no writer queue is needed, and readers back off while a writer holds or
- * waits for the lock, so writers do not starve. Hits pay one atomic add and one subtract, a
- * fraction of what pthread_rwlock costs. */
-#define RW_WRITER 0x80000000u
+ * A reader-writer lock spread over the stripes (a "big reader" lock, as Linux's percpu-rwsem):
+ * a reader adds one to its stripe's count for the shard and then checks the shard's writer
+ * flag; a writer sets the flag and then waits until every stripe's count for the shard is
+ * zero. Both sides write first and read second, all sequentially consistent, so at least one
+ * of them sees the other (Dekker). Writers never contend with each other (every structural
+ * change holds pol_mu first), and readers back off while the flag is up, so writers do not
+ * starve. A hit writes only its own stripe's line. */
 
 static void spin_wait(int i)
 {
@@ -65,10 +75,6 @@ static void spin_wait(int i)
 #endif
 }
 
-static void rd_lock(struct shard *s);
-static void rd_unlock(struct shard *s);
-static void wr_lock(struct shard *s);
-static void wr_unlock(struct shard *s);
 
 typedef struct listener {
     orm_cache_listener_cb cb;
@@ -86,6 +92,10 @@ typedef struct local {
     unsigned shard_bits;
     void *shard_mem;
     shard *shards;
+    void *stripe_mem;
+    char *stripes;           /* stripe_mask + 1 stripes of stripe_size bytes */
+    size_t stripe_size;
+    unsigned stripe_mask;
     /* timer wheel, under pol_mu */
     orm__centry *wheel;      /* WHEEL_SLOTS sentinels */
     int64_t cursor;          /* next tick to process */
@@ -130,27 +140,57 @@ static uint32_t hash32(const char *key, size_t len)
     return (uint32_t)(h ^ (h >> 32));
 }
 
-static void rd_lock(shard *s)
+static stripe *stripe_at(const local *L, unsigned i) { return (stripe *)(L->stripes + (size_t)i * L->stripe_size); }
+
+/* initial-exec: a hit reads this on every call, and the default model for a shared library
+ * costs a call to __tls_get_addr each time; one unsigned fits the static TLS surplus. */
+#if defined(__GNUC__)
+#define ORM_TLS_FAST __attribute__((tls_model("initial-exec")))
+#else
+#define ORM_TLS_FAST
+#endif
+static _Thread_local unsigned thread_number ORM_TLS_FAST; /* 0: not numbered yet */
+static atomic_uint threads_numbered;
+
+static ORM__HOT_INLINE stripe *my_stripe(const local *L)
 {
-    for (;;) {
-        if (!(atomic_fetch_add_explicit(&s->lock, 1, memory_order_acquire) & RW_WRITER))
-            return;
-        atomic_fetch_sub_explicit(&s->lock, 1, memory_order_relaxed);
-        for (int i = 0; atomic_load_explicit(&s->lock, memory_order_relaxed) & RW_WRITER; i++)
+    unsigned n = thread_number;
+    if (!n)
+        n = thread_number = atomic_fetch_add_explicit(&threads_numbered, 1, memory_order_relaxed) + 1;
+    return stripe_at(L, n & L->stripe_mask);
+}
+
+/* Returns the caller's stripe, for the hit's bookkeeping and rd_unlock. */
+static ORM__HOT_INLINE stripe *rd_lock(const local *L, shard *s)
+{
+    stripe *st = my_stripe(L);
+    atomic_uint *n = &st->readers[s->index];
+    for (int i = 0;;) {
+        atomic_fetch_add_explicit(n, 1, memory_order_seq_cst);
+        if (!atomic_load_explicit(&s->writer, memory_order_seq_cst))
+            return st;
+        atomic_fetch_sub_explicit(n, 1, memory_order_release);
+        while (atomic_load_explicit(&s->writer, memory_order_relaxed))
+            spin_wait(i++);
+    }
+}
+
+static void rd_unlock(stripe *st, const shard *s)
+{
+    atomic_fetch_sub_explicit(&st->readers[s->index], 1, memory_order_release);
+}
+
+static void wr_lock(const local *L, shard *s)
+{
+    atomic_store_explicit(&s->writer, 1, memory_order_seq_cst);
+    for (unsigned k = 0; k <= L->stripe_mask; k++) {
+        atomic_uint *n = &stripe_at(L, k)->readers[s->index];
+        for (int i = 0; atomic_load_explicit(n, memory_order_seq_cst); i++)
             spin_wait(i);
     }
 }
 
-static void rd_unlock(shard *s) { atomic_fetch_sub_explicit(&s->lock, 1, memory_order_release); }
-
-static void wr_lock(shard *s)
-{
-    atomic_fetch_or_explicit(&s->lock, RW_WRITER, memory_order_acquire);
-    for (int i = 0; atomic_load_explicit(&s->lock, memory_order_acquire) != RW_WRITER; i++)
-        spin_wait(i);
-}
-
-static void wr_unlock(shard *s) { atomic_fetch_and_explicit(&s->lock, ~RW_WRITER, memory_order_release); }
+static void wr_unlock(shard *s) { atomic_store_explicit(&s->writer, 0, memory_order_release); }
 
 static uint64_t *gen_of(shard *s, uint32_t h) { return &s->gens[(h >> 12) & (GEN_STRIPES - 1)]; }
 
@@ -177,10 +217,11 @@ static orm__centry *find(shard *s, uint32_t h, const char *key, size_t klen)
 
 /* ---- read buffers ---- */
 
-/* Apply the shard's buffered reads to the policy. Caller holds pol_mu: every removal holds
- * it and drains the entry's ring before unlinking the entry, so every entry in a ring is
- * alive while pol_mu is held. */
-static void drain(local *L, shard *s)
+/* Apply a stripe's buffered reads to the policy. Caller holds pol_mu. Every entry in a ring
+ * is alive then: a removal holds pol_mu, takes its shard's write lock (so the readers that
+ * found the entry have finished writing it into their rings) and drains every ring before it
+ * unlinks the entry, after which no reader can find it. */
+static void drain(local *L, stripe *s)
 {
     s->ring_seen = atomic_load_explicit(&s->ring_w, memory_order_relaxed);
     for (int i = 0; i < RING; i++) {
@@ -194,10 +235,12 @@ static void drain(local *L, shard *s)
     }
 }
 
+static void drain_all(local *L);
+
 static void wrlock(local *L, shard *s)
 {
-    wr_lock(s);
-    drain(L, s);
+    wr_lock(L, s);
+    drain_all(L);
 }
 
 /* ---- timer wheel (under pol_mu) ---- */
@@ -275,13 +318,15 @@ static void bury(local *L, dead_list *d)
     d->head = NULL;
 }
 
-/* Apply every shard's pending reads (under pol_mu), so a write is ordered after the reads
- * that returned before it. A shard with nothing new costs one load. */
+/* Apply every stripe's pending reads (under pol_mu), so a write is ordered after the reads
+ * that returned before it. A stripe with nothing new costs one load. */
 static void drain_all(local *L)
 {
-    for (size_t i = 0; i < ((size_t)1 << L->shard_bits); i++)
-        if (atomic_load_explicit(&L->shards[i].ring_w, memory_order_relaxed) != L->shards[i].ring_seen)
-            drain(L, &L->shards[i]);
+    for (unsigned k = 0; k <= L->stripe_mask; k++) {
+        stripe *st = stripe_at(L, k);
+        if (atomic_load_explicit(&st->ring_w, memory_order_relaxed) != st->ring_seen)
+            drain(L, st);
+    }
 }
 
 static int over_limits(const local *L)
@@ -318,13 +363,13 @@ static int local_get(orm_cache *c, const char *key, orm_cache_ref **out, orm_cac
     *out = NULL;
     uint32_t h = hash32(key, klen);
     shard *s = shard_of(L, h);
-    rd_lock(s);
+    stripe *st = rd_lock(L, s);
     orm__centry *e = find(s, h, key, klen);
     int64_t now = 0;
     if (e && e->expires) {
         now = now_ms(L);
         if (e->expires <= now) {
-            rd_unlock(s);
+            rd_unlock(st, s);
             /* Remove it now, so the listener hears of it and its memory goes. */
             dead_list d = { NULL };
             pthread_mutex_lock(&L->pol_mu);
@@ -336,12 +381,12 @@ static int local_get(orm_cache *c, const char *key, orm_cache_ref **out, orm_cac
             pthread_mutex_unlock(&L->pol_mu);
             bury(L, &d);
             e = NULL;
-            rd_lock(s); /* balanced by the unlock below */
+            st = rd_lock(L, s); /* balanced by the unlock below */
         }
     }
     if (!e) {
-        rd_unlock(s);
-        atomic_fetch_add_explicit(&s->misses, 1, memory_order_relaxed);
+        rd_unlock(st, s);
+        atomic_fetch_add_explicit(&st->misses, 1, memory_order_relaxed);
         return orm__error_set(ORM_ENOTFOUND, "cache", "no cache entry for key '%.64s'", key);
     }
     *out = orm_cache_ref_retain(e->val);
@@ -351,17 +396,17 @@ static int local_get(orm_cache *c, const char *key, orm_cache_ref **out, orm_cac
         meta->now_ms = now;
     }
     if (L->tracking) {
-        uint64_t i = atomic_fetch_add_explicit(&s->ring_w, 1, memory_order_relaxed);
-        atomic_store_explicit(&s->ring[i & (RING - 1)], e, memory_order_release);
+        uint64_t i = atomic_fetch_add_explicit(&st->ring_w, 1, memory_order_relaxed);
+        atomic_store_explicit(&st->ring[i & (RING - 1)], e, memory_order_release);
         if ((i & (RING - 1)) == RING - 1 && pthread_mutex_trylock(&L->pol_mu) == 0) {
-            drain(L, s);
+            drain(L, st);
             orm__cpolicy_maintain(&L->pol);
             pthread_mutex_unlock(&L->pol_mu);
         }
     } else {
-        atomic_fetch_add_explicit(&s->hits, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st->hits, 1, memory_order_relaxed);
     }
-    rd_unlock(s);
+    rd_unlock(st, s);
     return ORM_OK;
 }
 
@@ -439,9 +484,7 @@ static int store(local *L, const char *key, orm_cache_ref *v, int64_t ttl, int m
 
     pthread_mutex_lock(&L->pol_mu);
     int64_t now = now_ms(L);
-    if (L->tracking)
-        drain_all(L);
-    wrlock(L, s);
+    wrlock(L, s); /* drains every read buffer too */
     orm__ctable_step(&s->tab);
     orm__centry *e = find(s, h, key, klen);
     if (e && mode == MODE_LOAD_OR_STORE && !is_expired(e, now)) {
@@ -522,9 +565,9 @@ static int local_gen(orm_cache *c, const char *key, uint64_t *out)
         return rc;
     uint32_t h = hash32(key, klen);
     shard *s = shard_of(L, h);
-    rd_lock(s);
+    stripe *st = rd_lock(L, s);
     *out = *gen_of(s, h);
-    rd_unlock(s);
+    rd_unlock(st, s);
     return ORM_OK;
 }
 
@@ -592,9 +635,7 @@ static int local_incr(orm_cache *c, const char *key, int64_t delta, int64_t ttl,
      * 24 bytes). */
     pthread_mutex_lock(&L->pol_mu);
     int64_t now = now_ms(L);
-    if (L->tracking)
-        drain_all(L);
-    wrlock(L, s);
+    wrlock(L, s); /* drains every read buffer too */
     orm__ctable_step(&s->tab);
     orm__centry *e = find(s, h, key, klen);
     if (e && is_expired(e, now)) {
@@ -673,9 +714,10 @@ static int local_stats(orm_cache *c, orm_cache_stats *out)
 {
     local *L = (local *)c;
     memset(out, 0, sizeof *out);
-    for (size_t i = 0; i < ((size_t)1 << L->shard_bits); i++) {
-        out->hits += atomic_load_explicit(L->tracking ? &L->shards[i].ring_w : &L->shards[i].hits, memory_order_relaxed);
-        out->misses += atomic_load_explicit(&L->shards[i].misses, memory_order_relaxed);
+    for (unsigned k = 0; k <= L->stripe_mask; k++) {
+        stripe *st = stripe_at(L, k);
+        out->hits += atomic_load_explicit(L->tracking ? &st->ring_w : &st->hits, memory_order_relaxed);
+        out->misses += atomic_load_explicit(&st->misses, memory_order_relaxed);
     }
     pthread_mutex_lock(&L->pol_mu);
     memcpy(out->removals, L->removals, sizeof out->removals);
@@ -808,6 +850,7 @@ static void free_all(local *L)
     }
     orm__cpolicy_free(&L->pol);
     orm__free(L->shard_mem);
+    orm__free(L->stripe_mem);
     orm__free(L->wheel);
     pthread_mutex_destroy(&L->pol_mu);
     pthread_mutex_destroy(&L->stop_mu);
@@ -867,8 +910,20 @@ static int init_shards(local *L, unsigned n)
             L->shards = NULL;
             return orm__error_nomem("cache");
         }
-        atomic_init(&s->lock, 0);
+        s->index = (uint32_t)i;
+        atomic_init(&s->writer, 0);
     }
+    /* Stripes: the next power of two at or above twice the CPUs, 2..64. */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned stripes = 2;
+    while (stripes < 64 && (long)stripes < 2 * cpus)
+        stripes *= 2;
+    L->stripe_mask = stripes - 1;
+    L->stripe_size = (sizeof(stripe) + count * sizeof(atomic_uint) + 63) & ~(size_t)63;
+    L->stripe_mem = orm__calloc(1, stripes * L->stripe_size + 64);
+    if (!L->stripe_mem)
+        return orm__error_nomem("cache"); /* free_all frees the shards' tables */
+    L->stripes = (char *)(((uintptr_t)L->stripe_mem + 63) & ~(uintptr_t)63);
     return ORM_OK;
 }
 
