@@ -3,12 +3,32 @@
 #ifndef ORM_CACHE_INTERNAL_H
 #define ORM_CACHE_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cache/hash.h"
 #include "orm/cache.h"
 
 #define ORM__CACHE_REF_HEADER 16u
+
+/* A value: its contents never change after orm_cache_ref_new_* returns (see ref.c). */
+struct orm_cache_ref {
+    atomic_uint refs;
+    uint32_t kind;
+    union {
+        const orm_cache_type *type; /* KIND_OBJ */
+        size_t len;                 /* KIND_BYTES */
+    } u;
+    unsigned char data[];
+};
+
+/* orm_cache_ref_retain of a ref known not to be NULL, inline for the local cache's hits. */
+static inline orm_cache_ref *orm__cache_ref_retain(orm_cache_ref *r)
+{
+    atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
+    return r;
+}
 #define ORM__CACHE_KEY_MAX 65535u
 
 /* One local-cache entry: 69 bytes before the key (see orm_cache_local_overhead). The fields a
@@ -99,7 +119,5 @@ int orm__cache_take_recorded(orm_cache *from, orm_cache *inner, const char *key,
                              orm_cache_ref **out, int (*record)(void *dec, const char *key),
                              void *dec);
 
-/* The key hash (64-bit, well mixed). */
-uint64_t orm__cache_hash(const char *key, size_t len);
 
 #endif

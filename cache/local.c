@@ -89,6 +89,7 @@ typedef struct local {
     uint64_t count, bytes;   /* under pol_mu */
     uint64_t removals[ORM_CACHE_REASON_COUNT];
     unsigned shard_bits;
+    unsigned shard_shift;    /* 32 - shard_bits: a hash's top bits pick its shard */
     void *shard_mem;
     shard *shards;
     void *stripe_mem;
@@ -195,7 +196,7 @@ static uint64_t *gen_of(shard *s, uint32_t h) { return &s->gens[(h >> 12) & (GEN
 
 static shard *shard_of(local *L, uint32_t h)
 {
-    return &L->shards[L->shard_bits ? h >> (32 - L->shard_bits) : 0];
+    return &L->shards[(uint64_t)h >> L->shard_shift]; /* 64-bit: a shift by 32 gives shard 0 */
 }
 
 static int check_key(const char *key, size_t *klen)
@@ -386,7 +387,7 @@ static int local_get(orm_cache *c, const char *key, orm_cache_ref **out, orm_cac
         atomic_fetch_add_explicit(&st->misses, 1, memory_order_relaxed);
         return orm__error_set(ORM_ENOTFOUND, "cache", "no cache entry for key '%.64s'", key);
     }
-    *out = orm_cache_ref_retain(e->val);
+    *out = orm__cache_ref_retain(e->val);
     if (meta) {
         meta->expires_ms = e->expires;
         meta->ttl_ms = e->ttl;
@@ -890,6 +891,7 @@ static int init_shards(local *L, unsigned n)
     while ((1u << bits) < n && bits < 12)
         bits++;
     L->shard_bits = bits;
+    L->shard_shift = 32 - bits;
     size_t count = (size_t)1 << bits;
     L->shard_mem = orm__calloc(1, count * sizeof(shard) + 64);
     if (!L->shard_mem)

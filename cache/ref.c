@@ -14,16 +14,6 @@
 
 enum { KIND_BYTES = 0, KIND_INT = 1, KIND_OBJ = 2 };
 
-struct orm_cache_ref {
-    atomic_uint refs;
-    uint32_t kind;
-    union {
-        const orm_cache_type *type; /* KIND_OBJ */
-        size_t len;                 /* KIND_BYTES */
-    } u;
-    unsigned char data[];
-};
-
 _Static_assert(sizeof(struct orm_cache_ref) == ORM__CACHE_REF_HEADER, "ref header size");
 
 static orm_cache_ref *ref_alloc(uint32_t kind, size_t payload)
@@ -85,12 +75,7 @@ int orm_cache_ref_new_obj(orm_cache_ref **out, const orm_cache_type *type, const
     return ORM_OK;
 }
 
-orm_cache_ref *orm_cache_ref_retain(orm_cache_ref *r)
-{
-    if (r)
-        atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
-    return r;
-}
+orm_cache_ref *orm_cache_ref_retain(orm_cache_ref *r) { return r ? orm__cache_ref_retain(r) : NULL; }
 
 void orm_cache_ref_release(orm_cache_ref *r)
 {

@@ -3,7 +3,6 @@ set(ORM_CACHE_SOURCES
   cache/cache.c
   cache/ref.c
   cache/policy.c
-  cache/hash.c
   cache/ctable.c
   cache/local.c
   cache/pool.c
