@@ -190,8 +190,10 @@ static int sketch_inc(orm__sketch *s, uint32_t hash)
     return full;
 }
 
-/* The mark of the current sketch period (1..255, changed by every halving). */
-static uint8_t sketch_era(const orm__sketch *s) { return (uint8_t)(s->halvings % 255 + 1); }
+/* The mark of the current sketch period: 1..3, changed by every halving. A mark three halvings
+ * old looks current again; it then spares one key one increment, which the sketch's
+ * approximation absorbs. */
+static unsigned sketch_era(const orm__sketch *s) { return (unsigned)(s->halvings % 3 + 1); }
 
 /* ---- policy ---- */
 
@@ -389,8 +391,11 @@ void orm__cpolicy_access(orm__cpolicy *p, orm__centry *e)
     /* A key whose counters are all at 15 is not counted again until the next halving (it
      * would change nothing): on a skewed workload most hits are such keys, and this spares
      * them the sketch's cache line and some 50 instructions. */
-    if (e->saturated != sketch_era(&p->sketch))
-        e->saturated = sketch_inc(&p->sketch, e->hash) ? sketch_era(&p->sketch) : 0;
+    unsigned era = sketch_era(&p->sketch);
+    if ((e->flags & ORM__E_SATURATED_MASK) >> ORM__E_SATURATED_SHIFT != era) {
+        unsigned mark = sketch_inc(&p->sketch, e->hash) ? sketch_era(&p->sketch) : 0;
+        e->flags = (uint8_t)((e->flags & ~ORM__E_SATURATED_MASK) | mark << ORM__E_SATURATED_SHIFT);
+    }
     p->hits_sample++;
     switch (e->queue) {
     case ORM__Q_WINDOW:
