@@ -71,6 +71,7 @@ typedef struct orm__sketch {
     uint64_t mask;   /* width - 1 (counters per row) */
     uint64_t additions, sample_size;
     uint64_t halvings;
+    uint8_t era;     /* halvings % 3 + 1: marks entries whose counters are all 15 (flags) */
 } orm__sketch;
 
 /* The eviction policy. Every function is called under the cache's policy lock. Weights are
@@ -104,6 +105,23 @@ void orm__cpolicy_free(orm__cpolicy *p);
 void orm__cpolicy_reset(orm__cpolicy *p);
 void orm__cpolicy_insert(orm__cpolicy *p, orm__centry *e);
 void orm__cpolicy_access(orm__cpolicy *p, orm__centry *e);
+
+/* Queues shorter than this keep exact LRU order (see policy.c). */
+#define ORM__NEAR_EXACT 256
+
+/* The common case of orm__cpolicy_access, inline for the read-buffer drain: under W-TinyLFU,
+ * an entry of a long protected queue already marked referenced, whose sketch counters are all
+ * 15 in this era. Such an access changes nothing but the climber's hit count, and writes no
+ * entry. Returns 0 when the full orm__cpolicy_access is needed. */
+static inline int orm__cpolicy_access_quick(orm__cpolicy *p, const orm__centry *e)
+{
+    unsigned want = ORM__E_REFERENCED | (unsigned)p->sketch.era << ORM__E_SATURATED_SHIFT;
+    if (e->queue != ORM__Q_PROTECTED || (e->flags & 0x0fu) != want || p->protected_.n < ORM__NEAR_EXACT ||
+        p->kind != ORM_CACHE_TINYLFU)
+        return 0;
+    p->hits_sample++;
+    return 1;
+}
 void orm__cpolicy_remove(orm__cpolicy *p, orm__centry *e);
 /* The weight of e changed from old_charge to its current charge (a replaced value). */
 void orm__cpolicy_reweigh(orm__cpolicy *p, orm__centry *e, uint32_t old_charge);

@@ -230,7 +230,8 @@ static void drain(local *L, stripe *s)
         if (!e)
             continue;
         atomic_store_explicit(&s->ring[i], NULL, memory_order_relaxed);
-        orm__cpolicy_access(&L->pol, e);
+        if (!orm__cpolicy_access_quick(&L->pol, e))
+            orm__cpolicy_access(&L->pol, e);
     }
 }
 

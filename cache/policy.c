@@ -90,7 +90,7 @@ static void list_move_tail(orm__clist *l, orm__centry *e)
  * - protected only marks the entry referenced, and gives it a second chance (a move to the
  *   recent end) when it reaches the old end (demote_protected).
  * Queues under NEAR_EXACT entries, and the lru policy, keep exact LRU order. */
-#define NEAR_EXACT 256
+#define NEAR_EXACT ORM__NEAR_EXACT
 #define SECOND_CHANCES 8 /* referenced entries passed over per demotion, at most */
 
 static void list_touch(orm__clist *l, orm__centry *e)
@@ -134,6 +134,8 @@ static int sketch_init(orm__sketch *s, uint64_t expected)
     s->mask = width - 1;
     s->table = orm__calloc(width / 4, sizeof(uint64_t));
     s->additions = 0;
+    s->halvings = 0;
+    s->era = 1;
     s->sample_size = 10 * (expected ? expected : 1);
     return s->table ? ORM_OK : orm__error_nomem("cache");
 }
@@ -158,6 +160,7 @@ static void sketch_halve(orm__sketch *s)
         s->table[i] = (s->table[i] >> 1) & 0x7777777777777777ULL;
     s->additions /= 2;
     s->halvings++;
+    s->era = (uint8_t)(s->halvings % 3 + 1);
 }
 
 /* Add one to the counter at shift in *w unless it is at 15. Returns 1 when it was below 15,
@@ -193,7 +196,7 @@ static int sketch_inc(orm__sketch *s, uint32_t hash)
 /* The mark of the current sketch period: 1..3, changed by every halving. A mark three halvings
  * old looks current again; it then spares one key one increment, which the sketch's
  * approximation absorbs. */
-static unsigned sketch_era(const orm__sketch *s) { return (unsigned)(s->halvings % 3 + 1); }
+static unsigned sketch_era(const orm__sketch *s) { return s->era; }
 
 /* ---- policy ---- */
 
@@ -414,8 +417,10 @@ void orm__cpolicy_access(orm__cpolicy *p, orm__centry *e)
         break;
     }
     default:
-        if (p->protected_.n >= NEAR_EXACT)
-            e->flags |= ORM__E_REFERENCED;
+        if (p->protected_.n >= NEAR_EXACT) {
+            if (!(e->flags & ORM__E_REFERENCED)) /* no store when set: others read this line */
+                e->flags |= ORM__E_REFERENCED;
+        }
         else
             list_move_tail(&p->protected_, e);
         break;
