@@ -231,9 +231,11 @@ int bench_w6_run(int json, int quick)
             return 1;
         }
     }
-    /* Two access patterns over the same 100,000 entries: Zipf(0.99) (what a cache in front
-     * of a database sees, and what cache benchmarks use), and uniform (every get a likely
-     * CPU-cache miss: bound by memory latency, not by the cache's code). */
+    /* Three access patterns over the same 100,000 entries: Zipf(0.99) with the ranks scattered
+     * over the keys (what a cache in front of a database sees, and what cache benchmarks use);
+     * uniform (every get a likely CPU-cache miss: bound by memory latency, not by the cache's
+     * code); and a hot set of 1,000 keys chosen uniformly (the cost of a hit when its lines
+     * are in the CPU's caches, so the code's own cost). */
     uint32_t *hseq = malloc(SEQ_LEN * sizeof *hseq);
     double *hcdf = zipf_cdf(W6_KEYS, 0.99);
     if (!hseq || !hcdf) {
@@ -244,12 +246,14 @@ int bench_w6_run(int json, int quick)
     }
     if (!json)
         printf("W6  cache alone (local, tinylfu, %d entries)\n", W6_KEYS);
-    for (int pattern = 0; pattern < 2; pattern++) {
+    static const char *const pnames[3] = { "zipf", "uniform", "hot1000" };
+    for (int pattern = 0; pattern < 3; pattern++) {
         uint64_t seed = 99;
         for (long i = 0; i < SEQ_LEN; i++)
-            hseq[i] = pattern == 0 ? (uint32_t)((uint64_t)zipf_draw(hcdf, W6_KEYS, &seed) * 7919 % W6_KEYS)
-                                  : (uint32_t)(xorshift(&seed) % W6_KEYS);
-        const char *pname = pattern == 0 ? "zipf" : "uniform";
+            hseq[i] = pattern == 0   ? (uint32_t)((uint64_t)zipf_draw(hcdf, W6_KEYS, &seed) * 7919 % W6_KEYS)
+                      : pattern == 1 ? (uint32_t)(xorshift(&seed) % W6_KEYS)
+                                     : (uint32_t)(xorshift(&seed) % 1000 * 97);
+        const char *pname = pnames[pattern];
         hit_run(c, hseq, 1, ops / 10, NULL); /* warm up */
         for (int threads = 1; threads <= 2; threads++) {
             /* the best of three runs, as W1-W4 report their best: this VM's timings swing
