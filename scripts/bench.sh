@@ -35,8 +35,8 @@ if [ "${ORM_BENCH_INNER:-}" = 1 ]; then
   echo "bench: pinned orm-bench and the PostgreSQL server (postmaster $pm, ${#pids[@]} processes) to CPU $cpu with taskset"
   taskset -c "$cpu" "$ORM_BENCH_BIN" --db sqlite "$@"
   taskset -c "$cpu" "$ORM_BENCH_BIN" --db postgres "$@"
-  # W6 measures one thread against two: pinned to one CPU its second line would mean nothing.
-  echo "bench: W6 (cache alone) runs unpinned"
+  # W6 measures one thread against two, so it pins each of its threads to a CPU of its own.
+  echo "bench: W6 (cache alone) pins its threads itself, one per CPU"
   exec "$ORM_BENCH_BIN" --db cache "$@"
 fi
 
