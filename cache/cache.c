@@ -36,6 +36,10 @@ int orm_cache_set(orm_cache *c, const char *key, orm_cache_ref *value, int64_t t
 int orm_cache_set_bytes(orm_cache *c, const char *key, const void *data, size_t len, int64_t ttl_ms)
 {
     CHECK(c);
+    if (orm__cache_is_local(c)) {
+        orm__cache_src src = { data, len, NULL, NULL };
+        return orm__cache_local_set_src(c, key, &src, ttl_ms);
+    }
     orm_cache_ref *r;
     int rc = orm_cache_ref_new_bytes(&r, data, len);
     if (rc)
@@ -48,6 +52,10 @@ int orm_cache_set_bytes(orm_cache *c, const char *key, const void *data, size_t 
 int orm_cache_set_obj(orm_cache *c, const char *key, const orm_cache_type *type, const void *obj, int64_t ttl_ms)
 {
     CHECK(c);
+    if (orm__cache_is_local(c) && type) {
+        orm__cache_src src = { NULL, 0, type, obj };
+        return orm__cache_local_set_src(c, key, &src, ttl_ms);
+    }
     orm_cache_ref *r;
     int rc = orm_cache_ref_new_obj(&r, type, obj);
     if (rc)

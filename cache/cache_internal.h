@@ -23,6 +23,35 @@ struct orm_cache_ref {
     unsigned char data[];
 };
 
+/* A value still to be made: bytes (type NULL) or a deep copy of obj through type. The front
+ * door's set_bytes / set_obj pass one to the local backend, which builds the value inside the
+ * entry it is stored in (one allocation, and a hit reads the entry and the value from
+ * neighbouring lines). */
+typedef struct orm__cache_src {
+    const void *data;
+    size_t len;
+    const orm_cache_type *type;
+    const void *obj;
+} orm__cache_src;
+
+/* ORM_EINVAL (naming fn) for a NULL data/obj or an incomplete type. */
+int orm__cache_src_check(const orm__cache_src *src, const char *fn);
+/* The payload bytes of the value src makes (len, or type->obj_size). */
+size_t orm__cache_src_payload(const orm__cache_src *src);
+/* A standalone value from src, count 1. */
+int orm__cache_ref_new_src(orm_cache_ref **out, const orm__cache_src *src);
+/* Build the value of src at `at`, 16-byte aligned, inside a block that starts `offset` bytes
+ * before it and has room for the header and orm__cache_src_payload(src) bytes. Its count
+ * starts at refs; the release that takes it to zero frees the whole block. On failure *out is
+ * NULL and there is nothing to undo. */
+int orm__cache_ref_embed(void *at, size_t offset, const orm__cache_src *src, unsigned refs, orm_cache_ref **out);
+
+/* set_bytes / set_obj on a local cache: as orm_cache_set with the value made from src, built
+ * into the new entry when the key is new. */
+int orm__cache_local_set_src(orm_cache *c, const char *key, const orm__cache_src *src, int64_t ttl_ms);
+/* 1 when c is a local cache (orm__cache_local_set_src applies). */
+int orm__cache_is_local(const orm_cache *c);
+
 /* orm_cache_ref_retain of a ref known not to be NULL, inline for the local cache's hits. */
 static inline orm_cache_ref *orm__cache_ref_retain(orm_cache_ref *r)
 {
@@ -53,9 +82,14 @@ typedef struct orm__centry {
 } orm__centry;
 
 enum { ORM__Q_NONE = 0, ORM__Q_WINDOW = 1, ORM__Q_PROBATION = 2, ORM__Q_PROTECTED = 3 };
-/* flags: bits 0-1 below; bits 2-3 the sketch era (1..3) in which the entry's four counters were
- * all at 15, 0 when not; bits 4-7 the removal reason once dead */
-enum { ORM__E_DEAD = 1, ORM__E_REFERENCED = 2 /* hit while in protected, since its last move */ };
+/* flags: bits 0-1 and 7 below; bits 2-3 the sketch era (1..3) in which the entry's four
+ * counters were all at 15, 0 when not; bits 4-6 the removal reason once dead */
+enum {
+    ORM__E_DEAD = 1,
+    ORM__E_REFERENCED = 2, /* hit while in protected, since its last move */
+    ORM__E_EMBEDDED = 0x80 /* its allocation also holds a value (see orm__cache_src) */
+};
+#define ORM__E_REASON(e) ((orm_cache_reason)(((e)->flags >> 4) & 7))
 #define ORM__E_SATURATED_SHIFT 2
 #define ORM__E_SATURATED_MASK (3u << ORM__E_SATURATED_SHIFT)
 
@@ -123,6 +157,8 @@ static inline int orm__cpolicy_access_quick(orm__cpolicy *p, const orm__centry *
     return 1;
 }
 void orm__cpolicy_remove(orm__cpolicy *p, orm__centry *e);
+/* e takes old's place: its queue, position and marks (same key; old leaves the policy). */
+void orm__cpolicy_replace(orm__cpolicy *p, orm__centry *old, orm__centry *e);
 /* The weight of e changed from old_charge to its current charge (a replaced value). */
 void orm__cpolicy_reweigh(orm__cpolicy *p, orm__centry *e, uint32_t old_charge);
 /* Called while the cache is over a limit: unlinks and returns the entry to evict, or NULL

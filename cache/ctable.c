@@ -63,6 +63,25 @@ static int remove_in(orm__cgroup *g, uint32_t n, orm__centry *e)
     return 0;
 }
 
+/* Put e in old's lane (same hash) if old is in g: 1, else 0. */
+static int replace_in(orm__cgroup *g, uint32_t n, orm__centry *old, orm__centry *e)
+{
+    uint8_t tag = ctab_tag(old->hash);
+    uint32_t i = ctab_home(old->hash, n);
+    for (uint32_t probes = 0; probes < n; probes++) {
+        orm__cgroup *gr = &g[i];
+        for (uint64_t m = ctab_candidates(gr, tag); m; m &= m - 1)
+            if (gr->slot[ctab_lane(m)] == old) {
+                gr->slot[ctab_lane(m)] = e;
+                return 1;
+            }
+        if (!gr->overflow)
+            return 0;
+        i = ctab_next(i, n);
+    }
+    return 0;
+}
+
 static orm__cgroup *groups_new(uint32_t n, void **mem)
 {
     *mem = orm__calloc(1, (size_t)n * sizeof(orm__cgroup) + 63);
@@ -158,6 +177,12 @@ void orm__ctable_remove(orm__ctable *t, orm__centry *e)
         t->used[0]--;
     else if (t->g[1] && remove_in(t->g[1], t->n[1], e))
         t->used[1]--;
+}
+
+void orm__ctable_replace(orm__ctable *t, orm__centry *old, orm__centry *e)
+{
+    if (!replace_in(t->g[0], t->n[0], old, e) && t->g[1])
+        replace_in(t->g[1], t->n[1], old, e);
 }
 
 void orm__ctable_drain(orm__ctable *t, void (*fn)(orm__centry *e, void *arg), void *arg)

@@ -47,6 +47,9 @@ int orm__ctable_insert(orm__ctable *t, orm__centry *e);
 /* Remove e, which must be present. */
 void orm__ctable_remove(orm__ctable *t, orm__centry *e);
 
+/* Put e where old is: same key and hash, O(1) expected. */
+void orm__ctable_replace(orm__ctable *t, orm__centry *old, orm__centry *e);
+
 /* While growing, move a few more groups into the larger table (bounded work per call). */
 void orm__ctable_step(orm__ctable *t);
 

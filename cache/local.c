@@ -282,6 +282,20 @@ typedef struct dead_list {
     orm__centry *head;
 } dead_list;
 
+/* Where an embedded entry's value starts: after the key, 16-byte aligned. */
+static size_t embed_offset(size_t klen) { return (offsetof(orm__centry, key) + klen + 1 + 15) & ~(size_t)15; }
+
+/* Free an entry that no lock reaches any more (its value reference is released apart). An
+ * embedded entry drops the hold its block has on the value built into it: the block goes
+ * with the last reference, so a caller still holding that value keeps it. */
+static void entry_drop(orm__centry *e)
+{
+    if (e->flags & ORM__E_EMBEDDED)
+        orm_cache_ref_release((orm_cache_ref *)((char *)e + embed_offset(e->klen)));
+    else
+        orm__free(e);
+}
+
 /* Unlink e from everything and chain it on d with its reason. Caller holds pol_mu and the
  * write lock of e's shard. */
 static void detach(local *L, shard *s, orm__centry *e, orm_cache_reason why, dead_list *d)
@@ -292,7 +306,7 @@ static void detach(local *L, shard *s, orm__centry *e, orm_cache_reason why, dea
     L->count--;
     L->bytes -= e->charge;
     L->removals[why]++;
-    e->flags = (uint8_t)(ORM__E_DEAD | (why << 4));
+    e->flags = (uint8_t)((e->flags & ORM__E_EMBEDDED) | ORM__E_DEAD | (why << 4));
     e->next = d->head; /* off the policy's queues now, so its link is free */
     d->head = e;
 }
@@ -310,9 +324,9 @@ static void bury(local *L, dead_list *d)
     orm__centry *e = d->head;
     while (e) {
         orm__centry *next = e->next;
-        notify(L, e->key, e->val, NULL, (orm_cache_reason)(e->flags >> 4));
+        notify(L, e->key, e->val, NULL, ORM__E_REASON(e));
         orm_cache_ref_release(e->val);
-        orm__free(e);
+        entry_drop(e);
         e = next;
     }
     d->head = NULL;
@@ -459,24 +473,47 @@ static int link_new(local *L, shard *s, orm__centry *e, orm_cache_ref *v, uint32
 
 enum { MODE_SET, MODE_LOAD_OR_STORE, MODE_SET_IF_GEN };
 
-/* set and load-or-store. */
+/* ne takes e's place (same key): in the table, the policy's queue and the wheel; e's shell is
+ * left to the caller to drop once no lock is held, and e->val to the caller's notification.
+ * Used when either entry has a value built in, so such an entry never outlives its value. */
+static void swap_entry(local *L, shard *s, orm__centry *e, orm__centry *ne, orm_cache_ref *v, uint32_t charge,
+                       int64_t now, int64_t ttl)
+{
+    orm__ctable_replace(&s->tab, e, ne);
+    orm__cpolicy_replace(&L->pol, e, ne);
+    wheel_del(e);
+    ne->val = orm_cache_ref_retain(v);
+    ne->charge = charge;
+    set_expiry(ne, now, ttl);
+    wheel_add(L, ne);
+    L->bytes = L->bytes - e->charge + charge;
+    orm__cpolicy_reweigh(&L->pol, ne, e->charge);
+    orm__cpolicy_access(&L->pol, ne);
+}
+
+/* set and load-or-store. prebuilt: the entry to link if the key is new (its value built in
+ * as v), or NULL to allocate one; store owns it in every case. */
 static int store(local *L, const char *key, orm_cache_ref *v, int64_t ttl, int mode, orm_cache_ref **out, int *loaded,
-                 uint64_t gen)
+                 uint64_t gen, orm__centry *prebuilt)
 {
     size_t klen = 0;
     uint32_t charge = 0;
     int rc = check_key(key, &klen);
-    if (rc)
+    if (!rc && (!v || ttl < 0))
+        rc = orm__error_set(ORM_EINVAL, "cache", "set '%.64s': NULL value or negative TTL", key);
+    if (!rc)
+        rc = charge_of(L, klen, v, &charge);
+    if (rc) {
+        if (prebuilt)
+            entry_drop(prebuilt);
         return rc;
-    if (!v || ttl < 0)
-        return orm__error_set(ORM_EINVAL, "cache", "set '%.64s': NULL value or negative TTL", key);
-    if ((rc = charge_of(L, klen, v, &charge)))
-        return rc;
+    }
     uint32_t h = hash32(key, klen);
     shard *s = shard_of(L, h);
-    orm__centry *ne = entry_new(key, klen, h);
+    orm__centry *ne = prebuilt ? prebuilt : entry_new(key, klen, h);
     if (!ne)
         return orm__error_nomem("cache");
+    orm__centry *swapped = NULL;
     dead_list d = { NULL };
     orm_cache_ref *old = NULL;
     orm_cache_reason why = ORM_CACHE_REPLACED;
@@ -492,17 +529,24 @@ static int store(local *L, const char *key, orm_cache_ref *v, int64_t ttl, int m
         orm__cpolicy_access(&L->pol, e);
         wr_unlock(s);
         pthread_mutex_unlock(&L->pol_mu);
-        orm__free(ne);
+        entry_drop(ne);
         return ORM_OK;
     }
     if (mode == MODE_SET_IF_GEN && *gen_of(s, h) != gen) {
         wr_unlock(s);
         pthread_mutex_unlock(&L->pol_mu);
-        orm__free(ne);
+        entry_drop(ne);
         return orm__error_set(ORM_EBUSY, "cache", "'%.64s' was written while its value was loaded", key);
     }
     ++*gen_of(s, h);
-    if (e) {
+    if (e && ((e->flags | ne->flags) & ORM__E_EMBEDDED)) {
+        why = is_expired(e, now) ? ORM_CACHE_EXPIRED : ORM_CACHE_REPLACED;
+        old = e->val;
+        swap_entry(L, s, e, ne, v, charge, now, ttl);
+        L->removals[why]++;
+        swapped = e;
+        ne = NULL;
+    } else if (e) {
         why = is_expired(e, now) ? ORM_CACHE_EXPIRED : ORM_CACHE_REPLACED;
         old = e->val;
         e->val = orm_cache_ref_retain(v);
@@ -524,7 +568,8 @@ static int store(local *L, const char *key, orm_cache_ref *v, int64_t ttl, int m
     enforce_limits(L, &d);
     pthread_mutex_unlock(&L->pol_mu);
 
-    orm__free(ne);
+    if (ne)
+        entry_drop(ne);
     if (rc) {
         bury(L, &d);
         return rc;
@@ -538,13 +583,15 @@ static int store(local *L, const char *key, orm_cache_ref *v, int64_t ttl, int m
         orm_cache_ref_release(old);
         orm_cache_ref_release(v);
     }
+    if (swapped)
+        entry_drop(swapped);
     bury(L, &d);
     return ORM_OK;
 }
 
 static int local_set(orm_cache *c, const char *key, orm_cache_ref *v, int64_t ttl)
 {
-    return store((local *)c, key, v, ttl, MODE_SET, NULL, NULL, 0);
+    return store((local *)c, key, v, ttl, MODE_SET, NULL, NULL, 0, NULL);
 }
 
 static int local_load_or_store(orm_cache *c, const char *key, orm_cache_ref *v, int64_t ttl, orm_cache_ref **out,
@@ -552,7 +599,7 @@ static int local_load_or_store(orm_cache *c, const char *key, orm_cache_ref *v, 
 {
     int dummy;
     *out = NULL;
-    return store((local *)c, key, v, ttl, MODE_LOAD_OR_STORE, out, loaded ? loaded : &dummy, 0);
+    return store((local *)c, key, v, ttl, MODE_LOAD_OR_STORE, out, loaded ? loaded : &dummy, 0, NULL);
 }
 
 static int local_gen(orm_cache *c, const char *key, uint64_t *out)
@@ -572,7 +619,56 @@ static int local_gen(orm_cache *c, const char *key, uint64_t *out)
 
 static int local_set_if_gen(orm_cache *c, const char *key, orm_cache_ref *v, int64_t ttl, uint64_t gen)
 {
-    return store((local *)c, key, v, ttl, MODE_SET_IF_GEN, NULL, NULL, gen);
+    return store((local *)c, key, v, ttl, MODE_SET_IF_GEN, NULL, NULL, gen, NULL);
+}
+
+int orm__cache_is_local(const orm_cache *c) { return c && c->ops == &local_ops; }
+
+int orm__cache_local_set_src(orm_cache *c, const char *key, const orm__cache_src *src, int64_t ttl)
+{
+    local *L = (local *)c;
+    size_t klen = 0;
+    int rc = check_key(key, &klen);
+    if (rc)
+        return rc;
+    if (ttl < 0)
+        return orm__error_set(ORM_EINVAL, "cache", "set '%.64s': negative TTL", key);
+    if ((rc = orm__cache_src_check(src, src->type ? "orm_cache_set_obj" : "orm_cache_set_bytes")))
+        return rc;
+    /* A key already cached keeps its entry, so its new value stands alone (store swaps the
+     * entry only when one of the two has a value built in). The look is a hint: a key that
+     * appears meanwhile only costs store a swap. */
+    uint32_t h = hash32(key, klen);
+    shard *s = shard_of(L, h);
+    stripe *st = rd_lock(L, s);
+    int present = find(s, h, key, klen) != NULL;
+    rd_unlock(st, s);
+    orm_cache_ref *v = NULL;
+    orm__centry *ne = NULL;
+    if (present) {
+        rc = orm__cache_ref_new_src(&v, src);
+    } else {
+        size_t off = embed_offset(klen);
+        ne = orm__malloc(off + ORM__CACHE_REF_HEADER + orm__cache_src_payload(src));
+        if (!ne)
+            return orm__error_nomem("cache");
+        memset(ne, 0, offsetof(orm__centry, key));
+        memcpy(ne->key, key, klen + 1);
+        ne->klen = (uint16_t)klen;
+        ne->hash = h;
+        ne->flags = ORM__E_EMBEDDED;
+        /* two references: the caller's (released below) and the block's own (entry_drop) */
+        rc = orm__cache_ref_embed((char *)ne + off, off, src, 2, &v);
+        if (rc) {
+            orm__free(ne);
+            return rc;
+        }
+    }
+    if (rc)
+        return rc;
+    rc = store(L, key, v, ttl, MODE_SET, NULL, NULL, 0, ne);
+    orm_cache_ref_release(v);
+    return rc;
 }
 
 /* delete and load-and-delete. */
@@ -680,7 +776,7 @@ typedef struct clearing {
 static void clear_one(orm__centry *e, void *arg)
 {
     clearing *cl = arg;
-    e->flags = (uint8_t)(ORM__E_DEAD | (ORM_CACHE_CLEARED << 4));
+    e->flags = (uint8_t)((e->flags & ORM__E_EMBEDDED) | ORM__E_DEAD | (ORM_CACHE_CLEARED << 4));
     e->queue = ORM__Q_NONE; /* the policy forgets every entry at once (orm__cpolicy_reset) */
     e->next = cl->d->head;
     cl->d->head = e;
@@ -835,7 +931,7 @@ static void free_entry(orm__centry *e, void *arg)
 {
     (void)arg;
     orm_cache_ref_release(e->val);
-    orm__free(e);
+    entry_drop(e);
 }
 
 static void free_all(local *L)

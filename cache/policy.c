@@ -447,6 +447,23 @@ void orm__cpolicy_remove(orm__cpolicy *p, orm__centry *e)
     e->queue = ORM__Q_NONE;
 }
 
+void orm__cpolicy_replace(orm__cpolicy *p, orm__centry *old, orm__centry *e)
+{
+    e->queue = old->queue;
+    e->stamp = old->stamp;
+    e->flags = (uint8_t)((e->flags & ORM__E_EMBEDDED) | (old->flags & (ORM__E_REFERENCED | ORM__E_SATURATED_MASK)));
+    old->queue = ORM__Q_NONE;
+    if (e->queue == ORM__Q_NONE)
+        return;
+    e->prev = old->prev;
+    e->next = old->next;
+    e->prev->next = e;
+    e->next->prev = e;
+    old->prev = old->next = NULL;
+    if (p->cand == old)
+        p->cand = e;
+}
+
 void orm__cpolicy_reweigh(orm__cpolicy *p, orm__centry *e, uint32_t old_charge)
 {
     if (!p->by_bytes || e->queue == ORM__Q_NONE)

@@ -131,6 +131,75 @@ START_TEST(test_bytes_and_objects)
 }
 END_TEST
 
+/* set_bytes / set_obj on a new key build the value into the entry's own allocation: a value
+ * a caller still holds outlives its entry; replacing such a value, either way, swaps in a new
+ * entry at the old one's place in the policy; a failing copy leaves nothing behind. */
+static int copy_fails(void *dst, const void *src, void *ud) { return ORM_ECONSTRAINT; }
+static const orm_cache_type failing_type = { sizeof(user), copy_fails, NULL, NULL, NULL };
+
+START_TEST(test_embedded_values)
+{
+    ev_log log = { 0 };
+    orm_cache *c = mk(3, 0, ORM_CACHE_LRU, &log);
+    orm_cache_ref *held, *r;
+    ck_assert_ok(orm_cache_set_bytes(c, "a", "one", 3, 0));
+    ck_assert_ok(orm_cache_get(c, "a", &held));
+    ck_assert_ok(orm_cache_delete(c, "a"));
+    ck_assert_int_eq(memcmp(orm_cache_ref_data(held), "one", 3), 0); /* outlives its entry */
+    orm_cache_ref_release(held);
+
+    /* replace a built-in value by bytes (the new one stands alone), then by a plain ref */
+    ck_assert_ok(orm_cache_set_bytes(c, "a", "one", 3, 0));
+    ck_assert_ok(orm_cache_get(c, "a", &held));
+    ck_assert_ok(orm_cache_set_bytes(c, "a", "two!", 4, 0));
+    ck_assert_int_eq(log.n[ORM_CACHE_REPLACED], 1);
+    ck_assert_int_eq(memcmp(orm_cache_ref_data(held), "one", 3), 0);
+    orm_cache_ref_release(held);
+    ck_assert_ok(orm_cache_get(c, "a", &r));
+    ck_assert_uint_eq(orm_cache_ref_size(r), 4);
+    ck_assert_int_eq(memcmp(orm_cache_ref_data(r), "two!", 4), 0);
+    orm_cache_ref_release(r);
+    ck_assert_ok(orm_cache_delete(c, "a"));
+    ck_assert_ok(orm_cache_set_bytes(c, "a", "one", 3, 0));
+    set_int(c, "a", 7, 0);
+    ck_assert_int_eq(log.n[ORM_CACHE_REPLACED], 2);
+    ck_assert_int_eq(get_int(c, "a"), 7);
+    ck_assert_ok(orm_cache_delete(c, "a"));
+
+    /* the swapped-in entry keeps the old one's place: after a, b, c and a replaced (so a
+     * was used last), d evicts b */
+    ck_assert_ok(orm_cache_set_bytes(c, "a", "1", 1, 0));
+    ck_assert_ok(orm_cache_set_bytes(c, "b", "2", 1, 0));
+    ck_assert_ok(orm_cache_set_bytes(c, "c", "3", 1, 0));
+    ck_assert_ok(orm_cache_set_bytes(c, "a", "4", 1, 0));
+    ck_assert_ok(orm_cache_set_bytes(c, "d", "5", 1, 0));
+    ck_assert_orm(orm_cache_get(c, "b", &r), ORM_ENOTFOUND);
+    ck_assert_ok(orm_cache_get(c, "a", &r));
+    ck_assert_int_eq(memcmp(orm_cache_ref_data(r), "4", 1), 0);
+    orm_cache_ref_release(r);
+    orm_cache_stats st;
+    ck_assert_ok(orm_cache_stats_get(c, &st));
+    ck_assert_uint_eq(st.count, 3);
+    ck_assert_uint_eq(st.bytes, 3 * (1 + 1 + 1 + orm_cache_local_overhead()));
+
+    /* typed objects: deep-copied in, cleared once when the last holder lets go */
+    char name[] = "grace";
+    user u = { 7, name };
+    ck_assert_ok(orm_cache_set_obj(c, "users:7", &user_type, &u, 0));
+    ck_assert_ok(orm_cache_get(c, "users:7", &held));
+    ck_assert_ok(orm_cache_delete(c, "users:7"));
+    ck_assert_str_eq(((const user *)orm_cache_ref_data(held))->name, "grace");
+    orm_cache_ref_release(held);
+
+    /* a copy that fails: its error, and no entry */
+    ck_assert_orm(orm_cache_set_obj(c, "users:8", &failing_type, &u, 0), ORM_ECONSTRAINT);
+    ck_assert_orm(orm_cache_get(c, "users:8", &r), ORM_ENOTFOUND);
+    ck_assert_orm(orm_cache_set_bytes(c, "x", NULL, 3, 0), ORM_EINVAL);
+    ck_assert_orm(orm_cache_set_bytes(c, "x", "abc", 3, -1), ORM_EINVAL);
+    ck_assert_ok(orm_cache_close(c));
+}
+END_TEST
+
 START_TEST(test_overhead)
 {
     /* entry record + its share of the table + value header; the budget is 112 */
@@ -472,6 +541,13 @@ START_TEST(test_alloc_failures)
                 int64_t v;
                 rc = orm_cache_incr(c, "n", 1, 0, &v);
                 ck_assert(rc == ORM_OK || rc == ORM_ENOMEM);
+                /* a replacement (a new entry swapped in) and a typed object */
+                rc = orm_cache_set_bytes(c, k, "xyz", 3, 0);
+                ck_assert(rc == ORM_OK || rc == ORM_ENOMEM);
+                char name[] = "bo";
+                user u = { i, name };
+                rc = orm_cache_set_obj(c, i % 2 ? k : "users:1", &user_type, &u, 0);
+                ck_assert(rc == ORM_OK || rc == ORM_ENOMEM);
             }
         } else {
             ck_assert_int_eq(rc, ORM_ENOMEM);
@@ -517,6 +593,7 @@ static Suite *cache_suite(void)
     TCase *tc = tcase_create("local");
     tcase_add_test(tc, test_bytes_and_objects);
     tcase_add_test(tc, test_overhead);
+    tcase_add_test(tc, test_embedded_values);
     tcase_add_test(tc, test_ttl_lazy);
     tcase_add_test(tc, test_sweep_bounded);
     tcase_add_test(tc, test_listener_reasons);
