@@ -210,7 +210,7 @@ static int check_key(const char *key, size_t *klen)
     return ORM_OK;
 }
 
-static orm__centry *find(shard *s, uint32_t h, const char *key, size_t klen)
+static ORM__HOT_INLINE orm__centry *find(shard *s, uint32_t h, const char *key, size_t klen)
 {
     return orm__ctable_find(&s->tab, h, key, klen);
 }
