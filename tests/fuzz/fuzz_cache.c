@@ -22,6 +22,7 @@ typedef struct model {
     int present[NKEYS];
     int64_t value[NKEYS];
     int64_t expires[NKEYS]; /* 0: never */
+    int bytes[NKEYS];       /* the value was set as 8 bytes (built into its entry), not a counter */
 } model;
 
 static int64_t now;
@@ -49,15 +50,25 @@ static orm_cache *mk(size_t max, orm_cache_policy p)
 
 static int live(const model *m, int k) { return m->present[k] && (!m->expires[k] || m->expires[k] > now); }
 
-/* -1: miss, else the counter */
+/* A value's number: a counter, or 8 bytes set with orm_cache_set_bytes. */
+static int64_t value_of(const orm_cache_ref *r)
+{
+    int64_t v;
+    if (orm_cache_ref_int(r, &v))
+        return v;
+    if (orm_cache_ref_size(r) != sizeof v)
+        __builtin_trap();
+    memcpy(&v, orm_cache_ref_data(r), sizeof v);
+    return v;
+}
+
+/* -1: miss, else the value */
 static int64_t get(orm_cache *c, const char *key)
 {
     orm_cache_ref *r;
-    int64_t v = -1;
     if (orm_cache_get(c, key, &r) != ORM_OK)
         return -1;
-    if (!orm_cache_ref_int(r, &v))
-        __builtin_trap();
+    int64_t v = value_of(r);
     orm_cache_ref_release(r);
     return v;
 }
@@ -159,8 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char key[8] = { 'k', (char)('a' + k), 0 };
         int64_t ttl = (arg & 3) == 0 ? (arg >> 2) % 20 + 1 : 0;
         switch (op) {
-        case 0: /* set */
-        case 1:
+        case 0: /* set a counter */
             for (int j = 0; j < 2; j++) {
                 orm_cache_ref *r;
                 if (orm_cache_ref_new_int(&r, arg) != ORM_OK || orm_cache_set(both[j], key, r, ttl) != ORM_OK)
@@ -170,6 +180,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             m.present[k] = 1;
             m.value[k] = arg;
             m.expires[k] = ttl ? now + ttl : 0;
+            m.bytes[k] = 0;
+            break;
+        case 1: /* set bytes: a new key's value is built into its entry */
+            for (int j = 0; j < 2; j++)
+                if (orm_cache_set_bytes(both[j], key, &arg, sizeof arg, ttl) != ORM_OK)
+                    __builtin_trap();
+            m.present[k] = 1;
+            m.value[k] = arg;
+            m.expires[k] = ttl ? now + ttl : 0;
+            m.bytes[k] = 1;
             break;
         case 2: /* get */
             check(exact, bounded, &m, k, key);
@@ -182,9 +202,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             m.present[k] = 0;
             break;
         }
-        case 4: { /* incr: only on counters or absent keys, which is every key here */
+        case 4: { /* incr: on counters and absent keys; refused on bytes */
             int64_t out;
             int was = live(&m, k);
+            if (was && m.bytes[k]) {
+                if (orm_cache_incr(exact, key, arg, ttl, &out) != ORM_EINVAL)
+                    __builtin_trap();
+                break;
+            }
             if (orm_cache_incr(exact, key, arg, ttl, &out) != ORM_OK)
                 __builtin_trap();
             int64_t want = (was ? m.value[k] : 0) + arg;
@@ -200,6 +225,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 m.expires[k] = ttl ? now + ttl : 0;
             m.present[k] = 1;
             m.value[k] = want;
+            m.bytes[k] = 0;
             break;
         }
         case 5: { /* load-or-store */
@@ -208,8 +234,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (orm_cache_ref_new_int(&r, arg) != ORM_OK ||
                 orm_cache_load_or_store(exact, key, r, ttl, &got, &loaded) != ORM_OK)
                 __builtin_trap();
-            int64_t v;
-            orm_cache_ref_int(got, &v);
+            int64_t v = value_of(got);
             if (loaded != live(&m, k) || v != (loaded ? m.value[k] : arg))
                 __builtin_trap();
             orm_cache_ref_release(got);
@@ -219,6 +244,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 m.present[k] = 1;
                 m.value[k] = arg;
                 m.expires[k] = ttl ? now + ttl : 0;
+                m.bytes[k] = 0;
             }
             break;
         }
@@ -228,9 +254,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if ((rc == ORM_OK) != live(&m, k))
                 __builtin_trap();
             if (rc == ORM_OK) {
-                int64_t v;
-                orm_cache_ref_int(r, &v);
-                if (v != m.value[k])
+                if (value_of(r) != m.value[k])
                     __builtin_trap();
                 orm_cache_ref_release(r);
             }
