@@ -98,20 +98,6 @@ static inline uint64_t ctab_candidates(const orm__cgroup *g, uint8_t tag)
 
 static inline int ctab_lane(uint64_t m) { return __builtin_ctzll(m) >> 3; }
 
-static inline uint64_t ctab_word(const unsigned char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static inline uint32_t ctab_half(const unsigned char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
 /* The n key bytes at a and b are equal (both hold n bytes and a NUL): word compares, the last
  * one overlapping, instead of a call to memcmp. */
 static inline int ctab_key_eq(const char *a, const char *b, size_t n)
@@ -119,12 +105,12 @@ static inline int ctab_key_eq(const char *a, const char *b, size_t n)
     const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
     if (n >= 8) {
         for (size_t i = 0; i + 8 < n; i += 8)
-            if (ctab_word(x + i) != ctab_word(y + i))
+            if (orm__hash_rd64(x + i) != orm__hash_rd64(y + i))
                 return 0;
-        return ctab_word(x + n - 8) == ctab_word(y + n - 8);
+        return orm__hash_rd64(x + n - 8) == orm__hash_rd64(y + n - 8);
     }
     if (n >= 4)
-        return ctab_half(x) == ctab_half(y) && ctab_half(x + n - 4) == ctab_half(y + n - 4);
+        return orm__hash_rd32(x) == orm__hash_rd32(y) && orm__hash_rd32(x + n - 4) == orm__hash_rd32(y + n - 4);
     for (size_t i = 0; i < n; i++)
         if (x[i] != y[i])
             return 0;

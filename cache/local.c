@@ -635,9 +635,10 @@ int orm__cache_local_set_src(orm_cache *c, const char *key, const orm__cache_src
         return orm__error_set(ORM_EINVAL, "cache", "set '%.64s': negative TTL", key);
     if ((rc = orm__cache_src_check(src, src->type ? "orm_cache_set_obj" : "orm_cache_set_bytes")))
         return rc;
-    /* A key already cached keeps its entry, so its new value stands alone (store swaps the
-     * entry only when one of the two has a value built in). The look is a hint: a key that
-     * appears meanwhile only costs store a swap. */
+    /* Only a new key gets its value built into its entry; for a cached key the value is made
+     * on its own and replaces the old one (in place, or by an entry swap when the old entry
+     * had its value built in). The look is only a hint: a key that appears meanwhile costs
+     * store a swap, nothing more. */
     uint32_t h = hash32(key, klen);
     shard *s = shard_of(L, h);
     stripe *st = rd_lock(L, s);

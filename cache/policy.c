@@ -417,12 +417,10 @@ void orm__cpolicy_access(orm__cpolicy *p, orm__centry *e)
         break;
     }
     default:
-        if (p->protected_.n >= NEAR_EXACT) {
-            if (!(e->flags & ORM__E_REFERENCED)) /* no store when set: others read this line */
-                e->flags |= ORM__E_REFERENCED;
-        }
-        else
+        if (p->protected_.n < NEAR_EXACT)
             list_move_tail(&p->protected_, e);
+        else if (!(e->flags & ORM__E_REFERENCED)) /* no store when set: other CPUs read this line */
+            e->flags |= ORM__E_REFERENCED;
         break;
     }
 }
