@@ -1,5 +1,5 @@
-/* liborm internal — what the cache's files share: the local backend's entry record, the
- * eviction policy and the key hash. */
+/* liborm internal — what the cache's files share: the layout of values, the local backend's
+ * entry record, the eviction policy and the key hash. */
 #ifndef ORM_CACHE_INTERNAL_H
 #define ORM_CACHE_INTERNAL_H
 
@@ -15,7 +15,7 @@
 /* A value: its contents never change after orm_cache_ref_new_* returns (see ref.c). */
 struct orm_cache_ref {
     atomic_uint refs;
-    uint32_t kind;
+    uint32_t kind; /* the kind, and where the block is for a value built into an entry (ref.c) */
     union {
         const orm_cache_type *type; /* KIND_OBJ */
         size_t len;                 /* KIND_BYTES */
@@ -58,12 +58,12 @@ static inline orm_cache_ref *orm__cache_ref_retain(orm_cache_ref *r)
     atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
     return r;
 }
+
 #define ORM__CACHE_KEY_MAX 65535u
 
 /* One local-cache entry: 72 bytes before the key (see orm_cache_local_overhead). The fields a
  * lookup reads come last, right before the key, and start 48 bytes in: malloc aligns to 16,
- * so the 24 hot bytes and a short key share one cache line for half of the entries (they did
- * for a quarter when the hot part started at 44). */
+ * so the 24 hot bytes and a short key share one cache line for half of the entries. */
 typedef struct orm__centry {
     /* cold: the policy's and the wheel's, under the policy lock */
     struct orm__centry *prev, *next;  /* policy queue (next: the dead list once removed) */
