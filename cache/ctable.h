@@ -39,7 +39,6 @@ typedef struct orm__ctable {
 int orm__ctable_init(orm__ctable *t, uint64_t expected);
 void orm__ctable_free(orm__ctable *t);
 
-
 /* Add e (not present; e->hash and e->key set). Starts growing when the table is getting full;
  * ORM_ENOMEM only when it is full and the larger table could not be allocated. */
 int orm__ctable_insert(orm__ctable *t, orm__centry *e);
