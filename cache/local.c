@@ -496,9 +496,10 @@ static void swap_entry(local *L, shard *s, orm__centry *e, orm__centry *ne, orm_
 static int store(local *L, const char *key, orm_cache_ref *v, int64_t ttl, int mode, orm_cache_ref **out, int *loaded,
                  uint64_t gen, orm__centry *prebuilt)
 {
-    size_t klen = 0;
+    /* a prebuilt entry carries the key, already checked, and its hash */
+    size_t klen = prebuilt ? prebuilt->klen : 0;
     uint32_t charge = 0;
-    int rc = check_key(key, &klen);
+    int rc = prebuilt ? ORM_OK : check_key(key, &klen);
     if (!rc && (!v || ttl < 0))
         rc = orm__error_set(ORM_EINVAL, "cache", "set '%.64s': NULL value or negative TTL", key);
     if (!rc)
@@ -508,7 +509,7 @@ static int store(local *L, const char *key, orm_cache_ref *v, int64_t ttl, int m
             entry_drop(prebuilt);
         return rc;
     }
-    uint32_t h = hash32(key, klen);
+    uint32_t h = prebuilt ? prebuilt->hash : hash32(key, klen);
     shard *s = shard_of(L, h);
     orm__centry *ne = prebuilt ? prebuilt : entry_new(key, klen, h);
     if (!ne)
