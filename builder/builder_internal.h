@@ -9,6 +9,7 @@
 #include "builder/sql_buf.h"
 #include "orm/db.h"
 #include "orm/error.h"
+#include "orm/error_internal.h"
 #include "orm/expr.h"
 #include "orm/model.h"
 #include "orm/query.h"
@@ -24,10 +25,7 @@ typedef struct orm_bstate {
 /* Record code (with a message) unless an error is already recorded; returns the first error
  * and leaves it as the thread's last error. */
 int orm__bstate_fail(orm_bstate *st, int code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+    ORM__PRINTF(3, 4);
 /* Record the thread's current last error (after a call that set it) as the builder's. */
 int orm__bstate_keep(orm_bstate *st, int code);
 /* ORM_OK, or the recorded error set again as the thread's last error. */

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "orm/dialect.h"
+#include "orm/error_internal.h"
 #include "orm/value.h"
 
 typedef struct orm_sql_buf {
@@ -45,10 +46,7 @@ void orm__sql_buf_param(orm_sql_buf *b, orm_value v);
 void orm__sql_buf_arg(orm_sql_buf *b, orm_value v);
 /* Record an error (the first one sticks; sets the thread's last error). Returns b->err. */
 int orm__sql_buf_fail(orm_sql_buf *b, int code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+    ORM__PRINTF(3, 4);
 /* Finish: check the dialect's parameter limit; ORM_OK or the sticky error. */
 int orm__sql_buf_finish(orm_sql_buf *b);
 /* Move the text into out and deep-copy the args (out owns their bytes). On error out is
