@@ -27,6 +27,20 @@ int orm_cache_get_meta(orm_cache *c, const char *key, orm_cache_ref **out, orm_c
     return c->ops->get(c, key, out, meta);
 }
 
+int orm_cache_get_copy(orm_cache *c, const char *key, void *buf, size_t cap, size_t *len)
+{
+    CHECK(c);
+    if (orm__cache_is_local(c))
+        return orm__cache_local_get_copy(c, key, buf, cap, len);
+    orm_cache_ref *r;
+    int rc = c->ops->get(c, key, &r, NULL);
+    if (rc)
+        return rc;
+    rc = orm__cache_ref_copy_to(r, key, buf, cap, len);
+    orm_cache_ref_release(r);
+    return rc;
+}
+
 int orm_cache_set(orm_cache *c, const char *key, orm_cache_ref *value, int64_t ttl_ms)
 {
     CHECK(c);

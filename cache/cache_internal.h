@@ -23,6 +23,15 @@ struct orm_cache_ref {
     unsigned char data[];
 };
 
+/* A value's kind: the low 7 bits of its kind field (ref.c says what the rest holds). */
+enum { ORM__REF_BYTES = 0, ORM__REF_INT = 1, ORM__REF_OBJ = 2 };
+#define ORM__REF_KIND(r) ((r)->kind & 0x7fu)
+
+/* orm_cache_ref_copy of r into buf, which holds cap bytes: *len (may be NULL) is what the
+ * copy takes (the length, 8 for a counter, the type's obj_size for an object), and a buf too
+ * small for it is ORM_EINVAL naming key, with nothing copied. */
+int orm__cache_ref_copy_to(const orm_cache_ref *r, const char *key, void *buf, size_t cap, size_t *len);
+
 /* A value still to be made: bytes (type NULL) or a deep copy of obj through type. The front
  * door's set_bytes / set_obj pass one to the local backend, which builds the value inside the
  * entry it is stored in (one allocation, and a hit reads the entry and the value from
@@ -49,6 +58,8 @@ int orm__cache_ref_embed(void *at, size_t offset, const orm__cache_src *src, uns
 /* set_bytes / set_obj on a local cache: as orm_cache_set with the value made from src, built
  * into the new entry when the key is new. */
 int orm__cache_local_set_src(orm_cache *c, const char *key, const orm__cache_src *src, int64_t ttl_ms);
+/* orm_cache_get_copy on a local cache. */
+int orm__cache_local_get_copy(orm_cache *c, const char *key, void *buf, size_t cap, size_t *len);
 /* 1 when c is a local cache (orm__cache_local_set_src applies). */
 int orm__cache_is_local(const orm_cache *c);
 

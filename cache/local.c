@@ -366,51 +366,60 @@ static int is_expired(const orm__centry *e, int64_t now) { return e->expires && 
 
 /* ---- operations ---- */
 
-static int local_get(orm_cache *c, const char *key, orm_cache_ref **out, orm_cache_meta *meta)
+/* Remove key's entry if it has expired (a get found it so, without the locks to remove it). */
+static void remove_expired(local *L, shard *s, uint32_t h, const char *key, size_t klen)
 {
-    local *L = (local *)c;
+    dead_list d = { NULL };
+    pthread_mutex_lock(&L->pol_mu);
+    wrlock(L, s);
+    orm__centry *e = find(s, h, key, klen);
+    if (e && is_expired(e, now_ms(L)))
+        detach(L, s, e, ORM_CACHE_EXPIRED, &d);
+    wr_unlock(s);
+    pthread_mutex_unlock(&L->pol_mu);
+    bury(L, &d);
+}
+
+/* A hit found by lookup(): the entry, with its shard's read lock held through the stripe. */
+typedef struct hit {
+    orm__centry *e;
+    shard *s;
+    stripe *st;
+    int64_t now; /* the clock when the entry has an expiry, else 0 */
+} hit;
+
+/* Find key's live entry. ORM_OK: *h holds it with the shard's read lock held, which the
+ * caller ends with hit_done() once it has read the entry. Otherwise no lock is held. */
+static ORM__HOT_INLINE int lookup(local *L, const char *key, hit *h)
+{
     size_t klen = 0;
     int rc = check_key(key, &klen);
     if (rc)
         return rc;
-    *out = NULL;
-    uint32_t h = hash32(key, klen);
-    shard *s = shard_of(L, h);
+    uint32_t hv = hash32(key, klen);
+    shard *s = shard_of(L, hv);
     stripe *st = rd_lock(L, s);
-    orm__centry *e = find(s, h, key, klen);
-    int64_t now = 0;
-    if (e && e->expires) {
-        now = now_ms(L);
-        if (e->expires <= now) {
-            rd_unlock(st, s);
-            /* Remove it now, so the listener hears of it and its memory goes. */
-            dead_list d = { NULL };
-            pthread_mutex_lock(&L->pol_mu);
-            wrlock(L, s);
-            e = find(s, h, key, klen);
-            if (e && is_expired(e, now_ms(L)))
-                detach(L, s, e, ORM_CACHE_EXPIRED, &d);
-            wr_unlock(s);
-            pthread_mutex_unlock(&L->pol_mu);
-            bury(L, &d);
-            e = NULL;
-            st = rd_lock(L, s); /* balanced by the unlock below */
-        }
+    orm__centry *e = find(s, hv, key, klen);
+    int64_t now = e && e->expires ? now_ms(L) : 0;
+    if (e && !is_expired(e, now)) {
+        *h = (hit){ e, s, st, now };
+        return ORM_OK;
     }
-    if (!e) {
-        rd_unlock(st, s);
-        atomic_fetch_add_explicit(&st->misses, 1, memory_order_relaxed);
-        return orm__error_set(ORM_ENOTFOUND, "cache", "no cache entry for key '%.64s'", key);
-    }
-    *out = orm__cache_ref_retain(e->val);
-    if (meta) {
-        meta->expires_ms = e->expires;
-        meta->ttl_ms = e->ttl;
-        meta->now_ms = now;
-    }
+    rd_unlock(st, s);
+    if (e) /* expired: remove it now, so the listener hears of it and its memory goes */
+        remove_expired(L, s, hv, key, klen);
+    atomic_fetch_add_explicit(&st->misses, 1, memory_order_relaxed);
+    return orm__error_set(ORM_ENOTFOUND, "cache", "no cache entry for key '%.64s'", key);
+}
+
+/* The end of a hit: record the access for the policy (or count it), and release the read
+ * lock. The entry may not be read after this. */
+static ORM__HOT_INLINE void hit_done(local *L, const hit *h)
+{
+    stripe *st = h->st;
     if (L->tracking) {
         uint64_t i = atomic_fetch_add_explicit(&st->ring_w, 1, memory_order_relaxed);
-        atomic_store_explicit(&st->ring[i & (RING - 1)], e, memory_order_release);
+        atomic_store_explicit(&st->ring[i & (RING - 1)], h->e, memory_order_release);
         if ((i & (RING - 1)) == RING - 1 && pthread_mutex_trylock(&L->pol_mu) == 0) {
             drain(L, st);
             orm__cpolicy_maintain(&L->pol);
@@ -419,8 +428,48 @@ static int local_get(orm_cache *c, const char *key, orm_cache_ref **out, orm_cac
     } else {
         atomic_fetch_add_explicit(&st->hits, 1, memory_order_relaxed);
     }
-    rd_unlock(st, s);
+    rd_unlock(st, h->s);
+}
+
+static int local_get(orm_cache *c, const char *key, orm_cache_ref **out, orm_cache_meta *meta)
+{
+    local *L = (local *)c;
+    hit h = { 0 }; /* zeroed only for -Wmaybe-uninitialized: lookup sets it when it succeeds */
+    *out = NULL;
+    int rc = lookup(L, key, &h);
+    if (rc)
+        return rc;
+    *out = orm__cache_ref_retain(h.e->val);
+    if (meta) {
+        meta->expires_ms = h.e->expires;
+        meta->ttl_ms = h.e->ttl;
+        meta->now_ms = h.now;
+    }
+    hit_done(L, &h);
     return ORM_OK;
+}
+
+int orm__cache_local_get_copy(orm_cache *c, const char *key, void *buf, size_t cap, size_t *len)
+{
+    local *L = (local *)c;
+    hit h = { 0 }; /* zeroed only for -Wmaybe-uninitialized: lookup sets it when it succeeds */
+    int rc = lookup(L, key, &h);
+    if (rc)
+        return rc;
+    orm_cache_ref *v = h.e->val;
+    if (ORM__REF_KIND(v) == ORM__REF_OBJ) {
+        /* The type's copy is the caller's code: it runs outside the lock, on a held value. */
+        orm__cache_ref_retain(v);
+        hit_done(L, &h);
+        rc = orm__cache_ref_copy_to(v, key, buf, cap, len);
+        orm_cache_ref_release(v);
+        return rc;
+    }
+    /* Bytes and counters are copied under the read lock: no count to take and drop, so
+     * threads reading one hot key write nothing the others read. */
+    rc = orm__cache_ref_copy_to(v, key, buf, cap, len);
+    hit_done(L, &h);
+    return rc;
 }
 
 /* The bytes a value of this key costs, or an error when it can never fit. */

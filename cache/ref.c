@@ -12,13 +12,13 @@
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
 
-enum { KIND_BYTES = 0, KIND_INT = 1, KIND_OBJ = 2 };
+enum { KIND_BYTES = ORM__REF_BYTES, KIND_INT = ORM__REF_INT, KIND_OBJ = ORM__REF_OBJ };
 
 /* kind: bits 0-6 the kind, bit 7 set for a value built inside a local-cache entry, bits 8-31
  * then how far before the value its block starts (freed with the last reference). */
 #define KIND_MASK 0x7fu
 #define KIND_EMBEDDED 0x80u
-#define KIND(r) ((r)->kind & KIND_MASK)
+#define KIND(r) ORM__REF_KIND(r)
 
 _Static_assert(sizeof(struct orm_cache_ref) == ORM__CACHE_REF_HEADER, "ref header size");
 
@@ -170,4 +170,20 @@ int orm_cache_ref_copy(const orm_cache_ref *r, void *dst)
     if (rc != ORM_OK)
         return rc < 0 ? rc : orm__error_set(ORM_ERROR, "cache", "orm_cache_type copy failed (%d)", rc);
     return ORM_OK;
+}
+
+int orm__cache_ref_copy_to(const orm_cache_ref *r, const char *key, void *buf, size_t cap, size_t *len)
+{
+    size_t need = KIND(r) == KIND_OBJ ? r->u.type->obj_size : r->u.len;
+    if (len)
+        *len = need;
+    if (need > cap || (need && !buf))
+        return orm__error_set(ORM_EINVAL, "cache", "value of key '%.64s' takes %zu bytes, the buffer holds %zu%s", key,
+                              need, cap, buf ? "" : " (NULL)");
+    if (KIND(r) != KIND_OBJ) {
+        if (need)
+            memcpy(buf, r->data, need);
+        return ORM_OK;
+    }
+    return orm_cache_ref_copy(r, buf);
 }

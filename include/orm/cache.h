@@ -163,6 +163,16 @@ struct orm_cache {
  * an expired entry. meta may be NULL. */
 ORM_API int orm_cache_get(orm_cache *c, const char *key, orm_cache_ref **out);
 ORM_API int orm_cache_get_meta(orm_cache *c, const char *key, orm_cache_ref **out, orm_cache_meta *meta);
+/* Look key up and copy its value into buf, which holds cap bytes, as orm_cache_get followed
+ * by orm_cache_ref_copy would: bytes and counters are memcpy'd, a typed object is deep-copied
+ * (the caller then owns what buf points to). *len (may be NULL) is the size the copy takes
+ * (the length, 8 for a counter, the type's obj_size), set also when buf is too small, which
+ * is ORM_EINVAL with nothing copied (buf NULL and cap 0 ask only for the size). ORM_ENOTFOUND
+ * on a miss. On a local cache a bytes or counter value is copied under the shard's read lock,
+ * so the hit takes no reference: the value's count is a line every reader of a hot key
+ * writes, and without it threads reading the same keys write nothing another reads. For
+ * small values this is the fastest read; an object's copy callback runs outside every lock. */
+ORM_API int orm_cache_get_copy(orm_cache *c, const char *key, void *buf, size_t cap, size_t *len);
 /* Store value under key (retained, not copied), replacing any old one. ttl_ms 0: no expiry.
  * ORM_EINVAL for a bad key, a negative TTL, or a value larger than the byte limit. The new
  * entry may be evicted at once when the policy judges it colder than what is there. */

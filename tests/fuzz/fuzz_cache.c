@@ -62,14 +62,22 @@ static int64_t value_of(const orm_cache_ref *r)
     return v;
 }
 
-/* -1: miss, else the value */
+/* -1: miss, else the value; get_copy must agree with get (every value is 8 bytes) */
 static int64_t get(orm_cache *c, const char *key)
 {
     orm_cache_ref *r;
-    if (orm_cache_get(c, key, &r) != ORM_OK)
+    int64_t copied;
+    size_t n = 0;
+    int rc = orm_cache_get_copy(c, key, &copied, sizeof copied, &n);
+    if (orm_cache_get(c, key, &r) != ORM_OK) {
+        if (rc != ORM_ENOTFOUND)
+            __builtin_trap();
         return -1;
+    }
     int64_t v = value_of(r);
     orm_cache_ref_release(r);
+    if (rc != ORM_OK || n != sizeof copied || copied != v)
+        __builtin_trap();
     return v;
 }
 

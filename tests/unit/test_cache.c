@@ -10,6 +10,7 @@
 #include "cache/cache_internal.h"
 #include "orm/alloc.h"
 #include "orm/cache.h"
+#include "orm/cache_patterns.h"
 #include "orm/error.h"
 #include "testutil.h"
 
@@ -128,6 +129,80 @@ START_TEST(test_bytes_and_objects)
     ck_assert_uint_eq(st.count, 1);
     ck_assert_uint_eq(st.bytes, strlen("users:42") + 1 + sizeof(user) + 4 + orm_cache_local_overhead());
     ck_assert_ok(orm_cache_close(c));
+}
+END_TEST
+
+/* get_copy: bytes, counters and objects copied into the caller's buffer; the size asked for,
+ * a buffer too small, misses and expiry; the same through a decorator, which takes the
+ * reference path. */
+static int store_ok(const char *key, orm_cache_ref *value, void *ud) { return ORM_OK; }
+
+START_TEST(test_get_copy)
+{
+    ev_log log = { 0 };
+    fake_now = 1000;
+    orm_cache *c = mk(100, 0, ORM_CACHE_TINYLFU, &log);
+    char buf[16];
+    size_t n = 0;
+    ck_assert_ok(orm_cache_set_bytes(c, "k", "hello", 5, 0));
+    ck_assert_ok(orm_cache_get_copy(c, "k", buf, sizeof buf, &n));
+    ck_assert_uint_eq(n, 5);
+    ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
+    ck_assert_ok(orm_cache_get_copy(c, "k", buf, 5, NULL)); /* exactly enough */
+
+    memset(buf, '#', sizeof buf);
+    n = 0;
+    ck_assert_orm(orm_cache_get_copy(c, "k", buf, 4, &n), ORM_EINVAL);
+    ck_assert_uint_eq(n, 5);
+    ck_assert_int_eq(buf[0], '#'); /* nothing copied */
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "'k'"));
+    n = 0;
+    ck_assert_orm(orm_cache_get_copy(c, "k", NULL, 0, &n), ORM_EINVAL); /* the size alone */
+    ck_assert_uint_eq(n, 5);
+
+    int64_t v = 0;
+    ck_assert_ok(orm_cache_incr(c, "ctr", 41, 0, NULL));
+    ck_assert_ok(orm_cache_incr(c, "ctr", 1, 0, NULL));
+    ck_assert_ok(orm_cache_get_copy(c, "ctr", &v, sizeof v, &n));
+    ck_assert_int_eq(v, 42);
+    ck_assert_uint_eq(n, sizeof v);
+
+    char name[] = "ada";
+    user u = { 7, name }, out = { 0, NULL };
+    ck_assert_ok(orm_cache_set_obj(c, "users:7", &user_type, &u, 0));
+    ck_assert_ok(orm_cache_get_copy(c, "users:7", &out, sizeof out, &n));
+    ck_assert_uint_eq(n, sizeof(user));
+    ck_assert_int_eq(out.id, 7);
+    ck_assert_str_eq(out.name, "ada");
+    ck_assert_ptr_ne(out.name, name); /* a deep copy the caller owns */
+    orm__free(out.name);
+    ck_assert_orm(orm_cache_get_copy(c, "users:7", &out, sizeof out - 1, &n), ORM_EINVAL);
+
+    ck_assert_orm(orm_cache_get_copy(c, "nope", buf, sizeof buf, &n), ORM_ENOTFOUND);
+    ck_assert_orm(orm_cache_get_copy(c, "", buf, sizeof buf, &n), ORM_EINVAL);
+    ck_assert_orm(orm_cache_get_copy(NULL, "k", buf, sizeof buf, &n), ORM_EINVAL);
+
+    /* an expired entry is never copied, and goes with its listener called */
+    ck_assert_ok(orm_cache_set_bytes(c, "t", "x", 1, 50));
+    ck_assert_ok(orm_cache_get_copy(c, "t", buf, sizeof buf, &n));
+    fake_now += 50;
+    ck_assert_orm(orm_cache_get_copy(c, "t", buf, sizeof buf, &n), ORM_ENOTFOUND);
+    ck_assert_int_eq(log.n[ORM_CACHE_EXPIRED], 1);
+
+    orm_cache_stats st;
+    ck_assert_ok(orm_cache_stats_get(c, &st));
+    ck_assert_uint_eq(st.hits, 8); /* the too-small buffers found their keys too */
+    ck_assert_uint_eq(st.misses, 2);
+
+    /* through a decorator (which takes c): get, copy, release */
+    orm_cache *wt = NULL;
+    ck_assert_ok(orm_cache_write_through_new(&wt, c, store_ok, NULL));
+    ck_assert_ok(orm_cache_get_copy(wt, "k", buf, sizeof buf, &n));
+    ck_assert_uint_eq(n, 5);
+    ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
+    ck_assert_orm(orm_cache_get_copy(wt, "k", buf, 2, &n), ORM_EINVAL);
+    ck_assert_orm(orm_cache_get_copy(wt, "nope", buf, sizeof buf, &n), ORM_ENOTFOUND);
+    ck_assert_ok(orm_cache_close(wt));
 }
 END_TEST
 
@@ -592,6 +667,7 @@ static Suite *cache_suite(void)
     Suite *s = suite_create("cache");
     TCase *tc = tcase_create("local");
     tcase_add_test(tc, test_bytes_and_objects);
+    tcase_add_test(tc, test_get_copy);
     tcase_add_test(tc, test_overhead);
     tcase_add_test(tc, test_embedded_values);
     tcase_add_test(tc, test_ttl_lazy);

@@ -113,10 +113,18 @@ static void *hammer(void *p)
         switch ((s >> 32) % 9) {
         case 0:
         case 1:
-        case 2:
             if (orm_cache_get(a->c, key, &r) == ORM_OK)
                 orm_cache_ref_release(r);
             break;
+        case 2: {
+            /* copied under the read lock while other threads replace and delete the value:
+             * always one whole value, the key's own bytes or load-or-store's "v" */
+            char buf[32];
+            size_t n = 0;
+            if (orm_cache_get_copy(a->c, key, buf, sizeof buf, &n) == ORM_OK)
+                ck_assert((n == strlen(key) && memcmp(buf, key, n) == 0) || (n == 1 && buf[0] == 'v'));
+            break;
+        }
         case 3:
             orm_cache_set_bytes(a->c, key, key, strlen(key), (s & 1) ? 5 : 0);
             break;
