@@ -184,6 +184,64 @@ START_TEST(test_hammer)
 }
 END_TEST
 
+/* ---- exact hit and miss counts ----
+ * A thread owns its stripe and counts with plain stores; threads numbered to a taken stripe
+ * count in a shared one with atomic adds; an exiting thread gives its stripe back. Waves of
+ * more threads than stripes, each wave after the last has exited, must lose no count. */
+
+typedef struct count_arg {
+    orm_cache *c;
+    int id;
+} count_arg;
+
+static void *count_worker(void *p)
+{
+    count_arg *a = p;
+    char key[32];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof key, "c:%d", (a->id + i) % 50);
+        uint64_t v = 0;
+        ck_assert_ok(orm_cache_get_copy(a->c, key, &v, sizeof v, NULL));
+        ck_assert_uint_eq(v, (uint64_t)((a->id + i) % 50));
+        if (i % 4 == 0)
+            ck_assert_orm(orm_cache_get_copy(a->c, "absent", &v, sizeof v, NULL), ORM_ENOTFOUND);
+    }
+    return NULL;
+}
+
+START_TEST(test_hit_counts_exact)
+{
+    for (int limited = 0; limited < 2; limited++) {
+        orm_cache *c;
+        orm_cache_local_options o = ORM_CACHE_LOCAL_OPTIONS_INIT;
+        o.max_entries = limited ? 1000 : 0; /* counted through the read buffers, or directly */
+        o.background_sweep = 0;
+        ck_assert_ok(orm_cache_local_new(&c, &o));
+        char key[32];
+        for (uint64_t k = 0; k < 50; k++) {
+            snprintf(key, sizeof key, "c:%d", (int)k);
+            ck_assert_ok(orm_cache_set_bytes(c, key, &k, sizeof k, 0));
+        }
+        enum { WAVES = 3, THREADS = 24 };
+        for (int w = 0; w < WAVES; w++) {
+            pthread_t t[THREADS];
+            count_arg a[THREADS];
+            for (int i = 0; i < THREADS; i++) {
+                a[i] = (count_arg){ c, i };
+                ck_assert_int_eq(pthread_create(&t[i], NULL, count_worker, &a[i]), 0);
+            }
+            for (int i = 0; i < THREADS; i++)
+                pthread_join(t[i], NULL);
+        }
+        orm_cache_stats st;
+        ck_assert_ok(orm_cache_stats_get(c, &st));
+        ck_assert_uint_eq(st.hits, (uint64_t)WAVES * THREADS * 2000);
+        ck_assert_uint_eq(st.misses, (uint64_t)WAVES * THREADS * 500);
+        ck_assert_ok(orm_cache_close(c));
+    }
+}
+END_TEST
+
 /* ---- counters ---- */
 
 static void *incr_worker(void *p)
@@ -368,6 +426,7 @@ static Suite *concurrency_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_singleflight_64);
     tcase_add_test(tc, test_hammer);
+    tcase_add_test(tc, test_hit_counts_exact);
     tcase_add_test(tc, test_incr_atomic);
     tcase_add_test(tc, test_write_back_concurrent);
     tcase_add_test(tc, test_wait_timeout);
