@@ -60,8 +60,9 @@ int orm__cache_ref_embed(void *at, size_t offset, const orm__cache_src *src, uns
 int orm__cache_local_set_src(orm_cache *c, const char *key, const orm__cache_src *src, int64_t ttl_ms);
 /* orm_cache_get_copy on a local cache. */
 int orm__cache_local_get_copy(orm_cache *c, const char *key, void *buf, size_t cap, size_t *len);
-/* 1 when c is a local cache (orm__cache_local_set_src applies). */
-int orm__cache_is_local(const orm_cache *c);
+/* 1 when c is a local cache (orm__cache_local_set_src and _get_copy apply). */
+extern const orm_cache_ops orm__cache_local_ops;
+static inline int orm__cache_is_local(const orm_cache *c) { return c && c->ops == &orm__cache_local_ops; }
 
 /* orm_cache_ref_retain of a ref known not to be NULL, inline for the local cache's hits. */
 static inline orm_cache_ref *orm__cache_ref_retain(orm_cache_ref *r)

@@ -116,7 +116,6 @@ typedef struct local {
     int stop;
 } local;
 
-static const orm_cache_ops local_ops;
 
 size_t orm_cache_local_overhead(void) { return OVERHEAD; }
 
@@ -439,8 +438,14 @@ static void bury(local *L, dead_list *d)
  * "nothing counted since the last drain" would not mean "nothing stored since". */
 static void drain_all(local *L)
 {
-    for (unsigned k = 0; k < L->nstripes; k++)
-        drain(L, stripe_at(L, k));
+    for (unsigned k = 0; k < L->nstripes; k++) {
+        stripe *st = stripe_at(L, k);
+        /* A stripe no read has counted in has nothing stored either: a reader counts before
+         * it stores, and a read of the shard this write is about to change has finished
+         * (counted and stored) before the shard's write lock was granted. */
+        if (atomic_load_explicit(&st->ring_w, memory_order_relaxed))
+            drain(L, st);
+    }
 }
 
 static int over_limits(const local *L)
@@ -568,7 +573,16 @@ int orm__cache_local_get_copy(orm_cache *c, const char *key, void *buf, size_t c
     }
     /* Bytes and counters are copied under the read lock: no count to take and drop, so
      * threads reading one hot key write nothing the others read. */
-    rc = orm__cache_ref_copy_to(v, key, buf, cap, len);
+    size_t n = v->u.len;
+    if (n <= cap && (buf || !n)) {
+        if (len)
+            *len = n;
+        if (n)
+            memcpy(buf, v->data, n);
+        hit_done(L, &h);
+        return ORM_OK;
+    }
+    rc = orm__cache_ref_copy_to(v, key, buf, cap, len); /* the error, named */
     hit_done(L, &h);
     return rc;
 }
@@ -772,8 +786,6 @@ static int local_set_if_gen(orm_cache *c, const char *key, orm_cache_ref *v, int
 {
     return store((local *)c, key, v, ttl, MODE_SET_IF_GEN, NULL, NULL, gen, NULL);
 }
-
-int orm__cache_is_local(const orm_cache *c) { return c && c->ops == &local_ops; }
 
 int orm__cache_local_set_src(orm_cache *c, const char *key, const orm__cache_src *src, int64_t ttl)
 {
@@ -1043,7 +1055,7 @@ static size_t sweep(local *L, dead_list *d)
 
 int orm_cache_local_sweep(orm_cache *c, size_t *expired)
 {
-    if (!c || c->ops != &local_ops)
+    if (!c || c->ops != &orm__cache_local_ops)
         return orm__error_set(ORM_EINVAL, "cache", "orm_cache_local_sweep: not a local cache");
     local *L = (local *)c;
     dead_list d = { NULL };
@@ -1120,7 +1132,7 @@ static int local_close(orm_cache *c)
     return ORM_OK;
 }
 
-static const orm_cache_ops local_ops = {
+const orm_cache_ops orm__cache_local_ops = {
     ORM_CACHE_OPS_VERSION, "local", local_get, local_set, local_del, local_load_or_store,
     local_load_and_delete, local_incr, local_clear, local_stats, local_flush, local_subscribe,
     local_now, local_gen, local_set_if_gen, local_close,
@@ -1208,7 +1220,7 @@ int orm_cache_local_new(orm_cache **out, const orm_cache_local_options *opts)
     local *L = orm__calloc(1, sizeof *L);
     if (!L)
         return orm__error_nomem("cache");
-    L->base.ops = &local_ops;
+    L->base.ops = &orm__cache_local_ops;
     L->o = o;
     pthread_mutex_init(&L->pol_mu, NULL);
     pthread_mutex_init(&L->stop_mu, NULL);
