@@ -156,14 +156,16 @@ void orm__cpolicy_access(orm__cpolicy *p, orm__centry *e);
 #define ORM__NEAR_EXACT 256
 
 /* The common case of orm__cpolicy_access, inline for the read-buffer drain: under W-TinyLFU,
- * an entry of a long protected queue already marked referenced, whose sketch counters are all
- * 15 in this era. Such an access changes nothing but the climber's hit count, and writes no
- * entry. Returns 0 when the full orm__cpolicy_access is needed. */
+ * an entry of a long protected or probation queue already marked referenced, whose sketch
+ * counters are all 15 in this era. Such an access changes nothing but the climber's hit
+ * count, and writes no entry. Returns 0 when the full orm__cpolicy_access is needed. */
 static inline int orm__cpolicy_access_quick(orm__cpolicy *p, const orm__centry *e)
 {
     unsigned want = ORM__E_REFERENCED | (unsigned)p->sketch.era << ORM__E_SATURATED_SHIFT;
-    if (e->queue != ORM__Q_PROTECTED || (e->flags & 0x0fu) != want || p->protected_.n < ORM__NEAR_EXACT ||
-        p->kind != ORM_CACHE_TINYLFU)
+    if ((e->flags & 0x0fu) != want || p->kind != ORM_CACHE_TINYLFU)
+        return 0;
+    if (e->queue == ORM__Q_PROTECTED ? p->protected_.n < ORM__NEAR_EXACT
+                                      : e->queue != ORM__Q_PROBATION || p->probation.n < ORM__NEAR_EXACT)
         return 0;
     p->hits_sample++;
     return 1;
