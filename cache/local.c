@@ -1,12 +1,13 @@
 /* The local backend: a sharded hash table of reference-counted values, one eviction policy
  * for the whole cache, a timer wheel for expiry, and listeners called outside the locks.
  *
- * Locking. Each shard has a rwlock over its hash table; the policy (queues, sketch, counts,
- * byte totals, timer wheel) has one mutex, pol_mu. A hit takes only its shard's read lock: it
- * records the access in the shard's small lossy ring buffer, and every few reads tries (never
+ * Locking. Each shard has a reader-writer lock over its hash table, its reader counts spread
+ * over per-thread stripes (see "shard locks"); the policy (queues, sketch, counts, byte
+ * totals, timer wheel) has one mutex, pol_mu. A hit takes only its shard's read lock: it
+ * records the access in its stripe's small lossy ring buffer, and every few reads tries (never
  * waits for) pol_mu to apply the buffered accesses to the policy, as Caffeine does. Every
  * structural change takes pol_mu first, then shard write locks (this order, always), and
- * drains the shard's ring before touching its table, so a ring never holds a freed entry.
+ * drains the stripes' rings before touching its table, so a ring never holds a freed entry.
  *
  * Kept true: count and bytes are exact under pol_mu and never exceed the limits once a write
  * returns; an expired entry is never returned (every get checks); removed entries are chained
@@ -115,7 +116,6 @@ typedef struct local {
     pthread_cond_t stop_cv;
     int stop;
 } local;
-
 
 size_t orm_cache_local_overhead(void) { return OVERHEAD; }
 
@@ -248,6 +248,15 @@ static void stripe_release_all(void *unused)
 }
 
 static void exit_key_make(void) { exit_key_made = pthread_key_create(&exit_key, stripe_release_all) == 0; }
+
+#if defined(__GNUC__)
+/* A library unloaded while threads live must not leave them a destructor in unmapped code. */
+__attribute__((destructor)) static void exit_key_unmake(void)
+{
+    if (exit_key_made)
+        pthread_key_delete(exit_key);
+}
+#endif
 
 static void stripe_claimed(void)
 {
@@ -433,9 +442,10 @@ static void bury(local *L, dead_list *d)
 }
 
 /* Apply every stripe's pending reads (under pol_mu), so a write is ordered after the reads
- * that returned before it. Every slot is looked at: a stripe's counter can run ahead of its
- * slots (a reader of another shard may have counted its read and not yet stored it), so
- * "nothing counted since the last drain" would not mean "nothing stored since". */
+ * that returned before it. Every slot of a stripe that has ever counted a read is looked at:
+ * a stripe's counter can run ahead of its slots (a reader of another shard may have counted
+ * its read and not yet stored it), so "nothing counted since the last drain" would not mean
+ * "nothing stored since". */
 static void drain_all(local *L)
 {
     for (unsigned k = 0; k < L->nstripes; k++) {
