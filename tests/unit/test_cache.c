@@ -565,28 +565,36 @@ START_TEST(test_growth)
 }
 END_TEST
 
+/* Of nhot keys read (and set on a miss) rounds times over, how many are still cached after
+ * nscan other keys are read once each. */
+static int hot_survivors(orm_cache *c, int nhot, int rounds, int nscan)
+{
+    char k[32];
+    for (int round = 0; round < rounds; round++)
+        for (int i = 0; i < nhot; i++) {
+            snprintf(k, sizeof k, "hot:%d", i);
+            if (get_int(c, k) < 0)
+                set_int(c, k, i, 0);
+        }
+    for (int i = 0; i < nscan; i++) {
+        snprintf(k, sizeof k, "scan:%d", i);
+        if (get_int(c, k) < 0)
+            set_int(c, k, i, 0);
+    }
+    int hot = 0;
+    for (int i = 0; i < nhot; i++) {
+        snprintf(k, sizeof k, "hot:%d", i);
+        hot += get_int(c, k) >= 0;
+    }
+    return hot;
+}
+
 START_TEST(test_tinylfu_scan_resistance)
 {
     /* a hot set survives a one-pass scan under tinylfu, not under lru */
     for (int p = 0; p < 2; p++) {
         orm_cache *c = mk(100, 0, p ? ORM_CACHE_TINYLFU : ORM_CACHE_LRU, NULL);
-        char k[32];
-        for (int round = 0; round < 20; round++)
-            for (int i = 0; i < 50; i++) {
-                snprintf(k, sizeof k, "hot:%d", i);
-                if (get_int(c, k) < 0)
-                    set_int(c, k, i, 0);
-            }
-        for (int i = 0; i < 1000; i++) {
-            snprintf(k, sizeof k, "scan:%d", i);
-            if (get_int(c, k) < 0)
-                set_int(c, k, i, 0);
-        }
-        int hot = 0;
-        for (int i = 0; i < 50; i++) {
-            snprintf(k, sizeof k, "hot:%d", i);
-            hot += get_int(c, k) >= 0;
-        }
+        int hot = hot_survivors(c, 50, 20, 1000);
         if (p)
             ck_assert_int_ge(hot, 45);
         else
@@ -595,24 +603,7 @@ START_TEST(test_tinylfu_scan_resistance)
     }
     /* the same at a size where probation is long and promotes lazily */
     orm_cache *c = mk(4000, 0, ORM_CACHE_TINYLFU, NULL);
-    char k[32];
-    for (int round = 0; round < 5; round++)
-        for (int i = 0; i < 2000; i++) {
-            snprintf(k, sizeof k, "hot:%d", i);
-            if (get_int(c, k) < 0)
-                set_int(c, k, i, 0);
-        }
-    for (int i = 0; i < 40000; i++) {
-        snprintf(k, sizeof k, "scan:%d", i);
-        if (get_int(c, k) < 0)
-            set_int(c, k, i, 0);
-    }
-    int hot = 0;
-    for (int i = 0; i < 2000; i++) {
-        snprintf(k, sizeof k, "hot:%d", i);
-        hot += get_int(c, k) >= 0;
-    }
-    ck_assert_int_ge(hot, 1900);
+    ck_assert_int_ge(hot_survivors(c, 2000, 5, 40000), 1900);
     ck_assert_ok(orm_cache_close(c));
 }
 END_TEST
