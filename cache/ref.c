@@ -14,9 +14,9 @@
 
 enum { KIND_BYTES = ORM__REF_BYTES, KIND_INT = ORM__REF_INT, KIND_OBJ = ORM__REF_OBJ };
 
-/* kind: bits 0-6 the kind, bit 7 set for a value built inside a local-cache entry, bits 8-31
- * then how far before the value its block starts (freed with the last reference). */
-#define KIND_MASK 0x7fu
+/* kind: bits 0-6 the kind (ORM__REF_KIND), bit 7 set for a value built inside a local-cache
+ * entry, bits 8-31 then how far before the value its block starts (freed with the last
+ * reference). */
 #define KIND_EMBEDDED 0x80u
 #define KIND(r) ORM__REF_KIND(r)
 
