@@ -470,7 +470,7 @@ END_TEST
 
 /* Count and byte limits hold exactly after a random workload, and the byte total is the sum
  * of what the live entries cost. */
-static void random_workload(orm_cache_policy pol, size_t max_entries, size_t max_bytes)
+static void random_workload(orm_cache_policy pol, size_t max_entries, size_t max_bytes, int nkeys)
 {
     ev_log log = { 0 };
     fake_now = 0;
@@ -482,7 +482,7 @@ static void random_workload(orm_cache_policy pol, size_t max_entries, size_t max
         s ^= s << 13;
         s ^= s >> 7;
         s ^= s << 17;
-        snprintf(k, sizeof k, "key:%d", (int)(s % 700));
+        snprintf(k, sizeof k, "key:%d", (int)(s % (uint64_t)nkeys));
         unsigned op = (unsigned)(s >> 40) % 10;
         orm_cache_ref *r;
         if (op < 5) {
@@ -508,7 +508,7 @@ static void random_workload(orm_cache_policy pol, size_t max_entries, size_t max
     /* recount from the keys */
     uint64_t count = 0, bytes = 0;
     fake_now = 0; /* nothing looks expired while recounting */
-    for (int i = 0; i < 700; i++) {
+    for (int i = 0; i < nkeys; i++) {
         snprintf(k, sizeof k, "key:%d", i);
         orm_cache_ref *r;
         if (orm_cache_get(c, k, &r) == ORM_OK) {
@@ -526,11 +526,12 @@ static void random_workload(orm_cache_policy pol, size_t max_entries, size_t max
 
 START_TEST(test_limits_exact)
 {
-    random_workload(ORM_CACHE_TINYLFU, 100, 0);
-    random_workload(ORM_CACHE_LRU, 100, 0);
-    random_workload(ORM_CACHE_TINYLFU, 0, 20000);
-    random_workload(ORM_CACHE_LRU, 0, 20000);
-    random_workload(ORM_CACHE_TINYLFU, 150, 30000);
+    random_workload(ORM_CACHE_TINYLFU, 100, 0, 700);
+    random_workload(ORM_CACHE_LRU, 100, 0, 700);
+    random_workload(ORM_CACHE_TINYLFU, 1000, 0, 5000); /* long queues: lazy promotion, CLOCK marks */
+    random_workload(ORM_CACHE_TINYLFU, 0, 20000, 700);
+    random_workload(ORM_CACHE_LRU, 0, 20000, 700);
+    random_workload(ORM_CACHE_TINYLFU, 150, 30000, 700);
 }
 END_TEST
 
