@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "cache/hash.h"
 #include "orm/cache.h"
@@ -31,6 +32,20 @@ enum { ORM__REF_BYTES = 0, ORM__REF_INT = 1, ORM__REF_OBJ = 2 };
  * copy takes (the length, 8 for a counter, the type's obj_size for an object), and a buf too
  * small for it is ORM_EINVAL naming key, with nothing copied. */
 int orm__cache_ref_copy_to(const orm_cache_ref *r, const char *key, void *buf, size_t cap, size_t *len);
+
+/* The common case of orm__cache_ref_copy_to, inline for the local cache's get_copy: a bytes
+ * or counter value that fits. 1 when copied (*len set), 0 when the full call is needed. */
+static inline int orm__cache_ref_copy_flat(const orm_cache_ref *r, void *buf, size_t cap, size_t *len)
+{
+    size_t n = r->u.len;
+    if (ORM__REF_KIND(r) == ORM__REF_OBJ || n > cap || (n && !buf))
+        return 0;
+    if (len)
+        *len = n;
+    if (n)
+        memcpy(buf, r->data, n);
+    return 1;
+}
 
 /* A value still to be made: bytes (type NULL) or a deep copy of obj through type. The front
  * door's set_bytes / set_obj pass one to the local backend, which builds the value inside the

@@ -583,16 +583,7 @@ int orm__cache_local_get_copy(orm_cache *c, const char *key, void *buf, size_t c
     }
     /* Bytes and counters are copied under the read lock: no count to take and drop, so
      * threads reading one hot key write nothing the others read. */
-    size_t n = v->u.len;
-    if (n <= cap && (buf || !n)) {
-        if (len)
-            *len = n;
-        if (n)
-            memcpy(buf, v->data, n);
-        hit_done(L, &h);
-        return ORM_OK;
-    }
-    rc = orm__cache_ref_copy_to(v, key, buf, cap, len); /* the error, named */
+    rc = orm__cache_ref_copy_flat(v, buf, cap, len) ? ORM_OK : orm__cache_ref_copy_to(v, key, buf, cap, len);
     hit_done(L, &h);
     return rc;
 }

@@ -174,16 +174,13 @@ int orm_cache_ref_copy(const orm_cache_ref *r, void *dst)
 
 int orm__cache_ref_copy_to(const orm_cache_ref *r, const char *key, void *buf, size_t cap, size_t *len)
 {
+    if (orm__cache_ref_copy_flat(r, buf, cap, len))
+        return ORM_OK;
     size_t need = KIND(r) == KIND_OBJ ? r->u.type->obj_size : r->u.len;
     if (len)
         *len = need;
     if (need > cap || (need && !buf))
         return orm__error_set(ORM_EINVAL, "cache", "value of key '%.64s' takes %zu bytes, the buffer holds %zu%s", key,
                               need, cap, buf ? "" : " (NULL)");
-    if (KIND(r) != KIND_OBJ) {
-        if (need)
-            memcpy(buf, r->data, need);
-        return ORM_OK;
-    }
     return orm_cache_ref_copy(r, buf);
 }
