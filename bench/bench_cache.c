@@ -54,10 +54,15 @@ static orm_cache *new_cache(size_t max_entries, orm_cache_policy policy)
 
 #define SEQ_LEN (1 << 20) /* keys per access pattern, replayed in a loop */
 
+/* What a W6 thread reads with: the cache's two reads, or the raw table (bench_cache_raw.c). */
+enum { API_GET, API_GET_COPY, API_RAW, API_COUNT };
+static const char *const api_names[API_COUNT] = { "get", "get_copy", "uthash" };
+
 typedef struct hit_job {
     orm_cache *c;
+    const bench_raw_table *raw;
     int cpu; /* pinned to this CPU, or -1 */
-    int copy; /* 1: orm_cache_get_copy into a local, 0: orm_cache_get and release */
+    int api; /* API_*: get and release, get_copy into a local, or the raw table's lookup */
     const char *keys; /* SEQ_LEN keys in access order, KEY_SLOT bytes each */
     long ops, start;
     long misses;
@@ -112,8 +117,11 @@ static void *hit_worker(void *arg)
     for (long i = 0; i < j->ops; i++) {
         orm_cache_ref *r;
         const char *key = j->keys + ((j->start + i) & (SEQ_LEN - 1)) * KEY_SLOT;
-        if (j->copy) {
+        if (j->api == API_GET_COPY) {
             if (orm_cache_get_copy(j->c, key, &v, sizeof v, NULL) != ORM_OK)
+                j->misses++;
+        } else if (j->api == API_RAW) {
+            if (bench_raw_table_get_copy(j->raw, key, &v) != 0)
                 j->misses++;
         } else if (orm_cache_get(j->c, key, &r) == ORM_OK) {
             orm_cache_ref_release(r);
@@ -144,14 +152,14 @@ static int nth_cpu(int n)
 
 /* Wall ns per op over all threads' ops; *cpu_ns (may be NULL) the same in CPU time, which a
  * loaded machine inflates less. */
-static double hit_run(orm_cache *c, const char *keys, int copy, int threads, long ops,
-                      double *cpu_ns)
+static double hit_run(orm_cache *c, const bench_raw_table *raw, const char *keys, int api, int threads,
+                      long ops, double *cpu_ns)
 {
     pthread_t t[2];
     hit_job jobs[2];
     double t0 = now_s();
     for (int i = 0; i < threads; i++) {
-        jobs[i] = (hit_job){ c, nth_cpu(i), copy, keys, ops, (long)i * (SEQ_LEN / 2), 0, 0 };
+        jobs[i] = (hit_job){ c, raw, nth_cpu(i), api, keys, ops, (long)i * (SEQ_LEN / 2), 0, 0 };
         pthread_create(&t[i], NULL, hit_worker, &jobs[i]);
     }
     double cpu = 0;
@@ -162,7 +170,7 @@ static double hit_run(orm_cache *c, const char *keys, int copy, int threads, lon
         misses += jobs[i].misses;
     }
     if (misses) /* every key was stored: a miss is a cache bug, and would time the wrong path */
-        fprintf(stderr, "orm-bench: W6: %ld of %ld gets missed\n", misses, ops * threads);
+        fprintf(stderr, "orm-bench: W6: %ld of %ld %s reads missed\n", misses, ops * threads, api_names[api]);
     if (cpu_ns)
         *cpu_ns = cpu * 1e9 / ((double)ops * threads);
     return (now_s() - t0) * 1e9 / ((double)ops * threads);
@@ -223,22 +231,75 @@ static double replay(const uint64_t *keys, long n, size_t size, orm_cache_policy
 
 static const char *policy_name(orm_cache_policy p) { return p == ORM_CACHE_LRU ? "lru" : "tinylfu"; }
 
-int bench_w6_run(int json, int quick)
+/* The best of three timings of each read, 1 and 2 threads, on one key sequence. The reads
+ * take turns within each round, so a swing of this VM's speed (2x from minute to minute)
+ * hits all of them alike and the ratios hold. */
+static void w6_pattern(orm_cache *c, const bench_raw_table *raw, const char *kseq, const char *pname,
+                       long ops, int json)
 {
-    long ops = quick ? 200000 : 2000000;
-    orm_cache *c = new_cache(W6_KEYS, ORM_CACHE_TINYLFU);
-    if (!c)
+    double best[3][API_COUNT], best_cpu[3][API_COUNT];
+    for (int api = 0; api < API_COUNT; api++)
+        hit_run(c, raw, kseq, api, 1, ops / 10, NULL); /* warm up */
+    for (int threads = 1; threads <= 2; threads++) {
+        for (int run = 0; run < 3; run++)
+            for (int api = 0; api < API_COUNT; api++) {
+                double cpu, wall = hit_run(c, raw, kseq, api, threads, ops, &cpu);
+                if (run == 0 || wall < best[threads][api]) {
+                    best[threads][api] = wall;
+                    best_cpu[threads][api] = cpu;
+                }
+            }
+        for (int api = 0; api < API_COUNT; api++) {
+            double ns = best[threads][api], cpu_ns = best_cpu[threads][api];
+            if (json)
+                printf("{\"workload\":\"W6\",\"impl\":\"%s\",\"api\":\"%s\",\"keys\":\"%s\",\"threads\":%d,"
+                       "\"n\":%ld,\"ns_per_op\":%.1f,\"cpu_ns_per_op\":%.1f}\n",
+                       api == API_RAW ? "raw" : "cache", api_names[api], pname, threads, ops * threads, ns, cpu_ns);
+            else if (api == API_RAW)
+                printf("  %-8s hit, %-7s keys, %d thread%s: %6.1f ns/op wall (all threads' ops), %6.1f ns/op CPU\n",
+                       api_names[api], pname, threads, threads > 1 ? "s" : "", ns, cpu_ns);
+            else
+                printf("  %-8s hit, %-7s keys, %d thread%s: %6.1f ns/op wall (all threads' ops), %6.1f ns/op CPU, "
+                       "%.2fx uthash\n",
+                       api_names[api], pname, threads, threads > 1 ? "s" : "", ns, cpu_ns, ns / best[threads][API_RAW]);
+        }
+    }
+    if (!json)
+        printf("  %-7s keys, 2 threads' throughput over 1 thread's: get %.2fx, get_copy %.2fx, uthash %.2fx\n", pname,
+               best[1][API_GET] / best[2][API_GET], best[1][API_GET_COPY] / best[2][API_GET_COPY],
+               best[1][API_RAW] / best[2][API_RAW]);
+}
+
+/* The cache and the raw table, both holding keys users:0 .. users:(W6_KEYS-1). */
+static int w6_fill(orm_cache **c, bench_raw_table **raw)
+{
+    *c = new_cache(W6_KEYS, ORM_CACHE_TINYLFU);
+    *raw = bench_raw_table_new();
+    if (!*c || !*raw) {
+        fprintf(stderr, "orm-bench: W6: out of memory\n");
         return 1;
+    }
     uint64_t v = 42;
     char key[KEYLEN];
     for (uint32_t i = 0; i < W6_KEYS; i++) {
         format_key(key, i);
-        if (orm_cache_set_bytes(c, key, &v, sizeof v, 0) != ORM_OK) {
+        if (orm_cache_set_bytes(*c, key, &v, sizeof v, 0) != ORM_OK) {
             fprintf(stderr, "orm-bench: W6 fill: %s\n", orm_error_last()->message);
-            orm_cache_close(c);
+            return 1;
+        }
+        if (bench_raw_table_put(*raw, key, v) != 0) {
+            fprintf(stderr, "orm-bench: W6 fill: out of memory\n");
             return 1;
         }
     }
+    return 0;
+}
+
+int bench_w6_run(int json, int quick)
+{
+    long ops = quick ? 200000 : 2000000;
+    orm_cache *c = NULL;
+    bench_raw_table *raw = NULL;
     /* Three access patterns over the same 100,000 entries: Zipf(0.99) with the ranks scattered
      * over the keys (what a cache in front of a database sees, and what cache benchmarks use);
      * uniform (every get a likely CPU-cache miss: bound by memory latency, not by the cache's
@@ -251,49 +312,26 @@ int bench_w6_run(int json, int quick)
      * stall, which a caller formatting its key right before the call pays too). */
     char *kseq = malloc((size_t)SEQ_LEN * KEY_SLOT);
     double *hcdf = zipf_cdf(W6_KEYS, 0.99);
-    if (!kseq || !hcdf) {
-        free(kseq);
-        free(hcdf);
-        orm_cache_close(c);
-        return 1;
-    }
-    if (!json)
-        printf("W6  cache alone (local, tinylfu, %d entries)\n", W6_KEYS);
+    int failed = !kseq || !hcdf || w6_fill(&c, &raw);
+    if (!failed && !json)
+        printf("W6  cache alone (local, tinylfu, %d entries), against a uthash table read without locks\n", W6_KEYS);
     static const char *const pnames[3] = { "zipf", "uniform", "hot1000" };
-    for (int pattern = 0; pattern < 3; pattern++) {
+    for (int pattern = 0; pattern < 3 && !failed; pattern++) {
         uint64_t seed = 99;
         for (long i = 0; i < SEQ_LEN; i++)
             format_key(kseq + i * KEY_SLOT,
                        pattern == 0   ? (uint32_t)((uint64_t)zipf_draw(hcdf, W6_KEYS, &seed) * 7919 % W6_KEYS)
                        : pattern == 1 ? (uint32_t)(xorshift(&seed) % W6_KEYS)
                                       : (uint32_t)(xorshift(&seed) % 1000 * 97));
-        const char *pname = pnames[pattern];
-        hit_run(c, kseq, 0, 1, ops / 10, NULL); /* warm up */
-        for (int copy = 0; copy <= 1; copy++)
-            for (int threads = 1; threads <= 2; threads++) {
-                /* the best of three runs, as W1-W4 report their best: this VM's timings swing
-                 * by 2x from run to run with what the host does */
-                double ns = 0, cpu_ns = 0;
-                for (int run = 0; run < 3; run++) {
-                    double cpu, wall = hit_run(c, kseq, copy, threads, ops, &cpu);
-                    if (run == 0 || wall < ns) {
-                        ns = wall;
-                        cpu_ns = cpu;
-                    }
-                }
-                const char *api = copy ? "get_copy" : "get";
-                if (json)
-                    printf("{\"workload\":\"W6\",\"impl\":\"cache\",\"api\":\"%s\",\"keys\":\"%s\",\"threads\":%d,"
-                           "\"n\":%ld,\"ns_per_op\":%.1f,\"cpu_ns_per_op\":%.1f}\n",
-                           api, pname, threads, ops * threads, ns, cpu_ns);
-                else
-                    printf("  %-8s hit, %-7s keys, %d thread%s: %8.1f ns/op wall (all threads' ops), %8.1f ns/op CPU\n",
-                           api, pname, threads, threads > 1 ? "s" : "", ns, cpu_ns);
-            }
+        w6_pattern(c, raw, kseq, pnames[pattern], ops, json);
     }
     free(kseq);
     free(hcdf);
-    orm_cache_close(c);
+    if (c)
+        orm_cache_close(c);
+    bench_raw_table_free(raw);
+    if (failed)
+        return 1;
 
     long space = quick ? 100000 : 1000000, stream = quick ? 1000000 : 5000000;
     double *cdf = zipf_cdf(space, 0.99);
