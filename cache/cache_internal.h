@@ -88,13 +88,23 @@ static inline orm_cache_ref *orm__cache_ref_retain(orm_cache_ref *r)
 
 #define ORM__CACHE_KEY_MAX 65535u
 
+/* A removed local-cache entry is freed once every read buffer has been drained since (a
+ * buffer may hold it); buffers of threads that stopped reading hold back at most this many
+ * removed entries before a write drains them itself (local.c, "deferred frees"). */
+#define ORM__CACHE_LIMBO_MAX 1024
+
 /* One local-cache entry: 72 bytes before the key (see orm_cache_local_overhead). The fields a
  * lookup reads come last, right before the key, and start 48 bytes in: malloc aligns to 16,
  * so the 24 hot bytes and a short key share one cache line for half of the entries. */
 typedef struct orm__centry {
     /* cold: the policy's and the wheel's, under the policy lock */
     struct orm__centry *prev, *next;  /* policy queue (next: the dead list once removed) */
-    struct orm__centry *wprev, *wnext;/* timer-wheel slot; NULL: none */
+    union {
+        struct {
+            struct orm__centry *wprev, *wnext; /* timer-wheel slot; NULL: none */
+        };
+        uint64_t retired; /* once removed and notified: the epoch it was retired in (local.c) */
+    };
     uint32_t ttl;                     /* the TTL stored with, ms, saturated */
     uint32_t charge;                  /* bytes charged: key + value + overhead */
     uint32_t stamp;                   /* its queue's push clock when it was last pushed */

@@ -6,8 +6,9 @@
  * totals, timer wheel) has one mutex, pol_mu. A hit takes only its shard's read lock: it
  * records the access in its stripe's small lossy ring buffer, and every few reads tries (never
  * waits for) pol_mu to apply the buffered accesses to the policy, as Caffeine does. Every
- * structural change takes pol_mu first, then shard write locks (this order, always), and
- * drains the stripes' rings before touching its table, so a ring never holds a freed entry.
+ * structural change takes pol_mu first, then shard write locks (this order, always). A ring
+ * may hold an entry after its removal, so removed entries are freed only once every ring has
+ * been drained since (see "deferred frees"): a ring never holds a freed entry.
  *
  * Kept true: count and bytes are exact under pol_mu and never exceed the limits once a write
  * returns; an expired entry is never returned (every get checks); removed entries are chained
@@ -57,6 +58,7 @@ typedef struct stripe {
     _Alignas(64) atomic_ullong ring_w; /* reads buffered so far (hits, when tracking) */
     atomic_ullong hits, misses;
     atomic_uint owner;                 /* the owning thread's number; 0: none. Shared: unused */
+    uint32_t index;                    /* its place among the cache's stripes */
     _Atomic(orm__centry *) ring[RING];
     atomic_uint readers[];             /* per shard: this stripe's threads inside it */
 } stripe;
@@ -104,6 +106,11 @@ typedef struct local {
     unsigned stripe_mask;
     unsigned nstripes;
     struct local *live_prev, *live_next; /* the caches alive (stripe_release_all), under live_mu */
+    /* deferred frees (see "removal, notification and deferred frees"), under pol_mu */
+    uint64_t epoch;          /* retirements so far, plus one */
+    uint64_t *drained;       /* per stripe: the epoch when its read buffer was last drained */
+    orm__centry *limbo, *limbo_tail; /* retired entries, oldest first, linked by next */
+    uint64_t nlimbo, limbo_bytes;    /* how many, and the bytes of their built-in values */
     /* timer wheel, under pol_mu */
     orm__centry *wheel;      /* WHEEL_SLOTS sentinels */
     int64_t cursor;          /* next tick to process */
@@ -326,12 +333,12 @@ static ORM__HOT_INLINE orm__centry *find(shard *s, uint32_t h, const char *key, 
 
 /* ---- read buffers ---- */
 
-/* Apply a stripe's buffered reads to the policy. Caller holds pol_mu. Every entry in a ring
- * is alive then: a removal holds pol_mu, takes its shard's write lock (so the readers that
- * found the entry have finished writing it into their rings) and drains every ring before it
- * unlinks the entry, after which no reader can find it. */
+/* Apply a stripe's buffered reads to the policy, and record the epoch it was drained at (see
+ * "deferred frees"). Caller holds pol_mu. Every entry in a ring is allocated then, but may
+ * have been removed: the policy skips those (their flags say dead). */
 static void drain(local *L, stripe *s)
 {
+    L->drained[s->index] = L->epoch;
     for (int i = 0; i < RING; i++) {
         /* A load and a store, not an exchange: a hit that fills the slot in between is
          * lost, which a lossy buffer allows, and costs no locked instruction per slot. */
@@ -344,12 +351,16 @@ static void drain(local *L, stripe *s)
     }
 }
 
-static void drain_all(local *L);
-
-static void wrlock(local *L, shard *s)
+/* Lock pol_mu for a write, and apply the caller's own buffered reads first, so a thread's
+ * write is ordered after its reads (other threads' reads reach the policy when their buffers
+ * are drained: a lossy buffer keeps no order between threads). */
+static void pol_lock_write(local *L)
 {
-    wr_lock(L, s);
-    drain_all(L);
+    int owned;
+    pthread_mutex_lock(&L->pol_mu);
+    stripe *st = my_stripe(L, &owned);
+    if (atomic_load_explicit(&st->ring_w, memory_order_relaxed))
+        drain(L, st);
 }
 
 /* ---- timer wheel (under pol_mu) ---- */
@@ -385,18 +396,32 @@ static void wheel_reset(local *L)
         L->wheel[i].wprev = L->wheel[i].wnext = &L->wheel[i];
 }
 
-/* ---- removal and notification ---- */
+/* ---- removal, notification and deferred frees ----
+ * A removed entry may still sit in a thread's read buffer, which a later drain reads (its
+ * flags say it is dead, and the policy skips it). So it is not freed when it is removed: once
+ * its listeners have run it is retired, stamped with the current epoch, and freed when every
+ * stripe that ever buffered a read has been drained since (each drain records the epoch it
+ * ran at). Slots holding it were filled before its removal, since no reader finds it after,
+ * and a drain clears every slot. Readers drain their own buffers as they go (hit_done), so a
+ * write touches no other thread's buffer: draining them all on every write cost a write up to
+ * stripes x 64 slots, most of them lines another CPU had just written. A buffer whose thread
+ * stopped reading would hold the retired entries back for ever, so past LIMBO_MAX entries (or
+ * LIMBO_MAX_BYTES of built-in values) the write that retires drains the laggards itself. */
+#define RECLAIM_BATCH 32           /* retired entries between looks at the stripes */
+#define LIMBO_MAX ORM__CACHE_LIMBO_MAX /* retired entries kept at most before laggards are drained */
+#define LIMBO_MAX_BYTES (1u << 20) /* ... and bytes of the values built into them */
 
 typedef struct dead_list {
-    orm__centry *head;
+    orm__centry *head;   /* removed: the listeners hear of each, then it is retired */
+    orm__centry *silent; /* replaced by another entry and already notified: only retired */
 } dead_list;
 
 /* Where an embedded entry's value starts: after the key, 16-byte aligned. */
 static size_t embed_offset(size_t klen) { return (offsetof(orm__centry, key) + klen + 1 + 15) & ~(size_t)15; }
 
-/* Free an entry that no lock reaches any more (its value reference is released apart). An
- * embedded entry drops the hold its block has on the value built into it: the block goes
- * with the last reference, so a caller still holding that value keeps it. */
+/* Free an entry that no lock, table or read buffer reaches any more (its value reference is
+ * released apart). An embedded entry drops the hold its block has on the value built into it:
+ * the block goes with the last reference, so a caller still holding that value keeps it. */
 static void entry_drop(orm__centry *e)
 {
     if (e->flags & ORM__E_EMBEDDED)
@@ -427,35 +452,78 @@ static void notify(local *L, const char *key, orm_cache_ref *old, orm_cache_ref 
         L->listeners[i].cb(key, old, nv, why, L->listeners[i].userdata);
 }
 
-/* Call the listeners for, and free, every entry on d. No lock may be held. */
-static void bury(local *L, dead_list *d)
+/* Chain the retired entries that no read buffer can hold any more on *out. Caller holds
+ * pol_mu. Looks at the stripes once per RECLAIM_BATCH retirements; drains the stripes that
+ * hold the limbo back when it is over its bounds. */
+static void reclaim(local *L, orm__centry **out)
 {
-    orm__centry *e = d->head;
-    while (e) {
-        orm__centry *next = e->next;
-        notify(L, e->key, e->val, NULL, ORM__E_REASON(e));
-        orm_cache_ref_release(e->val);
-        entry_drop(e);
-        e = next;
-    }
-    d->head = NULL;
-}
-
-/* Apply every stripe's pending reads (under pol_mu), so a write is ordered after the reads
- * that returned before it. Every slot of a stripe that has ever counted a read is looked at:
- * a stripe's counter can run ahead of its slots (a reader of another shard may have counted
- * its read and not yet stored it), so "nothing counted since the last drain" would not mean
- * "nothing stored since". */
-static void drain_all(local *L)
-{
+    if (L->nlimbo < RECLAIM_BATCH)
+        return;
+    int force = L->nlimbo >= LIMBO_MAX || L->limbo_bytes >= LIMBO_MAX_BYTES;
+    uint64_t safe = L->epoch; /* entries retired before this epoch may go */
     for (unsigned k = 0; k < L->nstripes; k++) {
         stripe *st = stripe_at(L, k);
-        /* A stripe no read has counted in has nothing stored either: a reader counts before
-         * it stores, and a read of the shard this write is about to change has finished
-         * (counted and stored) before the shard's write lock was granted. */
-        if (atomic_load_explicit(&st->ring_w, memory_order_relaxed))
+        if (!atomic_load_explicit(&st->ring_w, memory_order_relaxed) || L->drained[k] >= safe)
+            continue; /* never buffered a read, or drained since every retirement */
+        if (force)
             drain(L, st);
+        else
+            safe = L->drained[k];
     }
+    orm__centry *e;
+    while ((e = L->limbo) && e->retired < safe) {
+        L->limbo = e->next;
+        L->nlimbo--;
+        if (e->flags & ORM__E_EMBEDDED)
+            L->limbo_bytes -= e->charge;
+        e->next = *out;
+        *out = e;
+    }
+    if (!L->limbo)
+        L->limbo_tail = NULL;
+}
+
+/* Retire every entry of list (linked by next): free it once no read buffer can hold it. */
+static void retire(local *L, orm__centry *list, orm__centry *more)
+{
+    if (!list && !more)
+        return;
+    orm__centry *freed = NULL;
+    pthread_mutex_lock(&L->pol_mu);
+    uint64_t epoch = L->epoch++;
+    for (int pass = 0; pass < 2; pass++)
+        for (orm__centry *e = pass ? more : list, *next; e; e = next) {
+            next = e->next;
+            e->retired = epoch;
+            e->next = NULL;
+            if (L->limbo_tail)
+                L->limbo_tail->next = e;
+            else
+                L->limbo = e;
+            L->limbo_tail = e;
+            L->nlimbo++;
+            if (e->flags & ORM__E_EMBEDDED)
+                L->limbo_bytes += e->charge;
+        }
+    reclaim(L, &freed);
+    pthread_mutex_unlock(&L->pol_mu);
+    while (freed) { /* outside the lock: a built-in object's free callback is the caller's code */
+        orm__centry *next = freed->next;
+        entry_drop(freed);
+        freed = next;
+    }
+}
+
+/* Call the listeners for every removed entry on d and release its value, then retire the
+ * entries of d. No lock may be held. */
+static void bury(local *L, dead_list *d)
+{
+    for (orm__centry *e = d->head; e; e = e->next) {
+        notify(L, e->key, e->val, NULL, ORM__E_REASON(e));
+        orm_cache_ref_release(e->val);
+    }
+    retire(L, d->head, d->silent);
+    d->head = d->silent = NULL;
 }
 
 static int over_limits(const local *L)
@@ -471,7 +539,7 @@ static void enforce_limits(local *L, dead_list *d)
         if (!v)
             break;
         shard *s = shard_of(L, v->hash);
-        wrlock(L, s);
+        wr_lock(L, s);
         detach(L, s, v, ORM_CACHE_EVICTED, d);
         wr_unlock(s);
     }
@@ -485,9 +553,9 @@ static int is_expired(const orm__centry *e, int64_t now) { return e->expires && 
 /* Remove key's entry if it has expired (a get found it so, without the locks to remove it). */
 static void remove_expired(local *L, shard *s, uint32_t h, const char *key, size_t klen)
 {
-    dead_list d = { NULL };
-    pthread_mutex_lock(&L->pol_mu);
-    wrlock(L, s);
+    dead_list d = { NULL, NULL };
+    pol_lock_write(L);
+    wr_lock(L, s);
     orm__centry *e = find(s, h, key, klen);
     if (e && is_expired(e, now_ms(L)))
         detach(L, s, e, ORM_CACHE_EXPIRED, &d);
@@ -680,13 +748,13 @@ static int store(local *L, const char *key, orm_cache_ref *v, int64_t ttl, int m
     if (!ne)
         return orm__error_nomem("cache");
     orm__centry *swapped = NULL;
-    dead_list d = { NULL };
+    dead_list d = { NULL, NULL };
     orm_cache_ref *old = NULL;
     orm_cache_reason why = ORM_CACHE_REPLACED;
 
-    pthread_mutex_lock(&L->pol_mu);
+    pol_lock_write(L);
     int64_t now = now_ms(L);
-    wrlock(L, s); /* drains every read buffer too */
+    wr_lock(L, s);
     orm__ctable_step(&s->tab);
     orm__centry *e = find(s, h, key, klen);
     if (e && mode == MODE_LOAD_OR_STORE && !is_expired(e, now)) {
@@ -710,6 +778,7 @@ static int store(local *L, const char *key, orm_cache_ref *v, int64_t ttl, int m
         old = e->val;
         swap_entry(L, s, e, ne, v, charge, now, ttl);
         L->removals[why]++;
+        e->flags |= ORM__E_DEAD; /* read buffers may still hold it: the policy skips it */
         swapped = e;
         ne = NULL;
     } else if (e) {
@@ -749,8 +818,10 @@ static int store(local *L, const char *key, orm_cache_ref *v, int64_t ttl, int m
         orm_cache_ref_release(old);
         orm_cache_ref_release(v);
     }
-    if (swapped)
-        entry_drop(swapped);
+    if (swapped) { /* notified above, with its successor's value */
+        swapped->next = d.silent;
+        d.silent = swapped;
+    }
     bury(L, &d);
     return ORM_OK;
 }
@@ -845,10 +916,10 @@ static int remove_key(local *L, const char *key, orm_cache_ref **out)
         return rc;
     uint32_t h = hash32(key, klen);
     shard *s = shard_of(L, h);
-    dead_list d = { NULL };
-    pthread_mutex_lock(&L->pol_mu);
+    dead_list d = { NULL, NULL };
+    pol_lock_write(L);
     int64_t now = now_ms(L);
-    wrlock(L, s);
+    wr_lock(L, s);
     orm__centry *e = find(s, h, key, klen);
     int found = e && !is_expired(e, now);
     ++*gen_of(s, h);
@@ -889,13 +960,13 @@ static int local_incr(orm_cache *c, const char *key, int64_t delta, int64_t ttl,
     orm_cache_ref *nv = NULL, *old = NULL;
     if (!ne)
         return orm__error_nomem("cache");
-    dead_list d = { NULL };
+    dead_list d = { NULL, NULL };
     int64_t cur = 0;
     /* The new value depends on the old one, so it is made under the lock (a counter is
      * 24 bytes). */
-    pthread_mutex_lock(&L->pol_mu);
+    pol_lock_write(L);
     int64_t now = now_ms(L);
-    wrlock(L, s); /* drains every read buffer too */
+    wr_lock(L, s);
     orm__ctable_step(&s->tab);
     orm__centry *e = find(s, h, key, klen);
     if (e && is_expired(e, now)) {
@@ -951,11 +1022,11 @@ static void clear_one(orm__centry *e, void *arg)
 static int local_clear(orm_cache *c)
 {
     local *L = (local *)c;
-    dead_list d = { NULL };
+    dead_list d = { NULL, NULL };
     pthread_mutex_lock(&L->pol_mu);
     for (size_t i = 0; i < ((size_t)1 << L->shard_bits); i++) {
         shard *s = &L->shards[i];
-        wrlock(L, s);
+        wr_lock(L, s);
         for (int g = 0; g < GEN_STRIPES; g++)
             s->gens[g]++;
         clearing cl = { L, &d };
@@ -1032,7 +1103,7 @@ static size_t sweep(local *L, dead_list *d)
             seen++;
             if (is_expired(e, now)) {
                 shard *s = shard_of(L, e->hash);
-                wrlock(L, s);
+                wr_lock(L, s);
                 detach(L, s, e, ORM_CACHE_EXPIRED, d);
                 wr_unlock(s);
                 removed++;
@@ -1059,7 +1130,7 @@ int orm_cache_local_sweep(orm_cache *c, size_t *expired)
     if (!c || c->ops != &orm__cache_local_ops)
         return orm__error_set(ORM_EINVAL, "cache", "orm_cache_local_sweep: not a local cache");
     local *L = (local *)c;
-    dead_list d = { NULL };
+    dead_list d = { NULL, NULL };
     size_t n = sweep(L, &d);
     bury(L, &d);
     if (expired)
@@ -1083,7 +1154,7 @@ static void *sweeper_main(void *arg)
         if (L->stop)
             break;
         pthread_mutex_unlock(&L->stop_mu);
-        dead_list d = { NULL };
+        dead_list d = { NULL, NULL };
         sweep(L, &d);
         bury(L, &d);
         pthread_mutex_lock(&L->stop_mu);
@@ -1101,6 +1172,11 @@ static void free_entry(orm__centry *e, void *arg)
 
 static void free_all(local *L)
 {
+    while (L->limbo) { /* no thread reads a closed cache: its buffers are dead too */
+        orm__centry *next = L->limbo->next;
+        entry_drop(L->limbo);
+        L->limbo = next;
+    }
     if (L->shards) {
         for (size_t i = 0; i < ((size_t)1 << L->shard_bits); i++) {
             shard *s = &L->shards[i];
@@ -1111,6 +1187,7 @@ static void free_all(local *L)
     orm__cpolicy_free(&L->pol);
     orm__free(L->shard_mem);
     orm__free(L->stripe_mem);
+    orm__free(L->drained);
     orm__free(L->wheel);
     pthread_mutex_destroy(&L->pol_mu);
     pthread_mutex_destroy(&L->stop_mu);
@@ -1187,6 +1264,11 @@ static int init_shards(local *L, unsigned n)
     if (!L->stripe_mem)
         return orm__error_nomem("cache"); /* free_all frees the shards' tables */
     L->stripes = (char *)(((uintptr_t)L->stripe_mem + 63) & ~(uintptr_t)63);
+    for (unsigned k = 0; k < L->nstripes; k++)
+        stripe_at(L, k)->index = k;
+    L->epoch = 1; /* drained[k] == 0: never drained, before every retirement */
+    if (!(L->drained = orm__calloc(L->nstripes, sizeof *L->drained)))
+        return orm__error_nomem("cache");
     return ORM_OK;
 }
 

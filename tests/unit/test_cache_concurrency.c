@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache/cache_internal.h"
 #include "orm/cache.h"
 #include "orm/cache_patterns.h"
 #include "orm/error.h"
@@ -419,6 +420,89 @@ START_TEST(test_wait_timeout)
 }
 END_TEST
 
+/* ---- removed entries are freed, however long a reader stalls ----
+ * A removed entry may still sit in a thread's read buffer, so it is freed only once every
+ * buffer has been drained since. A reader that filled its buffer and then stopped must not
+ * hold them all back: the objects alive stay under the cache's limit plus the bound on
+ * entries waiting to be freed, and closing the cache frees the rest. */
+
+static atomic_int objs_alive;
+
+static int counted_copy(void *dst, const void *src, void *ud)
+{
+    memcpy(dst, src, sizeof(int64_t));
+    atomic_fetch_add(&objs_alive, 1);
+    return ORM_OK;
+}
+static void counted_free(void *obj, void *ud) { atomic_fetch_sub(&objs_alive, 1); }
+static const orm_cache_type counted_type = { sizeof(int64_t), counted_copy, counted_free, NULL, NULL };
+
+typedef struct stall_arg {
+    orm_cache *c;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int have_read, may_exit;
+} stall_arg;
+
+static void *stalled_reader(void *p)
+{
+    stall_arg *a = p;
+    char key[32];
+    for (int i = 0; i < 1000; i++) { /* fills its read buffer, and drains it now and then */
+        snprintf(key, sizeof key, "o:%d", i % 100);
+        orm_cache_ref *r;
+        ck_assert_ok(orm_cache_get(a->c, key, &r));
+        ck_assert_int_eq(*(const int64_t *)orm_cache_ref_data(r), i % 100);
+        orm_cache_ref_release(r);
+    }
+    pthread_mutex_lock(&a->mu);
+    a->have_read = 1;
+    pthread_cond_broadcast(&a->cv);
+    while (!a->may_exit)
+        pthread_cond_wait(&a->cv, &a->mu);
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+START_TEST(test_retired_entries_freed)
+{
+    orm_cache *c;
+    orm_cache_local_options o = ORM_CACHE_LOCAL_OPTIONS_INIT;
+    o.max_entries = 100;
+    o.background_sweep = 0;
+    ck_assert_ok(orm_cache_local_new(&c, &o));
+    char key[32];
+    for (int64_t i = 0; i < 100; i++) {
+        snprintf(key, sizeof key, "o:%d", (int)i);
+        ck_assert_ok(orm_cache_set_obj(c, key, &counted_type, &i, 0));
+    }
+    stall_arg a = { c, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0 };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, stalled_reader, &a), 0);
+    pthread_mutex_lock(&a.mu);
+    while (!a.have_read)
+        pthread_cond_wait(&a.cv, &a.mu);
+    pthread_mutex_unlock(&a.mu);
+
+    /* 20,000 writes over 300 keys: evictions, replacements and deletes, each value an object */
+    for (int64_t i = 0; i < 20000; i++) {
+        snprintf(key, sizeof key, "o:%d", (int)(i % 300));
+        ck_assert_ok(orm_cache_set_obj(c, key, &counted_type, &i, 0));
+        if (i % 7 == 0)
+            ck_assert_ok(orm_cache_delete(c, key));
+    }
+    ck_assert_int_le(atomic_load(&objs_alive), 100 + ORM__CACHE_LIMBO_MAX);
+
+    pthread_mutex_lock(&a.mu);
+    a.may_exit = 1;
+    pthread_cond_broadcast(&a.cv);
+    pthread_mutex_unlock(&a.mu);
+    pthread_join(t, NULL);
+    ck_assert_ok(orm_cache_close(c));
+    ck_assert_int_eq(atomic_load(&objs_alive), 0);
+}
+END_TEST
+
 static Suite *concurrency_suite(void)
 {
     Suite *s = suite_create("cache_concurrency");
@@ -430,6 +514,7 @@ static Suite *concurrency_suite(void)
     tcase_add_test(tc, test_incr_atomic);
     tcase_add_test(tc, test_write_back_concurrent);
     tcase_add_test(tc, test_wait_timeout);
+    tcase_add_test(tc, test_retired_entries_freed);
     suite_add_tcase(s, tc);
     return s;
 }
