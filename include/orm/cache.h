@@ -17,7 +17,11 @@
  * cache and every reader holding it. It holds bytes, an int64 counter (incr/decr), or a typed
  * object (a C struct) deep-copied with the copy/clear/size callbacks of an orm_cache_type, so
  * the cache owns its copy and knows its exact size. A reader never sees a value change under
- * it: set makes a new value, and the old one lives until its last holder releases it.
+ * it: set makes a new value, and the old one lives until its last holder releases it. The
+ * local cache is such a holder a little past a removal: a value built into its entry (set_bytes,
+ * set_obj) is freed, and its type's clear called, once every thread's read buffer has moved
+ * past the entry, which a later write notices (at most 1,024 removed entries wait so; close
+ * frees the rest). Listeners are called at the removal itself.
  *
  * Keys are NUL-terminated strings of 1 to 65535 bytes, e.g. "users:42".
  *
