@@ -138,7 +138,8 @@ typedef struct orm__clist {
 } orm__clist;
 
 typedef struct orm__sketch {
-    uint64_t *table; /* 4 rows of width 4-bit counters, 16 per word */
+    uint64_t *table; /* 4 rows of width 4-bit counters, 16 per word; 64-byte aligned */
+    void *table_mem; /* the allocation behind table */
     uint64_t mask;   /* width - 1 (counters per row) */
     uint64_t additions, sample_size;
     uint64_t halvings;
