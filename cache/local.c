@@ -483,7 +483,27 @@ static void reclaim(local *L, orm__centry **out)
         L->limbo_tail = NULL;
 }
 
-/* Retire every entry of list (linked by next): free it once no read buffer can hold it. */
+/* Put the entries of list (linked by next) at the limbo's tail, retired in epoch. Caller
+ * holds pol_mu. */
+static void limbo_append(local *L, orm__centry *list, uint64_t epoch)
+{
+    for (orm__centry *e = list, *next; e; e = next) {
+        next = e->next;
+        e->retired = epoch;
+        e->next = NULL;
+        if (L->limbo_tail)
+            L->limbo_tail->next = e;
+        else
+            L->limbo = e;
+        L->limbo_tail = e;
+        L->nlimbo++;
+        if (e->flags & ORM__E_EMBEDDED)
+            L->limbo_bytes += e->charge;
+    }
+}
+
+/* Retire the entries of two lists (linked by next): each is freed once no read buffer can
+ * hold it. */
 static void retire(local *L, orm__centry *list, orm__centry *more)
 {
     if (!list && !more)
@@ -491,20 +511,8 @@ static void retire(local *L, orm__centry *list, orm__centry *more)
     orm__centry *freed = NULL;
     pthread_mutex_lock(&L->pol_mu);
     uint64_t epoch = L->epoch++;
-    for (int pass = 0; pass < 2; pass++)
-        for (orm__centry *e = pass ? more : list, *next; e; e = next) {
-            next = e->next;
-            e->retired = epoch;
-            e->next = NULL;
-            if (L->limbo_tail)
-                L->limbo_tail->next = e;
-            else
-                L->limbo = e;
-            L->limbo_tail = e;
-            L->nlimbo++;
-            if (e->flags & ORM__E_EMBEDDED)
-                L->limbo_bytes += e->charge;
-        }
+    limbo_append(L, list, epoch);
+    limbo_append(L, more, epoch);
     reclaim(L, &freed);
     pthread_mutex_unlock(&L->pol_mu);
     while (freed) { /* outside the lock: a built-in object's free callback is the caller's code */
