@@ -430,6 +430,16 @@ static void entry_drop(orm__centry *e)
         orm__free(e);
 }
 
+/* entry_drop every entry of a chain linked by next. */
+static void drop_chain(orm__centry *e)
+{
+    while (e) {
+        orm__centry *next = e->next;
+        entry_drop(e);
+        e = next;
+    }
+}
+
 /* Unlink e from everything and chain it on d with its reason. Caller holds pol_mu and the
  * write lock of e's shard. */
 static void detach(local *L, shard *s, orm__centry *e, orm_cache_reason why, dead_list *d)
@@ -515,11 +525,7 @@ static void retire(local *L, orm__centry *list, orm__centry *more)
     limbo_append(L, more, epoch);
     reclaim(L, &freed);
     pthread_mutex_unlock(&L->pol_mu);
-    while (freed) { /* outside the lock: a built-in object's free callback is the caller's code */
-        orm__centry *next = freed->next;
-        entry_drop(freed);
-        freed = next;
-    }
+    drop_chain(freed); /* outside the lock: a built-in object's free callback is the caller's code */
 }
 
 /* Call the listeners for every removed entry on d and release its value, then retire the
@@ -1180,11 +1186,8 @@ static void free_entry(orm__centry *e, void *arg)
 
 static void free_all(local *L)
 {
-    while (L->limbo) { /* no thread reads a closed cache: its buffers are dead too */
-        orm__centry *next = L->limbo->next;
-        entry_drop(L->limbo);
-        L->limbo = next;
-    }
+    drop_chain(L->limbo); /* no thread reads a closed cache: its buffers are dead too */
+    L->limbo = NULL;
     if (L->shards) {
         for (size_t i = 0; i < ((size_t)1 << L->shard_bits); i++) {
             shard *s = &L->shards[i];
