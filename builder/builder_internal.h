@@ -12,6 +12,7 @@
 #include "orm/error_internal.h"
 #include "orm/expr.h"
 #include "orm/model.h"
+#include "orm/middleware.h"
 #include "orm/query.h"
 #include "orm/rows.h"
 #include "orm/session_internal.h"
@@ -84,10 +85,11 @@ int orm__builder_to_sql(orm_builder_base *q, const orm_dialect *d, orm_sql *out,
 int orm__builder_run(orm_builder_base *q, orm_ctx *ctx, orm_query_kind qkind, orm_builder_render_fn render,
                      int64_t *affected, const char *fn, const char *kind);
 
-/* Run a rendered statement. */
+/* Run a rendered statement. in: what it is for (NULL: UPDATE_WHERE / DELETE_WHERE by kind,
+ * else SQL only). */
 int orm__builder_exec(orm_session *s, orm_ctx *ctx, orm_query_kind kind, const orm_model *m,
-                      const orm_sql_buf *b, orm_exec_result *res);
+                      const orm_sql_buf *b, orm_exec_result *res, const orm_stmt_intent *in);
 int orm__builder_query(orm_session *s, orm_ctx *ctx, orm_query_kind kind, const orm_model *m,
-                       const orm_sql_buf *b, orm_rows **out);
+                       const orm_sql_buf *b, orm_rows **out, const orm_stmt_intent *in);
 
 #endif
