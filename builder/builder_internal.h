@@ -85,6 +85,10 @@ int orm__builder_to_sql(orm_builder_base *q, const orm_dialect *d, orm_sql *out,
 int orm__builder_run(orm_builder_base *q, orm_ctx *ctx, orm_query_kind qkind, orm_builder_render_fn render,
                      int64_t *affected, const char *fn, const char *kind);
 
+/* Map the row r is on into out (zeroed first), field k from column k (the column order of
+ * the fast paths' SELECTs). */
+int orm__map_row_identity(const orm_model *model, orm_rows *r, void *out);
+
 /* Run a rendered statement. in: what it is for (NULL: UPDATE_WHERE / DELETE_WHERE by kind,
  * else SQL only). */
 int orm__builder_exec(orm_session *s, orm_ctx *ctx, orm_query_kind kind, const orm_model *m,

@@ -194,8 +194,7 @@ static int entry_of(orm_session *s, const orm_model *m, const void *obj, const c
     return ORM_OK;
 }
 
-/* Map the row r is on into out (zeroed first) with field k from column k. */
-static int map_identity(const orm_model *model, orm_rows *r, void *out)
+int orm__map_row_identity(const orm_model *model, orm_rows *r, void *out)
 {
     memset(out, 0, model->struct_size);
     if (model->nfields <= 256)
@@ -217,7 +216,7 @@ static int get_db(orm_session *s, orm_ctx *ctx, const orm_query *q, int64_t *fou
         return rc;
     rc = orm_rows_next(r);
     if (rc == 1) {
-        rc = map_identity(q->model, r, q->intent->obj);
+        rc = orm__map_row_identity(q->model, r, q->intent->obj);
         *found = rc == ORM_OK;
     }
     orm_rows_free(r);

@@ -361,8 +361,8 @@ static void unfill(const orm_query *q)
     }
     for (size_t i = 0; in->found && i < in->nkeys; i++)
         if (in->found[i]) {
-            orm_model_clear(q->model, in->objs[i]);
-            in->found[i] = 0;
+            orm_model_clear(q->model, (char *)in->obj + i * q->model->struct_size);
+            in->found[i] = false;
         }
 }
 

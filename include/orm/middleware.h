@@ -112,8 +112,9 @@ enum orm_stmt_flags {
 typedef enum orm_stmt_op {
     ORM_STMT_OP_NONE = 0,       /* SQL only: raw SQL, scripts, the select builder, BEGIN ... */
     ORM_STMT_OP_GET,            /* orm_get: key (npk values); obj is the struct to fill */
-    ORM_STMT_OP_GET_MANY,       /* orm_get_many: keys (nkeys x npk values); objs[i] is filled
-                                   and found[i] set for each key found */
+    ORM_STMT_OP_GET_MANY,       /* orm_get_many: keys (nkeys x npk values); struct i of the
+                                   array obj is filled and found[i] set for each key found;
+                                   keys already found when next is called are not loaded */
     ORM_STMT_OP_INSERT_ONE,     /* orm_insert_one: obj written (its AUTOINCREMENT key is set
                                    once next returned ORM_OK) */
     ORM_STMT_OP_UPDATE_ONE,     /* orm_update_one: key, obj written (every non-key column) */
@@ -133,9 +134,10 @@ typedef struct orm_stmt_intent {
     orm_stmt_op op;
     const orm_value *key;   /* GET, UPDATE_ONE, DELETE_ONE: npk values; GET_MANY: nkeys x npk */
     size_t nkeys;           /* GET_MANY: keys; INSERT / UPSERT: objs */
-    void *obj;              /* GET: to fill; INSERT_ONE, UPDATE_ONE: the row written */
-    void *const *objs;      /* GET_MANY: one struct per key, to fill; INSERT/UPSERT: rows */
-    unsigned char *found;   /* GET_MANY: found[i] is 1 once key i was filled */
+    void *obj;              /* GET: to fill; GET_MANY: nkeys structs to fill; INSERT_ONE,
+                               UPDATE_ONE: the row written */
+    void *const *objs;      /* INSERT / UPSERT: the rows */
+    bool *found;            /* GET_MANY: found[i] is true once key i was filled */
 } orm_stmt_intent;
 
 /* One statement on its way through the chain. Lives on the stack of the call that runs it:
