@@ -208,6 +208,75 @@ START_TEST(timestamp_forms_written_by_other_tools_read_back)
 }
 END_TEST
 
+/* A value the field cannot hold is refused when the statement is built, naming the field,
+ * on both backends (SQLite would store text in an INTEGER column and fail the next read). */
+START_TEST(values_are_checked_against_field_types)
+{
+    it_seed();
+    orm_update *up = orm_update_new(it_s, &it_user_model);
+    ck_assert_orm(orm_update_set(up, "age", orm_text("very long")), ORM_ETYPE);
+    ck_assert(it_msg_has("users.age"));
+    orm_update_where(up, orm_eq("id", orm_int(it_uid[IT_ADA])));
+    int64_t n = -1;
+    ck_assert_orm(orm_update_exec(up, NULL, &n), ORM_ETYPE);
+    ck_assert_int_eq(n, 0);
+    orm_update_free(up);
+
+    /* out of range for int32, a double into an integer, text into a timestamp */
+    up = orm_update_new(it_s, &it_user_model);
+    ck_assert_orm(orm_update_set(up, "age", orm_int(INT64_C(1) << 40)), ORM_ETYPE);
+    ck_assert(it_msg_has("users.age") && it_msg_has("out of range"));
+    orm_update_free(up);
+    up = orm_update_new(it_s, &it_user_model);
+    ck_assert_orm(orm_update_set(up, "age", orm_double(1.5)), ORM_ETYPE);
+    orm_update_free(up);
+    up = orm_update_new(it_s, &it_user_model);
+    ck_assert_orm(orm_update_set(up, "created_at", orm_text("2026-03-04")), ORM_ETYPE);
+    ck_assert(it_msg_has("users.created_at") && it_msg_has("orm_timestamp_us"));
+    orm_update_free(up);
+
+    /* the row is intact and still loads */
+    it_user u;
+    it_user_load(it_uid[IT_ADA], &u);
+    ck_assert_int_eq(u.age, 36);
+    orm_model_clear(&it_user_model, &u);
+
+    /* where clauses on model fields: =, LIKE, BETWEEN, IN, either side */
+    orm_expr *bad[] = {
+        orm_eq("age", orm_text("36")),
+        orm_like("age", orm_text("3%")),
+        orm_between("name", orm_int(1), orm_int(2)),
+        orm_in("active", (orm_value[]){ orm_bool(true), orm_text("yes") }, 2),
+        orm_lt("created_at", orm_text("2026-01-01")),
+        orm_gt("email", orm_int(0)),
+    };
+    const char *names[] = { "users.age", "users.age", "users.name", "users.active",
+                            "users.created_at", "users.email" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        orm_select *q = orm_select_new(it_s, &it_user_model);
+        orm_select_where(q, bad[i]);
+        orm_list l = ORM_LIST_INIT;
+        ck_assert_orm(orm_select_all(q, NULL, &l), ORM_ETYPE);
+        ck_assert_msg(it_msg_has(names[i]), "%zu: %s", i, orm_error_last()->message);
+        orm_select_free(q);
+    }
+    /* what fits passes: an int for a double, a double compared with an int, NULL */
+    up = orm_update_new(it_s, &it_user_model);
+    ck_assert_ok(orm_update_set(up, "score", orm_int(3)));
+    ck_assert_ok(orm_update_set(up, "age", orm_null()));
+    orm_update_where(up, orm_and(orm_eq("id", orm_int(it_uid[IT_ADA])), orm_gt("age", orm_double(35.5))));
+    ck_assert_ok(orm_update_exec(up, NULL, &n));
+    ck_assert_int_eq(n, 1);
+    orm_update_free(up);
+    /* one where with a bad value in a delete too */
+    orm_delete *d = orm_delete_new(it_s, &it_user_model);
+    orm_delete_where(d, orm_eq("score", orm_text("x")));
+    ck_assert_orm(orm_delete_exec(d, NULL, &n), ORM_ETYPE);
+    orm_delete_free(d);
+    ck_assert_int_eq(it_count(&it_user_model, NULL), IT_NUSERS);
+}
+END_TEST
+
 Suite *it_portable_suite(void)
 {
     Suite *s = suite_create("portable");
@@ -215,6 +284,9 @@ Suite *it_portable_suite(void)
     tcase_add_test(tc, timestamp_range_finds_rows_written_by_date_functions);
     tcase_add_test(tc, timestamps_written_by_liborm_compare_in_sqlite_shell);
     tcase_add_test(tc, timestamp_forms_written_by_other_tools_read_back);
+    suite_add_tcase(s, tc);
+    tc = it_tcase("types");
+    tcase_add_test(tc, values_are_checked_against_field_types);
     suite_add_tcase(s, tc);
     return s;
 }
