@@ -29,4 +29,5 @@ set(ORM_POSTGRES_SOURCES
   orm/driver_postgres.c
   orm/pg_codec.c
   orm/pg_error.c
+  orm/pg_cancel.c
 )

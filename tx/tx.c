@@ -60,7 +60,6 @@ static int tx_op_db(void *arg, orm_ctx *ctx)
     case OP_COMMIT: rc = drv->commit(o->tx->conn, ctx); break;
     default: rc = drv->rollback(o->tx->conn, NULL); break; /* never cut short */
     }
-    orm__ctx_disarm(ctx);
     if (rc == ORM_ECONN)
         o->tx->broken = 1;
     return orm__ctx_fix(ctx, rc);
