@@ -504,20 +504,20 @@ static int on_write(orm_row_cache *rc, rc_model *m, orm_stmt *st)
     case ORM_STMT_OP_UPDATE_ONE:
     case ORM_STMT_OP_DELETE_ONE:
         if (t)
-            orm__rc_tx_key(t, m, key);
+            orm__rc_tx_key(t, tx, m, key);
         else
             orm__rc_drop_key(m, key);
         break;
     case ORM_STMT_OP_INSERT_ONE:
     case ORM_STMT_OP_INSERT:
         if (t)
-            orm__rc_tx_inserts(t, m);
+            orm__rc_tx_inserts(t, tx, m);
         else
             orm__rc_drop_inserts(m);
         break;
     default: /* UPSERT, UPDATE_WHERE, DELETE_WHERE */
         if (t)
-            orm__rc_tx_model(t, m);
+            orm__rc_tx_model(t, tx, m);
         else
             orm__rc_drop_model(m);
         break;
@@ -531,6 +531,7 @@ static int on_write(orm_row_cache *rc, rc_model *m, orm_stmt *st)
 typedef struct table_hit {
     orm_row_cache *rc;
     struct rc_tx *t;
+    orm_tx *tx;
 } table_hit;
 
 static void on_table(const char *name, size_t len, void *ud)
@@ -541,7 +542,7 @@ static void on_table(const char *name, size_t len, void *ud)
         const char *t = m->model->table;
         if (strlen(t) == len && strncasecmp(t, name, len) == 0) {
             if (th->t)
-                orm__rc_tx_model(th->t, m);
+                orm__rc_tx_model(th->t, th->tx, m);
             else
                 orm__rc_drop_model(m);
         }
@@ -555,10 +556,10 @@ static int on_sql(orm_row_cache *rc, orm_stmt *st)
     if (tx && !(t = orm__rc_tx_state(rc, tx)))
         return ORM_ENOMEM;
     int r = orm_stmt_next(st);
-    table_hit th = { rc, t };
+    table_hit th = { rc, t, tx };
     if (orm__rc_sql_tables(st->sql, st->sql_len, on_table, &th) != 0) {
         if (t)
-            orm__rc_tx_every(t);
+            orm__rc_tx_every(t, tx);
         else
             orm__rc_drop_every(rc);
     }

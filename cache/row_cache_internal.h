@@ -74,15 +74,17 @@ void orm__rc_drop_every(struct orm_row_cache *rc);
 
 /* ---- transaction staging (row_cache_tx.c) ---- */
 
-/* The staging state of tx (made and hooked on first use). NULL with ORM_ENOMEM set. */
+/* The staging state of tx's top-level transaction (made and hooked, on it and on every
+ * savepoint from tx up, on first use). NULL with ORM_ENOMEM set. */
 struct rc_tx *orm__rc_tx_state(struct orm_row_cache *rc, orm_tx *tx);
-/* Stage a drop (never fails: an allocation failure stages "drop everything" instead). */
-void orm__rc_tx_key(struct rc_tx *t, rc_model *m, const char *key);
-void orm__rc_tx_model(struct rc_tx *t, rc_model *m);
-void orm__rc_tx_inserts(struct rc_tx *t, rc_model *m);
-void orm__rc_tx_every(struct rc_tx *t);
-/* Whether a read of key (NULL: any key) of m in tx must go to the database because tx (or a
- * transaction it is a savepoint of) wrote it. */
+/* Stage a drop for a write run in tx (never fails: an allocation failure stages "drop
+ * everything" instead). */
+void orm__rc_tx_key(struct rc_tx *t, orm_tx *tx, rc_model *m, const char *key);
+void orm__rc_tx_model(struct rc_tx *t, orm_tx *tx, rc_model *m);
+void orm__rc_tx_inserts(struct rc_tx *t, orm_tx *tx, rc_model *m);
+void orm__rc_tx_every(struct rc_tx *t, orm_tx *tx);
+/* Whether a read of key (NULL: any key) of m in tx must go to the database because tx's
+ * transaction (any of its savepoints) wrote it. */
 int orm__rc_tx_wrote(struct orm_row_cache *rc, orm_tx *tx, rc_model *m, const char *key);
 
 /* ---- raw SQL (row_cache_sql.c) ---- */
