@@ -16,4 +16,5 @@ set(ORM_ROW_CACHE_SOURCES
   cache/row_cache.c
   cache/row_cache_tx.c
   cache/row_cache_sql.c
+  cache/row_cache_wb.c
 )
