@@ -672,10 +672,30 @@ static void rc_free(void *ud)
     orm__free(rc);
 }
 
-/* orm_db_close, before anything goes: the write-back rows are written (or reported). */
+/* orm_db_close, before anything goes: the write-back rows are written (or reported), then the
+ * row cache is freed (its layer, when registered, is never called again: the chain's free
+ * callback is NULL). */
 static void on_close(void *ud)
 {
-    orm__rc_wb_close(ud);
+    orm_row_cache *rc = ud;
+    orm__rc_wb_close(rc);
+    rc_free(rc);
+}
+
+/* The layer joins the chain with the first model that is not OFF: a row cache caching nothing
+ * costs the db's statements nothing at all (no layer, the chain's bypass stays). */
+static int register_layer(orm_row_cache *rc)
+{
+    if (rc->registered)
+        return ORM_OK;
+    orm_middleware mw = ORM_MIDDLEWARE_INIT;
+    mw.name = "row_cache";
+    mw.fn = rc_fn;
+    mw.userdata = rc;
+    int r = orm_db_use(rc->db, &mw);
+    if (r == ORM_OK)
+        rc->registered = 1;
+    return r;
 }
 
 int orm_row_cache_attach(orm_row_cache **out, orm_db *db, orm_cache *cache, const orm_row_cache_options *opts)
@@ -690,10 +710,15 @@ int orm_row_cache_attach(orm_row_cache **out, orm_db *db, orm_cache *cache, cons
     orm_row_cache_options d = ORM_ROW_CACHE_OPTIONS_INIT;
     if (!opts)
         opts = &d;
-    if (opts->version != ORM_ROW_CACHE_OPTIONS_VERSION || opts->load_wait_ms < 0) {
+    if (opts->version != ORM_ROW_CACHE_OPTIONS_VERSION || opts->load_wait_ms < 0 || opts->flush_interval_ms < 0) {
         orm_cache_close(cache);
         return orm__error_set(ORM_EINVAL, "row_cache", "orm_row_cache_options: unknown version %u or a "
-                              "negative load_wait_ms", opts->version);
+                              "negative time", opts->version);
+    }
+    if (atomic_load(&orm__db_chain(db)->frozen)) {
+        orm_cache_close(cache);
+        return orm__error_set(ORM_EINVAL, "row_cache", "orm_row_cache_attach: the db already ran a "
+                              "statement: attach before");
     }
     orm_row_cache *rc = orm__calloc(1, sizeof *rc);
     if (!rc) {
@@ -703,6 +728,7 @@ int orm_row_cache_attach(orm_row_cache **out, orm_db *db, orm_cache *cache, cons
     rc->db = db;
     rc->cache = cache;
     rc->rng = (uint64_t)(uintptr_t)rc;
+    rc->opts = *opts;
     orm_cache_loading_options lo = ORM_CACHE_LOADING_OPTIONS_INIT;
     lo.loader = loader;
     lo.userdata = rc;
@@ -714,15 +740,10 @@ int orm_row_cache_attach(orm_row_cache **out, orm_db *db, orm_cache *cache, cons
         orm__free(rc);
         return r;
     }
-    orm_middleware mw = ORM_MIDDLEWARE_INIT;
-    mw.name = "row_cache";
-    mw.fn = rc_fn;
-    mw.free = rc_free;
-    mw.userdata = rc;
-    rc->opts = *opts;
-    if ((r = orm_db_use(db, &mw)) != ORM_OK)
-        return r; /* orm_db_use ran rc_free, which closed the cache */
-    orm__db_set_close_hook(db, on_close, rc);
+    if (orm__db_set_close_hook(db, on_close, rc) != ORM_OK) {
+        rc_free(rc); /* closes the cache */
+        return orm__error_set(ORM_EINVAL, "row_cache", "orm_row_cache_attach: the db has a row cache already");
+    }
     *out = rc;
     return ORM_OK;
 }
@@ -778,6 +799,8 @@ int orm_row_cache_model(orm_row_cache *rc, const orm_model *model, const orm_row
     if (model->npk == 0)
         return orm__error_set(ORM_EINVAL, "row_cache", "model %s: table \"%s\" has no primary key",
                               model->name, model->table);
+    if (opts->mode != ORM_ROW_CACHE_OFF && (r = register_layer(rc)) != ORM_OK)
+        return r;
     if (opts->mode == ORM_ROW_CACHE_WRITE_BACK && (r = orm__rc_wb_start(rc)) != ORM_OK)
         return r;
     rc_model *m = orm__rc_find(rc, model);

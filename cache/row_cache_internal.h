@@ -49,6 +49,7 @@ struct orm_row_cache {
     orm_metrics *metrics;     /* the collector's, or NULL */
     orm_row_cache_options opts;
     struct rc_wb *wb;         /* the write-back buffer (a model in WRITE_BACK mode), or NULL */
+    int registered;           /* the layer is in the chain (since the first model not OFF) */
 };
 
 /* The configured model (any mode), or NULL. */

@@ -272,10 +272,13 @@ int orm_db_open(orm_db **out, const char *dsn, const orm_db_options *opts)
     return ORM_OK;
 }
 
-void orm__db_set_close_hook(orm_db *db, void (*fn)(void *), void *ud)
+int orm__db_set_close_hook(orm_db *db, void (*fn)(void *), void *ud)
 {
+    if (fn && db->close_hook)
+        return ORM_EINVAL;
     db->close_hook = fn;
     db->close_hook_ud = ud;
+    return ORM_OK;
 }
 
 void orm_db_close(orm_db *db)

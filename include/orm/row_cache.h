@@ -150,14 +150,17 @@ typedef struct orm_row_cache_model_options {
 #define ORM_ROW_CACHE_MODEL_OPTIONS_INIT \
     { ORM_ROW_CACHE_MODEL_OPTIONS_VERSION, ORM_ROW_CACHE_OFF, 0, 0, false, 0 }
 
-/* Attach cache to db as its row cache (registering the layer in db's chain). ORM_EINVAL when
- * the db already ran a statement, one is already attached, or an argument is NULL. */
+/* Attach cache to db as its row cache. The layer joins db's chain (where orm_db_use would put
+ * it) with the first model configured in a mode other than OFF: until then it costs nothing.
+ * ORM_EINVAL when the db already ran a statement, one is already attached, or an argument is
+ * NULL. */
 ORM_API int orm_row_cache_attach(orm_row_cache **out, orm_db *db, orm_cache *cache,
                                  const orm_row_cache_options *opts);
 
 /* Set model's mode and TTLs (opts NULL: OFF). The model must be valid (orm_model_validate)
- * and have a primary key. Before the db is shared; a later call for the same model replaces
- * its options. */
+ * and have a primary key. Before the db runs its first statement (ORM_EINVAL after, for a
+ * mode other than OFF when no model had one: the layer can no longer join the chain) and
+ * before it is shared; a later call for the same model replaces its options. */
 ORM_API int orm_row_cache_model(orm_row_cache *rc, const orm_model *model,
                                 const orm_row_cache_model_options *opts);
 

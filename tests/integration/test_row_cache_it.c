@@ -673,6 +673,40 @@ START_TEST(test_slow_load_never_installs_a_stale_row)
 }
 END_TEST
 
+START_TEST(test_attach_errors)
+{
+    ck_assert_ok(orm_db_open(&it_db, backend_dsn(), NULL));
+    it_s = orm_db_session(it_db);
+    orm_cache *c, *c2;
+    ck_assert_ok(orm_cache_local_new(&c, NULL));
+    ck_assert_ok(orm_cache_local_new(&c2, NULL));
+    ck_assert_ok(orm_row_cache_attach(&rc, it_db, c, NULL));
+    orm_row_cache *again = NULL;
+    ck_assert_orm(orm_row_cache_attach(&again, it_db, c2, NULL), ORM_EINVAL); /* c2 closed */
+    ck_assert_ptr_null(again);
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.version = 99;
+    ck_assert_orm(orm_row_cache_model(rc, &it_user_model, &mo), ORM_EINVAL);
+    mo = (orm_row_cache_model_options)ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.jitter = 2;
+    ck_assert_orm(orm_row_cache_model(rc, &it_user_model, &mo), ORM_EINVAL);
+    ck_assert_ok(orm_row_cache_model(rc, &it_post_model, NULL)); /* OFF: no layer yet */
+    ck_assert_ok(it_models_register(it_db));
+    ck_assert_ok(it_schema_create(it_s)); /* the first statement */
+    mo = (orm_row_cache_model_options)ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    ck_assert_orm(orm_row_cache_model(rc, &it_user_model, &mo), ORM_EINVAL); /* too late */
+    orm_cache *c3;
+    ck_assert_ok(orm_cache_local_new(&c3, NULL));
+    orm_db *d2;
+    ck_assert_ok(orm_db_open(&d2, backend_dsn(), NULL));
+    ck_assert_ok(orm_exec_sql(orm_db_session(d2), NULL, "SELECT 1"));
+    ck_assert_orm(orm_row_cache_attach(&again, d2, c3, NULL), ORM_EINVAL); /* d2 ran a statement */
+    orm_db_close(d2);
+    ck_assert_orm(orm_row_cache_attach(&again, NULL, NULL, NULL), ORM_EINVAL);
+}
+END_TEST
+
 /* ---- write-back ---- */
 
 typedef struct flush_log {
@@ -857,6 +891,7 @@ Suite *it_row_cache_suite(void)
     tcase_add_test(tc, test_tx_savepoints_and_model_writes);
     tcase_add_test(tc, test_tx_isolation_bypasses_and_failed_commit_drops);
     tcase_add_test(tc, test_slow_load_never_installs_a_stale_row);
+    tcase_add_test(tc, test_attach_errors);
     tcase_add_test(tc, test_write_back_saves_and_flushes);
     tcase_add_test(tc, test_write_back_failed_flush_keeps_rows);
     tcase_add_test(tc, test_write_back_limit_and_period);
