@@ -117,6 +117,9 @@ static double score_via(orm_session *s, orm_ctx *ctx, int64_t id)
 
 static double score_of(int64_t id) { return score_via(it_s, NULL, id); }
 
+/* The score the database holds, read through the other db (no cache). */
+static double db_score_now(int64_t id) { return score_via(orm_db_session(other), NULL, id); }
+
 /* Set the score behind the cache's back (the other db). */
 static void set_elsewhere(int64_t id, double score)
 {
@@ -619,6 +622,48 @@ START_TEST(test_tx_isolation_bypasses_and_failed_commit_drops)
 }
 END_TEST
 
+/* An outer layer that lets COMMIT run and then reports the connection lost: the outcome the
+ * caller sees is a failure, while the database did commit (what a dropped connection during
+ * COMMIT looks like). */
+static int lose_commit;
+
+static int lose_commit_fn(orm_stmt *st, void *ud)
+{
+    (void)ud;
+    int r = orm_stmt_next(st);
+    if (st->kind == ORM_STMT_COMMIT && lose_commit && r == ORM_OK) {
+        lose_commit = 0;
+        return ORM_ECONN;
+    }
+    return r;
+}
+
+START_TEST(test_commit_with_unknown_outcome_drops_the_keys)
+{
+    orm_middleware m = ORM_MIDDLEWARE_INIT;
+    m.name = "lose_commit";
+    m.fn = lose_commit_fn;
+    rc_open_with(&m, NULL);
+    int64_t a = add_user("ada", 1);
+    ck_assert_double_eq(score_of(a), 1); /* cached */
+    orm_tx *tx;
+    ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, NULL));
+    it_user u;
+    memset(&u, 0, sizeof u);
+    orm_value k = orm_int(a);
+    ck_assert_ok(orm_get(orm_tx_session(tx), NULL, &it_user_model, &u, &k));
+    u.score = 5;
+    ck_assert_ok(orm_update_one(orm_tx_session(tx), NULL, &it_user_model, &u));
+    lose_commit = 1;
+    ck_assert_int_ne(orm_tx_commit(tx), ORM_OK);
+    orm_tx_free(tx);
+    orm_model_clear(&it_user_model, &u);
+    /* The database has 5: the cache must not keep serving 1. */
+    ck_assert_double_eq(db_score_now(a), 5);
+    ck_assert_double_eq(score_of(a), 5);
+}
+END_TEST
+
 /* ---- the race: a slow load overlapping a write ---- */
 
 static int64_t race_id;
@@ -892,6 +937,7 @@ Suite *it_row_cache_suite(void)
     tcase_add_test(tc, test_tx_isolation_bypasses_and_failed_commit_drops);
     tcase_add_test(tc, test_slow_load_never_installs_a_stale_row);
     tcase_add_test(tc, test_attach_errors);
+    tcase_add_test(tc, test_commit_with_unknown_outcome_drops_the_keys);
     tcase_add_test(tc, test_write_back_saves_and_flushes);
     tcase_add_test(tc, test_write_back_failed_flush_keeps_rows);
     tcase_add_test(tc, test_write_back_limit_and_period);
