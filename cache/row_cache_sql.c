@@ -139,6 +139,7 @@ typedef struct stmt_state {
     void (*fn)(const char *, size_t, void *);
     void *ud;
     int named;     /* a table was reported for this statement */
+    int unknown;   /* a name it could not report as written (an escaped quote inside) */
 } stmt_state;
 
 /* Read a (possibly schema-qualified) name at the scanner and report its last part. Returns 0
@@ -161,6 +162,10 @@ static int report_name(scan *sc, stmt_state *st)
             continue;
         }
         break;
+    }
+    if (last.quoted && (memchr(last.p, '"', last.n) || memchr(last.p, '`', last.n))) {
+        st->unknown = 1; /* "a""b": not worth unescaping, drop everything instead */
+        return 1;
     }
     st->fn(last.p, last.n, st->ud);
     st->named = 1;
@@ -214,6 +219,7 @@ static int one_statement(const char *b, const char *e, stmt_state *st)
         harmless = !(next_tok(&s2, &t) && (is_word(&t, "ANALYZE") || t.punct == '('));
     }
     st->named = 0;
+    st->unknown = 0;
     int writes = 0;
     sc.s = b;
     tok t, prev;
@@ -281,7 +287,7 @@ static int one_statement(const char *b, const char *e, stmt_state *st)
         prev = t;
     }
     if (writes)
-        return st->named ? 0 : -1;
+        return st->named && !st->unknown ? 0 : -1;
     return harmless ? 0 : -1;
 }
 
@@ -289,7 +295,7 @@ int orm__rc_sql_tables(const char *sql, size_t len, void (*fn)(const char *, siz
 {
     if (!sql)
         return 0;
-    stmt_state st = { fn, ud, 0 };
+    stmt_state st = { fn, ud, 0, 0 };
     scan sc = { sql, sql + len };
     const char *b = sql;
     int r = 0;
