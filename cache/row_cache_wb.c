@@ -62,6 +62,8 @@ struct rc_wb {
 
 _Thread_local int orm__rc_in_flush;
 
+static void start_flusher(orm_row_cache *rc);
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -381,6 +383,7 @@ int orm__rc_wb_save(rc_model *m, const char *key, const void *obj, const orm_val
     e->deleted = obj == NULL;
     e->version++;
     size_t n = w->n;
+    start_flusher(rc);
     pthread_mutex_unlock(&w->mu);
     /* The cache's copy: gets are answered from the buffer first, this only keeps the key's
      * generation moving so no load in flight installs the database's older row. */
@@ -452,18 +455,21 @@ int orm__rc_wb_start(orm_row_cache *rc)
     w->max_dirty = rc->opts.max_dirty ? rc->opts.max_dirty : 10000;
     w->interval_ms = rc->opts.flush_interval_ms;
     rc->wb = w;
-    if (w->interval_ms > 0) {
-        if (pthread_create(&w->th, NULL, flusher, rc) != 0) {
-            rc->wb = NULL;
-            pthread_cond_destroy(&w->cv);
-            pthread_mutex_destroy(&w->mu);
-            pthread_mutex_destroy(&w->flush_mu);
-            orm__free(w);
-            return orm__error_set(ORM_ERROR, "row_cache", "cannot start the write-back flusher thread");
-        }
-        w->running = 1;
-    }
     return ORM_OK;
+}
+
+/* The flusher thread starts with the first save, not at configuration: by then the models
+ * are configured for good (before the db's first statement), so the thread reads a model
+ * list nobody writes any more. Under w->mu. */
+static void start_flusher(orm_row_cache *rc)
+{
+    rc_wb *w = rc->wb;
+    if (w->interval_ms <= 0 || w->running || w->stop)
+        return;
+    if (pthread_create(&w->th, NULL, flusher, rc) == 0)
+        w->running = 1;
+    else
+        w->interval_ms = 0; /* no thread: the other triggers still flush (and close) */
 }
 
 int orm__rc_wb_close(orm_row_cache *rc)
@@ -471,11 +477,12 @@ int orm__rc_wb_close(orm_row_cache *rc)
     rc_wb *w = rc->wb;
     if (!w)
         return ORM_OK;
-    if (w->running) {
-        pthread_mutex_lock(&w->mu);
-        w->stop = 1;
-        pthread_cond_broadcast(&w->cv);
-        pthread_mutex_unlock(&w->mu);
+    pthread_mutex_lock(&w->mu);
+    w->stop = 1; /* and no flusher starts after this */
+    int running = w->running;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    if (running) {
         pthread_join(w->th, NULL);
         w->running = 0;
     }

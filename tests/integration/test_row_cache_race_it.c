@@ -444,6 +444,108 @@ START_TEST(test_random_coherence)
 }
 END_TEST
 
+/* ---- write-back under concurrency ---- */
+
+#define WB_KEYS_PER_THREAD 6
+#define WB_OPS 600
+
+typedef struct wb_worker {
+    int t;
+    unsigned seed;
+    double last[WB_KEYS_PER_THREAD]; /* what this thread saved last, per key it owns */
+    int failures;
+} wb_worker;
+
+static void *wb_run(void *arg)
+{
+    wb_worker *w = arg;
+    for (int op = 0; op < WB_OPS; op++) {
+        w->seed = w->seed * 1103515245u + 12345u;
+        int i = (int)((w->seed >> 8) % WB_KEYS_PER_THREAD);
+        int64_t key = ids[w->t * WB_KEYS_PER_THREAD + i];
+        it_user u;
+        memset(&u, 0, sizeof u);
+        orm_value k = orm_int(key);
+        if (orm_get(it_s, NULL, &it_user_model, &u, &k) != ORM_OK) {
+            w->failures++;
+            continue;
+        }
+        if (u.score != w->last[i]) { /* a thread reads its own saves back */
+            w->failures++;
+            fprintf(stderr, "wb race: key %lld read %f, saved %f\n", (long long)key, u.score, w->last[i]);
+        }
+        u.score = (double)(w->t + 1) * 1e6 + op;
+        if (orm_update_one(it_s, NULL, &it_user_model, &u) == ORM_OK)
+            w->last[i] = u.score;
+        else
+            w->failures++;
+        orm_model_clear(&it_user_model, &u);
+        if (op % 97 == 0) { /* a query of the model flushes it first */
+            int64_t n = 0;
+            orm_select *q = orm_select_new(it_s, &it_user_model);
+            if (orm_select_count(q, NULL, &n) != ORM_OK || n < THREADS * WB_KEYS_PER_THREAD)
+                w->failures++;
+            orm_select_free(q);
+        }
+    }
+    return NULL;
+}
+
+START_TEST(test_write_back_concurrent)
+{
+    ck_assert_ok(orm_db_open(&it_db, backend_dsn(), NULL));
+    it_s = orm_db_session(it_db);
+    orm_cache *c;
+    ck_assert_ok(orm_cache_local_new(&c, NULL));
+    orm_row_cache_options o = ORM_ROW_CACHE_OPTIONS_INIT;
+    o.flush_interval_ms = 5; /* the flusher thread races the savers */
+    o.max_dirty = 10;
+    o.flush_batch = 4;
+    ck_assert_ok(orm_row_cache_attach(&rc, it_db, c, &o));
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_WRITE_BACK;
+    ck_assert_ok(orm_row_cache_model(rc, &it_user_model, &mo));
+    ck_assert_ok(it_models_register(it_db));
+    ck_assert_ok(it_schema_create(it_s));
+    ck_assert_ok(orm_db_open(&other, backend_dsn(), NULL));
+    ck_assert_ok(it_models_register(other));
+    for (int i = 0; i < THREADS * WB_KEYS_PER_THREAD; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "w%d", i);
+        it_user u = it_user_make(name, NULL, 1, true, 0, true);
+        ck_assert_ok(orm_insert_one(it_s, NULL, &it_user_model, &u));
+        ids[i] = u.id;
+    }
+    wb_worker w[THREADS];
+    pthread_t th[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        memset(&w[t], 0, sizeof w[t]);
+        w[t].t = t;
+        w[t].seed = 99u + (unsigned)t;
+        ck_assert_int_eq(pthread_create(&th[t], NULL, wb_run, &w[t]), 0);
+    }
+    for (int t = 0; t < THREADS; t++)
+        pthread_join(th[t], NULL);
+    for (int t = 0; t < THREADS; t++)
+        ck_assert_int_eq(w[t].failures, 0);
+    orm_row_cache_stats s;
+    ck_assert_ok(orm_row_cache_stats_get(rc, &it_user_model, &s));
+    ck_assert_uint_gt(s.flushes, 0);
+    orm_db_close(it_db); /* writes what is left */
+    it_db = NULL;
+    for (int t = 0; t < THREADS; t++)
+        for (int i = 0; i < WB_KEYS_PER_THREAD; i++) {
+            it_user u;
+            memset(&u, 0, sizeof u);
+            orm_value k = orm_int(ids[t * WB_KEYS_PER_THREAD + i]);
+            ck_assert_ok(orm_get(orm_db_session(other), NULL, &it_user_model, &u, &k));
+            ck_assert_msg(u.score == w[t].last[i], "key %lld: database %f, last saved %f",
+                          (long long)u.id, u.score, w[t].last[i]);
+            orm_model_clear(&it_user_model, &u);
+        }
+}
+END_TEST
+
 static void race_teardown(void)
 {
     orm_db_close(other);
@@ -476,6 +578,7 @@ Suite *it_row_cache_race_suite(void)
     tcase_add_checked_fixture(tc, race_setup, race_teardown);
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_random_coherence);
+    tcase_add_test(tc, test_write_back_concurrent);
     suite_add_tcase(s, tc);
     return s;
 }
