@@ -11,3 +11,9 @@ set(ORM_CACHE_SOURCES
   cache/write_through.c
   cache/write_back.c
 )
+# The row cache: where the cache meets models (uses orm/, so not in the cache-only fuzz build).
+set(ORM_ROW_CACHE_SOURCES
+  cache/row_cache.c
+  cache/row_cache_tx.c
+  cache/row_cache_sql.c
+)

@@ -547,7 +547,7 @@ static void sqlite_cursor_close(orm_cursor *cur)
 
 static int run_simple(orm_conn *c, const char *sql)
 {
-    orm_query q = { ORM_QUERY_RAW, NULL, sql, strlen(sql), 0, NULL, 0 };
+    orm_query q = { ORM_QUERY_RAW, NULL, sql, strlen(sql), 0, NULL, 0, NULL };
     return sqlite_exec(c, NULL, &q, NULL);
 }
 
