@@ -726,12 +726,100 @@ static int pg_begin(orm_conn *c, orm_ctx *ctx, const orm_tx_options *opts)
     return simple(c, ctx, ORM_QUERY_BEGIN, sql, NULL);
 }
 
+/* How long a commit whose answer never came may spend learning its outcome on a fresh
+ * connection: briefly after a deadline (the server is likely not answering), longer after a
+ * lost connection (the server answers; its backend may still be exiting). */
+#define OUTCOME_AFTER_TIMEOUT_US INT64_C(500000)
+#define OUTCOME_AFTER_LOSS_US INT64_C(3000000)
+
+/* The outcome of transaction `xid` asked on a fresh connection until `until`: 1 committed,
+ * 0 rolled back, -1 not learned (no connection, or still in progress: the backend that runs
+ * the COMMIT is frozen or slow). */
+static int learn_outcome(const char *dsn, long long xid, int64_t until)
+{
+    PGconn *pg = NULL;
+    int outcome = -1;
+    if (connect_until(&pg, dsn, until) == ORM_OK) {
+        char arg[24];
+        snprintf(arg, sizeof arg, "%lld", xid);
+        const char *vals[] = { arg };
+        for (;;) {
+            PGresult *r = NULL;
+            if (PQsendQueryParams(pg, "SELECT txid_status($1::int8)", 1, NULL, vals, NULL, NULL, 0)) {
+                /* bounded like every wait here: poll until the answer or `until` */
+                while (PQisBusy(pg)) {
+                    int64_t now = now_us();
+                    if (now >= until)
+                        break;
+                    struct pollfd p = { PQsocket(pg), POLLIN, 0 };
+                    if (poll(&p, 1, (int)((until - now + 999) / 1000)) > 0 && !PQconsumeInput(pg))
+                        break;
+                }
+                if (!PQisBusy(pg))
+                    r = PQgetResult(pg);
+            }
+            const char *st = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
+                                 ? PQgetvalue(r, 0, 0) : NULL;
+            if (st && strcmp(st, "committed") == 0)
+                outcome = 1;
+            else if (st && strcmp(st, "aborted") == 0)
+                outcome = 0;
+            int again = st && strcmp(st, "in progress") == 0 && now_us() + 20000 < until;
+            PQclear(r);
+            while (r && (r = PQgetResult(pg)) != NULL)
+                PQclear(r);
+            if (!again)
+                break;
+            struct timespec ts = { 0, 20000000 }; /* the backend is still committing or exiting */
+            nanosleep(&ts, NULL);
+        }
+    }
+    PQfinish(pg); /* (a connection still waiting is dropped: it only read) */
+    return outcome;
+}
+
 static int pg_commit(orm_conn *c, orm_ctx *ctx)
 {
+    /* The transaction's id, so that a COMMIT whose answer never comes can be looked up
+     * (NULL: it wrote nothing, there is nothing to lose). Not in a failed transaction: its
+     * COMMIT is a rollback anyway. */
+    long long xid = 0;
+    if (PQtransactionStatus(c->pg) == PQTRANS_INTRANS) {
+        PGresult *x = NULL;
+        int rc = simple(c, ctx, ORM_QUERY_SELECT, "SELECT txid_current_if_assigned()", &x);
+        if (rc != ORM_OK)
+            return rc; /* COMMIT not sent: the caller rolls back */
+        if (PQntuples(x) == 1 && !PQgetisnull(x, 0, 0)) {
+            unsigned char *scratch = NULL; /* (an int8 never needs it) */
+            orm_value v = orm__pg_decode(PQftype(x, 0), PQfformat(x, 0), PQgetvalue(x, 0, 0),
+                                         PQgetlength(x, 0, 0), &scratch);
+            xid = v.type == ORM_VALUE_INT ? (long long)v.u.i : 0;
+        }
+        PQclear(x);
+    }
     PGresult *r = NULL;
     int rc = simple(c, ctx, ORM_QUERY_COMMIT, "COMMIT", &r);
-    if (rc != ORM_OK)
-        return rc;
+    if (rc != ORM_OK) {
+        /* Sent, and no answer (given up at the deadline, or the connection dropped): the
+         * server may have committed. A transaction that wrote nothing lost nothing. */
+        if (!c->sent || !(c->abandoned || PQstatus(c->pg) == CONNECTION_BAD || c->fatal) ||
+            xid == 0)
+            return rc;
+        int why = rc;
+        char first[256];
+        snprintf(first, sizeof first, "%s", orm_error_last()->message);
+        int64_t until = now_us() + (why == ORM_ECONN ? OUTCOME_AFTER_LOSS_US : OUTCOME_AFTER_TIMEOUT_US);
+        int outcome = learn_outcome(c->dsn, xid, until);
+        if (outcome == 1)
+            return ORM_OK; /* it did commit: that is the truth to report */
+        if (outcome == 0)
+            return orm__error_set(why, MODULE, "%s; the transaction (txid %lld) did not commit "
+                                  "(rolled back, checked with txid_status)", first, xid);
+        return orm__error_set(ORM_EUNKNOWN, MODULE, "commit outcome unknown: COMMIT of txid %lld "
+                              "was sent, then: %s; the outcome could not be learned (txid_status "
+                              "on a fresh connection), so the transaction may have committed",
+                              xid, first);
+    }
     /* COMMIT of a transaction that already failed "succeeds" with the tag ROLLBACK. */
     int rolled_back = strcmp(PQcmdStatus(r), "ROLLBACK") == 0;
     PQclear(r);
