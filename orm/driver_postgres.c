@@ -778,6 +778,15 @@ static int learn_outcome(const char *dsn, long long xid, int64_t until)
     return outcome;
 }
 
+static void (*before_commit_hook)(void *arg);
+static void *before_commit_arg;
+
+void orm__pg_test_before_commit(void (*hook)(void *arg), void *arg)
+{
+    before_commit_hook = hook;
+    before_commit_arg = arg;
+}
+
 static int pg_commit(orm_conn *c, orm_ctx *ctx)
 {
     /* The transaction's id, so that a COMMIT whose answer never comes can be looked up
@@ -797,6 +806,8 @@ static int pg_commit(orm_conn *c, orm_ctx *ctx)
         }
         PQclear(x);
     }
+    if (before_commit_hook)
+        before_commit_hook(before_commit_arg);
     PGresult *r = NULL;
     int rc = simple(c, ctx, ORM_QUERY_COMMIT, "COMMIT", &r);
     if (rc != ORM_OK) {
