@@ -123,6 +123,8 @@ END_TEST
 /* Another connection holds the write lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: the row
  * lock of the only user): a begin (SQLite) or an update (PostgreSQL) waiting for it with a
  * 100 ms deadline returns ORM_ETIMEOUT well before the 5 s busy timeout. */
+/* (The bound is generous: under a parallel ctest on two cores a fresh connection alone can
+ * take a few hundred ms.) */
 START_TEST(lock_wait_stops_at_the_deadline)
 {
     it_user u = it_user_make("locked", NULL, 20, true, 1.0, true);
@@ -151,12 +153,14 @@ START_TEST(lock_wait_stops_at_the_deadline)
         ck_assert_ok(orm_update_where(up, orm_eq("name", orm_text("locked"))));
         rc = orm_update_exec(up, ctx, NULL);
         orm_update_free(up);
+    }
+    int64_t took_ms = (orm_ctx_now_us() - t0) / 1000;
+    if (tx) {
         orm_tx_free(tx);
         ck_assert(it_is_postgres());
     }
-    int64_t took_ms = (orm_ctx_now_us() - t0) / 1000;
     ck_assert_orm(rc, ORM_ETIMEOUT);
-    ck_assert_int_lt(took_ms, 600);
+    ck_assert_int_lt(took_ms, 1500); /* the busy timeout is 5 s; loaded test machines are slow */
     orm_ctx_free(ctx);
     ck_assert_ok(orm_tx_rollback(holder));
     orm_tx_free(holder);
