@@ -249,7 +249,9 @@ static int bind_args(orm_conn *c, sqlite3_stmt *st, const orm_query *q, sqlite3_
             break;
         case ORM_VALUE_TIMESTAMP: {
             char buf[40];
-            int len = orm_timestamp_format(v->u.i, buf, sizeof buf);
+            /* The shortest exact form sorts with what SQLite's date functions write
+             * (value.h). */
+            int len = orm_timestamp_format_short(v->u.i, buf, sizeof buf);
             if (len < 0)
                 return len;
             /* The buffer dies with this frame: let SQLite copy it. */

@@ -19,7 +19,7 @@
 #include "orm/middleware_internal.h"
 #include "orm/rows_internal.h"
 #include "orm/session_internal.h"
-#include "tx/tx_internal.h"
+#include "orm/txn.h"
 
 int orm__session_acquire(orm_session *s, orm_ctx *ctx, orm_conn **out, struct orm_tx **txp)
 {

@@ -6,6 +6,7 @@ set(ORM_CORE_SOURCES
   orm/model.c
   orm/db.c
   orm/session.c
+  orm/txn.c
   orm/rows.c
   orm/mapper.c
   orm/stmt_cache.c
