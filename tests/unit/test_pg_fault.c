@@ -422,6 +422,12 @@ static int exec_with(orm_conn *c, orm_ctx *ctx, const char *sql)
 START_TEST(test_frozen_server_deadline)
 {
     orm_conn *c = pg_connect();
+    orm_conn *big = pg_connect();
+    size_t big_len = (size_t)64 << 20; /* more than the socket buffers take */
+    char *text = malloc(big_len + 1);
+    ck_assert_ptr_nonnull(text);
+    memset(text, 'x', big_len);
+    text[big_len] = '\0';
     orm_db *db;
     ck_assert_ok(orm_db_open(&db, env("ORM_TEST_PG_DSN"), NULL));
     signal_server(SIGSTOP, 1);
@@ -431,6 +437,16 @@ START_TEST(test_frozen_server_deadline)
     int64_t t0 = orm__pool_now_us();
     int stmt_rc = exec_with(c, ctx, "SELECT 1");
     int64_t stmt_ms = elapsed_ms(t0);
+    orm_ctx_free(ctx);
+
+    /* A statement the frozen server stops reading half-way: sending is bounded too. */
+    ck_assert_ok(orm_ctx_with_timeout(&ctx, NULL, 500));
+    orm_value arg = orm_text(text);
+    const char *bsql = "SELECT length($1)";
+    orm_query bq = { .kind = ORM_QUERY_RAW, .sql = bsql, .sql_len = strlen(bsql), .args = &arg, .nargs = 1 };
+    t0 = orm__pool_now_us();
+    int big_rc = drv->exec(big, ctx, &bq, NULL);
+    int64_t big_ms = elapsed_ms(t0);
     orm_ctx_free(ctx);
 
     orm_conn *c2 = NULL;
@@ -452,8 +468,12 @@ START_TEST(test_frozen_server_deadline)
     thaw_all();
 
     drv->close(c); /* given up: the reaper ends it */
+    drv->close(big);
+    free(text);
     orm_db_close(db);
     ck_assert_orm(stmt_rc, ORM_ETIMEOUT);
+    ck_assert_orm(big_rc, ORM_ETIMEOUT);
+    ck_assert_int_lt(big_ms, 800);
     ck_assert_int_ge(stmt_ms, 490);
     ck_assert_int_lt(stmt_ms, 800);
     ck_assert_orm(conn_rc, ORM_ETIMEOUT);
