@@ -277,6 +277,70 @@ START_TEST(values_are_checked_against_field_types)
 }
 END_TEST
 
+/* Raw SQL takes "?" and "$n" on both backends; literals, identifiers and comments keep
+ * theirs. */
+START_TEST(raw_sql_placeholders_either_way)
+{
+    it_seed();
+    orm_value args[] = { orm_double(0.5), orm_int(it_uid[IT_ADA]) };
+    int64_t n = 0;
+    ck_assert_ok(orm_raw_exec(it_s, NULL, "UPDATE users SET score = score - ? WHERE id = ?", args, 2, &n));
+    ck_assert_int_eq(n, 1);
+    ck_assert_ok(orm_raw_exec(it_s, NULL, "UPDATE users SET score = score + $1 WHERE id = $2", args, 2, &n));
+    ck_assert_int_eq(n, 1);
+    /* numbered out of order, one used twice */
+    orm_value a2[] = { orm_text("bob"), orm_int(25) };
+    orm_rows *r;
+    ck_assert_ok(orm_raw_rows(it_s, NULL,
+                              "SELECT name, '?' AS q, '$1' AS d, \"name\" /* ? $1 */ AS \"n?\" FROM users "
+                              "WHERE age = $2 AND name <> $1 AND length($1) = 3 -- ? $2\n"
+                              "ORDER BY name",
+                              a2, 2, &r));
+    ck_assert_int_eq(orm_rows_next(r), 1);
+    ck_assert_str_eq(orm_rows_text(r, 0, NULL), "eve");
+    ck_assert_str_eq(orm_rows_text(r, 1, NULL), "?");
+    ck_assert_str_eq(orm_rows_text(r, 2, NULL), "$1");
+    ck_assert_str_eq(orm_rows_name(r, 3), "n?");
+    ck_assert_int_eq(orm_rows_next(r), 0);
+    orm_rows_free(r);
+    /* ?NNN as well */
+    ck_assert_ok(orm_raw_rows(it_s, NULL, "SELECT name FROM users WHERE age = ?2 AND name = ?1",
+                              (orm_value[]){ orm_text("ada"), orm_int(36) }, 2, &r));
+    ck_assert_int_eq(orm_rows_next(r), 1);
+    ck_assert_str_eq(orm_rows_text(r, 0, NULL), "ada");
+    orm_rows_free(r);
+    /* mixing is refused on both */
+    ck_assert_orm(orm_raw_exec(it_s, NULL, "UPDATE users SET score = ? WHERE id = $1", args, 2, NULL),
+                  ORM_EINVAL);
+    ck_assert(it_msg_has("mixes"));
+    ck_assert_orm(orm_raw_exec(it_s, NULL, "UPDATE users SET score = $1 WHERE id = ?", args, 2, NULL),
+                  ORM_EINVAL);
+    /* into structs */
+    orm_list l = ORM_LIST_INIT;
+    orm_value min = orm_int(40);
+    ck_assert_ok(orm_raw_all(it_s, NULL, &it_user_model, &l, "SELECT * FROM users WHERE age > ?",
+                             &min, 1, NULL));
+    ck_assert_uint_eq(l.count, 1);
+    orm_list_clear(&l);
+    if (it_is_postgres()) { /* dollar quotes and nested comments are PostgreSQL's */
+        ck_assert_ok(orm_raw_rows(it_s, NULL, "SELECT $q$?$1$q$ /* a /* ? */ b */, $$?$$, ?::int",
+                                  (orm_value[]){ orm_int(7) }, 1, &r));
+        ck_assert_int_eq(orm_rows_next(r), 1);
+        ck_assert_str_eq(orm_rows_text(r, 0, NULL), "?$1");
+        ck_assert_str_eq(orm_rows_text(r, 1, NULL), "?");
+        ck_assert_int_eq(orm_rows_int(r, 2), 7);
+        orm_rows_free(r);
+    } else { /* SQLite's bracket and backtick identifiers */
+        ck_assert_ok(orm_raw_rows(it_s, NULL, "SELECT name AS [a?$1], age AS `b?` FROM users WHERE id = $1",
+                                  (orm_value[]){ orm_int(it_uid[IT_ADA]) }, 1, &r));
+        ck_assert_int_eq(orm_rows_next(r), 1);
+        ck_assert_str_eq(orm_rows_name(r, 0), "a?$1");
+        ck_assert_str_eq(orm_rows_name(r, 1), "b?");
+        orm_rows_free(r);
+    }
+}
+END_TEST
+
 Suite *it_portable_suite(void)
 {
     Suite *s = suite_create("portable");
@@ -287,6 +351,9 @@ Suite *it_portable_suite(void)
     suite_add_tcase(s, tc);
     tc = it_tcase("types");
     tcase_add_test(tc, values_are_checked_against_field_types);
+    suite_add_tcase(s, tc);
+    tc = it_tcase("raw");
+    tcase_add_test(tc, raw_sql_placeholders_either_way);
     suite_add_tcase(s, tc);
     return s;
 }
