@@ -174,8 +174,9 @@ static void sqlite_close(orm_conn *c)
     orm__free(c);
 }
 
-static int sqlite_open(orm_conn **out, const char *dsn, const orm_db_options *opts)
+static int sqlite_open(orm_conn **out, const char *dsn, const orm_db_options *opts, int64_t deadline_us)
 {
+    (void)deadline_us; /* a file: nothing to wait for but locks, which the busy handler bounds */
     *out = NULL;
     const char *path = dsn;
     if (strncmp(dsn, "sqlite:", 7) == 0)
