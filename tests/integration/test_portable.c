@@ -341,6 +341,43 @@ START_TEST(raw_sql_placeholders_either_way)
 }
 END_TEST
 
+/* "Q.field": Q is an alias, the table name or the model's name, the same on both backends. */
+START_TEST(qualified_names_take_table_or_model_name)
+{
+    it_seed();
+    const char *quals[][2] = { { "users", "posts" }, { "it_user", "it_post" } };
+    for (size_t k = 0; k < 2; k++) {
+        char uname[64], pviews[64], uid[64], puid[64];
+        snprintf(uname, sizeof uname, "%s.name", quals[k][0]);
+        snprintf(uid, sizeof uid, "%s.id", quals[k][0]);
+        snprintf(pviews, sizeof pviews, "%s.views", quals[k][1]);
+        snprintf(puid, sizeof puid, "%s.user_id", quals[k][1]);
+        orm_select *q = orm_select_new(it_s, &it_user_model);
+        orm_select_join(q, ORM_JOIN_INNER, &it_post_model, NULL, orm_eq_col(uid, puid));
+        orm_select_where(q, orm_and(orm_eq(uname, orm_text("ada")), orm_ge(pviews, orm_int(15))));
+        orm_select_order_by(q, pviews, ORM_DESC);
+        int64_t n = -1;
+        ck_assert_ok(orm_select_count(q, NULL, &n));
+        ck_assert_int_eq(n, 1); /* ada's "again", 20 views */
+        orm_select_free(q);
+    }
+    /* an alias hides the table name */
+    orm_select *q = orm_select_new(it_s, &it_user_model);
+    orm_select_join(q, ORM_JOIN_INNER, &it_post_model, "p", orm_eq_col("id", "p.user_id"));
+    orm_select_where(q, orm_gt("p.views", orm_int(50)));
+    int64_t n = -1;
+    ck_assert_ok(orm_select_count(q, NULL, &n));
+    ck_assert_int_eq(n, 1);
+    orm_select_free(q);
+    /* unknown qualifiers name themselves; case matters */
+    q = orm_select_new(it_s, &it_user_model);
+    orm_select_where(q, orm_eq("Users.name", orm_text("ada")));
+    ck_assert_orm(orm_select_count(q, NULL, &n), ORM_EUNKNOWN_FIELD);
+    ck_assert(it_msg_has("\"Users\""));
+    orm_select_free(q);
+}
+END_TEST
+
 Suite *it_portable_suite(void)
 {
     Suite *s = suite_create("portable");
@@ -354,6 +391,7 @@ Suite *it_portable_suite(void)
     suite_add_tcase(s, tc);
     tc = it_tcase("raw");
     tcase_add_test(tc, raw_sql_placeholders_either_way);
+    tcase_add_test(tc, qualified_names_take_table_or_model_name);
     suite_add_tcase(s, tc);
     return s;
 }
