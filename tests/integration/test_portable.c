@@ -378,6 +378,46 @@ START_TEST(qualified_names_take_table_or_model_name)
 }
 END_TEST
 
+/* orm_rows_timestamp reads a timestamp column on both backends; orm_rows_value gives
+ * ORM_VALUE_TIMESTAMP for a column declared as one, on both. */
+START_TEST(rows_read_timestamps_alike)
+{
+    ck_assert_ok(orm_exec_sql(it_s, NULL, "DROP TABLE IF EXISTS events"));
+    ck_assert_ok(orm_exec_sql(it_s, NULL, it_is_postgres()
+                                              ? "CREATE TABLE events (id integer, at timestamp)"
+                                              : "CREATE TABLE events (id INTEGER, at TIMESTAMP)"));
+    const int64_t at = MAR4 + 10 * 3600 * US + 250000;
+    orm_value args[] = { orm_int(1), orm_timestamp_us(at) };
+    ck_assert_ok(orm_raw_exec(it_s, NULL, "INSERT INTO events VALUES (?, ?)", args, 2, NULL));
+    args[0] = orm_int(2);
+    args[1] = orm_null();
+    ck_assert_ok(orm_raw_exec(it_s, NULL, "INSERT INTO events VALUES (?, ?)", args, 2, NULL));
+    orm_rows *r;
+    ck_assert_ok(orm_raw_rows(it_s, NULL,
+                              "SELECT at, max(at) OVER () AS latest, 'soon' AS word FROM events ORDER BY id",
+                              NULL, 0, &r));
+    ck_assert_int_eq(orm_rows_next(r), 1);
+    ck_assert_int_eq(orm_rows_type(r, 0), ORM_VALUE_TIMESTAMP);
+    orm_value v = orm_rows_value(r, 0);
+    ck_assert_int_eq(v.u.i, at);
+    orm_timestamp ts = 0;
+    ck_assert_ok(orm_rows_timestamp(&ts, r, 0));
+    ck_assert_int_eq(ts, at);
+    ts = 0; /* an expression: text on SQLite, a timestamp on PostgreSQL; the getter reads both */
+    ck_assert_ok(orm_rows_timestamp(&ts, r, 1));
+    ck_assert_int_eq(ts, at);
+    ck_assert_orm(orm_rows_timestamp(&ts, r, 2), ORM_ETYPE);
+    ck_assert(it_msg_has("word"));
+    ck_assert_orm(orm_rows_timestamp(&ts, r, 9), ORM_EINVAL);
+    ck_assert_int_eq(orm_rows_next(r), 1);
+    ck_assert_orm(orm_rows_timestamp(&ts, r, 0), ORM_ENULL);
+    ck_assert_int_eq(orm_rows_type(r, 0), ORM_VALUE_NULL);
+    ck_assert_int_eq(orm_rows_next(r), 0);
+    orm_rows_free(r);
+    ck_assert_ok(orm_exec_sql(it_s, NULL, "DROP TABLE events"));
+}
+END_TEST
+
 Suite *it_portable_suite(void)
 {
     Suite *s = suite_create("portable");
@@ -385,6 +425,7 @@ Suite *it_portable_suite(void)
     tcase_add_test(tc, timestamp_range_finds_rows_written_by_date_functions);
     tcase_add_test(tc, timestamps_written_by_liborm_compare_in_sqlite_shell);
     tcase_add_test(tc, timestamp_forms_written_by_other_tools_read_back);
+    tcase_add_test(tc, rows_read_timestamps_alike);
     suite_add_tcase(s, tc);
     tc = it_tcase("types");
     tcase_add_test(tc, values_are_checked_against_field_types);
