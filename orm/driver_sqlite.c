@@ -33,6 +33,7 @@
 #include "orm/mapper.h"
 #include "orm/rows_internal.h"
 #include "orm/stmt_cache.h"
+#include "orm/value_internal.h"
 
 struct orm_cursor {
     struct orm_conn *conn;
@@ -459,11 +460,27 @@ static orm_value value_of(sqlite3_stmt *st, int i, int t)
     }
 }
 
+/* Is a declared column type one codegen reads as a timestamp (DATE, DATETIME, TIMESTAMP...)? */
+static int time_decltype(const char *d)
+{
+    return d && (sqlite3_strnicmp(d, "DATE", 4) == 0 || sqlite3_strnicmp(d, "TIMESTAMP", 9) == 0);
+}
+
+/* A column of a table declared as a timestamp reads as ORM_VALUE_TIMESTAMP, as PostgreSQL's
+ * does, whichever of value.h's forms it is stored in (a value in none of them as stored). */
 static orm_value sqlite_cursor_value(orm_cursor *cur, size_t col)
 {
     if (col >= (size_t)cur->ncols)
         return orm_null();
-    return value_of(cur->stmt, (int)col, sqlite3_column_type(cur->stmt, (int)col));
+    const int t = sqlite3_column_type(cur->stmt, (int)col);
+    orm_value v = value_of(cur->stmt, (int)col, t);
+    if (t != SQLITE_NULL && t != SQLITE_BLOB &&
+        time_decltype(sqlite3_column_decltype(cur->stmt, (int)col))) {
+        orm_timestamp ts;
+        if (orm__timestamp_from_value(v, &ts) == 0)
+            return orm_timestamp_us(ts);
+    }
+    return v;
 }
 
 /* The common cases (an integer into an int64/int32 field in range, a float into a double, text
