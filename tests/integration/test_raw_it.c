@@ -118,7 +118,7 @@ typedef struct user_post {
     char *email;
 } user_post;
 static const orm_field user_post_fields[] = {
-    ORM_FIELD(user_post, name, ORM_FIELD_TEXT, 0),
+    ORM_FIELD(user_post, name, ORM_FIELD_TEXT, ORM_FIELD_PK),
     ORM_FIELD(user_post, title, ORM_FIELD_TEXT, 0),
     ORM_FIELD(user_post, views, ORM_FIELD_INT64, 0),
     ORM_FIELD(user_post, email, ORM_FIELD_TEXT, 0),
