@@ -126,6 +126,10 @@ int orm__map_value(const orm_model *m, void *objp, size_t field, orm_value v)
         break;
     case ORM_FIELD_TIMESTAMP:
         if (v.type == ORM_VALUE_TIMESTAMP || v.type == ORM_VALUE_INT) {
+            /* what a builder could not write back (PostgreSQL's infinity included) */
+            if (v.u.i < ORM_TIMESTAMP_MIN || v.u.i > ORM_TIMESTAMP_MAX)
+                return orm__error_set(ORM_ETYPE, "mapper", "%s.%s: timestamp %lld us is outside years 1..9999",
+                                      m->table, f->column, (long long)v.u.i);
             *(orm_timestamp *)member = v.u.i;
         } else if (v.type == ORM_VALUE_TEXT) {
             orm_timestamp ts;

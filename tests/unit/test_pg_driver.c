@@ -259,6 +259,38 @@ START_TEST(test_timestamps)
 }
 END_TEST
 
+/* Issue 19 item 10: values beyond years 1..9999 never overflow the epoch shift. Bound, one
+ * is ORM_ETYPE; read, they are the extremes (as -infinity and infinity), text or binary. */
+START_TEST(test_timestamps_out_of_range)
+{
+    orm_conn *c = connect();
+    orm_value bad[] = { orm_timestamp_us(INT64_MIN + 5), orm_timestamp_us(INT64_MAX - 5),
+                        orm_timestamp_us(ORM_TIMESTAMP_MAX + 1), orm_timestamp_us(ORM_TIMESTAMP_MIN - 1) };
+    for (size_t i = 0; i < 4; i++) {
+        for (int run = 0; run < 2; run++) {
+            orm_query q = mkq(ORM_QUERY_SELECT, "SELECT $1::timestamptz", &bad[i], 1);
+            orm_cursor *cur = NULL;
+            ck_assert_orm(drv->query(c, NULL, &q, &cur), ORM_ETYPE);
+            ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "outside years 1..9999"));
+        }
+    }
+    const char *sql = "SELECT '5874897-12-31'::date, '294276-12-31 23:59:59'::timestamp,"
+                      " '4713-01-01 BC'::date, '0001-01-01 00:00:00 BC'::timestamptz,"
+                      " '10000-01-01'::date, '9999-12-31 23:59:59.999999'::timestamp, '0001-01-01'::date";
+    int64_t want[] = { INT64_MAX, INT64_MAX, INT64_MIN, INT64_MIN, INT64_MAX, ORM_TIMESTAMP_MAX, ORM_TIMESTAMP_MIN };
+    for (int run = 0; run < 2; run++) {
+        orm_cursor *cur = row(c, ORM_QUERY_SELECT, sql, NULL, 0);
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+            orm_value v = drv->cursor_value(cur, i);
+            ck_assert_int_eq(v.type, ORM_VALUE_TIMESTAMP);
+            ck_assert_msg(v.u.i == want[i], "run %d col %zu: %lld", run, i, (long long)v.u.i);
+        }
+        drv->cursor_close(cur);
+    }
+    drv->close(c);
+}
+END_TEST
+
 START_TEST(test_text_with_nul_refused)
 {
     orm_conn *c = connect();
@@ -644,6 +676,7 @@ static Suite *pg_driver_suite(void)
     tcase_add_test(tc, test_type_mapping);
     tcase_add_test(tc, test_numeric_to_double);
     tcase_add_test(tc, test_timestamps);
+    tcase_add_test(tc, test_timestamps_out_of_range);
     tcase_add_test(tc, test_text_with_nul_refused);
     tcase_add_test(tc, test_constraint_names_constraint);
     tcase_add_test(tc, test_retry_codes);
