@@ -17,6 +17,7 @@
 #include "orm/driver.h"
 #include "orm/orm.h"
 #include "orm/pg_conn.h"
+#include "orm/pg_internal.h"
 #include "testutil.h"
 
 static const orm_driver *drv = &orm__driver_postgres;
@@ -110,6 +111,30 @@ START_TEST(test_connect_failure_is_econn)
     ck_assert_orm(drv->open(&c, "postgresql://127.0.0.1:1/x", NULL, 0), ORM_ECONN);
     ck_assert_ptr_null(c);
     (void)dsn();
+}
+END_TEST
+
+/* Issue 19 item 15: a malformed DSN is ORM_EINVAL (db.h's promise), not a failed
+ * connection, and the message does not repeat what was quoted (a password may be). */
+START_TEST(test_malformed_dsn_is_einval)
+{
+    static const char *const bad[] = {
+        "host=127.0.0.1 port=abc dbname=x", "host=127.0.0.1 port=0", "host=127.0.0.1 port=70000",
+        "host=a,b port=5432,x", "postgresql://127.0.0.1:99999/x", "postgresql://127.0.0.1:5x/x",
+        "postgresql://u:p%zzsecret@127.0.0.1/x", "postgresql://127.0.0.1/x?sslmode=%2",
+        "host=127.0.0.1 password='secret dbname=x", "host=127.0.0.1 dbname", "postgresql://[::1/x" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        orm_conn *c = (orm_conn *)1;
+        ck_assert_msg(drv->open(&c, bad[i], NULL, 0) == ORM_EINVAL, "%s: %s", bad[i], orm_error_last()->message);
+        ck_assert_ptr_null(c);
+        ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "malformed DSN"));
+        ck_assert_ptr_null(strstr(orm_error_last()->message, "secret"));
+        orm_db *db = (orm_db *)1;
+        ck_assert_orm(orm_db_open(&db, bad[i], NULL), ORM_EINVAL);
+        ck_assert_ptr_null(db);
+    }
+    ck_assert_ok(orm__pg_dsn_check("host=a,b port=5432,,5433 dbname='x y'"));
+    ck_assert_ok(orm__pg_dsn_check("postgresql://u:p%41@h:1/db?connect_timeout=2"));
 }
 END_TEST
 
@@ -673,6 +698,7 @@ static Suite *pg_driver_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_accepts);
     tcase_add_test(tc, test_connect_failure_is_econn);
+    tcase_add_test(tc, test_malformed_dsn_is_einval);
     tcase_add_test(tc, test_type_mapping);
     tcase_add_test(tc, test_numeric_to_double);
     tcase_add_test(tc, test_timestamps);
