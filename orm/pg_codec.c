@@ -120,6 +120,11 @@ int orm__pg_param_encode(const orm_value *v, Oid oid, char *dst, pg_param *out)
     out->format = 0;
     switch (v->type) {
     case ORM_VALUE_NULL: return ORM_OK;
+    case ORM_VALUE_DOUBLE:
+        /* PostgreSQL could store it, SQLite cannot (it stores NULL): refused on both */
+        if (isnan(v->u.d))
+            return orm__error_set(ORM_EINVAL, "postgres", "a NaN parameter: not stored (see orm_double)");
+        break;
     case ORM_VALUE_TEXT:
         /* Text parameters travel NUL-terminated (libpq ignores lengths for text format), so
          * copy, and refuse a NUL inside: the server would silently cut the value there. */

@@ -71,6 +71,9 @@ typedef int64_t orm_timestamp;
 
 static inline orm_value orm_null(void) { orm_value v; memset(&v, 0, sizeof v); return v; }
 static inline orm_value orm_int(int64_t i) { orm_value v = orm_null(); v.type = ORM_VALUE_INT; v.u.i = i; return v; }
+/* A NaN double is refused when bound (ORM_EINVAL) on every backend: SQLite would store NULL
+ * and PostgreSQL NaN, so the two could not agree. Infinities are stored. A NaN already in a
+ * PostgreSQL column (written by other means) reads as NaN. */
 static inline orm_value orm_double(double d) { orm_value v = orm_null(); v.type = ORM_VALUE_DOUBLE; v.u.d = d; return v; }
 static inline orm_value orm_bool(bool b) { orm_value v = orm_null(); v.type = ORM_VALUE_BOOL; v.u.b = b; return v; }
 static inline orm_value orm_timestamp_us(int64_t us) { orm_value v = orm_null(); v.type = ORM_VALUE_TIMESTAMP; v.u.i = us; return v; }
