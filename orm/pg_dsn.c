@@ -3,8 +3,8 @@
  * libpq only checks when it connects (and then reports as a connection failure).
  *
  * Keeps true: a malformed DSN is ORM_EINVAL, never ORM_ECONN; the message never repeats a
- * quoted part of the DSN (it may be a password), only libpq's description with those parts
- * elided. No network, no files: fuzzed on its own (tests/fuzz).
+ * part of the DSN (it may be a password), only a description of what libpq found wrong.
+ * No network, no files: fuzzed on its own (tests/fuzz).
  */
 #include <stdio.h>
 #include <string.h>
@@ -14,25 +14,28 @@
 #include "orm/error_internal.h"
 #include "orm/pg_internal.h"
 
-/* libpq's message with "quoted" parts replaced by "...", on one line. */
-static void elide(char *dst, size_t n, const char *msg)
+/* What libpq found wrong, in words that never quote the DSN: libpq's messages quote the
+ * offending part (which may be a password, and may itself hold quotes), so only the words
+ * before its first quote are kept, or a description of a known message. */
+static void describe(char *dst, size_t n, const char *msg)
 {
-    size_t k = 0;
-    int quoted = 0;
-    for (const char *p = msg ? msg : ""; *p && k + 4 < n; p++) {
-        if (*p == '"') {
-            if (!quoted) {
-                memcpy(dst + k, "...", 3);
-                k += 3;
-            }
-            quoted = !quoted;
-        } else if (!quoted && *p != '\n' && *p != '\r') {
-            dst[k++] = *p;
+    static const struct { const char *has, *says; } known[] = {
+        { "unterminated quoted string", "an unterminated quoted string" },
+        { "percent-encoded", "a bad % escape" },
+        { "missing \"=\"", "a keyword without '='" },
+        { "invalid connection option", "an unknown keyword" },
+        { "URI", "a malformed URI" },
+        { "matching \"]\"", "a malformed URI (an unclosed '[')" } };
+    msg = msg ? msg : "";
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strstr(msg, known[i].has)) {
+            snprintf(dst, n, "%s", known[i].says);
+            return;
         }
-    }
-    while (k && dst[k - 1] == ' ')
+    size_t k = strcspn(msg, "\"'\n\r");
+    while (k && (msg[k - 1] == ' ' || msg[k - 1] == ':'))
         k--;
-    dst[k] = '\0';
+    snprintf(dst, n, "%.*s", k ? (int)k : 21, k ? msg : "libpq cannot parse it");
 }
 
 /* A comma-separated list of port numbers 1..65535 (an item may be empty: the default). */
@@ -61,7 +64,7 @@ int orm__pg_dsn_check(const char *dsn)
     if (!opts) {
         char msg[256];
         if (err)
-            elide(msg, sizeof msg, err);
+            describe(msg, sizeof msg, err);
         else
             snprintf(msg, sizeof msg, "out of memory");
         PQfreemem(err);
