@@ -18,6 +18,7 @@
  *    and is switched off by the next call without a ctx.
  */
 #include <limits.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -240,7 +241,13 @@ static int bind_args(orm_conn *c, sqlite3_stmt *st, const orm_query *q, sqlite3_
         switch (v->type) {
         case ORM_VALUE_NULL: rc = sqlite3_bind_null(st, i + 1); break;
         case ORM_VALUE_INT: rc = sqlite3_bind_int64(st, i + 1, v->u.i); break;
-        case ORM_VALUE_DOUBLE: rc = sqlite3_bind_double(st, i + 1, v->u.d); break;
+        case ORM_VALUE_DOUBLE:
+            /* SQLite would store NULL; PostgreSQL refuses it too, so the backends agree */
+            if (isnan(v->u.d))
+                return orm__error_set(ORM_EINVAL, "sqlite", "argument %d is NaN: not stored (see orm_double)",
+                                      i + 1);
+            rc = sqlite3_bind_double(st, i + 1, v->u.d);
+            break;
         case ORM_VALUE_BOOL: rc = sqlite3_bind_int(st, i + 1, v->u.b ? 1 : 0); break;
         case ORM_VALUE_TEXT:
             rc = sqlite3_bind_text64(st, i + 1, v->u.s, v->len, how, SQLITE_UTF8);
