@@ -10,4 +10,11 @@ set(ORM_CACHE_SOURCES
   cache/loading.c
   cache/write_through.c
   cache/write_back.c
+  cache/codec.c
+)
+# Built with ORM_WITH_REDIS (hiredis).
+set(ORM_REDIS_SOURCES
+  cache/redis_conn.c
+  cache/redis.c
+  cache/two_level.c
 )
