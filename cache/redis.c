@@ -326,8 +326,8 @@ static int run_set(rcache *R, const char *key, orm_cache_ref *v, int64_t ttl, ch
         return rc;
     if (!v || ttl < 0)
         return orm__error_set(ORM_EINVAL, "cache", "%s: NULL value or negative TTL", fn);
-    char *wire;
-    size_t wlen;
+    char *wire = NULL;
+    size_t wlen = 0;
     if ((rc = encode_value(v, ttl, &wire, &wlen)))
         return rc;
     kbuf k;
@@ -781,9 +781,6 @@ orm__redis_pool *orm__redis_cache_pool(orm_cache *c) { return &((rcache *)c)->po
 const char *orm__redis_cache_prefix(orm_cache *c) { return ((rcache *)c)->prefix; }
 
 char *orm__redis_lease_key(orm_cache *c, const char *key) { return concat3(((rcache *)c)->lease, key, ""); }
-
-/* Defined in two_level.c: the Redis level of a two-level cache, or NULL. */
-orm_cache *orm__two_level_remote(orm_cache *c);
 
 static rcache *as_redis(orm_cache *c)
 {

@@ -75,5 +75,7 @@ const char *orm__redis_cache_prefix(orm_cache *c);
 /* The name of key's lease in Redis (NUL-terminated, malloc'd), or NULL on no memory. */
 char *orm__redis_lease_key(orm_cache *c, const char *key);
 extern const orm_cache_ops orm__cache_redis_ops;
+/* The two-level cache (two_level.c): its Redis level (NULL for another cache). */
+orm_cache *orm__two_level_remote(orm_cache *c);
 
 #endif

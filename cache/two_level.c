@@ -59,14 +59,14 @@ typedef struct tl {
     atomic_ullong inv[INV_STRIPES];
     pthread_mutex_t mu; /* flights */
     flight *buckets[FLIGHT_BUCKETS];
-    atomic_ullong local_hits, remote_hits, loads, lease_waits, lease_timeouts, invalidations, local_clears,
+    atomic_ullong remote_hits, loads, lease_waits, lease_timeouts, invalidations, local_clears,
         load_errors, load_ns, token_seq;
 } tl;
 
 static const orm_cache_ops tl_ops;
 
-orm_cache *orm__two_level_remote(orm_cache *c);
 orm_cache *orm__two_level_remote(orm_cache *c) { return c && c->ops == &tl_ops ? ((tl *)c)->remote : NULL; }
+int orm__cache_is_two_level(const orm_cache *c) { return c && c->ops == &tl_ops; }
 
 static uint64_t khash(const char *key) { return orm__cache_hash(key, strlen(key)); }
 static atomic_ullong *inv_of(tl *T, const char *key) { return &T->inv[khash(key) % INV_STRIPES]; }
@@ -469,11 +469,8 @@ static int tl_get(orm_cache *c, const char *key, orm_cache_ref **out, orm_cache_
     tl *T = (tl *)c;
     *out = NULL;
     if (atomic_load_explicit(&T->tracking, memory_order_acquire)) {
+        /* a hit is counted by the local cache itself (its stats' hits are the local hits) */
         int rc = T->local->ops->get(T->local, key, out, meta);
-        if (rc == ORM_OK) {
-            atomic_fetch_add_explicit(&T->local_hits, 1, memory_order_relaxed);
-            return ORM_OK;
-        }
         if (rc != ORM_ENOTFOUND)
             return rc;
     } else if (!key || !*key)
@@ -488,6 +485,23 @@ static int tl_get(orm_cache *c, const char *key, orm_cache_ref **out, orm_cache_
 
 /* After a write to Redis: drop key here too (the invalidation will come, but a get of this
  * process right after the write must not read the old value). */
+int orm__two_level_get_copy(orm_cache *c, const char *key, void *buf, size_t cap, size_t *len)
+{
+    tl *T = (tl *)c;
+    if (atomic_load_explicit(&T->tracking, memory_order_acquire) && orm__cache_is_local(T->local)) {
+        int rc = orm__cache_local_get_copy(T->local, key, buf, cap, len);
+        if (rc != ORM_ENOTFOUND)
+            return rc;
+    }
+    orm_cache_ref *r;
+    int rc = tl_get(c, key, &r, NULL);
+    if (rc)
+        return rc;
+    rc = orm__cache_ref_copy_to(r, key, buf, cap, len);
+    orm_cache_ref_release(r);
+    return rc;
+}
+
 static int after_write(tl *T, const char *key, int rc)
 {
     if (key && *key)
@@ -542,7 +556,7 @@ static int tl_stats(orm_cache *c, orm_cache_stats *out)
     if (rc || (rc = T->remote->ops->stats(T->remote, &r)))
         return rc;
     /* a local miss that Redis answered is a hit of the cache */
-    out->hits = atomic_load(&T->local_hits) + atomic_load(&T->remote_hits);
+    out->hits += atomic_load(&T->remote_hits); /* the local level's hits, and Redis' */
     out->misses = r.misses;
     out->loads = atomic_load(&T->loads);
     out->load_errors = atomic_load(&T->load_errors);
@@ -644,7 +658,13 @@ int orm_cache_two_level_stats_get(orm_cache *c, orm_cache_two_level_stats *out)
     if (!c || c->ops != &tl_ops || !out)
         return orm__error_set(ORM_EINVAL, "cache", "orm_cache_two_level_stats_get: needs a two-level cache");
     tl *T = (tl *)c;
-    out->local_hits = atomic_load(&T->local_hits);
+    orm_cache_stats ls;
+    int rc = T->local->ops->stats(T->local, &ls);
+    if (rc)
+        return rc;
+    /* the local level is read only here: its hits are this cache's local hits, and its
+     * misses are the local misses that went on to Redis */
+    out->local_hits = ls.hits;
     out->remote_hits = atomic_load(&T->remote_hits);
     out->loads = atomic_load(&T->loads);
     out->lease_waits = atomic_load(&T->lease_waits);

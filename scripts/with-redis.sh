@@ -3,8 +3,8 @@
 #
 # Start redis-server on 127.0.0.1 on a free port (and a unix socket) in a temporary folder, with
 # no persistence (no RDB, no AOF), export ORM_TEST_REDIS_URL (redis://127.0.0.1:PORT/0),
-# ORM_TEST_REDIS_SOCK and ORM_TEST_REDIS_SERVER (the server binary, for tests that start and
-# kill servers of their own), run "$@", then stop the server and remove the folder — also when
+# ORM_TEST_REDIS_SOCK, ORM_TEST_REDIS_SERVER (the server binary, for tests that start and
+# kill servers of their own), ORM_TEST_REDIS_PID and ORM_BENCH_REDIS_URL (orm-bench --db redis), run "$@", then stop the server and remove the folder — also when
 # the command fails. If the server cannot start, this exits non-zero: a test run never silently
 # skips Redis.
 set -euo pipefail
@@ -37,7 +37,8 @@ done
 
 export ORM_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
 export ORM_TEST_REDIS_SOCK="$dir/redis.sock"
-export ORM_TEST_REDIS_SERVER="$server"
+export ORM_TEST_REDIS_SERVER="$server" ORM_TEST_REDIS_PID="$pid"
+export ORM_BENCH_REDIS_URL="$ORM_TEST_REDIS_URL"
 echo "with-redis: Redis $("$server" --version | awk '{print $3}' | sed 's/v=//') on 127.0.0.1:$port"
 set +e
 "$@"
