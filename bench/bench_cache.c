@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "bench_cache.h"
+#include "bench_policy_ref.h"
 #include "orm/cache.h"
 #include "orm/error.h"
 
@@ -432,39 +433,64 @@ static void trace_name(const char *path, char *buf, size_t cap)
     buf[n] = '\0';
 }
 
+/* W7's policies: the library's two, then the reference ones of bench_policy_ref.c. */
+static const char *const w7_policies[] = { "lru", "arc", "tinylfu", "opt" };
+#define W7_POLICIES 4
+
+static double w7_hit_ratio(const char *pol, const uint64_t *keys, long n, long size, const long *ids, long distinct)
+{
+    if (strcmp(pol, "lru") == 0)
+        return replay(keys, n, (size_t)size, ORM_CACHE_LRU);
+    if (strcmp(pol, "tinylfu") == 0)
+        return replay(keys, n, (size_t)size, ORM_CACHE_TINYLFU);
+    if (strcmp(pol, "arc") == 0)
+        return bench_ref_arc(ids, n, distinct, size);
+    return bench_ref_opt(ids, n, distinct, size);
+}
+
 int bench_w7_run(const char *path, const char *format, long size, const char *policy, int json)
 {
     if (!path || !format || size <= 0) {
         fprintf(stderr, "orm-bench: W7 needs --trace PATH --format lirs|cache2k --size N\n");
         return 1;
     }
-    if (policy && strcmp(policy, "lru") != 0 && strcmp(policy, "tinylfu") != 0) {
-        fprintf(stderr, "orm-bench: unknown policy '%s' (lru or tinylfu)\n", policy);
+    int known = !policy;
+    for (int p = 0; p < W7_POLICIES && !known; p++)
+        known = strcmp(policy, w7_policies[p]) == 0;
+    if (!known) {
+        fprintf(stderr, "orm-bench: unknown policy '%s' (lru, arc, tinylfu or opt)\n", policy);
         return 1;
     }
     uint64_t *keys;
-    long n;
+    long n, distinct = 0;
     if (read_trace(path, format, &keys, &n))
         return 1;
+    long *ids = bench_ref_dense_ids(keys, n, &distinct);
+    if (!ids) {
+        fprintf(stderr, "orm-bench: W7: out of memory\n");
+        free(keys);
+        return 1;
+    }
     char name[64];
     trace_name(path, name, sizeof name);
-    for (int p = 0; p < 2; p++) {
-        orm_cache_policy pol = p ? ORM_CACHE_TINYLFU : ORM_CACHE_LRU;
-        if (policy && strcmp(policy, policy_name(pol)) != 0)
+    int rc = 0;
+    for (int p = 0; p < W7_POLICIES && !rc; p++) {
+        const char *pol = w7_policies[p];
+        if (policy && strcmp(policy, pol) != 0)
             continue;
-        double hr = replay(keys, n, (size_t)size, pol);
+        double hr = w7_hit_ratio(pol, keys, n, size, ids, distinct);
         if (hr < 0) {
-            free(keys);
-            return 1;
-        }
-        if (json)
+            fprintf(stderr, "orm-bench: W7 %s: out of memory\n", pol);
+            rc = 1;
+        } else if (json) {
             printf("{\"workload\":\"W7\",\"trace\":\"%s\",\"format\":\"%s\",\"policy\":\"%s\",\"size\":%ld,"
-                   "\"accesses\":%ld,\"hit_ratio\":%.4f}\n",
-                   name, format, policy_name(pol), size, n, hr);
-        else
-            printf("W7  trace %-10s %-7s size %7ld  accesses %9ld  hit ratio %.4f\n", name, policy_name(pol), size, n,
-                   hr);
+                   "\"accesses\":%ld,\"distinct\":%ld,\"hit_ratio\":%.4f}\n",
+                   name, format, pol, size, n, distinct, hr);
+        } else {
+            printf("W7  trace %-10s %-7s size %7ld  accesses %9ld  hit ratio %.4f\n", name, pol, size, n, hr);
+        }
     }
+    free(ids);
     free(keys);
-    return 0;
+    return rc;
 }

@@ -47,7 +47,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: orm-bench [--json] [--quick] [--db sqlite|postgres|cache|redis] [--rounds N] [--w4 one|builder] [--mw empty]\n"
-            "       orm-bench --trace PATH|- --format lirs|cache2k --size N [--policy lru|tinylfu] [--json]\n"
+            "       orm-bench --trace PATH|- --format lirs|cache2k --size N [--policy lru|arc|tinylfu|opt] [--json]\n"
             "  W1-W4 run on sqlite (a fresh file under $TMPDIR) and on postgres when\n"
             "  ORM_BENCH_PG_DSN is set, each through liborm and through the raw driver,\n"
             "  N times (default 3) alternating which goes first; the best time is reported.\n"

@@ -5,6 +5,7 @@ set(ORM_BUILDER_SOURCES
   builder/dialect.c
   builder/expr.c
   builder/render.c
+  builder/typecheck.c
   builder/select.c
   builder/insert.c
   builder/update.c

@@ -174,8 +174,9 @@ static void sqlite_close(orm_conn *c)
     orm__free(c);
 }
 
-static int sqlite_open(orm_conn **out, const char *dsn, const orm_db_options *opts)
+static int sqlite_open(orm_conn **out, const char *dsn, const orm_db_options *opts, int64_t deadline_us)
 {
+    (void)deadline_us; /* a file: nothing to wait for but locks, which the busy handler bounds */
     *out = NULL;
     const char *path = dsn;
     if (strncmp(dsn, "sqlite:", 7) == 0)
@@ -248,7 +249,9 @@ static int bind_args(orm_conn *c, sqlite3_stmt *st, const orm_query *q, sqlite3_
             break;
         case ORM_VALUE_TIMESTAMP: {
             char buf[40];
-            int len = orm_timestamp_format(v->u.i, buf, sizeof buf);
+            /* The shortest exact form sorts with what SQLite's date functions write
+             * (value.h). */
+            int len = orm_timestamp_format_short(v->u.i, buf, sizeof buf);
             if (len < 0)
                 return len;
             /* The buffer dies with this frame: let SQLite copy it. */

@@ -16,7 +16,7 @@
 #include "orm/error_internal.h"
 #include "orm/middleware_internal.h"
 #include "orm/rows_internal.h"
-#include "tx/tx_internal.h"
+#include "orm/txn.h"
 
 struct orm_rows {
     orm_session *session;

@@ -6,6 +6,7 @@ set(ORM_CORE_SOURCES
   orm/model.c
   orm/db.c
   orm/session.c
+  orm/txn.c
   orm/rows.c
   orm/mapper.c
   orm/stmt_cache.c
@@ -28,4 +29,5 @@ set(ORM_POSTGRES_SOURCES
   orm/driver_postgres.c
   orm/pg_codec.c
   orm/pg_error.c
+  orm/pg_cancel.c
 )

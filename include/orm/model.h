@@ -121,7 +121,8 @@ ORM_API size_t orm_model_size(const orm_model *model, const void *obj);
 ORM_API orm_value orm_model_get(const orm_model *model, const void *obj, size_t i);
 
 /* Store v into field i of obj, converting where lossless (int to double, int to bool,
- * text to timestamp); the text and blob bytes are copied, the old ones freed.
+ * text to timestamp; into a timestamp an int is unix seconds and a double a Julian day, as
+ * value.h reads SQLite's forms); the text and blob bytes are copied, the old ones freed.
  * ORM_ETYPE names the field when the value does not fit; ORM_ENULL when v is NULL and the
  * member cannot hold it. */
 ORM_API int orm_model_set(const orm_model *model, void *obj, size_t i, orm_value v);

@@ -100,6 +100,20 @@ ORM_API orm_session *orm_tx_session(orm_tx *tx);
 /* Roll back if still open, then free. NULL is a no-op. */
 ORM_API void orm_tx_free(orm_tx *tx);
 
+/* Called once per orm_tx_on_commit: committed 1 after the outermost COMMIT succeeded, 0 when
+ * the work it was registered for will never be committed (rolled back, the commit failed or
+ * its outcome is unknown, or a savepoint it was registered in was rolled back). Runs on the
+ * thread that ended the transaction, after its connection went back to the pool, so it may
+ * use the db (not the tx). Free userdata in both cases. */
+typedef void (*orm_tx_commit_cb)(int committed, void *userdata);
+
+/* Run fn after tx commits (Django's on_commit): registered in a savepoint, fn waits for the
+ * outermost COMMIT (a released savepoint hands it to its parent) and is called with 0 when
+ * that savepoint is rolled back. Callbacks run in registration order. ORM_EINVAL for a NULL
+ * tx or fn, ORM_ETXDONE when tx is over, ORM_ENOMEM: in every error case fn is never
+ * called. */
+ORM_API int orm_tx_on_commit(orm_tx *tx, orm_tx_commit_cb fn, void *userdata);
+
 /* The closure of orm_do_tx: tx is open, ctx carries it (statements of orm_db_session(db) run
  * with ctx join it). Return 0 to commit, anything else to roll back. */
 typedef int (*orm_tx_fn)(orm_tx *tx, orm_ctx *ctx, void *userdata);

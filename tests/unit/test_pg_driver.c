@@ -37,7 +37,7 @@ static const char *dsn(void)
 static orm_conn *connect_opts(const orm_db_options *opts)
 {
     orm_conn *c = NULL;
-    ck_assert_ok(drv->open(&c, dsn(), opts));
+    ck_assert_ok(drv->open(&c, dsn(), opts, 0));
     ck_assert_ptr_nonnull(c);
     return c;
 }
@@ -103,11 +103,11 @@ END_TEST
 START_TEST(test_connect_failure_is_econn)
 {
     orm_conn *c = (orm_conn *)1;
-    ck_assert_orm(drv->open(&c, "host=127.0.0.1 port=1 dbname=x connect_timeout=2", NULL), ORM_ECONN);
+    ck_assert_orm(drv->open(&c, "host=127.0.0.1 port=1 dbname=x connect_timeout=2", NULL, 0), ORM_ECONN);
     ck_assert_ptr_null(c);
     ck_assert_str_eq(orm_error_last()->module, "postgres");
     c = (orm_conn *)1;
-    ck_assert_orm(drv->open(&c, "postgresql://127.0.0.1:1/x", NULL), ORM_ECONN);
+    ck_assert_orm(drv->open(&c, "postgresql://127.0.0.1:1/x", NULL, 0), ORM_ECONN);
     ck_assert_ptr_null(c);
     (void)dsn();
 }
@@ -612,7 +612,7 @@ START_TEST(test_alloc_failures)
     for (long n = 0; n < 16; n++) {
         orm_conn *c = NULL;
         orm__alloc_fail_after(n);
-        int rc = drv->open(&c, dsn(), NULL);
+        int rc = drv->open(&c, dsn(), NULL, 0);
         orm_cursor *cur = NULL;
         if (rc == ORM_OK) {
             orm_query q = mkq(ORM_QUERY_SELECT, sql, a, 2);

@@ -46,7 +46,7 @@ static void sleep_ms(long ms)
 static int cb_open(void **out, void *ud)
 {
     (void)ud;
-    return drv->open((orm_conn **)out, env("ORM_TEST_PG_DSN"), NULL);
+    return drv->open((orm_conn **)out, env("ORM_TEST_PG_DSN"), NULL, 0);
 }
 static void cb_close(void *c, void *ud) { (void)ud; drv->close(c); }
 static int cb_alive(void *c, void *ud) { (void)ud; return orm__pg_conn_alive(c); }
@@ -90,7 +90,7 @@ START_TEST(test_terminated_idle_conn_is_replaced)
     ck_assert_ok(query_once(p, 0, &pid));
     /* Kill the idle pooled connection's backend from another connection. */
     orm_conn *k;
-    ck_assert_ok(drv->open(&k, env("ORM_TEST_PG_DSN"), NULL));
+    ck_assert_ok(drv->open(&k, env("ORM_TEST_PG_DSN"), NULL, 0));
     char sql[64];
     snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld, 5000)", (long long)pid);
     ck_assert_ok(drv->exec_script(k, NULL, sql));
