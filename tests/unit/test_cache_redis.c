@@ -510,6 +510,38 @@ START_TEST(urls_and_options)
 }
 END_TEST
 
+START_TEST(two_level_arguments)
+{
+    orm_cache *c = NULL, *l = NULL, *l2 = NULL;
+    char pre[96];
+    rt_prefix(pre, sizeof pre, "args");
+    ck_assert_ok(orm_cache_local_new(&l, NULL));
+    ck_assert_ok(orm_cache_local_new(&l2, NULL));
+    orm_cache *r = rt_redis(rt_url(), pre, NULL);
+    ck_assert_orm(orm_cache_two_level_new(&c, l, l2, NULL), ORM_EINVAL); /* the second level is not Redis */
+    ck_assert_ptr_null(c);
+    ck_assert_orm(orm_cache_two_level_new(&c, NULL, r, NULL), ORM_EINVAL);
+    ck_assert_orm(orm_cache_two_level_new(NULL, l, r, NULL), ORM_EINVAL);
+    orm_cache_two_level_options o = ORM_CACHE_TWO_LEVEL_OPTIONS_INIT;
+    o.lease_ms = -1;
+    ck_assert_orm(orm_cache_two_level_new(&c, l, r, &o), ORM_EINVAL);
+    o = (orm_cache_two_level_options)ORM_CACHE_TWO_LEVEL_OPTIONS_INIT;
+    o.version = 7;
+    ck_assert_orm(orm_cache_two_level_new(&c, l, r, &o), ORM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "orm_cache_two_level_options"));
+    orm_cache_two_level_stats ts;
+    ck_assert_orm(orm_cache_two_level_stats_get(r, &ts), ORM_EINVAL); /* not a two-level cache */
+    ck_assert_orm(orm_cache_redis_add_type(l, &item_type), ORM_EINVAL); /* not Redis */
+    /* nothing was taken by the failures: all three are still ours to close */
+    ck_assert_ok(orm_cache_close(l2));
+    ck_assert_ok(orm_cache_two_level_new(&c, l, r, NULL));
+    ck_assert_ok(orm_cache_two_level_stats_get(c, &ts));
+    orm_cache_redis_stats rs;
+    ck_assert_ok(orm_cache_redis_stats_get(c, &rs)); /* through to its Redis level */
+    ck_assert_ok(orm_cache_close(c));
+}
+END_TEST
+
 /* ---- Redis down, killed, restarted ---- */
 
 START_TEST(down_is_bypassed)
@@ -802,6 +834,7 @@ int main(void)
     tcase_add_test(tr, codec_roundtrip_and_errors);
     tcase_add_test(tr, old_fingerprint_is_a_miss);
     tcase_add_test(tr, urls_and_options);
+    tcase_add_test(tr, two_level_arguments);
     tcase_add_test(tr, down_is_bypassed);
     tcase_add_test(tr, killed_and_restarted);
     tcase_add_test(tr, slow_is_bypassed);
