@@ -116,14 +116,28 @@ static int map_code(int rc)
     }
 }
 
+static int sqlite_error_msg(int rc, int ext, const char *msg, const char *sql, size_t len)
+{
+    /* A long statement is cut at 160 bytes and says how much is left out, so the closing
+     * parenthesis is never mistaken for the statement's own. */
+    if (sql && len > 160)
+        return orm__error_set_db(map_code(rc), "sqlite", NULL, ext, "%s (in: %.160s... [%zu more bytes])",
+                                 msg, sql, len - 160);
+    if (sql)
+        return orm__error_set_db(map_code(rc), "sqlite", NULL, ext, "%s (in: %.*s)", msg, (int)len, sql);
+    return orm__error_set_db(map_code(rc), "sqlite", NULL, ext, "%s", msg);
+}
+
 static int sqlite_error(sqlite3 *db, int rc, const char *sql, size_t len)
 {
     const int ext = db ? sqlite3_extended_errcode(db) : rc;
     const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    if (sql)
-        return orm__error_set_db(map_code(rc), "sqlite", NULL, ext, "%s (in: %.*s)", msg,
-                                 (int)(len > 160 ? 160 : len), sql);
-    return orm__error_set_db(map_code(rc), "sqlite", NULL, ext, "%s", msg);
+    int r = sqlite_error_msg(rc, ext, msg, sql, len);
+#if SQLITE_VERSION_NUMBER >= 3038000
+    if (db && sql && sqlite3_error_offset(db) >= 0)
+        orm__error_set_position(sqlite3_error_offset(db) + 1);
+#endif
+    return r;
 }
 
 static int cursor_busy(void)

@@ -418,6 +418,54 @@ START_TEST(rows_read_timestamps_alike)
 }
 END_TEST
 
+/* Item 11's small ones, on both backends. */
+START_TEST(errors_name_what_went_wrong)
+{
+    it_seed();
+    /* orm_get with a NULL key: a mistake, not "not found" */
+    it_user u;
+    memset(&u, 0, sizeof u);
+    orm_value key = orm_null();
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &u, &key), ORM_EINVAL);
+    ck_assert(it_msg_has("users.id") && it_msg_has("NULL"));
+    key = orm_text("1");
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &u, &key), ORM_ETYPE);
+
+    /* NOT NULL names the column, never constraint "?" */
+    ck_assert_orm(orm_raw_exec(it_s, NULL, "INSERT INTO users (name, score, active) VALUES (NULL, 1, ?)",
+                               (orm_value[]){ orm_bool(true) }, 1, NULL),
+                  ORM_ECONSTRAINT);
+    ck_assert(it_msg_has("name"));
+    ck_assert(!it_msg_has("\"?\""));
+
+    /* a long statement's quote says it is cut */
+    char sql[400];
+    int n = snprintf(sql, sizeof sql, "SELECT nosuchcolumn FROM users WHERE name IN (");
+    for (int i = 0; i < 40; i++)
+        n += snprintf(sql + n, sizeof sql - (size_t)n, "%s'n%02d'", i ? ", " : "", i);
+    snprintf(sql + n, sizeof sql - (size_t)n, ")");
+    orm_rows *r = NULL;
+    int rc = orm_raw_rows(it_s, NULL, sql, NULL, 0, &r);
+    ck_assert_int_ne(rc, ORM_OK);
+    if (!it_is_postgres())
+        ck_assert_msg(it_msg_has("... [") && it_msg_has("more bytes])"), "%s", orm_error_last()->message);
+    ck_assert_int_gt(orm_error_last()->position, 0); /* where "nosuchcolumn" is */
+    ck_assert_int_eq(orm_error_last()->position, 8);
+
+    /* a migration's error names the line of the mistake, not the statement's first */
+    static const orm_migration bad[] = {
+        { 1, "bad", "-- a comment\nCREATE TABLE mig_line (\n  a INTEGER,\n  b INTEGER,,\n  c INTEGER\n);\n",
+          NULL },
+    };
+    orm_migrator *m;
+    ck_assert_ok(orm_migrator_open_list(&m, it_db, bad, 1, NULL));
+    ck_assert_int_ne(orm_migrate_up(m, NULL, 0, NULL), ORM_OK);
+    ck_assert_msg(it_msg_has("statement 1 (line 4)"), "%s", orm_error_last()->message);
+    orm_migrator_free(m);
+    orm_exec_sql(it_s, NULL, "DROP TABLE IF EXISTS orm_schema_migrations");
+}
+END_TEST
+
 Suite *it_portable_suite(void)
 {
     Suite *s = suite_create("portable");
@@ -433,6 +481,7 @@ Suite *it_portable_suite(void)
     tc = it_tcase("raw");
     tcase_add_test(tc, raw_sql_placeholders_either_way);
     tcase_add_test(tc, qualified_names_take_table_or_model_name);
+    tcase_add_test(tc, errors_name_what_went_wrong);
     suite_add_tcase(s, tc);
     return s;
 }
