@@ -47,7 +47,12 @@ struct orm_expr {
     orm_value *vals;    /* owned bytes */
     size_t nvals;
     orm_select *sub;
+    unsigned depth;     /* levels of nodes from here down, subqueries included (1: a leaf) */
+    size_t caplist;     /* AND/OR: room in list (lists grow in place when flattened) */
 };
+
+/* The deepest expression of a select (where, having, computed columns, join conditions). */
+unsigned orm__select_depth(const orm_select *q);
 
 /* A model visible to name resolution, with the name it is referred to by. */
 typedef struct orm_scope_item {

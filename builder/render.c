@@ -231,7 +231,8 @@ static void render_body(orm_sql_buf *b, const orm_expr *e, const orm_scope *sc)
     switch (e->kind) {
     case ORM_EX_ERROR:
         orm__sql_buf_fail(b, e->code, e->code == ORM_ENOMEM ? "out of memory"
-                                                            : "invalid expression (a NULL argument)");
+                                      : e->flag ? "expression nested deeper than ORM_EXPR_MAX_DEPTH levels"
+                                                : "invalid expression (a NULL argument)");
         break;
     case ORM_EX_CONST:
         orm__sql_buf_put(b, e->flag ? b->d->true_lit : b->d->false_lit);

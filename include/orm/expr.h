@@ -17,6 +17,12 @@
  * children's parent), and the error surfaces as ORM_ENOMEM when the query is built. Text and
  * blob values are copied into the node. orm_expr_free(NULL) is a no-op.
  *
+ * Depth: AND of ANDs (and OR of ORs) flatten into one list, so a condition built by adding
+ * terms one at a time (a loop of orm_and, or of orm_select_where) stays flat however long.
+ * Other nesting (NOT, comparisons, IN/EXISTS subqueries, AND inside OR ...) is limited to
+ * ORM_EXPR_MAX_DEPTH levels: a deeper node is an error node, and building the query that
+ * holds it is ORM_EINVAL, so rendering and freeing never exhaust the stack.
+ *
  * Thread safety: a node belongs to one thread until it is stolen.
  */
 #ifndef ORM_EXPR_H
@@ -30,6 +36,8 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#define ORM_EXPR_MAX_DEPTH 256
 
 typedef struct orm_expr orm_expr;
 typedef struct orm_select orm_select;
