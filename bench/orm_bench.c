@@ -1,4 +1,4 @@
-/* orm-bench — the BENCH.md workloads, liborm against the raw drivers in one process.
+/* orm-bench — the docs/BENCH.md workloads, liborm against the raw drivers in one process.
  *
  * For each backend (sqlite: fresh files under the temp folder; postgres: ORM_BENCH_PG_DSN)
  * W1, W1b, W2, W3 and W4 run on the raw side and then through liborm, over the same data,

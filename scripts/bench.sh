@@ -5,7 +5,7 @@
 #   scripts/bench.sh BUILD_DIR [orm-bench arguments, e.g. --json or --quick]
 #
 # First a smoke check: a quick sqlite-only run whose JSON lines must name every workload on
-# both sides with the fields BENCH.md lists, and whose W3 row counts must agree. Then the full
+# both sides with the fields docs/BENCH.md lists, and whose W3 row counts must agree. Then the full
 # run inside scripts/with-postgres.sh. On a 2-core VM an idle core sleeps and waking it costs
 # tens of microseconds per round trip, so client and server share CPU $ORM_BENCH_CPU (0).
 set -euo pipefail

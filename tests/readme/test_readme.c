@@ -61,6 +61,19 @@ static user cache_example(void)
     return u;
 }
 
+/* 8: Redis and the two-level cache (a fragment given db, user_model and load_user). Run
+ * without a Redis server it shows the documented degradation: misses, then the loader. */
+#ifdef ORM_WITH_REDIS
+#include "orm/cache_redis.h"
+static void redis_example(orm_db *db)
+{
+#include "block_8.c"
+}
+#endif
+
+/* 9: typed results (a view model and report(s), over the generated books model). */
+#include "block_9.c"
+
 static int failures;
 #define CHECK(cond)                                                                        \
     do {                                                                                   \
@@ -164,11 +177,18 @@ int main(int argc, char **argv)
     q = orm_select_new(orm_db_session(db), &books_model);
     CHECK(orm_select_count(q, NULL, &n) == ORM_OK && n == 1);
     orm_select_free(q);
+    report(orm_db_session(db)); /* prints "Hipp: 1" */
     orm_db_close(db);
 
     /* 7: the cache loads user 42 once. */
     user u = cache_example();
     CHECK(loads == 1 && u.id == 42 && u.age == 36);
+#ifdef ORM_WITH_REDIS
+    CHECK(orm_db_open(&db, dsn, NULL) == ORM_OK);
+    redis_example(db);
+    CHECK(loads >= 2); /* Redis absent or empty: the read-through loader ran */
+    orm_db_close(db);
+#endif
 
     drop_tables(dsn);
     if (path[0]) {
