@@ -74,7 +74,8 @@ typedef struct orm_ref {
     int qualify;       /* render qualifier."column" */
 } orm_ref;
 
-/* Resolve "field", "alias.field" or "table.field" (field by name, then by column) in scope,
+/* Resolve "field" or "Q.field" (field by name, then by column) in scope, Q being an alias,
+ * else the SQL table name, else the model's name (exact, case-sensitive, on every backend),
  * then in the outer scopes. ORM_EUNKNOWN_FIELD naming the field and the table(s);
  * ORM_EINVAL for an ambiguous name. Sets the last error. */
 int orm__scope_resolve(const orm_scope *sc, const char *name, orm_ref *out);

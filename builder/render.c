@@ -60,6 +60,13 @@ static int resolve_qualified(const orm_scope *sc, const char *name, const char *
             if (strlen(t) == qlen && memcmp(t, name, qlen) == 0)
                 hit = &s->items[i];
         }
+        /* the model's own name (its struct's) too: "Invoice.total" for model Invoice of
+         * table "invoices", the same on every backend */
+        for (size_t i = 0; i < s->n && !hit; i++) {
+            const char *t = s->items[i].model->name;
+            if (t && strlen(t) == qlen && memcmp(t, name, qlen) == 0)
+                hit = &s->items[i];
+        }
         if (!hit)
             continue;
         int idx = field_in(hit->model, dot + 1);

@@ -544,7 +544,7 @@ static int open_rows(orm_select *q, orm_ctx *ctx, int mode, orm_rows **rows)
     int rc = orm__builder_build(&q->b, q->b.d, render_top, mode, &b);
     if (rc)
         return rc;
-    rc = orm__builder_query(q->b.s, ctx, ORM_QUERY_SELECT, q->b.model, &b, rows);
+    rc = orm__builder_query(q->b.s, ctx, ORM_QUERY_SELECT, q->b.model, &b, rows, NULL);
     orm__sql_buf_free(&b);
     return rc;
 }

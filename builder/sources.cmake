@@ -11,4 +11,5 @@ set(ORM_BUILDER_SOURCES
   builder/update.c
   builder/delete.c
   builder/crud.c
+  builder/get_many.c
 )

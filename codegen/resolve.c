@@ -143,10 +143,48 @@ static bool is_serial(const char *sqltype)
     return false;
 }
 
+/* Types only PostgreSQL has: a schema using one is PostgreSQL's (dialect AUTO). */
+static bool postgres_only(const char *sqltype)
+{
+    static const char *const pg[] = { "SMALLSERIAL", "SERIAL", "SERIAL2", "SERIAL4", "SERIAL8",
+                                      "BIGSERIAL", "BYTEA", "JSONB", "TIMESTAMPTZ", "TIMETZ",
+                                      "TIMESTAMP WITH TIME ZONE", "TIMESTAMP WITHOUT TIME ZONE",
+                                      "TIME WITH TIME ZONE", "TIME WITHOUT TIME ZONE", "UUID",
+                                      "CITEXT", "INET", "CIDR", "MACADDR", "MACADDR8", "INTERVAL",
+                                      "TSVECTOR", "TSQUERY", "INT4", "VARBIT", "BIT VARYING",
+                                      "CHARACTER VARYING", "OID" };
+    char base[64];
+    bool array;
+    orm__sqltype_base(sqltype, base, sizeof base, &array);
+    if (array || strchr(base, '.'))
+        return true; /* int[], pg_catalog.int4 */
+    for (size_t i = 0; i < sizeof pg / sizeof pg[0]; i++)
+        if (strcmp(base, pg[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The schema's dialect: as given, else guessed (schema.h). */
+static int schema_dialect(const orm__cg_schema *s)
+{
+    if (s->dialect != ORM_CG_DIALECT_AUTO)
+        return s->dialect;
+    if (s->ntypes)
+        return ORM_CG_DIALECT_POSTGRES;
+    for (size_t ti = 0; ti < s->ntables; ti++)
+        for (size_t i = 0; i < s->tables[ti].ncols; i++)
+            if (postgres_only(s->tables[ti].cols[i].sqltype))
+                return ORM_CG_DIALECT_POSTGRES;
+    return ORM_CG_DIALECT_SQLITE;
+}
+
 static int resolve_column(orm__cg_schema *s, orm__cg_table *t, orm__cg_column *c, size_t npk)
 {
     bool known = true;
     c->type = c->type_override ? (orm_field_type)c->type_override : orm__cg_map_type(s, c->sqltype, &known);
+    /* SQLite's integers are 64-bit: a key and the foreign keys to it get one C type. */
+    if (!c->type_override && c->type == ORM_FIELD_INT32 && s->dialect == ORM_CG_DIALECT_SQLITE)
+        c->type = ORM_FIELD_INT64;
     if (!known) {
         if (s->strict)
             return fail_loc(c->loc, "type not in the mapping table (use @orm:type=... or drop --strict):",
@@ -286,6 +324,7 @@ static int resolve_members(orm__cg_table *t)
 int orm__cg_resolve(orm__cg_schema *s, const char *prefix)
 {
     int rc = ORM_OK;
+    s->dialect = schema_dialect(s);
     for (size_t ti = 0; rc == ORM_OK && ti < s->ntables; ti++) {
         orm__cg_table *t = &s->tables[ti];
         size_t npk = 0;

@@ -80,8 +80,15 @@ typedef struct orm__cg_schema {
     char **warnings;       /* "file:line:col: message", in order */
     size_t nwarnings;
     bool strict;           /* a type the mapping table lacks is an error, not a warning */
+    int dialect;           /* ORM_CG_DIALECT_*: whose integer widths the types have */
     orm__cg_index table_index; /* tables by name (orm__cg_table_find) */
 } orm__cg_schema;
+
+/* The database a schema is for. SQLite stores every INTEGER-affinity column in 64 bits, so
+ * there INT/INTEGER/MEDIUMINT are int64_t; PostgreSQL's integer is 32 bits. AUTO: PostgreSQL
+ * when the schema uses something only PostgreSQL has (CREATE TYPE/DOMAIN, an array, serial,
+ * bytea, jsonb, timestamptz, "with time zone", uuid, ...), else SQLite. */
+enum { ORM_CG_DIALECT_AUTO = 0, ORM_CG_DIALECT_SQLITE = 1, ORM_CG_DIALECT_POSTGRES = 2 };
 
 void orm__cg_schema_init(orm__cg_schema *s);
 void orm__cg_schema_free(orm__cg_schema *s);

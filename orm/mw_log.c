@@ -211,7 +211,8 @@ static void render_sql(orm__sbuf *b, const log_mw *l, const char *sql, size_t le
 }
 
 static void emit(const log_mw *l, orm_stmt_kind kind, const char *table, const char *sql,
-                 const char *args, uint64_t ns, int64_t rows, int error, const char *errmsg)
+                 const char *args, uint64_t ns, int64_t rows, int error, const char *errmsg,
+                 int cache)
 {
     if (ns < l->opts.min_duration_ns)
         return;
@@ -222,6 +223,8 @@ static void emit(const log_mw *l, orm_stmt_kind kind, const char *table, const c
         orm__sbuf_puts(&line, "?");
     else
         orm__sbuf_printf(&line, "%lld", (long long)rows);
+    if (cache)
+        orm__sbuf_puts(&line, cache == 1 ? " cache=hit" : " cache=miss");
     if (error) {
         orm__sbuf_printf(&line, " error=%s (", orm_strerror(error));
         orm__sbuf_add_escaped(&line, errmsg, strlen(errmsg)); /* the server's text may span lines */
@@ -232,7 +235,7 @@ static void emit(const log_mw *l, orm_stmt_kind kind, const char *table, const c
         orm__sbuf_printf(&line, " args=%s", args);
     const char *text = orm__sbuf_str(&line);
     if (text) {
-        orm_log_entry e = { kind, table, sql, args, ns, rows, error, errmsg, text };
+        orm_log_entry e = { kind, table, sql, args, ns, rows, error, errmsg, text, cache };
         (l->opts.sink ? l->opts.sink : default_sink)(&e, l->opts.sink_userdata);
     }
     orm__sbuf_free(&line);
@@ -265,8 +268,9 @@ static int log_fn(orm_stmt *st, void *userdata)
         orm_error saved = *orm_error_last();
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", rc ? saved.message : "");
-        int64_t rows = (st->flags & ORM_STMT_CURSOR) ? st->rows : st->affected;
-        emit(l, st->kind, orm__mw_table(st), s, a, ns, rc == ORM_OK ? rows : -1, rc, msg);
+        int64_t rows = (st->flags & (ORM_STMT_CURSOR | ORM_STMT_GET)) ? st->rows : st->affected;
+        int cache = (st->flags & ORM_STMT_CACHED) ? 1 : (st->flags & ORM_STMT_CACHE_MISS) ? 2 : 0;
+        emit(l, st->kind, orm__mw_table(st), s, a, ns, rc == ORM_OK ? rows : -1, rc, msg, cache);
         if (rc)
             orm__error_set_db(rc, saved.module, saved.sqlstate, saved.native_code, "%s", msg);
     }
@@ -279,7 +283,7 @@ static void log_close(const orm_stmt_done *d, void *cookie, void *userdata)
 {
     pending *p = cookie;
     emit(userdata, p->kind, p->table, p->sql ? p->sql : "", p->args ? p->args : "",
-         d->elapsed_ns, d->rows, d->error, d->error ? orm_strerror(d->error) : "");
+         d->elapsed_ns, d->rows, d->error, d->error ? orm_strerror(d->error) : "", 0);
     orm__free(p->sql);
     orm__free(p->args);
     orm__free(p);

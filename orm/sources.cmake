@@ -20,6 +20,7 @@ set(ORM_CORE_SOURCES
   orm/mw_tag.c
   orm/mw_trace.c
   orm/raw.c
+  orm/sql_scan.c
   orm/mw_db.c
   orm/pool.c
   orm/ctx.c

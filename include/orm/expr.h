@@ -3,8 +3,11 @@
  *     orm_select_where(q, orm_and(orm_eq("age", orm_int(30)),
  *                                 orm_like("name", orm_text("a%"))));
  *
- * Field names: "field" (a field of the query's model, by its name or its column),
- * "alias.field" or "table.field" (a field of the model or a joined model). Names are
+ * Field names: "field" (a field of the query's model, by its name or its column), or
+ * "Q.field" for a field of the model or a joined model, where Q is the join's alias, else
+ * the model's SQL table name, else the model's own name (orm_model.name, its struct's):
+ * "invoices.customer_id" and "Invoice.customer_id" both name a field of model Invoice of
+ * table invoices. Matching is exact (case-sensitive) and the same on every backend. Names are
  * checked against the models when the query is built; an unknown one is ORM_EUNKNOWN_FIELD
  * naming it, and nothing reaches the database. Values are always bound as parameters.
  *

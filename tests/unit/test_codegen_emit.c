@@ -97,7 +97,7 @@ START_TEST(emit_contents)
     ck_assert_ptr_nonnull(strstr(h, "#ifndef ORM_GENERATED_MODELS_H"));
     ck_assert_ptr_nonnull(strstr(h, "#if !defined(ORM_MODEL_VERSION) || ORM_MODEL_VERSION != 1u\n#error"));
     ck_assert_ptr_nonnull(strstr(h, "typedef struct User {\n    int64_t id;"));
-    ck_assert_ptr_nonnull(strstr(h, "    int32_t age; /* age INT */\n    bool has_age;"));
+    ck_assert_ptr_nonnull(strstr(h, "    int64_t age; /* age INT */\n    bool has_age;"));
     ck_assert_ptr_nonnull(strstr(h, "    orm_timestamp at; /* at TIMESTAMP */\n    bool has_at;"));
     ck_assert_ptr_nonnull(strstr(h, "    orm_blob pic;"));
     ck_assert_ptr_nonnull(strstr(h, "    bool ok;"));
@@ -114,7 +114,7 @@ START_TEST(emit_contents)
     ck_assert_ptr_nonnull(strstr(c, "#include \"models.h\""));
     /* the column literal is escaped: quote, backslash, ? (no trigraphs) */
     ck_assert_ptr_nonnull(strstr(c, "{ \"odd_col__\", \"odd\\\"col\\\\\\?\", ORM_FIELD_TEXT, offsetof(User, odd_col__), ORM_NO_HAS, ORM_FIELD_NOT_NULL },"));
-    ck_assert_ptr_nonnull(strstr(c, "{ \"age\", \"age\", ORM_FIELD_INT32, offsetof(User, age), offsetof(User, has_age), 0 },"));
+    ck_assert_ptr_nonnull(strstr(c, "{ \"age\", \"age\", ORM_FIELD_INT64, offsetof(User, age), offsetof(User, has_age), 0 },"));
     ck_assert_ptr_nonnull(strstr(c, "ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT"));
     ck_assert_ptr_nonnull(strstr(c, "static const size_t x____y_pk[] = { 1, 0 };"));
     ck_assert_ptr_nonnull(strstr(c, "    NULL, 0,\n    \"")); /* nokey */
@@ -157,8 +157,52 @@ START_TEST(prefix_and_keywords)
                           "app_", &h, &c, &s));
     ck_assert_ptr_nonnull(strstr(h, "typedef struct app_orders {"));
     ck_assert_ptr_nonnull(strstr(h, "    char *default_; /* default TEXT */"));
-    ck_assert_ptr_nonnull(strstr(h, "    int32_t for_;"));
+    ck_assert_ptr_nonnull(strstr(h, "    int64_t for_;")); /* SQLite's INT is 64-bit */
     ck_assert_ptr_nonnull(strstr(c, "{ \"default_\", \"default\", ORM_FIELD_TEXT"));
+    orm__free(h);
+    orm__free(c);
+    orm__cg_schema_free(&s);
+}
+END_TEST
+
+/* SQLite stores INTEGER in 64 bits: a key and the foreign key to it get one C type; a
+ * PostgreSQL schema keeps integer at 32; --dialect and @orm:type decide over the guess. */
+START_TEST(sqlite_integers_are_64_bit)
+{
+    static const char *const sqlite_sql =
+        "CREATE TABLE artist (id INTEGER PRIMARY KEY, name TEXT);\n"
+        "CREATE TABLE album (id INTEGER PRIMARY KEY, artist_id INTEGER NOT NULL REFERENCES artist(id),\n"
+        "  plays INT, rank MEDIUMINT, small SMALLINT,\n"
+        "  -- @orm:type=int32\n"
+        "  kept INTEGER);\n";
+    char *h, *c;
+    orm__cg_schema s;
+    ck_assert_ok(generate(sqlite_sql, NULL, &h, &c, &s));
+    ck_assert_ptr_nonnull(strstr(h, "    int64_t artist_id; /* artist_id INTEGER */"));
+    ck_assert_ptr_nonnull(strstr(h, "    int64_t plays; /* plays INT */"));
+    ck_assert_ptr_nonnull(strstr(h, "    int64_t rank; /* rank MEDIUMINT */"));
+    ck_assert_ptr_nonnull(strstr(h, "    int16_t small;"));
+    ck_assert_ptr_nonnull(strstr(h, "    int32_t kept;"));
+    orm__free(h);
+    orm__free(c);
+    orm__cg_schema_free(&s);
+    /* a serial (or bytea, jsonb, timestamptz, an array...) makes it PostgreSQL's */
+    ck_assert_ok(generate("CREATE TABLE album (id BIGSERIAL PRIMARY KEY, artist_id integer NOT NULL);",
+                          NULL, &h, &c, &s));
+    ck_assert_ptr_nonnull(strstr(h, "    int32_t artist_id;"));
+    orm__free(h);
+    orm__free(c);
+    orm__cg_schema_free(&s);
+    /* the dialect given wins over the guess */
+    orm__cg_schema_init(&s);
+    s.dialect = ORM_CG_DIALECT_POSTGRES;
+    static const char *const inputs[] = { "schema.sql" };
+    orm__cg_emit_options eo = { "out/models", inputs, 1 };
+    ck_assert_ok(orm__cg_parse(&s, "schema.sql", sqlite_sql, strlen(sqlite_sql)));
+    ck_assert_ok(orm__cg_resolve(&s, NULL));
+    ck_assert_ok(orm__cg_emit(&s, &eo, &h, &c));
+    ck_assert_ptr_nonnull(strstr(h, "    int32_t artist_id;"));
+    ck_assert_ptr_nonnull(strstr(h, "    int64_t id;")); /* the rowid key */
     orm__free(h);
     orm__free(c);
     orm__cg_schema_free(&s);
@@ -168,7 +212,7 @@ END_TEST
 START_TEST(migrations_folder_in_version_order)
 {
     static const char *const inputs[] = { ORM_CODEGEN_FIXTURES "/migrations" };
-    orm__codegen_options o = { "models", inputs, 1, false, NULL };
+    orm__codegen_options o = { "models", inputs, 1, false, NULL, ORM_CG_DIALECT_AUTO };
     orm__cg_schema s;
     orm__cg_schema_init(&s);
     char *h, *c;
@@ -251,7 +295,7 @@ START_TEST(input_errors)
     orm__cg_schema_free(&s);
     /* nothing to generate */
     static const char *const inputs[] = { ORM_CODEGEN_FIXTURES "/errors/bad_column.sql" };
-    orm__codegen_options o = { "models", inputs, 1, false, NULL };
+    orm__codegen_options o = { "models", inputs, 1, false, NULL, ORM_CG_DIALECT_AUTO };
     char *h, *c;
     orm__cg_schema_init(&s);
     ck_assert_int_eq(orm__codegen_run(&o, &s, &h, &c), ORM_EPARSE);
@@ -266,7 +310,7 @@ END_TEST
 START_TEST(pg_dump_fixture)
 {
     static const char *const inputs[] = { ORM_CODEGEN_FIXTURES "/pg_dump.sql" };
-    orm__codegen_options o = { "models", inputs, 1, false, NULL };
+    orm__codegen_options o = { "models", inputs, 1, false, NULL, ORM_CG_DIALECT_AUTO };
     orm__cg_schema s;
     orm__cg_schema_init(&s);
     char *h, *c;
@@ -435,6 +479,7 @@ static Suite *suite(void)
     tcase_add_test(tc, type_table);
     tcase_add_test(tc, emit_contents);
     tcase_add_test(tc, prefix_and_keywords);
+    tcase_add_test(tc, sqlite_integers_are_64_bit);
     tcase_add_test(tc, migrations_folder_in_version_order);
     tcase_add_test(tc, input_errors);
     tcase_add_test(tc, pg_dump_fixture);

@@ -99,15 +99,15 @@ static void setup(void)
     term_sleep_ms = 0;
     args2[0] = orm_int(7);
     args2[1] = orm_text("it's");
-    orm_query sel = { ORM_QUERY_SELECT, &thing_model, "SELECT id, name FROM things WHERE id = ?", 0, 0, args2, 1 };
-    orm_query ins = { ORM_QUERY_INSERT, &thing_model, "INSERT INTO things (id, name) VALUES (?, ?)", 0, 0, args2, 2 };
-    orm_query ua = { ORM_QUERY_UPDATE, &thing_model, "UPDATE things SET name = 'where'", 0, 0, NULL, 0 };
-    orm_query uw = { ORM_QUERY_UPDATE, &thing_model, "UPDATE things SET name = ? WHERE id = ?", 0, 0, args2, 2 };
+    orm_query sel = { ORM_QUERY_SELECT, &thing_model, "SELECT id, name FROM things WHERE id = ?", 0, 0, args2, 1, NULL };
+    orm_query ins = { ORM_QUERY_INSERT, &thing_model, "INSERT INTO things (id, name) VALUES (?, ?)", 0, 0, args2, 2, NULL };
+    orm_query ua = { ORM_QUERY_UPDATE, &thing_model, "UPDATE things SET name = 'where'", 0, 0, NULL, 0, NULL };
+    orm_query uw = { ORM_QUERY_UPDATE, &thing_model, "UPDATE things SET name = ? WHERE id = ?", 0, 0, args2, 2, NULL };
     orm_query da = { ORM_QUERY_DELETE, &thing_model,
-                     "DELETE FROM things /* where */ -- where\n", 0, 0, NULL, 0 };
+                     "DELETE FROM things /* where */ -- where\n", 0, 0, NULL, 0, NULL };
     orm_query rd = { ORM_QUERY_RAW, NULL,
-                     "  /* c */ delete from things where id in (select id from t where x)", 0, 0, NULL, 0 };
-    orm_query rs = { ORM_QUERY_RAW, NULL, "SELECT 1", 0, 0, NULL, 0 };
+                     "  /* c */ delete from things where id in (select id from t where x)", 0, 0, NULL, 0, NULL };
+    orm_query rs = { ORM_QUERY_RAW, NULL, "SELECT 1", 0, 0, NULL, 0, NULL };
     q_sel = sel; q_ins = ins; q_upd_all = ua; q_upd_where = uw; q_del_all = da; q_raw_del = rd;
     q_raw_sel = rs;
     orm_query *all[] = { &q_sel, &q_ins, &q_upd_all, &q_upd_where, &q_del_all, &q_raw_del, &q_raw_sel };
@@ -371,7 +371,7 @@ START_TEST(test_guard)
     /* raw: by first keyword; a subquery's WHERE does not count, the outer one does */
     ck_assert_ok(orm__chain_exec(&chain, NULL, NULL, &q_raw_del, &res, fake_exec));
     orm_query raw_sub = { ORM_QUERY_RAW, NULL,
-                          "UPDATE t SET a = (SELECT b FROM u WHERE u.id = 1)", 0, 0, NULL, 0 };
+                          "UPDATE t SET a = (SELECT b FROM u WHERE u.id = 1)", 0, 0, NULL, 0, NULL };
     raw_sub.sql_len = strlen(raw_sub.sql);
     ck_assert_orm(orm__chain_exec(&chain, NULL, NULL, &raw_sub, &res, fake_exec), ORM_EUNSAFE);
     ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "UPDATE without WHERE"));
@@ -497,12 +497,12 @@ START_TEST(test_tag_middleware)
     memset(big, ' ', 2999);
     memcpy(big, "SELECT 1", 8);
     big[2999] = '\0';
-    orm_query q = { ORM_QUERY_RAW, NULL, big, 2999, 0, NULL, 0 };
+    orm_query q = { ORM_QUERY_RAW, NULL, big, 2999, 0, NULL, 0, NULL };
     ck_assert_ok(orm__chain_exec(&chain, NULL, NULL, &q, &res, fake_exec));
     ck_assert_uint_eq(strlen(seen_sql), sizeof seen_sql - 1); /* truncated copy: just ran */
     free(big);
     /* a statement that ends with a comment already is left alone */
-    orm_query c = { ORM_QUERY_RAW, NULL, "SELECT 1 /* mine */", 19, 0, NULL, 0 };
+    orm_query c = { ORM_QUERY_RAW, NULL, "SELECT 1 /* mine */", 19, 0, NULL, 0, NULL };
     ck_assert_ok(orm__chain_exec(&chain, NULL, NULL, &c, &res, fake_exec));
     ck_assert_str_eq(seen_sql, "SELECT 1 /* mine */");
 }

@@ -23,7 +23,7 @@ static int fake_exec(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_exec_
 
 static int run_raw(const char *sql)
 {
-    orm_query q = { ORM_QUERY_RAW, NULL, sql, strlen(sql), 0, NULL, 0 };
+    orm_query q = { ORM_QUERY_RAW, NULL, sql, strlen(sql), 0, NULL, 0, NULL };
     orm_exec_result res;
     return orm__chain_exec(&chain, NULL, NULL, &q, &res, fake_exec);
 }

@@ -28,7 +28,7 @@ static void teardown(void) { orm_db_close(db); }
 
 static orm_query mkq(const char *sql, const orm_value *args, size_t nargs)
 {
-    orm_query q = { ORM_QUERY_RAW, NULL, sql, strlen(sql), 0, args, nargs };
+    orm_query q = { ORM_QUERY_RAW, NULL, sql, strlen(sql), 0, args, nargs, NULL };
     return q;
 }
 
