@@ -18,6 +18,7 @@ void orm__sql_scan_init(orm_sql_scanner *s, const char *sql, size_t len, int pos
     s->p = sql;
     s->end = sql + len;
     s->postgres = postgres;
+    s->backslash = 0;
     s->prev = 0;
 }
 
@@ -140,9 +141,9 @@ int orm__sql_scan_next(orm_sql_scanner *s, orm_sql_token *t)
     t->kind = k;
     switch (k) {
     case ORM_SQL_STRING: {
-        int bs = 0;
+        int bs = s->backslash;
         if (*p != '\'') {
-            bs = s->postgres && (*p == 'E' || *p == 'e');
+            bs = bs || (s->postgres && (*p == 'E' || *p == 'e'));
             p++;
         }
         p = skip_quoted(p, end, '\'', bs, &t->unterminated);
