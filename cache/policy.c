@@ -19,7 +19,8 @@
  * returns while its ghost remembers it goes straight to protected, and so does a window entry
  * hit while the window holds at least 5% of the capacity. Caffeine's hill climber (step the
  * window by the change of the sampled hit rate) was measured with the ghosts and without, and
- * with them it only lost points (docs/DESIGN.md, "W7"), so it is not used.
+ * with them it only lost points (docs/DESIGN.md, "Eviction: how tinylfu's window adapts"), so
+ * it is not used.
  *
  * Kept true: every function runs under the cache's policy lock and does bounded work (at most
  * TRANSFER_MAX queue moves per call; the sketch's periodic halving is O(capacity) once per
