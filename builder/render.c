@@ -2,12 +2,14 @@
  *
  * Keeps true: a name is looked up in the query's own scope first (the main model, then the
  * joined models when unambiguous), then in enclosing scopes (correlated subqueries); values
- * only ever become placeholders, numbered in text order across the whole statement; a
+ * only ever become placeholders, numbered in text order across the whole statement, and a
+ * value compared with a model field must fit its type (typecheck.c); a
  * sub-expression gets parentheses exactly when its precedence is lower than its place needs.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "builder/builder_internal.h"
 #include "builder/dialect_internal.h"
 #include "builder/expr_internal.h"
 #include "orm/error_internal.h"
@@ -56,6 +58,13 @@ static int resolve_qualified(const orm_scope *sc, const char *name, const char *
         for (size_t i = 0; i < s->n && !hit; i++) {
             const char *t = s->items[i].model->table;
             if (strlen(t) == qlen && memcmp(t, name, qlen) == 0)
+                hit = &s->items[i];
+        }
+        /* the model's own name (its struct's) too: "Invoice.total" for model Invoice of
+         * table "invoices", the same on every backend */
+        for (size_t i = 0; i < s->n && !hit; i++) {
+            const char *t = s->items[i].model->name;
+            if (t && strlen(t) == qlen && memcmp(t, name, qlen) == 0)
                 hit = &s->items[i];
         }
         if (!hit)
@@ -148,6 +157,30 @@ static void render_col(orm_sql_buf *b, const orm_expr *e, const orm_scope *sc)
     orm__ref_render(b, &r);
 }
 
+/* When col is a column of the scope, check that v fits its field (write 0: compared). */
+static void check_val(orm_sql_buf *b, const orm_expr *col, orm_value v, const orm_scope *sc)
+{
+    if (b->err || !col || col->kind != ORM_EX_COL)
+        return;
+    orm_ref r;
+    if (orm__scope_resolve(sc, col->name, &r) != ORM_OK) {
+        orm_error_clear(); /* rendering the column reports it */
+        return;
+    }
+    int rc = orm__value_check(r.item->model, r.field, v, 0);
+    if (rc)
+        b->err = rc; /* the message is set */
+}
+
+/* A comparison of a column with a value, either way round: check the value. */
+static void check_pair(orm_sql_buf *b, const orm_expr *x, const orm_expr *y, const orm_scope *sc)
+{
+    if (x && y && x->kind == ORM_EX_COL && y->kind == ORM_EX_VAL)
+        check_val(b, x, y->val, sc);
+    else if (x && y && y->kind == ORM_EX_COL && x->kind == ORM_EX_VAL)
+        check_val(b, y, x->val, sc);
+}
+
 static void render_raw(orm_sql_buf *b, const orm_expr *e)
 {
     const char *s = e->name, *run = s;
@@ -198,7 +231,8 @@ static void render_body(orm_sql_buf *b, const orm_expr *e, const orm_scope *sc)
     switch (e->kind) {
     case ORM_EX_ERROR:
         orm__sql_buf_fail(b, e->code, e->code == ORM_ENOMEM ? "out of memory"
-                                                            : "invalid expression (a NULL argument)");
+                                      : e->flag ? "expression nested deeper than ORM_EXPR_MAX_DEPTH levels"
+                                                : "invalid expression (a NULL argument)");
         break;
     case ORM_EX_CONST:
         orm__sql_buf_put(b, e->flag ? b->d->true_lit : b->d->false_lit);
@@ -225,17 +259,22 @@ static void render_body(orm_sql_buf *b, const orm_expr *e, const orm_scope *sc)
         break;
     case ORM_EX_BINOP: {
         int p = prec(e);
+        if (p == P_CMP)
+            check_pair(b, e->a, e->b, sc);
         render(b, e->a, sc, p == P_CMP ? P_ADD : p);
         orm__sql_buf_put(b, op_sql[e->op]);
         render(b, e->b, sc, p == P_CMP ? P_ADD : p + 1);
         break;
     }
     case ORM_EX_LIKE:
+        check_pair(b, e->a, e->b, sc);
         render(b, e->a, sc, P_ADD);
         orm__sql_buf_put(b, e->flag ? " NOT LIKE " : " LIKE ");
         render(b, e->b, sc, P_ADD);
         break;
     case ORM_EX_BETWEEN:
+        check_pair(b, e->a, e->b, sc);
+        check_pair(b, e->a, e->c, sc);
         render(b, e->a, sc, P_ADD);
         orm__sql_buf_put(b, " BETWEEN ");
         render(b, e->b, sc, P_ADD);
@@ -254,6 +293,8 @@ static void render_body(orm_sql_buf *b, const orm_expr *e, const orm_scope *sc)
             orm__sql_buf_put(b, e->flag ? b->d->true_lit : b->d->false_lit);
             break;
         }
+        for (size_t i = 0; i < e->nvals; i++)
+            check_val(b, e->a, e->vals[i], sc);
         render(b, e->a, sc, P_ADD);
         orm__sql_buf_put(b, e->flag ? " NOT IN (" : " IN (");
         for (size_t i = 0; i < e->nvals; i++) {

@@ -1,7 +1,8 @@
 /* liborm builder — UPDATE: SET values or expressions, SET from a struct by its key, WHERE.
  *
  * Keeps true: SET targets are resolved against the model when they are given (an unknown
- * one sticks as the builder's error); expressions are resolved when the statement is built;
+ * one sticks as the builder's error), and so is a value the field cannot hold (ORM_ETYPE);
+ * expressions are resolved when the statement is built;
  * setting a field twice keeps the last value.
  */
 #include "builder/builder_internal.h"
@@ -49,6 +50,8 @@ int orm_update_set_expr(orm_update *q, const char *field, orm_expr *e)
         return orm__bstate_fail(&q->b.st, ORM_EINVAL, "orm_update_set_expr: NULL expression");
     size_t f;
     int rc = orm__builder_field(q->b.model, field, &f);
+    if (rc == ORM_OK && e->kind == ORM_EX_VAL)
+        rc = orm__value_check(q->b.model, f, e->val, 1);
     if (rc) {
         orm_expr_free(e);
         return orm__bstate_keep(&q->b.st, rc);

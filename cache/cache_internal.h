@@ -79,6 +79,11 @@ int orm__cache_local_get_copy(orm_cache *c, const char *key, void *buf, size_t c
 extern const orm_cache_ops orm__cache_local_ops;
 static inline int orm__cache_is_local(const orm_cache *c) { return c && c->ops == &orm__cache_local_ops; }
 
+/* orm_cache_get_copy on a two-level cache: the local level's get_copy while it is in use
+ * (two_level.c, built with ORM_WITH_REDIS). */
+int orm__cache_is_two_level(const orm_cache *c);
+int orm__two_level_get_copy(orm_cache *c, const char *key, void *buf, size_t cap, size_t *len);
+
 /* orm_cache_ref_retain of a ref known not to be NULL, inline for the local cache's hits. */
 static inline orm_cache_ref *orm__cache_ref_retain(orm_cache_ref *r)
 {

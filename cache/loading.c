@@ -104,7 +104,7 @@ static int neg_copy(void *dst, const void *src, void *ud)
     *(char *)dst = 0;
     return ORM_OK;
 }
-static const orm_cache_type negative_type = { 1, neg_copy, NULL, NULL, NULL };
+static const orm_cache_type negative_type = { 1, neg_copy, NULL, NULL, NULL, NULL, NULL, NULL };
 static int is_negative(const orm_cache_ref *r) { return orm_cache_ref_type(r) == &negative_type; }
 
 /* ---- flights (under L->mu) ---- */

@@ -130,7 +130,9 @@ static bool c_identifier(const char *s)
         "auto", "bool", "break", "case", "char", "const", "continue", "default", "do", "double",
         "else", "enum", "extern", "false", "float", "for", "goto", "if", "inline", "int", "long",
         "register", "restrict", "return", "short", "signed", "sizeof", "static", "struct",
-        "switch", "true", "typedef", "union", "unsigned", "void", "volatile", "while" };
+        "switch", "true", "typedef", "union", "unsigned", "void", "volatile", "while",
+        /* macros of the headers the output includes */
+        "NULL", "offsetof", "errno", "assert" };
     if (!s || !*s || (*s >= '0' && *s <= '9'))
         return false;
     for (const char *c = s; *c; c++)

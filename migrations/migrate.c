@@ -26,7 +26,7 @@
 #include "orm/ctx.h"
 #include "orm/raw.h"
 #include "orm/tx.h"
-#include "tx/tx_internal.h"
+#include "orm/txn.h"
 
 /* "orm_migr": the advisory lock every liborm migrator takes on PostgreSQL. */
 #define LOCK_KEY INT64_C(0x6f726d5f6d696772)

@@ -6,11 +6,9 @@
  *    one clock read;
  *  - cancel sets the flag of the ctx and of every descendant (children are linked into their
  *    parent under its lock; a child made after the cancel copies the flag under that same
- *    lock), then sends a cancel request for any PostgreSQL statement armed on them;
- *  - the armed cancel objects (PGcancel, one slot per thread running a statement with the
- *    ctx, so threads sharing a tx-less ctx never free each other's) are published, used and
- *    freed only under the ctx's lock, so a cancel from another thread never races a
- *    statement's end; `narmed` (atomic) lets a disarm with nothing armed skip the lock;
+ *    lock) and never touches the network: a driver running a statement with the ctx polls
+ *    the flag (PostgreSQL: every 20 ms; SQLite: its progress handler) and stops the statement
+ *    itself, so orm_ctx_cancel never blocks on a server that does not answer;
  *  - lock order is parent before child: cancel walks down holding each lock, free takes the
  *    parent's lock only to unlink.
  */
@@ -20,25 +18,9 @@
 #include <string.h>
 #include <time.h>
 
-#ifdef ORM_WITH_POSTGRES
-#include <libpq-fe.h>
-#endif
-
 #include "orm/alloc.h"
 #include "orm/ctx_internal.h"
 #include "orm/error_internal.h"
-
-/* More threads than this running statements with one ctx at once: the rest are not armed,
- * and a cancel reaches them when the driver notices the flag (it polls, and resends). */
-enum { ARMED_SLOTS = 4 };
-
-typedef struct armed_slot {
-    void *cancel;          /* PGcancel * */
-    const void *owner;     /* the arming thread (its this_thread address); NULL: free */
-} armed_slot;
-
-/* A per-thread address: identifies the calling thread without pthread_t comparisons. */
-static _Thread_local char this_thread;
 
 typedef struct ctx_tag {
     char *key;
@@ -49,10 +31,8 @@ struct orm_ctx {
     orm_ctx *parent;
     int64_t deadline_us;   /* effective: min(own, parent's); 0 none */
     atomic_int cancelled;
-    pthread_mutex_t lock;  /* children links, the armed cancel */
+    pthread_mutex_t lock;  /* children links */
     orm_ctx *first_child, *next, *prev;
-    armed_slot armed[ARMED_SLOTS]; /* PGcancel * of running statements, by thread */
-    atomic_int narmed;     /* occupied slots */
     orm_tx *tx;            /* the innermost transaction recorded on this ctx */
     ctx_tag *tags;
     size_t ntags, tagcap;
@@ -75,7 +55,6 @@ static int make(orm_ctx **out, orm_ctx *parent, int64_t deadline_us)
         return orm__error_nomem("ctx");
     pthread_mutex_init(&c->lock, NULL);
     atomic_init(&c->cancelled, 0);
-    atomic_init(&c->narmed, 0);
     c->parent = parent;
     c->deadline_us = deadline_us;
     if (parent) {
@@ -111,20 +90,6 @@ int orm_ctx_with_deadline(orm_ctx **out, orm_ctx *parent, int64_t deadline_us)
     return make(out, parent, deadline_us > 0 ? deadline_us : 0);
 }
 
-/* Free slot i's cancel object (lock held, or the ctx unreachable). */
-static void free_slot(orm_ctx *c, size_t i)
-{
-    if (!c->armed[i].owner)
-        return;
-#ifdef ORM_WITH_POSTGRES
-    if (c->armed[i].cancel)
-        PQfreeCancel(c->armed[i].cancel);
-#endif
-    c->armed[i].cancel = NULL;
-    c->armed[i].owner = NULL;
-    atomic_fetch_sub_explicit(&c->narmed, 1, memory_order_relaxed);
-}
-
 void orm_ctx_free(orm_ctx *ctx)
 {
     if (!ctx)
@@ -143,8 +108,6 @@ void orm_ctx_free(orm_ctx *ctx)
     /* Children left alive lose their parent link (a misuse, but no dangling walk). */
     for (orm_ctx *ch = ctx->first_child; ch; ch = ch->next)
         ch->parent = NULL;
-    for (size_t i = 0; i < ARMED_SLOTS; i++)
-        free_slot(ctx, i);
     for (size_t i = 0; i < ctx->ntags; i++) {
         orm__free(ctx->tags[i].key);
         orm__free(ctx->tags[i].value);
@@ -158,13 +121,6 @@ static void cancel_locked_tree(orm_ctx *c)
 {
     atomic_store(&c->cancelled, 1);
     pthread_mutex_lock(&c->lock);
-#ifdef ORM_WITH_POSTGRES
-    for (size_t i = 0; i < ARMED_SLOTS; i++)
-        if (c->armed[i].cancel) {
-            char err[256];
-            PQcancel(c->armed[i].cancel, err, (int)sizeof err); /* best effort: the deadline still holds */
-        }
-#endif
     for (orm_ctx *ch = c->first_child; ch; ch = ch->next)
         cancel_locked_tree(ch);
     pthread_mutex_unlock(&c->lock);
@@ -237,53 +193,6 @@ int orm__ctx_fix(const orm_ctx *ctx, int rc)
     memcpy(state, e->sqlstate, sizeof state);
     return orm__error_set_db(why, e->module, state[0] ? state : NULL, e->native_code, "%s: %s",
                              why == ORM_ECANCELED ? "cancelled" : "deadline passed", msg);
-}
-
-void orm__ctx_arm_pg(orm_ctx *ctx, void *pgconn)
-{
-#ifdef ORM_WITH_POSTGRES
-    if (!ctx)
-        return;
-    PGcancel *cn = PQgetCancel(pgconn);
-    if (!cn)
-        return;
-    size_t mine = ARMED_SLOTS, empty = ARMED_SLOTS;
-    pthread_mutex_lock(&ctx->lock);
-    for (size_t i = 0; i < ARMED_SLOTS; i++) {
-        if (ctx->armed[i].owner == &this_thread)
-            mine = i;
-        else if (!ctx->armed[i].owner && empty == ARMED_SLOTS)
-            empty = i;
-    }
-    if (mine < ARMED_SLOTS) { /* re-armed by this thread's next statement: replace */
-        PQfreeCancel(ctx->armed[mine].cancel);
-        ctx->armed[mine].cancel = cn;
-        cn = NULL;
-    } else if (empty < ARMED_SLOTS) {
-        ctx->armed[empty].cancel = cn;
-        ctx->armed[empty].owner = &this_thread;
-        atomic_fetch_add_explicit(&ctx->narmed, 1, memory_order_relaxed);
-        cn = NULL;
-    }
-    pthread_mutex_unlock(&ctx->lock);
-    if (cn) /* every slot taken: this statement goes unarmed (see ARMED_SLOTS) */
-        PQfreeCancel(cn);
-#else
-    (void)ctx;
-    (void)pgconn;
-#endif
-}
-
-void orm__ctx_disarm(orm_ctx *ctx)
-{
-    /* nothing armed (SQLite, or no statement running): no lock */
-    if (!ctx || atomic_load_explicit(&ctx->narmed, memory_order_relaxed) == 0)
-        return;
-    pthread_mutex_lock(&ctx->lock);
-    for (size_t i = 0; i < ARMED_SLOTS; i++)
-        if (ctx->armed[i].owner == &this_thread)
-            free_slot(ctx, i);
-    pthread_mutex_unlock(&ctx->lock);
 }
 
 /* ---- tags ---- */

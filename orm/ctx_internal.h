@@ -28,12 +28,4 @@ orm_ctx *orm__ctx_parent(const orm_ctx *ctx);
 orm_tx *orm__ctx_own_tx(const orm_ctx *ctx);
 void orm__ctx_set_tx(orm_ctx *ctx, orm_tx *tx);
 
-/* A statement is about to run on a PostgreSQL connection (a PGconn *) with ctx: until
- * orm__ctx_disarm, orm_ctx_cancel of ctx (or an ancestor) sends the server a cancel request
- * for it. Called by the driver from the calling thread; a ctx already cancelled cancels at
- * once. Allocation failure only loses the remote cancel (the deadline still holds). */
-void orm__ctx_arm_pg(orm_ctx *ctx, void *pgconn);
-/* The statement is over: forget what orm__ctx_arm_pg armed. NULL is a no-op. */
-void orm__ctx_disarm(orm_ctx *ctx);
-
 #endif

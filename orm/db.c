@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "orm/alloc.h"
+#include "orm/driver_sqlite.h"
 #include "orm/ctx_internal.h"
 #include "orm/driver.h"
 #include "orm/error_internal.h"
@@ -109,11 +110,16 @@ static int looks_postgres(const char *dsn)
 
 /* ---- the pool's view of a driver ---- */
 
+/* The ctx deadline of the acquire in progress on this thread (0: none): the pool opens
+ * connections on the acquiring thread, and a connect must not outlast the caller's deadline
+ * (the busy timeout that bounds the wait for a free connection does not bound a connect). */
+static _Thread_local int64_t connect_deadline;
+
 static int pool_open(void **out, void *ud)
 {
     orm_db *db = ud;
     orm_conn *c = NULL;
-    int rc = db->drv->open(&c, db->dsn, &db->opts);
+    int rc = db->drv->open(&c, db->dsn, &db->opts, connect_deadline);
     *out = c;
     return rc;
 }
@@ -147,8 +153,7 @@ static int pool_reset_pg(void *c, void *ud)
 
 static int is_memory_sqlite(const orm_driver *drv, const char *dsn)
 {
-    return strcmp(drv->name, "sqlite") == 0 &&
-           (strstr(dsn, ":memory:") != NULL || strstr(dsn, "mode=memory") != NULL);
+    return strcmp(drv->name, "sqlite") == 0 && orm__sqlite_dsn_private(dsn);
 }
 
 /* A limit in ms as the pool's µs; <= 0 is "none", and a huge one saturates instead of
@@ -440,7 +445,9 @@ int orm__db_acquire(orm_db *db, orm_ctx *ctx, orm_conn **out)
     const int by_ctx = deadline != 0;
     if (!by_ctx)
         deadline = orm__pool_now_us() + (int64_t)db->busy_timeout_ms * 1000;
+    connect_deadline = by_ctx ? deadline : 0;
     rc = orm__pool_acquire(db->pool, deadline, &c);
+    connect_deadline = 0;
     if (db->fast)
         atomic_fetch_sub(&db->in_pool, 1);
     if (rc == ORM_ETIMEOUT && !by_ctx)

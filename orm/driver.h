@@ -9,6 +9,7 @@
 #define ORM_DRIVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "orm/db.h"
 #include "orm/query.h"
@@ -23,7 +24,9 @@ typedef struct orm_driver {
 
     /* Does this driver take the DSN? (prefix match, no I/O) */
     int (*accepts)(const char *dsn);
-    int (*open)(orm_conn **out, const char *dsn, const orm_db_options *opts);
+    /* deadline_us (CLOCK_MONOTONIC µs, 0: none): a server that does not answer by then
+     * makes it ORM_ETIMEOUT (drivers without a network ignore it). */
+    int (*open)(orm_conn **out, const char *dsn, const orm_db_options *opts, int64_t deadline_us);
     void (*close)(orm_conn *c);
 
     /* Run a statement; res may be NULL. */

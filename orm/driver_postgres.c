@@ -32,8 +32,14 @@
  *
  * Errors: orm/pg_error.c maps SQLSTATEs (23xxx ORM_ECONSTRAINT naming the constraint,
  * 40001/40P01 ORM_ERETRY, 57014 ORM_ETIMEOUT or ORM_ECANCELED, a lost connection ORM_ECONN).
+ * Deadlines (see orm/pg_cancel.h and README "What a deadline guarantees"): the connection is
+ * non-blocking, so sending, waiting, cancelling and connecting are all bounded by the call's
+ * deadline; a server that has not ended a cancelled statement CANCEL_GRACE_US after it gets
+ * the connection given up (marked lost, handed to the reaper at close).
  * What stays true: a connection runs one statement at a time; after any call returns, no
- * result is pending on the connection (every PGresult is drained), so the next call can start.
+ * result is pending on the connection (every PGresult is drained), so the next call can
+ * start, unless the call gave the connection up (then every later call is ORM_ECONN and the
+ * pool discards it).
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, poll */
 #include <errno.h>
@@ -50,6 +56,7 @@
 #include "orm/ctx_internal.h"
 #include "orm/driver.h"
 #include "orm/error_internal.h"
+#include "orm/pg_cancel.h"
 #include "orm/pg_conn.h"
 #include "orm/pg_internal.h"
 #include "orm/stmt_cache.h"
@@ -77,6 +84,14 @@ struct orm_conn {
     int closing;      /* at close: evicted statements are not DEALLOCATEd one by one */
     int fatal;        /* the server sent a FATAL error outside a statement, or did not answer
                          a cancel: the connection is lost */
+    int abandoned;    /* a statement was still running when the call gave up on it: close
+                         hands the connection to the reaper (orm/pg_cancel.h) */
+    int sent;         /* the last run() sent its statement to the server */
+    int unsent;       /* the server stopped taking the statement (frozen) before the deadline:
+                         the connection is lost, nothing runs on it */
+    int64_t call_deadline_us; /* the deadline of the call in progress (call_deadline) */
+    orm_pg_cancel cancel; /* cancel requests that never block (orm/pg_cancel.c) */
+    char *dsn;        /* to ask a fresh connection how a commit ended */
     int64_t deadline_us; /* orm__pg_conn_set_deadline; 0: none */
     orm_ctx *call_ctx;   /* the ctx of the call in progress (set by call_deadline), or NULL */
     orm_cursor cur;   /* the one cursor a connection has open at a time */
@@ -97,87 +112,145 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* How long to wait for the server to answer a cancel before giving the connection up. */
-#define CANCEL_GRACE_US INT64_C(2000000)
-/* With a ctx, how often a wait wakes to look at its cancel flag, and how long a cancelled
- * statement may keep running before the cancel is taken as lost and sent again. */
+/* After the deadline (or a ctx cancel), how long to wait for the server to end the cancelled
+ * statement before giving up on the connection: the call returns then whatever the server
+ * does, and the statement (if it still runs) is left to the reaper. */
+#define CANCEL_GRACE_US INT64_C(100000)
+/* With a ctx, how often a wait wakes to look at its cancel flag. */
 #define CANCEL_POLL_US INT64_C(20000)
-#define CANCEL_LOST_US INT64_C(100000)
+/* A statement still running this long after its cancel was acknowledged: the cancel was lost
+ * (it reached the backend while it was reading the command, or went astray): send again. */
+#define CANCEL_RESEND_US INT64_C(30000)
+/* How long the reaper keeps cancelling an abandoned statement before closing anyway. */
+#define REAP_LIMIT_US INT64_C(60000000)
 
 /* The deadline of a call on the CLOCK_MONOTONIC microsecond scale (orm__pool_now_us), 0 for
- * none: the earlier of the connection's own (orm__pg_conn_set_deadline) and the ctx's. With a
- * ctx, the call is armed for orm_ctx_cancel (a cancel request from the cancelling thread; the
- * session disarms it when the call returns), and a ctx already cancelled gives a deadline in
- * the past, so the statement is not sent (the session reports ORM_ECANCELED). */
+ * none: the earlier of the connection's own (orm__pg_conn_set_deadline) and the ctx's. A ctx
+ * already cancelled gives a deadline in the past, so the statement is not sent (the session
+ * reports ORM_ECANCELED); one cancelled while the statement runs is noticed by the wait,
+ * which polls the ctx's flag and cancels the statement itself. */
 static int64_t call_deadline(orm_conn *c, orm_ctx *ctx)
 {
     int64_t d = c->deadline_us;
     c->call_ctx = ctx;
     if (ctx) {
-        orm__ctx_arm_pg(ctx, c->pg);
         int64_t cd = orm_ctx_deadline(ctx);
         if (cd && (!d || cd < d))
             d = cd;
         if (orm_ctx_err(ctx) == ORM_ECANCELED)
             d = 1;
     }
+    c->call_deadline_us = d;
     return d;
 }
 
-static void cancel_running(PGconn *pg)
+/* Wait (poll) for the connection's socket and the cancel request in flight, until `wake`. */
+static int wait_io(orm_conn *c, int64_t wake, int64_t now)
 {
-    PGcancel *cn = PQgetCancel(pg);
-    char err[256];
-    if (cn) {
-        PQcancel(cn, err, (int)sizeof err);
-        PQfreeCancel(cn);
-    }
+    struct pollfd p[2] = { { PQsocket(c->pg), POLLIN, 0 }, { -1, 0, 0 } };
+    p[1].fd = orm__pg_cancel_pollfd(&c->cancel, &p[1].events);
+    int ms = wake > now ? (int)((wake - now + 999) / 1000) : 0;
+    int n = poll(p, 2, ms);
+    if (n < 0)
+        return errno == EINTR ? 0 : -1;
+    if (p[0].revents && !PQconsumeInput(c->pg))
+        return -1;
+    return 0;
 }
 
 /* Wait for the statement sent on c and return its result (the first error when several
  * statements ran, else the last result), having drained every result so the connection is
- * free again. NULL when the connection failed (its error is in PQerrorMessage). When the
- * deadline passes, the statement is cancelled on the server and *timed_out set. */
+ * free again. NULL when the connection failed (its error is in PQerrorMessage) or was given
+ * up. When the deadline passes (or the ctx is cancelled) the statement is cancelled on the
+ * server, again whenever a cancel was acknowledged and it still runs; *timed_out is set for
+ * the deadline. CANCEL_GRACE_US after that, a statement still running makes the wait give
+ * up: the connection is marked lost and abandoned (close hands it to the reaper). */
+/* Push the statement out: the connection is non-blocking, so libpq queues what the socket
+ * does not take. 0 when all is sent, -1 when the connection failed, 1 when the deadline
+ * passed (or the ctx was cancelled) first: the server stopped reading (frozen) and has half
+ * a message, so the connection is lost, but no statement runs on it. */
+static int flush_out(orm_conn *c, int64_t deadline)
+{
+    orm_ctx *ctx = c->call_ctx;
+    for (;;) {
+        int f = PQflush(c->pg);
+        if (f <= 0)
+            return f;
+        int64_t now = now_us();
+        if ((deadline && now >= deadline) || (ctx && orm_ctx_err(ctx) == ORM_ECANCELED))
+            return 1;
+        int ms = -1;
+        if (deadline)
+            ms = (int)((deadline - now + 999) / 1000);
+        if (ctx && (ms < 0 || ms > CANCEL_POLL_US / 1000))
+            ms = (int)(CANCEL_POLL_US / 1000);
+        struct pollfd p = { PQsocket(c->pg), POLLIN | POLLOUT, 0 };
+        if (poll(&p, 1, ms) < 0 && errno != EINTR)
+            return -1;
+        if ((p.revents & POLLIN) && !PQconsumeInput(c->pg)) /* the server may answer early */
+            return -1;
+    }
+}
+
 static PGresult *wait_result(orm_conn *c, int64_t deadline, int *timed_out)
 {
     PGconn *pg = c->pg;
     orm_ctx *ctx = c->call_ctx;
     *timed_out = 0;
+    int f = flush_out(c, deadline);
+    if (f != 0) {
+        c->fatal = 1;
+        if (f > 0) {
+            c->unsent = 1;
+            *timed_out = deadline && now_us() >= deadline;
+        }
+        return NULL;
+    }
     if (deadline || ctx) {
-        int64_t give_up = 0;     /* set once this wait sent a cancel request */
-        int64_t noticed = 0;     /* when the ctx was first seen cancelled */
+        int64_t give_up = 0; /* set once the statement is being stopped */
+        int64_t acked = 0;   /* when the last cancel was seen acknowledged */
         while (PQisBusy(pg)) {
             int64_t now = now_us();
-            if (!give_up && deadline && now >= deadline) {
-                cancel_running(pg);
-                *timed_out = 1;
-                give_up = now + CANCEL_GRACE_US;
-            } else if (!give_up && ctx && orm_ctx_err(ctx) == ORM_ECANCELED) {
-                /* orm_ctx_cancel sent a cancel request itself; one that landed between
-                 * arming and sending found nothing to stop. A statement still running well
-                 * after the cancel had that happen: send it again. */
-                if (!noticed)
-                    noticed = now;
-                else if (now - noticed >= CANCEL_LOST_US) {
-                    cancel_running(pg);
+            if (!give_up) {
+                if (deadline && now >= deadline)
+                    *timed_out = 1;
+                if (*timed_out || (ctx && orm_ctx_err(ctx) == ORM_ECANCELED)) {
                     give_up = now + CANCEL_GRACE_US;
+                    orm__pg_cancel_send(&c->cancel);
                 }
+            } else if (orm__pg_cancel_busy(&c->cancel)) {
+                acked = 0;
+            } else if (!acked) {
+                acked = now;
+            } else if (now - acked >= CANCEL_RESEND_US) {
+                orm__pg_cancel_send(&c->cancel);
+                acked = 0;
             }
             if (give_up && now >= give_up) {
-                /* The server does not answer even the cancel: this connection is lost. Its
-                 * result stays pending, so it is marked dead for the pool to discard. */
                 c->fatal = 1;
+                c->abandoned = 1;
                 return NULL;
             }
-            int64_t wake = give_up ? give_up : deadline ? deadline : now + CANCEL_POLL_US;
+            int64_t wake = give_up ? now + CANCEL_POLL_US / 4 : deadline ? deadline : now + CANCEL_POLL_US;
+            if (give_up && wake > give_up)
+                wake = give_up;
             if (ctx && !give_up && wake > now + CANCEL_POLL_US)
                 wake = now + CANCEL_POLL_US;
-            struct pollfd p = { PQsocket(pg), POLLIN, 0 };
-            int n = poll(&p, 1, (int)((wake - now + 999) / 1000));
-            if (n < 0 && errno != EINTR)
+            if (wait_io(c, wake, now) != 0)
                 break;
-            if (n > 0 && !PQconsumeInput(pg))
+        }
+        /* A request still in flight could reach the backend during the next statement and
+         * cancel that one instead: let the postmaster acknowledge it first, or give up on
+         * the connection. */
+        while (give_up && orm__pg_cancel_busy(&c->cancel)) {
+            int64_t now = now_us();
+            if (now >= give_up) {
+                c->fatal = 1;
                 break;
+            }
+            struct pollfd p = { -1, 0, 0 };
+            p.fd = orm__pg_cancel_pollfd(&c->cancel, &p.events);
+            poll(&p, p.fd >= 0 ? 1 : 0, (int)((give_up - now + 999) / 1000) > 5 ? 5 : 1);
         }
     }
     PGresult *keep = NULL, *r;
@@ -206,6 +279,17 @@ static int check(orm_conn *c, PGresult *res, int timed_out, const char *what)
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY)
             return ORM_OK;
     }
+    if (!res && c->unsent)
+        return orm__error_set(timed_out ? ORM_ETIMEOUT : ORM_ECANCELED, MODULE,
+                              "%s: %s before the server took the whole statement (it stopped "
+                              "reading): the connection is given up", what,
+                              timed_out ? "the deadline passed" : "cancelled");
+    if (!res && c->abandoned)
+        return orm__error_set(timed_out ? ORM_ETIMEOUT : ORM_ECANCELED, MODULE,
+                              "%s: %s, and the server did not end the statement within %d ms of "
+                              "the cancel: the connection is given up", what,
+                              timed_out ? "the deadline passed" : "cancelled",
+                              (int)(CANCEL_GRACE_US / 1000));
     return orm__pg_error(c->pg, res, what, timed_out);
 }
 
@@ -215,11 +299,15 @@ static void stmt_evict(void *stmt, void *userdata)
 {
     orm_conn *c = userdata;
     pg_stmt *st = stmt;
-    if (!c->closing && PQstatus(c->pg) == CONNECTION_OK &&
+    if (!c->closing && !c->fatal && PQstatus(c->pg) == CONNECTION_OK &&
         PQtransactionStatus(c->pg) != PQTRANS_ACTIVE) {
         char sql[48];
         snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
-        PQclear(PQexec(c->pg, sql)); /* failing leaves a harmless unused name on the server */
+        /* Bounded by the call's deadline like its statement; failing leaves a harmless
+         * unused name on the server. */
+        int timed_out;
+        if (PQsendQuery(c->pg, sql))
+            PQclear(wait_result(c, c->call_deadline_us, &timed_out));
     }
     orm__free(st);
 }
@@ -331,6 +419,7 @@ static int run(orm_conn *c, orm_ctx *ctx, const orm_query *q, PGresult **out)
     const char *what = kind_name(q->kind);
     int timed_out = 0;
     *out = NULL;
+    c->sent = 0;
     if (PQstatus(c->pg) != CONNECTION_OK)
         return orm__pg_error(c->pg, NULL, what, 0);
     if (c->fatal)
@@ -356,6 +445,7 @@ static int run(orm_conn *c, orm_ctx *ctx, const orm_query *q, PGresult **out)
         }
         if (rc != ORM_OK)
             return rc;
+        c->sent = 1;
         PGresult *res = wait_result(c, deadline, &timed_out);
         if ((rc = check(c, res, timed_out, what)) != ORM_OK) {
             PQclear(res);
@@ -370,6 +460,10 @@ static int run(orm_conn *c, orm_ctx *ctx, const orm_query *q, PGresult **out)
         int rc = ORM_OK;
         if (!st && (rc = stmt_prepare(c, q, deadline, hash, &st)) != ORM_OK)
             return rc;
+        if (c->fatal) /* an eviction's DEALLOCATE ran into the deadline, or lost the server */
+            return c->abandoned || c->unsent
+                       ? orm__error_set(ORM_ETIMEOUT, MODULE, "%s: the deadline passed before it ran", what)
+                       : orm__error_set(ORM_ECONN, MODULE, "%s: the connection was lost", what);
         if (st->nparams != (int)q->nargs)
             return orm__error_set(ORM_EINVAL, MODULE, "%s: %zu arguments for %d parameters", what,
                                   q->nargs, st->nparams);
@@ -378,6 +472,7 @@ static int run(orm_conn *c, orm_ctx *ctx, const orm_query *q, PGresult **out)
         if (!PQsendQueryPrepared(c->pg, st->name, st->nparams, c->vals, c->lens, c->fmts,
                                  st->result_format == 1))
             return orm__pg_error(c->pg, NULL, what, 0);
+        c->sent = 1;
         PGresult *res = wait_result(c, deadline, &timed_out);
         if ((rc = check(c, res, timed_out, what)) != ORM_OK) {
             /* A cached statement whose table changed shape: prepare it anew, once, when no
@@ -403,6 +498,9 @@ static int run(orm_conn *c, orm_ctx *ctx, const orm_query *q, PGresult **out)
 }
 
 /* ---- the driver interface ---- */
+
+static int simple(orm_conn *c, orm_ctx *ctx, orm_query_kind kind, const char *sql,
+                  PGresult **keep);
 
 static int pg_accepts(const char *dsn)
 {
@@ -435,8 +533,13 @@ static void pg_close(orm_conn *c)
     orm__free(c->cur.scratch);
     c->closing = 1;
     orm__stmt_cache_free(c->stmts); /* the server forgets them with the session */
-    PQfinish(c->pg);
+    if (c->abandoned && c->pg && PQstatus(c->pg) == CONNECTION_OK)
+        orm__pg_cancel_reap(c->pg, &c->cancel, REAP_LIMIT_US); /* it closes pg */
+    else
+        PQfinish(c->pg);
+    orm__pg_cancel_free(&c->cancel);
     orm__free((void *)c->vals), orm__free(c->lens), orm__free(c->fmts), orm__free(c->buf);
+    orm__free(c->dsn);
     orm__free(c);
 }
 
@@ -450,42 +553,107 @@ static void on_notice(void *arg, const PGresult *res)
         c->fatal = 1;
 }
 
-static int pg_open(orm_conn **out, const char *dsn, const orm_db_options *opts)
+/* The connect_timeout the DSN sets (seconds; libpq's rule: below 2 counts as 2), else 10:
+ * libpq enforces it only in its blocking connect, so the polling loop here does. */
+static int64_t connect_timeout_us(PGconn *pg)
 {
-    *out = NULL;
-    if (!pg_accepts(dsn))
-        return orm__error_set(ORM_EINVAL, MODULE, "not a PostgreSQL DSN");
-    orm_conn *c = orm__calloc(1, sizeof *c);
-    if (!c)
-        return orm__error_nomem(MODULE);
-    size_t cap = opts && opts->stmt_cache_size ? opts->stmt_cache_size : 128;
-    if (orm__stmt_cache_new(&c->stmts, cap, stmt_evict, c) != ORM_OK) {
-        orm__free(c);
-        return orm__error_nomem(MODULE);
-    }
+    long secs = 10;
+    PQconninfoOption *opts = PQconninfo(pg);
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (strcmp(o->keyword, "connect_timeout") == 0 && o->val && *o->val) {
+            secs = strtol(o->val, NULL, 10);
+            if (secs > 0 && secs < 2)
+                secs = 2;
+        }
+    PQconninfoFree(opts);
+    return secs > 0 ? (int64_t)secs * 1000000 : 0;
+}
+
+/* Connect without blocking past `deadline` (0: only connect_timeout bounds it): libpq's
+ * PQconnectStart / PQconnectPoll, waiting on the socket in between. A server that does not
+ * answer (frozen, unreachable) makes it ORM_ETIMEOUT at the deadline. Host names are still
+ * resolved by PQconnectStart itself (getaddrinfo blocks). */
+static int connect_until(PGconn **out, const char *dsn, int64_t deadline)
+{
     /* Later keywords override earlier ones: the DSN may set connect_timeout, never the
      * encoding (the library speaks UTF-8). */
     const char *keys[] = { "connect_timeout", "dbname", "client_encoding", NULL };
     const char *vals[] = { "10", dsn, "UTF8", NULL };
-    c->pg = PQconnectdbParams(keys, vals, 1);
-    if (!c->pg) {
-        pg_close(c);
+    PGconn *pg = PQconnectStartParams(keys, vals, 1);
+    *out = pg;
+    if (!pg)
+        return orm__error_nomem(MODULE);
+    if (PQstatus(pg) == CONNECTION_BAD)
+        return orm__pg_error(pg, NULL, "connect", 0);
+    int64_t limit = connect_timeout_us(pg);
+    int64_t start = now_us();
+    int by_deadline = deadline && (!limit || deadline < start + limit);
+    int64_t until = by_deadline ? deadline : limit ? start + limit : 0;
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    while (st != PGRES_POLLING_OK) {
+        if (st == PGRES_POLLING_FAILED)
+            return orm__pg_error(pg, NULL, "connect", 0);
+        int64_t now = now_us();
+        if (until && now >= until)
+            return orm__error_set(by_deadline ? ORM_ETIMEOUT : ORM_ECONN, MODULE,
+                                  "connect: no answer from the server %s", by_deadline
+                                  ? "before the deadline" : "within connect_timeout");
+        struct pollfd p = { PQsocket(pg), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, 0 };
+        int ms = until ? (int)((until - now + 999) / 1000) : -1;
+        int n = poll(&p, 1, ms);
+        if (n < 0 && errno != EINTR)
+            return orm__error_set(ORM_ECONN, MODULE, "connect: poll: %s", strerror(errno));
+        if (n > 0)
+            st = PQconnectPoll(pg);
+    }
+    return ORM_OK;
+}
+
+static int pg_open(orm_conn **out, const char *dsn, const orm_db_options *opts, int64_t deadline)
+{
+    *out = NULL;
+    if (!pg_accepts(dsn))
+        return orm__error_set(ORM_EINVAL, MODULE, "not a PostgreSQL DSN");
+    int rc = orm__pg_dsn_check(dsn); /* malformed: ORM_EINVAL, not a failed connection */
+    if (rc != ORM_OK)
+        return rc;
+    orm_conn *c = orm__calloc(1, sizeof *c);
+    if (!c)
+        return orm__error_nomem(MODULE);
+    c->cancel.fd = -1;
+    size_t cap = opts && opts->stmt_cache_size ? opts->stmt_cache_size : 128;
+    size_t dlen = strlen(dsn) + 1;
+    if (!(c->dsn = orm__malloc(dlen)) ||
+        orm__stmt_cache_new(&c->stmts, cap, stmt_evict, c) != ORM_OK) {
+        orm__free(c->dsn);
+        orm__free(c);
         return orm__error_nomem(MODULE);
     }
-    if (PQstatus(c->pg) != CONNECTION_OK) {
-        int rc = orm__pg_error(c->pg, NULL, "connect", 0);
+    memcpy(c->dsn, dsn, dlen);
+    rc = connect_until(&c->pg, dsn, deadline);
+    if (rc == ORM_OK)
+        rc = orm__pg_cancel_init(&c->cancel, c->pg);
+    if (rc != ORM_OK) {
         pg_close(c);
         return rc;
     }
     /* libpq prints notices and asynchronous errors to stderr by default; the library never
      * prints, and whatever matters reaches the caller as an error. */
     PQsetNoticeReceiver(c->pg, on_notice, c);
-    PGresult *res = PQexec(c->pg, "SET TimeZone TO 'UTC'");
-    int rc = check(c, res, 0, "connect");
-    PQclear(res);
-    if (rc != ORM_OK) {
+    /* Sending never blocks either: wait_result flushes, bounded by the deadline. */
+    if (PQsetnonblocking(c->pg, 1) != 0) {
+        rc = orm__pg_error(c->pg, NULL, "connect", 0);
         pg_close(c);
         return rc;
+    }
+    c->deadline_us = deadline;
+    rc = simple(c, NULL, ORM_QUERY_DDL, "SET TimeZone TO 'UTC'", NULL);
+    c->deadline_us = 0;
+    if (rc != ORM_OK) {
+        pg_close(c);
+        return rc == ORM_ETIMEOUT ? orm__error_set(ORM_ETIMEOUT, MODULE,
+                                                   "connect: no answer from the server before the deadline")
+                                  : rc;
     }
     *out = c;
     return ORM_OK;
@@ -626,12 +794,111 @@ static int pg_begin(orm_conn *c, orm_ctx *ctx, const orm_tx_options *opts)
     return simple(c, ctx, ORM_QUERY_BEGIN, sql, NULL);
 }
 
+/* How long a commit whose answer never came may spend learning its outcome on a fresh
+ * connection: briefly after a deadline (the server is likely not answering), longer after a
+ * lost connection (the server answers; its backend may still be exiting). */
+#define OUTCOME_AFTER_TIMEOUT_US INT64_C(500000)
+#define OUTCOME_AFTER_LOSS_US INT64_C(3000000)
+
+/* The outcome of transaction `xid` asked on a fresh connection until `until`: 1 committed,
+ * 0 rolled back, -1 not learned (no connection, or still in progress: the backend that runs
+ * the COMMIT is frozen or slow). */
+static int learn_outcome(const char *dsn, long long xid, int64_t until)
+{
+    PGconn *pg = NULL;
+    int outcome = -1;
+    if (connect_until(&pg, dsn, until) == ORM_OK) {
+        char arg[24];
+        snprintf(arg, sizeof arg, "%lld", xid);
+        const char *vals[] = { arg };
+        for (;;) {
+            PGresult *r = NULL;
+            if (PQsendQueryParams(pg, "SELECT txid_status($1::int8)", 1, NULL, vals, NULL, NULL, 0)) {
+                /* bounded like every wait here: poll until the answer or `until` */
+                while (PQisBusy(pg)) {
+                    int64_t now = now_us();
+                    if (now >= until)
+                        break;
+                    struct pollfd p = { PQsocket(pg), POLLIN, 0 };
+                    if (poll(&p, 1, (int)((until - now + 999) / 1000)) > 0 && !PQconsumeInput(pg))
+                        break;
+                }
+                if (!PQisBusy(pg))
+                    r = PQgetResult(pg);
+            }
+            const char *st = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
+                                 ? PQgetvalue(r, 0, 0) : NULL;
+            if (st && strcmp(st, "committed") == 0)
+                outcome = 1;
+            else if (st && strcmp(st, "aborted") == 0)
+                outcome = 0;
+            int again = st && strcmp(st, "in progress") == 0 && now_us() + 20000 < until;
+            PQclear(r);
+            while (r && (r = PQgetResult(pg)) != NULL)
+                PQclear(r);
+            if (!again)
+                break;
+            struct timespec ts = { 0, 20000000 }; /* the backend is still committing or exiting */
+            nanosleep(&ts, NULL);
+        }
+    }
+    PQfinish(pg); /* (a connection still waiting is dropped: it only read) */
+    return outcome;
+}
+
+static void (*before_commit_hook)(void *arg);
+static void *before_commit_arg;
+
+void orm__pg_test_before_commit(void (*hook)(void *arg), void *arg)
+{
+    before_commit_hook = hook;
+    before_commit_arg = arg;
+}
+
 static int pg_commit(orm_conn *c, orm_ctx *ctx)
 {
+    /* The transaction's id, so that a COMMIT whose answer never comes can be looked up
+     * (NULL: it wrote nothing, there is nothing to lose). Not in a failed transaction: its
+     * COMMIT is a rollback anyway. */
+    long long xid = 0;
+    if (PQtransactionStatus(c->pg) == PQTRANS_INTRANS) {
+        PGresult *x = NULL;
+        int rc = simple(c, ctx, ORM_QUERY_SELECT, "SELECT txid_current_if_assigned()", &x);
+        if (rc != ORM_OK)
+            return rc; /* COMMIT not sent: the caller rolls back */
+        if (PQntuples(x) == 1 && !PQgetisnull(x, 0, 0)) {
+            unsigned char *scratch = NULL; /* (an int8 never needs it) */
+            orm_value v = orm__pg_decode(PQftype(x, 0), PQfformat(x, 0), PQgetvalue(x, 0, 0),
+                                         PQgetlength(x, 0, 0), &scratch);
+            xid = v.type == ORM_VALUE_INT ? (long long)v.u.i : 0;
+        }
+        PQclear(x);
+    }
+    if (before_commit_hook)
+        before_commit_hook(before_commit_arg);
     PGresult *r = NULL;
     int rc = simple(c, ctx, ORM_QUERY_COMMIT, "COMMIT", &r);
-    if (rc != ORM_OK)
-        return rc;
+    if (rc != ORM_OK) {
+        /* Sent, and no answer (given up at the deadline, or the connection dropped): the
+         * server may have committed. A transaction that wrote nothing lost nothing. */
+        if (!c->sent || !(c->abandoned || PQstatus(c->pg) == CONNECTION_BAD || c->fatal) ||
+            xid == 0)
+            return rc;
+        int why = rc;
+        char first[256];
+        snprintf(first, sizeof first, "%s", orm_error_last()->message);
+        int64_t until = now_us() + (why == ORM_ECONN ? OUTCOME_AFTER_LOSS_US : OUTCOME_AFTER_TIMEOUT_US);
+        int outcome = learn_outcome(c->dsn, xid, until);
+        if (outcome == 1)
+            return ORM_OK; /* it did commit: that is the truth to report */
+        if (outcome == 0)
+            return orm__error_set(why, MODULE, "%s; the transaction (txid %lld) did not commit "
+                                  "(rolled back, checked with txid_status)", first, xid);
+        return orm__error_set(ORM_EUNKNOWN, MODULE, "commit outcome unknown: COMMIT of txid %lld "
+                              "was sent, then: %s; the outcome could not be learned (txid_status "
+                              "on a fresh connection), so the transaction may have committed",
+                              xid, first);
+    }
     /* COMMIT of a transaction that already failed "succeeds" with the tag ROLLBACK. */
     int rolled_back = strcmp(PQcmdStatus(r), "ROLLBACK") == 0;
     PQclear(r);

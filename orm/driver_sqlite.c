@@ -18,6 +18,7 @@
  *    and is switched off by the next call without a ctx.
  */
 #include <limits.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@
 #include "orm/mapper.h"
 #include "orm/rows_internal.h"
 #include "orm/stmt_cache.h"
+#include "orm/value_internal.h"
 
 struct orm_cursor {
     struct orm_conn *conn;
@@ -174,8 +176,9 @@ static void sqlite_close(orm_conn *c)
     orm__free(c);
 }
 
-static int sqlite_open(orm_conn **out, const char *dsn, const orm_db_options *opts)
+static int sqlite_open(orm_conn **out, const char *dsn, const orm_db_options *opts, int64_t deadline_us)
 {
+    (void)deadline_us; /* a file: nothing to wait for but locks, which the busy handler bounds */
     *out = NULL;
     const char *path = dsn;
     if (strncmp(dsn, "sqlite:", 7) == 0)
@@ -238,7 +241,13 @@ static int bind_args(orm_conn *c, sqlite3_stmt *st, const orm_query *q, sqlite3_
         switch (v->type) {
         case ORM_VALUE_NULL: rc = sqlite3_bind_null(st, i + 1); break;
         case ORM_VALUE_INT: rc = sqlite3_bind_int64(st, i + 1, v->u.i); break;
-        case ORM_VALUE_DOUBLE: rc = sqlite3_bind_double(st, i + 1, v->u.d); break;
+        case ORM_VALUE_DOUBLE:
+            /* SQLite would store NULL; PostgreSQL refuses it too, so the backends agree */
+            if (isnan(v->u.d))
+                return orm__error_set(ORM_EINVAL, "sqlite", "argument %d is NaN: not stored (see orm_double)",
+                                      i + 1);
+            rc = sqlite3_bind_double(st, i + 1, v->u.d);
+            break;
         case ORM_VALUE_BOOL: rc = sqlite3_bind_int(st, i + 1, v->u.b ? 1 : 0); break;
         case ORM_VALUE_TEXT:
             rc = sqlite3_bind_text64(st, i + 1, v->u.s, v->len, how, SQLITE_UTF8);
@@ -248,7 +257,9 @@ static int bind_args(orm_conn *c, sqlite3_stmt *st, const orm_query *q, sqlite3_
             break;
         case ORM_VALUE_TIMESTAMP: {
             char buf[40];
-            int len = orm_timestamp_format(v->u.i, buf, sizeof buf);
+            /* The shortest exact form sorts with what SQLite's date functions write
+             * (value.h). */
+            int len = orm_timestamp_format_short(v->u.i, buf, sizeof buf);
             if (len < 0)
                 return len;
             /* The buffer dies with this frame: let SQLite copy it. */
@@ -456,11 +467,27 @@ static orm_value value_of(sqlite3_stmt *st, int i, int t)
     }
 }
 
+/* Is a declared column type one codegen reads as a timestamp (DATE, DATETIME, TIMESTAMP...)? */
+static int time_decltype(const char *d)
+{
+    return d && (sqlite3_strnicmp(d, "DATE", 4) == 0 || sqlite3_strnicmp(d, "TIMESTAMP", 9) == 0);
+}
+
+/* A column of a table declared as a timestamp reads as ORM_VALUE_TIMESTAMP, as PostgreSQL's
+ * does, whichever of value.h's forms it is stored in (a value in none of them as stored). */
 static orm_value sqlite_cursor_value(orm_cursor *cur, size_t col)
 {
     if (col >= (size_t)cur->ncols)
         return orm_null();
-    return value_of(cur->stmt, (int)col, sqlite3_column_type(cur->stmt, (int)col));
+    const int t = sqlite3_column_type(cur->stmt, (int)col);
+    orm_value v = value_of(cur->stmt, (int)col, t);
+    if (t != SQLITE_NULL && t != SQLITE_BLOB &&
+        time_decltype(sqlite3_column_decltype(cur->stmt, (int)col))) {
+        orm_timestamp ts;
+        if (orm__timestamp_from_value(v, &ts) == 0)
+            return orm_timestamp_us(ts);
+    }
+    return v;
 }
 
 /* The common cases (an integer into an int64/int32 field in range, a float into a double, text
@@ -542,31 +569,48 @@ static void sqlite_cursor_close(orm_cursor *cur)
 
 /* ---- transactions ---- */
 
-static int run_simple(orm_conn *c, const char *sql)
+static int run_simple(orm_conn *c, orm_ctx *ctx, const char *sql)
 {
-    orm_query q = { ORM_QUERY_RAW, NULL, sql, strlen(sql), 0, NULL, 0 };
-    return sqlite_exec(c, NULL, &q, NULL);
+    orm_query q = { ORM_QUERY_RAW, NULL, sql, strlen(sql), 0, NULL, 0, NULL };
+    return sqlite_exec(c, ctx, &q, NULL);
+}
+
+/* Begin and commit honour the ctx as every statement does (PostgreSQL's driver agrees): one
+ * that would start after the deadline or a cancel does not run (a late COMMIT commits
+ * nothing; the caller's rollback follows), and a wait for another writer's lock (BEGIN
+ * IMMEDIATE, a COMMIT behind readers) stops at the deadline instead of the busy timeout.
+ * ORM_ETIMEOUT / ORM_ECANCELED come back as ORM_EBUSY or ORM_ECANCELED from SQLite; the
+ * session's orm__ctx_fix names the ctx's reason. */
+static int ctx_gate(orm_ctx *ctx, const char *what)
+{
+    int rc = orm_ctx_err(ctx);
+    if (rc == ORM_OK)
+        return ORM_OK;
+    return orm__error_set(rc, "sqlite", "%s: %s before it ran", what,
+                          rc == ORM_ETIMEOUT ? "the deadline passed" : "the context was cancelled");
 }
 
 static int sqlite_begin(orm_conn *c, orm_ctx *ctx, const orm_tx_options *opts)
 {
-    (void)ctx;
     if (c->cursor_open)
         return cursor_busy();
+    int rc = ctx_gate(ctx, "begin");
+    if (rc != ORM_OK)
+        return rc;
     const char *sql = "BEGIN DEFERRED";
     if (opts && opts->sqlite_begin == ORM_SQLITE_IMMEDIATE)
         sql = "BEGIN IMMEDIATE";
     else if (opts && opts->sqlite_begin == ORM_SQLITE_EXCLUSIVE)
         sql = "BEGIN EXCLUSIVE";
     if (opts && opts->read_only) {
-        int rc = run_simple(c, "PRAGMA query_only=ON");
+        rc = run_simple(c, NULL, "PRAGMA query_only=ON");
         if (rc != ORM_OK)
             return rc;
         c->query_only = 1;
     }
-    int rc = run_simple(c, sql);
+    rc = run_simple(c, ctx, sql);
     if (rc != ORM_OK && c->query_only) {
-        run_simple(c, "PRAGMA query_only=OFF");
+        run_simple(c, NULL, "PRAGMA query_only=OFF");
         c->query_only = 0;
     }
     return rc;
@@ -575,17 +619,19 @@ static int sqlite_begin(orm_conn *c, orm_ctx *ctx, const orm_tx_options *opts)
 static void end_read_only(orm_conn *c)
 {
     if (c->query_only) {
-        run_simple(c, "PRAGMA query_only=OFF");
+        run_simple(c, NULL, "PRAGMA query_only=OFF");
         c->query_only = 0;
     }
 }
 
 static int sqlite_commit(orm_conn *c, orm_ctx *ctx)
 {
-    (void)ctx;
     if (c->cursor_open)
         return cursor_busy();
-    int rc = run_simple(c, "COMMIT");
+    int rc = ctx_gate(ctx, "commit");
+    if (rc != ORM_OK)
+        return rc; /* the transaction stays open: the caller rolls back */
+    rc = run_simple(c, ctx, "COMMIT");
     /* A failed COMMIT (busy) leaves the transaction open: the caller decides to roll back. */
     if (sqlite3_get_autocommit(c->db))
         end_read_only(c);
@@ -600,7 +646,7 @@ static int sqlite_rollback(orm_conn *c, orm_ctx *ctx)
     int rc = ORM_OK;
     /* SQLite may already have rolled back on its own (some errors do): nothing to undo. */
     if (!sqlite3_get_autocommit(c->db))
-        rc = run_simple(c, "ROLLBACK");
+        rc = run_simple(c, NULL, "ROLLBACK");
     end_read_only(c);
     return rc;
 }

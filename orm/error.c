@@ -108,6 +108,7 @@ const char *orm_strerror(int code)
     case ORM_EIO: return "I/O error";
     case ORM_EPARSE: return "parse error";
     case ORM_ESCHEMA: return "schema drift";
+    case ORM_EUNKNOWN: return "commit outcome unknown";
     default: return "unknown error";
     }
 }

@@ -14,6 +14,7 @@
 #include "orm/mapper.h"
 #include "orm/rows_internal.h"
 #include "orm/session_internal.h"
+#include "orm/value_internal.h"
 
 const char *orm__field_type_name(orm_field_type t)
 {
@@ -124,20 +125,27 @@ int orm__map_value(const orm_model *m, void *objp, size_t field, orm_value v)
         else
             return type_error(m, f, v);
         break;
-    case ORM_FIELD_TIMESTAMP:
-        if (v.type == ORM_VALUE_TIMESTAMP || v.type == ORM_VALUE_INT) {
-            *(orm_timestamp *)member = v.u.i;
-        } else if (v.type == ORM_VALUE_TEXT) {
-            orm_timestamp ts;
-            if (orm_timestamp_parse(&ts, v.u.s, v.len) != ORM_OK)
+    case ORM_FIELD_TIMESTAMP: {
+        orm_timestamp ts;
+        if (v.type != ORM_VALUE_TIMESTAMP && v.type != ORM_VALUE_INT &&
+            v.type != ORM_VALUE_DOUBLE && v.type != ORM_VALUE_TEXT)
+            return type_error(m, f, v);
+        if (orm__timestamp_from_value(v, &ts) != 0) {
+            if (v.type == ORM_VALUE_TEXT)
                 return orm__error_set(ORM_ETYPE, "mapper",
                                       "%s.%s: column holds text that is not a timestamp: \"%.*s\"",
                                       m->table, f->column, (int)(v.len > 40 ? 40 : v.len), v.u.s);
-            *(orm_timestamp *)member = ts;
-        } else {
-            return type_error(m, f, v);
+            return orm__error_set(ORM_ETYPE, "mapper",
+                                  "%s.%s: column holds a %s out of range for a timestamp",
+                                  m->table, f->column, orm_value_type_name(v.type));
         }
+        /* what a builder could not write back (PostgreSQL's infinity included) */
+        if (ts < ORM_TIMESTAMP_MIN || ts > ORM_TIMESTAMP_MAX)
+            return orm__error_set(ORM_ETYPE, "mapper", "%s.%s: timestamp %lld us is outside years 1..9999",
+                                  m->table, f->column, (long long)ts);
+        *(orm_timestamp *)member = ts;
         break;
+    }
     case ORM_FIELD_TEXT: {
         if (v.type != ORM_VALUE_TEXT)
             return type_error(m, f, v);

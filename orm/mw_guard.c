@@ -5,6 +5,11 @@
  *   - the WHERE test reads the SQL the way the database would at the top level: string
  *     literals, quoted identifiers, comments and parenthesized subqueries are skipped, so a
  *     'where' inside a value or a subquery's WHERE does not make a statement safe;
+ *   - literals and comments are read as each backend may read them — SQLite (block comments
+ *     do not nest), PostgreSQL (they nest: a comment holding an opener and a closer
+ *     followed by WHERE and a second closer is all comment) and
+ *     PostgreSQL with standard_conforming_strings off ('\'' does not end a string) — and a
+ *     statement passes only when every reading finds a top-level WHERE;
  *   - raw statements are checked by their verb: the first keyword, or after a WITH clause
  *     the first top-level one (UPDATE / DELETE); PostgreSQL dollar-quoted bodies and E'..'
  *     strings (backslash escapes) are skipped like other literals, and the test stops at
@@ -48,9 +53,20 @@ static int is_word(char c)
     return isalnum((unsigned char)c) || c == '_' || c == '$';
 }
 
+/* How a backend reads literals and comments. The guard does not ask which backend (nor
+ * PostgreSQL's standard_conforming_strings, which a session may change): it checks a
+ * statement under every reading below and lets it pass only when each finds a WHERE. */
+enum {
+    READ_NESTED_COMMENTS = 1, /* PostgreSQL: block comments nest */
+    READ_BACKSLASH = 2        /* PostgreSQL, standard_conforming_strings=off: '\'' escapes in '...' */
+};
+static const int readings[] = { 0,                                          /* SQLite */
+                                READ_NESTED_COMMENTS,                       /* PostgreSQL */
+                                READ_NESTED_COMMENTS | READ_BACKSLASH };    /* scs off */
+
 /* Skip a literal, identifier or comment starting at s[i]; returns the index after it, or i
  * when s[i] starts none. */
-static size_t skip(const char *s, size_t len, size_t i)
+static size_t skip(const char *s, size_t len, size_t i, int mode)
 {
     char c = s[i];
     if (c == '$') { /* $$...$$ or $tag$...$tag$; $1 is a parameter */
@@ -67,8 +83,8 @@ static size_t skip(const char *s, size_t len, size_t i)
         return len;
     }
     /* E'...' (PostgreSQL): a backslash escapes the next character */
-    int esc = c == '\'' && i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') &&
-              (i < 2 || !is_word(s[i - 2]));
+    int esc = c == '\'' && (((mode & READ_BACKSLASH) != 0) ||
+                            (i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') && (i < 2 || !is_word(s[i - 2]))));
     if (c == '\'' || c == '"' || c == '`') {
         for (size_t j = i + 1; j < len; j++) {
             if (esc && s[j] == '\\') {
@@ -94,21 +110,29 @@ static size_t skip(const char *s, size_t len, size_t i)
         return nl ? (size_t)(nl - s) + 1 : len;
     }
     if (c == '/' && i + 1 < len && s[i + 1] == '*') {
-        for (size_t j = i + 2; j + 1 < len; j++)
-            if (s[j] == '*' && s[j + 1] == '/')
-                return j + 2;
+        size_t open = 1;
+        for (size_t j = i + 2; j + 1 < len; j++) {
+            if (s[j] == '*' && s[j + 1] == '/') {
+                if (--open == 0)
+                    return j + 2;
+                j++;
+            } else if ((mode & READ_NESTED_COMMENTS) && s[j] == '/' && s[j + 1] == '*') {
+                open++;
+                j++;
+            }
+        }
         return len;
     }
     return i;
 }
 
 /* Is there a WHERE keyword outside literals, comments and parentheses? */
-static int has_top_level_where(const char *s, size_t len)
+static int has_top_level_where(const char *s, size_t len, int mode)
 {
     int depth = 0;
     size_t i = 0;
     while (i < len) {
-        size_t j = skip(s, len, i);
+        size_t j = skip(s, len, i, mode);
         if (j != i) {
             i = j;
             continue;
@@ -134,11 +158,11 @@ static int has_top_level_where(const char *s, size_t len)
 }
 
 /* The statement's first keyword, after blanks and comments. */
-static const char *first_word(const char *s, size_t len, size_t *n)
+static const char *first_word(const char *s, size_t len, size_t *n, int mode)
 {
     size_t i = 0;
     while (i < len) {
-        size_t j = skip(s, len, i);
+        size_t j = skip(s, len, i, mode);
         if (j != i && s[i] != '\'' && s[i] != '"' && s[i] != '`') {
             i = j;
             continue;
@@ -160,7 +184,7 @@ static const char *first_word(const char *s, size_t len, size_t *n)
      * bodies are in parentheses). */
     int depth = 0;
     while (i < len) {
-        size_t j = skip(s, len, i);
+        size_t j = skip(s, len, i, mode);
         if (j != i) {
             i = j;
             continue;
@@ -189,23 +213,33 @@ static const char *first_word(const char *s, size_t len, size_t *n)
     return with; /* no verb found: "WITH", which the guard does not check */
 }
 
+/* "UPDATE" or "DELETE" when the statement is one under reading mode, else NULL. */
+static const char *write_verb(const orm_stmt *st, int mode)
+{
+    if (st->kind == ORM_STMT_UPDATE)
+        return "UPDATE";
+    if (st->kind == ORM_STMT_DELETE)
+        return "DELETE";
+    if (st->kind != ORM_STMT_RAW)
+        return NULL;
+    size_t n;
+    const char *w = first_word(st->sql, st->sql_len, &n, mode);
+    return word_is(w, n, "UPDATE") ? "UPDATE" : word_is(w, n, "DELETE") ? "DELETE" : NULL;
+}
+
 static int guard_fn(orm_stmt *st, void *userdata)
 {
     (void)userdata;
-    const char *what = NULL;
-    if (st->kind == ORM_STMT_UPDATE)
-        what = "UPDATE";
-    else if (st->kind == ORM_STMT_DELETE)
-        what = "DELETE";
-    else if (st->kind == ORM_STMT_RAW) {
-        size_t n;
-        const char *w = first_word(st->sql, st->sql_len, &n);
-        if (word_is(w, n, "UPDATE"))
-            what = "UPDATE";
-        else if (word_is(w, n, "DELETE"))
-            what = "DELETE";
+    const char *what = NULL, *unsafe = NULL;
+    for (size_t k = 0; k < sizeof readings / sizeof readings[0] && !unsafe; k++) {
+        const char *verb = write_verb(st, readings[k]);
+        what = what ? what : verb;
+        if (verb && !has_top_level_where(st->sql, st->sql_len, readings[k]))
+            unsafe = verb;
     }
-    if (what && !has_top_level_where(st->sql, st->sql_len)) {
+    if (unsafe)
+        what = unsafe;
+    if (unsafe) {
         int allowed = (st->flags & ORM_STMT_ALLOW_UNSAFE) || permit;
         permit = 0;
         if (!allowed)

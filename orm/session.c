@@ -12,15 +12,14 @@
  * and scripts are not: the server may have applied them before the connection dropped, and
  * running them twice is worse than reporting the error (idle connections the server dropped
  * are caught before use by the pool's alive check, which is the common case);
- * a driver's interrupted/cancelled code is turned into the ctx's reason (orm__ctx_fix); the
- * PostgreSQL cancel armed for a call is disarmed when it returns.
+ * a driver's interrupted/cancelled code is turned into the ctx's reason (orm__ctx_fix).
  */
 #include "orm/ctx_internal.h"
 #include "orm/error_internal.h"
 #include "orm/middleware_internal.h"
 #include "orm/rows_internal.h"
 #include "orm/session_internal.h"
-#include "tx/tx_internal.h"
+#include "orm/txn.h"
 
 int orm__session_acquire(orm_session *s, orm_ctx *ctx, orm_conn **out, struct orm_tx **txp)
 {
@@ -70,7 +69,6 @@ static int exec_db(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_exec_re
         if (rc != ORM_OK)
             return rc;
         rc = orm__db_driver(s->db)->exec(c, ctx, q, res);
-        orm__ctx_disarm(ctx);
         orm__session_release(s, c, tx, rc == ORM_ECONN);
         if (retryable(q, rc, tx, attempt))
             continue; /* the server dropped a pooled connection: once more on a fresh one */
@@ -101,7 +99,6 @@ static int query_db(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_rows *
             return rc;
         orm_cursor *cur;
         rc = drv->query(c, ctx, q, &cur);
-        orm__ctx_disarm(ctx);
         if (rc == ORM_OK) {
             rc = orm__rows_new(out, s, c, cur, tx, ctx);
             if (rc == ORM_OK) {
@@ -131,6 +128,25 @@ int orm__session_query(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_row
     return orm__chain_query(ch, s, ctx, q, out, query_db);
 }
 
+int orm__session_query_direct(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_rows **out)
+{
+    *out = NULL;
+    return query_db(s, ctx, q, out, NULL);
+}
+
+int orm__session_get(orm_session *s, orm_ctx *ctx, const orm_query *q, int64_t *found,
+                     int (*t)(orm_session *, orm_ctx *, const orm_query *, int64_t *))
+{
+    if (!s || !q)
+        return orm__error_set(ORM_EINVAL, "session", "NULL session or query");
+    orm__chain *ch = orm__db_chain(s->db);
+    int64_t n = 0;
+    int rc = orm__chain_bypass(ch) ? t(s, ctx, q, &n) : orm__chain_get(ch, s, ctx, q, &n, t);
+    if (found)
+        *found = n;
+    return rc;
+}
+
 static int script_db(orm_session *s, orm_ctx *ctx, const char *sql)
 {
     orm_conn *c;
@@ -139,7 +155,6 @@ static int script_db(orm_session *s, orm_ctx *ctx, const char *sql)
     if (rc != ORM_OK)
         return rc;
     rc = orm__db_driver(s->db)->exec_script(c, ctx, sql);
-    orm__ctx_disarm(ctx);
     orm__session_release(s, c, tx, rc == ORM_ECONN);
     return orm__ctx_fix(ctx, rc);
 }

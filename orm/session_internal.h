@@ -54,6 +54,13 @@ void orm__db_discard(orm_db *db, orm_conn *c);
 int orm__session_exec(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_exec_result *res);
 /* Open a cursor: the connection stays taken until orm_rows_free. */
 int orm__session_query(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_rows **out);
+/* Open a cursor without the middleware chain (the terminal of a read by key, which the chain
+ * already ran around). */
+int orm__session_query_direct(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_rows **out);
+/* A read by key (q->intent GET / GET_MANY), through the chain when there is one: t opens its
+ * cursors with orm__session_query_direct and maps the rows. *found may be NULL. */
+int orm__session_get(orm_session *s, orm_ctx *ctx, const orm_query *q, int64_t *found,
+                     int (*t)(orm_session *, orm_ctx *, const orm_query *, int64_t *));
 int orm__session_exec_script(orm_session *s, orm_ctx *ctx, const char *sql);
 
 /* The driver cursor under a public cursor, for the mapper. */

@@ -6,10 +6,12 @@ set(ORM_CORE_SOURCES
   orm/model.c
   orm/db.c
   orm/session.c
+  orm/txn.c
   orm/rows.c
   orm/mapper.c
   orm/stmt_cache.c
   orm/driver_sqlite.c
+  orm/sqlite_dsn.c
   orm/middleware.c
   orm/mw_log.c
   orm/mw_slow.c
@@ -18,6 +20,7 @@ set(ORM_CORE_SOURCES
   orm/mw_tag.c
   orm/mw_trace.c
   orm/raw.c
+  orm/sql_scan.c
   orm/mw_db.c
   orm/pool.c
   orm/ctx.c
@@ -28,4 +31,6 @@ set(ORM_POSTGRES_SOURCES
   orm/driver_postgres.c
   orm/pg_codec.c
   orm/pg_error.c
+  orm/pg_cancel.c
+  orm/pg_dsn.c
 )

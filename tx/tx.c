@@ -21,6 +21,7 @@
 #include "orm/alloc.h"
 #include "orm/ctx_internal.h"
 #include "orm/error_internal.h"
+#include "orm/middleware.h"
 #include "orm/middleware_internal.h"
 #include "orm/session_internal.h"
 #include "tx/tx_internal.h"
@@ -59,7 +60,6 @@ static int tx_op_db(void *arg, orm_ctx *ctx)
     case OP_COMMIT: rc = drv->commit(o->tx->conn, ctx); break;
     default: rc = drv->rollback(o->tx->conn, NULL); break; /* never cut short */
     }
-    orm__ctx_disarm(ctx);
     if (rc == ORM_ECONN)
         o->tx->broken = 1;
     return orm__ctx_fix(ctx, rc);
@@ -103,7 +103,11 @@ static int savepoint_stmt(orm_tx *tx, orm_ctx *ctx, const char *verb)
 {
     char sql[64];
     int n = snprintf(sql, sizeof sql, "%s orm_sp_%u", verb, tx->depth);
-    orm_query q = { .kind = ORM_QUERY_SAVEPOINT, .sql = sql, .sql_len = (size_t)n };
+    orm_stmt_intent in = { verb[0] == 'S' ? ORM_STMT_OP_SAVEPOINT
+                           : verb[0] == 'R' && verb[1] == 'E' ? ORM_STMT_OP_RELEASE
+                                                             : ORM_STMT_OP_ROLLBACK_TO,
+                           NULL, 0, NULL, NULL, NULL };
+    orm_query q = { .kind = ORM_QUERY_SAVEPOINT, .sql = sql, .sql_len = (size_t)n, .intent = &in };
     return orm__session_exec(&tx->parent->session, ctx, &q, NULL);
 }
 
@@ -141,6 +145,7 @@ int orm_tx_begin(orm_tx **out, orm_db *db, orm_ctx *ctx, const orm_tx_options *o
     if (!tx)
         return orm__error_nomem("tx");
     tx->db = db;
+    tx->isolation = outer ? outer->isolation : opts ? opts->isolation : ORM_ISOLATION_DEFAULT;
     tx->session.db = db;
     tx->session.tx = tx;
     int rc;
@@ -215,8 +220,9 @@ static void unlink_from_ctx(orm_tx *tx)
     tx->ctx = NULL;
 }
 
-/* End tx: give its connection back (a top-level one) and take it off its ctx. */
-static void finish(orm_tx *tx)
+/* End tx: give its connection back (a top-level one), take it off its ctx, then run its
+ * hooks with ev (after the release: a hook may use the db). */
+static void finish(orm_tx *tx, orm__txn_event ev)
 {
     if (!tx->parent) {
         if (tx->broken)
@@ -228,6 +234,8 @@ static void finish(orm_tx *tx)
     tx->open = 0;
     if (tx->ctx)
         unlink_from_ctx(tx);
+    if (tx->hooks)
+        orm__txn_hooks_run(tx, ev);
 }
 
 /* Undo a savepoint's work and drop it (ROLLBACK TO leaves it in place on both backends). */
@@ -246,7 +254,7 @@ int orm_tx_commit(orm_tx *tx)
     if (!tx->open)
         return done_error();
     if (tx->parent && !orm__tx_usable(tx->parent)) {
-        finish(tx);
+        finish(tx, ORM__TXN_ABANDONED);
         return done_error();
     }
     if (cursor_open(tx))
@@ -263,7 +271,10 @@ int orm_tx_commit(orm_tx *tx)
             run_op(tx, tx->ctx, OP_ROLLBACK, NULL);
         restore_error(&saved);
     }
-    finish(tx);
+    if (rc == ORM_OK)
+        finish(tx, tx->parent ? ORM__TXN_RELEASED : ORM__TXN_COMMITTED);
+    else
+        finish(tx, tx->parent ? ORM__TXN_ROLLED_BACK_TO : ORM__TXN_COMMIT_FAILED);
     return rc;
 }
 
@@ -276,11 +287,15 @@ int orm_tx_rollback(orm_tx *tx)
     if (orm__tx_usable(tx) && cursor_open(tx))
         return ORM_EBUSY;
     int rc;
-    if (tx->parent)
-        rc = orm__tx_usable(tx->parent) ? savepoint_rollback(tx) : done_error();
-    else
+    orm__txn_event ev = ORM__TXN_ROLLED_BACK;
+    if (tx->parent) {
+        int live = orm__tx_usable(tx->parent);
+        rc = live ? savepoint_rollback(tx) : done_error();
+        ev = live ? ORM__TXN_ROLLED_BACK_TO : ORM__TXN_ABANDONED;
+    } else {
         rc = run_op(tx, tx->ctx, OP_ROLLBACK, NULL);
-    finish(tx);
+    }
+    finish(tx, ev);
     return rc;
 }
 
@@ -293,6 +308,9 @@ void orm_tx_free(orm_tx *tx)
     if (!tx)
         return;
     if (tx->open && orm_tx_rollback(tx) != ORM_OK && tx->open)
-        finish(tx); /* a cursor left open (a misuse): the pool closes the connection */
+        finish(tx, ORM__TXN_ABANDONED); /* a cursor left open (a misuse): the pool closes the
+                                           connection */
+    if (tx->hooks) /* cannot happen (every end runs them): never leak one */
+        orm__txn_hooks_run(tx, ORM__TXN_ABANDONED);
     orm__free(tx);
 }

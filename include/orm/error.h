@@ -37,7 +37,11 @@ typedef enum orm_code {
     ORM_EDB = -17,           /* any other error reported by the database */
     ORM_EIO = -18,           /* file or I/O error */
     ORM_EPARSE = -19,        /* a file that cannot be parsed (schema, migration) */
-    ORM_ESCHEMA = -20        /* the live table does not match the model (orm_db_verify) */
+    ORM_ESCHEMA = -20,       /* the live table does not match the model (orm_db_verify) */
+    ORM_EUNKNOWN = -21       /* commit outcome unknown: COMMIT was sent, then the deadline
+                                passed or the connection was lost before the answer, and the
+                                outcome could not be learned. The transaction may have
+                                committed: never simply retry it (see README "Deadlines") */
 } orm_code;
 
 /* The detail of the last error on the calling thread. */

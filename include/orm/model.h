@@ -98,8 +98,11 @@ typedef struct orm_model {
     { ORM_MODEL_VERSION, #st, (table), (fields), sizeof(fields) / sizeof((fields)[0]), \
       sizeof(st), (pk), sizeof(pk) / sizeof((pk)[0]), NULL }
 
-/* Check a descriptor on its own: version, names, offsets inside struct_size, key indexes,
- * duplicate names or columns, AUTOINCREMENT only on a single integer key.
+/* Check a descriptor on its own: version, names, offsets inside struct_size and aligned for
+ * the member's type, no two members or has_ flags sharing a byte, key indexes, ORM_FIELD_PK
+ * set on exactly the fields pk[] names, duplicate names or columns, AUTOINCREMENT only on a
+ * single integer key. A model without a primary key (npk 0, pk NULL) is valid: it inserts
+ * and queries; get, update and delete by key refuse it with ORM_EINVAL.
  * Returns ORM_OK or ORM_EINVAL with a message naming the model and field. */
 ORM_API int orm_model_validate(const orm_model *model);
 
@@ -121,7 +124,8 @@ ORM_API size_t orm_model_size(const orm_model *model, const void *obj);
 ORM_API orm_value orm_model_get(const orm_model *model, const void *obj, size_t i);
 
 /* Store v into field i of obj, converting where lossless (int to double, int to bool,
- * text to timestamp); the text and blob bytes are copied, the old ones freed.
+ * text to timestamp; into a timestamp an int is unix seconds and a double a Julian day, as
+ * value.h reads SQLite's forms); the text and blob bytes are copied, the old ones freed.
  * ORM_ETYPE names the field when the value does not fit; ORM_ENULL when v is NULL and the
  * member cannot hold it. */
 ORM_API int orm_model_set(const orm_model *model, void *obj, size_t i, orm_value v);

@@ -23,6 +23,7 @@
 #include "orm/raw.h"
 #include "orm/cache.h"
 #include "orm/cache_patterns.h"
+#include "orm/row_cache.h"
 #include "orm/migrate.h"
 
 #endif

@@ -4,9 +4,23 @@
  * Whatever takes a value and keeps it past the call (an expression node, a builder)
  * copies the bytes, so passing a stack buffer is always safe.
  *
- * Timestamps are microseconds since 1970-01-01 00:00:00 UTC. SQLite stores them as ISO-8601
- * text ("2026-11-22 03:57:47.123456", UTC) so its date functions work on them; PostgreSQL
- * as timestamp / timestamptz.
+ * Timestamps are microseconds since 1970-01-01 00:00:00 UTC. PostgreSQL stores them as
+ * timestamp / timestamptz. SQLite stores them as UTC text its date functions read, and liborm
+ * writes (and binds, in comparisons) the shortest of these exact forms:
+ *     "2026-11-22"                   midnight, as date() writes
+ *     "2026-11-22 03:57:47"          whole seconds, as datetime() and CURRENT_TIMESTAMP write
+ *     "2026-11-22 03:57:47.120"      whole milliseconds, as strftime('%f') and 'subsec' write
+ *     "2026-11-22 03:57:47.123456"   otherwise
+ * Each form is the full one with a tail of zeros cut off, so text order is time order: of two
+ * different instants the earlier is the smaller text, whichever of these forms either is in.
+ * The same instant written longer (datetime() at midnight, ".000") sorts just above liborm's
+ * form, so a half-open range (ts >= a AND ts < b) is exact against every one of them; only
+ * =, <=, > at exactly such an instant can differ. Reading accepts more: any of the forms
+ * above, 'T' for the space, "HH:MM" without seconds, 1 to 9 fraction digits, a "Z" or
+ * "+HH:MM" offset, an INTEGER (unix seconds, as unixepoch() writes) and a REAL (a Julian day,
+ * as julianday() writes, to the millisecond). Rows stored in those other forms read correctly
+ * but do not compare by text with the forms above: normalize them once, for example
+ * UPDATE t SET ts = strftime('%Y-%m-%d %H:%M:%f', ts) (then ".000" forms) or datetime(ts).
  *
  * Thread safety: the constructors are pure functions.
  */
@@ -57,6 +71,9 @@ typedef int64_t orm_timestamp;
 
 static inline orm_value orm_null(void) { orm_value v; memset(&v, 0, sizeof v); return v; }
 static inline orm_value orm_int(int64_t i) { orm_value v = orm_null(); v.type = ORM_VALUE_INT; v.u.i = i; return v; }
+/* A NaN double is refused when bound (ORM_EINVAL) on every backend: SQLite would store NULL
+ * and PostgreSQL NaN, so the two could not agree. Infinities are stored. A NaN already in a
+ * PostgreSQL column (written by other means) reads as NaN. */
 static inline orm_value orm_double(double d) { orm_value v = orm_null(); v.type = ORM_VALUE_DOUBLE; v.u.d = d; return v; }
 static inline orm_value orm_bool(bool b) { orm_value v = orm_null(); v.type = ORM_VALUE_BOOL; v.u.b = b; return v; }
 static inline orm_value orm_timestamp_us(int64_t us) { orm_value v = orm_null(); v.type = ORM_VALUE_TIMESTAMP; v.u.i = us; return v; }
@@ -84,12 +101,26 @@ static inline orm_value orm_blob_n(const void *p, size_t len)
 /* A name for the type ("int", "text", ...), for messages. */
 ORM_API const char *orm_value_type_name(orm_value_type t);
 
+/* The timestamps liborm stores and reads: 0001-01-01 00:00:00 to 9999-12-31 23:59:59.999999
+ * UTC. Writing one outside is ORM_EINVAL (builders) or ORM_ETYPE (a PostgreSQL parameter);
+ * reading one outside into a struct field is ORM_ETYPE. A PostgreSQL value beyond them reads
+ * as INT64_MIN (before year 1) or INT64_MAX (after 9999), as its -infinity and infinity do. */
+#define ORM_TIMESTAMP_MIN INT64_C(-62135596800000000)
+#define ORM_TIMESTAMP_MAX INT64_C(253402300799999999)
+
 /* Format a timestamp as "YYYY-MM-DD HH:MM:SS.ffffff" (UTC) into buf (at least 32 bytes).
  * Returns the length written, or ORM_EINVAL when the year falls outside 1..9999. */
 ORM_API int orm_timestamp_format(orm_timestamp ts, char *buf, size_t buflen);
 
-/* Parse "YYYY-MM-DD[ T]HH:MM:SS[.ffffff][Z|+HH[:MM]|-HH[:MM]]" or "YYYY-MM-DD".
- * Returns ORM_OK or ORM_EINVAL (with the text in the last error). */
+/* Format a timestamp in the shortest exact form above (what liborm stores on SQLite):
+ * "YYYY-MM-DD", "YYYY-MM-DD HH:MM:SS", "… HH:MM:SS.fff" or "… HH:MM:SS.ffffff" (UTC), into
+ * buf (at least 32 bytes). Returns the length written, or ORM_EINVAL outside years 1..9999. */
+ORM_API int orm_timestamp_format_short(orm_timestamp ts, char *buf, size_t buflen);
+
+/* Parse "YYYY-MM-DD[ T]HH:MM[:SS[.ffffff]][Z|+HH[:MM]|-HH[:MM]]" or "YYYY-MM-DD".
+ * Returns ORM_OK or ORM_EINVAL (with the text in the last error), also when the UTC instant
+ * falls outside ORM_TIMESTAMP_MIN..MAX (an offset can push 0001-01-01 or 9999-12-31 past
+ * them): what parses always formats. */
 ORM_API int orm_timestamp_parse(orm_timestamp *out, const char *text, size_t len);
 
 #ifdef __cplusplus

@@ -16,7 +16,9 @@ add_executable(test_integration
   integration/test_injection.c
   integration/test_tx.c
   integration/test_tx_ctx.c
-  integration/test_schema_it.c)
+  integration/test_schema_it.c
+  integration/test_atomic.c
+  integration/test_portable.c)
 target_link_libraries(test_integration PRIVATE orm_testutil orm_sqlite3 Threads::Threads m)
 if(ORM_WITH_POSTGRES)
   target_link_libraries(test_integration PRIVATE PostgreSQL::PostgreSQL)
@@ -52,6 +54,7 @@ endfunction()
 orm_it_suite(test_integration_raw integration/test_raw_it.c)
 orm_it_suite(test_integration_mw integration/test_middleware_it.c)
 orm_it_suite(test_integration_migrate integration/test_migrate_it.c)
+orm_it_suite(test_integration_row_cache integration/test_row_cache_it.c)
 if(ORM_WITH_POSTGRES)
   set_tests_properties(integration_postgres PROPERTIES RESOURCE_LOCK orm_pg_db)
 endif()

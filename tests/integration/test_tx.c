@@ -123,6 +123,104 @@ START_TEST(tx_free_rolls_back_an_open_tx)
 }
 END_TEST
 
+/* orm_tx_on_commit: a log of (tag, committed) pairs in call order. */
+typedef struct oc_log {
+    int tag[8];
+    int committed[8];
+    int n;
+} oc_log;
+
+typedef struct oc_arg {
+    oc_log *log;
+    int tag;
+} oc_arg;
+
+static void oc_cb(int committed, void *userdata)
+{
+    oc_arg *a = userdata;
+    a->log->tag[a->log->n] = a->tag;
+    a->log->committed[a->log->n] = committed;
+    a->log->n++;
+}
+
+START_TEST(on_commit_runs_after_commit_in_order)
+{
+    oc_log log = { { 0 }, { 0 }, 0 };
+    oc_arg a1 = { &log, 1 }, a2 = { &log, 2 };
+    orm_tx *tx = NULL;
+    ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, NULL));
+    ck_assert_ok(orm_tx_on_commit(tx, oc_cb, &a1));
+    ck_assert_ok(orm_tx_on_commit(tx, oc_cb, &a2));
+    it_user z = it_user_make("zed", NULL, 1, true, 1, true);
+    ck_assert_ok(orm_insert_one(orm_tx_session(tx), NULL, &it_user_model, &z));
+    ck_assert_int_eq(log.n, 0); /* nothing before the commit */
+    ck_assert_ok(orm_tx_commit(tx));
+    ck_assert_int_eq(log.n, 2);
+    ck_assert_int_eq(log.tag[0], 1);
+    ck_assert_int_eq(log.tag[1], 2);
+    ck_assert_int_eq(log.committed[0], 1);
+    ck_assert_int_eq(log.committed[1], 1);
+    /* Over: refused, and fn never called. */
+    ck_assert_int_eq(orm_tx_on_commit(tx, oc_cb, &a1), ORM_ETXDONE);
+    ck_assert_int_eq(log.n, 2);
+    orm_tx_free(tx);
+    ck_assert_int_eq(orm_tx_on_commit(NULL, oc_cb, &a1), ORM_EINVAL);
+}
+END_TEST
+
+START_TEST(on_commit_rollback_and_free_report_zero)
+{
+    oc_log log = { { 0 }, { 0 }, 0 };
+    oc_arg a1 = { &log, 1 }, a2 = { &log, 2 };
+    orm_tx *tx = NULL;
+    ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, NULL));
+    ck_assert_ok(orm_tx_on_commit(tx, oc_cb, &a1));
+    ck_assert_int_eq(orm_tx_on_commit(tx, NULL, &a1), ORM_EINVAL);
+    ck_assert_ok(orm_tx_rollback(tx));
+    ck_assert_int_eq(log.n, 1);
+    ck_assert_int_eq(log.committed[0], 0);
+    orm_tx_free(tx);
+    ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, NULL));
+    ck_assert_ok(orm_tx_on_commit(tx, oc_cb, &a2));
+    orm_tx_free(tx); /* rolls back */
+    ck_assert_int_eq(log.n, 2);
+    ck_assert_int_eq(log.tag[1], 2);
+    ck_assert_int_eq(log.committed[1], 0);
+}
+END_TEST
+
+START_TEST(on_commit_savepoints_wait_for_the_outermost)
+{
+    oc_log log = { { 0 }, { 0 }, 0 };
+    oc_arg a1 = { &log, 1 }, a2 = { &log, 2 }, a3 = { &log, 3 };
+    orm_ctx *ctx = NULL;
+    ck_assert_ok(orm_ctx_new(&ctx, NULL));
+    orm_tx *outer = NULL, *sp1 = NULL, *sp2 = NULL;
+    ck_assert_ok(orm_tx_begin(&outer, it_db, ctx, NULL));
+    ck_assert_ok(orm_tx_on_commit(outer, oc_cb, &a1));
+    ck_assert_ok(orm_tx_begin(&sp1, it_db, ctx, NULL));
+    ck_assert_ok(orm_tx_on_commit(sp1, oc_cb, &a2));
+    ck_assert_ok(orm_tx_commit(sp1)); /* released: a2 now waits for the outer commit */
+    ck_assert_int_eq(log.n, 0);
+    ck_assert_ok(orm_tx_begin(&sp2, it_db, ctx, NULL));
+    ck_assert_ok(orm_tx_on_commit(sp2, oc_cb, &a3));
+    ck_assert_ok(orm_tx_rollback(sp2)); /* its work is gone: a3 learns it now */
+    ck_assert_int_eq(log.n, 1);
+    ck_assert_int_eq(log.tag[0], 3);
+    ck_assert_int_eq(log.committed[0], 0);
+    ck_assert_ok(orm_tx_commit(outer));
+    ck_assert_int_eq(log.n, 3);
+    ck_assert_int_eq(log.tag[1], 1);
+    ck_assert_int_eq(log.tag[2], 2);
+    ck_assert_int_eq(log.committed[1], 1);
+    ck_assert_int_eq(log.committed[2], 1);
+    orm_tx_free(sp2);
+    orm_tx_free(sp1);
+    orm_tx_free(outer);
+    orm_ctx_free(ctx);
+}
+END_TEST
+
 Suite *it_tx_suite(void)
 {
     Suite *s = suite_create("tx");
@@ -131,6 +229,9 @@ Suite *it_tx_suite(void)
     tcase_add_test(tc, rollback_leaves_nothing);
     tcase_add_test(tc, use_after_commit_or_rollback_is_etxdone);
     tcase_add_test(tc, tx_free_rolls_back_an_open_tx);
+    tcase_add_test(tc, on_commit_runs_after_commit_in_order);
+    tcase_add_test(tc, on_commit_rollback_and_free_report_zero);
+    tcase_add_test(tc, on_commit_savepoints_wait_for_the_outermost);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -431,8 +431,15 @@ START_TEST(test_write_back_explicit_and_failing_close)
     f.always_fail = 1;
     ck_assert_orm(orm_cache_flush(c), ORM_ECONN);
     ck_assert_uint_eq(orm_cache_write_back_dirty(c), 1);
+    /* Issue 19 item 15: an earlier, unrelated error must not become the close's message
+     * when the flush function returns a code without one. */
+    orm_cache_ref *none;
+    ck_assert_orm(orm_cache_get(c, "no-such-key", &none), ORM_ENOTFOUND);
     ck_assert_orm(orm_cache_close(c), ORM_ECONN); /* reports what it could not write */
     ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "1 entries could not be written"));
+    ck_assert_msg(strstr(orm_error_last()->message, "flush returned") != NULL &&
+                      strstr(orm_error_last()->message, "no-such-key") == NULL,
+                  "%s", orm_error_last()->message);
 }
 END_TEST
 

@@ -129,7 +129,8 @@ START_TEST(random_trees)
             for (int d = 0; d < 2; d++) {
                 orm_sql out = ORM_SQL_INIT;
                 int rc = orm_select_to_sql(q, d ? orm_dialect_postgres() : orm_dialect_sqlite(), &out);
-                ck_assert_msg(rc == ORM_OK || rc == ORM_EUNKNOWN_FIELD || rc == ORM_EINVAL || rc == ORM_ENOMEM,
+                ck_assert_msg(rc == ORM_OK || rc == ORM_EUNKNOWN_FIELD || rc == ORM_EINVAL || rc == ORM_ENOMEM ||
+                                  rc == ORM_ETYPE,
                               "rc %d", rc);
                 ok += rc == ORM_OK;
                 failed += rc != ORM_OK;
@@ -149,7 +150,8 @@ END_TEST
 /* Build and render the nested select; ORM_OK or an error code. */
 static int build_nested(void)
 {
-    orm_value in[] = { orm_int(1), orm_text("two"), orm_blob_n("3", 1) };
+    orm_value in[] = { orm_int(1), orm_int(2), orm_int(3) };
+    orm_value two = orm_text("two");
     orm_select *sub = orm_select_new(s, &b_order_model);
     orm_select_columns(sub, (const char *[]){ "user_id" }, 1);
     orm_select_where(sub, orm_and(orm_eq_col("user_id", "users.id"), orm_gt("total", orm_double(1))));
@@ -159,7 +161,7 @@ static int build_nested(void)
         return ORM_ENOMEM;
     }
     orm_select_columns(q, (const char *[]){ "id", "name" }, 2);
-    orm_select_expr(q, orm_raw_expr("length(?)", in + 1, 1), "len");
+    orm_select_expr(q, orm_raw_expr("length(?)", &two, 1), "len");
     orm_select_where(q, orm_or(orm_and(orm_like("name", orm_text("a%")), orm_in("id", in, 3)),
                                orm_not(orm_exists(sub))));
     orm_select_where(q, orm_between("age", orm_int(1), orm_int(9)));
