@@ -67,6 +67,11 @@ target_link_libraries(test_readme PRIVATE orm_static orm_sqlite3 Threads::Thread
 if(ORM_WITH_POSTGRES)
   target_link_libraries(test_readme PRIVATE PostgreSQL::PostgreSQL)
 endif()
+if(ORM_WITH_REDIS)
+  # example 8 runs against the throwaway Redis of scripts/with-redis.sh
+  target_compile_definitions(test_readme PRIVATE ORM_WITH_REDIS=1)
+  target_link_libraries(test_readme PRIVATE orm_hiredis)
+endif()
 orm_target_flags(test_readme)
 # The examples are fragments: unused parameters and the like are theirs.
 target_compile_options(test_readme PRIVATE -Wno-unused-function)

@@ -61,6 +61,16 @@ static user cache_example(void)
     return u;
 }
 
+#ifdef ORM_WITH_REDIS
+#include "orm/cache_redis.h"
+/* 8: sharing a cache between processes (a fragment given a Redis URL, a db and the loader). */
+static user shared_cache_example(const char *url, orm_db *db)
+{
+#include "block_8.c"
+    return u;
+}
+#endif
+
 static int failures;
 #define CHECK(cond)                                                                        \
     do {                                                                                   \
@@ -169,6 +179,18 @@ int main(int argc, char **argv)
     /* 7: the cache loads user 42 once. */
     user u = cache_example();
     CHECK(loads == 1 && u.id == 42 && u.age == 36);
+
+#ifdef ORM_WITH_REDIS
+    /* 8: two levels over the throwaway Redis (scripts/with-redis.sh): user 42 from the loader
+     * (or from Redis, where the other backend's run left it), then stored as a row. */
+    const char *rurl = getenv("ORM_TEST_REDIS_URL");
+    CHECK(rurl && *rurl);
+    if (rurl && *rurl) {
+        u = shared_cache_example(rurl, NULL);
+        CHECK(u.id == 42 && u.age == 36);
+        orm_model_clear(&user_model, &u);
+    }
+#endif
 
     drop_tables(dsn);
     if (path[0]) {
