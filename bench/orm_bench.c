@@ -1,4 +1,4 @@
-/* orm-bench — the BENCH.md workloads, liborm against the raw drivers in one process.
+/* orm-bench — the docs/BENCH.md workloads, liborm against the raw drivers in one process.
  *
  * For each backend (sqlite: fresh files under the temp folder; postgres: ORM_BENCH_PG_DSN)
  * W1, W1b, W2, W3 and W4 run on the raw side and then through liborm, over the same data,
@@ -18,6 +18,9 @@
 
 #ifdef ORM_BENCH_HAVE_CACHE
 #include "bench_cache.h"
+#endif
+#ifdef ORM_BENCH_HAVE_REDIS
+#include "bench_redis.h"
 #endif
 
 typedef struct options {
@@ -43,13 +46,14 @@ static int pass_through(orm_stmt *st, void *userdata)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: orm-bench [--json] [--quick] [--db sqlite|postgres|cache] [--rounds N] [--w4 one|builder] [--mw empty]\n"
+            "usage: orm-bench [--json] [--quick] [--db sqlite|postgres|cache|redis] [--rounds N] [--w4 one|builder] [--mw empty]\n"
             "       orm-bench --trace PATH|- --format lirs|cache2k --size N [--policy lru|arc|tinylfu|opt] [--json]\n"
             "  W1-W4 run on sqlite (a fresh file under $TMPDIR) and on postgres when\n"
             "  ORM_BENCH_PG_DSN is set, each through liborm and through the raw driver,\n"
             "  N times (default 3) alternating which goes first; the best time is reported.\n"
             "  W4 saves the row with orm_update_one (default) or an update builder per row.\n"
-            "  --mw empty registers one pass-through middleware on the liborm side.\n");
+            "  --mw empty registers one pass-through middleware on the liborm side.\n"
+            "  --db redis: W5's cache get path with Redis (ORM_BENCH_REDIS_URL), run only when asked.\n");
 }
 
 static int parse_args(int argc, char **argv, options *o)
@@ -108,8 +112,8 @@ static int parse_args(int argc, char **argv, options *o)
         }
     }
     if (o->only_db && strcmp(o->only_db, "sqlite") && strcmp(o->only_db, "postgres") &&
-        strcmp(o->only_db, "cache")) {
-        fprintf(stderr, "orm-bench: --db is sqlite, postgres or cache (W6 alone)\n");
+        strcmp(o->only_db, "cache") && strcmp(o->only_db, "redis")) {
+        fprintf(stderr, "orm-bench: --db is sqlite, postgres, cache (W6 alone) or redis (W5's get path with Redis)\n");
         return -1;
     }
     if (o->trace && (!o->format || o->size <= 0)) {
@@ -461,6 +465,10 @@ int main(int argc, char **argv)
 #else
     if (!o.only_db || !strcmp(o.only_db, "cache"))
         bench_report_note("W6 (cache alone): not run: this build has no bench/bench_cache.c");
+#endif
+#ifdef ORM_BENCH_HAVE_REDIS
+    if (o.only_db && !strcmp(o.only_db, "redis"))
+        failed |= bench_w5_redis_run(o.json, o.quick) != 0;
 #endif
     if (failed)
         fprintf(stderr, "orm-bench: FAILED (see above)\n");

@@ -85,6 +85,10 @@ int orm__builder_to_sql(orm_builder_base *q, const orm_dialect *d, orm_sql *out,
 int orm__builder_run(orm_builder_base *q, orm_ctx *ctx, orm_query_kind qkind, orm_builder_render_fn render,
                      int64_t *affected, const char *fn, const char *kind);
 
+/* Can field of m hold v (write: stored by INSERT/UPDATE) or be compared with it (write 0)?
+ * ORM_OK, or ORM_ETYPE naming table.column with the last error set (builder/typecheck.c). */
+int orm__value_check(const orm_model *m, size_t field, orm_value v, int write);
+
 /* Map the row r is on into out (zeroed first), field k from column k (the column order of
  * the fast paths' SELECTs). */
 int orm__map_row_identity(const orm_model *model, orm_rows *r, void *out);

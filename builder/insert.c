@@ -7,14 +7,21 @@
  * keys come back from the last insert id (one row; many on SQLite, whose rowids are
  * consecutive within a statement) or RETURNING, written back in order; a skipped row
  * (ON CONFLICT DO NOTHING) keeps its key, which is why such chunks hold one row when
- * something must be written back.
+ * something must be written back;
+ * an insert of several statements is atomic: they run in one transaction of their own (a
+ * savepoint when the session or the ctx is in one), so a failing chunk leaves no row of the
+ * call behind, affected is 0, and the keys written back into the rows are unset again.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "builder/builder_internal.h"
 #include "builder/dialect_internal.h"
 #include "orm/alloc.h"
+#include "orm/ctx_internal.h"
 #include "orm/error_internal.h"
+#include "orm/session_internal.h"
+#include "orm/tx.h"
 #include "orm/mapper.h"
 #include "orm/write.h"
 
@@ -427,6 +434,63 @@ static int run_chunk(orm_insert *q, orm_ctx *ctx, const chunk *c, orm_sql_buf *b
     return rc < 0 ? rc : ORM_OK;
 }
 
+/* The transaction that makes a multi-statement insert atomic: a SAVEPOINT in the session's
+ * transaction (or the one ctx carries on the session's db), else one of its own. *sub gets
+ * a ctx carrying the session's transaction when ctx does not, so the begin nests in it. */
+typedef struct atomic_run {
+    orm_tx *tx;
+    orm_ctx *sub;
+    orm_session *outer; /* the builder's own session, put back at the end */
+} atomic_run;
+
+static int atomic_begin(orm_insert *q, orm_ctx *ctx, atomic_run *a)
+{
+    orm_session *s = q->b.s;
+    a->tx = NULL;
+    a->sub = NULL;
+    a->outer = s;
+    orm_ctx *use = ctx;
+    if (s->tx) {
+        if (!orm_tx_is_open(s->tx))
+            return orm__error_set(ORM_ETXDONE, "tx", "transaction already committed or rolled back");
+        int rc = orm_ctx_new(&a->sub, ctx);
+        if (rc != ORM_OK)
+            return rc;
+        orm__ctx_set_tx(a->sub, s->tx);
+        use = a->sub;
+    }
+    int rc = orm_tx_begin(&a->tx, s->db, use, NULL);
+    if (rc != ORM_OK) {
+        orm__ctx_set_tx(a->sub, NULL);
+        orm_ctx_free(a->sub);
+        a->sub = NULL;
+        return rc;
+    }
+    q->b.s = orm_tx_session(a->tx);
+    return ORM_OK;
+}
+
+/* Commit (rc ORM_OK) or roll back the atomic run; returns the final code. */
+static int atomic_end(orm_insert *q, atomic_run *a, int rc)
+{
+    q->b.s = a->outer;
+    if (rc == ORM_OK) {
+        rc = orm_tx_commit(a->tx); /* a failed commit has rolled back (or ORM_EUNKNOWN) */
+    } else {
+        orm_error e = *orm_error_last(); /* keep the chunk's error over the rollback's */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", e.message);
+        char state[6];
+        memcpy(state, e.sqlstate, sizeof state);
+        orm_tx_rollback(a->tx);
+        orm__error_set_db(e.code, e.module, state[0] ? state : NULL, e.native_code, "%s", msg);
+    }
+    orm_tx_free(a->tx);
+    orm__ctx_set_tx(a->sub, NULL);
+    orm_ctx_free(a->sub);
+    return rc;
+}
+
 int orm_insert_exec(orm_insert *q, orm_ctx *ctx, int64_t *affected)
 {
     if (affected)
@@ -446,8 +510,24 @@ int orm_insert_exec(orm_insert *q, orm_ctx *ctx, int64_t *affected)
     int64_t total = 0;
     orm_sql_buf b;
     orm__sql_buf_init(&b, q->b.d);
+    atomic_run at;
+    int atomic = 0;
+    unsigned char *was = NULL; /* per row: 0 its key was set, 1 unset as 0, 2 unset as NULL */
     for (size_t i = 0; i < q->nrows && rc == ORM_OK; i += c.n) {
         plan_chunk(q, i, set, tmp, &c);
+        if (i == 0 && c.n < q->nrows) { /* more than one statement: all or nothing */
+            if (q->autoinc >= 0 && !(was = orm__calloc(q->nrows, 1))) {
+                rc = orm__error_nomem("builder");
+                break;
+            }
+            for (size_t r = 0; was && r < q->nrows; r++)
+                was[r] = !key_unset(q, q->rows[r]) ? 0
+                       : orm_model_get(q->b.model, q->rows[r], (size_t)q->autoinc).type ==
+                                 ORM_VALUE_NULL ? 2 : 1;
+            if ((rc = atomic_begin(q, ctx, &at)) != ORM_OK)
+                break;
+            atomic = 1;
+        }
         /* Same shape as the previous statement: same text, so only re-bind. */
         int same = have_last && c.n == last.n && c.use_returning == last.use_returning &&
                    c.keyback == last.keyback && memcmp(set, prev, nf) == 0;
@@ -462,10 +542,18 @@ int orm_insert_exec(orm_insert *q, orm_ctx *ctx, int64_t *affected)
             break;
         last = c;
         have_last = 1;
-        rc = run_chunk(q, ctx, &c, &b, &total);
+        rc = run_chunk(q, atomic && at.sub ? at.sub : ctx, &c, &b, &total);
+    }
+    if (atomic && (rc = atomic_end(q, &at, rc)) != ORM_OK) {
+        total = 0; /* nothing of it stayed */
+        for (size_t r = 0; was && r < q->nrows; r++)
+            if (was[r] && !key_unset(q, q->rows[r]))
+                orm__map_value(q->b.model, q->rows[r], (size_t)q->autoinc,
+                               was[r] == 2 ? orm_null() : orm_int(0)); /* (it held a key) */
     }
     orm__sql_buf_free(&b);
     orm__free(set);
+    orm__free(was);
     if (affected)
         *affected = total;
     return rc;

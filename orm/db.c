@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "orm/alloc.h"
+#include "orm/driver_sqlite.h"
 #include "orm/ctx_internal.h"
 #include "orm/driver.h"
 #include "orm/error_internal.h"
@@ -154,8 +155,7 @@ static int pool_reset_pg(void *c, void *ud)
 
 static int is_memory_sqlite(const orm_driver *drv, const char *dsn)
 {
-    return strcmp(drv->name, "sqlite") == 0 &&
-           (strstr(dsn, ":memory:") != NULL || strstr(dsn, "mode=memory") != NULL);
+    return strcmp(drv->name, "sqlite") == 0 && orm__sqlite_dsn_private(dsn);
 }
 
 /* A limit in ms as the pool's µs; <= 0 is "none", and a huge one saturates instead of

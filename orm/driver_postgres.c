@@ -32,8 +32,14 @@
  *
  * Errors: orm/pg_error.c maps SQLSTATEs (23xxx ORM_ECONSTRAINT naming the constraint,
  * 40001/40P01 ORM_ERETRY, 57014 ORM_ETIMEOUT or ORM_ECANCELED, a lost connection ORM_ECONN).
+ * Deadlines (see orm/pg_cancel.h and README "What a deadline guarantees"): the connection is
+ * non-blocking, so sending, waiting, cancelling and connecting are all bounded by the call's
+ * deadline; a server that has not ended a cancelled statement CANCEL_GRACE_US after it gets
+ * the connection given up (marked lost, handed to the reaper at close).
  * What stays true: a connection runs one statement at a time; after any call returns, no
- * result is pending on the connection (every PGresult is drained), so the next call can start.
+ * result is pending on the connection (every PGresult is drained), so the next call can
+ * start, unless the call gave the connection up (then every later call is ORM_ECONN and the
+ * pool discards it).
  */
 #define _POSIX_C_SOURCE 200809L /* clock_gettime, poll */
 #include <errno.h>
@@ -81,6 +87,9 @@ struct orm_conn {
     int abandoned;    /* a statement was still running when the call gave up on it: close
                          hands the connection to the reaper (orm/pg_cancel.h) */
     int sent;         /* the last run() sent its statement to the server */
+    int unsent;       /* the server stopped taking the statement (frozen) before the deadline:
+                         the connection is lost, nothing runs on it */
+    int64_t call_deadline_us; /* the deadline of the call in progress (call_deadline) */
     orm_pg_cancel cancel; /* cancel requests that never block (orm/pg_cancel.c) */
     char *dsn;        /* to ask a fresh connection how a commit ended */
     int64_t deadline_us; /* orm__pg_conn_set_deadline; 0: none */
@@ -131,6 +140,7 @@ static int64_t call_deadline(orm_conn *c, orm_ctx *ctx)
         if (orm_ctx_err(ctx) == ORM_ECANCELED)
             d = 1;
     }
+    c->call_deadline_us = d;
     return d;
 }
 
@@ -148,6 +158,33 @@ static int wait_io(orm_conn *c, int64_t wake, int64_t now)
     return 0;
 }
 
+/* Push the statement out: the connection is non-blocking, so libpq queues what the socket
+ * does not take. 0 when all is sent, -1 when the connection failed, 1 when the deadline
+ * passed (or the ctx was cancelled) first: the server stopped reading (frozen) and has half
+ * a message, so the connection is lost, but no statement runs on it. */
+static int flush_out(orm_conn *c, int64_t deadline)
+{
+    orm_ctx *ctx = c->call_ctx;
+    for (;;) {
+        int f = PQflush(c->pg);
+        if (f <= 0)
+            return f;
+        int64_t now = now_us();
+        if ((deadline && now >= deadline) || (ctx && orm_ctx_err(ctx) == ORM_ECANCELED))
+            return 1;
+        int ms = -1;
+        if (deadline)
+            ms = (int)((deadline - now + 999) / 1000);
+        if (ctx && (ms < 0 || ms > CANCEL_POLL_US / 1000))
+            ms = (int)(CANCEL_POLL_US / 1000);
+        struct pollfd p = { PQsocket(c->pg), POLLIN | POLLOUT, 0 };
+        if (poll(&p, 1, ms) < 0 && errno != EINTR)
+            return -1;
+        if ((p.revents & POLLIN) && !PQconsumeInput(c->pg)) /* the server may answer early */
+            return -1;
+    }
+}
+
 /* Wait for the statement sent on c and return its result (the first error when several
  * statements ran, else the last result), having drained every result so the connection is
  * free again. NULL when the connection failed (its error is in PQerrorMessage) or was given
@@ -160,6 +197,15 @@ static PGresult *wait_result(orm_conn *c, int64_t deadline, int *timed_out)
     PGconn *pg = c->pg;
     orm_ctx *ctx = c->call_ctx;
     *timed_out = 0;
+    int f = flush_out(c, deadline);
+    if (f != 0) {
+        c->fatal = 1;
+        if (f > 0) {
+            c->unsent = 1;
+            *timed_out = deadline && now_us() >= deadline;
+        }
+        return NULL;
+    }
     if (deadline || ctx) {
         int64_t give_up = 0; /* set once the statement is being stopped */
         int64_t acked = 0;   /* when the last cancel was seen acknowledged */
@@ -233,6 +279,11 @@ static int check(orm_conn *c, PGresult *res, int timed_out, const char *what)
         if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY)
             return ORM_OK;
     }
+    if (!res && c->unsent)
+        return orm__error_set(timed_out ? ORM_ETIMEOUT : ORM_ECANCELED, MODULE,
+                              "%s: %s before the server took the whole statement (it stopped "
+                              "reading): the connection is given up", what,
+                              timed_out ? "the deadline passed" : "cancelled");
     if (!res && c->abandoned)
         return orm__error_set(timed_out ? ORM_ETIMEOUT : ORM_ECANCELED, MODULE,
                               "%s: %s, and the server did not end the statement within %d ms of "
@@ -248,11 +299,15 @@ static void stmt_evict(void *stmt, void *userdata)
 {
     orm_conn *c = userdata;
     pg_stmt *st = stmt;
-    if (!c->closing && PQstatus(c->pg) == CONNECTION_OK &&
+    if (!c->closing && !c->fatal && PQstatus(c->pg) == CONNECTION_OK &&
         PQtransactionStatus(c->pg) != PQTRANS_ACTIVE) {
         char sql[48];
         snprintf(sql, sizeof sql, "DEALLOCATE %s", st->name);
-        PQclear(PQexec(c->pg, sql)); /* failing leaves a harmless unused name on the server */
+        /* Bounded by the call's deadline like its statement; failing leaves a harmless
+         * unused name on the server. */
+        int timed_out;
+        if (PQsendQuery(c->pg, sql))
+            PQclear(wait_result(c, c->call_deadline_us, &timed_out));
     }
     orm__free(st);
 }
@@ -405,6 +460,10 @@ static int run(orm_conn *c, orm_ctx *ctx, const orm_query *q, PGresult **out)
         int rc = ORM_OK;
         if (!st && (rc = stmt_prepare(c, q, deadline, hash, &st)) != ORM_OK)
             return rc;
+        if (c->fatal) /* an eviction's DEALLOCATE ran into the deadline, or lost the server */
+            return c->abandoned || c->unsent
+                       ? orm__error_set(ORM_ETIMEOUT, MODULE, "%s: the deadline passed before it ran", what)
+                       : orm__error_set(ORM_ECONN, MODULE, "%s: the connection was lost", what);
         if (st->nparams != (int)q->nargs)
             return orm__error_set(ORM_EINVAL, MODULE, "%s: %zu arguments for %d parameters", what,
                                   q->nargs, st->nparams);
@@ -555,6 +614,9 @@ static int pg_open(orm_conn **out, const char *dsn, const orm_db_options *opts, 
     *out = NULL;
     if (!pg_accepts(dsn))
         return orm__error_set(ORM_EINVAL, MODULE, "not a PostgreSQL DSN");
+    int rc = orm__pg_dsn_check(dsn); /* malformed: ORM_EINVAL, not a failed connection */
+    if (rc != ORM_OK)
+        return rc;
     orm_conn *c = orm__calloc(1, sizeof *c);
     if (!c)
         return orm__error_nomem(MODULE);
@@ -568,7 +630,7 @@ static int pg_open(orm_conn **out, const char *dsn, const orm_db_options *opts, 
         return orm__error_nomem(MODULE);
     }
     memcpy(c->dsn, dsn, dlen);
-    int rc = connect_until(&c->pg, dsn, deadline);
+    rc = connect_until(&c->pg, dsn, deadline);
     if (rc == ORM_OK)
         rc = orm__pg_cancel_init(&c->cancel, c->pg);
     if (rc != ORM_OK) {
@@ -578,6 +640,12 @@ static int pg_open(orm_conn **out, const char *dsn, const orm_db_options *opts, 
     /* libpq prints notices and asynchronous errors to stderr by default; the library never
      * prints, and whatever matters reaches the caller as an error. */
     PQsetNoticeReceiver(c->pg, on_notice, c);
+    /* Sending never blocks either: wait_result flushes, bounded by the deadline. */
+    if (PQsetnonblocking(c->pg, 1) != 0) {
+        rc = orm__pg_error(c->pg, NULL, "connect", 0);
+        pg_close(c);
+        return rc;
+    }
     c->deadline_us = deadline;
     rc = simple(c, NULL, ORM_QUERY_DDL, "SET TimeZone TO 'UTC'", NULL);
     c->deadline_us = 0;
@@ -726,12 +794,111 @@ static int pg_begin(orm_conn *c, orm_ctx *ctx, const orm_tx_options *opts)
     return simple(c, ctx, ORM_QUERY_BEGIN, sql, NULL);
 }
 
+/* How long a commit whose answer never came may spend learning its outcome on a fresh
+ * connection: briefly after a deadline (the server is likely not answering), longer after a
+ * lost connection (the server answers; its backend may still be exiting). */
+#define OUTCOME_AFTER_TIMEOUT_US INT64_C(500000)
+#define OUTCOME_AFTER_LOSS_US INT64_C(3000000)
+
+/* The outcome of transaction `xid` asked on a fresh connection until `until`: 1 committed,
+ * 0 rolled back, -1 not learned (no connection, or still in progress: the backend that runs
+ * the COMMIT is frozen or slow). */
+static int learn_outcome(const char *dsn, long long xid, int64_t until)
+{
+    PGconn *pg = NULL;
+    int outcome = -1;
+    if (connect_until(&pg, dsn, until) == ORM_OK) {
+        char arg[24];
+        snprintf(arg, sizeof arg, "%lld", xid);
+        const char *vals[] = { arg };
+        for (;;) {
+            PGresult *r = NULL;
+            if (PQsendQueryParams(pg, "SELECT txid_status($1::int8)", 1, NULL, vals, NULL, NULL, 0)) {
+                /* bounded like every wait here: poll until the answer or `until` */
+                while (PQisBusy(pg)) {
+                    int64_t now = now_us();
+                    if (now >= until)
+                        break;
+                    struct pollfd p = { PQsocket(pg), POLLIN, 0 };
+                    if (poll(&p, 1, (int)((until - now + 999) / 1000)) > 0 && !PQconsumeInput(pg))
+                        break;
+                }
+                if (!PQisBusy(pg))
+                    r = PQgetResult(pg);
+            }
+            const char *st = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
+                                 ? PQgetvalue(r, 0, 0) : NULL;
+            if (st && strcmp(st, "committed") == 0)
+                outcome = 1;
+            else if (st && strcmp(st, "aborted") == 0)
+                outcome = 0;
+            int again = st && strcmp(st, "in progress") == 0 && now_us() + 20000 < until;
+            PQclear(r);
+            while (r && (r = PQgetResult(pg)) != NULL)
+                PQclear(r);
+            if (!again)
+                break;
+            struct timespec ts = { 0, 20000000 }; /* the backend is still committing or exiting */
+            nanosleep(&ts, NULL);
+        }
+    }
+    PQfinish(pg); /* (a connection still waiting is dropped: it only read) */
+    return outcome;
+}
+
+static void (*before_commit_hook)(void *arg);
+static void *before_commit_arg;
+
+void orm__pg_test_before_commit(void (*hook)(void *arg), void *arg)
+{
+    before_commit_hook = hook;
+    before_commit_arg = arg;
+}
+
 static int pg_commit(orm_conn *c, orm_ctx *ctx)
 {
+    /* The transaction's id, so that a COMMIT whose answer never comes can be looked up
+     * (NULL: it wrote nothing, there is nothing to lose). Not in a failed transaction: its
+     * COMMIT is a rollback anyway. */
+    long long xid = 0;
+    if (PQtransactionStatus(c->pg) == PQTRANS_INTRANS) {
+        PGresult *x = NULL;
+        int rc = simple(c, ctx, ORM_QUERY_SELECT, "SELECT txid_current_if_assigned()", &x);
+        if (rc != ORM_OK)
+            return rc; /* COMMIT not sent: the caller rolls back */
+        if (PQntuples(x) == 1 && !PQgetisnull(x, 0, 0)) {
+            unsigned char *scratch = NULL; /* (an int8 never needs it) */
+            orm_value v = orm__pg_decode(PQftype(x, 0), PQfformat(x, 0), PQgetvalue(x, 0, 0),
+                                         PQgetlength(x, 0, 0), &scratch);
+            xid = v.type == ORM_VALUE_INT ? (long long)v.u.i : 0;
+        }
+        PQclear(x);
+    }
+    if (before_commit_hook)
+        before_commit_hook(before_commit_arg);
     PGresult *r = NULL;
     int rc = simple(c, ctx, ORM_QUERY_COMMIT, "COMMIT", &r);
-    if (rc != ORM_OK)
-        return rc;
+    if (rc != ORM_OK) {
+        /* Sent, and no answer (given up at the deadline, or the connection dropped): the
+         * server may have committed. A transaction that wrote nothing lost nothing. */
+        if (!c->sent || !(c->abandoned || PQstatus(c->pg) == CONNECTION_BAD || c->fatal) ||
+            xid == 0)
+            return rc;
+        int why = rc;
+        char first[256];
+        snprintf(first, sizeof first, "%s", orm_error_last()->message);
+        int64_t until = now_us() + (why == ORM_ECONN ? OUTCOME_AFTER_LOSS_US : OUTCOME_AFTER_TIMEOUT_US);
+        int outcome = learn_outcome(c->dsn, xid, until);
+        if (outcome == 1)
+            return ORM_OK; /* it did commit: that is the truth to report */
+        if (outcome == 0)
+            return orm__error_set(why, MODULE, "%s; the transaction (txid %lld) did not commit "
+                                  "(rolled back, checked with txid_status)", first, xid);
+        return orm__error_set(ORM_EUNKNOWN, MODULE, "commit outcome unknown: COMMIT of txid %lld "
+                              "was sent, then: %s; the outcome could not be learned (txid_status "
+                              "on a fresh connection), so the transaction may have committed",
+                              xid, first);
+    }
     /* COMMIT of a transaction that already failed "succeeds" with the tag ROLLBACK. */
     int rolled_back = strcmp(PQcmdStatus(r), "ROLLBACK") == 0;
     PQclear(r);

@@ -131,6 +131,8 @@ void orm__sbuf_printf(orm__sbuf *b, const char *fmt, ...) ORM__PRINTF(2, 3);
 /* A value as SQL-ish text: 42, 1.5, 'it''s', x'00ff', TRUE, '2026-01-02 03:04:05.000000', NULL.
  * Text and blobs longer than max bytes are cut with "...". */
 void orm__sbuf_value(orm__sbuf *b, orm_value v, size_t max);
+/* s[0..n) with control characters, DEL and backslash escaped (\n \r \t \\ \xHH): one line. */
+void orm__sbuf_add_escaped(orm__sbuf *b, const char *s, size_t n);
 /* The string ("" when empty); NULL after a failed allocation. */
 const char *orm__sbuf_str(orm__sbuf *b);
 void orm__sbuf_free(orm__sbuf *b);

@@ -28,4 +28,8 @@ void orm__pg_conn_set_deadline(orm_conn *c, int64_t deadline_us);
 /* The prepared-statement cache of c, for tests. */
 void orm__pg_conn_stmt_stats(orm_conn *c, size_t *count, uint64_t *hits, uint64_t *misses);
 
+/* Tests: call hook(arg) in every PostgreSQL commit between learning the transaction's id
+ * and sending COMMIT (the fault tests freeze or kill the backend there); NULL: none. */
+void orm__pg_test_before_commit(void (*hook)(void *arg), void *arg);
+
 #endif

@@ -217,6 +217,9 @@ int orm_timestamp_parse(orm_timestamp *out, const char *text, size_t len)
     if (!out || !text || parse(&ts, text, text + len) != 0)
         return orm__error_set(ORM_EINVAL, "value", "not a timestamp: \"%.*s\"",
                               text ? (int)(len > 64 ? 64 : len) : 6, text ? text : "(null)");
+    if (ts < ORM_TIMESTAMP_MIN || ts > ORM_TIMESTAMP_MAX)
+        return orm__error_set(ORM_EINVAL, "value", "timestamp \"%.*s\" is outside years 1..9999 in UTC",
+                              (int)(len > 64 ? 64 : len), text);
     *out = ts;
     return ORM_OK;
 }

@@ -8,11 +8,16 @@
  * Every call that reaches the database takes an orm_ctx * (NULL: no deadline, no
  * transaction). What the ctx does there:
  *  - Deadline: a statement still running when it passes is stopped (SQLite: a progress
- *    handler; PostgreSQL: a cancel request) and returns ORM_ETIMEOUT within about 50 ms; one
- *    that would start after it returns ORM_ETIMEOUT without running; waiting for a pooled
- *    connection gives up at the deadline (ORM_ETIMEOUT). The connection stays usable.
- *  - Cancel: orm_ctx_cancel (safe from any thread) stops the running statement the same way,
- *    with ORM_ECANCELED; every later call with the ctx is ORM_ECANCELED.
+ *    handler; PostgreSQL: a cancel request sent without blocking, again while it runs) and
+ *    returns ORM_ETIMEOUT, usually within a few ms and never more than about 100 ms late: a
+ *    PostgreSQL server that has not ended it by then (frozen, unreachable) has its connection
+ *    given up (never reused; a background thread stops the statement once the server answers).
+ *    One that would start after it (BEGIN and COMMIT too) returns ORM_ETIMEOUT without
+ *    running; waiting for a pooled connection, a PostgreSQL connect or a SQLite lock gives up
+ *    at the deadline (ORM_ETIMEOUT). A COMMIT cut short may return ORM_EUNKNOWN (see tx.h).
+ *  - Cancel: orm_ctx_cancel (safe from any thread, never blocks) stops the running statement
+ *    the same way within about 20 ms, with ORM_ECANCELED; every later call with the ctx is
+ *    ORM_ECANCELED.
  *  - Derived contexts: a child (orm_ctx_new / _with_timeout / _with_deadline with a parent)
  *    has the earlier of its own and its parent's deadline, is cancelled when its parent is,
  *    sees its parent's transaction and tags. Cancelling a child leaves the parent alone.

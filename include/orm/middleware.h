@@ -228,13 +228,13 @@ typedef enum orm_log_args {
 typedef struct orm_log_entry {
     orm_stmt_kind kind;
     const char *table;       /* the model's table or "" */
-    const char *sql;
-    const char *args;        /* rendered per orm_log_args ("" when hidden) */
+    const char *sql;         /* control characters, DEL and '\\' escaped (\n \r \t \\ \xHH) */
+    const char *args;        /* rendered per orm_log_args ("" when hidden), escaped the same */
     uint64_t duration_ns;    /* exec: the call; cursor: open to free */
     int64_t rows;            /* rows returned (queries) or changed (writes); -1 unknown */
     int error;               /* ORM_OK or the statement's error */
     const char *error_message; /* "" when error is ORM_OK */
-    const char *line;        /* all of the above as one line, without a newline */
+    const char *line;        /* all of the above as one line, without a newline (escaped) */
     int cache;               /* a read by key: 1 answered by a cache layer ("cache=hit" in the
                                 line), 2 a cache layer missed ("cache=miss"); else 0 */
 } orm_log_entry;

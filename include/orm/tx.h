@@ -29,8 +29,17 @@
  * with its enclosing transaction (ORM_ETXDONE after). Free inner transactions first. BEGIN,
  * COMMIT, ROLLBACK and the SAVEPOINT statements go through the db's middleware chain.
  *
- * Deadlines: begin and commit honour the ctx given to orm_tx_begin (ORM_ETIMEOUT; a failed
- * commit rolls back); rollback always runs, whatever the ctx.
+ * Deadlines: begin and commit honour the ctx given to orm_tx_begin on both backends (one that
+ * would start after the deadline does not run: ORM_ETIMEOUT; a lock wait stops at the
+ * deadline); rollback always runs, whatever the ctx.
+ *
+ * Commit outcomes: ORM_OK means committed. A failed commit means rolled back, except
+ * ORM_EUNKNOWN: COMMIT was sent, then the deadline passed or the connection was lost before
+ * its answer, and the outcome could not be learned (PostgreSQL asks a fresh connection with
+ * txid_status first, and reports ORM_OK or the rollback truthfully when it can). After
+ * ORM_EUNKNOWN the transaction may have committed: do not simply run it again; check (an
+ * idempotency key written in the transaction) once the database answers. orm_do_tx never
+ * retries it. See README "What a deadline guarantees".
  *
  * Ownership: orm_tx_begin gives the caller a tx to free with orm_tx_free (NULL is a no-op).
  * The session from orm_tx_session is borrowed from the tx. Cursors (orm_rows) opened in a
@@ -120,8 +129,9 @@ typedef int (*orm_tx_fn)(orm_tx *tx, orm_ctx *ctx, void *userdata);
 
 /* Begin (with ctx and opts), run fn, commit when it returns 0, else roll back and return its
  * code. When the rollback fails too, the last error's message holds both errors (the code is
- * fn's). With opts->max_retries, retries as described at orm_tx_options. ctx NULL: a ctx
- * of its own is made for the call and given to fn. */
+ * fn's). With opts->max_retries, retries as described at orm_tx_options; never after
+ * ORM_EUNKNOWN (the commit may have happened). ctx NULL: a ctx of its own is made for the
+ * call and given to fn. */
 ORM_API int orm_do_tx(orm_db *db, orm_ctx *ctx, const orm_tx_options *opts, orm_tx_fn fn,
                       void *userdata);
 

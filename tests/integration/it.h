@@ -69,6 +69,7 @@ Suite *it_injection_suite(void);
 Suite *it_tx_suite(void);
 Suite *it_tx_ctx_suite(void);
 Suite *it_schema_suite(void);
+Suite *it_atomic_suite(void);
 Suite *it_portable_suite(void);
 
 #endif

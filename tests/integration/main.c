@@ -18,6 +18,7 @@ int main(void)
     srunner_add_suite(sr, it_tx_suite());
     srunner_add_suite(sr, it_tx_ctx_suite());
     srunner_add_suite(sr, it_schema_suite());
+    srunner_add_suite(sr, it_atomic_suite());
     srunner_add_suite(sr, it_portable_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

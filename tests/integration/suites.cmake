@@ -17,6 +17,7 @@ add_executable(test_integration
   integration/test_tx.c
   integration/test_tx_ctx.c
   integration/test_schema_it.c
+  integration/test_atomic.c
   integration/test_portable.c)
 target_link_libraries(test_integration PRIVATE orm_testutil orm_sqlite3 Threads::Threads m)
 if(ORM_WITH_POSTGRES)

@@ -465,6 +465,38 @@ START_TEST(test_guard_refuses_and_opt_out_passes)
 }
 END_TEST
 
+/* Issue 19 item 9: PostgreSQL nests block comments (the DELETE below is one of every row,
+ * its WHERE inside the comment) and, with standard_conforming_strings off, reads '\' as an
+ * unfinished string: the guard refuses both on both backends, and nothing changes. */
+START_TEST(test_guard_reads_as_the_backend_does)
+{
+    mw_open();
+    orm_middleware m;
+    ck_assert_ok(orm_guard_middleware(&m));
+    use(&m);
+    mw_ready();
+    it_seed();
+    int64_t n = -1;
+    ck_assert_orm(orm_raw_exec(it_s, NULL, "DELETE FROM posts /* /* */ WHERE */", NULL, 0, &n), ORM_EUNSAFE);
+    ck_assert_int_eq(it_count(&it_post_model, NULL), 4);
+    orm_tx *tx;
+    ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, NULL));
+    orm_session *ts = orm_tx_session(tx);
+    if (it_is_postgres())
+        ck_assert_ok(orm_raw_exec(ts, NULL, "SET LOCAL standard_conforming_strings = off", NULL, 0, NULL));
+    /* with scs off the string runs to the last quote: an UPDATE of every row */
+    ck_assert_orm(orm_raw_exec(ts, NULL, "UPDATE posts SET title = '\\' WHERE views = 5 --'", NULL, 0, &n),
+                  ORM_EUNSAFE);
+    ck_assert_ok(orm_tx_rollback(tx));
+    orm_tx_free(tx);
+    ck_assert_int_eq(it_count(&it_post_model, NULL), 4);
+    ck_assert_int_eq(it_count(&it_post_model, orm_eq("title", orm_text("\\"))), 0);
+    /* a comment both read alike, then a real WHERE: runs on both */
+    ck_assert_ok(orm_raw_exec(it_s, NULL, "DELETE FROM posts /* a * / b */ WHERE views = 5", NULL, 0, &n));
+    ck_assert_int_eq(n, 1);
+}
+END_TEST
+
 /* ---- tag ---- */
 
 START_TEST(test_tag_seen_by_database)
@@ -732,6 +764,7 @@ Suite *it_middleware_suite(void)
     tcase_add_test(tc, test_metrics_known_workload);
     tcase_add_test(tc, test_outer_failure_closes_cursor);
     tcase_add_test(tc, test_guard_refuses_and_opt_out_passes);
+    tcase_add_test(tc, test_guard_reads_as_the_backend_does);
     tcase_add_test(tc, test_tag_seen_by_database);
     tcase_add_test(tc, test_trace_spans);
     tcase_add_test(tc, test_stmt_intent_and_tx);

@@ -192,6 +192,36 @@ START_TEST(test_log_lines_and_arg_modes)
 }
 END_TEST
 
+/* Issue 19 item 13: CR, LF, ESC and other control characters in the SQL or the arguments
+ * never reach the line raw: one statement, one line. */
+START_TEST(test_log_line_injection)
+{
+    captured c = { 0 };
+    orm_middleware mw;
+    orm_log_options o = ORM_LOG_OPTIONS_INIT;
+    o.sink = capture_sink;
+    o.sink_userdata = &c;
+    ck_assert_ok(orm_log_middleware(&mw, &o));
+    use(&mw);
+    orm_value args[2] = { orm_text("x\r\norm: DELETE 0.1ms rows=0 sql=forged\x1b[2J\x7f\t\\"), orm_int(1) };
+    orm_query q = { ORM_QUERY_RAW, NULL, "SELECT ?, ? -- c\r\nFROM t\x1b]0;t\x07", 0, 0, args, 2, NULL };
+    q.sql_len = strlen(q.sql);
+    orm_exec_result res;
+    ck_assert_ok(orm__chain_exec(&chain, NULL, NULL, &q, &res, fake_exec));
+    ck_assert_int_eq(c.n, 1);
+    for (const char *p = c.lines[0]; *p; p++)
+        ck_assert_msg((unsigned char)*p >= 0x20 && *p != 0x7f, "raw control byte 0x%02x in %s", *p, c.lines[0]);
+    ck_assert_msg(strstr(c.lines[0], "sql=SELECT ?, ? -- c\\r\\nFROM t\\x1b]0;t\\x07") != NULL, "%s", c.lines[0]);
+    ck_assert_msg(strstr(c.lines[0], "args=['x\\r\\norm: DELETE 0.1ms rows=0 sql=forged\\x1b[2J\\x7f\\t\\\\', 1]") != NULL,
+                  "%s", c.lines[0]);
+    /* an error message from the server spanning lines is escaped too */
+    term_rc = ORM_ECONSTRAINT;
+    ck_assert_orm(orm__chain_exec(&chain, NULL, NULL, &q, &res, fake_exec), ORM_ECONSTRAINT);
+    ck_assert_int_eq(c.n, 2);
+    ck_assert_ptr_null(strchr(c.lines[1], '\n'));
+}
+END_TEST
+
 START_TEST(test_slow_threshold)
 {
     captured c = { 0 };
@@ -691,6 +721,7 @@ static Suite *builtins_suite(void)
     TCase *tc = tcase_create("builtins");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_log_lines_and_arg_modes);
+    tcase_add_test(tc, test_log_line_injection);
     tcase_add_test(tc, test_slow_threshold);
     tcase_add_test(tc, test_metrics_known_workload);
     tcase_add_test(tc, test_metrics_out_of_memory);

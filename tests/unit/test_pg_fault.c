@@ -8,8 +8,22 @@
  *   replaced on the next acquire without the caller seeing an error.
  * - The server is stopped in the middle of a run of two threads: calls fail with ORM_ECONN
  *   (no crash, none returns later than its deadline), and succeed again after a restart.
- * This suite stops the shared server, so ctest runs it alone (RUN_SERIAL), and it restarts
- * the server before asserting anything, so a failure here does not break later suites.
+ * - Deadlines that hold whatever the server does: with every server process frozen
+ *   (SIGSTOP), a statement, a connect and the same through orm_db return ORM_ETIMEOUT
+ *   within 300 ms of a 500 ms deadline; with only the backend frozen too (its cancel is
+ *   acknowledged but never acted on), on both cancel paths (the non-blocking request and
+ *   libpq's PQcancel on a thread); once thawed, the statement left running is stopped by the
+ *   reaper (pg_stat_activity shows nothing running).
+ * - Lost cancels: requests that go astray (a wrong key: the postmaster drops them) are sent
+ *   again until the statement ends; a heavy JIT-compiled query with a 50 ms deadline leaves
+ *   nothing running.
+ * - Commit outcomes: a COMMIT whose backend is frozen past the deadline is ORM_EUNKNOWN (and
+ *   orm_do_tx does not retry it); a backend killed while its COMMIT waits is learned to have
+ *   rolled back (ORM_ECONN, "did not commit"); one thawed while the outcome is being learned
+ *   is reported committed (ORM_OK), as it is.
+ * This suite stops and freezes the shared server, so ctest runs it alone (RUN_SERIAL); it
+ * restarts / thaws the server before asserting anything (and thaws again in teardown), so a
+ * failure here does not break later suites.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
@@ -20,8 +34,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
+#include <signal.h>
+
 #include "orm/driver.h"
 #include "orm/orm.h"
+#include "orm/pg_cancel.h"
 #include "orm/pg_conn.h"
 #include "orm/pool.h"
 #include "testutil.h"
@@ -283,6 +301,456 @@ START_TEST(test_server_stop_and_restart)
 }
 END_TEST
 
+/* ---- freezing the server ---- */
+
+static pid_t postmaster_pid(void)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/postmaster.pid", env("ORM_TEST_PG_DATA"));
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "no %s", path);
+    long pid = 0;
+    ck_assert_int_eq(fscanf(f, "%ld", &pid), 1);
+    fclose(f);
+    return (pid_t)pid;
+}
+
+/* Send sig to the postmaster (when with_postmaster) and every process it started. */
+static void signal_server(int sig, int with_postmaster)
+{
+    pid_t pm = postmaster_pid();
+    if (with_postmaster && sig == SIGSTOP)
+        kill(pm, sig); /* first, so it starts nothing new meanwhile */
+    DIR *d = opendir("/proc");
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long pid = strtol(e->d_name, NULL, 10);
+        if (pid <= 0)
+            continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        const char *rp = strrchr(buf, ')'); /* "pid (comm) state ppid ..." */
+        char state;
+        long ppid;
+        if (rp && sscanf(rp + 1, " %c %ld", &state, &ppid) == 2 && ppid == pm)
+            kill((pid_t)pid, sig);
+    }
+    closedir(d);
+    if (with_postmaster && sig != SIGSTOP)
+        kill(pm, sig);
+}
+
+static void thaw_all(void) { signal_server(SIGCONT, 1); }
+
+static orm_conn *pg_connect(void)
+{
+    orm_conn *c;
+    ck_assert_ok(drv->open(&c, env("ORM_TEST_PG_DSN"), NULL, 0));
+    return c;
+}
+
+static int64_t int_query(orm_conn *c, orm_ctx *ctx, const char *sql, int *rc)
+{
+    orm_query q = { .kind = ORM_QUERY_SELECT, .sql = sql, .sql_len = strlen(sql) };
+    orm_cursor *cur;
+    int64_t v = -1;
+    *rc = drv->query(c, ctx, &q, &cur);
+    if (*rc == ORM_OK) {
+        if (drv->cursor_next(cur) == 1)
+            v = drv->cursor_value(cur, 0).u.i;
+        drv->cursor_close(cur);
+    }
+    return v;
+}
+
+static int64_t backend_pid(orm_conn *c)
+{
+    int rc;
+    int64_t pid = int_query(c, NULL, "SELECT pg_backend_pid()", &rc);
+    ck_assert_ok(rc);
+    return pid;
+}
+
+/* Whether backend pid still runs a statement, seen from a fresh connection. */
+static int running(int64_t pid)
+{
+    orm_conn *k = pg_connect();
+    char sql[160];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_stat_activity WHERE pid = %lld AND state = 'active'",
+             (long long)pid);
+    int rc;
+    int64_t n = int_query(k, NULL, sql, &rc);
+    drv->close(k);
+    ck_assert_ok(rc);
+    return n > 0;
+}
+
+/* Wait up to ms for backend pid to run nothing; 1 when it does not. */
+static int settles(int64_t pid, long ms)
+{
+    for (long t = 0; t < ms; t += 50) {
+        if (!running(pid))
+            return 1;
+        sleep_ms(50);
+    }
+    return !running(pid);
+}
+
+static void wait_reapers(void)
+{
+    for (int i = 0; i < 200 && orm__pg_cancel_reapers() > 0; i++)
+        sleep_ms(50);
+    ck_assert_int_eq(orm__pg_cancel_reapers(), 0);
+}
+
+static int64_t elapsed_ms(int64_t t0) { return (orm__pool_now_us() - t0) / 1000; }
+
+static int exec_with(orm_conn *c, orm_ctx *ctx, const char *sql)
+{
+    orm_query q = { .kind = ORM_QUERY_RAW, .sql = sql, .sql_len = strlen(sql) };
+    return drv->exec(c, ctx, &q, NULL);
+}
+
+typedef struct canceller {
+    orm_ctx *ctx;
+    int64_t took_us; /* how long orm_ctx_cancel took */
+} canceller;
+
+static void *cancel_later(void *arg)
+{
+    canceller *k = arg;
+    sleep_ms(100);
+    int64_t t0 = orm__pool_now_us();
+    orm_ctx_cancel(k->ctx);
+    k->took_us = orm__pool_now_us() - t0;
+    return NULL;
+}
+
+START_TEST(test_frozen_server_deadline)
+{
+    orm_conn *c = pg_connect();
+    orm_conn *big = pg_connect();
+    orm_conn *pg_connect_before_freeze = pg_connect();
+    size_t big_len = (size_t)64 << 20; /* more than the socket buffers take */
+    char *text = malloc(big_len + 1);
+    ck_assert_ptr_nonnull(text);
+    memset(text, 'x', big_len);
+    text[big_len] = '\0';
+    orm_db *db;
+    ck_assert_ok(orm_db_open(&db, env("ORM_TEST_PG_DSN"), NULL));
+    signal_server(SIGSTOP, 1);
+
+    orm_ctx *ctx;
+    ck_assert_ok(orm_ctx_with_timeout(&ctx, NULL, 500));
+    int64_t t0 = orm__pool_now_us();
+    int stmt_rc = exec_with(c, ctx, "SELECT 1");
+    int64_t stmt_ms = elapsed_ms(t0);
+    orm_ctx_free(ctx);
+
+    /* A statement the frozen server stops reading half-way: sending is bounded too. */
+    ck_assert_ok(orm_ctx_with_timeout(&ctx, NULL, 500));
+    orm_value arg = orm_text(text);
+    const char *bsql = "SELECT length($1)";
+    orm_query bq = { .kind = ORM_QUERY_RAW, .sql = bsql, .sql_len = strlen(bsql), .args = &arg, .nargs = 1 };
+    t0 = orm__pool_now_us();
+    int big_rc = drv->exec(big, ctx, &bq, NULL);
+    int64_t big_ms = elapsed_ms(t0);
+    orm_ctx_free(ctx);
+
+    /* orm_ctx_cancel from another thread never blocks on the frozen server, and the
+     * statement it cancels returns within the grace. */
+    orm_conn *c3 = pg_connect_before_freeze;
+    ck_assert_ok(orm_ctx_new(&ctx, NULL));
+    canceller k = { ctx, -1 };
+    pthread_t kt;
+    ck_assert_int_eq(pthread_create(&kt, NULL, cancel_later, &k), 0);
+    t0 = orm__pool_now_us();
+    int cancel_rc = exec_with(c3, ctx, "SELECT 1");
+    int64_t cancel_ms = elapsed_ms(t0);
+    pthread_join(kt, NULL);
+    orm_ctx_free(ctx);
+
+    orm_conn *c2 = NULL;
+    t0 = orm__pool_now_us();
+    int conn_rc = drv->open(&c2, env("ORM_TEST_PG_DSN"), NULL, orm__pool_now_us() + 500000);
+    int64_t conn_ms = elapsed_ms(t0);
+
+    /* Through the db: its idle connection's statement, then a fresh connect (the first was
+     * given up), each bounded by the ctx. */
+    int db_rc[2];
+    int64_t db_ms[2];
+    for (int i = 0; i < 2; i++) {
+        ck_assert_ok(orm_ctx_with_timeout(&ctx, NULL, 500));
+        t0 = orm__pool_now_us();
+        db_rc[i] = orm_raw_exec(orm_db_session(db), ctx, "SELECT 1", NULL, 0, NULL);
+        db_ms[i] = elapsed_ms(t0);
+        orm_ctx_free(ctx);
+    }
+    thaw_all();
+
+    drv->close(c); /* given up: the reaper ends it */
+    drv->close(big);
+    drv->close(c3);
+    free(text);
+    orm_db_close(db);
+    ck_assert_orm(stmt_rc, ORM_ETIMEOUT);
+    ck_assert_orm(big_rc, ORM_ETIMEOUT);
+    ck_assert_orm(cancel_rc, ORM_ECANCELED);
+    ck_assert_int_lt(k.took_us, 50000);
+    ck_assert_int_lt(cancel_ms, 500);
+    ck_assert_int_lt(big_ms, 800);
+    ck_assert_int_ge(stmt_ms, 490);
+    ck_assert_int_lt(stmt_ms, 800);
+    ck_assert_orm(conn_rc, ORM_ETIMEOUT);
+    ck_assert_ptr_null(c2);
+    ck_assert_int_lt(conn_ms, 800);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_orm(db_rc[i], ORM_ETIMEOUT);
+        ck_assert_int_lt(db_ms[i], 800);
+    }
+    wait_reapers();
+    /* The server is fine once thawed. */
+    c = pg_connect();
+    ck_assert_ok(exec_with(c, NULL, "SELECT 1"));
+    drv->close(c);
+}
+END_TEST
+
+/* Only the backend frozen: the postmaster acknowledges the cancel, nothing acts on it. */
+START_TEST(test_frozen_backend_deadline)
+{
+    for (int thread = 0; thread < 2; thread++) {
+        orm__pg_cancel_test_force_thread(thread);
+        orm_conn *c = pg_connect();
+        orm__pg_cancel_test_force_thread(0);
+        int64_t pid = backend_pid(c);
+        kill((pid_t)pid, SIGSTOP);
+        orm_ctx *ctx;
+        ck_assert_ok(orm_ctx_with_timeout(&ctx, NULL, 500));
+        int64_t t0 = orm__pool_now_us();
+        int rc = exec_with(c, ctx, "SELECT pg_sleep(30)");
+        int64_t ms = elapsed_ms(t0);
+        orm_ctx_free(ctx);
+        drv->close(c); /* the reaper keeps cancelling */
+        kill((pid_t)pid, SIGCONT);
+        /* The backend wakes with the cancel pending while it reads the command: ignored (a
+         * lost cancel), then it starts pg_sleep(30): the reaper's next cancel stops it. */
+        int settled = settles(pid, 5000);
+        ck_assert_orm(rc, ORM_ETIMEOUT);
+        ck_assert_int_ge(ms, 490);
+        ck_assert_int_lt(ms, 800);
+        ck_assert_msg(settled, "pg_sleep(30) still runs on the backend given up (thread %d)", thread);
+        wait_reapers();
+    }
+}
+END_TEST
+
+START_TEST(test_lost_cancel_is_sent_again)
+{
+    orm_conn *c = pg_connect();
+    int64_t pid = backend_pid(c);
+    orm__pg_cancel_test_lose(2); /* the first two requests go astray */
+    orm_ctx *ctx;
+    ck_assert_ok(orm_ctx_with_timeout(&ctx, NULL, 100));
+    int64_t t0 = orm__pool_now_us();
+    int rc = exec_with(c, ctx, "SELECT pg_sleep(10)");
+    int64_t ms = elapsed_ms(t0);
+    orm_ctx_free(ctx);
+    orm__pg_cancel_test_lose(0);
+    ck_assert_orm(rc, ORM_ETIMEOUT);
+    ck_assert_int_lt(ms, 400);
+    ck_assert_msg(settles(pid, 3000), "pg_sleep(10) still runs after its deadline");
+    drv->close(c);
+
+    /* A heavy query, JIT-compiled (the compile does not look at interrupts), 50 ms. */
+    c = pg_connect();
+    pid = backend_pid(c);
+    ck_assert_ok(exec_with(c, NULL, "SET jit = on"));
+    ck_assert_ok(exec_with(c, NULL, "SET jit_above_cost = 0"));
+    ck_assert_ok(exec_with(c, NULL, "SET jit_inline_above_cost = 0"));
+    ck_assert_ok(exec_with(c, NULL, "SET jit_optimize_above_cost = 0"));
+    ck_assert_ok(orm_ctx_with_timeout(&ctx, NULL, 50));
+    t0 = orm__pool_now_us();
+    rc = exec_with(c, ctx,
+                   "SELECT sum(a.x * b.x + a.x % 7 - b.x % 3) FROM generate_series(1, 20000) a(x), "
+                   "generate_series(1, 20000) b(x) WHERE (a.x + b.x) % 5 <> 1");
+    ms = elapsed_ms(t0);
+    orm_ctx_free(ctx);
+    ck_assert_orm(rc, ORM_ETIMEOUT);
+    ck_assert_int_lt(ms, 400);
+    drv->close(c);
+    ck_assert_msg(settles(pid, 3000), "the JIT query still runs after its deadline");
+    wait_reapers();
+}
+END_TEST
+
+/* BEGIN; INSERT; returns the backend pid. */
+static int64_t begin_insert(orm_conn *c)
+{
+    ck_assert_ok(exec_with(c, NULL, "BEGIN"));
+    ck_assert_ok(exec_with(c, NULL, "INSERT INTO fault_t VALUES (1)"));
+    return backend_pid(c);
+}
+
+static int64_t fault_rows(void)
+{
+    orm_conn *k = pg_connect();
+    int rc;
+    int64_t n = int_query(k, NULL, "SELECT count(*) FROM fault_t", &rc);
+    drv->close(k);
+    ck_assert_ok(rc);
+    return n;
+}
+
+static void fault_table(void)
+{
+    orm_conn *k = pg_connect();
+    ck_assert_ok(exec_with(k, NULL, "DROP TABLE IF EXISTS fault_t"));
+    ck_assert_ok(exec_with(k, NULL, "CREATE TABLE fault_t (x int)"));
+    drv->close(k);
+}
+
+typedef struct later {
+    int64_t pid;
+    long after_ms;
+    int terminate; /* pg_terminate_backend before SIGCONT */
+} later;
+
+static void *thaw_later(void *arg)
+{
+    later *l = arg;
+    sleep_ms(l->after_ms);
+    if (l->terminate) {
+        orm_conn *k = pg_connect();
+        char sql[64];
+        snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%lld)", (long long)l->pid);
+        exec_with(k, NULL, sql);
+        drv->close(k);
+    }
+    kill((pid_t)l->pid, SIGCONT);
+    return NULL;
+}
+
+static void stop_pid(void *arg) { kill((pid_t)*(int64_t *)arg, SIGSTOP); }
+
+START_TEST(test_commit_outcome_unknown)
+{
+    fault_table();
+    orm_conn *c = pg_connect();
+    int64_t pid = begin_insert(c);
+    orm__pg_test_before_commit(stop_pid, &pid);
+    orm_ctx *ctx;
+    ck_assert_ok(orm_ctx_with_timeout(&ctx, NULL, 200));
+    int64_t t0 = orm__pool_now_us();
+    int rc = drv->commit(c, ctx);
+    int64_t ms = elapsed_ms(t0);
+    orm__pg_test_before_commit(NULL, NULL);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", orm_error_last()->message);
+    orm_ctx_free(ctx);
+    kill((pid_t)pid, SIGCONT);
+    drv->close(c);
+    ck_assert_orm(rc, ORM_EUNKNOWN);
+    ck_assert_msg(strstr(msg, "may have committed") != NULL, "message: %s", msg);
+    ck_assert_int_lt(ms, 1200); /* deadline + grace + the bounded outcome check */
+    wait_reapers();
+}
+END_TEST
+
+START_TEST(test_commit_outcome_learned_rolled_back)
+{
+    fault_table();
+    orm_conn *c = pg_connect();
+    int64_t pid = begin_insert(c);
+    orm__pg_test_before_commit(stop_pid, &pid);
+    later l = { pid, 150, 1 };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, thaw_later, &l), 0);
+    int rc = drv->commit(c, NULL); /* killed before it reads the COMMIT */
+    orm__pg_test_before_commit(NULL, NULL);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", orm_error_last()->message);
+    pthread_join(t, NULL);
+    drv->close(c);
+    ck_assert_orm(rc, ORM_ECONN);
+    ck_assert_msg(strstr(msg, "did not commit") != NULL, "message: %s", msg);
+    ck_assert_int_eq(fault_rows(), 0);
+}
+END_TEST
+
+START_TEST(test_commit_outcome_learned_committed)
+{
+    fault_table();
+    orm_conn *c = pg_connect();
+    int64_t pid = begin_insert(c);
+    orm__pg_test_before_commit(stop_pid, &pid);
+    /* Thawed while the driver, having given up at 200 + 100 ms, asks how it ended. */
+    later l = { pid, 450, 0 };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, thaw_later, &l), 0);
+    orm_ctx *ctx;
+    ck_assert_ok(orm_ctx_with_timeout(&ctx, NULL, 200));
+    int rc = drv->commit(c, ctx);
+    orm__pg_test_before_commit(NULL, NULL);
+    orm_ctx_free(ctx);
+    pthread_join(t, NULL);
+    drv->close(c);
+    ck_assert_ok(rc); /* it committed, and says so */
+    ck_assert_int_eq(fault_rows(), 1);
+    wait_reapers();
+}
+END_TEST
+
+/* orm_do_tx never runs the closure again after ORM_EUNKNOWN. */
+static int calls;
+static int64_t closure_pid;
+static int freeze_self(orm_tx *tx, orm_ctx *ctx, void *ud)
+{
+    (void)ud;
+    calls++;
+    orm_session *s = orm_tx_session(tx);
+    int rc = orm_raw_exec(s, ctx, "INSERT INTO fault_t VALUES (2)", NULL, 0, NULL);
+    orm_rows *r;
+    if (rc == ORM_OK && (rc = orm_raw_rows(s, ctx, "SELECT pg_backend_pid()", NULL, 0, &r)) == ORM_OK) {
+        if (orm_rows_next(r) == 1)
+            closure_pid = orm_rows_value(r, 0).u.i; /* frozen before its COMMIT */
+        orm_rows_free(r);
+    }
+    return rc;
+}
+
+START_TEST(test_do_tx_never_retries_unknown)
+{
+    fault_table();
+    orm_db *db;
+    ck_assert_ok(orm_db_open(&db, env("ORM_TEST_PG_DSN"), NULL));
+    orm_tx_options o = ORM_TX_OPTIONS_INIT;
+    o.max_retries = 3;
+    orm_ctx *ctx;
+    ck_assert_ok(orm_ctx_with_timeout(&ctx, NULL, 300));
+    calls = 0;
+    orm__pg_test_before_commit(stop_pid, &closure_pid);
+    int rc = orm_do_tx(db, ctx, &o, freeze_self, NULL);
+    orm__pg_test_before_commit(NULL, NULL);
+    orm_ctx_free(ctx);
+    signal_server(SIGCONT, 0);
+    orm_db_close(db);
+    ck_assert_orm(rc, ORM_EUNKNOWN);
+    ck_assert_int_eq(calls, 1);
+    wait_reapers();
+}
+END_TEST
+
+static void teardown_thaw(void) { thaw_all(); }
+
 static Suite *pg_fault_suite(void)
 {
     Suite *s = suite_create("pg_fault");
@@ -291,6 +759,14 @@ static Suite *pg_fault_suite(void)
     tcase_add_test(tc, test_terminated_idle_conn_is_replaced);
     tcase_add_test(tc, test_eight_threads_pool_of_four);
     tcase_add_test(tc, test_server_stop_and_restart);
+    tcase_add_checked_fixture(tc, NULL, teardown_thaw);
+    tcase_add_test(tc, test_frozen_server_deadline);
+    tcase_add_test(tc, test_frozen_backend_deadline);
+    tcase_add_test(tc, test_lost_cancel_is_sent_again);
+    tcase_add_test(tc, test_commit_outcome_unknown);
+    tcase_add_test(tc, test_commit_outcome_learned_rolled_back);
+    tcase_add_test(tc, test_commit_outcome_learned_committed);
+    tcase_add_test(tc, test_do_tx_never_retries_unknown);
     suite_add_tcase(s, tc);
     return s;
 }
