@@ -12,6 +12,7 @@
 #include "orm/error_internal.h"
 #include "orm/expr.h"
 #include "orm/model.h"
+#include "orm/middleware.h"
 #include "orm/query.h"
 #include "orm/rows.h"
 #include "orm/session_internal.h"
@@ -88,10 +89,19 @@ int orm__builder_run(orm_builder_base *q, orm_ctx *ctx, orm_query_kind qkind, or
  * ORM_OK, or ORM_ETYPE naming table.column with the last error set (builder/typecheck.c). */
 int orm__value_check(const orm_model *m, size_t field, orm_value v, int write);
 
-/* Run a rendered statement. */
+/* Map the row r is on into out (zeroed first), field k from column k (the column order of
+ * the fast paths' SELECTs). */
+int orm__map_row_identity(const orm_model *model, orm_rows *r, void *out);
+
+/* Can field of m hold v (write: stored by INSERT/UPDATE) or be compared with it (write 0)?
+ * ORM_OK, or ORM_ETYPE naming table.column with the last error set (builder/typecheck.c). */
+int orm__value_check(const orm_model *m, size_t field, orm_value v, int write);
+
+/* Run a rendered statement. in: what it is for (NULL: UPDATE_WHERE / DELETE_WHERE by kind,
+ * else SQL only). */
 int orm__builder_exec(orm_session *s, orm_ctx *ctx, orm_query_kind kind, const orm_model *m,
-                      const orm_sql_buf *b, orm_exec_result *res);
+                      const orm_sql_buf *b, orm_exec_result *res, const orm_stmt_intent *in);
 int orm__builder_query(orm_session *s, orm_ctx *ctx, orm_query_kind kind, const orm_model *m,
-                       const orm_sql_buf *b, orm_rows **out);
+                       const orm_sql_buf *b, orm_rows **out, const orm_stmt_intent *in);
 
 #endif

@@ -189,16 +189,22 @@ int orm__builder_run(orm_builder_base *q, orm_ctx *ctx, orm_query_kind qkind, or
     if (rc)
         return rc;
     orm_exec_result res = { 0, 0 };
-    rc = orm__builder_exec(q->s, ctx, qkind, q->model, &b, &res);
+    rc = orm__builder_exec(q->s, ctx, qkind, q->model, &b, &res, NULL);
     orm__sql_buf_free(&b);
     if (rc == ORM_OK && affected)
         *affected = res.affected;
     return rc;
 }
 
-static orm_query make_query(orm_query_kind kind, const orm_model *m, const orm_sql_buf *b)
+static const orm_stmt_intent update_where = { ORM_STMT_OP_UPDATE_WHERE, NULL, 0, NULL, NULL, NULL };
+static const orm_stmt_intent delete_where = { ORM_STMT_OP_DELETE_WHERE, NULL, 0, NULL, NULL, NULL };
+
+static orm_query make_query(orm_query_kind kind, const orm_model *m, const orm_sql_buf *b,
+                            const orm_stmt_intent *in)
 {
     orm_query q;
+    q.intent = in ? in : kind == ORM_QUERY_UPDATE ? &update_where
+                       : kind == ORM_QUERY_DELETE ? &delete_where : NULL;
     q.kind = kind;
     q.model = m;
     q.sql = b->s;
@@ -210,15 +216,15 @@ static orm_query make_query(orm_query_kind kind, const orm_model *m, const orm_s
 }
 
 int orm__builder_exec(orm_session *s, orm_ctx *ctx, orm_query_kind kind, const orm_model *m,
-                      const orm_sql_buf *b, orm_exec_result *res)
+                      const orm_sql_buf *b, orm_exec_result *res, const orm_stmt_intent *in)
 {
-    orm_query q = make_query(kind, m, b);
+    orm_query q = make_query(kind, m, b, in);
     return orm__session_exec(s, ctx, &q, res);
 }
 
 int orm__builder_query(orm_session *s, orm_ctx *ctx, orm_query_kind kind, const orm_model *m,
-                       const orm_sql_buf *b, orm_rows **out)
+                       const orm_sql_buf *b, orm_rows **out, const orm_stmt_intent *in)
 {
-    orm_query q = make_query(kind, m, b);
+    orm_query q = make_query(kind, m, b, in);
     return orm__session_query(s, ctx, &q, out);
 }

@@ -19,6 +19,7 @@
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
 #include "orm/mapper.h"
+#include "orm/middleware.h"
 #include "orm/model_internal.h"
 #include "orm/write.h"
 
@@ -193,6 +194,35 @@ static int entry_of(orm_session *s, const orm_model *m, const void *obj, const c
     return ORM_OK;
 }
 
+int orm__map_row_identity(const orm_model *model, orm_rows *r, void *out)
+{
+    memset(out, 0, model->struct_size);
+    if (model->nfields <= 256)
+        return orm__map_row(model, r, identity, model->nfields, out);
+    size_t *map = orm__malloc(model->nfields * sizeof *map);
+    for (size_t i = 0; map && i < model->nfields; i++)
+        map[i] = i;
+    int rc = map ? orm__map_row(model, r, map, model->nfields, out) : orm__error_nomem("builder");
+    orm__free(map);
+    return rc;
+}
+
+/* The database end of orm_get (the chain's terminal for a GET): one cursor, one row. */
+static int get_db(orm_session *s, orm_ctx *ctx, const orm_query *q, int64_t *found)
+{
+    orm_rows *r;
+    int rc = orm__session_query_direct(s, ctx, q, &r);
+    if (rc != ORM_OK)
+        return rc;
+    rc = orm_rows_next(r);
+    if (rc == 1) {
+        rc = orm__map_row_identity(q->model, r, q->intent->obj);
+        *found = rc == ORM_OK;
+    }
+    orm_rows_free(r);
+    return rc < 0 ? rc : ORM_OK; /* not found is no statement error: *found says */
+}
+
 int orm_get(orm_session *s, orm_ctx *ctx, const orm_model *model, void *out, const orm_value *key)
 {
     orm_model_entry *e;
@@ -201,29 +231,24 @@ int orm_get(orm_session *s, orm_ctx *ctx, const orm_model *model, void *out, con
         return rc;
     if (!key)
         return orm__error_set(ORM_EINVAL, "builder", "orm_get: NULL key");
-    orm_query q = { ORM_QUERY_SELECT, model, NULL, 0, 0, key, model->npk };
+    /* = NULL matches no row: a NULL key is the caller's mistake, not a missing row */
+    for (size_t i = 0; i < model->npk; i++) {
+        if (key[i].type == ORM_VALUE_NULL)
+            return orm__error_set(ORM_EINVAL, "builder", "orm_get: key %s.%s is NULL", model->table,
+                                  model->fields[model->pk[i]].column);
+        if ((rc = orm__value_check(model, model->pk[i], key[i], 0)) != ORM_OK)
+            return rc;
+    }
+    orm_stmt_intent in = { ORM_STMT_OP_GET, key, 1, out, NULL, NULL };
+    orm_query q = { ORM_QUERY_SELECT, model, NULL, 0, 0, key, model->npk, &in };
     if ((rc = slot_sql(s, e, ORM_MODEL_SLOT_GET, build_get, &q)) != ORM_OK)
         return rc;
-    orm_rows *r;
-    if ((rc = orm__session_query(s, ctx, &q, &r)) != ORM_OK)
+    int64_t found = 0;
+    if ((rc = orm__session_get(s, ctx, &q, &found, get_db)) != ORM_OK)
         return rc;
-    rc = orm_rows_next(r);
-    if (rc == 1) {
-        memset(out, 0, model->struct_size);
-        if (model->nfields <= 256) {
-            rc = orm__map_row(model, r, identity, model->nfields, out);
-        } else {
-            size_t *map = orm__malloc(model->nfields * sizeof *map);
-            for (size_t i = 0; map && i < model->nfields; i++)
-                map[i] = i;
-            rc = map ? orm__map_row(model, r, map, model->nfields, out) : orm__error_nomem("builder");
-            orm__free(map);
-        }
-    } else if (rc == 0) {
-        rc = orm__error_set(ORM_ENOTFOUND, "builder", "no row in \"%s\" with that key", model->table);
-    }
-    orm_rows_free(r);
-    return rc;
+    if (!found)
+        return orm__error_set(ORM_ENOTFOUND, "builder", "no row in \"%s\" with that key", model->table);
+    return ORM_OK;
 }
 
 /* Room for n args: the stack array when it fits. */
@@ -271,7 +296,8 @@ int orm_insert_one(orm_session *s, orm_ctx *ctx, const orm_model *model, void *o
     for (size_t i = 0, k = 0; i < model->nfields; i++)
         if ((long)i != ak)
             args[k++] = orm__model_member(model, obj, i);
-    orm_query q = { ORM_QUERY_INSERT, model, NULL, 0, 0, args, n };
+    orm_stmt_intent in = { ORM_STMT_OP_INSERT_ONE, NULL, 1, obj, NULL, NULL };
+    orm_query q = { ORM_QUERY_INSERT, model, NULL, 0, 0, args, n, &in };
     int rc = returning ? slot_sql(s, e, ORM_MODEL_SLOT_INSERT_RETURNING, build_insert_returning, &q)
                        : slot_sql(s, e, ORM_MODEL_SLOT_INSERT, build_insert, &q);
     if (rc == ORM_OK && returning) {
@@ -328,7 +354,8 @@ int orm_update_one(orm_session *s, orm_ctx *ctx, const orm_model *model, const v
             args[k++] = orm__model_member(model, obj, i);
     for (size_t i = 0; i < model->npk; i++)
         args[k++] = orm__model_member(model, obj, model->pk[i]);
-    orm_query q = { ORM_QUERY_UPDATE, model, NULL, 0, 0, args, k };
+    orm_stmt_intent in = { ORM_STMT_OP_UPDATE_ONE, args + k - model->npk, 1, (void *)obj, NULL, NULL };
+    orm_query q = { ORM_QUERY_UPDATE, model, NULL, 0, 0, args, k, &in };
     rc = write_by_key(s, ctx, e, &q, ORM_MODEL_SLOT_UPDATE, build_update);
     if (args != stack)
         orm__free(args);
@@ -347,7 +374,8 @@ int orm_delete_one(orm_session *s, orm_ctx *ctx, const orm_model *model, const v
         return orm__error_nomem("builder");
     for (size_t i = 0; i < model->npk; i++)
         args[i] = orm__model_member(model, obj, model->pk[i]);
-    orm_query q = { ORM_QUERY_DELETE, model, NULL, 0, 0, args, model->npk };
+    orm_stmt_intent in = { ORM_STMT_OP_DELETE_ONE, args, 1, NULL, NULL, NULL };
+    orm_query q = { ORM_QUERY_DELETE, model, NULL, 0, 0, args, model->npk, &in };
     rc = write_by_key(s, ctx, e, &q, ORM_MODEL_SLOT_DELETE, build_delete);
     if (args != stack)
         orm__free(args);

@@ -15,8 +15,28 @@
 /* Shared error nodes: never freed, never modified. */
 static orm_expr nomem_node = { .kind = ORM_EX_ERROR, .code = ORM_ENOMEM };
 static orm_expr einval_node = { .kind = ORM_EX_ERROR, .code = ORM_EINVAL };
+/* flag 1: the render message says the nesting was too deep */
+static orm_expr deep_node = { .kind = ORM_EX_ERROR, .code = ORM_EINVAL, .flag = 1,
+                               .depth = ORM_EXPR_MAX_DEPTH }; /* any parent is too deep too */
 
-static int is_static(const orm_expr *e) { return e == &nomem_node || e == &einval_node; }
+static int is_static(const orm_expr *e)
+{
+    return e == &nomem_node || e == &einval_node || e == &deep_node;
+}
+
+static unsigned depth_of(const orm_expr *e) { return e ? e->depth : 0; }
+
+/* e (just built) with its depth from its children's: past ORM_EXPR_MAX_DEPTH it is freed
+ * (its children are at most that deep, so the free's recursion is bounded) for the error
+ * node. */
+static orm_expr *checked(orm_expr *e, unsigned depth)
+{
+    e->depth = depth;
+    if (depth <= ORM_EXPR_MAX_DEPTH)
+        return e;
+    orm_expr_free(e);
+    return &deep_node;
+}
 
 void orm_expr_free(orm_expr *e)
 {
@@ -41,8 +61,10 @@ void orm_expr_free(orm_expr *e)
 static orm_expr *node(orm_expr_kind kind)
 {
     orm_expr *e = orm__calloc(1, sizeof *e);
-    if (e)
+    if (e) {
         e->kind = kind;
+        e->depth = 1;
+    }
     return e;
 }
 
@@ -95,7 +117,7 @@ orm_expr *orm_aggregate(orm_agg fn, orm_expr *arg, int distinct)
     e->agg = fn;
     e->flag = distinct != 0;
     e->a = arg;
-    return e;
+    return checked(e, 1 + depth_of(arg));
 }
 
 orm_expr *orm_count_all(void) { return orm_aggregate(ORM_AGG_COUNT, NULL, 0); }
@@ -139,7 +161,10 @@ static orm_expr *with_kids(orm_expr_kind kind, orm_expr *a, orm_expr *b, orm_exp
     e->a = a;
     e->b = b;
     e->c = c;
-    return e;
+    unsigned d = depth_of(a);
+    d = depth_of(b) > d ? depth_of(b) : d;
+    d = depth_of(c) > d ? depth_of(c) : d;
+    return checked(e, 1 + d);
 }
 
 orm_expr *orm_binop(orm_op op, orm_expr *lhs, orm_expr *rhs)
@@ -237,7 +262,8 @@ static orm_expr *sub_node(orm_expr_kind kind, int negate, orm_expr *col, orm_sel
     e->flag = negate;
     e->a = col;
     e->sub = sub;
-    return e;
+    unsigned d = orm__select_depth(sub);
+    return checked(e, 1 + (depth_of(col) > d ? depth_of(col) : d));
 }
 
 orm_expr *orm_in_select(const char *field, orm_select *sub)
@@ -270,7 +296,45 @@ static orm_expr *constant(int value)
     return e;
 }
 
-/* n-ary AND/OR over list (all stolen). */
+/* Appends list[from..n) to e's list (an AND/OR node of that kind), taking the items of
+ * children of the same kind instead of the children (their shells are freed). 0 when out of
+ * memory (nothing moved). */
+static int append_flat(orm_expr *e, orm_expr *const *list, size_t from, size_t n)
+{
+    size_t extra = 0;
+    for (size_t i = from; i < n; i++)
+        extra += !is_static(list[i]) && list[i]->kind == e->kind ? list[i]->nlist : 1;
+    if (e->nlist + extra > e->caplist) {
+        size_t cap = e->caplist ? e->caplist : 4;
+        while (cap < e->nlist + extra)
+            cap *= 2;
+        orm_expr **grown = orm__realloc(e->list, cap * sizeof *grown);
+        if (!grown)
+            return 0;
+        e->list = grown;
+        e->caplist = cap;
+    }
+    unsigned d = e->depth;
+    for (size_t i = from; i < n; i++) {
+        orm_expr *c = list[i];
+        if (!is_static(c) && c->kind == e->kind) {
+            memcpy(e->list + e->nlist, c->list, c->nlist * sizeof *c->list);
+            e->nlist += c->nlist;
+            d = c->depth > d ? c->depth : d;
+            orm__free(c->list);
+            orm__free(c);
+        } else {
+            e->list[e->nlist++] = c;
+            d = 1 + depth_of(c) > d ? 1 + depth_of(c) : d;
+        }
+    }
+    e->depth = d;
+    return 1;
+}
+
+/* n-ary AND/OR over list (all stolen). AND inside AND (OR inside OR) is flattened: the
+ * same SQL, no deeper tree; a left operand of the same kind grows in place, so a chain
+ * built one term at a time costs amortized O(1) a term. */
 static orm_expr *logic(orm_expr_kind kind, orm_expr *const *list, size_t n)
 {
     int bad = 0;
@@ -283,18 +347,23 @@ static orm_expr *logic(orm_expr_kind kind, orm_expr *const *list, size_t n)
             orm_expr_free(list[i]);
         return bad ? &nomem_node : constant(kind == ORM_EX_AND);
     }
-    orm_expr *e = node(kind);
-    orm_expr **copy = e ? orm__malloc(n * sizeof *copy) : NULL;
-    if (!copy) {
-        orm__free(e);
+    orm_expr *e;
+    size_t from;
+    if (!is_static(list[0]) && list[0]->kind == kind) {
+        e = list[0];
+        from = 1;
+    } else {
+        e = node(kind);
+        from = 0;
+    }
+    if (!e || !append_flat(e, list, from, n)) {
+        if (e && from == 0)
+            orm__free(e);
         for (size_t i = 0; i < n; i++)
             orm_expr_free(list[i]);
         return &nomem_node;
     }
-    memcpy(copy, list, n * sizeof *copy);
-    e->list = copy;
-    e->nlist = n;
-    return e;
+    return checked(e, e->depth);
 }
 
 orm_expr *orm_and(orm_expr *a, orm_expr *b)

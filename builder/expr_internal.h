@@ -47,7 +47,12 @@ struct orm_expr {
     orm_value *vals;    /* owned bytes */
     size_t nvals;
     orm_select *sub;
+    unsigned depth;     /* levels of nodes from here down, subqueries included (1: a leaf) */
+    size_t caplist;     /* AND/OR: room in list (lists grow in place when flattened) */
 };
+
+/* The deepest expression of a select (where, having, computed columns, join conditions). */
+unsigned orm__select_depth(const orm_select *q);
 
 /* A model visible to name resolution, with the name it is referred to by. */
 typedef struct orm_scope_item {
@@ -69,7 +74,8 @@ typedef struct orm_ref {
     int qualify;       /* render qualifier."column" */
 } orm_ref;
 
-/* Resolve "field", "alias.field" or "table.field" (field by name, then by column) in scope,
+/* Resolve "field" or "Q.field" (field by name, then by column) in scope, Q being an alias,
+ * else the SQL table name, else the model's name (exact, case-sensitive, on every backend),
  * then in the outer scopes. ORM_EUNKNOWN_FIELD naming the field and the table(s);
  * ORM_EINVAL for an ambiguous name. Sets the last error. */
 int orm__scope_resolve(const orm_scope *sc, const char *name, orm_ref *out);

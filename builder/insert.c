@@ -404,9 +404,11 @@ static int write_back(const orm_insert *q, const chunk *c, orm_rows *r, void *ob
 
 static int run_chunk(orm_insert *q, orm_ctx *ctx, const chunk *c, orm_sql_buf *b, int64_t *total)
 {
+    orm_stmt_intent in = { q->has_conflict ? ORM_STMT_OP_UPSERT : ORM_STMT_OP_INSERT, NULL, c->n,
+                           NULL, (void *const *)&q->rows[c->first], NULL };
     if (!c->use_returning) {
         orm_exec_result res = { 0, 0 };
-        int rc = orm__builder_exec(q->b.s, ctx, ORM_QUERY_INSERT, q->b.model, b, &res);
+        int rc = orm__builder_exec(q->b.s, ctx, ORM_QUERY_INSERT, q->b.model, b, &res, &in);
         if (rc)
             return rc;
         *total += res.affected;
@@ -418,7 +420,7 @@ static int run_chunk(orm_insert *q, orm_ctx *ctx, const chunk *c, orm_sql_buf *b
         return rc;
     }
     orm_rows *r;
-    int rc = orm__builder_query(q->b.s, ctx, ORM_QUERY_INSERT, q->b.model, b, &r);
+    int rc = orm__builder_query(q->b.s, ctx, ORM_QUERY_INSERT, q->b.model, b, &r, &in);
     if (rc)
         return rc;
     size_t k = 0;

@@ -60,6 +60,13 @@ static int resolve_qualified(const orm_scope *sc, const char *name, const char *
             if (strlen(t) == qlen && memcmp(t, name, qlen) == 0)
                 hit = &s->items[i];
         }
+        /* the model's own name (its struct's) too: "Invoice.total" for model Invoice of
+         * table "invoices", the same on every backend */
+        for (size_t i = 0; i < s->n && !hit; i++) {
+            const char *t = s->items[i].model->name;
+            if (t && strlen(t) == qlen && memcmp(t, name, qlen) == 0)
+                hit = &s->items[i];
+        }
         if (!hit)
             continue;
         int idx = field_in(hit->model, dot + 1);
@@ -224,7 +231,8 @@ static void render_body(orm_sql_buf *b, const orm_expr *e, const orm_scope *sc)
     switch (e->kind) {
     case ORM_EX_ERROR:
         orm__sql_buf_fail(b, e->code, e->code == ORM_ENOMEM ? "out of memory"
-                                                            : "invalid expression (a NULL argument)");
+                                      : e->flag ? "expression nested deeper than ORM_EXPR_MAX_DEPTH levels"
+                                                : "invalid expression (a NULL argument)");
         break;
     case ORM_EX_CONST:
         orm__sql_buf_put(b, e->flag ? b->d->true_lit : b->d->false_lit);

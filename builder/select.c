@@ -59,6 +59,22 @@ orm_select *orm_select_new(orm_session *s, const orm_model *model)
     return orm__builder_new(s, model, sizeof(orm_select), "orm_select_new");
 }
 
+unsigned orm__select_depth(const orm_select *q)
+{
+    unsigned d = 0;
+    if (!q)
+        return 0;
+#define DEEPER(x) do { if ((x) && (x)->depth > d) d = (x)->depth; } while (0)
+    DEEPER(q->where);
+    DEEPER(q->having);
+    for (size_t i = 0; i < q->nexprs; i++)
+        DEEPER(q->exprs[i].e);
+    for (size_t i = 0; i < q->njoins; i++)
+        DEEPER(q->joins[i].on);
+#undef DEEPER
+    return d;
+}
+
 void orm_select_free(orm_select *q)
 {
     if (!q)
@@ -528,7 +544,7 @@ static int open_rows(orm_select *q, orm_ctx *ctx, int mode, orm_rows **rows)
     int rc = orm__builder_build(&q->b, q->b.d, render_top, mode, &b);
     if (rc)
         return rc;
-    rc = orm__builder_query(q->b.s, ctx, ORM_QUERY_SELECT, q->b.model, &b, rows);
+    rc = orm__builder_query(q->b.s, ctx, ORM_QUERY_SELECT, q->b.model, &b, rows, NULL);
     orm__sql_buf_free(&b);
     return rc;
 }

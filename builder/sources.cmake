@@ -6,9 +6,11 @@ set(ORM_BUILDER_SOURCES
   builder/expr.c
   builder/render.c
   builder/typecheck.c
+  builder/iter.c
   builder/select.c
   builder/insert.c
   builder/update.c
   builder/delete.c
   builder/crud.c
+  builder/get_many.c
 )

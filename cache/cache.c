@@ -32,6 +32,10 @@ int orm_cache_get_copy(orm_cache *c, const char *key, void *buf, size_t cap, siz
     CHECK(c);
     if (orm__cache_is_local(c))
         return orm__cache_local_get_copy(c, key, buf, cap, len);
+#ifdef ORM_WITH_REDIS
+    if (orm__cache_is_two_level(c))
+        return orm__two_level_get_copy(c, key, buf, cap, len);
+#endif
     orm_cache_ref *r;
     int rc = c->ops->get(c, key, &r, NULL);
     if (rc)

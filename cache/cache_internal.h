@@ -79,6 +79,11 @@ int orm__cache_local_get_copy(orm_cache *c, const char *key, void *buf, size_t c
 extern const orm_cache_ops orm__cache_local_ops;
 static inline int orm__cache_is_local(const orm_cache *c) { return c && c->ops == &orm__cache_local_ops; }
 
+/* orm_cache_get_copy on a two-level cache: the local level's get_copy while it is in use
+ * (two_level.c, built with ORM_WITH_REDIS). */
+int orm__cache_is_two_level(const orm_cache *c);
+int orm__two_level_get_copy(orm_cache *c, const char *key, void *buf, size_t cap, size_t *len);
+
 /* orm_cache_ref_retain of a ref known not to be NULL, inline for the local cache's hits. */
 static inline orm_cache_ref *orm__cache_ref_retain(orm_cache_ref *r)
 {
@@ -159,15 +164,14 @@ typedef struct orm__cpolicy {
     orm__centry *cand;              /* newest admission candidate (from the window), or NULL */
     uint64_t ncand;
     orm__sketch sketch;
-    /* hill climber */
-    uint64_t hits_sample, misses_sample;
-    double prev_hit_rate, step, adjustment;
-    uint64_t sample_period;
-    /* ghosts of recent evictions: rejected candidates (0) and main victims (1) */
+    /* ghosts of recent evictions: rejected candidates (0) and main victims (1); they move
+     * the window/main boundary (policy.c) */
     uint64_t *ghost;
     uint64_t ghost_mask;
     uint32_t ghost_clock[2];
     uint64_t ghost_span;
+    uint64_t ghost_evictions[2]; /* evictions of each kind, halved every GHOST_DECAY x max */
+    double ghost_credit;         /* window change owed, in weight, below one entry's */
     uint64_t rng;
 } orm__cpolicy;
 
@@ -183,9 +187,9 @@ void orm__cpolicy_access(orm__cpolicy *p, orm__centry *e);
 
 /* The common case of orm__cpolicy_access, inline for the read-buffer drain: under W-TinyLFU,
  * an entry of a long protected or probation queue already marked referenced, whose sketch
- * counters are all 15 in this era. Such an access changes nothing but the climber's hit
- * count, and writes no entry. Returns 0 when the full orm__cpolicy_access is needed. */
-static inline int orm__cpolicy_access_quick(orm__cpolicy *p, const orm__centry *e)
+ * counters are all 15 in this era. Such an access changes nothing and writes nothing.
+ * Returns 0 when the full orm__cpolicy_access is needed. */
+static inline int orm__cpolicy_access_quick(const orm__cpolicy *p, const orm__centry *e)
 {
     unsigned want = ORM__E_REFERENCED | (unsigned)p->sketch.era << ORM__E_SATURATED_SHIFT;
     if ((e->flags & 0x0fu) != want || p->kind != ORM_CACHE_TINYLFU)
@@ -193,7 +197,6 @@ static inline int orm__cpolicy_access_quick(orm__cpolicy *p, const orm__centry *
     if (e->queue == ORM__Q_PROTECTED ? p->protected_.n < ORM__NEAR_EXACT
                                       : e->queue != ORM__Q_PROBATION || p->probation.n < ORM__NEAR_EXACT)
         return 0;
-    p->hits_sample++;
     return 1;
 }
 void orm__cpolicy_remove(orm__cpolicy *p, orm__centry *e);
@@ -204,7 +207,7 @@ void orm__cpolicy_reweigh(orm__cpolicy *p, orm__centry *e, uint32_t old_charge);
 /* Called while the cache is over a limit: unlinks and returns the entry to evict, or NULL
  * when the policy holds nothing. */
 orm__centry *orm__cpolicy_victim(orm__cpolicy *p);
-/* End of an eviction pass: forget candidates; adapt the window (bounded work). */
+/* End of an eviction pass: forget candidates; bring protected back within its share. */
 void orm__cpolicy_maintain(orm__cpolicy *p);
 uint64_t orm__cpolicy_weight(const orm__cpolicy *p, const orm__centry *e);
 

@@ -6,21 +6,25 @@
  * probation's least recently used entry by their estimated frequency (a count-min sketch of
  * 4-bit counters, halved every 10 x capacity additions so old popularity fades) and the less
  * frequent one goes. A static window loses to LRU on recency-heavy workloads, so the window
- * size is adapted by hill climbing on the hit rate of each sample period (Caffeine's climber:
- * step 6.25% of capacity, restart when the hit rate moves by 5%, decay 0.98 otherwise; the
- * sample is 5 x capacity requests, half of Caffeine's, which adapted better on the traces).
- * Sampled hit rates swing with a trace's phases far more than with the window size, so the
- * climber alone adapts too slowly for recency-heavy traces (sprite: 5 points below LRU). A
- * second, local gradient fixes that, as ARC adapts its target: the policy remembers the hashes
+ * adapts, as ARC (Megiddo & Modha) adapts its recency target: the policy remembers the hashes
  * of its recent evictions in two ghosts, rejected window candidates and main-region victims
  * (a direct-mapped table of 8-byte slots, one per two units of capacity, aged by eviction
- * count).
- * A miss on a rejected candidate means a larger window would have hit, so the window grows by
- * that entry's weight; a miss on a main victim shrinks it.
+ * count). A miss on a rejected candidate means a larger window would have hit, so the window
+ * grows; a miss on a main victim shrinks it. Each step is 3 x the entry's weight times
+ * sqrt(min(1, other kind's evictions / this kind's)) over recent evictions: on a cache that
+ * rejects nine candidates per main victim the candidates' ghost sees far more returns only
+ * because it sees far more keys, and unscaled it pushed the window to its maximum (2_pools at
+ * 100 entries: 22 points below ARC). And as ARC moves a page that returns while remembered,
+ * or is hit while in its recency list, to its frequency list: a rejected candidate that
+ * returns while its ghost remembers it goes straight to protected, and so does a window entry
+ * hit while the window holds at least 5% of the capacity. Caffeine's hill climber (step the
+ * window by the change of the sampled hit rate) was measured with the ghosts and without, and
+ * with them it only lost points (docs/DESIGN.md, "Eviction: how tinylfu's window adapts"), so
+ * it is not used.
  *
  * Kept true: every function runs under the cache's policy lock and does bounded work (at most
- * TRANSFER_MAX queue moves per maintenance; the sketch's periodic halving is O(capacity) once
- * per 10 x capacity additions, so O(1) amortized). wweight/pweight/protweight are the exact
+ * TRANSFER_MAX queue moves per call; the sketch's periodic halving is O(capacity) once per
+ * 10 x capacity additions, so O(1) amortized). wweight/pweight/protweight are the exact
  * weights of the three queues; an entry's queue field says which queue holds it. */
 #include <math.h>
 #include <string.h>
@@ -30,18 +34,11 @@
 #include "orm/error_internal.h"
 
 #define TRANSFER_MAX 1000
-#define STEP_PERCENT 0.0625
-#define RESTART_THRESHOLD 0.05
-#define STEP_DECAY 0.98
-#ifndef SAMPLE_FACTOR
-#define SAMPLE_FACTOR 5   /* climber sample period, x capacity (Caffeine: 10; 5 adapted better on the traces) */
-#endif
-#ifndef GHOST_SPAN
 #define GHOST_SPAN 0.5    /* a ghost remembers the last 0.5 x capacity evictions of its kind */
-#endif
-#ifndef GHOST_STEP
-#define GHOST_STEP 1      /* window change per ghost hit, in entry weights */
-#endif
+#define GHOST_STEP 3      /* window change per ghost hit, in entry weights (before scaling) */
+#define GHOST_DECAY 8     /* the eviction counts of the two kinds halve every 8 x capacity evictions */
+#define WINDOW_PROMOTE 20 /* window hits go to protected while the window holds >= 1/20 of the capacity */
+#define SKETCH_MIN_WIDTH 1024 /* counters per row at least (2 KB): a small cache's keys collide less */
 #define ADMIT_HASHDOS_THRESHOLD 6
 
 /* ---- lists: head.next is the least recently used end, head.prev the most recent ---- */
@@ -134,7 +131,7 @@ static uint64_t sketch_mix(const orm__sketch *s, uint32_t hash, uint64_t *base)
 
 static int sketch_init(orm__sketch *s, uint64_t expected)
 {
-    uint64_t width = next_pow2(expected < 64 ? 64 : expected);
+    uint64_t width = next_pow2(expected < SKETCH_MIN_WIDTH ? SKETCH_MIN_WIDTH : expected);
     s->mask = width - 1;
     /* Aligned to the cache line, or every block would straddle two lines (calloc aligns to
      * 16: cachegrind counted two first-level misses per update). */
@@ -224,10 +221,8 @@ static void reset_sizes(orm__cpolicy *p)
         p->window_max = p->max / 100 ? p->max / 100 : 1;
         p->protected_max = (uint64_t)((double)(p->max - (p->max > p->window_max ? p->window_max : 0)) * 0.8);
     }
-    p->hits_sample = p->misses_sample = 0;
-    p->prev_hit_rate = 0;
-    p->step = -STEP_PERCENT * (double)p->max;
-    p->adjustment = 0;
+    p->ghost_evictions[0] = p->ghost_evictions[1] = 0;
+    p->ghost_credit = 0;
 }
 
 int orm__cpolicy_init(orm__cpolicy *p, int kind, int by_bytes, uint64_t max, uint64_t expected_entries)
@@ -247,7 +242,6 @@ int orm__cpolicy_init(orm__cpolicy *p, int kind, int by_bytes, uint64_t max, uin
     list_init(&p->probation);
     list_init(&p->protected_);
     reset_sizes(p);
-    p->sample_period = SAMPLE_FACTOR * (expected_entries ? expected_entries : 1);
     if (kind == ORM_CACHE_TINYLFU && max) {
         uint64_t n = next_pow2(expected_entries < 128 ? 128 : expected_entries) / 2;
         p->ghost_span = (uint64_t)(GHOST_SPAN * (double)expected_entries);
@@ -341,6 +335,10 @@ static void ghost_add(orm__cpolicy *p, uint32_t hash, int which)
         return;
     uint32_t stamp = ++p->ghost_clock[which] & 0x7fffffffu;
     p->ghost[ghost_slot(p, hash)] = (uint64_t)hash << 32 | (uint64_t)stamp << 1 | (uint64_t)which;
+    if (++p->ghost_evictions[which] + p->ghost_evictions[!which] >= GHOST_DECAY * p->max) {
+        p->ghost_evictions[0] /= 2;
+        p->ghost_evictions[1] /= 2;
+    }
 }
 
 /* Which ghost remembers hash (0, 1), or -1. A ghost forgets after ghost_span of its evictions. */
@@ -357,24 +355,44 @@ static int ghost_take(orm__cpolicy *p, uint32_t hash)
     return age < p->ghost_span ? which : -1;
 }
 
-static void increase_window(orm__cpolicy *p);
-static void decrease_window(orm__cpolicy *p);
+static void increase_window(orm__cpolicy *p, uint64_t amount);
+static void decrease_window(orm__cpolicy *p, uint64_t amount);
 
 /* A miss on a key the policy recently threw out: move the window/main boundary toward the
- * region that would have kept it. */
-static void ghost_feedback(orm__cpolicy *p, uint32_t hash, uint64_t w)
+ * region that would have kept it, by GHOST_STEP x w scaled down when this kind of eviction
+ * is the more common (see the top of the file). Fractions accumulate in ghost_credit. Returns which ghost
+ * remembered the key, or -1. */
+static int ghost_feedback(orm__cpolicy *p, uint32_t hash, uint64_t w)
 {
     int which = ghost_take(p, hash);
     if (which < 0)
-        return;
-    double d = GHOST_STEP * (double)w;
-    double save = p->adjustment;
-    p->adjustment = which == 0 ? d : -d;
-    if (which == 0)
-        increase_window(p);
-    else
-        decrease_window(p);
-    p->adjustment = save;
+        return -1;
+    double mine = (double)p->ghost_evictions[which] + 1, other = (double)p->ghost_evictions[!which] + 1;
+    double d = GHOST_STEP * (double)w * (other < mine ? sqrt(other / mine) : 1);
+    p->ghost_credit += which == 0 ? d : -d;
+    if (p->ghost_credit >= 1) {
+        uint64_t n = (uint64_t)p->ghost_credit;
+        p->ghost_credit -= (double)n;
+        increase_window(p, n);
+    } else if (p->ghost_credit <= -1) {
+        uint64_t n = (uint64_t)-p->ghost_credit;
+        p->ghost_credit += (double)n;
+        decrease_window(p, n);
+    }
+    return which;
+}
+
+/* e (in the window) goes to protected, as ARC moves a page seen again to its frequency list. */
+static void window_to_protected(orm__cpolicy *p, orm__centry *e)
+{
+    uint64_t w = orm__cpolicy_weight(p, e);
+    list_unlink(&p->window, e);
+    p->wweight -= w;
+    list_push(&p->protected_, e);
+    p->protweight += w;
+    e->queue = ORM__Q_PROTECTED;
+    e->flags &= (uint8_t)~ORM__E_REFERENCED;
+    demote_protected(p);
 }
 
 void orm__cpolicy_insert(orm__cpolicy *p, orm__centry *e)
@@ -385,8 +403,9 @@ void orm__cpolicy_insert(orm__cpolicy *p, orm__centry *e)
     p->wweight += w;
     if (tinylfu(p)) {
         sketch_inc(&p->sketch, e->hash);
-        p->misses_sample++;
-        ghost_feedback(p, e->hash, w);
+        /* a rejected candidate back while remembered was wrongly rejected: no second trial */
+        if (ghost_feedback(p, e->hash, w) == 0 && e->queue == ORM__Q_WINDOW)
+            window_to_protected(p, e);
         window_overflow(p);
     }
 }
@@ -438,10 +457,12 @@ void orm__cpolicy_access(orm__cpolicy *p, orm__centry *e)
         unsigned mark = sketch_inc(&p->sketch, e->hash) ? sketch_era(&p->sketch) : 0;
         e->flags = (uint8_t)((e->flags & ~ORM__E_SATURATED_MASK) | mark << ORM__E_SATURATED_SHIFT);
     }
-    p->hits_sample++;
     switch (e->queue) {
     case ORM__Q_WINDOW:
-        list_touch(&p->window, e);
+        if (p->window_max >= p->max / WINDOW_PROMOTE && p->window_max >= 1)
+            window_to_protected(p, e);
+        else
+            list_touch(&p->window, e);
         break;
     case ORM__Q_PROBATION:
         if (p->probation.n < NEAR_EXACT)
@@ -556,29 +577,13 @@ orm__centry *orm__cpolicy_victim(orm__cpolicy *p)
     return v;
 }
 
-/* Caffeine's hill climber: after each sample period, step the window size in the direction
- * that raised the hit rate, with a step that decays, and restarts when the workload shifts. */
-static void determine_adjustment(orm__cpolicy *p)
-{
-    uint64_t requests = p->hits_sample + p->misses_sample;
-    if (requests < p->sample_period)
-        return;
-    double rate = (double)p->hits_sample / (double)requests;
-    double change = rate - p->prev_hit_rate;
-    double amount = change >= 0 ? p->step : -p->step;
-    double next = fabs(change) >= RESTART_THRESHOLD ? STEP_PERCENT * (double)p->max * (amount >= 0 ? 1 : -1)
-                                                    : STEP_DECAY * amount;
-    p->prev_hit_rate = rate;
-    p->adjustment = (double)(int64_t)amount;
-    p->step = next;
-    p->hits_sample = p->misses_sample = 0;
-}
-
-static void increase_window(orm__cpolicy *p)
+/* The window takes up to amount of weight from the main region: protected's share first,
+ * entries moving from probation's (then protected's) old end into the window. */
+static void increase_window(orm__cpolicy *p, uint64_t amount)
 {
     if (p->protected_max == 0)
         return;
-    uint64_t quota = (uint64_t)p->adjustment < p->protected_max ? (uint64_t)p->adjustment : p->protected_max;
+    uint64_t quota = amount < p->protected_max ? amount : p->protected_max;
     p->protected_max -= quota;
     p->window_max += quota;
     demote_protected(p);
@@ -600,15 +605,15 @@ static void increase_window(orm__cpolicy *p)
     }
     p->protected_max += quota;
     p->window_max -= quota;
-    p->adjustment = (double)quota;
 }
 
-static void decrease_window(orm__cpolicy *p)
+/* The window gives up to amount of weight to the main region (at least 1 stays): its least
+ * recent entries move to probation. */
+static void decrease_window(orm__cpolicy *p, uint64_t amount)
 {
     if (p->window_max <= 1)
         return;
-    uint64_t want = (uint64_t)(-p->adjustment);
-    uint64_t quota = want < p->window_max - 1 ? want : p->window_max - 1;
+    uint64_t quota = amount < p->window_max - 1 ? amount : p->window_max - 1;
     p->protected_max += quota;
     p->window_max -= quota;
     for (int i = 0; i < TRANSFER_MAX; i++) {
@@ -627,19 +632,12 @@ static void decrease_window(orm__cpolicy *p)
     }
     p->protected_max -= quota;
     p->window_max += quota;
-    p->adjustment = -(double)quota;
 }
 
 void orm__cpolicy_maintain(orm__cpolicy *p)
 {
     p->cand = NULL;
     p->ncand = 0;
-    if (!tinylfu(p))
-        return;
-    determine_adjustment(p);
-    demote_protected(p);
-    if (p->adjustment >= 1)
-        increase_window(p);
-    else if (p->adjustment <= -1)
-        decrease_window(p);
+    if (tinylfu(p))
+        demote_protected(p);
 }

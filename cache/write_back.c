@@ -139,9 +139,15 @@ static int flush_locked(wb *W, const char *key, size_t *left)
         size_t m = n - i < W->o.batch ? n - i : W->o.batch;
         for (size_t j = 0; j < m; j++)
             items[j] = (orm_cache_wb_item){ s[i + j].d->key, s[i + j].val };
+        /* A flush function may return a code without setting a message: clear the last
+         * error first, so what the caller reads is about this flush, never an older one. */
+        orm_error_clear();
         int rc = W->o.flush(items, m, W->o.userdata);
         if (rc > 0)
             rc = orm__error_set(ORM_ERROR, "cache", "write-back flush returned %d", rc);
+        else if (rc < 0 && orm_error_last()->code != rc)
+            rc = orm__error_set(rc, "cache", "write-back flush returned %s (%d) without a message",
+                                orm_strerror(rc), rc);
         if (rc != ORM_OK) {
             if (first_err == ORM_OK)
                 first_err = rc;

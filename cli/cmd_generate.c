@@ -15,7 +15,8 @@
 
 void ormctl_generate_usage(void)
 {
-    printf("usage: ormctl generate [-o BASE] [--check] [--strict] [--prefix P] INPUT...\n"
+    printf("usage: ormctl generate [-o BASE] [--check] [--strict] [--prefix P]\n"
+           "                      [--dialect sqlite|postgres] INPUT...\n"
            "\n"
            "Reads INPUT (.sql files, or migrations folders whose NNNN_name.up.sql files are\n"
            "replayed in version order) and writes BASE.h and BASE.c (default BASE: models).\n"
@@ -26,6 +27,10 @@ void ormctl_generate_usage(void)
            "  --strict           a column type outside the mapping table is an error, not a\n"
            "                     warning\n"
            "  --prefix P         prepend P to struct names no @orm:struct annotation sets\n"
+           "  --dialect D        the database the schema is for: sqlite (INTEGER is int64_t)\n"
+           "                     or postgres (integer is int32_t); default: postgres when\n"
+           "                     the schema uses a type only PostgreSQL has, else sqlite\n"
+           "  -h, --help         this text\n"
            "\n"
            "Annotations, in `--` comments: @orm:struct=Name (table), @orm:skip,\n"
            "@orm:type=int16|int32|int64|double|bool|text|blob|timestamp, @orm:field=name\n"
@@ -86,7 +91,7 @@ static char *join(const char *base, const char *ext)
 
 int ormctl_generate(int argc, char **argv)
 {
-    orm__codegen_options o = { "models", NULL, 0, false, NULL };
+    orm__codegen_options o = { "models", NULL, 0, false, NULL, ORM_CG_DIALECT_AUTO };
     bool check = false;
     const char **inputs = calloc((size_t)argc + 1, sizeof *inputs);
     if (!inputs)
@@ -102,6 +107,21 @@ int ormctl_generate(int argc, char **argv)
             check = true;
         } else if (strcmp(a, "--strict") == 0) {
             o.strict = true;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            ormctl_generate_usage();
+            free(inputs);
+            return 0;
+        } else if (strcmp(a, "--dialect") == 0 && more) {
+            const char *d = argv[++i];
+            if (strcmp(d, "sqlite") == 0) {
+                o.dialect = ORM_CG_DIALECT_SQLITE;
+            } else if (strcmp(d, "postgres") == 0) {
+                o.dialect = ORM_CG_DIALECT_POSTGRES;
+            } else {
+                fprintf(stderr, "ormctl generate: --dialect takes sqlite or postgres, not '%s'\n", d);
+                free(inputs);
+                return 2;
+            }
         } else if (strcmp(a, "--") == 0) {
             while (++i < argc)
                 inputs[o.ninputs++] = argv[i];

@@ -1,4 +1,5 @@
-# orm_generate(TARGET tgt SCHEMA file-or-folder... [OUTPUT base] [PREFIX p] [STRICT])
+# orm_generate(TARGET tgt SCHEMA file-or-folder... [OUTPUT base] [PREFIX p] [STRICT]
+#              [DIALECT sqlite|postgres])
 #
 # Runs `ormctl generate` at build time and adds the generated BASE.c to tgt (and BASE.h's
 # folder to its include path). SCHEMA paths are relative to the current source folder (and
@@ -14,7 +15,7 @@ if(EXISTS "${CMAKE_CURRENT_LIST_DIR}/../cli/ormctl.c")
 endif()
 
 function(orm_generate)
-  cmake_parse_arguments(ARG "STRICT" "TARGET;OUTPUT;PREFIX" "SCHEMA" ${ARGN})
+  cmake_parse_arguments(ARG "STRICT" "TARGET;OUTPUT;PREFIX;DIALECT" "SCHEMA" ${ARGN})
   if(NOT ARG_TARGET OR NOT ARG_SCHEMA)
     message(FATAL_ERROR "orm_generate: TARGET and SCHEMA are required")
   endif()
@@ -52,6 +53,9 @@ function(orm_generate)
   endif()
   if(ARG_PREFIX)
     list(APPEND opts --prefix ${ARG_PREFIX})
+  endif()
+  if(ARG_DIALECT)
+    list(APPEND opts --dialect ${ARG_DIALECT})
   endif()
   add_custom_command(
     OUTPUT "${base}.h" "${base}.c"

@@ -19,6 +19,7 @@ typedef struct orm__codegen_options {
     size_t ninputs;
     bool strict;                 /* a type outside the mapping table is an error */
     const char *prefix;          /* prepended to struct names no annotation sets; may be NULL */
+    int dialect;                 /* ORM_CG_DIALECT_* (schema.h); 0: auto */
 } orm__codegen_options;
 
 /* Reads one input: a file is parsed whole; a folder is replayed as migrations, every

@@ -7,6 +7,7 @@
 
 #include "codegen/buf.h"
 #include "codegen/emit.h"
+#include "codegen/resolve.h"
 #include "orm/alloc.h"
 
 static const char *c_type(orm_field_type t)
@@ -261,6 +262,19 @@ int orm__cg_emit(const orm__cg_schema *s, const orm__cg_emit_options *o, char **
     }
     const char *slash = strrchr(o->base, '/');
     const char *file = slash ? slash + 1 : o->base;
+    /* the file name lands in `#include "..."` and an #error string, where no escape works */
+    for (const unsigned char *p = (const unsigned char *)file; *p; p++)
+        if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\' || *p == '\'' || *p == '?') {
+            orm__free(id);
+            return orm__error_set(ORM_EINVAL, "codegen",
+                                  "output base '%s': the file name may hold printable ASCII but no "
+                                  "quote, backslash or '?'", o->base);
+        }
+    int rc = orm__cg_check_names(s, id);
+    if (rc != ORM_OK) {
+        orm__free(id);
+        return rc;
+    }
     orm__cg_buf hb = ORM_CG_BUF_INIT, cb = ORM_CG_BUF_INIT;
 
     banner(&hb, s, o);

@@ -146,6 +146,7 @@ int orm__codegen_run(const orm__codegen_options *o, orm__cg_schema *s, char **h,
 {
     *h = *c = NULL;
     s->strict = o->strict;
+    s->dialect = o->dialect;
     if (o->ninputs == 0)
         return orm__error_set(ORM_EINVAL, "codegen", "no input: name a .sql file or a migrations folder");
     int rc = ORM_OK;

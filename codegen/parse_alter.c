@@ -113,8 +113,7 @@ static int rename_action(orm__cg_parser *p, long ti)
             orm__free(name);
             return orm__cg_p_error_at(p, &at, "a table with that name already exists");
         }
-        orm__free(p->s->tables[ti].name);
-        p->s->tables[ti].name = name;
+        orm__cg_table_rename(p->s, &p->s->tables[ti], name);
         return ORM_OK;
     }
     if (orm__cg_p_is(p, "CONSTRAINT")) {
@@ -145,8 +144,7 @@ static int rename_action(orm__cg_parser *p, long ti)
         orm__free(name);
         return orm__cg_p_error_at(p, &at, "a column with that name already exists");
     }
-    orm__free(p->s->tables[ti].cols[ci].name);
-    p->s->tables[ti].cols[ci].name = name;
+    orm__cg_column_rename(&p->s->tables[ti], (size_t)ci, name);
     p->last_col = ci;
     return ORM_OK;
 }

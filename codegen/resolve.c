@@ -99,8 +99,9 @@ static char *c_name(const char *prefix, const char *name)
     return s;
 }
 
-/* Makes *name unique among taken[0..n) (without case) by suffixing _2, _3 ... */
-static int uniquify(char **name, char *const *taken, size_t n)
+/* Makes *name unique among the names taken (without case) by suffixing _2, _3 ..., and
+ * takes it. */
+static int uniquify(char **name, orm__cg_nameset *taken)
 {
     for (unsigned k = 1;; k++) {
         char cand[600];
@@ -108,10 +109,10 @@ static int uniquify(char **name, char *const *taken, size_t n)
             snprintf(cand, sizeof cand, "%s", *name);
         else
             snprintf(cand, sizeof cand, "%.500s_%u", *name, k);
-        bool clash = false;
-        for (size_t i = 0; i < n && !clash; i++)
-            clash = taken[i] && orm__cg_strcasecmp(taken[i], cand) == 0;
-        if (!clash) {
+        int added = orm__cg_nameset_add(taken, cand, NULL, NULL);
+        if (added < 0)
+            return orm__error_nomem("codegen");
+        if (added) {
             if (k == 1)
                 return ORM_OK;
             char *d = orm__strdup(cand);
@@ -142,10 +143,48 @@ static bool is_serial(const char *sqltype)
     return false;
 }
 
+/* Types only PostgreSQL has: a schema using one is PostgreSQL's (dialect AUTO). */
+static bool postgres_only(const char *sqltype)
+{
+    static const char *const pg[] = { "SMALLSERIAL", "SERIAL", "SERIAL2", "SERIAL4", "SERIAL8",
+                                      "BIGSERIAL", "BYTEA", "JSONB", "TIMESTAMPTZ", "TIMETZ",
+                                      "TIMESTAMP WITH TIME ZONE", "TIMESTAMP WITHOUT TIME ZONE",
+                                      "TIME WITH TIME ZONE", "TIME WITHOUT TIME ZONE", "UUID",
+                                      "CITEXT", "INET", "CIDR", "MACADDR", "MACADDR8", "INTERVAL",
+                                      "TSVECTOR", "TSQUERY", "INT4", "VARBIT", "BIT VARYING",
+                                      "CHARACTER VARYING", "OID" };
+    char base[64];
+    bool array;
+    orm__sqltype_base(sqltype, base, sizeof base, &array);
+    if (array || strchr(base, '.'))
+        return true; /* int[], pg_catalog.int4 */
+    for (size_t i = 0; i < sizeof pg / sizeof pg[0]; i++)
+        if (strcmp(base, pg[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The schema's dialect: as given, else guessed (schema.h). */
+static int schema_dialect(const orm__cg_schema *s)
+{
+    if (s->dialect != ORM_CG_DIALECT_AUTO)
+        return s->dialect;
+    if (s->ntypes)
+        return ORM_CG_DIALECT_POSTGRES;
+    for (size_t ti = 0; ti < s->ntables; ti++)
+        for (size_t i = 0; i < s->tables[ti].ncols; i++)
+            if (postgres_only(s->tables[ti].cols[i].sqltype))
+                return ORM_CG_DIALECT_POSTGRES;
+    return ORM_CG_DIALECT_SQLITE;
+}
+
 static int resolve_column(orm__cg_schema *s, orm__cg_table *t, orm__cg_column *c, size_t npk)
 {
     bool known = true;
     c->type = c->type_override ? (orm_field_type)c->type_override : orm__cg_map_type(s, c->sqltype, &known);
+    /* SQLite's integers are 64-bit: a key and the foreign keys to it get one C type. */
+    if (!c->type_override && c->type == ORM_FIELD_INT32 && s->dialect == ORM_CG_DIALECT_SQLITE)
+        c->type = ORM_FIELD_INT64;
     if (!known) {
         if (s->strict)
             return fail_loc(c->loc, "type not in the mapping table (use @orm:type=... or drop --strict):",
@@ -244,9 +283,8 @@ static int build_ddl(orm__cg_table *t)
 static int resolve_members(orm__cg_table *t)
 {
     /* taken: every member and has_ name so far, in column order (deterministic). */
-    char **taken = orm__calloc(2 * t->ncols + 1, sizeof *taken);
-    size_t n = 0;
-    int rc = taken ? ORM_OK : orm__error_nomem("codegen");
+    orm__cg_nameset taken = { 0 };
+    int rc = ORM_OK;
     for (size_t i = 0; rc == ORM_OK && i < t->ncols; i++) {
         orm__cg_column *c = &t->cols[i];
         if (c->skip)
@@ -258,14 +296,14 @@ static int resolve_members(orm__cg_table *t)
             break;
         }
         if (c->field) {
-            for (size_t k = 0; k < n; k++)
-                if (orm__cg_strcasecmp(taken[k], c->member) == 0)
-                    rc = fail_loc(c->loc, "@orm:field name clashes with another member:", c->member, "");
+            int added = orm__cg_nameset_add(&taken, c->member, NULL, NULL);
+            if (added < 0)
+                rc = orm__error_nomem("codegen");
+            else if (added == 0)
+                rc = fail_loc(c->loc, "@orm:field name clashes with another member:", c->member, "");
         } else {
-            rc = uniquify(&c->member, taken, n);
+            rc = uniquify(&c->member, &taken);
         }
-        if (rc == ORM_OK)
-            taken[n++] = c->member;
     }
     for (size_t i = 0; rc == ORM_OK && i < t->ncols; i++) {
         orm__cg_column *c = &t->cols[i];
@@ -276,16 +314,17 @@ static int resolve_members(orm__cg_table *t)
         orm__free(c->has_member);
         if (!(c->has_member = orm__strdup(buf)))
             rc = orm__error_nomem("codegen");
-        else if ((rc = uniquify(&c->has_member, taken, n)) == ORM_OK)
-            taken[n++] = c->has_member;
+        else
+            rc = uniquify(&c->has_member, &taken);
     }
-    orm__free(taken);
+    orm__cg_nameset_free(&taken);
     return rc;
 }
 
 int orm__cg_resolve(orm__cg_schema *s, const char *prefix)
 {
     int rc = ORM_OK;
+    s->dialect = schema_dialect(s);
     for (size_t ti = 0; rc == ORM_OK && ti < s->ntables; ti++) {
         orm__cg_table *t = &s->tables[ti];
         size_t npk = 0;
@@ -321,11 +360,126 @@ int orm__cg_resolve(orm__cg_schema *s, const char *prefix)
             rc = build_ddl(t);
     }
     /* Two structs with one name (without case: the field enums are upper case) can't both be
-     * generated: name them in the error. */
-    for (size_t i = 0; rc == ORM_OK && i < s->ntables; i++)
-        for (size_t k = i + 1; rc == ORM_OK && k < s->ntables; k++)
-            if (orm__cg_strcasecmp(s->tables[i].cname, s->tables[k].cname) == 0)
-                rc = fail_loc(s->tables[k].loc, "two tables map to one struct name (use @orm:struct=Name):",
-                              s->tables[i].name, s->tables[k].name);
+     * generated: name them in the error. (orm__cg_check_names checks every other name.) */
+    orm__cg_nameset structs = { 0 };
+    for (size_t i = 0; rc == ORM_OK && i < s->ntables; i++) {
+        const void *prev = NULL;
+        int added = orm__cg_nameset_add(&structs, s->tables[i].cname, &s->tables[i], &prev);
+        if (added < 0)
+            rc = orm__error_nomem("codegen");
+        else if (added == 0)
+            rc = fail_loc(s->tables[i].loc, "two tables map to one struct name (use @orm:struct=Name):",
+                          ((const orm__cg_table *)prev)->name, s->tables[i].name);
+    }
+    orm__cg_nameset_free(&structs);
+    return rc;
+}
+
+/* Names the C headers the generated code includes (stddef, stdint, stdbool) define: a
+ * struct so named would not compile. */
+static bool std_name(const char *s)
+{
+    static const char *const names[] = {
+        "NULL", "offsetof", "size_t", "ptrdiff_t", "wchar_t", "max_align_t", "bool", "true",
+        "false", "errno", "assert", "int8_t", "int16_t", "int32_t", "int64_t", "uint8_t",
+        "uint16_t", "uint32_t", "uint64_t", "intptr_t", "uintptr_t", "intmax_t", "uintmax_t" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(s, names[i]) == 0)
+            return true;
+    return strncmp(s, "int_", 4) == 0 || strncmp(s, "uint_", 5) == 0;
+}
+
+static void upper_into(char *dst, size_t n, const char *src)
+{
+    size_t i = 0;
+    for (; src[i] && i + 1 < n; i++)
+        dst[i] = (char)(src[i] >= 'a' && src[i] <= 'z' ? src[i] - 'a' + 'A' : src[i]);
+    dst[i] = '\0';
+}
+
+/* Records one generated file-scope name; a clash names both tables (or the output). */
+static int claim(orm__cg_nameset *set, const orm__cg_table *t, const char *name)
+{
+    const void *prev = NULL;
+    int added = orm__cg_nameset_add(set, name, t, &prev);
+    if (added < 0)
+        return orm__error_nomem("codegen");
+    if (added)
+        return ORM_OK;
+    const orm__cg_table *o = prev;
+    const char *file = t->loc.file ? t->loc.file : "?";
+    if (!o)
+        return orm__error_set(ORM_EPARSE, "codegen",
+                              "%s:%d:%d: table %s: its C name '%s' is one the output file's "
+                              "declarations use (use @orm:struct=Name or another output name)",
+                              file, t->loc.line, t->loc.col, t->name, name);
+    if (o == t)
+        return orm__error_set(ORM_EPARSE, "codegen",
+                              "%s:%d:%d: table %s: two of its generated names are '%s' (use "
+                              "@orm:field=name on a column, or @orm:struct=Name)",
+                              file, t->loc.line, t->loc.col, t->name, name);
+    if (orm__cg_strcasecmp(o->cname, t->cname) == 0)
+        return orm__error_set(ORM_EPARSE, "codegen", "%s:%d:%d: two tables map to one struct name "
+                              "(use @orm:struct=Name): %s %s", file, t->loc.line, t->loc.col, o->name,
+                              t->name);
+    return orm__error_set(ORM_EPARSE, "codegen",
+                          "%s:%d:%d: tables %s and %s generate the same C name '%s' (compared "
+                          "without case; use @orm:struct=Name on one)",
+                          file, t->loc.line, t->loc.col, o->name, t->name, name);
+}
+
+int orm__cg_check_names(const orm__cg_schema *s, const char *id)
+{
+    orm__cg_nameset set = { 0 };
+    int rc = ORM_OK;
+    char buf[1200], up[600];
+    /* the output's own declarations first */
+    snprintf(buf, sizeof buf, "%.500s_all", id);
+    if (orm__cg_nameset_add(&set, buf, NULL, NULL) < 0)
+        rc = orm__error_nomem("codegen");
+    snprintf(buf, sizeof buf, "%.500s_register_all", id);
+    if (rc == ORM_OK && orm__cg_nameset_add(&set, buf, NULL, NULL) < 0)
+        rc = orm__error_nomem("codegen");
+    upper_into(up, sizeof up, id);
+    snprintf(buf, sizeof buf, "%.500s_NMODELS", up);
+    if (rc == ORM_OK && orm__cg_nameset_add(&set, buf, NULL, NULL) < 0)
+        rc = orm__error_nomem("codegen");
+    snprintf(buf, sizeof buf, "ORM_GENERATED_%.500s_H", up);
+    if (rc == ORM_OK && orm__cg_nameset_add(&set, buf, NULL, NULL) < 0)
+        rc = orm__error_nomem("codegen");
+    static const char *const suffixes[] = { "", "_field", "_fields", "_pk", "_model", "_clear", "_copy" };
+    for (size_t ti = 0; rc == ORM_OK && ti < s->ntables; ti++) {
+        const orm__cg_table *t = &s->tables[ti];
+        if (orm__cg_strcasecmp(t->cname, "orm") == 0 ||
+            (strncmp(t->cname, "orm_", 4) == 0 || strncmp(t->cname, "ORM_", 4) == 0) ||
+            std_name(t->cname)) {
+            rc = orm__error_set(ORM_EPARSE, "codegen",
+                                "%s:%d:%d: table %s: the struct name '%s' is reserved (%s; use "
+                                "@orm:struct=Name)", t->loc.file ? t->loc.file : "?", t->loc.line,
+                                t->loc.col, t->name, t->cname,
+                                std_name(t->cname) ? "the C headers define it" : "liborm's orm_ prefix");
+            break;
+        }
+        for (size_t k = 0; rc == ORM_OK && k < sizeof suffixes / sizeof suffixes[0]; k++) {
+            snprintf(buf, sizeof buf, "%.500s%s", t->cname, suffixes[k]);
+            rc = claim(&set, t, buf);
+        }
+        upper_into(up, sizeof up, t->cname);
+        snprintf(buf, sizeof buf, "%.500s_NFIELDS", up);
+        if (rc == ORM_OK)
+            rc = claim(&set, t, buf);
+        snprintf(buf, sizeof buf, "%.500s_FINGERPRINT", up);
+        if (rc == ORM_OK)
+            rc = claim(&set, t, buf);
+        for (size_t i = 0; rc == ORM_OK && i < t->ncols; i++) {
+            if (t->cols[i].skip)
+                continue;
+            char mu[600];
+            upper_into(mu, sizeof mu, t->cols[i].member);
+            snprintf(buf, sizeof buf, "%.500s_FIELD_%.500s", up, mu);
+            rc = claim(&set, t, buf);
+        }
+    }
+    orm__cg_nameset_free(&set);
     return rc;
 }

@@ -22,6 +22,12 @@ orm_field_type orm__cg_map_type(const orm__cg_schema *s, const char *sqltype, bo
  * clashes an annotation caused, a table with nothing left to model), ORM_ENOMEM. */
 int orm__cg_resolve(orm__cg_schema *s, const char *prefix);
 
+/* Every file-scope name the output for base identifier id declares (structs, enum tags and
+ * constants, descriptors, functions, macros) is distinct without case and none is reserved
+ * (liborm's orm_ prefix, the names stddef/stdint/stdbool define): else ORM_EPARSE with
+ * file:line naming the table(s). ORM_ENOMEM. */
+int orm__cg_check_names(const orm__cg_schema *s, const char *id);
+
 /* FNV-1a, 64 bits. */
 uint64_t orm__cg_fnv1a(const char *s);
 

@@ -40,6 +40,7 @@ static void table_dispose(orm__cg_table *t)
     orm__free(t->pk_constraint);
     orm__free(t->cname);
     orm__free(t->ddl);
+    orm__cg_index_reset(&t->col_index);
     free_strlist(t->checks, t->nchecks);
     memset(t, 0, sizeof *t);
 }
@@ -59,6 +60,7 @@ void orm__cg_schema_free(orm__cg_schema *s)
         orm__free(s->types[i].value);
     }
     orm__free(s->types);
+    orm__cg_index_reset(&s->table_index);
     memset(s, 0, sizeof *s);
 }
 
@@ -75,34 +77,41 @@ int orm__cg_strcasecmp(const char *a, const char *b)
     }
 }
 
+static const char *table_name_at(const void *arr, size_t i)
+{
+    return ((const orm__cg_table *)arr)[i].name;
+}
+
+static const char *column_name_at(const void *arr, size_t i)
+{
+    return ((const orm__cg_column *)arr)[i].name;
+}
+
 orm__cg_table *orm__cg_table_find(orm__cg_schema *s, const char *name)
 {
-    orm__cg_table *ci = NULL;
-    size_t nci = 0;
-    for (size_t i = 0; i < s->ntables; i++) {
-        if (strcmp(s->tables[i].name, name) == 0)
-            return &s->tables[i];
-        if (orm__cg_strcasecmp(s->tables[i].name, name) == 0) {
-            ci = &s->tables[i];
-            nci++;
-        }
-    }
-    return nci == 1 ? ci : NULL;
+    long i = orm__cg_index_find(&s->table_index, s->tables, s->ntables, table_name_at, name);
+    return i < 0 ? NULL : &s->tables[i];
 }
 
 long orm__cg_column_find(const orm__cg_table *t, const char *name)
 {
-    long ci = -1;
-    size_t nci = 0;
-    for (size_t i = 0; i < t->ncols; i++) {
-        if (strcmp(t->cols[i].name, name) == 0)
-            return (long)i;
-        if (orm__cg_strcasecmp(t->cols[i].name, name) == 0) {
-            ci = (long)i;
-            nci++;
-        }
-    }
-    return nci == 1 ? ci : -1;
+    /* the index is a cache: finding through it does not change the table */
+    orm__cg_index *ix = (orm__cg_index *)&t->col_index;
+    return orm__cg_index_find(ix, t->cols, t->ncols, column_name_at, name);
+}
+
+void orm__cg_table_rename(orm__cg_schema *s, orm__cg_table *t, char *name)
+{
+    orm__free(t->name);
+    t->name = name;
+    orm__cg_index_reset(&s->table_index);
+}
+
+void orm__cg_column_rename(orm__cg_table *t, size_t i, char *name)
+{
+    orm__free(t->cols[i].name);
+    t->cols[i].name = name;
+    orm__cg_index_reset(&t->col_index);
 }
 
 int orm__cg_table_add(orm__cg_schema *s, char *name, orm__cg_loc loc, orm__cg_table **out)
@@ -128,6 +137,10 @@ int orm__cg_table_add(orm__cg_schema *s, char *name, orm__cg_loc loc, orm__cg_ta
 void orm__cg_table_remove(orm__cg_schema *s, orm__cg_table *t)
 {
     size_t i = (size_t)(t - s->tables);
+    if (i + 1 == s->ntables)
+        orm__cg_index_pop(&s->table_index, s->ntables, t->name);
+    else
+        orm__cg_index_reset(&s->table_index); /* positions after i move */
     table_dispose(t);
     memmove(&s->tables[i], &s->tables[i + 1], (s->ntables - i - 1) * sizeof *t);
     s->ntables--;
@@ -154,6 +167,10 @@ int orm__cg_column_add(orm__cg_table *t, char *name, orm__cg_column **out)
 
 void orm__cg_column_remove(orm__cg_table *t, size_t i)
 {
+    if (i + 1 == t->ncols)
+        orm__cg_index_pop(&t->col_index, t->ncols, t->cols[i].name);
+    else
+        orm__cg_index_reset(&t->col_index); /* positions after i move */
     orm__cg_column_dispose(&t->cols[i]);
     memmove(&t->cols[i], &t->cols[i + 1], (t->ncols - i - 1) * sizeof t->cols[0]);
     t->ncols--;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "codegen/names.h"
 #include "orm/error_internal.h"
 #include "orm/model.h"
 
@@ -54,6 +55,7 @@ typedef struct orm__cg_table {
     orm__cg_column *cols;
     size_t ncols, capcols;
     orm__cg_loc loc;
+    orm__cg_index col_index; /* columns by name (orm__cg_column_find) */
     /* filled by resolve */
     char *cname;         /* the C struct name */
     size_t nfields;      /* columns not skipped */
@@ -78,13 +80,21 @@ typedef struct orm__cg_schema {
     char **warnings;       /* "file:line:col: message", in order */
     size_t nwarnings;
     bool strict;           /* a type the mapping table lacks is an error, not a warning */
+    int dialect;           /* ORM_CG_DIALECT_*: whose integer widths the types have */
+    orm__cg_index table_index; /* tables by name (orm__cg_table_find) */
 } orm__cg_schema;
+
+/* The database a schema is for. SQLite stores every INTEGER-affinity column in 64 bits, so
+ * there INT/INTEGER/MEDIUMINT are int64_t; PostgreSQL's integer is 32 bits. AUTO: PostgreSQL
+ * when the schema uses something only PostgreSQL has (CREATE TYPE/DOMAIN, an array, serial,
+ * bytea, jsonb, timestamptz, "with time zone", uuid, ...), else SQLite. */
+enum { ORM_CG_DIALECT_AUTO = 0, ORM_CG_DIALECT_SQLITE = 1, ORM_CG_DIALECT_POSTGRES = 2 };
 
 void orm__cg_schema_init(orm__cg_schema *s);
 void orm__cg_schema_free(orm__cg_schema *s);
 
 /* Lookups: exact name first, then a unique ASCII case-insensitive match (SQLite compares
- * names without case). NULL / -1 when absent. */
+ * names without case). NULL / -1 when absent. O(1): through the name indexes. */
 orm__cg_table *orm__cg_table_find(orm__cg_schema *s, const char *name);
 long orm__cg_column_find(const orm__cg_table *t, const char *name);
 
@@ -95,6 +105,9 @@ void orm__cg_table_remove(orm__cg_schema *s, orm__cg_table *t);
 int orm__cg_column_add(orm__cg_table *t, char *name, orm__cg_column **out);
 void orm__cg_column_remove(orm__cg_table *t, size_t i);
 void orm__cg_column_dispose(orm__cg_column *c);
+/* Rename (name taken): keeps the name indexes true. */
+void orm__cg_table_rename(orm__cg_schema *s, orm__cg_table *t, char *name);
+void orm__cg_column_rename(orm__cg_table *t, size_t i, char *name);
 /* Clears the primary key (pk_pos of every column, the constraint name). */
 void orm__cg_table_drop_pk(orm__cg_table *t);
 int orm__cg_table_add_check(orm__cg_table *t, char *text);

@@ -616,6 +616,9 @@ static int pg_open(orm_conn **out, const char *dsn, const orm_db_options *opts, 
     *out = NULL;
     if (!pg_accepts(dsn))
         return orm__error_set(ORM_EINVAL, MODULE, "not a PostgreSQL DSN");
+    int rc = orm__pg_dsn_check(dsn); /* malformed: ORM_EINVAL, not a failed connection */
+    if (rc != ORM_OK)
+        return rc;
     orm_conn *c = orm__calloc(1, sizeof *c);
     if (!c)
         return orm__error_nomem(MODULE);
@@ -629,7 +632,7 @@ static int pg_open(orm_conn **out, const char *dsn, const orm_db_options *opts, 
         return orm__error_nomem(MODULE);
     }
     memcpy(c->dsn, dsn, dlen);
-    int rc = connect_until(&c->pg, dsn, deadline);
+    rc = connect_until(&c->pg, dsn, deadline);
     if (rc == ORM_OK)
         rc = orm__pg_cancel_init(&c->cancel, c->pg);
     if (rc != ORM_OK) {

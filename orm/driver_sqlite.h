@@ -12,4 +12,10 @@ void orm__sqlite_stmt_cache_stats(orm_conn *c, orm_stmt_cache_stats *out);
 /* The sqlite3 * handle of a connection (for tests that need a second look). */
 void *orm__sqlite_handle(orm_conn *c);
 
+/* 1 when the SQLite DSN (with or without "sqlite:") names a private database that lives
+ * and dies with its one connection: ":memory:", a file: URI whose path is ":memory:" or that
+ * says mode=memory, or an empty name (a private temporary file). A path that merely holds
+ * ":memory:" is a file. (orm/sqlite_dsn.c) */
+int orm__sqlite_dsn_private(const char *dsn);
+
 #endif

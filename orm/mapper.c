@@ -139,6 +139,10 @@ int orm__map_value(const orm_model *m, void *objp, size_t field, orm_value v)
                                   "%s.%s: column holds a %s out of range for a timestamp",
                                   m->table, f->column, orm_value_type_name(v.type));
         }
+        /* what a builder could not write back (PostgreSQL's infinity included) */
+        if (ts < ORM_TIMESTAMP_MIN || ts > ORM_TIMESTAMP_MAX)
+            return orm__error_set(ORM_ETYPE, "mapper", "%s.%s: timestamp %lld us is outside years 1..9999",
+                                  m->table, f->column, (long long)ts);
         *(orm_timestamp *)member = ts;
         break;
     }

@@ -16,6 +16,7 @@
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
 #include "orm/middleware_internal.h"
+#include "orm/txn.h"
 
 _Static_assert((int)ORM_STMT_SELECT == (int)ORM_QUERY_SELECT &&
                    (int)ORM_STMT_RAW == (int)ORM_QUERY_RAW &&
@@ -23,7 +24,7 @@ _Static_assert((int)ORM_STMT_SELECT == (int)ORM_QUERY_SELECT &&
                "orm_stmt_kind mirrors orm_query_kind");
 _Static_assert(ORM_MIDDLEWARE_MAX <= 32, "a uint32_t holds one bit per layer");
 
-enum { RUN_EXEC, RUN_QUERY, RUN_SCRIPT, RUN_CALL };
+enum { RUN_EXEC, RUN_QUERY, RUN_SCRIPT, RUN_CALL, RUN_GET };
 
 /* The terminal's side of one statement, on the stack of orm__chain_*. */
 typedef struct run {
@@ -39,6 +40,7 @@ typedef struct run {
         orm__query_terminal_fn query;
         orm__script_terminal_fn script;
         orm__call_terminal_fn call;
+        orm__get_terminal_fn get;
     } t;
     void *arg;
 } run;
@@ -177,6 +179,13 @@ static int terminal(orm_stmt *st)
         return rc;
     case RUN_SCRIPT:
         return r->t.script(st->session, st->ctx, q.sql); /* NUL-terminated: set_sql checks */
+    case RUN_GET: {
+        int64_t found = 0;
+        rc = r->t.get(st->session, st->ctx, &q, &found);
+        if (rc == ORM_OK)
+            st->rows = found;
+        return rc;
+    }
     default:
         return r->t.call(r->arg, st->ctx);
     }
@@ -286,6 +295,7 @@ static void stmt_init(orm_stmt *st, const orm__chain *c, run *r, orm_session *s,
     st->args = q->args;
     st->nargs = q->nargs;
     st->flags = 0;
+    st->intent = q->intent;
     st->affected = 0;
     st->rows = -1;
     st->last_id = 0;
@@ -341,6 +351,46 @@ int orm__chain_query(orm__chain *c, orm_session *s, orm_ctx *ctx, const orm_quer
     return rc;
 }
 
+/* Undo what a read by key mapped into the caller's structs. */
+static void unfill(const orm_query *q)
+{
+    const orm_stmt_intent *in = q->intent;
+    if (in->op == ORM_STMT_OP_GET) {
+        orm_model_clear(q->model, in->obj);
+        return;
+    }
+    for (size_t i = 0; in->found && i < in->nkeys; i++)
+        if (in->found[i]) {
+            orm_model_clear(q->model, (char *)in->obj + i * q->model->struct_size);
+            in->found[i] = false;
+        }
+}
+
+int orm__chain_get(orm__chain *c, orm_session *s, orm_ctx *ctx, const orm_query *q,
+                   int64_t *found, orm__get_terminal_fn t)
+{
+    const orm__chain *ch = enter(c);
+    if (ch->n == 0)
+        return t(s, ctx, q, found);
+    run r = { .how = RUN_GET, .q = q };
+    r.t.get = t;
+    orm_stmt st;
+    stmt_init(&st, ch, &r, s, ctx, q);
+    st.flags = ORM_STMT_GET;
+    st.rows = 0;
+    int rc = dispatch(&st, 0);
+    if (rc != ORM_OK && st.rows > 0)
+        unfill(q); /* a layer failed the read after it was mapped: the caller gets nothing */
+    if (found)
+        *found = rc == ORM_OK && st.rows > 0 ? st.rows : 0;
+    return rc;
+}
+
+orm_tx *orm_stmt_tx(const orm_stmt *st)
+{
+    return st && st->session ? orm__session_tx(st->session, st->ctx) : NULL;
+}
+
 int orm__chain_script(orm__chain *c, orm_session *s, orm_ctx *ctx, const char *sql,
                       orm__script_terminal_fn t)
 {
@@ -349,7 +399,7 @@ int orm__chain_script(orm__chain *c, orm_session *s, orm_ctx *ctx, const char *s
         return t(s, ctx, sql);
     if (!sql)
         return orm__error_set(ORM_EINVAL, "middleware", "script SQL is NULL");
-    orm_query q = { ORM_QUERY_DDL, NULL, sql, strlen(sql), 0, NULL, 0 };
+    orm_query q = { ORM_QUERY_DDL, NULL, sql, strlen(sql), 0, NULL, 0, NULL };
     run r = { .how = RUN_SCRIPT, .q = &q };
     r.t.script = t;
     orm_stmt st;
@@ -366,7 +416,7 @@ int orm__chain_call(orm__chain *c, orm_session *s, orm_ctx *ctx, orm_query_kind 
         return t(arg, ctx);
     if (!sql)
         sql = orm_stmt_kind_name((orm_stmt_kind)kind);
-    orm_query q = { kind, NULL, sql, strlen(sql), 0, NULL, 0 };
+    orm_query q = { kind, NULL, sql, strlen(sql), 0, NULL, 0, NULL };
     run r = { .how = RUN_CALL, .q = &q, .arg = arg };
     r.t.call = t;
     orm_stmt st;

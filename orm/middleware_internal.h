@@ -72,6 +72,10 @@ typedef int (*orm__exec_terminal_fn)(orm_session *s, orm_ctx *ctx, const orm_que
 typedef int (*orm__query_terminal_fn)(orm_session *s, orm_ctx *ctx, const orm_query *q,
                                       orm_rows **out, orm__cursor_mw **mw);
 typedef int (*orm__script_terminal_fn)(orm_session *s, orm_ctx *ctx, const char *sql);
+/* A read by key (ORM_STMT_GET): maps what it finds into q->intent's objects; ORM_OK (not
+ * found is no error: *found counts the rows found) or the error. */
+typedef int (*orm__get_terminal_fn)(orm_session *s, orm_ctx *ctx, const orm_query *q,
+                                    int64_t *found);
 /* For statements a driver runs itself (begin, commit, rollback): arg is the caller's. */
 typedef int (*orm__call_terminal_fn)(void *arg, orm_ctx *ctx);
 
@@ -80,6 +84,9 @@ int orm__chain_exec(orm__chain *c, orm_session *s, orm_ctx *ctx, const orm_query
                     orm_exec_result *res, orm__exec_terminal_fn t);
 int orm__chain_query(orm__chain *c, orm_session *s, orm_ctx *ctx, const orm_query *q,
                      orm_rows **out, orm__query_terminal_fn t);
+/* A read by key through the chain (q->intent GET or GET_MANY); st->rows is what was found. */
+int orm__chain_get(orm__chain *c, orm_session *s, orm_ctx *ctx, const orm_query *q,
+                   int64_t *found, orm__get_terminal_fn t);
 /* A script is a DDL statement without arguments; a rewrite reaches t as the new text. */
 int orm__chain_script(orm__chain *c, orm_session *s, orm_ctx *ctx, const char *sql,
                       orm__script_terminal_fn t);
@@ -124,6 +131,8 @@ void orm__sbuf_printf(orm__sbuf *b, const char *fmt, ...) ORM__PRINTF(2, 3);
 /* A value as SQL-ish text: 42, 1.5, 'it''s', x'00ff', TRUE, '2026-01-02 03:04:05.000000', NULL.
  * Text and blobs longer than max bytes are cut with "...". */
 void orm__sbuf_value(orm__sbuf *b, orm_value v, size_t max);
+/* s[0..n) with control characters, DEL and backslash escaped (\n \r \t \\ \xHH): one line. */
+void orm__sbuf_add_escaped(orm__sbuf *b, const char *s, size_t n);
 /* The string ("" when empty); NULL after a failed allocation. */
 const char *orm__sbuf_str(orm__sbuf *b);
 void orm__sbuf_free(orm__sbuf *b);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "orm/alloc.h"
@@ -28,6 +29,21 @@ static size_t member_size(orm_field_type t)
     case ORM_FIELD_TIMESTAMP: return sizeof(orm_timestamp);
     }
     return 0;
+}
+
+static size_t member_align(orm_field_type t)
+{
+    switch (t) {
+    case ORM_FIELD_INT16: return _Alignof(int16_t);
+    case ORM_FIELD_INT32: return _Alignof(int32_t);
+    case ORM_FIELD_INT64: return _Alignof(int64_t);
+    case ORM_FIELD_DOUBLE: return _Alignof(double);
+    case ORM_FIELD_BOOL: return _Alignof(bool);
+    case ORM_FIELD_TEXT: return _Alignof(char *);
+    case ORM_FIELD_BLOB: return _Alignof(orm_blob);
+    case ORM_FIELD_TIMESTAMP: return _Alignof(orm_timestamp);
+    }
+    return 1;
 }
 
 static bool is_int(orm_field_type t)
@@ -59,6 +75,8 @@ static int validate_field(const orm_model *m, size_t i)
         return bad(m, "field %s has unknown type %llu", f->name, (unsigned)f->type);
     if (f->offset > m->struct_size || sz > m->struct_size - f->offset)
         return bad(m, "field %s lies outside the struct (offset %llu)", f->name, f->offset);
+    if (f->offset % member_align(f->type) != 0)
+        return bad(m, "field %s is misaligned for its type (offset %llu)", f->name, f->offset);
     if (f->has_offset != ORM_NO_HAS &&
         (f->has_offset > m->struct_size || sizeof(bool) > m->struct_size - f->has_offset))
         return bad(m, "field %s: has_ companion lies outside the struct (offset %llu)", f->name,
@@ -71,6 +89,13 @@ static int validate_field(const orm_model *m, size_t i)
         if (strcmp(m->fields[j].column, f->column) == 0)
             return bad(m, "duplicate column %s (field %llu)", f->column, i);
     }
+    bool in_pk = false;
+    for (size_t k = 0; k < m->npk; k++)
+        in_pk |= m->pk[k] == i;
+    if (in_pk != ((f->flags & ORM_FIELD_PK) != 0))
+        return bad(m, in_pk ? "field %s is in the primary key (pk[]) but lacks ORM_FIELD_PK%.0llu"
+                            : "field %s is flagged ORM_FIELD_PK but is not in the primary key (pk[])%.0llu",
+                   f->name, 0);
     if (f->flags & ORM_FIELD_AUTOINCREMENT) {
         if (!is_int(f->type))
             return bad(m, "field %s: AUTOINCREMENT needs an integer type%.0llu", f->name, 0);
@@ -79,6 +104,55 @@ static int validate_field(const orm_model *m, size_t i)
                        0);
     }
     return ORM_OK;
+}
+
+/* One byte range of the struct a field owns: the member, or its has_ flag. */
+typedef struct span {
+    size_t start, end; /* [start, end) */
+    size_t field;
+    bool has;
+} span;
+
+static int cmp_span(const void *a, const void *b)
+{
+    const span *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+static const char *span_what(const orm_model *m, const span *s, char *buf, size_t n)
+{
+    snprintf(buf, n, "%sfield %s", s->has ? "the has_ flag of " : "", m->fields[s->field].name);
+    return buf;
+}
+
+/* No two members (or a member and a has_ flag) share a byte: the mapper writes them all. */
+static int check_overlaps(const orm_model *m)
+{
+    size_t n = 0;
+    span stack[64], *sp = stack;
+    if (m->nfields * 2 > sizeof stack / sizeof stack[0]) {
+        sp = orm__malloc(m->nfields * 2 * sizeof *sp);
+        if (!sp)
+            return orm__error_nomem("model");
+    }
+    for (size_t i = 0; i < m->nfields; i++) {
+        const orm_field *f = &m->fields[i];
+        sp[n++] = (span){ f->offset, f->offset + member_size(f->type), i, false };
+        if (f->has_offset != ORM_NO_HAS)
+            sp[n++] = (span){ f->has_offset, f->has_offset + sizeof(bool), i, true };
+    }
+    qsort(sp, n, sizeof *sp, cmp_span);
+    int rc = ORM_OK;
+    for (size_t k = 1; k < n && rc == ORM_OK; k++)
+        if (sp[k].start < sp[k - 1].end) {
+            char a[300], b[300];
+            rc = orm__error_set(ORM_EINVAL, "model", "model %s (table %s): %s overlaps %s (offsets %zu and %zu)",
+                                m->name, m->table, span_what(m, &sp[k], a, sizeof a),
+                                span_what(m, &sp[k - 1], b, sizeof b), sp[k].start, sp[k - 1].start);
+        }
+    if (sp != stack)
+        orm__free(sp);
+    return rc;
 }
 
 int orm_model_validate(const orm_model *m)
@@ -95,8 +169,8 @@ int orm_model_validate(const orm_model *m)
         return bad(m, "no fields%s%.0llu", "", 0);
     if (m->struct_size == 0)
         return bad(m, "struct_size is 0%s%.0llu", "", 0);
-    if (!m->pk || m->npk == 0)
-        return bad(m, "no primary key%s%.0llu", "", 0);
+    if (m->npk && !m->pk) /* no key at all (npk 0) is allowed: insert and query only */
+        return bad(m, "npk is %s%llu but the primary key array pk is NULL", "", m->npk);
     for (size_t k = 0; k < m->npk; k++) {
         if (m->pk[k] >= m->nfields)
             return bad(m, "primary key part %s%llu is not a field index", "", k);
@@ -110,7 +184,7 @@ int orm_model_validate(const orm_model *m)
         if (rc != ORM_OK)
             return rc;
     }
-    return ORM_OK;
+    return check_overlaps(m);
 }
 
 int orm_model_field_index(const orm_model *m, const char *name)

@@ -6,6 +6,8 @@
  *   - an entry is emitted once per statement: exec statements when next returns, cursor
  *     statements when the cursor is freed (their SQL and arguments are copied at the open,
  *     because the builder that owned them may be gone by then);
+ *   - a line is one line: control characters (newline, CR, ESC ...), DEL and backslash in
+ *     the SQL, text arguments and error message are escaped (\n \r \t \\ \xHH);
  *   - logging never changes what the statement returns, nor the caller's last error (the
  *     message is copied before the sink runs); a failed allocation only loses the line.
  */
@@ -79,6 +81,26 @@ void orm__sbuf_printf(orm__sbuf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+void orm__sbuf_add_escaped(orm__sbuf *b, const char *s, size_t n)
+{
+    size_t run = 0; /* bytes copied as they are, in one add */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != 0x7f && c != '\\')
+            continue;
+        orm__sbuf_add(b, s + run, i - run);
+        run = i + 1;
+        switch (c) {
+        case '\n': orm__sbuf_add(b, "\\n", 2); break;
+        case '\r': orm__sbuf_add(b, "\\r", 2); break;
+        case '\t': orm__sbuf_add(b, "\\t", 2); break;
+        case '\\': orm__sbuf_add(b, "\\\\", 2); break;
+        default: orm__sbuf_printf(b, "\\x%02x", c); /* ESC, NUL, DEL, ... */
+        }
+    }
+    orm__sbuf_add(b, s + run, n - run);
+}
+
 void orm__sbuf_value(orm__sbuf *b, orm_value v, size_t max)
 {
     switch (v.type) {
@@ -106,15 +128,10 @@ void orm__sbuf_value(orm__sbuf *b, orm_value v, size_t max)
         size_t n = v.len < max ? v.len : max;
         orm__sbuf_add(b, "'", 1);
         for (size_t i = 0; i < n; i++) {
-            char c = v.u.s[i];
-            if (c == '\'')
+            if (v.u.s[i] == '\'')
                 orm__sbuf_add(b, "''", 2);
-            else if (c == '\n')
-                orm__sbuf_add(b, "\\n", 2);
-            else if (c == '\0')
-                orm__sbuf_add(b, "\\0", 2);
             else
-                orm__sbuf_add(b, &c, 1);
+                orm__sbuf_add_escaped(b, v.u.s + i, 1);
         }
         orm__sbuf_add(b, "'", 1);
         if (n < v.len)
@@ -188,13 +205,14 @@ static void render_args(orm__sbuf *b, const orm_stmt *st, orm_log_args mode)
 static void render_sql(orm__sbuf *b, const log_mw *l, const char *sql, size_t len)
 {
     size_t max = l->opts.max_sql_len ? l->opts.max_sql_len : 4096;
-    orm__sbuf_add(b, sql, len < max ? len : max);
+    orm__sbuf_add_escaped(b, sql, len < max ? len : max);
     if (len > max)
         orm__sbuf_puts(b, "...");
 }
 
 static void emit(const log_mw *l, orm_stmt_kind kind, const char *table, const char *sql,
-                 const char *args, uint64_t ns, int64_t rows, int error, const char *errmsg)
+                 const char *args, uint64_t ns, int64_t rows, int error, const char *errmsg,
+                 int cache)
 {
     if (ns < l->opts.min_duration_ns)
         return;
@@ -205,14 +223,19 @@ static void emit(const log_mw *l, orm_stmt_kind kind, const char *table, const c
         orm__sbuf_puts(&line, "?");
     else
         orm__sbuf_printf(&line, "%lld", (long long)rows);
-    if (error)
-        orm__sbuf_printf(&line, " error=%s (%s)", orm_strerror(error), errmsg);
+    if (cache)
+        orm__sbuf_puts(&line, cache == 1 ? " cache=hit" : " cache=miss");
+    if (error) {
+        orm__sbuf_printf(&line, " error=%s (", orm_strerror(error));
+        orm__sbuf_add_escaped(&line, errmsg, strlen(errmsg)); /* the server's text may span lines */
+        orm__sbuf_add(&line, ")", 1);
+    }
     orm__sbuf_printf(&line, " sql=%s", sql);
     if (*args)
         orm__sbuf_printf(&line, " args=%s", args);
     const char *text = orm__sbuf_str(&line);
     if (text) {
-        orm_log_entry e = { kind, table, sql, args, ns, rows, error, errmsg, text };
+        orm_log_entry e = { kind, table, sql, args, ns, rows, error, errmsg, text, cache };
         (l->opts.sink ? l->opts.sink : default_sink)(&e, l->opts.sink_userdata);
     }
     orm__sbuf_free(&line);
@@ -245,8 +268,9 @@ static int log_fn(orm_stmt *st, void *userdata)
         orm_error saved = *orm_error_last();
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", rc ? saved.message : "");
-        int64_t rows = (st->flags & ORM_STMT_CURSOR) ? st->rows : st->affected;
-        emit(l, st->kind, orm__mw_table(st), s, a, ns, rc == ORM_OK ? rows : -1, rc, msg);
+        int64_t rows = (st->flags & (ORM_STMT_CURSOR | ORM_STMT_GET)) ? st->rows : st->affected;
+        int cache = (st->flags & ORM_STMT_CACHED) ? 1 : (st->flags & ORM_STMT_CACHE_MISS) ? 2 : 0;
+        emit(l, st->kind, orm__mw_table(st), s, a, ns, rc == ORM_OK ? rows : -1, rc, msg, cache);
         if (rc)
             orm__error_set_db(rc, saved.module, saved.sqlstate, saved.native_code, "%s", msg);
     }
@@ -259,7 +283,7 @@ static void log_close(const orm_stmt_done *d, void *cookie, void *userdata)
 {
     pending *p = cookie;
     emit(userdata, p->kind, p->table, p->sql ? p->sql : "", p->args ? p->args : "",
-         d->elapsed_ns, d->rows, d->error, d->error ? orm_strerror(d->error) : "");
+         d->elapsed_ns, d->rows, d->error, d->error ? orm_strerror(d->error) : "", 0);
     orm__free(p->sql);
     orm__free(p->args);
     orm__free(p);

@@ -20,14 +20,20 @@
 typedef struct series {
     orm_stmt_kind kind;
     char *table;        /* owned copy: the metrics may outlive the descriptors */
-    uint64_t statements, errors, rows, sum_ns, max_ns;
+    uint64_t statements, errors, rows, sum_ns, max_ns, cached;
     uint64_t buckets[ORM_METRICS_BUCKETS];
 } series;
+
+#define MAX_COLLECTORS 8
 
 struct orm_metrics {
     pthread_mutex_t lock;
     series *s;
     size_t n, cap;
+    struct {
+        orm_metrics_collector_fn fn;
+        void *userdata;
+    } col[MAX_COLLECTORS];
 };
 
 static const uint64_t bounds[ORM_METRICS_BUCKETS] = {
@@ -112,12 +118,14 @@ static series *find(orm_metrics *m, orm_stmt_kind kind, const char *table)
 }
 
 static void record(orm_metrics *m, orm_stmt_kind kind, const char *table, int error,
-                   int64_t rows, uint64_t ns)
+                   int64_t rows, uint64_t ns, int cached)
 {
     pthread_mutex_lock(&m->lock);
     series *s = find(m, kind, table);
     if (s) { /* out of memory for a new series: this one observation is lost */
         s->statements++;
+        if (cached)
+            s->cached++;
         if (error)
             s->errors++;
         if (rows > 0)
@@ -136,9 +144,9 @@ static int metrics_fn(orm_stmt *st, void *userdata)
     int rc = orm_stmt_next(st);
     if (rc == ORM_OK && (st->flags & ORM_STMT_CURSOR) && orm_stmt_defer(st, NULL) == ORM_OK)
         return rc;
-    int64_t rows = (st->flags & ORM_STMT_CURSOR) ? st->rows : st->affected;
+    int64_t rows = (st->flags & (ORM_STMT_CURSOR | ORM_STMT_GET)) ? st->rows : st->affected;
     record(userdata, st->kind, orm__mw_table(st), rc != ORM_OK, rc == ORM_OK ? rows : 0,
-           orm__mw_now_ns() - t0);
+           orm__mw_now_ns() - t0, (st->flags & ORM_STMT_CACHED) != 0);
     return rc;
 }
 
@@ -146,7 +154,36 @@ static void metrics_close(const orm_stmt_done *d, void *cookie, void *userdata)
 {
     (void)cookie;
     const char *table = d->model && d->model->table ? d->model->table : "";
-    record(userdata, d->kind, table, d->error != ORM_OK, d->rows, d->elapsed_ns);
+    record(userdata, d->kind, table, d->error != ORM_OK, d->rows, d->elapsed_ns, 0);
+}
+
+int orm_metrics_add_collector(orm_metrics *m, orm_metrics_collector_fn fn, void *userdata)
+{
+    if (!m || !fn)
+        return orm__error_set(ORM_EINVAL, "metrics", "orm_metrics_add_collector: NULL argument");
+    for (size_t i = 0; i < MAX_COLLECTORS; i++)
+        if (!m->col[i].fn) {
+            m->col[i].fn = fn;
+            m->col[i].userdata = userdata;
+            return ORM_OK;
+        }
+    return orm__error_set(ORM_EINVAL, "metrics", "orm_metrics_add_collector: at most %d collectors",
+                          MAX_COLLECTORS);
+}
+
+int orm_metrics_remove_collector(orm_metrics *m, orm_metrics_collector_fn fn, void *userdata)
+{
+    if (!m)
+        return orm__error_set(ORM_EINVAL, "metrics", "orm_metrics_remove_collector: NULL metrics");
+    for (size_t i = 0; i < MAX_COLLECTORS; i++)
+        if (m->col[i].fn == fn && m->col[i].userdata == userdata) {
+            for (; i + 1 < MAX_COLLECTORS; i++)
+                m->col[i] = m->col[i + 1];
+            m->col[MAX_COLLECTORS - 1].fn = NULL;
+            m->col[MAX_COLLECTORS - 1].userdata = NULL;
+            return ORM_OK;
+        }
+    return orm__error_set(ORM_ENOTFOUND, "metrics", "orm_metrics_remove_collector: not added");
 }
 
 int orm_metrics_middleware(orm_middleware *out, orm_metrics *m)
@@ -211,6 +248,7 @@ int orm_metrics_snapshot_take(const orm_metrics *cm, orm_metrics_snapshot *out)
             o->statements = s->statements;
             o->errors = s->errors;
             o->rows = s->rows;
+            o->cached = s->cached;
             o->count = s->statements;
             o->sum_ns = s->sum_ns;
             o->max_ns = s->max_ns;
@@ -279,7 +317,8 @@ static void counter(orm__sbuf *b, const orm_metrics_snapshot *snap, const char *
     orm__sbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
     for (size_t i = 0; i < snap->nseries; i++) {
         const orm_metrics_series *s = &snap->series[i];
-        uint64_t v = field == 0 ? s->statements : field == 1 ? s->errors : s->rows;
+        uint64_t v = field == 0 ? s->statements : field == 1 ? s->errors : field == 2 ? s->rows
+                                                                                : s->cached;
         orm__sbuf_printf(b, "%s{", name);
         labels(b, s);
         orm__sbuf_printf(b, "} %llu\n", (unsigned long long)v);
@@ -332,8 +371,23 @@ int orm_metrics_prometheus(const orm_metrics *m, char **out, size_t *len)
     counter(&b, &snap, "orm_statements_total", "Statements run, by kind and table.", 0);
     counter(&b, &snap, "orm_errors_total", "Statements that failed, by kind and table.", 1);
     counter(&b, &snap, "orm_rows_total", "Rows returned (queries) or changed (writes).", 2);
+    counter(&b, &snap, "orm_statements_cached_total",
+            "Statements answered by a cache layer (they never reached the database).", 3);
     histogram(&b, &snap);
     orm_metrics_snapshot_free(&snap);
+    /* The collectors' text (the row cache's series), in registration order. Read without the
+     * lock: collectors are added before the metrics are shared, as middlewares are. */
+    for (size_t i = 0; i < MAX_COLLECTORS && m->col[i].fn && !b.failed; i++) {
+        char *t = NULL;
+        rc = m->col[i].fn(&t, m->col[i].userdata);
+        if (rc != ORM_OK) {
+            orm__sbuf_free(&b);
+            return rc;
+        }
+        if (t)
+            orm__sbuf_puts(&b, t);
+        orm_free_string(t);
+    }
     if (b.failed) {
         orm__sbuf_free(&b);
         return orm__error_nomem("metrics");

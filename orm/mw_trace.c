@@ -42,7 +42,7 @@ static int trace_fn(orm_stmt *st, void *userdata)
     char name[160];
     const char *table = orm__mw_table(st);
     snprintf(name, sizeof name, "%s%s%s", orm_stmt_kind_name(st->kind), *table ? " " : "", table);
-    orm_span span = { name, db_system(st), st->sql, st->kind, table, -1, ORM_OK, "", 0 };
+    orm_span span = { name, db_system(st), st->sql, st->kind, table, -1, ORM_OK, "", 0, 0 };
     void *handle = t->opts.on_start ? t->opts.on_start(&span, t->opts.userdata) : NULL;
     uint64_t t0 = orm__mw_now_ns();
     int rc = orm_stmt_next(st);
@@ -63,7 +63,8 @@ static int trace_fn(orm_stmt *st, void *userdata)
     span.duration_ns = orm__mw_now_ns() - t0;
     span.error = rc;
     if (rc == ORM_OK)
-        span.rows = (st->flags & ORM_STMT_CURSOR) ? st->rows : st->affected;
+        span.rows = (st->flags & (ORM_STMT_CURSOR | ORM_STMT_GET)) ? st->rows : st->affected;
+    span.cached = (st->flags & ORM_STMT_CACHED) != 0;
     char msg[1024] = "";
     if (rc != ORM_OK)
         snprintf(msg, sizeof msg, "%s", orm_error_last()->message);

@@ -10,6 +10,7 @@
  * server's text output otherwise. Both decoders give the same orm_value for the same field.
  * What stays true: nothing here allocates except PQunescapeBytea for bytea in text form.
  */
+#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -119,6 +120,11 @@ int orm__pg_param_encode(const orm_value *v, Oid oid, char *dst, pg_param *out)
     out->format = 0;
     switch (v->type) {
     case ORM_VALUE_NULL: return ORM_OK;
+    case ORM_VALUE_DOUBLE:
+        /* PostgreSQL could store it, SQLite cannot (it stores NULL): refused on both */
+        if (isnan(v->u.d))
+            return orm__error_set(ORM_EINVAL, "postgres", "a NaN parameter: not stored (see orm_double)");
+        break;
     case ORM_VALUE_TEXT:
         /* Text parameters travel NUL-terminated (libpq ignores lengths for text format), so
          * copy, and refuse a NUL inside: the server would silently cut the value there. */
@@ -155,6 +161,10 @@ int orm__pg_param_encode(const orm_value *v, Oid oid, char *dst, pg_param *out)
     }
     case ORM_VALUE_BOOL: dst[0] = v->u.b ? 1 : 0; out->length = 1; break;
     case ORM_VALUE_TIMESTAMP:
+        /* the range check also keeps the epoch shift from overflowing */
+        if (v->u.i < ORM_TIMESTAMP_MIN || v->u.i > ORM_TIMESTAMP_MAX)
+            return orm__error_set(ORM_ETYPE, "postgres",
+                                  "timestamp %" PRId64 " us is outside years 1..9999", v->u.i);
         put_be64(dst, (uint64_t)(v->u.i - PG_EPOCH_OFFSET_US));
         out->length = 8;
         break;
@@ -236,15 +246,24 @@ static orm_value decode_binary(Oid oid, const char *data, int len)
     case PG_OID_TIMESTAMP:
     case PG_OID_TIMESTAMPTZ: {
         int64_t t = len == 8 ? (int64_t)get_be64(data) : 0;
-        /* +-infinity are INT64_MIN/MAX on the server: kept as the extremes, not shifted. */
-        if (t != INT64_MAX && t != INT64_MIN)
-            t += PG_EPOCH_OFFSET_US;
-        return orm_timestamp_us(t);
+        /* +-infinity are INT64_MIN/MAX on the server, and a value beyond years 1..9999 (which
+         * the shift could overflow) reads as them too (see ORM_TIMESTAMP_MIN in value.h). */
+        if (t < ORM_TIMESTAMP_MIN - PG_EPOCH_OFFSET_US)
+            return orm_timestamp_us(INT64_MIN);
+        if (t > ORM_TIMESTAMP_MAX - PG_EPOCH_OFFSET_US)
+            return orm_timestamp_us(INT64_MAX);
+        return orm_timestamp_us(t + PG_EPOCH_OFFSET_US);
     }
     case PG_OID_DATE: {
+        /* days since 2000-01-01; +-infinity are INT32_MAX/MIN; beyond years 1..9999 (where
+         * the product could overflow) reads as the extremes too */
         int32_t days = len == 4 ? (int32_t)get_be32(data) : 0;
-        if (days == INT32_MAX || days == INT32_MIN)
-            return orm_timestamp_us(days == INT32_MAX ? INT64_MAX : INT64_MIN);
+        int64_t lo = (ORM_TIMESTAMP_MIN - PG_EPOCH_OFFSET_US) / INT64_C(86400000000);
+        int64_t hi = (ORM_TIMESTAMP_MAX - PG_EPOCH_OFFSET_US) / INT64_C(86400000000);
+        if (days < lo)
+            return orm_timestamp_us(INT64_MIN);
+        if (days > hi)
+            return orm_timestamp_us(INT64_MAX);
         return orm_timestamp_us((int64_t)days * INT64_C(86400000000) + PG_EPOCH_OFFSET_US);
     }
     case PG_OID_BYTEA: return orm_blob_n(data, (size_t)len);
@@ -266,10 +285,15 @@ static orm_value decode_text(Oid oid, const char *data, int len, unsigned char *
             return orm_timestamp_us(INT64_MAX);
         if (strcmp(data, "-infinity") == 0)
             return orm_timestamp_us(INT64_MIN);
-        /* The session runs with TimeZone=UTC, so the text is UTC. BC dates stay text. */
+        /* The session runs with TimeZone=UTC, so the text is UTC. Beyond years 1..9999 (a
+         * BC date, a year of five digits or more): the extremes, as the binary form gives. */
         if (orm_timestamp_parse(&ts, data, (size_t)len) == ORM_OK)
             return orm_timestamp_us(ts);
         orm_error_clear();
+        if (len > 3 && strcmp(data + len - 3, " BC") == 0)
+            return orm_timestamp_us(INT64_MIN);
+        if (len > 5 && isdigit((unsigned char)data[4]) && isdigit((unsigned char)data[0]))
+            return orm_timestamp_us(INT64_MAX);
         return orm_text_n(data, (size_t)len);
     }
     case PG_OID_BYTEA: {

@@ -71,4 +71,9 @@ orm_value orm__pg_decode(Oid oid, int format, const char *data, int len, unsigne
  * cancelled the statement because the ctx deadline passed. */
 int orm__pg_error(PGconn *pg, const PGresult *res, const char *what, int timed_out);
 
+/* ORM_OK, or ORM_EINVAL naming what is malformed in a PostgreSQL DSN (a bad % escape, an
+ * unterminated quote, a missing '=', a port that is not 1..65535): parsed, never connected
+ * to (orm/pg_dsn.c). */
+int orm__pg_dsn_check(const char *dsn);
+
 #endif

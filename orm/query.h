@@ -31,6 +31,7 @@ typedef struct orm_query {
     uint64_t sql_hash;      /* orm__sql_hash(sql, sql_len), or 0: computed by the driver */
     const orm_value *args;
     size_t nargs;
+    const struct orm_stmt_intent *intent; /* what it is for (middleware.h); NULL: SQL only */
 } orm_query;
 
 /* What a statement that returns no rows reports. */

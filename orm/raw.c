@@ -8,7 +8,10 @@
  *     two columns mapping to the same field;
  *   - orm_raw_get leaves out zeroed and owning nothing on error; orm_raw_all leaves the list
  *     as it was;
- *   - allow_unsafe is a permission for this one statement: it is withdrawn when the call ends.
+ *   - allow_unsafe is a permission for this one statement: it is withdrawn when the call ends;
+ *   - placeholders may be written "?" or "$n" on either backend: they are rewritten for the
+ *     session's backend outside literals, identifiers, comments and dollar quotes before the
+ *     statement enters the middleware chain (orm/sql_scan.h).
  */
 #include <stdint.h>
 #include <string.h>
@@ -19,6 +22,7 @@
 #include "orm/middleware_internal.h"
 #include "orm/raw.h"
 #include "orm/session_internal.h"
+#include "orm/sql_scan.h"
 
 #define STACK_COLS 64
 
@@ -48,6 +52,21 @@ static int make_query(orm_query *q, const char *sql, const orm_value *args, size
     return ORM_OK;
 }
 
+/* Rewrite q's placeholders for s's backend (sql_scan.h): *owned is the new text to free
+ * after the statement, or NULL when q is unchanged. */
+static int portable_params(orm_session *s, orm_query *q, char **owned)
+{
+    *owned = NULL;
+    const int pg = strcmp(orm__db_driver(s->db)->name, "postgres") == 0;
+    size_t len;
+    int rc = orm__sql_params_rewrite(q->sql, q->sql_len, pg, owned, &len);
+    if (rc == ORM_OK && *owned) {
+        q->sql = *owned;
+        q->sql_len = len;
+    }
+    return rc;
+}
+
 int orm_raw_exec_opts(orm_session *s, orm_ctx *ctx, const char *sql, const orm_value *args,
                       size_t nargs, int64_t *affected, const orm_raw_options *opts)
 {
@@ -60,12 +79,16 @@ int orm_raw_exec_opts(orm_session *s, orm_ctx *ctx, const char *sql, const orm_v
         return rc;
     if (!s)
         return orm__error_set(ORM_EINVAL, "raw", "orm_raw_exec: session is NULL");
+    char *owned;
+    if ((rc = portable_params(s, &q, &owned)) != ORM_OK)
+        return rc;
     orm_exec_result res = { 0, 0 };
     if (opts->allow_unsafe)
         orm__guard_permit(1);
     rc = orm__session_exec(s, ctx, &q, &res);
     if (opts->allow_unsafe)
         orm__guard_permit(0);
+    orm__free(owned);
     if (rc == ORM_OK && affected)
         *affected = res.affected;
     return rc;
@@ -89,7 +112,12 @@ int orm_raw_rows(orm_session *s, orm_ctx *ctx, const char *sql, const orm_value 
         return rc;
     if (!s)
         return orm__error_set(ORM_EINVAL, "raw", "orm_raw_rows: session is NULL");
-    return orm__session_query(s, ctx, &q, out);
+    char *owned;
+    if ((rc = portable_params(s, &q, &owned)) != ORM_OK)
+        return rc;
+    rc = orm__session_query(s, ctx, &q, out);
+    orm__free(owned); /* the driver and the statement cache keep copies */
+    return rc;
 }
 
 /* An open cursor and its column-to-field map. */

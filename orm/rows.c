@@ -17,6 +17,7 @@
 #include "orm/middleware_internal.h"
 #include "orm/rows_internal.h"
 #include "orm/txn.h"
+#include "orm/value_internal.h"
 
 struct orm_rows {
     orm_session *session;
@@ -82,6 +83,22 @@ const char *orm_rows_name(const orm_rows *r, size_t col)
 orm_value orm_rows_value(const orm_rows *r, size_t col)
 {
     return r && col < r->ncols ? r->drv->cursor_value(r->cur, col) : orm_null();
+}
+
+int orm_rows_timestamp(orm_timestamp *out, const orm_rows *r, size_t col)
+{
+    if (!out || !r || col >= r->ncols)
+        return orm__error_set(ORM_EINVAL, "rows", "orm_rows_timestamp: %s",
+                              !out ? "out is NULL" : !r ? "NULL cursor" : "column out of range");
+    orm_value v = orm_rows_value(r, col);
+    if (v.type == ORM_VALUE_NULL)
+        return orm__error_set(ORM_ENULL, "rows", "column \"%s\" is NULL", orm_rows_name(r, col));
+    orm_timestamp ts;
+    if (orm__timestamp_from_value(v, &ts) != 0)
+        return orm__error_set(ORM_ETYPE, "rows", "column \"%s\" holds a %s that is not a timestamp",
+                              orm_rows_name(r, col), orm_value_type_name(v.type));
+    *out = ts;
+    return ORM_OK;
 }
 
 orm_value_type orm_rows_type(const orm_rows *r, size_t col) { return orm_rows_value(r, col).type; }

@@ -128,6 +128,25 @@ int orm__session_query(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_row
     return orm__chain_query(ch, s, ctx, q, out, query_db);
 }
 
+int orm__session_query_direct(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_rows **out)
+{
+    *out = NULL;
+    return query_db(s, ctx, q, out, NULL);
+}
+
+int orm__session_get(orm_session *s, orm_ctx *ctx, const orm_query *q, int64_t *found,
+                     int (*t)(orm_session *, orm_ctx *, const orm_query *, int64_t *))
+{
+    if (!s || !q)
+        return orm__error_set(ORM_EINVAL, "session", "NULL session or query");
+    orm__chain *ch = orm__db_chain(s->db);
+    int64_t n = 0;
+    int rc = orm__chain_bypass(ch) ? t(s, ctx, q, &n) : orm__chain_get(ch, s, ctx, q, &n, t);
+    if (found)
+        *found = n;
+    return rc;
+}
+
 static int script_db(orm_session *s, orm_ctx *ctx, const char *sql)
 {
     orm_conn *c;

@@ -34,6 +34,10 @@ typedef struct orm_model_entry {
 
 /* The registry entry of a model, or NULL when it is not registered with db. */
 orm_model_entry *orm__db_model_entry(orm_db *db, const orm_model *model);
+/* One hook orm_db_close runs before it takes anything down (the row cache flushes its
+ * write-back rows there); set before the db is shared. fn NULL: none. ORM_EINVAL (no error
+ * set) when one is set already. */
+int orm__db_set_close_hook(orm_db *db, void (*fn)(void *), void *ud);
 const orm_driver *orm__db_driver(const orm_db *db);
 
 /* Take a connection for one statement and give it back. The connection is the
@@ -54,6 +58,13 @@ void orm__db_discard(orm_db *db, orm_conn *c);
 int orm__session_exec(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_exec_result *res);
 /* Open a cursor: the connection stays taken until orm_rows_free. */
 int orm__session_query(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_rows **out);
+/* Open a cursor without the middleware chain (the terminal of a read by key, which the chain
+ * already ran around). */
+int orm__session_query_direct(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_rows **out);
+/* A read by key (q->intent GET / GET_MANY), through the chain when there is one: t opens its
+ * cursors with orm__session_query_direct and maps the rows. *found may be NULL. */
+int orm__session_get(orm_session *s, orm_ctx *ctx, const orm_query *q, int64_t *found,
+                     int (*t)(orm_session *, orm_ctx *, const orm_query *, int64_t *));
 int orm__session_exec_script(orm_session *s, orm_ctx *ctx, const char *sql);
 
 /* The driver cursor under a public cursor, for the mapper. */

@@ -11,6 +11,7 @@ set(ORM_CORE_SOURCES
   orm/mapper.c
   orm/stmt_cache.c
   orm/driver_sqlite.c
+  orm/sqlite_dsn.c
   orm/middleware.c
   orm/mw_log.c
   orm/mw_slow.c
@@ -19,6 +20,7 @@ set(ORM_CORE_SOURCES
   orm/mw_tag.c
   orm/mw_trace.c
   orm/raw.c
+  orm/sql_scan.c
   orm/mw_db.c
   orm/pool.c
   orm/ctx.c
@@ -30,4 +32,5 @@ set(ORM_POSTGRES_SOURCES
   orm/pg_codec.c
   orm/pg_error.c
   orm/pg_cancel.c
+  orm/pg_dsn.c
 )

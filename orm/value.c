@@ -88,7 +88,7 @@ int orm_timestamp_format(orm_timestamp ts, char *buf, size_t buflen)
 {
     if (!buf || buflen < 27)
         return orm__error_set(ORM_EINVAL, "value", "timestamp buffer too small (%zu bytes)", buflen);
-    int64_t y, secs, us;
+    int64_t y = 0, secs = 0, us = 0; /* set by split; zeroed for -Wmaybe-uninitialized */
     int m, d;
     int rc = split(ts, &y, &m, &d, &secs, &us);
     if (rc != ORM_OK)
@@ -105,7 +105,7 @@ int orm_timestamp_format_short(orm_timestamp ts, char *buf, size_t buflen)
 {
     if (!buf || buflen < 27)
         return orm__error_set(ORM_EINVAL, "value", "timestamp buffer too small (%zu bytes)", buflen);
-    int64_t y, secs, us;
+    int64_t y = 0, secs = 0, us = 0; /* set by split; zeroed for -Wmaybe-uninitialized */
     int m, d;
     int rc = split(ts, &y, &m, &d, &secs, &us);
     if (rc != ORM_OK)
@@ -217,6 +217,9 @@ int orm_timestamp_parse(orm_timestamp *out, const char *text, size_t len)
     if (!out || !text || parse(&ts, text, text + len) != 0)
         return orm__error_set(ORM_EINVAL, "value", "not a timestamp: \"%.*s\"",
                               text ? (int)(len > 64 ? 64 : len) : 6, text ? text : "(null)");
+    if (ts < ORM_TIMESTAMP_MIN || ts > ORM_TIMESTAMP_MAX)
+        return orm__error_set(ORM_EINVAL, "value", "timestamp \"%.*s\" is outside years 1..9999 in UTC",
+                              (int)(len > 64 ? 64 : len), text);
     *out = ts;
     return ORM_OK;
 }

@@ -2,7 +2,7 @@
 # Install the Debian packages liborm needs to build and test, only those that are missing.
 set -euo pipefail
 pkgs=(cmake make gcc pkg-config libsqlite3-dev sqlite3 libpq-dev postgresql check uthash-dev
-      libhiredis-dev util-linux clang)
+      libhiredis-dev redis-server util-linux clang)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -21,6 +21,7 @@
 #include "orm/alloc.h"
 #include "orm/ctx_internal.h"
 #include "orm/error_internal.h"
+#include "orm/middleware.h"
 #include "orm/middleware_internal.h"
 #include "orm/session_internal.h"
 #include "tx/tx_internal.h"
@@ -102,7 +103,11 @@ static int savepoint_stmt(orm_tx *tx, orm_ctx *ctx, const char *verb)
 {
     char sql[64];
     int n = snprintf(sql, sizeof sql, "%s orm_sp_%u", verb, tx->depth);
-    orm_query q = { .kind = ORM_QUERY_SAVEPOINT, .sql = sql, .sql_len = (size_t)n };
+    orm_stmt_intent in = { verb[0] == 'S' ? ORM_STMT_OP_SAVEPOINT
+                           : verb[0] == 'R' && verb[1] == 'E' ? ORM_STMT_OP_RELEASE
+                                                             : ORM_STMT_OP_ROLLBACK_TO,
+                           NULL, 0, NULL, NULL, NULL };
+    orm_query q = { .kind = ORM_QUERY_SAVEPOINT, .sql = sql, .sql_len = (size_t)n, .intent = &in };
     return orm__session_exec(&tx->parent->session, ctx, &q, NULL);
 }
 

@@ -67,7 +67,30 @@ typedef struct orm_cache_type {
      * object that is not modified. */
     size_t (*size)(const void *obj, void *userdata);
     void *userdata;
+    /* Optional, for caches that keep values outside the process (the Redis backend): a
+     * compact encoding of the object and a fingerprint of its layout. Leave them NULL (as
+     * older initializers do) for a type that only a local cache holds. */
+    /* A number that changes whenever the encoding would: an entry written under another
+     * fingerprint is never decoded (a Redis get reads it as a miss, and counts it). */
+    uint64_t (*fingerprint)(void *userdata);
+    /* Encode obj into buf (cap bytes); *len is the size the encoding takes, set also when
+     * cap is too small (then call again with a buffer of *len bytes). */
+    int (*encode)(const void *obj, unsigned char *buf, size_t cap, size_t *len, void *userdata);
+    /* Decode len bytes into dst (obj_size bytes, zeroed). On failure (ORM_EPARSE for bytes
+     * that are not an encoding of this type) return a negative ORM_E code, dst owning
+     * nothing. */
+    int (*decode)(void *dst, const unsigned char *data, size_t len, void *userdata);
 } orm_cache_type;
+
+/* Fill *type from a model descriptor: copy, clear and size through orm_model_copy/_clear/
+ * _size, and a versioned binary codec (encode/decode) with a fingerprint of the descriptor
+ * (its name, table, fields, their types, offsets and flags, struct size, and the generated
+ * DDL fingerprint when the model has one), so a changed model never decodes an entry its
+ * predecessor wrote. The model must outlive the type. ORM_EINVAL for an invalid model. */
+struct orm_model;
+ORM_API int orm_cache_type_from_model(orm_cache_type *type, const struct orm_model *model);
+/* The fingerprint orm_cache_type_from_model gives the model's type. */
+ORM_API uint64_t orm_cache_model_fingerprint(const struct orm_model *model);
 
 /* A new value holding a deep copy of obj (type must outlive the value). */
 ORM_API int orm_cache_ref_new_obj(orm_cache_ref **out, const orm_cache_type *type, const void *obj);

@@ -3,8 +3,11 @@
  *     orm_select_where(q, orm_and(orm_eq("age", orm_int(30)),
  *                                 orm_like("name", orm_text("a%"))));
  *
- * Field names: "field" (a field of the query's model, by its name or its column),
- * "alias.field" or "table.field" (a field of the model or a joined model). Names are
+ * Field names: "field" (a field of the query's model, by its name or its column), or
+ * "Q.field" for a field of the model or a joined model, where Q is the join's alias, else
+ * the model's SQL table name, else the model's own name (orm_model.name, its struct's):
+ * "invoices.customer_id" and "Invoice.customer_id" both name a field of model Invoice of
+ * table invoices. Matching is exact (case-sensitive) and the same on every backend. Names are
  * checked against the models when the query is built; an unknown one is ORM_EUNKNOWN_FIELD
  * naming it, and nothing reaches the database. Values are always bound as parameters.
  *
@@ -13,6 +16,12 @@
  * fail visibly: on allocation failure they return an error node (or NULL for the stolen
  * children's parent), and the error surfaces as ORM_ENOMEM when the query is built. Text and
  * blob values are copied into the node. orm_expr_free(NULL) is a no-op.
+ *
+ * Depth: AND of ANDs (and OR of ORs) flatten into one list, so a condition built by adding
+ * terms one at a time (a loop of orm_and, or of orm_select_where) stays flat however long.
+ * Other nesting (NOT, comparisons, IN/EXISTS subqueries, AND inside OR ...) is limited to
+ * ORM_EXPR_MAX_DEPTH levels: a deeper node is an error node, and building the query that
+ * holds it is ORM_EINVAL, so rendering and freeing never exhaust the stack.
  *
  * Thread safety: a node belongs to one thread until it is stolen.
  */
@@ -27,6 +36,8 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#define ORM_EXPR_MAX_DEPTH 256
 
 typedef struct orm_expr orm_expr;
 typedef struct orm_select orm_select;

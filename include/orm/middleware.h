@@ -66,6 +66,7 @@
 #include "orm/db.h"
 #include "orm/export.h"
 #include "orm/model.h"
+#include "orm/tx.h"
 #include "orm/value.h"
 
 #ifdef __cplusplus
@@ -94,8 +95,50 @@ ORM_API const char *orm_stmt_kind_name(orm_stmt_kind kind);
 enum orm_stmt_flags {
     ORM_STMT_CURSOR = 1u << 0,       /* the statement opens a cursor (see "Cursors") */
     ORM_STMT_SCRIPT = 1u << 1,       /* several statements without arguments (orm_exec_sql) */
-    ORM_STMT_ALLOW_UNSAFE = 1u << 2  /* the guard lets this UPDATE/DELETE without WHERE pass */
+    ORM_STMT_ALLOW_UNSAFE = 1u << 2, /* the guard lets this UPDATE/DELETE without WHERE pass */
+    /* A read by key (orm_get, orm_get_many: intent op GET / GET_MANY) that opens no cursor
+     * for the caller: the rows are mapped into intent->obj / objs before next returns, and
+     * st->rows is how many were found. A layer may answer it itself (the row cache). */
+    ORM_STMT_GET = 1u << 3,
+    /* Set by the layer that answered the statement from a cache: it never reached the
+     * database (for GET_MANY: some keys did not, see st->rows and intent->found). */
+    ORM_STMT_CACHED = 1u << 4,
+    /* Set by a cache layer that looked the statement up and missed: it went to the database. */
+    ORM_STMT_CACHE_MISS = 1u << 5
 };
+
+/* What a statement is for, besides its SQL: enough for a layer to answer a read by key or to
+ * know which rows a write touched. */
+typedef enum orm_stmt_op {
+    ORM_STMT_OP_NONE = 0,       /* SQL only: raw SQL, scripts, the select builder, BEGIN ... */
+    ORM_STMT_OP_GET,            /* orm_get: key (npk values); obj is the struct to fill */
+    ORM_STMT_OP_GET_MANY,       /* orm_get_many: keys (nkeys x npk values); struct i of the
+                                   array obj is filled and found[i] set for each key found;
+                                   keys already found when next is called are not loaded */
+    ORM_STMT_OP_INSERT_ONE,     /* orm_insert_one: obj written (its AUTOINCREMENT key is set
+                                   once next returned ORM_OK) */
+    ORM_STMT_OP_UPDATE_ONE,     /* orm_update_one: key, obj written (every non-key column) */
+    ORM_STMT_OP_DELETE_ONE,     /* orm_delete_one: key */
+    ORM_STMT_OP_INSERT,         /* insert builder, one statement's rows: objs (nkeys of them;
+                                   keys the database assigns are set once next returned) */
+    ORM_STMT_OP_UPSERT,         /* the same with ON CONFLICT: existing rows may change */
+    ORM_STMT_OP_UPDATE_WHERE,   /* update builder (any WHERE, orm_update_from's too): the
+                                   rows it changes are not known */
+    ORM_STMT_OP_DELETE_WHERE,   /* delete builder (any WHERE): the rows are not known */
+    ORM_STMT_OP_SAVEPOINT,      /* SAVEPOINT (kind SAVEPOINT) */
+    ORM_STMT_OP_RELEASE,        /* RELEASE SAVEPOINT: its work joins the enclosing tx */
+    ORM_STMT_OP_ROLLBACK_TO     /* ROLLBACK TO SAVEPOINT: its work is undone */
+} orm_stmt_op;
+
+typedef struct orm_stmt_intent {
+    orm_stmt_op op;
+    const orm_value *key;   /* GET, UPDATE_ONE, DELETE_ONE: npk values; GET_MANY: nkeys x npk */
+    size_t nkeys;           /* GET_MANY: keys; INSERT / UPSERT: objs */
+    void *obj;              /* GET: to fill; GET_MANY: nkeys structs to fill; INSERT_ONE,
+                               UPDATE_ONE: the row written */
+    void *const *objs;      /* INSERT / UPSERT: the rows */
+    bool *found;            /* GET_MANY: found[i] is true once key i was filled */
+} orm_stmt_intent;
 
 /* One statement on its way through the chain. Lives on the stack of the call that runs it:
  * valid only during the middleware call (copy what you keep). */
@@ -109,6 +152,7 @@ typedef struct orm_stmt {
     const orm_value *args;
     size_t nargs;
     unsigned flags;         /* enum orm_stmt_flags */
+    const orm_stmt_intent *intent; /* what the statement is for; NULL: SQL only */
     /* The result, set when orm_stmt_next returns ORM_OK (or by a short-circuiting layer). */
     int64_t affected;       /* rows changed; -1 when not known (cursors) */
     int64_t rows;           /* rows returned; -1 when not known (cursors, see "Cursors") */
@@ -119,6 +163,10 @@ typedef struct orm_stmt {
     size_t depth_;
     unsigned state_;
 } orm_stmt;
+
+/* The transaction the statement runs in — its session's, or the one its ctx carries on the
+ * session's db (a callee that joined its caller's transaction) — or NULL (autocommit). */
+ORM_API orm_tx *orm_stmt_tx(const orm_stmt *st);
 
 /* Run the inner layers (and, at the end, the database). At most once per layer:
  * a second call is ORM_EINVAL. Returns ORM_OK or the error of the statement. */
@@ -180,13 +228,15 @@ typedef enum orm_log_args {
 typedef struct orm_log_entry {
     orm_stmt_kind kind;
     const char *table;       /* the model's table or "" */
-    const char *sql;
-    const char *args;        /* rendered per orm_log_args ("" when hidden) */
+    const char *sql;         /* control characters, DEL and '\\' escaped (\n \r \t \\ \xHH) */
+    const char *args;        /* rendered per orm_log_args ("" when hidden), escaped the same */
     uint64_t duration_ns;    /* exec: the call; cursor: open to free */
     int64_t rows;            /* rows returned (queries) or changed (writes); -1 unknown */
     int error;               /* ORM_OK or the statement's error */
     const char *error_message; /* "" when error is ORM_OK */
-    const char *line;        /* all of the above as one line, without a newline */
+    const char *line;        /* all of the above as one line, without a newline (escaped) */
+    int cache;               /* a read by key: 1 answered by a cache layer ("cache=hit" in the
+                                line), 2 a cache layer missed ("cache=miss"); else 0 */
 } orm_log_entry;
 
 typedef void (*orm_log_sink_fn)(const orm_log_entry *entry, void *userdata);
@@ -236,6 +286,7 @@ typedef struct orm_metrics_series {
     uint64_t statements;
     uint64_t errors;
     uint64_t rows;             /* rows returned (cursors) or changed (writes) */
+    uint64_t cached;           /* of the statements, answered by a cache (no database) */
     uint64_t count;            /* latency observations (== statements) */
     uint64_t sum_ns;
     uint64_t max_ns;
@@ -259,9 +310,18 @@ ORM_API const uint64_t *orm_metrics_bucket_bounds(void);
 ORM_API int orm_metrics_snapshot_take(const orm_metrics *m, orm_metrics_snapshot *out);
 ORM_API void orm_metrics_snapshot_free(orm_metrics_snapshot *snap);
 /* Render in the Prometheus text exposition format: orm_statements_total, orm_errors_total,
- * orm_rows_total (labels kind, table) and the histogram orm_statement_duration_seconds.
+ * orm_rows_total, orm_statements_cached_total (labels kind, table) and the histogram
+ * orm_statement_duration_seconds, then the collectors' text.
  * *out is freed with orm_free_string; len may be NULL. */
 ORM_API int orm_metrics_prometheus(const orm_metrics *m, char **out, size_t *len);
+/* More text for orm_metrics_prometheus, appended after the statement series (the row cache's
+ * per-model series, see row_cache.h): ORM_OK with *out a NUL-terminated string from malloc,
+ * which the metrics free (NULL: nothing), or an error that orm_metrics_prometheus returns. */
+typedef int (*orm_metrics_collector_fn)(char **out, void *userdata);
+/* Add / remove a collector (at most 8). Not thread-safe with orm_metrics_prometheus: add before
+ * sharing m, remove once nothing renders it. */
+ORM_API int orm_metrics_add_collector(orm_metrics *m, orm_metrics_collector_fn fn, void *userdata);
+ORM_API int orm_metrics_remove_collector(orm_metrics *m, orm_metrics_collector_fn fn, void *userdata);
 /* Fill out with a middleware counting into m (borrowed: m must outlive the db). */
 ORM_API int orm_metrics_middleware(orm_middleware *out, orm_metrics *m);
 
@@ -321,6 +381,7 @@ typedef struct orm_span {
     int error;               /* ORM_OK or the error */
     const char *error_message;
     uint64_t duration_ns;
+    int cached;              /* on_end: answered by a cache layer, never reached the database */
 } orm_span;
 
 #define ORM_TRACE_OPTIONS_VERSION 1u

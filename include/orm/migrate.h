@@ -6,12 +6,15 @@
  *         fprintf(stderr, "%s\n", orm_error_last()->message);
  *     orm_migrator_free(m);
  *
- * Files: NNNN_name.up.sql and NNNN_name.down.sql. The version is the integer before the
+ * Files: NNNN_name.up.sql and NNNN_name.down.sql, the name of letters, digits and '_' (at most
+ * 200; any other *.sql name is refused). The version is the integer before the
  * first '_' (gaps allowed, > 0); two files claiming the same version and direction (or an up
  * and a down whose names differ) are ORM_EPARSE naming both files. Another *.sql file in the
  * folder is ORM_EPARSE naming it; other files are ignored. A migration without a down file
  * cannot be reverted (down stops there with ORM_EINVAL). A file whose first line is
  * `-- orm:no-transaction` runs outside a transaction (CREATE INDEX CONCURRENTLY).
+ * Only regular files are read (a FIFO or device named like a migration is ORM_EIO, never
+ * waited on), each at most ORM_MIGRATION_MAX_BYTES; reading stops at the first error.
  *
  * Compiled in: an array of orm_migration (`ormctl migrate -m DIR embed NAME > file.c` writes
  * one from a folder), so a service can migrate itself at start-up.
@@ -58,6 +61,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The largest migration file a folder may hold (bytes); a larger one is ORM_EIO. */
+#define ORM_MIGRATION_MAX_BYTES (64 * 1024 * 1024)
 
 /* One migration compiled into the program. down may be NULL (irreversible). */
 typedef struct orm_migration {

@@ -98,8 +98,11 @@ typedef struct orm_model {
     { ORM_MODEL_VERSION, #st, (table), (fields), sizeof(fields) / sizeof((fields)[0]), \
       sizeof(st), (pk), sizeof(pk) / sizeof((pk)[0]), NULL }
 
-/* Check a descriptor on its own: version, names, offsets inside struct_size, key indexes,
- * duplicate names or columns, AUTOINCREMENT only on a single integer key.
+/* Check a descriptor on its own: version, names, offsets inside struct_size and aligned for
+ * the member's type, no two members or has_ flags sharing a byte, key indexes, ORM_FIELD_PK
+ * set on exactly the fields pk[] names, duplicate names or columns, AUTOINCREMENT only on a
+ * single integer key. A model without a primary key (npk 0, pk NULL) is valid: it inserts
+ * and queries; get, update and delete by key refuse it with ORM_EINVAL.
  * Returns ORM_OK or ORM_EINVAL with a message naming the model and field. */
 ORM_API int orm_model_validate(const orm_model *model);
 

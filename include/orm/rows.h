@@ -46,7 +46,14 @@ ORM_API int64_t orm_rows_int(const orm_rows *r, size_t col);
 ORM_API double orm_rows_double(const orm_rows *r, size_t col);
 ORM_API const char *orm_rows_text(const orm_rows *r, size_t col, size_t *len);
 ORM_API const void *orm_rows_blob(const orm_rows *r, size_t col, size_t *len);
-/* The current row's col as a value (text and blob borrowed as above). */
+/* The current row's col as a timestamp into *out, from any form value.h reads: a
+ * PostgreSQL timestamp, or SQLite text, an INTEGER (unix seconds) or a REAL (Julian day).
+ * ORM_OK; ORM_ENULL for NULL; ORM_ETYPE (naming the column) for anything else; ORM_EINVAL
+ * for a bad col. *out is set only on ORM_OK. */
+ORM_API int orm_rows_timestamp(orm_timestamp *out, const orm_rows *r, size_t col);
+/* The current row's col as a value (text and blob borrowed as above). A column of a table
+ * declared as a timestamp is ORM_VALUE_TIMESTAMP on both backends (on SQLite: declared DATE,
+ * DATETIME or TIMESTAMP..., and stored in a form value.h reads). */
 ORM_API orm_value orm_rows_value(const orm_rows *r, size_t col);
 ORM_API void orm_rows_free(orm_rows *r);
 

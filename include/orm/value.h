@@ -71,6 +71,9 @@ typedef int64_t orm_timestamp;
 
 static inline orm_value orm_null(void) { orm_value v; memset(&v, 0, sizeof v); return v; }
 static inline orm_value orm_int(int64_t i) { orm_value v = orm_null(); v.type = ORM_VALUE_INT; v.u.i = i; return v; }
+/* A NaN double is refused when bound (ORM_EINVAL) on every backend: SQLite would store NULL
+ * and PostgreSQL NaN, so the two could not agree. Infinities are stored. A NaN already in a
+ * PostgreSQL column (written by other means) reads as NaN. */
 static inline orm_value orm_double(double d) { orm_value v = orm_null(); v.type = ORM_VALUE_DOUBLE; v.u.d = d; return v; }
 static inline orm_value orm_bool(bool b) { orm_value v = orm_null(); v.type = ORM_VALUE_BOOL; v.u.b = b; return v; }
 static inline orm_value orm_timestamp_us(int64_t us) { orm_value v = orm_null(); v.type = ORM_VALUE_TIMESTAMP; v.u.i = us; return v; }
@@ -98,6 +101,13 @@ static inline orm_value orm_blob_n(const void *p, size_t len)
 /* A name for the type ("int", "text", ...), for messages. */
 ORM_API const char *orm_value_type_name(orm_value_type t);
 
+/* The timestamps liborm stores and reads: 0001-01-01 00:00:00 to 9999-12-31 23:59:59.999999
+ * UTC. Writing one outside is ORM_EINVAL (builders) or ORM_ETYPE (a PostgreSQL parameter);
+ * reading one outside into a struct field is ORM_ETYPE. A PostgreSQL value beyond them reads
+ * as INT64_MIN (before year 1) or INT64_MAX (after 9999), as its -infinity and infinity do. */
+#define ORM_TIMESTAMP_MIN INT64_C(-62135596800000000)
+#define ORM_TIMESTAMP_MAX INT64_C(253402300799999999)
+
 /* Format a timestamp as "YYYY-MM-DD HH:MM:SS.ffffff" (UTC) into buf (at least 32 bytes).
  * Returns the length written, or ORM_EINVAL when the year falls outside 1..9999. */
 ORM_API int orm_timestamp_format(orm_timestamp ts, char *buf, size_t buflen);
@@ -108,7 +118,9 @@ ORM_API int orm_timestamp_format(orm_timestamp ts, char *buf, size_t buflen);
 ORM_API int orm_timestamp_format_short(orm_timestamp ts, char *buf, size_t buflen);
 
 /* Parse "YYYY-MM-DD[ T]HH:MM[:SS[.ffffff]][Z|+HH[:MM]|-HH[:MM]]" or "YYYY-MM-DD".
- * Returns ORM_OK or ORM_EINVAL (with the text in the last error). */
+ * Returns ORM_OK or ORM_EINVAL (with the text in the last error), also when the UTC instant
+ * falls outside ORM_TIMESTAMP_MIN..MAX (an offset can push 0001-01-01 or 9999-12-31 past
+ * them): what parses always formats. */
 ORM_API int orm_timestamp_parse(orm_timestamp *out, const char *text, size_t len);
 
 #ifdef __cplusplus

@@ -100,6 +100,16 @@ ORM_API int orm_delete_exec(orm_delete *q, orm_ctx *ctx, int64_t *affected);
  * ORM_ENOTFOUND when there is none. */
 ORM_API int orm_get(orm_session *s, orm_ctx *ctx, const orm_model *model, void *out,
                     const orm_value *key);
+/* Read the rows of n keys (keys[i * npk ... ] is key i) into out[0..n-1] (an array of n
+ * structs, each zeroed or cleared first), found[i] telling whether key i has a row: in key
+ * order, duplicates allowed. With a row cache (row_cache.h): hits from the cache, all misses in one
+ * `WHERE pk IN (...)` query per chunk of keys that fits the backend's parameter limit (no
+ * singleflight: the misses of one call are one query already), filled into the cache as
+ * orm_get's are. Without one: the same queries for every key. On error nothing is returned
+ * (the structs are cleared). n 0 is ORM_OK. */
+ORM_API int orm_get_many(orm_session *s, orm_ctx *ctx, const orm_model *model, void *out,
+                         bool *found, const orm_value *keys, size_t n);
+
 /* INSERT every column (ORM_INSERT_ALL); the assigned AUTOINCREMENT key is written back. */
 ORM_API int orm_insert_one(orm_session *s, orm_ctx *ctx, const orm_model *model, void *obj);
 /* UPDATE every non-key column by key. ORM_ENOTFOUND when no row has that key. */

@@ -404,16 +404,22 @@ START_TEST(test_outer_failure_closes_cursor)
     it_user u;
     memset(&u, 0, sizeof u);
     orm_value key = orm_int(it_uid[IT_ADA]);
+    /* A get opens no cursor in the chain (ORM_STMT_GET): the row it mapped is cleared. */
     ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &u, &key), ORM_ECANCELED);
     ck_assert_ptr_null(u.name);
+    orm_select *q = orm_select_new(it_s, &it_user_model);
+    orm_list list = ORM_LIST_INIT;
+    ck_assert_orm(orm_select_all(q, NULL, &list), ORM_ECANCELED);
+    ck_assert_uint_eq(list.count, 0);
+    orm_select_free(q);
     /* the connection is free again: a write goes through */
     ck_assert_ok(orm_raw_exec(it_s, NULL, "UPDATE users SET score = 1 WHERE id > 0", NULL, 0, NULL));
     orm_metrics_snapshot s;
     ck_assert_ok(orm_metrics_snapshot_take(mx, &s));
     const orm_metrics_series *sel = series(&s, ORM_STMT_SELECT, "users");
     ck_assert_ptr_nonnull(sel);
-    ck_assert_uint_eq(sel->statements, 1);
-    ck_assert_uint_eq(sel->errors, 1);
+    ck_assert_uint_eq(sel->statements, 2);
+    ck_assert_uint_eq(sel->errors, 1); /* the cursor's close saw the outer layer's error */
     orm_metrics_snapshot_free(&s);
     orm_db_close(it_db);
     it_db = NULL;
@@ -456,6 +462,38 @@ START_TEST(test_guard_refuses_and_opt_out_passes)
     ck_assert_ok(orm_raw_exec_opts(it_s, NULL, "DELETE FROM posts", NULL, 0, &n, &o));
     ck_assert_int_eq(n, 3);
     ck_assert_orm(orm_raw_exec(it_s, NULL, "DELETE FROM memberships", NULL, 0, &n), ORM_EUNSAFE);
+}
+END_TEST
+
+/* Issue 19 item 9: PostgreSQL nests block comments (the DELETE below is one of every row,
+ * its WHERE inside the comment) and, with standard_conforming_strings off, reads '\' as an
+ * unfinished string: the guard refuses both on both backends, and nothing changes. */
+START_TEST(test_guard_reads_as_the_backend_does)
+{
+    mw_open();
+    orm_middleware m;
+    ck_assert_ok(orm_guard_middleware(&m));
+    use(&m);
+    mw_ready();
+    it_seed();
+    int64_t n = -1;
+    ck_assert_orm(orm_raw_exec(it_s, NULL, "DELETE FROM posts /* /* */ WHERE */", NULL, 0, &n), ORM_EUNSAFE);
+    ck_assert_int_eq(it_count(&it_post_model, NULL), 4);
+    orm_tx *tx;
+    ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, NULL));
+    orm_session *ts = orm_tx_session(tx);
+    if (it_is_postgres())
+        ck_assert_ok(orm_raw_exec(ts, NULL, "SET LOCAL standard_conforming_strings = off", NULL, 0, NULL));
+    /* with scs off the string runs to the last quote: an UPDATE of every row */
+    ck_assert_orm(orm_raw_exec(ts, NULL, "UPDATE posts SET title = '\\' WHERE views = 5 --'", NULL, 0, &n),
+                  ORM_EUNSAFE);
+    ck_assert_ok(orm_tx_rollback(tx));
+    orm_tx_free(tx);
+    ck_assert_int_eq(it_count(&it_post_model, NULL), 4);
+    ck_assert_int_eq(it_count(&it_post_model, orm_eq("title", orm_text("\\"))), 0);
+    /* a comment both read alike, then a real WHERE: runs on both */
+    ck_assert_ok(orm_raw_exec(it_s, NULL, "DELETE FROM posts /* a * / b */ WHERE views = 5", NULL, 0, &n));
+    ck_assert_int_eq(n, 1);
 }
 END_TEST
 
@@ -562,6 +600,156 @@ START_TEST(test_trace_spans)
 }
 END_TEST
 
+/* What statements carry besides SQL: their intent, the GET flag, and the transaction they
+ * run in (also when they joined it through a ctx). */
+typedef struct seen {
+    orm_stmt_kind kind[64];
+    orm_stmt_op op[64];
+    unsigned flags[64];
+    int in_tx[64];
+    int64_t rows[64];
+    int n;
+} seen;
+
+static int record_intent(orm_stmt *st, void *ud)
+{
+    seen *v = ud;
+    int rc = orm_stmt_next(st);
+    if (v->n < 64) {
+        v->kind[v->n] = st->kind;
+        v->op[v->n] = st->intent ? st->intent->op : ORM_STMT_OP_NONE;
+        v->flags[v->n] = st->flags;
+        v->in_tx[v->n] = orm_stmt_tx(st) != NULL;
+        v->rows[v->n] = st->rows;
+        v->n++;
+    }
+    return rc;
+}
+
+static int find_op(const seen *v, int from, orm_stmt_op op)
+{
+    for (int i = from; i < v->n; i++)
+        if (v->op[i] == op)
+            return i;
+    return -1;
+}
+
+static int intent_tx_fn(orm_tx *tx, orm_ctx *ctx, void *ud)
+{
+    (void)tx;
+    orm_value key = orm_int(*(int64_t *)ud);
+    it_user u;
+    memset(&u, 0, sizeof u);
+    int rc = orm_get(orm_db_session(it_db), ctx, &it_user_model, &u, &key); /* joins via ctx */
+    orm_model_clear(&it_user_model, &u);
+    if (rc)
+        return rc;
+    orm_tx *sp = NULL;
+    if ((rc = orm_tx_begin(&sp, it_db, ctx, NULL)) != ORM_OK)
+        return rc;
+    rc = orm_tx_commit(sp); /* RELEASE */
+    orm_tx_free(sp);
+    if (rc || (rc = orm_tx_begin(&sp, it_db, ctx, NULL)) != ORM_OK)
+        return rc;
+    rc = orm_tx_rollback(sp); /* ROLLBACK TO */
+    orm_tx_free(sp);
+    return rc;
+}
+
+START_TEST(test_stmt_intent_and_tx)
+{
+    mw_open();
+    seen v;
+    memset(&v, 0, sizeof v);
+    orm_middleware m = ORM_MIDDLEWARE_INIT;
+    m.name = "record";
+    m.fn = record_intent;
+    m.userdata = &v;
+    use(&m);
+    mw_ready();
+    v.n = 0;
+    it_user a = it_user_make("ada", "ada@example.com", 36, true, 1.5, true);
+    ck_assert_ok(orm_insert_one(it_s, NULL, &it_user_model, &a));
+    it_user got;
+    memset(&got, 0, sizeof got);
+    orm_value key = orm_int(a.id), missing = orm_int(a.id + 1000);
+    ck_assert_ok(orm_get(it_s, NULL, &it_user_model, &got, &key));
+    ck_assert_str_eq(got.name, "ada");
+    orm_model_clear(&it_user_model, &got);
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &got, &missing), ORM_ENOTFOUND);
+    a.score = 3;
+    ck_assert_ok(orm_update_one(it_s, NULL, &it_user_model, &a));
+    orm_update *up = orm_update_new(it_s, &it_user_model);
+    ck_assert_ok(orm_update_set(up, "age", orm_int(1)));
+    ck_assert_ok(orm_update_where(up, orm_gt("age", orm_int(100))));
+    ck_assert_ok(orm_update_exec(up, NULL, NULL));
+    orm_update_free(up);
+    ck_assert_ok(orm_delete_one(it_s, NULL, &it_user_model, &a));
+    int i = find_op(&v, 0, ORM_STMT_OP_INSERT_ONE);
+    ck_assert_int_ge(i, 0);
+    ck_assert_int_eq(v.kind[i], ORM_STMT_INSERT);
+    i = find_op(&v, i, ORM_STMT_OP_GET);
+    ck_assert_int_ge(i, 0);
+    ck_assert_int_eq(v.kind[i], ORM_STMT_SELECT);
+    ck_assert(v.flags[i] & ORM_STMT_GET);
+    ck_assert(!(v.flags[i] & ORM_STMT_CURSOR));
+    ck_assert_int_eq(v.rows[i], 1);
+    ck_assert_int_eq(v.in_tx[i], 0);
+    ck_assert_int_eq(v.op[i + 1], ORM_STMT_OP_GET);
+    ck_assert_int_eq(v.rows[i + 1], 0); /* not found: no error, no row */
+    ck_assert_int_ge(find_op(&v, i, ORM_STMT_OP_UPDATE_ONE), 0);
+    ck_assert_int_ge(find_op(&v, i, ORM_STMT_OP_UPDATE_WHERE), 0);
+    ck_assert_int_ge(find_op(&v, i, ORM_STMT_OP_DELETE_ONE), 0);
+
+    /* In a transaction joined through the ctx; savepoints say which end they had. */
+    ck_assert_ok(orm_insert_one(it_s, NULL, &it_user_model, &a));
+    v.n = 0;
+    ck_assert_ok(orm_do_tx(it_db, NULL, NULL, intent_tx_fn, &a.id));
+    i = find_op(&v, 0, ORM_STMT_OP_GET);
+    ck_assert_int_ge(i, 0);
+    ck_assert_int_eq(v.in_tx[i], 1);
+    int sp = find_op(&v, 0, ORM_STMT_OP_SAVEPOINT);
+    int rel = find_op(&v, 0, ORM_STMT_OP_RELEASE);
+    int rb = find_op(&v, 0, ORM_STMT_OP_ROLLBACK_TO);
+    ck_assert_int_ge(sp, 0);
+    ck_assert_int_gt(rel, sp);
+    ck_assert_int_gt(rb, rel);
+    ck_assert_int_eq(v.kind[rb], ORM_STMT_SAVEPOINT);
+    ck_assert_int_eq(v.in_tx[rb], 1);
+}
+END_TEST
+
+static int collect_text(char **out, void *ud)
+{
+    (void)ud;
+    const char *t = "my_series 42\n";
+    *out = malloc(strlen(t) + 1);
+    if (!*out)
+        return ORM_ENOMEM;
+    strcpy(*out, t);
+    return ORM_OK;
+}
+
+START_TEST(test_metrics_collector)
+{
+    orm_metrics *mx;
+    ck_assert_ok(orm_metrics_new(&mx));
+    ck_assert_orm(orm_metrics_add_collector(mx, NULL, NULL), ORM_EINVAL);
+    int tag;
+    ck_assert_ok(orm_metrics_add_collector(mx, collect_text, &tag));
+    char *text;
+    ck_assert_ok(orm_metrics_prometheus(mx, &text, NULL));
+    ck_assert_ptr_nonnull(strstr(text, "my_series 42\n"));
+    orm_free_string(text);
+    ck_assert_ok(orm_metrics_remove_collector(mx, collect_text, &tag));
+    ck_assert_orm(orm_metrics_remove_collector(mx, collect_text, &tag), ORM_ENOTFOUND);
+    ck_assert_ok(orm_metrics_prometheus(mx, &text, NULL));
+    ck_assert_ptr_null(strstr(text, "my_series"));
+    orm_free_string(text);
+    orm_metrics_free(mx);
+}
+END_TEST
+
 Suite *it_middleware_suite(void)
 {
     Suite *s = suite_create("middleware");
@@ -576,8 +764,11 @@ Suite *it_middleware_suite(void)
     tcase_add_test(tc, test_metrics_known_workload);
     tcase_add_test(tc, test_outer_failure_closes_cursor);
     tcase_add_test(tc, test_guard_refuses_and_opt_out_passes);
+    tcase_add_test(tc, test_guard_reads_as_the_backend_does);
     tcase_add_test(tc, test_tag_seen_by_database);
     tcase_add_test(tc, test_trace_spans);
+    tcase_add_test(tc, test_stmt_intent_and_tx);
+    tcase_add_test(tc, test_metrics_collector);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -3,6 +3,7 @@
  * NULL into a scalar without has_ is ORM_ENULL and text in an int64 field is ORM_ETYPE (both
  * naming the column), and timestamps round-trip to the microsecond, before 1970 too. */
 #include <float.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -94,6 +95,34 @@ START_TEST(every_nullable_type_round_trips_values_and_extremes)
                      1);
     ck_assert_int_eq(it_count(&it_alltypes_model, orm_eq("d", orm_double(0.1 + 0.2))), 1);
     ck_assert_int_eq(it_count(&it_alltypes_model, orm_is_null("t")), 0);
+}
+END_TEST
+
+/* Issue 19 item 14: NaN read back as NULL on SQLite and round-tripped on PostgreSQL; now it
+ * is refused (ORM_EINVAL) when bound, on both, and nothing is written. Infinities store. */
+START_TEST(nan_is_refused_on_both_backends)
+{
+    it_alltypes a = { 0, 1, true, 1, true, 1, true, NAN, true, false, true, (char *)"nan", { NULL, 0 }, 0, true };
+    ck_assert_orm(orm_insert_one(it_s, NULL, &it_alltypes_model, &a), ORM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "NaN"));
+    ck_assert_int_eq(it_count(&it_alltypes_model, NULL), 0);
+    orm_value args[] = { orm_double(NAN) };
+    ck_assert_orm(orm_raw_exec(it_s, NULL, it_is_postgres() ? "INSERT INTO all_types (d) VALUES ($1)"
+                                                            : "INSERT INTO all_types (d) VALUES (?)",
+                               args, 1, NULL),
+                  ORM_EINVAL);
+    ck_assert_int_eq(it_count(&it_alltypes_model, NULL), 0);
+    orm_select *q = orm_select_new(it_s, &it_alltypes_model); /* as a condition: refused too */
+    orm_select_where(q, orm_eq("d", orm_double(NAN)));
+    int64_t n = -1;
+    ck_assert_orm(orm_select_count(q, NULL, &n), ORM_EINVAL);
+    orm_select_free(q);
+    a.d = INFINITY;
+    ck_assert_ok(orm_insert_one(it_s, NULL, &it_alltypes_model, &a));
+    it_alltypes got;
+    load_alltypes(a.id, &got);
+    ck_assert(got.has_d && isinf(got.d) && got.d > 0);
+    orm_model_clear(&it_alltypes_model, &got);
 }
 END_TEST
 
@@ -286,6 +315,7 @@ Suite *it_null_suite(void)
     tcase_add_test(tc, every_nullable_type_round_trips_null);
     tcase_add_test(tc, every_nullable_type_round_trips_values_and_extremes);
     tcase_add_test(tc, update_to_null_and_back);
+    tcase_add_test(tc, nan_is_refused_on_both_backends);
     tcase_add_test(tc, null_into_scalar_without_has_is_enull_naming_column);
     tcase_add_test(tc, text_in_int_field_is_etype_naming_column);
     tcase_add_test(tc, timestamps_round_trip_microseconds_and_pre_1970);

@@ -118,7 +118,7 @@ typedef struct user_post {
     char *email;
 } user_post;
 static const orm_field user_post_fields[] = {
-    ORM_FIELD(user_post, name, ORM_FIELD_TEXT, 0),
+    ORM_FIELD(user_post, name, ORM_FIELD_TEXT, ORM_FIELD_PK),
     ORM_FIELD(user_post, title, ORM_FIELD_TEXT, 0),
     ORM_FIELD(user_post, views, ORM_FIELD_INT64, 0),
     ORM_FIELD(user_post, email, ORM_FIELD_TEXT, 0),
@@ -225,6 +225,31 @@ START_TEST(test_raw_cursor_every_type_and_nulls)
 }
 END_TEST
 
+/* Issue 19 item 10: a timestamp no builder could write (outside years 1..9999, PostgreSQL's
+ * infinity included) is ORM_ETYPE when raw SQL maps it into a struct, on both backends. */
+START_TEST(test_raw_timestamp_out_of_range)
+{
+    it_alltypes a;
+    memset(&a, 0, sizeof a);
+    const char *pg[] = { "SELECT 1 AS id, '10000-01-01'::timestamp AS ts",
+                         "SELECT 1 AS id, 'infinity'::timestamptz AS ts",
+                         "SELECT 1 AS id, '0044-03-15 BC'::date AS ts" };
+    /* SQLite: integers are Unix seconds, text the ISO form */
+    const char *lite[] = { "SELECT 1 AS id, 253402300800 AS ts", "SELECT 1 AS id, -62135596801 AS ts",
+                           "SELECT 1 AS id, '10000-01-01 00:00:00' AS ts" };
+    const char *const *sql = it_is_postgres() ? pg : lite;
+    for (size_t i = 0; i < 3; i++) {
+        ck_assert_orm(orm_raw_get(it_s, NULL, &it_alltypes_model, &a, sql[i], NULL, 0, NULL), ORM_ETYPE);
+        ck_assert_msg(it_msg_has("ts"), "%s", orm_error_last()->message);
+    }
+    const char *ok = it_is_postgres() ? "SELECT 1 AS id, '9999-12-31 23:59:59.999999'::timestamp AS ts"
+                                      : "SELECT 1 AS id, '9999-12-31 23:59:59.999999' AS ts";
+    ck_assert_ok(orm_raw_get(it_s, NULL, &it_alltypes_model, &a, ok, NULL, 0, NULL));
+    ck_assert_int_eq(a.ts, ORM_TIMESTAMP_MAX);
+    orm_model_clear(&it_alltypes_model, &a);
+}
+END_TEST
+
 Suite *it_raw_suite(void)
 {
     Suite *s = suite_create("raw");
@@ -233,6 +258,7 @@ Suite *it_raw_suite(void)
     tcase_add_test(tc, test_raw_get_and_all);
     tcase_add_test(tc, test_raw_join_into_struct);
     tcase_add_test(tc, test_raw_cursor_every_type_and_nulls);
+    tcase_add_test(tc, test_raw_timestamp_out_of_range);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -49,7 +49,7 @@ static int run(void)
     if (rc == ORM_OK) {
         orm_value arg = orm_text("a");
         orm_query q = { ORM_QUERY_SELECT, &models[0], "SELECT id, name, data, price FROM m0 WHERE name >= ?",
-                        0, 0, &arg, 1 };
+                        0, 0, &arg, 1, NULL };
         q.sql_len = strlen(q.sql);
         rc = orm__session_query(orm_db_session(db), NULL, &q, &r);
     }

@@ -297,6 +297,70 @@ START_TEST(not_found_on_write_by_key)
 }
 END_TEST
 
+/* Issue 19 item 11: a 100,000-term AND chain (built a term at a time, as a loop would) is
+ * flat and renders; 100,000 levels of other nesting are refused with ORM_EINVAL at build
+ * time, and freeing them does not recurse 100,000 deep. */
+START_TEST(deep_expressions)
+{
+    enum { N = 100000 };
+    orm_expr *chain = orm_eq_col("age", "id"); /* no parameters: far more terms than they allow */
+    for (int i = 1; i < N; i++)
+        chain = orm_and(chain, orm_eq_col("age", "id"));
+    orm_select *q = orm_select_new(s, &b_user_model);
+    orm_select_where(q, chain);
+    for (int i = 0; i < 1000; i++) /* where after where: one flat AND too */
+        orm_select_where(q, orm_gt("id", orm_int(i)));
+    orm_sql out = ORM_SQL_INIT;
+    ck_assert_ok(orm_select_to_sql(q, orm_dialect_postgres(), &out));
+    ck_assert_uint_eq(out.nargs, 1000);
+    ck_assert_ptr_null(strstr(out.text, "(("));
+    orm_sql_clear(&out);
+    orm_list l = ORM_LIST_INIT;
+    orm_select_free(q);
+
+    /* NOT NOT NOT ...: refused past ORM_EXPR_MAX_DEPTH */
+    orm_expr *deep = orm_eq("age", orm_int(1));
+    for (int i = 0; i < N; i++)
+        deep = orm_not(deep);
+    q = orm_select_new(s, &b_user_model);
+    orm_select_where(q, deep);
+    expect_err(sel_sql(q), ORM_EINVAL, "ORM_EXPR_MAX_DEPTH", NULL);
+    expect_err(orm_select_all(q, NULL, &l), ORM_EINVAL, "ORM_EXPR_MAX_DEPTH", NULL);
+    orm_select_free(q);
+
+    /* alternating AND / OR nests (no flattening across kinds) */
+    deep = orm_eq("age", orm_int(1));
+    for (int i = 0; i < N; i++)
+        deep = i % 2 ? orm_and(orm_eq("id", orm_int(i)), deep) : orm_or(orm_eq("id", orm_int(i)), deep);
+    q = orm_select_new(s, &b_user_model);
+    orm_select_where(q, deep);
+    expect_err(sel_sql(q), ORM_EINVAL, "ORM_EXPR_MAX_DEPTH", NULL);
+    orm_select_free(q);
+
+    /* exactly at the limit is fine */
+    deep = orm_eq("age", orm_int(1)); /* depth 2 */
+    for (int i = 0; i < ORM_EXPR_MAX_DEPTH - 2; i++)
+        deep = orm_not(deep);
+    q = orm_select_new(s, &b_user_model);
+    orm_select_where(q, deep);
+    ck_assert_ok(orm_select_to_sql(q, orm_dialect_postgres(), &out));
+    orm_sql_clear(&out);
+    orm_select_free(q);
+
+    /* nesting through subqueries counts too */
+    orm_expr *e = orm_eq("age", orm_int(1));
+    for (int i = 0; i < N / 100; i++) {
+        orm_select *sub = orm_select_new(s, &b_user_model);
+        orm_select_where(sub, e);
+        e = orm_exists(sub);
+    }
+    q = orm_select_new(s, &b_user_model);
+    orm_select_where(q, e);
+    expect_err(sel_sql(q), ORM_EINVAL, "ORM_EXPR_MAX_DEPTH", NULL);
+    orm_select_free(q);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *su = suite_create("builder_errors");
@@ -308,6 +372,7 @@ static Suite *suite(void)
     tcase_add_test(tc, sticky_first_error_and_limits);
     tcase_add_test(tc, null_arguments);
     tcase_add_test(tc, not_found_on_write_by_key);
+    tcase_add_test(tc, deep_expressions);
     suite_add_tcase(su, tc);
     return su;
 }

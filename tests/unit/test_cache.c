@@ -88,7 +88,7 @@ static int user_copy(void *dst, const void *src, void *ud)
 }
 static void user_clear(void *obj, void *ud) { orm__free(((user *)obj)->name); }
 static size_t user_size(const void *obj, void *ud) { return sizeof(user) + strlen(((const user *)obj)->name) + 1; }
-static const orm_cache_type user_type = { sizeof(user), user_copy, user_clear, user_size, NULL };
+static const orm_cache_type user_type = { sizeof(user), user_copy, user_clear, user_size, NULL, NULL, NULL, NULL };
 
 START_TEST(test_bytes_and_objects)
 {
@@ -210,7 +210,7 @@ END_TEST
  * a caller still holds outlives its entry; replacing such a value, either way, swaps in a new
  * entry at the old one's place in the policy; a failing copy leaves nothing behind. */
 static int copy_fails(void *dst, const void *src, void *ud) { return ORM_ECONSTRAINT; }
-static const orm_cache_type failing_type = { sizeof(user), copy_fails, NULL, NULL, NULL };
+static const orm_cache_type failing_type = { sizeof(user), copy_fails, NULL, NULL, NULL, NULL, NULL, NULL };
 
 START_TEST(test_embedded_values)
 {

@@ -435,7 +435,7 @@ static int counted_copy(void *dst, const void *src, void *ud)
     return ORM_OK;
 }
 static void counted_free(void *obj, void *ud) { atomic_fetch_sub(&objs_alive, 1); }
-static const orm_cache_type counted_type = { sizeof(int64_t), counted_copy, counted_free, NULL, NULL };
+static const orm_cache_type counted_type = { sizeof(int64_t), counted_copy, counted_free, NULL, NULL, NULL, NULL, NULL };
 
 typedef struct stall_arg {
     orm_cache *c;

@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "codegen/buf.h"
 #include "codegen/codegen.h"
 #include "codegen/emit.h"
 #include "codegen/parse.h"
@@ -95,7 +97,7 @@ START_TEST(emit_contents)
     ck_assert_ptr_nonnull(strstr(h, "#ifndef ORM_GENERATED_MODELS_H"));
     ck_assert_ptr_nonnull(strstr(h, "#if !defined(ORM_MODEL_VERSION) || ORM_MODEL_VERSION != 1u\n#error"));
     ck_assert_ptr_nonnull(strstr(h, "typedef struct User {\n    int64_t id;"));
-    ck_assert_ptr_nonnull(strstr(h, "    int32_t age; /* age INT */\n    bool has_age;"));
+    ck_assert_ptr_nonnull(strstr(h, "    int64_t age; /* age INT */\n    bool has_age;"));
     ck_assert_ptr_nonnull(strstr(h, "    orm_timestamp at; /* at TIMESTAMP */\n    bool has_at;"));
     ck_assert_ptr_nonnull(strstr(h, "    orm_blob pic;"));
     ck_assert_ptr_nonnull(strstr(h, "    bool ok;"));
@@ -112,7 +114,7 @@ START_TEST(emit_contents)
     ck_assert_ptr_nonnull(strstr(c, "#include \"models.h\""));
     /* the column literal is escaped: quote, backslash, ? (no trigraphs) */
     ck_assert_ptr_nonnull(strstr(c, "{ \"odd_col__\", \"odd\\\"col\\\\\\?\", ORM_FIELD_TEXT, offsetof(User, odd_col__), ORM_NO_HAS, ORM_FIELD_NOT_NULL },"));
-    ck_assert_ptr_nonnull(strstr(c, "{ \"age\", \"age\", ORM_FIELD_INT32, offsetof(User, age), offsetof(User, has_age), 0 },"));
+    ck_assert_ptr_nonnull(strstr(c, "{ \"age\", \"age\", ORM_FIELD_INT64, offsetof(User, age), offsetof(User, has_age), 0 },"));
     ck_assert_ptr_nonnull(strstr(c, "ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT"));
     ck_assert_ptr_nonnull(strstr(c, "static const size_t x____y_pk[] = { 1, 0 };"));
     ck_assert_ptr_nonnull(strstr(c, "    NULL, 0,\n    \"")); /* nokey */
@@ -155,8 +157,52 @@ START_TEST(prefix_and_keywords)
                           "app_", &h, &c, &s));
     ck_assert_ptr_nonnull(strstr(h, "typedef struct app_orders {"));
     ck_assert_ptr_nonnull(strstr(h, "    char *default_; /* default TEXT */"));
-    ck_assert_ptr_nonnull(strstr(h, "    int32_t for_;"));
+    ck_assert_ptr_nonnull(strstr(h, "    int64_t for_;")); /* SQLite's INT is 64-bit */
     ck_assert_ptr_nonnull(strstr(c, "{ \"default_\", \"default\", ORM_FIELD_TEXT"));
+    orm__free(h);
+    orm__free(c);
+    orm__cg_schema_free(&s);
+}
+END_TEST
+
+/* SQLite stores INTEGER in 64 bits: a key and the foreign key to it get one C type; a
+ * PostgreSQL schema keeps integer at 32; --dialect and @orm:type decide over the guess. */
+START_TEST(sqlite_integers_are_64_bit)
+{
+    static const char *const sqlite_sql =
+        "CREATE TABLE artist (id INTEGER PRIMARY KEY, name TEXT);\n"
+        "CREATE TABLE album (id INTEGER PRIMARY KEY, artist_id INTEGER NOT NULL REFERENCES artist(id),\n"
+        "  plays INT, rank MEDIUMINT, small SMALLINT,\n"
+        "  -- @orm:type=int32\n"
+        "  kept INTEGER);\n";
+    char *h, *c;
+    orm__cg_schema s;
+    ck_assert_ok(generate(sqlite_sql, NULL, &h, &c, &s));
+    ck_assert_ptr_nonnull(strstr(h, "    int64_t artist_id; /* artist_id INTEGER */"));
+    ck_assert_ptr_nonnull(strstr(h, "    int64_t plays; /* plays INT */"));
+    ck_assert_ptr_nonnull(strstr(h, "    int64_t rank; /* rank MEDIUMINT */"));
+    ck_assert_ptr_nonnull(strstr(h, "    int16_t small;"));
+    ck_assert_ptr_nonnull(strstr(h, "    int32_t kept;"));
+    orm__free(h);
+    orm__free(c);
+    orm__cg_schema_free(&s);
+    /* a serial (or bytea, jsonb, timestamptz, an array...) makes it PostgreSQL's */
+    ck_assert_ok(generate("CREATE TABLE album (id BIGSERIAL PRIMARY KEY, artist_id integer NOT NULL);",
+                          NULL, &h, &c, &s));
+    ck_assert_ptr_nonnull(strstr(h, "    int32_t artist_id;"));
+    orm__free(h);
+    orm__free(c);
+    orm__cg_schema_free(&s);
+    /* the dialect given wins over the guess */
+    orm__cg_schema_init(&s);
+    s.dialect = ORM_CG_DIALECT_POSTGRES;
+    static const char *const inputs[] = { "schema.sql" };
+    orm__cg_emit_options eo = { "out/models", inputs, 1 };
+    ck_assert_ok(orm__cg_parse(&s, "schema.sql", sqlite_sql, strlen(sqlite_sql)));
+    ck_assert_ok(orm__cg_resolve(&s, NULL));
+    ck_assert_ok(orm__cg_emit(&s, &eo, &h, &c));
+    ck_assert_ptr_nonnull(strstr(h, "    int32_t artist_id;"));
+    ck_assert_ptr_nonnull(strstr(h, "    int64_t id;")); /* the rowid key */
     orm__free(h);
     orm__free(c);
     orm__cg_schema_free(&s);
@@ -166,7 +212,7 @@ END_TEST
 START_TEST(migrations_folder_in_version_order)
 {
     static const char *const inputs[] = { ORM_CODEGEN_FIXTURES "/migrations" };
-    orm__codegen_options o = { "models", inputs, 1, false, NULL };
+    orm__codegen_options o = { "models", inputs, 1, false, NULL, ORM_CG_DIALECT_AUTO };
     orm__cg_schema s;
     orm__cg_schema_init(&s);
     char *h, *c;
@@ -249,7 +295,7 @@ START_TEST(input_errors)
     orm__cg_schema_free(&s);
     /* nothing to generate */
     static const char *const inputs[] = { ORM_CODEGEN_FIXTURES "/errors/bad_column.sql" };
-    orm__codegen_options o = { "models", inputs, 1, false, NULL };
+    orm__codegen_options o = { "models", inputs, 1, false, NULL, ORM_CG_DIALECT_AUTO };
     char *h, *c;
     orm__cg_schema_init(&s);
     ck_assert_int_eq(orm__codegen_run(&o, &s, &h, &c), ORM_EPARSE);
@@ -264,7 +310,7 @@ END_TEST
 START_TEST(pg_dump_fixture)
 {
     static const char *const inputs[] = { ORM_CODEGEN_FIXTURES "/pg_dump.sql" };
-    orm__codegen_options o = { "models", inputs, 1, false, NULL };
+    orm__codegen_options o = { "models", inputs, 1, false, NULL, ORM_CG_DIALECT_AUTO };
     orm__cg_schema s;
     orm__cg_schema_init(&s);
     char *h, *c;
@@ -312,6 +358,123 @@ START_TEST(allocation_failures)
 }
 END_TEST
 
+/* Issue 19 item 8: outputs that would not compile are refused with file:line naming the
+ * tables; item 6: the output's file name is never pasted into C unescaped. */
+static void expect_name_error(const char *sql, const char *want)
+{
+    char *h = NULL, *c = NULL;
+    orm__cg_schema s;
+    int rc = generate(sql, NULL, &h, &c, &s);
+    ck_assert_msg(rc == ORM_EPARSE, "%s: rc %d", sql, rc);
+    ck_assert_msg(strstr(orm_error_last()->message, want) != NULL, "%s\n  got  '%s'\n  want '%s'", sql,
+                  orm_error_last()->message, want);
+    ck_assert_ptr_null(h);
+    ck_assert_ptr_null(c);
+    orm__cg_schema_free(&s);
+}
+
+START_TEST(generated_name_clashes)
+{
+    /* enum form_field (the field enum of form) and struct form_field share the tag space */
+    expect_name_error("CREATE TABLE form (id INT PRIMARY KEY);\nCREATE TABLE form_field (id INT PRIMARY KEY);",
+                      "schema.sql:2:14: tables form and form_field generate the same C name 'form_field'");
+    /* t_model: the descriptor of t and the struct of table t_model */
+    expect_name_error("CREATE TABLE t (id INT PRIMARY KEY);\nCREATE TABLE t_model (id INT PRIMARY KEY);",
+                      "schema.sql:2:14: tables t and t_model generate the same C name 't_model'");
+    expect_name_error("CREATE TABLE t_model (id INT PRIMARY KEY);\nCREATE TABLE t (id INT PRIMARY KEY);",
+                      "schema.sql:2:14: tables t_model and t generate the same C name 't_model'");
+    /* enum constants: T_FIELD_X of table t against table t_field's T_FIELD_... */
+    expect_name_error("CREATE TABLE t (x_nfields INT PRIMARY KEY);\nCREATE TABLE t_field_x (id INT PRIMARY KEY);",
+                      "T_FIELD_X_NFIELDS");
+    /* liborm's own names and the C headers' */
+    expect_name_error("CREATE TABLE orm_model (id INT PRIMARY KEY);",
+                      "schema.sql:1:14: table orm_model: the struct name 'orm_model' is reserved (liborm's orm_ prefix");
+    expect_name_error("-- @orm:struct=NULL\nCREATE TABLE n (id INT PRIMARY KEY);",
+                      "schema.sql:1:4: @orm:struct needs a C identifier");
+    expect_name_error("-- @orm:struct=uint_least8_t\nCREATE TABLE n (id INT PRIMARY KEY);",
+                      "schema.sql:2:14: table n: the struct name 'uint_least8_t' is reserved (the C headers define it");
+    expect_name_error("CREATE TABLE int64_t (id INT PRIMARY KEY);", "'int64_t' is reserved");
+    /* the output's own declarations (base "out/models") */
+    expect_name_error("CREATE TABLE models_all (id INT PRIMARY KEY);",
+                      "table models_all: its C name 'models_all' is one the output file's declarations use");
+    /* a struct that is fine with another name */
+    char *h, *c;
+    orm__cg_schema s;
+    ck_assert_ok(generate("CREATE TABLE form (id INT PRIMARY KEY);\n-- @orm:struct=FormField\n"
+                          "CREATE TABLE form_field (id INT PRIMARY KEY);", NULL, &h, &c, &s));
+    ck_assert_ptr_nonnull(strstr(h, "typedef struct FormField {"));
+    orm__free(h);
+    orm__free(c);
+    orm__cg_schema_free(&s);
+    /* @orm:field=NULL would be a member the NULL macro replaces */
+    orm__cg_schema_init(&s);
+    const char *sql = "CREATE TABLE t (a INT -- @orm:field=NULL\n);";
+    ck_assert_int_eq(orm__cg_parse(&s, "schema.sql", sql, strlen(sql)), ORM_EPARSE);
+    orm__cg_schema_free(&s);
+}
+END_TEST
+
+START_TEST(output_file_name_not_pasted)
+{
+    static const char *const bases[] = { "out/a\"b", "out/a\\b", "out/x\ny", "out/a?\?/", "out/q'" };
+    for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++) {
+        if (strchr(bases[i], '/') != strrchr(bases[i], '/'))
+            continue;
+        static const char *const inputs[] = { "schema.sql" };
+        orm__cg_emit_options eo = { bases[i], inputs, 1 };
+        orm__cg_schema s;
+        orm__cg_schema_init(&s);
+        const char *sql = "CREATE TABLE t (id INT PRIMARY KEY);";
+        ck_assert_ok(orm__cg_parse(&s, "schema.sql", sql, strlen(sql)));
+        ck_assert_ok(orm__cg_resolve(&s, NULL));
+        char *h = NULL, *c = NULL;
+        ck_assert_int_eq(orm__cg_emit(&s, &eo, &h, &c), ORM_EINVAL);
+        ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "no quote, backslash"));
+        ck_assert_ptr_null(h);
+        orm__cg_schema_free(&s);
+    }
+}
+END_TEST
+
+/* Issue 19 item 16: linear in tables and columns (20,000 tables or 70,000 columns took
+ * seconds to minutes when every lookup scanned). Wall time on a shared machine is noise, so
+ * this compares the process CPU time of n and 4n: about 4x when linear, 16x when quadratic. */
+static double cpu_seconds_to_generate(int tables, int columns)
+{
+    orm__cg_buf b = ORM_CG_BUF_INIT;
+    for (int i = 0; i < tables; i++)
+        orm__cg_buf_printf(&b, "CREATE TABLE t%d (id INTEGER PRIMARY KEY, v TEXT);\n", i);
+    if (columns) {
+        orm__cg_buf_puts(&b, "CREATE TABLE big (id INTEGER PRIMARY KEY");
+        for (int i = 0; i < columns; i++)
+            orm__cg_buf_printf(&b, ", c%d INT", i);
+        orm__cg_buf_puts(&b, ");\n");
+    }
+    char *sql = orm__cg_buf_take(&b);
+    ck_assert_ptr_nonnull(sql);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+    char *h, *c;
+    orm__cg_schema s;
+    ck_assert_ok(generate(sql, NULL, &h, &c, &s));
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+    ck_assert_uint_eq(s.ntables, (size_t)tables + (columns > 0));
+    orm__free(h);
+    orm__free(c);
+    orm__cg_schema_free(&s);
+    orm__free(sql);
+    return (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+}
+
+START_TEST(linear_in_tables_and_columns)
+{
+    double t1 = cpu_seconds_to_generate(5000, 0), t4 = cpu_seconds_to_generate(20000, 0);
+    ck_assert_msg(t4 < 10 * t1 + 0.05, "tables: 5,000 in %.3f s, 20,000 in %.3f s", t1, t4);
+    double c1 = cpu_seconds_to_generate(0, 17500), c4 = cpu_seconds_to_generate(0, 70000);
+    ck_assert_msg(c4 < 10 * c1 + 0.05, "columns: 17,500 in %.3f s, 70,000 in %.3f s", c1, c4);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *su = suite_create("codegen_emit");
@@ -319,10 +482,14 @@ static Suite *suite(void)
     tcase_add_test(tc, type_table);
     tcase_add_test(tc, emit_contents);
     tcase_add_test(tc, prefix_and_keywords);
+    tcase_add_test(tc, sqlite_integers_are_64_bit);
     tcase_add_test(tc, migrations_folder_in_version_order);
     tcase_add_test(tc, input_errors);
     tcase_add_test(tc, pg_dump_fixture);
     tcase_add_test(tc, allocation_failures);
+    tcase_add_test(tc, generated_name_clashes);
+    tcase_add_test(tc, output_file_name_not_pasted);
+    tcase_add_test(tc, linear_in_tables_and_columns);
     suite_add_tcase(su, tc);
     return su;
 }

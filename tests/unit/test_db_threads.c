@@ -27,10 +27,10 @@ static void *worker(void *arg)
     orm_session *s = orm_db_session(db);
     for (int i = 0; i < ITERS; i++) {
         orm_value v = orm_int(id * 100000 + i);
-        orm_query ins = { ORM_QUERY_INSERT, NULL, "INSERT INTO x(v) VALUES(?)", 26, 0, &v, 1 };
+        orm_query ins = { ORM_QUERY_INSERT, NULL, "INSERT INTO x(v) VALUES(?)", 26, 0, &v, 1, NULL };
         if (orm__session_exec(s, NULL, &ins, NULL) != ORM_OK)
             return (void *)"insert";
-        orm_query sel = { ORM_QUERY_SELECT, NULL, "SELECT count(*) FROM x WHERE v >= ?", 35, 0, &v, 1 };
+        orm_query sel = { ORM_QUERY_SELECT, NULL, "SELECT count(*) FROM x WHERE v >= ?", 35, 0, &v, 1, NULL };
         orm_rows *r;
         if (orm__session_query(s, NULL, &sel, &r) != ORM_OK)
             return (void *)"query";
@@ -92,7 +92,7 @@ START_TEST(shared_db)
     }
     for (int k = 0; k < NMODELS; k++)
         ck_assert(orm_db_is_registered(db, &models[k]));
-    orm_query q = { ORM_QUERY_SELECT, NULL, "SELECT count(*) FROM x", 22, 0, NULL, 0 };
+    orm_query q = { ORM_QUERY_SELECT, NULL, "SELECT count(*) FROM x", 22, 0, NULL, 0, NULL };
     orm_rows *r;
     ck_assert_ok(orm__session_query(orm_db_session(db), NULL, &q, &r));
     ck_assert_int_eq(orm_rows_next(r), 1);

@@ -133,8 +133,8 @@ static orm_middleware probe_mw(probe *p)
 }
 
 static const orm_value args1[1] = { { ORM_VALUE_INT, 0, { .i = 1 } } };
-static orm_query q_update = { ORM_QUERY_UPDATE, NULL, "UPDATE t SET a = ?", 18, 0, args1, 1 };
-static orm_query q_select = { ORM_QUERY_SELECT, NULL, "SELECT a FROM t", 15, 0, NULL, 0 };
+static orm_query q_update = { ORM_QUERY_UPDATE, NULL, "UPDATE t SET a = ?", 18, 0, args1, 1, NULL };
+static orm_query q_select = { ORM_QUERY_SELECT, NULL, "SELECT a FROM t", 15, 0, NULL, 0, NULL };
 
 static orm__chain chain;
 

@@ -99,15 +99,15 @@ static void setup(void)
     term_sleep_ms = 0;
     args2[0] = orm_int(7);
     args2[1] = orm_text("it's");
-    orm_query sel = { ORM_QUERY_SELECT, &thing_model, "SELECT id, name FROM things WHERE id = ?", 0, 0, args2, 1 };
-    orm_query ins = { ORM_QUERY_INSERT, &thing_model, "INSERT INTO things (id, name) VALUES (?, ?)", 0, 0, args2, 2 };
-    orm_query ua = { ORM_QUERY_UPDATE, &thing_model, "UPDATE things SET name = 'where'", 0, 0, NULL, 0 };
-    orm_query uw = { ORM_QUERY_UPDATE, &thing_model, "UPDATE things SET name = ? WHERE id = ?", 0, 0, args2, 2 };
+    orm_query sel = { ORM_QUERY_SELECT, &thing_model, "SELECT id, name FROM things WHERE id = ?", 0, 0, args2, 1, NULL };
+    orm_query ins = { ORM_QUERY_INSERT, &thing_model, "INSERT INTO things (id, name) VALUES (?, ?)", 0, 0, args2, 2, NULL };
+    orm_query ua = { ORM_QUERY_UPDATE, &thing_model, "UPDATE things SET name = 'where'", 0, 0, NULL, 0, NULL };
+    orm_query uw = { ORM_QUERY_UPDATE, &thing_model, "UPDATE things SET name = ? WHERE id = ?", 0, 0, args2, 2, NULL };
     orm_query da = { ORM_QUERY_DELETE, &thing_model,
-                     "DELETE FROM things /* where */ -- where\n", 0, 0, NULL, 0 };
+                     "DELETE FROM things /* where */ -- where\n", 0, 0, NULL, 0, NULL };
     orm_query rd = { ORM_QUERY_RAW, NULL,
-                     "  /* c */ delete from things where id in (select id from t where x)", 0, 0, NULL, 0 };
-    orm_query rs = { ORM_QUERY_RAW, NULL, "SELECT 1", 0, 0, NULL, 0 };
+                     "  /* c */ delete from things where id in (select id from t where x)", 0, 0, NULL, 0, NULL };
+    orm_query rs = { ORM_QUERY_RAW, NULL, "SELECT 1", 0, 0, NULL, 0, NULL };
     q_sel = sel; q_ins = ins; q_upd_all = ua; q_upd_where = uw; q_del_all = da; q_raw_del = rd;
     q_raw_sel = rs;
     orm_query *all[] = { &q_sel, &q_ins, &q_upd_all, &q_upd_where, &q_del_all, &q_raw_del, &q_raw_sel };
@@ -189,6 +189,36 @@ START_TEST(test_log_lines_and_arg_modes)
     ck_assert_int_eq(cs.last.error, ORM_ECONSTRAINT);
     ck_assert_ptr_nonnull(strstr(cs.lines[2], "fake failure"));
     ck_assert_ptr_nonnull(strstr(cs.lines[2], "rows=?"));
+}
+END_TEST
+
+/* Issue 19 item 13: CR, LF, ESC and other control characters in the SQL or the arguments
+ * never reach the line raw: one statement, one line. */
+START_TEST(test_log_line_injection)
+{
+    captured c = { 0 };
+    orm_middleware mw;
+    orm_log_options o = ORM_LOG_OPTIONS_INIT;
+    o.sink = capture_sink;
+    o.sink_userdata = &c;
+    ck_assert_ok(orm_log_middleware(&mw, &o));
+    use(&mw);
+    orm_value args[2] = { orm_text("x\r\norm: DELETE 0.1ms rows=0 sql=forged\x1b[2J\x7f\t\\"), orm_int(1) };
+    orm_query q = { ORM_QUERY_RAW, NULL, "SELECT ?, ? -- c\r\nFROM t\x1b]0;t\x07", 0, 0, args, 2, NULL };
+    q.sql_len = strlen(q.sql);
+    orm_exec_result res;
+    ck_assert_ok(orm__chain_exec(&chain, NULL, NULL, &q, &res, fake_exec));
+    ck_assert_int_eq(c.n, 1);
+    for (const char *p = c.lines[0]; *p; p++)
+        ck_assert_msg((unsigned char)*p >= 0x20 && *p != 0x7f, "raw control byte 0x%02x in %s", *p, c.lines[0]);
+    ck_assert_msg(strstr(c.lines[0], "sql=SELECT ?, ? -- c\\r\\nFROM t\\x1b]0;t\\x07") != NULL, "%s", c.lines[0]);
+    ck_assert_msg(strstr(c.lines[0], "args=['x\\r\\norm: DELETE 0.1ms rows=0 sql=forged\\x1b[2J\\x7f\\t\\\\', 1]") != NULL,
+                  "%s", c.lines[0]);
+    /* an error message from the server spanning lines is escaped too */
+    term_rc = ORM_ECONSTRAINT;
+    ck_assert_orm(orm__chain_exec(&chain, NULL, NULL, &q, &res, fake_exec), ORM_ECONSTRAINT);
+    ck_assert_int_eq(c.n, 2);
+    ck_assert_ptr_null(strchr(c.lines[1], '\n'));
 }
 END_TEST
 
@@ -341,7 +371,7 @@ START_TEST(test_guard)
     /* raw: by first keyword; a subquery's WHERE does not count, the outer one does */
     ck_assert_ok(orm__chain_exec(&chain, NULL, NULL, &q_raw_del, &res, fake_exec));
     orm_query raw_sub = { ORM_QUERY_RAW, NULL,
-                          "UPDATE t SET a = (SELECT b FROM u WHERE u.id = 1)", 0, 0, NULL, 0 };
+                          "UPDATE t SET a = (SELECT b FROM u WHERE u.id = 1)", 0, 0, NULL, 0, NULL };
     raw_sub.sql_len = strlen(raw_sub.sql);
     ck_assert_orm(orm__chain_exec(&chain, NULL, NULL, &raw_sub, &res, fake_exec), ORM_EUNSAFE);
     ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "UPDATE without WHERE"));
@@ -467,12 +497,12 @@ START_TEST(test_tag_middleware)
     memset(big, ' ', 2999);
     memcpy(big, "SELECT 1", 8);
     big[2999] = '\0';
-    orm_query q = { ORM_QUERY_RAW, NULL, big, 2999, 0, NULL, 0 };
+    orm_query q = { ORM_QUERY_RAW, NULL, big, 2999, 0, NULL, 0, NULL };
     ck_assert_ok(orm__chain_exec(&chain, NULL, NULL, &q, &res, fake_exec));
     ck_assert_uint_eq(strlen(seen_sql), sizeof seen_sql - 1); /* truncated copy: just ran */
     free(big);
     /* a statement that ends with a comment already is left alone */
-    orm_query c = { ORM_QUERY_RAW, NULL, "SELECT 1 /* mine */", 19, 0, NULL, 0 };
+    orm_query c = { ORM_QUERY_RAW, NULL, "SELECT 1 /* mine */", 19, 0, NULL, 0, NULL };
     ck_assert_ok(orm__chain_exec(&chain, NULL, NULL, &c, &res, fake_exec));
     ck_assert_str_eq(seen_sql, "SELECT 1 /* mine */");
 }
@@ -691,6 +721,7 @@ static Suite *builtins_suite(void)
     TCase *tc = tcase_create("builtins");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_log_lines_and_arg_modes);
+    tcase_add_test(tc, test_log_line_injection);
     tcase_add_test(tc, test_slow_threshold);
     tcase_add_test(tc, test_metrics_known_workload);
     tcase_add_test(tc, test_metrics_out_of_memory);

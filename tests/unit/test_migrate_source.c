@@ -194,6 +194,89 @@ START_TEST(test_embed)
 }
 END_TEST
 
+/* Issue 19 item 6: nothing of a file or folder name reaches the generated C unescaped. */
+START_TEST(test_embed_hostile_names)
+{
+    orm__mig *m;
+    size_t n;
+    static const char *const bad[] = {
+        "0001_x\", NULL, NULL }; int pwned = 42; static const char *y[] = { \"a.up.sql",
+        "0001_a b.up.sql", "0001_a*/x.down.sql", "0001_caf\xc3\xa9.up.sql", "0001_a\nb.up.sql" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (strchr(bad[i], '/'))
+            continue; /* not a possible file name */
+        put(bad[i], "SELECT 1;");
+        ck_assert_orm(orm__mig_read_dir(dir, &m, &n), ORM_EPARSE);
+        ck_assert_msg(msg_has("not a migration name"), "%s", orm_error_last()->message);
+        char *c = (char *)1;
+        ck_assert_orm(orm_migrate_embed(dir, "mig", &c), ORM_EPARSE);
+        ck_assert_ptr_null(c);
+        teardown();
+        setup();
+    }
+    /* the folder's name goes into a comment: its end and other bytes are defused */
+    char sub[4400], lvl1[4096], lvl2[4200];
+    snprintf(lvl1, sizeof lvl1, "%s/x*", dir);
+    snprintf(lvl2, sizeof lvl2, "%s/ int pwned = 42; ", lvl1);
+    snprintf(sub, sizeof sub, "%s/*\n\"", lvl2);
+    ck_assert_int_eq(mkdir(lvl1, 0700), 0);
+    ck_assert_int_eq(mkdir(lvl2, 0700), 0);
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    char file[4500];
+    snprintf(file, sizeof file, "%s/0001_ok.up.sql", sub);
+    FILE *f = fopen(file, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs("SELECT 1;", f);
+    fclose(f);
+    char *c;
+    ck_assert_ok(orm_migrate_embed(sub, "mig", &c));
+    unlink(file);
+    rmdir(sub);
+    rmdir(lvl2);
+    rmdir(lvl1);
+    const char *end = strstr(c, "*/");
+    ck_assert_ptr_nonnull(end);
+    ck_assert_msg(strncmp(end, "*/\n#include <stddef.h>", 22) == 0, "%s", c);
+    ck_assert_ptr_null(strstr(c, "*/ int pwned"));
+    const char *nl = strchr(c, '\n');
+    ck_assert_ptr_eq(nl, end + 2); /* the folder's newline did not end the line */
+    ck_assert_ptr_nonnull(strstr(c, "{ 1, \"ok\","));
+    orm_free_string(c);
+}
+END_TEST
+
+/* Issue 19 item 12: a FIFO or a device named like a migration is refused at once, never
+ * waited on or read for ever; an oversized file is refused. */
+START_TEST(test_read_only_regular_files)
+{
+    orm__mig *m;
+    size_t n;
+    char p[4096];
+    snprintf(p, sizeof p, "%s/0001_fifo.up.sql", dir);
+    ck_assert_int_eq(mkfifo(p, 0600), 0);
+    ck_assert_orm(orm__mig_read_dir(dir, &m, &n), ORM_EIO);
+    ck_assert_msg(msg_has("0001_fifo.up.sql: not a regular file"), "%s", orm_error_last()->message);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/0001_zero.up.sql", dir);
+    ck_assert_int_eq(symlink("/dev/zero", p), 0);
+    ck_assert_orm(orm__mig_read_dir(dir, &m, &n), ORM_EIO);
+    ck_assert_msg(msg_has("0001_zero.up.sql: not a regular file"), "%s", orm_error_last()->message);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/0001_big.up.sql", dir);
+    FILE *f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(ftruncate(fileno(f), (off_t)ORM_MIGRATION_MAX_BYTES + 1), 0);
+    fclose(f);
+    ck_assert_orm(orm__mig_read_dir(dir, &m, &n), ORM_EIO);
+    ck_assert_msg(msg_has("0001_big.up.sql") && msg_has("bytes"), "%s", orm_error_last()->message);
+    unlink(p);
+    put("0001_ok.up.sql", "SELECT 1;");
+    ck_assert_ok(orm__mig_read_dir(dir, &m, &n));
+    ck_assert_uint_eq(n, 1);
+    orm__mig_list_free(m, n);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("migrate_source");
@@ -207,6 +290,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_new_numbers_next_pair);
     tcase_add_test(tc, test_new_keeps_wider_numbers);
     tcase_add_test(tc, test_embed);
+    tcase_add_test(tc, test_embed_hostile_names);
+    tcase_add_test(tc, test_read_only_regular_files);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -78,6 +78,10 @@ START_TEST(validate_rules)
     m.pk = NULL; expect_invalid("primary key");
     pk[0] = NF; expect_invalid("primary key");
     fields[F_ID].flags = ORM_FIELD_PK; m.npk = 2; pk[1] = 0; expect_invalid("twice");
+    /* no key at all is a valid model (insert and query only) */
+    fields[F_ID].flags = 0; m.npk = 0; m.pk = NULL;
+    ck_assert_ok(orm_model_validate(&m));
+    reset_model();
     fields[F_SCORE].name = "age"; expect_invalid("duplicate field name age");
     fields[F_SCORE].column = "full_name"; expect_invalid("duplicate column full_name");
     /* AUTOINCREMENT: only on a single-field integer key. */
@@ -85,8 +89,38 @@ START_TEST(validate_rules)
     m.npk = 2; expect_invalid("AUTOINCREMENT");
     fields[F_SMALL].flags = ORM_FIELD_AUTOINCREMENT; expect_invalid("small");
     /* Composite keys without AUTOINCREMENT are fine. */
-    fields[F_ID].flags = ORM_FIELD_PK; m.npk = 2;
+    fields[F_ID].flags = ORM_FIELD_PK; fields[F_SMALL].flags = ORM_FIELD_PK; m.npk = 2;
     ck_assert_ok(orm_model_validate(&m));
+}
+END_TEST
+
+/* Issue 19 item 7: descriptors that would make the mapper write over other members. */
+START_TEST(validate_layout)
+{
+    reset_model();
+    /* a text pointer over the int64 key */
+    fields[F_NAME].offset = offsetof(thing, id); expect_invalid("field name overlaps field id");
+    /* two members sharing bytes without starting together */
+    fields[F_SMALL].offset = offsetof(thing, id) + 2; expect_invalid("small");
+    fields[F_SCORE].offset = offsetof(thing, score) + 1; expect_invalid("field score is misaligned");
+    fields[F_AGE].offset = offsetof(thing, age) + 2; expect_invalid("field age is misaligned");
+    /* a has_ flag inside another member */
+    fields[F_AGE].has_offset = offsetof(thing, score) + 3; expect_invalid("the has_ flag of field age overlaps field score");
+    /* two fields sharing one has_ flag */
+    fields[F_AT].has_offset = offsetof(thing, has_age); expect_invalid("has_ flag of field a");
+    /* key flags that disagree with pk[] */
+    fields[F_ID].flags = 0; expect_invalid("field id is in the primary key (pk[]) but lacks ORM_FIELD_PK");
+    fields[F_SCORE].flags = ORM_FIELD_PK; expect_invalid("field score is flagged ORM_FIELD_PK but is not in the primary key");
+    ck_assert_ok(orm_model_validate(&m));
+    /* orm_db_register refuses them before anything runs */
+    orm_db *db;
+    ck_assert_ok(orm_db_open(&db, "sqlite::memory:", NULL));
+    fields[F_NAME].offset = offsetof(thing, id);
+    ck_assert_orm(orm_db_register(db, &m), ORM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "field name overlaps field id"));
+    reset_model();
+    ck_assert_ok(orm_db_register(db, &m));
+    orm_db_close(db);
 }
 END_TEST
 
@@ -247,6 +281,7 @@ static Suite *model_suite(void)
     Suite *s = suite_create("model");
     TCase *tc = tcase_create("model");
     tcase_add_test(tc, validate_rules);
+    tcase_add_test(tc, validate_layout);
     tcase_add_test(tc, field_index);
     tcase_add_test(tc, clear_copy_size);
     tcase_add_test(tc, copy_enomem_leaves_dst_zeroed);

@@ -23,7 +23,7 @@ static int fake_exec(orm_session *s, orm_ctx *ctx, const orm_query *q, orm_exec_
 
 static int run_raw(const char *sql)
 {
-    orm_query q = { ORM_QUERY_RAW, NULL, sql, strlen(sql), 0, NULL, 0 };
+    orm_query q = { ORM_QUERY_RAW, NULL, sql, strlen(sql), 0, NULL, 0, NULL };
     orm_exec_result res;
     return orm__chain_exec(&chain, NULL, NULL, &q, &res, fake_exec);
 }
@@ -69,6 +69,22 @@ START_TEST(where_of_a_later_statement_does_not_count)
 }
 END_TEST
 
+/* Issue 19 item 9: PostgreSQL nests block comments, and with standard_conforming_strings
+ * off a backslash escapes a quote in '...': the guard reads the statement every way a
+ * backend may, and passes it only when each reading finds a WHERE. */
+START_TEST(every_backend_reading_must_find_where)
+{
+    ck_assert_orm(run_raw("DELETE FROM t /* /* */ WHERE */"), ORM_EUNSAFE);
+    ck_assert_orm(run_raw("DELETE FROM t /* a /* b */ c */ /* /* */ WHERE true */"), ORM_EUNSAFE);
+    ck_assert_orm(run_raw("UPDATE t SET a = '\\' WHERE id = 1 --'"), ORM_EUNSAFE);
+    /* nested comments that close, a real WHERE after them: fine in every reading */
+    ck_assert_ok(run_raw("DELETE FROM t /* a /* b */ c */ WHERE id = 1"));
+    ck_assert_ok(run_raw("UPDATE t SET a = 'it''s' WHERE id = 1"));
+    ck_assert_ok(run_raw("UPDATE t SET a = '\\\\' WHERE id = 1")); /* '\\': one reading each way, both end */
+    ck_assert_int_eq(term_calls, 3);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("mw_guard");
@@ -77,6 +93,7 @@ int main(void)
     tcase_add_test(tc, cte_statements_are_checked);
     tcase_add_test(tc, where_inside_strings_does_not_count);
     tcase_add_test(tc, where_of_a_later_statement_does_not_count);
+    tcase_add_test(tc, every_backend_reading_must_find_where);
     suite_add_tcase(su, tc);
     return orm_test_run(su);
 }

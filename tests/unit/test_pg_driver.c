@@ -17,6 +17,7 @@
 #include "orm/driver.h"
 #include "orm/orm.h"
 #include "orm/pg_conn.h"
+#include "orm/pg_internal.h"
 #include "testutil.h"
 
 static const orm_driver *drv = &orm__driver_postgres;
@@ -110,6 +111,30 @@ START_TEST(test_connect_failure_is_econn)
     ck_assert_orm(drv->open(&c, "postgresql://127.0.0.1:1/x", NULL, 0), ORM_ECONN);
     ck_assert_ptr_null(c);
     (void)dsn();
+}
+END_TEST
+
+/* Issue 19 item 15: a malformed DSN is ORM_EINVAL (db.h's promise), not a failed
+ * connection, and the message does not repeat what was quoted (a password may be). */
+START_TEST(test_malformed_dsn_is_einval)
+{
+    static const char *const bad[] = {
+        "host=127.0.0.1 port=abc dbname=x", "host=127.0.0.1 port=0", "host=127.0.0.1 port=70000",
+        "host=a,b port=5432,x", "postgresql://127.0.0.1:99999/x", "postgresql://127.0.0.1:5x/x",
+        "postgresql://u:p%zzsecret@127.0.0.1/x", "postgresql://127.0.0.1/x?sslmode=%2",
+        "host=127.0.0.1 password='secret dbname=x", "host=127.0.0.1 dbname", "postgresql://[::1/x" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        orm_conn *c = (orm_conn *)1;
+        ck_assert_msg(drv->open(&c, bad[i], NULL, 0) == ORM_EINVAL, "%s: %s", bad[i], orm_error_last()->message);
+        ck_assert_ptr_null(c);
+        ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "malformed DSN"));
+        ck_assert_ptr_null(strstr(orm_error_last()->message, "secret"));
+        orm_db *db = (orm_db *)1;
+        ck_assert_orm(orm_db_open(&db, bad[i], NULL), ORM_EINVAL);
+        ck_assert_ptr_null(db);
+    }
+    ck_assert_ok(orm__pg_dsn_check("host=a,b port=5432,,5433 dbname='x y'"));
+    ck_assert_ok(orm__pg_dsn_check("postgresql://u:p%41@h:1/db?connect_timeout=2"));
 }
 END_TEST
 
@@ -249,6 +274,38 @@ START_TEST(test_timestamps)
         orm_cursor *cur = row(c, ORM_QUERY_SELECT, sql, a, 1);
         int64_t want[] = { TS1, TS1, TS1, TS1, 0, INT64_MAX, -1 };
         for (size_t i = 0; i < 7; i++) {
+            orm_value v = drv->cursor_value(cur, i);
+            ck_assert_int_eq(v.type, ORM_VALUE_TIMESTAMP);
+            ck_assert_msg(v.u.i == want[i], "run %d col %zu: %lld", run, i, (long long)v.u.i);
+        }
+        drv->cursor_close(cur);
+    }
+    drv->close(c);
+}
+END_TEST
+
+/* Issue 19 item 10: values beyond years 1..9999 never overflow the epoch shift. Bound, one
+ * is ORM_ETYPE; read, they are the extremes (as -infinity and infinity), text or binary. */
+START_TEST(test_timestamps_out_of_range)
+{
+    orm_conn *c = connect();
+    orm_value bad[] = { orm_timestamp_us(INT64_MIN + 5), orm_timestamp_us(INT64_MAX - 5),
+                        orm_timestamp_us(ORM_TIMESTAMP_MAX + 1), orm_timestamp_us(ORM_TIMESTAMP_MIN - 1) };
+    for (size_t i = 0; i < 4; i++) {
+        for (int run = 0; run < 2; run++) {
+            orm_query q = mkq(ORM_QUERY_SELECT, "SELECT $1::timestamptz", &bad[i], 1);
+            orm_cursor *cur = NULL;
+            ck_assert_orm(drv->query(c, NULL, &q, &cur), ORM_ETYPE);
+            ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "outside years 1..9999"));
+        }
+    }
+    const char *sql = "SELECT '5874897-12-31'::date, '294276-12-31 23:59:59'::timestamp,"
+                      " '4713-01-01 BC'::date, '0001-01-01 00:00:00 BC'::timestamptz,"
+                      " '10000-01-01'::date, '9999-12-31 23:59:59.999999'::timestamp, '0001-01-01'::date";
+    int64_t want[] = { INT64_MAX, INT64_MAX, INT64_MIN, INT64_MIN, INT64_MAX, ORM_TIMESTAMP_MAX, ORM_TIMESTAMP_MIN };
+    for (int run = 0; run < 2; run++) {
+        orm_cursor *cur = row(c, ORM_QUERY_SELECT, sql, NULL, 0);
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
             orm_value v = drv->cursor_value(cur, i);
             ck_assert_int_eq(v.type, ORM_VALUE_TIMESTAMP);
             ck_assert_msg(v.u.i == want[i], "run %d col %zu: %lld", run, i, (long long)v.u.i);
@@ -641,9 +698,11 @@ static Suite *pg_driver_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_accepts);
     tcase_add_test(tc, test_connect_failure_is_econn);
+    tcase_add_test(tc, test_malformed_dsn_is_einval);
     tcase_add_test(tc, test_type_mapping);
     tcase_add_test(tc, test_numeric_to_double);
     tcase_add_test(tc, test_timestamps);
+    tcase_add_test(tc, test_timestamps_out_of_range);
     tcase_add_test(tc, test_text_with_nul_refused);
     tcase_add_test(tc, test_constraint_names_constraint);
     tcase_add_test(tc, test_retry_codes);

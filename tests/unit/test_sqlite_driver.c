@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "orm/driver_sqlite.h"
@@ -27,7 +28,7 @@ static void teardown(void) { orm_db_close(db); }
 
 static orm_query mkq(const char *sql, const orm_value *args, size_t nargs)
 {
-    orm_query q = { ORM_QUERY_RAW, NULL, sql, strlen(sql), 0, args, nargs };
+    orm_query q = { ORM_QUERY_RAW, NULL, sql, strlen(sql), 0, args, nargs, NULL };
     return q;
 }
 
@@ -103,6 +104,58 @@ START_TEST(dsn_forms)
     ck_assert_ok(orm_db_options_init(&o, ORM_DB_OPTIONS_VERSION));
     ck_assert_uint_eq(o.stmt_cache_size, 128);
     orm_db_close(NULL);
+}
+END_TEST
+
+/* Issue 19 item 15: only a DSN that names a private database (":memory:", a file: URI with
+ * that path or mode=memory, an empty URI path) gets the single shared connection; a file
+ * whose path merely holds ":memory:" is a file, on disk, with the usual pool. */
+START_TEST(memory_only_when_the_dsn_says_so)
+{
+    static const char *const priv[] = { "sqlite::memory:", ":memory:", "file::memory:",
+                                        "sqlite:file::memory:?cache=shared", "file:x.db?mode=memory",
+                                        "file:db?cache=shared&mode=memory#frag",
+                                        "file:", "file:?mode=ro" };
+    for (size_t i = 0; i < sizeof priv / sizeof priv[0]; i++)
+        ck_assert_msg(orm__sqlite_dsn_private(priv[i]), "%s", priv[i]);
+    static const char *const files[] = { "sqlite:/tmp/a:memory:b.db", "file:/tmp/a:memory:?mode=rw",
+                                         "file:/tmp/x.db?xmode=memory", "file:/tmp/x.db?mode=memoryx",
+                                         "sqlite::memory:x", "file:/tmp/x.db#mode=memory", "sqlite:x",
+                                         "file://localhost/:memory:" /* the file /:memory: */ };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        ck_assert_msg(!orm__sqlite_dsn_private(files[i]), "%s", files[i]);
+
+    char *dir = orm_test_temp_path("memdir");
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    char path[600], dsn[700];
+    snprintf(path, sizeof path, "%s/a:memory:b.db", dir);
+    snprintf(dsn, sizeof dsn, "sqlite:%s", path);
+    orm_db *d;
+    ck_assert_ok(orm_db_open(&d, dsn, NULL));
+    ck_assert_ok(orm_exec_sql(orm_db_session(d), NULL, "CREATE TABLE x(a); INSERT INTO x VALUES(1);"));
+    orm_db_pool_stats st;
+    ck_assert_ok(orm_db_stats(d, &st));
+    ck_assert_uint_gt(st.max_open, 1);
+    orm_db_close(d);
+    ck_assert_int_eq(access(path, F_OK), 0); /* on disk, and still there after the close */
+    ck_assert_ok(orm_db_open(&d, dsn, NULL));
+    orm_query q = mkq("SELECT a FROM x", NULL, 0);
+    orm_rows *r;
+    ck_assert_ok(orm__session_query(orm_db_session(d), NULL, &q, &r));
+    ck_assert_int_eq(orm_rows_next(r), 1);
+    orm_rows_free(r);
+    orm_db_close(d);
+    ck_assert_ok(orm_db_open(&d, "sqlite::memory:", NULL));
+    ck_assert_ok(orm_db_stats(d, &st));
+    ck_assert_uint_eq(st.max_open, 1);
+    orm_db_close(d);
+    for (const char *suffix = ""; suffix; suffix = *suffix ? (suffix[1] == 'w' ? "-shm" : NULL) : "-wal") {
+        char p2[640];
+        snprintf(p2, sizeof p2, "%s%s", path, suffix);
+        unlink(p2);
+    }
+    rmdir(dir);
+    free(dir);
 }
 END_TEST
 
@@ -406,6 +459,7 @@ static Suite *sqlite_driver_suite(void)
     tcase_add_test(tc, stmt_cache_bounded);
     tcase_add_test(tc, busy_is_ebusy);
     tcase_add_test(tc, registry);
+    tcase_add_test(tc, memory_only_when_the_dsn_says_so);
     suite_add_tcase(su, tc);
     return su;
 }

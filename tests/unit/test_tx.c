@@ -39,7 +39,7 @@ static void teardown(void)
 
 static int64_t count_rows(void)
 {
-    orm_query q = { ORM_QUERY_SELECT, NULL, "SELECT count(*) FROM x", 22, 0, NULL, 0 };
+    orm_query q = { ORM_QUERY_SELECT, NULL, "SELECT count(*) FROM x", 22, 0, NULL, 0, NULL };
     orm_rows *r;
     ck_assert_ok(orm__session_query(orm_db_session(db), NULL, &q, &r));
     ck_assert_int_eq(orm_rows_next(r), 1);
@@ -71,7 +71,7 @@ START_TEST(rollback_discards_and_etxdone_after)
     ck_assert_orm(orm_tx_commit(tx), ORM_ETXDONE);
     ck_assert_orm(orm_tx_rollback(tx), ORM_ETXDONE);
     ck_assert_orm(orm_exec_sql(orm_tx_session(tx), NULL, "SELECT 1"), ORM_ETXDONE);
-    orm_query q = { ORM_QUERY_SELECT, NULL, "SELECT 1", 8, 0, NULL, 0 };
+    orm_query q = { ORM_QUERY_SELECT, NULL, "SELECT 1", 8, 0, NULL, 0, NULL };
     orm_rows *r = (orm_rows *)1;
     ck_assert_orm(orm__session_query(orm_tx_session(tx), NULL, &q, &r), ORM_ETXDONE);
     ck_assert_ptr_null(r);

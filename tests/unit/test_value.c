@@ -118,6 +118,34 @@ START_TEST(parse_rejects_bad_input)
 }
 END_TEST
 
+/* Issue 19 item 15: what parses always formats: an offset cannot push an instant out of
+ * years 1..9999. */
+START_TEST(parse_refuses_what_format_refuses)
+{
+    static const char *const bad[] = { "0001-01-01 00:00:00+01", "0001-01-01T00:30:00+00:31",
+                                       "9999-12-31 23:30:00-01", "9999-12-31 23:59:59.999999-00:01" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        orm_timestamp ts = 7;
+        ck_assert_orm(orm_timestamp_parse(&ts, bad[i], strlen(bad[i])), ORM_EINVAL);
+        ck_assert_int_eq(ts, 7);
+        ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "outside years 1..9999"));
+    }
+    static const char *const good[] = { "0001-01-01 00:00:00-01", "9999-12-31 23:59:59.999999Z",
+                                        "0001-01-01", "9999-12-31 22:00:00-01" };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        orm_timestamp ts;
+        char buf[40];
+        ck_assert_ok(orm_timestamp_parse(&ts, good[i], strlen(good[i])));
+        ck_assert_int_gt(orm_timestamp_format(ts, buf, sizeof buf), 0);
+    }
+    orm_timestamp ts;
+    ck_assert_ok(orm_timestamp_parse(&ts, "0001-01-01", 10));
+    ck_assert_int_eq(ts, ORM_TIMESTAMP_MIN);
+    ck_assert_ok(orm_timestamp_parse(&ts, "9999-12-31 23:59:59.999999", 26));
+    ck_assert_int_eq(ts, ORM_TIMESTAMP_MAX);
+}
+END_TEST
+
 static void check_short(orm_timestamp ts, const char *want)
 {
     char buf[32];
@@ -183,6 +211,7 @@ static Suite *value_suite(void)
     tcase_add_test(tc, format_out_of_range_and_small_buffer);
     tcase_add_test(tc, parse_forms);
     tcase_add_test(tc, parse_rejects_bad_input);
+    tcase_add_test(tc, parse_refuses_what_format_refuses);
     tcase_add_test(tc, format_short_forms);
     tcase_add_test(tc, format_short_sorts_as_time);
     suite_add_tcase(s, tc);

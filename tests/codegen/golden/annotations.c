@@ -26,7 +26,7 @@ int Person_copy(Person *dst, const Person *src)
 
 static const orm_field Thing_fields[] = {
     { "id", "id", ORM_FIELD_INT64, offsetof(Thing, id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT },
-    { "v", "v", ORM_FIELD_INT32, offsetof(Thing, v), offsetof(Thing, has_v), 0 },
+    { "v", "v", ORM_FIELD_INT64, offsetof(Thing, v), offsetof(Thing, has_v), 0 },
 };
 static const size_t Thing_pk[] = { 0 };
 const orm_model Thing_model = {

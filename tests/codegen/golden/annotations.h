@@ -50,7 +50,7 @@ int Person_copy(Person *dst, const Person *src);
 /* CREATE TABLE "things" ("id" INTEGER NOT NULL, "v" INT, PRIMARY KEY ("id")) */
 typedef struct Thing {
     int64_t id; /* id INTEGER */
-    int32_t v; /* v INT */
+    int64_t v; /* v INT */
     bool has_v; /* false: v is NULL */
 } Thing;
 

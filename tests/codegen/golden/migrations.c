@@ -11,7 +11,7 @@ static const orm_field user_fields[] = {
     { "id", "id", ORM_FIELD_INT64, offsetof(user, id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT },
     { "name", "name", ORM_FIELD_TEXT, offsetof(user, name), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_UNIQUE },
     { "email_address", "email_address", ORM_FIELD_TEXT, offsetof(user, email_address), ORM_NO_HAS, 0 },
-    { "age", "age", ORM_FIELD_INT32, offsetof(user, age), offsetof(user, has_age), ORM_FIELD_HAS_DEFAULT },
+    { "age", "age", ORM_FIELD_INT64, offsetof(user, age), offsetof(user, has_age), ORM_FIELD_HAS_DEFAULT },
     { "score", "score", ORM_FIELD_DOUBLE, offsetof(user, score), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT },
     { "picture", "avatar", ORM_FIELD_BLOB, offsetof(user, picture), ORM_NO_HAS, 0 },
 };
@@ -32,7 +32,7 @@ int user_copy(user *dst, const user *src)
 
 static const orm_field articles_fields[] = {
     { "id", "id", ORM_FIELD_INT64, offsetof(articles, id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT },
-    { "user_id", "user_id", ORM_FIELD_INT32, offsetof(articles, user_id), ORM_NO_HAS, ORM_FIELD_NOT_NULL },
+    { "user_id", "user_id", ORM_FIELD_INT64, offsetof(articles, user_id), ORM_NO_HAS, ORM_FIELD_NOT_NULL },
     { "title", "title", ORM_FIELD_TEXT, offsetof(articles, title), ORM_NO_HAS, ORM_FIELD_NOT_NULL },
     { "body", "body", ORM_FIELD_TEXT, offsetof(articles, body), ORM_NO_HAS, 0 },
     { "published_at", "published_at", ORM_FIELD_TIMESTAMP, offsetof(articles, published_at), offsetof(articles, has_published_at), 0 },
@@ -56,7 +56,7 @@ int articles_copy(articles *dst, const articles *src)
 }
 
 static const orm_field tags_fields[] = {
-    { "article_id", "article_id", ORM_FIELD_INT32, offsetof(tags, article_id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_NOT_NULL },
+    { "article_id", "article_id", ORM_FIELD_INT64, offsetof(tags, article_id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_NOT_NULL },
     { "tag", "tag", ORM_FIELD_TEXT, offsetof(tags, tag), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_NOT_NULL },
     { "weight", "weight", ORM_FIELD_DOUBLE, offsetof(tags, weight), offsetof(tags, has_weight), 0 },
 };

@@ -30,7 +30,7 @@ typedef struct user {
     int64_t id; /* id INTEGER */
     char *name; /* name TEXT */
     char *email_address; /* email_address TEXT */
-    int32_t age; /* age INTEGER */
+    int64_t age; /* age INTEGER */
     bool has_age; /* false: age is NULL */
     double score; /* score REAL */
     orm_blob picture; /* avatar BLOB */
@@ -59,7 +59,7 @@ int user_copy(user *dst, const user *src);
 /* CREATE TABLE "articles" ("id" INTEGER NOT NULL, "user_id" INTEGER NOT NULL REFERENCES users(id), "title" VARCHAR(200) NOT NULL, "body" TEXT, "published_at" DATETIME, "views" BIGINT NOT NULL DEFAULT 0, "rating" SMALLINT, "word_count" INTEGER, PRIMARY KEY ("id")) */
 typedef struct articles {
     int64_t id; /* id INTEGER */
-    int32_t user_id; /* user_id INTEGER */
+    int64_t user_id; /* user_id INTEGER */
     char *title; /* title VARCHAR(200) */
     char *body; /* body TEXT */
     orm_timestamp published_at; /* published_at DATETIME */
@@ -95,7 +95,7 @@ int articles_copy(articles *dst, const articles *src);
 
 /* CREATE TABLE "tags" ("article_id" INTEGER NOT NULL REFERENCES articles(id), "tag" TEXT NOT NULL, "weight" DOUBLE PRECISION, PRIMARY KEY ("article_id", "tag")) */
 typedef struct tags {
-    int32_t article_id; /* article_id INTEGER */
+    int64_t article_id; /* article_id INTEGER */
     char *tag; /* tag TEXT */
     double weight; /* weight DOUBLE PRECISION */
     bool has_weight; /* false: weight is NULL */

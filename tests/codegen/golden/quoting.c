@@ -10,7 +10,7 @@ static const orm_field Bracket_Table_fields[] = {
     { "data", "data", ORM_FIELD_TEXT, offsetof(Bracket_Table, data), ORM_NO_HAS, 0 },
     { "x__y", "x\303\251y", ORM_FIELD_TEXT, offsetof(Bracket_Table, x__y), ORM_NO_HAS, 0 },
     { "single", "single", ORM_FIELD_TEXT, offsetof(Bracket_Table, single), ORM_NO_HAS, 0 },
-    { "upper_case", "upper_case", ORM_FIELD_INT32, offsetof(Bracket_Table, upper_case), offsetof(Bracket_Table, has_upper_case), 0 },
+    { "upper_case", "upper_case", ORM_FIELD_INT64, offsetof(Bracket_Table, upper_case), offsetof(Bracket_Table, has_upper_case), 0 },
 };
 static const size_t Bracket_Table_pk[] = { 0 };
 const orm_model Bracket_Table_model = {

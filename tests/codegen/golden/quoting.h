@@ -29,7 +29,7 @@ typedef struct Bracket_Table {
     char *data; /* data TEXT */
     char *x__y; /* xéy TEXT */
     char *single; /* single TEXT */
-    int32_t upper_case; /* upper_case INTEGER */
+    int64_t upper_case; /* upper_case INTEGER */
     bool has_upper_case; /* false: upper_case is NULL */
 } Bracket_Table;
 

@@ -1,0 +1,81 @@
+/* liborm internal — the Redis backend's connection layer (redis_conn.c), shared by the
+ * backend (redis.c) and the two-level cache's invalidation listener (two_level.c). */
+#ifndef ORM_CACHE_REDIS_INTERNAL_H
+#define ORM_CACHE_REDIS_INTERNAL_H
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "orm/cache.h"
+#include "orm/cache_redis.h"
+
+/* The Lua scripts (redis_conn.c holds their text). */
+enum { ORM__RS_SET = 0, ORM__RS_DEL, ORM__RS_INCR, ORM__RS_CLEAR, ORM__RS_UNLEASE, ORM__RS_COUNT };
+
+#define ORM__REDIS_MAX_TYPES 256
+
+typedef struct orm__redis_conf {
+    char host[256];
+    int port;
+    char path[256]; /* unix socket; "" for TCP */
+    char user[128], pass[256];
+    int db;
+    int64_t connect_timeout_ms, command_timeout_ms, backoff_min_ms, backoff_max_ms;
+    unsigned pool_size;
+    orm_cache_log_cb log;
+    void *log_userdata;
+} orm__redis_conf;
+
+typedef struct orm__redis_pool {
+    orm__redis_conf conf;
+    char where[300]; /* host:port or the socket, for messages */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    redisContext **idle;
+    unsigned nidle, open;
+    int connecting;         /* a reconnect attempt is running (while down) */
+    int64_t next_try_ms;    /* while down: no connect before this */
+    int64_t backoff_ms;
+    int shas_ready;
+    char sha[ORM__RS_COUNT][41];
+    atomic_int up;
+    atomic_ullong bypassed, errors, down_events, reconnects, script_loads;
+} orm__redis_pool;
+
+/* Parse url (see orm_cache_redis_options) into conf. ORM_EINVAL naming the URL when bad. */
+int orm__redis_parse_url(orm__redis_conf *conf, const char *url);
+int orm__redis_pool_init(orm__redis_pool *p, const orm__redis_conf *conf);
+void orm__redis_pool_free(orm__redis_pool *p);
+/* A fresh connection set up like the pool's (auth, db, timeouts), or NULL with why in err. */
+redisContext *orm__redis_connect(const orm__redis_conf *conf, char *err, size_t errlen);
+/* A connection, or NULL when Redis is to be bypassed now (down and not yet time to retry,
+ * no connection free within the command timeout, or the connect failed). */
+redisContext *orm__redis_acquire(orm__redis_pool *p);
+/* Give a connection back; broken: it failed (I/O or protocol), so it is closed and Redis is
+ * marked down. */
+void orm__redis_release(orm__redis_pool *p, redisContext *ctx, int broken);
+/* Run a command on ctx. NULL when the connection failed (then release it broken). Error
+ * replies are returned as replies. */
+redisReply *orm__redis_run(redisContext *ctx, int argc, const char **argv, const size_t *lens);
+/* EVALSHA of script s with argv (keys first: nkeys of them), loading the script again on
+ * NOSCRIPT. NULL when the connection failed. */
+redisReply *orm__redis_eval(orm__redis_pool *p, redisContext *ctx, int s, int nkeys, int argc, const char **argv,
+                            const size_t *lens);
+/* Note one operation answered without Redis. */
+void orm__redis_bypass(orm__redis_pool *p);
+int64_t orm__redis_now_ms(void);
+/* Report a line through the configured log (or stderr). */
+void orm__redis_log(const orm__redis_conf *conf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The Redis backend as the two-level cache needs it. */
+orm__redis_pool *orm__redis_cache_pool(orm_cache *c);
+const char *orm__redis_cache_prefix(orm_cache *c);
+/* The name of key's lease in Redis (NUL-terminated, malloc'd), or NULL on no memory. */
+char *orm__redis_lease_key(orm_cache *c, const char *key);
+extern const orm_cache_ops orm__cache_redis_ops;
+/* The two-level cache (two_level.c): its Redis level (NULL for another cache). */
+orm_cache *orm__two_level_remote(orm_cache *c);
+
+#endif

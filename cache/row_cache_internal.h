@@ -1,0 +1,117 @@
+/* liborm internal — the row cache's parts: the layer (row_cache.c), the transaction staging
+ * (row_cache_tx.c) and the raw-SQL table scanner (row_cache_sql.c). */
+#ifndef ORM_ROW_CACHE_INTERNAL_H
+#define ORM_ROW_CACHE_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "orm/row_cache.h"
+#include "orm/tx.h"
+
+/* A cached value: this header, then (at ROW_OFF) the model's struct. A not-found answer
+ * (negative caching) has found 0 and a zeroed struct. While a value is being made from the
+ * caller's struct (orm_cache_ref_new_obj), indirect is 1 and row points at that struct. */
+typedef struct rc_hdr {
+    uint64_t mgen;     /* the model's generation when the load began */
+    uint64_t igen;     /* the model's insert generation then (not-found answers) */
+    uint64_t kgen;     /* the key's cache generation then */
+    uint32_t found;
+    uint32_t indirect;
+    const void *row;
+} rc_hdr;
+
+#define RC_ROW_OFF ((sizeof(rc_hdr) + 15) & ~(size_t)15)
+
+typedef struct rc_model {
+    const orm_model *model;
+    struct orm_row_cache *rc;
+    orm_row_cache_model_options o;
+    orm_cache_type type;      /* RC_ROW_OFF + struct_size; userdata: this */
+    char *prefix;             /* the escaped table and ':' */
+    size_t prefix_len;
+    _Atomic uint64_t gen;     /* bumped by a whole-model drop: older values are stale */
+    _Atomic uint64_t igen;    /* bumped by inserts: older not-found answers are stale */
+    _Atomic uint64_t hits, misses, loads, load_ns, invalidations;
+    _Atomic uint64_t dirty, flushes, flush_failures; /* write-back */
+} rc_model;
+
+struct orm_row_cache {
+    orm_db *db;
+    orm_cache *cache;         /* the cache given to attach (hits, drops, generations) */
+    orm_cache *loading;       /* the singleflight over it (misses); closing it closes cache */
+    rc_model **slots;         /* open addressing by model pointer; cap a power of two */
+    size_t cap;
+    rc_model **list;          /* every model configured, in order */
+    size_t n;
+    uint64_t rng;             /* jitter */
+    orm_metrics *metrics;     /* the collector's, or NULL */
+    orm_row_cache_options opts;
+    struct rc_wb *wb;         /* the write-back buffer (a model in WRITE_BACK mode), or NULL */
+    int registered;           /* the layer is in the chain (since the first model not OFF) */
+};
+
+/* The configured model (any mode), or NULL. */
+static inline rc_model *orm__rc_find(const struct orm_row_cache *rc, const orm_model *m)
+{
+    if (!rc->cap)
+        return NULL;
+    size_t mask = rc->cap - 1;
+    size_t i = (size_t)(((uintptr_t)m >> 4) * 0x9E3779B97F4A7C15ull >> 32) & mask;
+    for (;; i = (i + 1) & mask) {
+        rc_model *e = rc->slots[i];
+        if (!e || e->model == m)
+            return e;
+    }
+}
+
+/* Encode model's key into buf (see row_cache.h "Keys"); returns the length it needs without
+ * the NUL, writing only what fits (NUL-terminated when it all fits). */
+size_t orm__rc_key(char *buf, size_t cap, const rc_model *m, const orm_value *key);
+
+/* ---- drops, now (autocommit) ---- */
+void orm__rc_drop_key(rc_model *m, const char *key);
+void orm__rc_drop_model(rc_model *m);
+void orm__rc_drop_inserts(rc_model *m);
+void orm__rc_drop_every(struct orm_row_cache *rc);
+
+/* ---- transaction staging (row_cache_tx.c) ---- */
+
+/* The staging state of tx's top-level transaction (made and hooked, on it and on every
+ * savepoint from tx up, on first use). NULL with ORM_ENOMEM set. */
+struct rc_tx *orm__rc_tx_state(struct orm_row_cache *rc, orm_tx *tx);
+/* Stage a drop for a write run in tx (never fails: an allocation failure stages "drop
+ * everything" instead). */
+void orm__rc_tx_key(struct rc_tx *t, orm_tx *tx, rc_model *m, const char *key);
+void orm__rc_tx_model(struct rc_tx *t, orm_tx *tx, rc_model *m);
+void orm__rc_tx_inserts(struct rc_tx *t, orm_tx *tx, rc_model *m);
+void orm__rc_tx_every(struct rc_tx *t, orm_tx *tx);
+/* Whether a read of key (NULL: any key) of m in tx must go to the database because tx's
+ * transaction (any of its savepoints) wrote it. */
+int orm__rc_tx_wrote(struct orm_row_cache *rc, orm_tx *tx, rc_model *m, const char *key);
+
+/* ---- write-back (row_cache_wb.c) ---- */
+
+/* Set while a flush runs its statements on this thread: the layer lets them pass. */
+extern _Thread_local int orm__rc_in_flush;
+int orm__rc_wb_start(struct orm_row_cache *rc);
+/* Save obj (NULL: a delete of keyvals) under key. ORM_OK or ORM_ENOMEM. */
+int orm__rc_wb_save(rc_model *m, const char *key, const void *obj, const orm_value *keyvals);
+/* A dirty key: 1 (out filled) / 0 (deleted), -1 not dirty, or ORM_ENOMEM. */
+int orm__rc_wb_get(rc_model *m, const char *key, void *out);
+/* Flush only's (NULL: every) write-back model. automatic: honour the failure backoff. */
+int orm__rc_wb_flush(struct orm_row_cache *rc, rc_model *only, int automatic);
+/* Stop the flusher, flush, report what stays unwritten (ORM_OK or the error). */
+int orm__rc_wb_close(struct orm_row_cache *rc);
+void orm__rc_wb_free(struct orm_row_cache *rc);
+
+/* ---- raw SQL (row_cache_sql.c) ---- */
+
+/* Call fn for each table that the statements of sql write (name as written, unquoted,
+ * without schema; len bytes). Returns 0 when every writing statement named its table(s),
+ * -1 when some statement writes and its table could not be told (drop every model). */
+int orm__rc_sql_tables(const char *sql, size_t len,
+                       void (*fn)(const char *name, size_t len, void *ud), void *ud);
+
+#endif

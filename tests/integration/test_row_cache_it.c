@@ -1,0 +1,907 @@
+/* Integration tests of the row cache (row_cache.h) on the backend ORM_TEST_DSN names: hits
+ * that fill the struct as the database would, misses that load once, every invalidation path
+ * (writes by key, inserts and negative caching, builder writes, raw SQL and scripts, the
+ * public drops), read-only models, orm_get_many with and without a cache, transactions
+ * (commit, rollback, savepoints, reads of own writes, isolation), the race of a slow load
+ * with a write, the log line and the Prometheus series.
+ *
+ * The row cache is a middleware: each test opens its own db, attaches, then creates the
+ * schema (as the middleware suite does). A second db on the same data, without a cache,
+ * plays "a write made elsewhere". */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "it.h"
+#include "schema.h"
+
+Suite *it_row_cache_suite(void);
+
+static char *rc_path;
+static orm_row_cache *rc;
+static orm_db *other; /* the same data, no cache */
+
+static void rc_setup(void)
+{
+    it_db = NULL;
+    it_s = NULL;
+    rc = NULL;
+    other = NULL;
+}
+
+static const char *backend_dsn(void)
+{
+    static char buf[4096];
+    const char *dsn = getenv("ORM_TEST_DSN");
+    if (!dsn || !*dsn || strcmp(dsn, "sqlite") == 0) {
+        if (!rc_path)
+            rc_path = orm_test_temp_path("rc");
+        snprintf(buf, sizeof buf, "sqlite:%s", rc_path);
+        return buf;
+    }
+    if (strncmp(dsn, "env:", 4) == 0)
+        return getenv(dsn + 4);
+    return dsn;
+}
+
+/* Open the db, attach a local cache with users (and memberships, alltypes) read-write. */
+static void rc_open_with(orm_middleware *outer, const orm_row_cache_model_options *users_opts)
+{
+    ck_assert_ok(orm_db_open(&it_db, backend_dsn(), NULL));
+    it_s = orm_db_session(it_db);
+    if (outer)
+        ck_assert_ok(orm_db_use(it_db, outer));
+    orm_cache *c;
+    ck_assert_ok(orm_cache_local_new(&c, NULL));
+    ck_assert_ok(orm_row_cache_attach(&rc, it_db, c, NULL));
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    ck_assert_ok(orm_row_cache_model(rc, &it_user_model, users_opts ? users_opts : &mo));
+    ck_assert_ok(orm_row_cache_model(rc, &it_membership_model, &mo));
+    ck_assert_ok(orm_row_cache_model(rc, &it_alltypes_model, &mo));
+    ck_assert_ok(it_models_register(it_db));
+    ck_assert_ok(it_schema_create(it_s));
+    ck_assert_ok(orm_db_open(&other, backend_dsn(), NULL));
+    ck_assert_ok(it_models_register(other));
+}
+
+static void rc_open(void) { rc_open_with(NULL, NULL); }
+
+static void rc_teardown(void)
+{
+    orm_db_close(other);
+    other = NULL;
+    orm_db_close(it_db);
+    it_db = NULL;
+    it_s = NULL;
+    if (rc_path) {
+        static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+        for (size_t i = 0; i < 4; i++) {
+            char p[4096];
+            snprintf(p, sizeof p, "%s%s", rc_path, sfx[i]);
+            unlink(p);
+        }
+        free(rc_path);
+        rc_path = NULL;
+    }
+}
+
+static orm_row_cache_stats stats(const orm_model *m)
+{
+    orm_row_cache_stats s;
+    ck_assert_ok(orm_row_cache_stats_get(rc, m, &s));
+    return s;
+}
+
+static int64_t add_user(const char *name, double score)
+{
+    it_user u = it_user_make(name, NULL, 30, true, score, true);
+    ck_assert_ok(orm_insert_one(it_s, NULL, &it_user_model, &u));
+    return u.id;
+}
+
+/* The score of user id read through orm_get on session s (asserts found). */
+static double score_via(orm_session *s, orm_ctx *ctx, int64_t id)
+{
+    it_user u;
+    memset(&u, 0, sizeof u);
+    orm_value k = orm_int(id);
+    ck_assert_ok(orm_get(s, ctx, &it_user_model, &u, &k));
+    double v = u.score;
+    orm_model_clear(&it_user_model, &u);
+    return v;
+}
+
+static double score_of(int64_t id) { return score_via(it_s, NULL, id); }
+
+/* Set the score behind the cache's back (the other db). */
+static void set_elsewhere(int64_t id, double score)
+{
+    orm_value a[2] = { orm_double(score), orm_int(id) };
+    int64_t n = 0;
+    const char *sql = strcmp(orm_db_backend(other), "postgres") == 0
+                          ? "UPDATE users SET score = $1 WHERE id = $2"
+                          : "UPDATE users SET score = ? WHERE id = ?";
+    ck_assert_ok(orm_raw_exec(orm_db_session(other), NULL, sql, a, 2, &n));
+    ck_assert_int_eq(n, 1);
+}
+
+START_TEST(test_hit_fills_like_the_database)
+{
+    rc_open();
+    it_alltypes a;
+    memset(&a, 0, sizeof a);
+    a.i16 = -7; a.has_i16 = true;
+    a.i64 = 1234567890123LL; a.has_i64 = true;
+    a.d = 2.5; a.has_d = true;
+    a.b = true; a.has_b = true;
+    a.t = "text: with \\ and 'quotes'";
+    unsigned char blob[4] = { 0, 1, 255, 7 };
+    a.bl.data = blob;
+    a.bl.len = sizeof blob;
+    a.ts = 1700000000123456LL; a.has_ts = true;
+    ck_assert_ok(orm_insert_one(it_s, NULL, &it_alltypes_model, &a));
+    orm_value k = orm_int(a.id);
+    it_alltypes db, hit;
+    memset(&db, 0, sizeof db);
+    memset(&hit, 0, sizeof hit);
+    ck_assert_ok(orm_get(it_s, NULL, &it_alltypes_model, &db, &k)); /* miss: loads */
+    orm_row_cache_stats s = stats(&it_alltypes_model);
+    ck_assert_uint_eq(s.misses, 1);
+    ck_assert_uint_eq(s.loads, 1);
+    ck_assert_uint_eq(s.hits, 0);
+    ck_assert_ok(orm_get(it_s, NULL, &it_alltypes_model, &hit, &k)); /* hit */
+    s = stats(&it_alltypes_model);
+    ck_assert_uint_eq(s.hits, 1);
+    ck_assert_uint_eq(s.loads, 1);
+    ck_assert_int_eq(hit.id, db.id);
+    ck_assert_int_eq(hit.has_i16, db.has_i16);
+    ck_assert_int_eq(hit.i16, -7);
+    ck_assert_int_eq(hit.has_i32, false); /* NULL stays NULL */
+    ck_assert_int_eq(hit.i64, db.i64);
+    ck_assert_double_eq(hit.d, db.d);
+    ck_assert_int_eq(hit.b, db.b);
+    ck_assert_str_eq(hit.t, db.t);
+    ck_assert_ptr_ne(hit.t, db.t); /* a deep copy */
+    ck_assert_uint_eq(hit.bl.len, 4);
+    ck_assert_mem_eq(hit.bl.data, blob, 4);
+    ck_assert_int_eq(hit.ts, db.ts);
+    ck_assert_int_eq(hit.has_ts, true);
+    orm_model_clear(&it_alltypes_model, &db);
+    orm_model_clear(&it_alltypes_model, &hit);
+    /* A model left OFF is never cached. */
+    it_post p = { 0, 0, "t", 1 };
+    int64_t uid = add_user("ada", 1);
+    p.user_id = uid;
+    ck_assert_ok(orm_insert_one(it_s, NULL, &it_post_model, &p));
+    ck_assert_orm(orm_row_cache_stats_get(rc, &it_post_model, &s), ORM_EINVAL);
+}
+END_TEST
+
+START_TEST(test_key_encoding_cannot_collide)
+{
+    char a[64], b[64];
+    size_t n;
+    orm_value one = orm_int(1), t1 = orm_text("1");
+    ck_assert_ok(orm_row_cache_key(a, sizeof a, &n, &it_user_model, &one));
+    ck_assert_str_eq(a, "users:1");
+    ck_assert_uint_eq(n, 7);
+    ck_assert_ok(orm_row_cache_key(b, sizeof b, NULL, &it_user_model, &t1));
+    ck_assert_str_eq(b, "users:'1");
+    orm_value k1[2] = { orm_int(1), orm_text("a:b") }, k2[2] = { orm_int(1), orm_text("a\\:b") };
+    ck_assert_ok(orm_row_cache_key(a, sizeof a, NULL, &it_membership_model, k1));
+    ck_assert_ok(orm_row_cache_key(b, sizeof b, NULL, &it_membership_model, k2));
+    ck_assert_str_eq(a, "memberships:1:'a\\:b");
+    ck_assert_str_eq(b, "memberships:1:'a\\\\\\:b");
+    ck_assert_str_ne(a, b);
+    orm_value neg = orm_int(-42);
+    ck_assert_ok(orm_row_cache_key(a, sizeof a, NULL, &it_user_model, &neg));
+    ck_assert_str_eq(a, "users:-42");
+    ck_assert_orm(orm_row_cache_key(a, 4, &n, &it_user_model, &neg), ORM_EINVAL);
+    ck_assert_uint_eq(n, 9);
+    ck_assert_ok(orm_row_cache_key(NULL, 0, &n, &it_user_model, &neg));
+    ck_assert_uint_eq(n, 9);
+}
+END_TEST
+
+/* A log sink keeping the last line. */
+static char last_line[2048];
+static void keep_line(const orm_log_entry *e, void *ud)
+{
+    (void)ud;
+    if (e->kind == ORM_STMT_SELECT)
+        snprintf(last_line, sizeof last_line, "%s", e->line);
+}
+
+START_TEST(test_log_and_metrics_see_hits)
+{
+    orm_middleware lm, mm;
+    orm_log_options lo = ORM_LOG_OPTIONS_INIT;
+    lo.sink = keep_line;
+    ck_assert_ok(orm_log_middleware(&lm, &lo));
+    orm_metrics *mx;
+    ck_assert_ok(orm_metrics_new(&mx));
+    ck_assert_ok(orm_metrics_middleware(&mm, mx));
+    ck_assert_ok(orm_db_open(&it_db, backend_dsn(), NULL));
+    it_s = orm_db_session(it_db);
+    ck_assert_ok(orm_db_use(it_db, &lm));
+    ck_assert_ok(orm_db_use(it_db, &mm));
+    orm_cache *c;
+    ck_assert_ok(orm_cache_local_new(&c, NULL));
+    ck_assert_ok(orm_row_cache_attach(&rc, it_db, c, NULL));
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    ck_assert_ok(orm_row_cache_model(rc, &it_user_model, &mo));
+    ck_assert_ok(orm_row_cache_metrics(rc, mx));
+    ck_assert_ok(it_models_register(it_db));
+    ck_assert_ok(it_schema_create(it_s));
+    ck_assert_ok(orm_db_open(&other, backend_dsn(), NULL));
+    int64_t id = add_user("ada", 1);
+    orm_metrics_reset(mx);
+    score_of(id);
+    ck_assert_ptr_nonnull(strstr(last_line, "cache=miss"));
+    score_of(id);
+    ck_assert_ptr_nonnull(strstr(last_line, "cache=hit"));
+    ck_assert_ptr_nonnull(strstr(last_line, "rows=1"));
+    orm_metrics_snapshot snap;
+    ck_assert_ok(orm_metrics_snapshot_take(mx, &snap));
+    int seen = 0;
+    for (size_t i = 0; i < snap.nseries; i++)
+        if (snap.series[i].kind == ORM_STMT_SELECT && strcmp(snap.series[i].table, "users") == 0) {
+            ck_assert_uint_eq(snap.series[i].statements, 2);
+            ck_assert_uint_eq(snap.series[i].cached, 1);
+            seen = 1;
+        }
+    ck_assert(seen);
+    orm_metrics_snapshot_free(&snap);
+    char *text;
+    ck_assert_ok(orm_metrics_prometheus(mx, &text, NULL));
+    ck_assert_ptr_nonnull(strstr(text, "orm_statements_cached_total{kind=\"select\",table=\"users\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(text, "orm_row_cache_hits_total{model=\"users\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(text, "orm_row_cache_misses_total{model=\"users\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(text, "orm_row_cache_loads_total{model=\"users\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(text, "orm_row_cache_invalidations_total{model=\"users\"}"));
+    orm_free_string(text);
+    rc_teardown(); /* the db's close removes the collector: the metrics outlive it */
+    ck_assert_ok(orm_metrics_prometheus(mx, &text, NULL));
+    ck_assert_ptr_null(strstr(text, "orm_row_cache_hits_total"));
+    orm_free_string(text);
+    orm_metrics_free(mx);
+}
+END_TEST
+
+START_TEST(test_writes_by_key_drop_after_the_database)
+{
+    rc_open();
+    int64_t id = add_user("ada", 1);
+    ck_assert_double_eq(score_of(id), 1);
+    ck_assert_double_eq(score_of(id), 1); /* cached */
+    it_user u;
+    memset(&u, 0, sizeof u);
+    orm_value k = orm_int(id);
+    ck_assert_ok(orm_get(it_s, NULL, &it_user_model, &u, &k));
+    u.score = 2;
+    ck_assert_ok(orm_update_one(it_s, NULL, &it_user_model, &u));
+    ck_assert_double_eq(score_of(id), 2);
+    uint64_t inv = stats(&it_user_model).invalidations;
+    ck_assert_uint_ge(inv, 1);
+    ck_assert_ok(orm_delete_one(it_s, NULL, &it_user_model, &u));
+    it_user g;
+    memset(&g, 0, sizeof g);
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &k), ORM_ENOTFOUND);
+    ck_assert_uint_gt(stats(&it_user_model).invalidations, inv);
+    /* A failed write still drops (its outcome could be unknown) and reports its error. */
+    orm_model_clear(&it_user_model, &u);
+}
+END_TEST
+
+START_TEST(test_negative_caching_and_inserts)
+{
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    mo.negative = true;
+    mo.ttl_ms = 60000;
+    mo.jitter = 0.2;
+    rc_open_with(NULL, &mo);
+    int64_t id = add_user("ada", 1);
+    it_user g;
+    memset(&g, 0, sizeof g);
+    orm_value next = orm_int(id + 1);
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &next), ORM_ENOTFOUND);
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &next), ORM_ENOTFOUND);
+    orm_row_cache_stats s = stats(&it_user_model);
+    ck_assert_uint_eq(s.hits, 1); /* the not-found answer was cached */
+    /* The next insert takes that key: the not-found answers are stale at once. */
+    int64_t id2 = add_user("bob", 5);
+    ck_assert_int_eq(id2, id + 1);
+    ck_assert_double_eq(score_of(id2), 5);
+    /* Through the insert builder too. */
+    orm_value after = orm_int(id2 + 1);
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &after), ORM_ENOTFOUND);
+    it_user c = it_user_make("cy", NULL, 3, true, 7, true);
+    orm_insert *ins = orm_insert_new(it_s, &it_user_model);
+    ck_assert_ok(orm_insert_add(ins, &c));
+    ck_assert_ok(orm_insert_exec(ins, NULL, NULL));
+    orm_insert_free(ins);
+    ck_assert_int_eq(c.id, id2 + 1);
+    ck_assert_double_eq(score_of(c.id), 7);
+}
+END_TEST
+
+START_TEST(test_builder_and_raw_writes_drop_the_model)
+{
+    rc_open();
+    int64_t a = add_user("ada", 1), b = add_user("bob", 2);
+    score_of(a);
+    score_of(b);
+    /* Builder UPDATE with a non-key WHERE. */
+    orm_update *up = orm_update_new(it_s, &it_user_model);
+    ck_assert_ok(orm_update_set(up, "score", orm_double(10)));
+    ck_assert_ok(orm_update_where(up, orm_gt("score", orm_double(0))));
+    ck_assert_ok(orm_update_exec(up, NULL, NULL));
+    orm_update_free(up);
+    ck_assert_double_eq(score_of(a), 10);
+    ck_assert_double_eq(score_of(b), 10);
+    /* Raw SQL, quoted and schema-less; then WITH ... UPDATE. */
+    ck_assert_ok(orm_raw_exec(it_s, NULL, "update \"users\" set score = 11", NULL, 0, NULL));
+    ck_assert_double_eq(score_of(a), 11);
+    ck_assert_double_eq(score_of(b), 11);
+    ck_assert_ok(orm_raw_exec(it_s, NULL,
+                              "WITH t AS (SELECT id FROM users WHERE id = 1 OR 1 = 1) "
+                              "UPDATE users SET score = 12 WHERE id IN (SELECT id FROM t)", NULL, 0, NULL));
+    ck_assert_double_eq(score_of(a), 12);
+    /* A raw write of another table leaves users cached: the hit serves the old score after
+     * a change made elsewhere (proof it stayed cached). */
+    score_of(a);
+    set_elsewhere(a, 13);
+    ck_assert_ok(orm_raw_exec(it_s, NULL, "DELETE FROM posts WHERE views < 0", NULL, 0, NULL));
+    ck_assert_double_eq(score_of(a), 12);
+    /* A script whose table cannot be told drops every model. */
+    ck_assert_ok(orm_exec_sql(it_s, NULL, "SELECT 1; SELECT 2"));
+    ck_assert_double_eq(score_of(a), 12); /* harmless: still cached */
+    const char *unknown = it_is_postgres() ? "DO $$ BEGIN PERFORM 1; END $$" : "PRAGMA user_version = 3";
+    ck_assert_ok(orm_exec_sql(it_s, NULL, unknown));
+    ck_assert_double_eq(score_of(a), 13);
+    /* The public drops, for writes made elsewhere. */
+    set_elsewhere(a, 14);
+    ck_assert_double_eq(score_of(a), 13);
+    orm_value k = orm_int(a);
+    ck_assert_ok(orm_row_cache_drop_row(rc, &it_user_model, &k));
+    ck_assert_double_eq(score_of(a), 14);
+    set_elsewhere(a, 15);
+    set_elsewhere(b, 15);
+    ck_assert_ok(orm_row_cache_drop_model(rc, &it_user_model));
+    ck_assert_double_eq(score_of(a), 15);
+    ck_assert_double_eq(score_of(b), 15);
+    set_elsewhere(a, 16);
+    ck_assert_ok(orm_row_cache_drop_all(rc));
+    ck_assert_double_eq(score_of(a), 16);
+    ck_assert_orm(orm_row_cache_drop_model(rc, &it_post_model), ORM_EINVAL);
+    ck_assert_orm(orm_row_cache_drop_row(rc, &it_user_model, NULL), ORM_EINVAL);
+}
+END_TEST
+
+START_TEST(test_read_only_refuses_writes)
+{
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_ONLY;
+    rc_open_with(NULL, &mo);
+    orm_value a[1] = { orm_text("ada") };
+    ck_assert_ok(orm_raw_exec(it_s, NULL, it_is_postgres() ? "INSERT INTO users (name, score, active) VALUES ($1, 1, TRUE)"
+                                                           : "INSERT INTO users (name, score, active) VALUES (?, 1, TRUE)",
+                              a, 1, NULL));
+    int64_t id = 0;
+    orm_select *q = orm_select_new(it_s, &it_user_model);
+    orm_list l = ORM_LIST_INIT;
+    ck_assert_ok(orm_select_all(q, NULL, &l));
+    ck_assert_uint_eq(l.count, 1);
+    id = ((it_user *)l.items)[0].id;
+    orm_list_clear(&l);
+    orm_select_free(q);
+    ck_assert_double_eq(score_of(id), 1);
+    it_user u = it_user_make("bob", NULL, 1, true, 1, true);
+    ck_assert_orm(orm_insert_one(it_s, NULL, &it_user_model, &u), ORM_EINVAL);
+    ck_assert(it_msg_has("read-only"));
+    u.id = id;
+    ck_assert_orm(orm_update_one(it_s, NULL, &it_user_model, &u), ORM_EINVAL);
+    ck_assert_orm(orm_delete_one(it_s, NULL, &it_user_model, &u), ORM_EINVAL);
+    ck_assert_int_eq(it_count(&it_user_model, NULL), 1);
+}
+END_TEST
+
+START_TEST(test_get_many_order_duplicates_not_found)
+{
+    rc_open();
+    int64_t a = add_user("ada", 1), b = add_user("bob", 2), c = add_user("cy", 3);
+    score_of(b); /* b cached */
+    orm_value keys[5] = { orm_int(c), orm_int(a + 1000), orm_int(b), orm_int(a), orm_int(c) };
+    it_user out[5];
+    bool found[5];
+    ck_assert_ok(orm_get_many(it_s, NULL, &it_user_model, out, found, keys, 5));
+    ck_assert(found[0] && !found[1] && found[2] && found[3] && found[4]);
+    ck_assert_str_eq(out[0].name, "cy");
+    ck_assert_ptr_null(out[1].name);
+    ck_assert_str_eq(out[2].name, "bob");
+    ck_assert_str_eq(out[3].name, "ada");
+    ck_assert_str_eq(out[4].name, "cy");
+    ck_assert_ptr_ne(out[0].name, out[4].name);
+    for (int i = 0; i < 5; i++)
+        orm_model_clear(&it_user_model, &out[i]);
+    orm_row_cache_stats s = stats(&it_user_model);
+    ck_assert_uint_eq(s.hits, 1); /* b */
+    /* Now all of them are cached (but the not-found one: negative caching is off). */
+    ck_assert_ok(orm_get_many(it_s, NULL, &it_user_model, out, found, keys, 5));
+    ck_assert_uint_eq(stats(&it_user_model).hits, 1 + 4);
+    for (int i = 0; i < 5; i++)
+        orm_model_clear(&it_user_model, &out[i]);
+    /* Composite keys, and many keys (chunks). */
+    it_membership m1 = { 1, a, "owner" }, m2 = { 2, a, "member" };
+    ck_assert_ok(orm_insert_one(it_s, NULL, &it_membership_model, &m1));
+    ck_assert_ok(orm_insert_one(it_s, NULL, &it_membership_model, &m2));
+    orm_value mk[6] = { orm_int(2), orm_int(a), orm_int(9), orm_int(a), orm_int(1), orm_int(a) };
+    it_membership mo[3];
+    bool mf[3];
+    ck_assert_ok(orm_get_many(it_s, NULL, &it_membership_model, mo, mf, mk, 3));
+    ck_assert(mf[0] && !mf[1] && mf[2]);
+    ck_assert_str_eq(mo[0].role, "member");
+    ck_assert_str_eq(mo[2].role, "owner");
+    for (int i = 0; i < 3; i++)
+        orm_model_clear(&it_membership_model, &mo[i]);
+    size_t n = 1200;
+    orm_value *many = calloc(n, sizeof *many);
+    it_user *mout = calloc(n, sizeof *mout);
+    bool *mfound = calloc(n, sizeof *mfound);
+    for (size_t i = 0; i < n; i++)
+        many[i] = orm_int(i % 3 == 0 ? a : (int64_t)(100000 + i));
+    ck_assert_ok(orm_get_many(it_s, NULL, &it_user_model, mout, mfound, many, n));
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_int_eq(mfound[i], i % 3 == 0);
+        if (i % 3 == 0)
+            ck_assert_str_eq(mout[i].name, "ada");
+        orm_model_clear(&it_user_model, &mout[i]);
+    }
+    free(many);
+    free(mout);
+    free(mfound);
+    ck_assert_ok(orm_get_many(it_s, NULL, &it_user_model, NULL, NULL, NULL, 0));
+    ck_assert_orm(orm_get_many(it_s, NULL, &it_user_model, NULL, found, keys, 2), ORM_EINVAL);
+}
+END_TEST
+
+START_TEST(test_get_many_without_a_cache)
+{
+    ck_assert_ok(orm_db_open(&it_db, backend_dsn(), NULL));
+    it_s = orm_db_session(it_db);
+    ck_assert_ok(it_models_register(it_db));
+    ck_assert_ok(it_schema_create(it_s));
+    int64_t a = add_user("ada", 1), b = add_user("bob", 2);
+    orm_value keys[3] = { orm_int(b), orm_int(-1), orm_int(a) };
+    it_user out[3];
+    bool found[3];
+    ck_assert_ok(orm_get_many(it_s, NULL, &it_user_model, out, found, keys, 3));
+    ck_assert(found[0] && !found[1] && found[2]);
+    ck_assert_str_eq(out[0].name, "bob");
+    ck_assert_str_eq(out[2].name, "ada");
+    for (int i = 0; i < 3; i++)
+        orm_model_clear(&it_user_model, &out[i]);
+}
+END_TEST
+
+/* ---- transactions ---- */
+
+START_TEST(test_tx_commit_applies_rollback_discards)
+{
+    rc_open();
+    int64_t a = add_user("ada", 1), b = add_user("bob", 2);
+    score_of(a);
+    score_of(b);
+    orm_ctx *ctx;
+    ck_assert_ok(orm_ctx_new(&ctx, NULL));
+    orm_tx *tx;
+    ck_assert_ok(orm_tx_begin(&tx, it_db, ctx, NULL));
+    it_user u;
+    memset(&u, 0, sizeof u);
+    orm_value ka = orm_int(a);
+    ck_assert_ok(orm_get(orm_tx_session(tx), NULL, &it_user_model, &u, &ka));
+    u.score = 100;
+    ck_assert_ok(orm_update_one(orm_db_session(it_db), ctx, &it_user_model, &u)); /* joins via ctx */
+    /* The tx reads its own write from the database, never from the cache. */
+    uint64_t hits = stats(&it_user_model).hits;
+    ck_assert_double_eq(score_via(orm_tx_session(tx), NULL, a), 100);
+    ck_assert_uint_eq(stats(&it_user_model).hits, hits);
+    /* A key it did not write may come from the cache. */
+    ck_assert_double_eq(score_via(orm_tx_session(tx), NULL, b), 2);
+    ck_assert_uint_eq(stats(&it_user_model).hits, hits + 1);
+    uint64_t inv = stats(&it_user_model).invalidations;
+    ck_assert_ok(orm_tx_commit(tx));
+    orm_tx_free(tx);
+    ck_assert_uint_eq(stats(&it_user_model).invalidations, inv + 1); /* applied at commit */
+    ck_assert_double_eq(score_of(a), 100);
+
+    /* Rollback: the staged drop is discarded, the cached row (still the database's) stays. */
+    score_of(a);
+    ck_assert_ok(orm_tx_begin(&tx, it_db, ctx, NULL));
+    u.score = 200;
+    ck_assert_ok(orm_update_one(orm_tx_session(tx), NULL, &it_user_model, &u));
+    inv = stats(&it_user_model).invalidations;
+    ck_assert_ok(orm_tx_rollback(tx));
+    orm_tx_free(tx);
+    ck_assert_uint_eq(stats(&it_user_model).invalidations, inv);
+    hits = stats(&it_user_model).hits;
+    ck_assert_double_eq(score_of(a), 100);
+    ck_assert_uint_eq(stats(&it_user_model).hits, hits + 1);
+    orm_model_clear(&it_user_model, &u);
+    orm_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_tx_savepoints_and_model_writes)
+{
+    rc_open();
+    int64_t a = add_user("ada", 1), b = add_user("bob", 2);
+    orm_ctx *ctx;
+    ck_assert_ok(orm_ctx_new(&ctx, NULL));
+    orm_tx *tx, *sp;
+    ck_assert_ok(orm_tx_begin(&tx, it_db, ctx, NULL));
+    it_user ua, ub;
+    orm_value ka = orm_int(a), kb = orm_int(b);
+    memset(&ua, 0, sizeof ua);
+    memset(&ub, 0, sizeof ub);
+    ck_assert_ok(orm_get(orm_tx_session(tx), NULL, &it_user_model, &ua, &ka));
+    ck_assert_ok(orm_get(orm_tx_session(tx), NULL, &it_user_model, &ub, &kb));
+    /* Reads in a transaction never fill the cache. */
+    ck_assert_uint_eq(stats(&it_user_model).loads, 0);
+    ua.score = 10;
+    ck_assert_ok(orm_update_one(orm_tx_session(tx), NULL, &it_user_model, &ua));
+    ck_assert_ok(orm_tx_begin(&sp, it_db, ctx, NULL)); /* savepoint */
+    ub.score = 20;
+    ck_assert_ok(orm_update_one(orm_tx_session(sp), NULL, &it_user_model, &ub));
+    ck_assert_double_eq(score_via(orm_tx_session(sp), NULL, b), 20);
+    ck_assert_ok(orm_tx_rollback(sp)); /* drops only b's staged drop */
+    orm_tx_free(sp);
+    ck_assert_double_eq(score_via(orm_tx_session(tx), NULL, b), 2);
+    ck_assert_ok(orm_tx_begin(&sp, it_db, ctx, NULL));
+    orm_update *up = orm_update_new(orm_tx_session(sp), &it_user_model);
+    ck_assert_ok(orm_update_set(up, "age", orm_int(99)));
+    ck_assert_ok(orm_update_where(up, orm_eq("name", orm_text("nobody"))));
+    ck_assert_ok(orm_update_exec(up, NULL, NULL));
+    orm_update_free(up);
+    ck_assert_ok(orm_tx_commit(sp)); /* released: the model drop joins the outer tx */
+    orm_tx_free(sp);
+    /* The model was written by the tx: every read of it goes to the database now. */
+    uint64_t hits = stats(&it_user_model).hits;
+    score_via(orm_tx_session(tx), NULL, b);
+    ck_assert_uint_eq(stats(&it_user_model).hits, hits);
+    uint64_t inv = stats(&it_user_model).invalidations;
+    ck_assert_ok(orm_tx_commit(tx));
+    orm_tx_free(tx);
+    /* One key (a) and one model drop; b's was rolled back with its savepoint. */
+    ck_assert_uint_eq(stats(&it_user_model).invalidations, inv + 2);
+    ck_assert_double_eq(score_of(a), 10);
+    ck_assert_double_eq(score_of(b), 2);
+    orm_model_clear(&it_user_model, &ua);
+    orm_model_clear(&it_user_model, &ub);
+    orm_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_tx_isolation_bypasses_and_failed_commit_drops)
+{
+    rc_open();
+    int64_t a = add_user("ada", 1);
+    score_of(a); /* cached: 1 */
+    set_elsewhere(a, 2);
+    orm_tx_options o = ORM_TX_OPTIONS_INIT;
+    o.isolation = ORM_ISOLATION_REPEATABLE_READ;
+    orm_tx *tx;
+    ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, &o));
+    ck_assert_double_eq(score_via(orm_tx_session(tx), NULL, a), 2); /* the database's */
+    ck_assert_ok(orm_tx_commit(tx));
+    orm_tx_free(tx);
+    ck_assert_double_eq(score_of(a), 1); /* the cache was not filled by that read */
+    ck_assert_ok(orm_row_cache_drop_row(rc, &it_user_model, &(orm_value){ .type = ORM_VALUE_INT, .u.i = a }));
+    ck_assert_double_eq(score_of(a), 2);
+    /* A commit that fails (a cursor is still open: ORM_EBUSY, then a rollback by free) never
+     * leaves a staged drop applied for a row the database does not have... */
+    ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, NULL));
+    it_user u;
+    memset(&u, 0, sizeof u);
+    orm_value k = orm_int(a);
+    ck_assert_ok(orm_get(orm_tx_session(tx), NULL, &it_user_model, &u, &k));
+    u.score = 3;
+    ck_assert_ok(orm_update_one(orm_tx_session(tx), NULL, &it_user_model, &u));
+    orm_tx_free(tx); /* rolled back */
+    ck_assert_double_eq(score_of(a), 2);
+    orm_model_clear(&it_user_model, &u);
+}
+END_TEST
+
+/* ---- the race: a slow load overlapping a write ---- */
+
+static int64_t race_id;
+static int race_armed; /* 1: the write drops the row; 2: the whole model */
+
+/* Inside the row cache: after the database answered the first armed GET (the load read the
+ * old row), another "thread" writes and drops the key before the load installs. */
+static int race_fn(orm_stmt *st, void *ud)
+{
+    (void)ud;
+    int r = orm_stmt_next(st);
+    if (race_armed && st->intent && st->intent->op == ORM_STMT_OP_GET) {
+        int how = race_armed;
+        race_armed = 0;
+        set_elsewhere(race_id, 42);
+        orm_value k = orm_int(race_id);
+        if (how == 1)
+            ck_assert_ok(orm_row_cache_drop_row(rc, &it_user_model, &k));
+        else
+            ck_assert_ok(orm_row_cache_drop_model(rc, &it_user_model));
+    }
+    return r;
+}
+
+START_TEST(test_slow_load_never_installs_a_stale_row)
+{
+    ck_assert_ok(orm_db_open(&it_db, backend_dsn(), NULL));
+    it_s = orm_db_session(it_db);
+    orm_cache *c;
+    ck_assert_ok(orm_cache_local_new(&c, NULL));
+    ck_assert_ok(orm_row_cache_attach(&rc, it_db, c, NULL));
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    ck_assert_ok(orm_row_cache_model(rc, &it_user_model, &mo));
+    orm_middleware m = ORM_MIDDLEWARE_INIT;
+    m.name = "race";
+    m.fn = race_fn;
+    ck_assert_ok(orm_db_use(it_db, &m)); /* inside the row cache */
+    ck_assert_ok(it_models_register(it_db));
+    ck_assert_ok(it_schema_create(it_s));
+    ck_assert_ok(orm_db_open(&other, backend_dsn(), NULL));
+    race_id = add_user("ada", 1);
+    race_armed = 1;
+    ck_assert_double_eq(score_of(race_id), 1); /* read before the write: its answer */
+    ck_assert_double_eq(score_of(race_id), 42); /* not the stale row from the cache */
+    /* The same with a whole-model drop racing the load. */
+    set_elsewhere(race_id, 1);
+    ck_assert_ok(orm_row_cache_drop_all(rc));
+    race_armed = 2;
+    ck_assert_double_eq(score_of(race_id), 1);
+    ck_assert_double_eq(score_of(race_id), 42);
+}
+END_TEST
+
+START_TEST(test_attach_errors)
+{
+    ck_assert_ok(orm_db_open(&it_db, backend_dsn(), NULL));
+    it_s = orm_db_session(it_db);
+    orm_cache *c, *c2;
+    ck_assert_ok(orm_cache_local_new(&c, NULL));
+    ck_assert_ok(orm_cache_local_new(&c2, NULL));
+    ck_assert_ok(orm_row_cache_attach(&rc, it_db, c, NULL));
+    orm_row_cache *again = NULL;
+    ck_assert_orm(orm_row_cache_attach(&again, it_db, c2, NULL), ORM_EINVAL); /* c2 closed */
+    ck_assert_ptr_null(again);
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.version = 99;
+    ck_assert_orm(orm_row_cache_model(rc, &it_user_model, &mo), ORM_EINVAL);
+    mo = (orm_row_cache_model_options)ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.jitter = 2;
+    ck_assert_orm(orm_row_cache_model(rc, &it_user_model, &mo), ORM_EINVAL);
+    ck_assert_ok(orm_row_cache_model(rc, &it_post_model, NULL)); /* OFF: no layer yet */
+    ck_assert_ok(it_models_register(it_db));
+    ck_assert_ok(it_schema_create(it_s)); /* the first statement */
+    mo = (orm_row_cache_model_options)ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    ck_assert_orm(orm_row_cache_model(rc, &it_user_model, &mo), ORM_EINVAL); /* too late */
+    orm_cache *c3;
+    ck_assert_ok(orm_cache_local_new(&c3, NULL));
+    orm_db *d2;
+    ck_assert_ok(orm_db_open(&d2, backend_dsn(), NULL));
+    ck_assert_ok(orm_exec_sql(orm_db_session(d2), NULL, "SELECT 1"));
+    ck_assert_orm(orm_row_cache_attach(&again, d2, c3, NULL), ORM_EINVAL); /* d2 ran a statement */
+    orm_db_close(d2);
+    ck_assert_orm(orm_row_cache_attach(&again, NULL, NULL, NULL), ORM_EINVAL);
+}
+END_TEST
+
+/* ---- write-back ---- */
+
+typedef struct flush_log {
+    int calls;
+    size_t keys;
+    char last_key[64];
+    int error;
+} flush_log;
+
+static flush_log flog;
+
+static void on_flush_error(const orm_model *model, const char *const *keys, size_t n, int error,
+                           const char *message, void *ud)
+{
+    (void)model;
+    (void)message;
+    (void)ud;
+    flog.calls++;
+    flog.keys += n;
+    flog.error = error;
+    if (n)
+        snprintf(flog.last_key, sizeof flog.last_key, "%s", keys[n - 1]);
+}
+
+/* Open with users in write-back mode. */
+static void wb_open(size_t max_dirty, int64_t interval_ms)
+{
+    memset(&flog, 0, sizeof flog);
+    ck_assert_ok(orm_db_open(&it_db, backend_dsn(), NULL));
+    it_s = orm_db_session(it_db);
+    orm_cache *c;
+    ck_assert_ok(orm_cache_local_new(&c, NULL));
+    orm_row_cache_options o = ORM_ROW_CACHE_OPTIONS_INIT;
+    o.max_dirty = max_dirty;
+    o.flush_interval_ms = interval_ms;
+    o.flush_batch = 2; /* several batches */
+    o.on_flush_error = on_flush_error;
+    ck_assert_ok(orm_row_cache_attach(&rc, it_db, c, &o));
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_WRITE_BACK;
+    ck_assert_ok(orm_row_cache_model(rc, &it_user_model, &mo));
+    ck_assert_ok(it_models_register(it_db));
+    ck_assert_ok(it_schema_create(it_s));
+    ck_assert_ok(orm_db_open(&other, backend_dsn(), NULL));
+    ck_assert_ok(it_models_register(other));
+}
+
+/* The score the database holds (through the other db: no cache). */
+static double db_score(int64_t id)
+{
+    return score_via(orm_db_session(other), NULL, id);
+}
+
+static void save_score(int64_t id, double v)
+{
+    it_user u;
+    memset(&u, 0, sizeof u);
+    orm_value k = orm_int(id);
+    ck_assert_ok(orm_get(it_s, NULL, &it_user_model, &u, &k));
+    u.score = v;
+    ck_assert_ok(orm_update_one(it_s, NULL, &it_user_model, &u));
+    orm_model_clear(&it_user_model, &u);
+}
+
+START_TEST(test_write_back_saves_and_flushes)
+{
+    wb_open(0, 0);
+    int64_t a = add_user("ada", 1), b = add_user("bob", 2), c = add_user("cy", 3);
+    save_score(a, 10);
+    save_score(b, 20);
+    ck_assert_double_eq(score_of(a), 10);  /* the saved row */
+    ck_assert_double_eq(db_score(a), 1);   /* not written yet */
+    it_user del;
+    memset(&del, 0, sizeof del);
+    del.id = c;
+    ck_assert_ok(orm_delete_one(it_s, NULL, &it_user_model, &del));
+    it_user g;
+    memset(&g, 0, sizeof g);
+    orm_value kc = orm_int(c);
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &kc), ORM_ENOTFOUND);
+    ck_assert_double_eq(db_score(c), 3);
+    orm_row_cache_stats s = stats(&it_user_model);
+    ck_assert_uint_eq(s.dirty, 3);
+    ck_assert_ok(orm_row_cache_flush(rc));
+    s = stats(&it_user_model);
+    ck_assert_uint_eq(s.dirty, 0);
+    ck_assert_uint_ge(s.flushes, 2); /* batches of 2 */
+    ck_assert_double_eq(db_score(a), 10);
+    ck_assert_double_eq(db_score(b), 20);
+    ck_assert_orm(orm_get(orm_db_session(other), NULL, &it_user_model, &g, &kc), ORM_ENOTFOUND);
+    ck_assert_double_eq(score_of(a), 10);
+    /* A query on a model with dirty rows flushes it first. */
+    save_score(b, 21);
+    ck_assert_int_eq(it_count(&it_user_model, orm_eq("score", orm_double(21))), 1);
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 0);
+    save_score(b, 22);
+    orm_value arg = orm_double(22);
+    ck_assert_ok(orm_raw_exec(it_s, NULL, it_is_postgres() ? "UPDATE posts SET views = 1 WHERE views = $1"
+                                                           : "UPDATE posts SET views = 1 WHERE views = ?",
+                              &arg, 1, NULL));
+    ck_assert_double_eq(db_score(b), 22);
+    /* Close writes what is left. */
+    save_score(a, 11);
+    orm_db_close(it_db);
+    it_db = NULL;
+    ck_assert_double_eq(db_score(a), 11);
+    ck_assert_int_eq(flog.calls, 0);
+}
+END_TEST
+
+START_TEST(test_write_back_failed_flush_keeps_rows)
+{
+    wb_open(0, 0);
+    int64_t a = add_user("ada", 1), b = add_user("bob", 2);
+    save_score(a, 10);
+    save_score(b, 20);
+    /* The table goes away for a while: the flush fails, the rows stay dirty and readable. */
+    ck_assert_ok(orm_exec_sql(orm_db_session(other), NULL, "ALTER TABLE users RENAME TO users_away"));
+    ck_assert_int_ne(orm_row_cache_flush(rc), ORM_OK);
+    orm_row_cache_stats s = stats(&it_user_model);
+    ck_assert_uint_eq(s.dirty, 2);
+    ck_assert_uint_ge(s.flush_failures, 1);
+    ck_assert_int_ge(flog.calls, 1);
+    ck_assert_double_eq(score_of(a), 10);
+    ck_assert_ok(orm_exec_sql(orm_db_session(other), NULL, "ALTER TABLE users_away RENAME TO users"));
+    ck_assert_ok(orm_row_cache_flush(rc));
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 0);
+    ck_assert_double_eq(db_score(a), 10);
+    ck_assert_double_eq(db_score(b), 20);
+    /* Close with the database gone: every unwritten row is reported, by key. */
+    save_score(a, 30);
+    save_score(b, 40);
+    ck_assert_ok(orm_exec_sql(orm_db_session(other), NULL, "ALTER TABLE users RENAME TO users_away"));
+    memset(&flog, 0, sizeof flog);
+    orm_db_close(it_db);
+    it_db = NULL;
+    char ka[32], kb[32];
+    snprintf(ka, sizeof ka, "users:%lld", (long long)a);
+    snprintf(kb, sizeof kb, "users:%lld", (long long)b);
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "2 write-back row(s) could not be written"));
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, ka));
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, kb));
+    ck_assert_uint_ge(flog.keys, 2);
+    ck_assert_ok(orm_exec_sql(orm_db_session(other), NULL, "ALTER TABLE users_away RENAME TO users"));
+    ck_assert_double_eq(db_score(a), 10); /* nothing written behind the report */
+}
+END_TEST
+
+START_TEST(test_write_back_limit_and_period)
+{
+    wb_open(3, 50);
+    int64_t a = add_user("ada", 1), b = add_user("bob", 2), c = add_user("cy", 3);
+    save_score(a, 10);
+    save_score(b, 20);
+    save_score(c, 30); /* the third reaches max_dirty: flushed */
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 0);
+    ck_assert_double_eq(db_score(c), 30);
+    save_score(a, 11); /* the flusher thread writes it within a few periods */
+    for (int i = 0; i < 200 && stats(&it_user_model).dirty; i++)
+        nanosleep(&(struct timespec){ 0, 10000000 }, NULL);
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 0);
+    ck_assert_double_eq(db_score(a), 11);
+}
+END_TEST
+
+Suite *it_row_cache_suite(void)
+{
+    Suite *s = suite_create("row_cache");
+    TCase *tc = tcase_create("row_cache");
+    tcase_add_checked_fixture(tc, rc_setup, rc_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_hit_fills_like_the_database);
+    tcase_add_test(tc, test_key_encoding_cannot_collide);
+    tcase_add_test(tc, test_log_and_metrics_see_hits);
+    tcase_add_test(tc, test_writes_by_key_drop_after_the_database);
+    tcase_add_test(tc, test_negative_caching_and_inserts);
+    tcase_add_test(tc, test_builder_and_raw_writes_drop_the_model);
+    tcase_add_test(tc, test_read_only_refuses_writes);
+    tcase_add_test(tc, test_get_many_order_duplicates_not_found);
+    tcase_add_test(tc, test_get_many_without_a_cache);
+    tcase_add_test(tc, test_tx_commit_applies_rollback_discards);
+    tcase_add_test(tc, test_tx_savepoints_and_model_writes);
+    tcase_add_test(tc, test_tx_isolation_bypasses_and_failed_commit_drops);
+    tcase_add_test(tc, test_slow_load_never_installs_a_stale_row);
+    tcase_add_test(tc, test_attach_errors);
+    tcase_add_test(tc, test_write_back_saves_and_flushes);
+    tcase_add_test(tc, test_write_back_failed_flush_keeps_rows);
+    tcase_add_test(tc, test_write_back_limit_and_period);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    if (it_config_init() != 0)
+        return EXIT_FAILURE;
+    return orm_test_run(it_row_cache_suite());
+}
