@@ -114,8 +114,10 @@ static int64_t now_us(void)
 
 /* After the deadline (or a ctx cancel), how long to wait for the server to end the cancelled
  * statement before giving up on the connection: the call returns then whatever the server
- * does, and the statement (if it still runs) is left to the reaper. */
-#define CANCEL_GRACE_US INT64_C(100000)
+ * does, and the statement (if it still runs) is left to the reaper. Long enough that a
+ * loaded but healthy server (PostgreSQL forks a process per cancel request) keeps its
+ * connection; short enough to be a bound a caller can plan with. */
+#define CANCEL_GRACE_US INT64_C(250000)
 /* With a ctx, how often a wait wakes to look at its cancel flag. */
 #define CANCEL_POLL_US INT64_C(20000)
 /* A statement still running this long after its cancel was acknowledged: the cancel was lost

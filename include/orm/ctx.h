@@ -9,7 +9,7 @@
  * transaction). What the ctx does there:
  *  - Deadline: a statement still running when it passes is stopped (SQLite: a progress
  *    handler; PostgreSQL: a cancel request sent without blocking, again while it runs) and
- *    returns ORM_ETIMEOUT, usually within a few ms and never more than about 100 ms late: a
+ *    returns ORM_ETIMEOUT, usually within a few ms and never more than about 250 ms late: a
  *    PostgreSQL server that has not ended it by then (frozen, unreachable) has its connection
  *    given up (never reused; a background thread stops the statement once the server answers).
  *    One that would start after it (BEGIN and COMMIT too) returns ORM_ETIMEOUT without

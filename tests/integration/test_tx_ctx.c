@@ -418,8 +418,8 @@ static void *bump_thread(void *arg)
 }
 
 /* One ctx (without a transaction) shared by two threads running slow statements at once:
- * a cancel stops both promptly, and arming / disarming the cancel of one statement never
- * touches the other's (the ThreadSanitizer build checks). */
+ * a cancel stops both promptly (each driver wait sees the flag and stops its own statement;
+ * the ThreadSanitizer build checks they share nothing else). */
 typedef struct shared_run {
     orm_ctx *ctx;
     int rc;

@@ -10,7 +10,7 @@
  *   (no crash, none returns later than its deadline), and succeed again after a restart.
  * - Deadlines that hold whatever the server does: with every server process frozen
  *   (SIGSTOP), a statement, a connect and the same through orm_db return ORM_ETIMEOUT
- *   within 300 ms of a 500 ms deadline; with only the backend frozen too (its cancel is
+ *   within 500 ms of a 500 ms deadline (250 ms of grace, and a loaded machine); with only the backend frozen too (its cancel is
  *   acknowledged but never acted on), on both cancel paths (the non-blocking request and
  *   libpq's PQcancel on a thread); once thawed, the statement left running is stopped by the
  *   reaper (pg_stat_activity shows nothing running).
@@ -505,16 +505,16 @@ START_TEST(test_frozen_server_deadline)
     ck_assert_orm(big_rc, ORM_ETIMEOUT);
     ck_assert_orm(cancel_rc, ORM_ECANCELED);
     ck_assert_int_lt(k.took_us, 50000);
-    ck_assert_int_lt(cancel_ms, 500);
+    ck_assert_int_lt(cancel_ms, 700);
     ck_assert_int_lt(big_ms, 800);
     ck_assert_int_ge(stmt_ms, 490);
-    ck_assert_int_lt(stmt_ms, 800);
+    ck_assert_int_lt(stmt_ms, 1000);
     ck_assert_orm(conn_rc, ORM_ETIMEOUT);
     ck_assert_ptr_null(c2);
     ck_assert_int_lt(conn_ms, 800);
     for (int i = 0; i < 2; i++) {
         ck_assert_orm(db_rc[i], ORM_ETIMEOUT);
-        ck_assert_int_lt(db_ms[i], 800);
+        ck_assert_int_lt(db_ms[i], 1000);
     }
     wait_reapers();
     /* The server is fine once thawed. */
@@ -546,7 +546,7 @@ START_TEST(test_frozen_backend_deadline)
         int settled = settles(pid, 5000);
         ck_assert_orm(rc, ORM_ETIMEOUT);
         ck_assert_int_ge(ms, 490);
-        ck_assert_int_lt(ms, 800);
+        ck_assert_int_lt(ms, 1000);
         ck_assert_msg(settled, "pg_sleep(30) still runs on the backend given up (thread %d)", thread);
         wait_reapers();
     }
@@ -566,7 +566,7 @@ START_TEST(test_lost_cancel_is_sent_again)
     orm_ctx_free(ctx);
     orm__pg_cancel_test_lose(0);
     ck_assert_orm(rc, ORM_ETIMEOUT);
-    ck_assert_int_lt(ms, 400);
+    ck_assert_int_lt(ms, 700);
     ck_assert_msg(settles(pid, 3000), "pg_sleep(10) still runs after its deadline");
     drv->close(c);
 
@@ -585,7 +585,7 @@ START_TEST(test_lost_cancel_is_sent_again)
     ms = elapsed_ms(t0);
     orm_ctx_free(ctx);
     ck_assert_orm(rc, ORM_ETIMEOUT);
-    ck_assert_int_lt(ms, 400);
+    ck_assert_int_lt(ms, 700);
     drv->close(c);
     ck_assert_msg(settles(pid, 3000), "the JIT query still runs after its deadline");
     wait_reapers();
@@ -660,7 +660,7 @@ START_TEST(test_commit_outcome_unknown)
     drv->close(c);
     ck_assert_orm(rc, ORM_EUNKNOWN);
     ck_assert_msg(strstr(msg, "may have committed") != NULL, "message: %s", msg);
-    ck_assert_int_lt(ms, 1200); /* deadline + grace + the bounded outcome check */
+    ck_assert_int_lt(ms, 1500); /* deadline + grace + the bounded outcome check */
     wait_reapers();
 }
 END_TEST
@@ -692,8 +692,9 @@ START_TEST(test_commit_outcome_learned_committed)
     orm_conn *c = pg_connect();
     int64_t pid = begin_insert(c);
     orm__pg_test_before_commit(stop_pid, &pid);
-    /* Thawed while the driver, having given up at 200 + 100 ms, asks how it ended. */
-    later l = { pid, 450, 0 };
+    /* Thawed while the driver, having given up at 200 + 250 ms, asks how it ended (for up
+     * to 500 ms more). */
+    later l = { pid, 650, 0 };
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, thaw_later, &l), 0);
     orm_ctx *ctx;
