@@ -117,7 +117,7 @@ typedef enum orm_stmt_op {
                                    keys already found when next is called are not loaded */
     ORM_STMT_OP_INSERT_ONE,     /* orm_insert_one: obj written (its AUTOINCREMENT key is set
                                    once next returned ORM_OK) */
-    ORM_STMT_OP_UPDATE_ONE,     /* orm_update_one: key, obj written (every non-key column) */
+    ORM_STMT_OP_UPDATE_ONE,     /* orm_update_one, orm_update_fields: key, obj written (every non-key column, or the fields given) */
     ORM_STMT_OP_DELETE_ONE,     /* orm_delete_one: key */
     ORM_STMT_OP_INSERT,         /* insert builder, one statement's rows: objs (nkeys of them;
                                    keys the database assigns are set once next returned) */
