@@ -18,6 +18,7 @@ void orm__sql_scan_init(orm_scanner *s, const char *sql, size_t len, int postgre
     s->p = sql;
     s->end = sql + len;
     s->postgres = postgres;
+    s->backslash = 0;
     s->prev = 0;
 }
 
@@ -140,9 +141,9 @@ int orm__sql_scan_next(orm_scanner *s, orm_scan_token *t)
     t->kind = k;
     switch (k) {
     case ORM_SCAN_STRING: {
-        int bs = 0;
+        int bs = s->backslash;
         if (*p != '\'') {
-            bs = s->postgres && (*p == 'E' || *p == 'e');
+            bs = bs || (s->postgres && (*p == 'E' || *p == 'e'));
             p++;
         }
         p = skip_quoted(p, end, '\'', bs, &t->unterminated);
@@ -212,10 +213,10 @@ int orm__sql_params_rewrite(const char *sql, size_t len, int postgres, char **ou
     /* Fast path: nothing to rewrite without the other backend's marker. */
     if (!memchr(sql, postgres ? '?' : '$', len))
         return ORM_OK;
-    /* Worst case: every "?" becomes "$" and up to 10 digits. */
-    if (len > (SIZE_MAX - 1) / 11)
+    /* Worst case: every "?" becomes " $", up to 10 digits and " ". */
+    if (len > (SIZE_MAX - 1) / 13)
         return orm__error_set(ORM_EINVAL, "raw", "SQL text of %zu bytes is too long", len);
-    char *buf = orm__malloc(len * 11 + 1);
+    char *buf = orm__malloc(len * 13 + 1);
     if (!buf)
         return orm__error_nomem("raw");
     size_t n = 0;
@@ -239,6 +240,9 @@ int orm__sql_params_rewrite(const char *sql, size_t len, int postgres, char **ou
             if (postgres && t.p + 1 < sql + len && t.p[1] == '?') {
                 buf[n++] = '?'; /* "??": PostgreSQL's own ? operator */
                 orm__sql_scan_next(&sc, &t);
+                /* the second '?' may have scanned as "?NNN": its digits stay (sql_scan_fuzz) */
+                memcpy(buf + n, t.p + 1, t.len - 1);
+                n += t.len - 1;
                 changed = 1;
                 continue;
             }
@@ -253,7 +257,16 @@ int orm__sql_params_rewrite(const char *sql, size_t len, int postgres, char **ou
                                   (int)t.len, t.p, (size_t)(t.p - sql));
         }
         if (postgres && t.p[0] == '?') {
+            /* after a name or a '$' ("x$?", "$a?"), "$1" would join it or open a dollar
+             * quote ("$a$1..."): a blank keeps the tokens what they were (sql_scan_fuzz) */
+            if (n && (is_ident(buf[n - 1]) || buf[n - 1] == '$'))
+                buf[n++] = ' ';
             n += (size_t)snprintf(buf + n, 12, "$%ld", t.num ? t.num : bare);
+            /* and a bare "?" before a name or '$' ("?$a$..."): after "$1" the '$' would be
+             * part of a name, not open the quote ("?4$$" stays as it was: '4' ended it) */
+            const char *next = t.p + t.len;
+            if (t.p[t.len - 1] == '?' && next < sql + len && (is_ident(*next) || *next == '$'))
+                buf[n++] = ' ';
             changed = 1;
         } else if (!postgres && t.p[0] == '$') {
             n += (size_t)snprintf(buf + n, 12, "?%ld", t.num);

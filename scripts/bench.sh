@@ -62,6 +62,10 @@ for w in W1 W1b W2 W3 W4; do
       || { echo "$out" >&2; echo "bench: smoke check: no well-formed $w $impl line" >&2; exit 1; }
   done
 done
+for w in W5 W2off W4rc; do   # the row cache's: orm lines (their base is W2 raw / W2 orm / W4 orm)
+  grep -Eq "^\{\"workload\":\"$w\",\"db\":\"sqlite\",\"impl\":\"orm\",\"n\":[0-9]+,\"us_per_op\":$num," <<<"$out" \
+    || { echo "$out" >&2; echo "bench: smoke check: no well-formed $w orm line" >&2; exit 1; }
+done
 rows=$(grep -Eo '"workload":"W3".*"rows":[0-9]+' <<<"$out" | grep -Eo '[0-9]+$' | sort -u)
 [ "$(wc -l <<<"$rows")" = 1 ] && [ "$rows" -gt 0 ] \
   || { echo "$out" >&2; echo "bench: smoke check: W3 row counts differ between orm and raw" >&2; exit 1; }

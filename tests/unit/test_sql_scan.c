@@ -44,6 +44,13 @@ START_TEST(question_marks_become_dollars_on_postgres)
     /* ?? is PostgreSQL's own ? operator */
     check("SELECT data ?? 'k', data ??| array['a'] FROM t WHERE id = ?", 1,
           "SELECT data ? 'k', data ?| array['a'] FROM t WHERE id = $1");
+    /* Found by sql_scan_fuzz (issue 19 item 17): the rewrite never changes what the tokens
+     * around a placeholder are — a name or '$' before or after "?" is kept apart by a blank,
+     * and "??" followed by digits keeps the digits. */
+    check("SELECT x$?", 1, "SELECT x$ $1");
+    check("SELECT ?$a$ text $a$", 1, "SELECT $1 $a$ text $a$");
+    check("SELECT ?4$$", 1, "SELECT $4$$");
+    check("SELECT a ??4", 1, "SELECT a ?4");
 }
 END_TEST
 
