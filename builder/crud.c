@@ -507,7 +507,9 @@ int orm_update_fields(orm_session *s, orm_ctx *ctx, const orm_model *model, cons
                 args[k++] = orm__model_member(model, obj, i);
         for (size_t i = 0; i < model->npk; i++)
             args[k++] = orm__model_member(model, obj, model->pk[i]);
-        orm_stmt_intent in = { ORM_STMT_OP_UPDATE_ONE, args + nset, 1, (void *)obj, NULL, NULL };
+        /* Not UPDATE_ONE: a row cache would save obj whole (write-back) though only some of
+         * its fields are written; as an UPDATE_WHERE it goes to the database and drops. */
+        orm_stmt_intent in = { ORM_STMT_OP_UPDATE_WHERE, args + nset, 1, NULL, NULL, NULL };
         orm_query q = { ORM_QUERY_UPDATE, model, NULL, 0, 0, args, k, &in };
         rc = fieldset_sql(s, e, mask, nwords, &q);
         if (rc == ORM_OK) {

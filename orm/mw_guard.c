@@ -67,7 +67,7 @@ static const reading readings[] = { { 0, 0 },   /* SQLite */
                                     { 1, 0 },   /* PostgreSQL */
                                     { 1, 1 } }; /* PostgreSQL, standard_conforming_strings off */
 
-static void scan_init(orm_sql_scanner *sc, const char *s, size_t len, const reading *r)
+static void scan_init(orm_scanner *sc, const char *s, size_t len, const reading *r)
 {
     orm__sql_scan_init(sc, s, len, r->postgres);
     sc->backslash = r->backslash;
@@ -77,8 +77,8 @@ static void scan_init(orm_sql_scanner *sc, const char *s, size_t len, const read
  * parentheses, before the first top-level ';'? */
 static int has_top_level_where(const char *s, size_t len, const reading *r)
 {
-    orm_sql_scanner sc;
-    orm_sql_token t;
+    orm_scanner sc;
+    orm_scan_token t;
     int depth = 0;
     scan_init(&sc, s, len, r);
     while (orm__sql_scan_next(&sc, &t)) {
@@ -113,8 +113,8 @@ static const char *first_word(const char *s, size_t len, size_t *n, const readin
 {
     static const char *const verbs[] = { "SELECT", "INSERT", "UPDATE", "DELETE", "MERGE",
                                          "VALUES", "TABLE" };
-    orm_sql_scanner sc;
-    orm_sql_token t;
+    orm_scanner sc;
+    orm_scan_token t;
     int with = 0, depth = 0;
     scan_init(&sc, s, len, r);
     *n = 0;

@@ -117,13 +117,14 @@ typedef enum orm_stmt_op {
                                    keys already found when next is called are not loaded */
     ORM_STMT_OP_INSERT_ONE,     /* orm_insert_one: obj written (its AUTOINCREMENT key is set
                                    once next returned ORM_OK) */
-    ORM_STMT_OP_UPDATE_ONE,     /* orm_update_one, orm_update_fields: key, obj written (every non-key column, or the fields given) */
+    ORM_STMT_OP_UPDATE_ONE,     /* orm_update_one: key, obj written (every non-key column) */
     ORM_STMT_OP_DELETE_ONE,     /* orm_delete_one: key */
     ORM_STMT_OP_INSERT,         /* insert builder, one statement's rows: objs (nkeys of them;
                                    keys the database assigns are set once next returned) */
     ORM_STMT_OP_UPSERT,         /* the same with ON CONFLICT: existing rows may change */
     ORM_STMT_OP_UPDATE_WHERE,   /* update builder (any WHERE, orm_update_from's too): the
-                                   rows it changes are not known */
+                                   rows it changes are not known; orm_update_fields too (key
+                                   given, obj not: only some of its fields are written) */
     ORM_STMT_OP_DELETE_WHERE,   /* delete builder (any WHERE): the rows are not known */
     ORM_STMT_OP_SAVEPOINT,      /* SAVEPOINT (kind SAVEPOINT) */
     ORM_STMT_OP_RELEASE,        /* RELEASE SAVEPOINT: its work joins the enclosing tx */
