@@ -106,6 +106,8 @@ typedef struct bench_raw_ops {
     /* Run BENCH_SETTLE_* after the load. */
     int (*settle)(void *ctx);
     void (*close)(void *ctx);
+    /* W1 with the keys given (--w1 keys): rows[i] gets key i + 1; NULL: not written. */
+    int (*w1_keys)(void *ctx, bench_user *rows, size_t n);
 } bench_raw_ops;
 
 /* Open the raw sqlite3 side on a file (WAL, synchronous=NORMAL). NULL with a message on

@@ -188,7 +188,12 @@ static int check_same(run_ctx *c)
 
 static int raw_w1_prep(run_ctx *c) { bench_data_reset_ids(c->d); return c->raw->recreate(c->rctx); }
 static int orm_w1_prep(run_ctx *c) { bench_data_reset_ids(c->d); return bench_orm_script(c->db, c->recreate_sql); }
-static int raw_w1(run_ctx *c) { return c->raw->w1(c->rctx, c->d->rows, c->d->n_rows); }
+static int raw_w1(run_ctx *c)
+{
+    if (c->w1_keys && c->raw->w1_keys)
+        return c->raw->w1_keys(c->rctx, c->d->rows, c->d->n_rows);
+    return c->raw->w1(c->rctx, c->d->rows, c->d->n_rows);
+}
 static int orm_w1(run_ctx *c) { return bench_orm_w1(c->db, c->d->rows, c->d->n_rows, c->w1_keys); }
 static int orm_w1b(run_ctx *c) { return bench_orm_w1b(c->db, c->d->rows, c->d->n_rows); }
 static int raw_w2(run_ctx *c) { return c->raw->w2(c->rctx, c->d->get_ids, c->d->n_get, &c->check); }
@@ -283,7 +288,8 @@ static int run_workloads(run_ctx *c, int rounds)
                                               : c->w4_builder == 2 ? "orm_update_fields of score (--w4 fields)"
                                                                    : "orm_update_one on the row struct");
     if (c->w1_keys)
-        bench_report_note("W1's liborm side: the rows carry their keys (--w1 keys)");
+        bench_report_note("W1: the rows carry their keys (--w1 keys), on the raw side too%s",
+                          c->raw->w1_keys ? "" : " (not here: it lets the database assign them)");
     return run_row_cache(c, rounds);
 }
 
