@@ -106,6 +106,8 @@ typedef struct bench_raw_ops {
     /* Run BENCH_SETTLE_* after the load. */
     int (*settle)(void *ctx);
     void (*close)(void *ctx);
+    /* W1 with the keys given (--w1 keys): rows[i] gets key i + 1; NULL: not written. */
+    int (*w1_keys)(void *ctx, bench_user *rows, size_t n);
 } bench_raw_ops;
 
 /* Open the raw sqlite3 side on a file (WAL, synchronous=NORMAL). NULL with a message on
@@ -122,7 +124,7 @@ extern const bench_raw_ops bench_raw_pg_ops;
  * Each returns 0, or -1 with the last liborm error printed to stderr. */
 /* Run a set-up script (BENCH_RECREATE_*, BENCH_SETTLE_*) through orm_exec_sql. */
 int bench_orm_script(orm_db *db, const char *sql);
-int bench_orm_w1(orm_db *db, bench_user *rows, size_t n);
+int bench_orm_w1(orm_db *db, bench_user *rows, size_t n, int keys);
 int bench_orm_w1b(orm_db *db, bench_user *rows, size_t n);
 int bench_orm_w2(orm_db *db, const int64_t *ids, size_t n, bench_check *out);
 int bench_orm_w3(orm_db *db, const int32_t *ages, size_t n, bench_check *out);

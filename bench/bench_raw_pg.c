@@ -218,5 +218,5 @@ static int raw_settle(void *ctx)
 }
 
 const bench_raw_ops bench_raw_pg_ops = {
-    "libpq", raw_recreate, raw_w1, raw_w2, raw_w3, raw_w4, raw_settle, raw_close,
+    "libpq", raw_recreate, raw_w1, raw_w2, raw_w3, raw_w4, raw_settle, raw_close, NULL,
 };

@@ -97,6 +97,35 @@ static int raw_w1(void *ctx, bench_user *rows, size_t n)
     return exec(r, "COMMIT");
 }
 
+/* W1 with the keys set by the caller, as orm-bench --w1 keys gives them to liborm. */
+static int raw_w1_keys(void *ctx, bench_user *rows, size_t n)
+{
+    raw_sqlite *r = ctx;
+    sqlite3_stmt *st;
+    if (exec(r, "BEGIN") != 0)
+        return -1;
+    if (prepare(r, "INSERT INTO users(id, name, email, age, score, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                &st) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        bench_user *u = &rows[i];
+        u->id = (int64_t)i + 1;
+        sqlite3_bind_int64(st, 1, u->id);
+        sqlite3_bind_text(st, 2, u->name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, u->email, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 4, u->age);
+        sqlite3_bind_double(st, 5, u->score);
+        sqlite3_bind_int64(st, 6, u->created_at);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            sqlite3_finalize(st);
+            return fail(r, "insert");
+        }
+        sqlite3_reset(st);
+    }
+    sqlite3_finalize(st);
+    return exec(r, "COMMIT");
+}
+
 /* Map the current row of a SELECT id, name, email, age, score, created_at. */
 static int map_row(sqlite3_stmt *st, bench_user *u)
 {
@@ -205,5 +234,5 @@ static int raw_settle(void *ctx)
 }
 
 const bench_raw_ops bench_raw_sqlite_ops = {
-    "sqlite3", raw_recreate, raw_w1, raw_w2, raw_w3, raw_w4, raw_settle, raw_close,
+    "sqlite3", raw_recreate, raw_w1, raw_w2, raw_w3, raw_w4, raw_settle, raw_close, raw_w1_keys,
 };

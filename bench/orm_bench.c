@@ -27,7 +27,8 @@ typedef struct options {
     int json;
     int quick;
     int rounds;          /* passes per workload and side; the best is reported */
-    int w4_builder;      /* --w4 builder */
+    int w4_builder;      /* --w4: 0 one, 1 builder, 2 fields */
+    int w1_keys;         /* --w1 keys: the rows carry their keys (orm_insert_one's keyed path) */
     const char *only_db; /* NULL: every backend */
     const char *trace, *format, *policy;
     long size;
@@ -46,12 +47,14 @@ static int pass_through(orm_stmt *st, void *userdata)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: orm-bench [--json] [--quick] [--db sqlite|postgres|cache|redis] [--rounds N] [--w4 one|builder] [--mw empty]\n"
+            "usage: orm-bench [--json] [--quick] [--db sqlite|postgres|cache|redis] [--rounds N] [--w1 auto|keys] [--w4 one|builder|fields] [--mw empty]\n"
             "       orm-bench --trace PATH|- --format lirs|cache2k --size N [--policy lru|arc|tinylfu|opt] [--json]\n"
             "  W1-W4 run on sqlite (a fresh file under $TMPDIR) and on postgres when\n"
             "  ORM_BENCH_PG_DSN is set, each through liborm and through the raw driver,\n"
             "  N times (default 3) alternating which goes first; the best time is reported.\n"
-            "  W4 saves the row with orm_update_one (default) or an update builder per row.\n"
+            "  W4 saves the row with orm_update_one (default), an update builder per row, or\n"
+            "  orm_update_fields of the score column (--w4 fields).\n"
+            "  --w1 keys: W1's rows carry their keys (orm_insert_one's path for a set key).\n"
             "  --mw empty registers one pass-through middleware on the liborm side.\n"
             "  --db redis: W5's cache get path with Redis (ORM_BENCH_REDIS_URL), run only when asked.\n");
 }
@@ -71,6 +74,12 @@ static int parse_args(int argc, char **argv, options *o)
             o->w4_builder = 1, i++;
         else if (!strcmp(a, "--w4") && i + 1 < argc && !strcmp(argv[i + 1], "one"))
             o->w4_builder = 0, i++;
+        else if (!strcmp(a, "--w4") && i + 1 < argc && !strcmp(argv[i + 1], "fields"))
+            o->w4_builder = 2, i++;
+        else if (!strcmp(a, "--w1") && i + 1 < argc && !strcmp(argv[i + 1], "keys"))
+            o->w1_keys = 1, i++;
+        else if (!strcmp(a, "--w1") && i + 1 < argc && !strcmp(argv[i + 1], "auto"))
+            o->w1_keys = 0, i++;
         else if (!strcmp(a, "--mw") && i + 1 < argc && !strcmp(argv[i + 1], "empty"))
             o->mw_empty = 1, i++;
         else if (!strcmp(a, "--db"))
@@ -136,7 +145,8 @@ typedef struct run_ctx {
     bench_check check;   /* what the pass being timed read */
     bench_check ref;     /* what the first pass read */
     int have_ref;
-    int w4_builder;      /* W4 through an update builder instead of orm_update_one */
+    int w4_builder;      /* W4: 0 orm_update_one, 1 an update builder, 2 orm_update_fields */
+    int w1_keys;         /* W1's liborm side inserts rows whose keys are set */
     const char *dsn;     /* to open the row cache's dbs on the same data */
     orm_db *db_rw;       /* a row cache attached, users read-write (W5, W4 on it) */
     orm_db *db_off;      /* a row cache attached, users left off */
@@ -178,8 +188,13 @@ static int check_same(run_ctx *c)
 
 static int raw_w1_prep(run_ctx *c) { bench_data_reset_ids(c->d); return c->raw->recreate(c->rctx); }
 static int orm_w1_prep(run_ctx *c) { bench_data_reset_ids(c->d); return bench_orm_script(c->db, c->recreate_sql); }
-static int raw_w1(run_ctx *c) { return c->raw->w1(c->rctx, c->d->rows, c->d->n_rows); }
-static int orm_w1(run_ctx *c) { return bench_orm_w1(c->db, c->d->rows, c->d->n_rows); }
+static int raw_w1(run_ctx *c)
+{
+    if (c->w1_keys && c->raw->w1_keys)
+        return c->raw->w1_keys(c->rctx, c->d->rows, c->d->n_rows);
+    return c->raw->w1(c->rctx, c->d->rows, c->d->n_rows);
+}
+static int orm_w1(run_ctx *c) { return bench_orm_w1(c->db, c->d->rows, c->d->n_rows, c->w1_keys); }
 static int orm_w1b(run_ctx *c) { return bench_orm_w1b(c->db, c->d->rows, c->d->n_rows); }
 static int raw_w2(run_ctx *c) { return c->raw->w2(c->rctx, c->d->get_ids, c->d->n_get, &c->check); }
 static int orm_w2(run_ctx *c) { return bench_orm_w2(c->db, c->d->get_ids, c->d->n_get, &c->check); }
@@ -269,8 +284,12 @@ static int run_workloads(run_ctx *c, int rounds)
     if (measure(c, rounds, &w4_raw, &w4_orm, &raw_s, &orm_s) != 0)
         return -1;
     bench_report_row("W4", c->dbname, d->n_update, orm_s, raw_s, NULL, 0);
-    bench_report_note("W4's liborm side: %s", c->w4_builder ? "an update builder per row (--w4 builder)"
-                                                            : "orm_update_one on the row struct");
+    bench_report_note("W4's liborm side: %s", c->w4_builder == 1   ? "an update builder per row (--w4 builder)"
+                                              : c->w4_builder == 2 ? "orm_update_fields of score (--w4 fields)"
+                                                                   : "orm_update_one on the row struct");
+    if (c->w1_keys)
+        bench_report_note("W1: the rows carry their keys (--w1 keys), on the raw side too%s",
+                          c->raw->w1_keys ? "" : " (not here: it lets the database assign them)");
     return run_row_cache(c, rounds);
 }
 
@@ -382,7 +401,7 @@ static int run_sqlite(bench_data *d, const options *o)
         run_ctx c = { .dbname = "sqlite", .db = db, .recreate_sql = BENCH_RECREATE_SQLITE,
                       .settle_sql = BENCH_SETTLE_SQLITE,
                       .raw = &bench_raw_sqlite_ops, .rctx = raw, .d = d,
-                      .w4_builder = o->w4_builder, .dsn = dsn };
+                      .w4_builder = o->w4_builder, .w1_keys = o->w1_keys, .dsn = dsn };
         rc = run_workloads(&c, o->rounds);
         orm_db_close(c.db_rw);
         orm_db_close(c.db_off);
@@ -417,7 +436,7 @@ static int run_postgres(bench_data *d, const options *o)
         bench_report_begin("postgres", "ORM_BENCH_PG_DSN");
         run_ctx c = { .dbname = "postgres", .db = db, .recreate_sql = BENCH_RECREATE_PG,
                       .raw = &bench_raw_pg_ops, .rctx = raw, .d = d,
-                      .w4_builder = o->w4_builder, .dsn = dsn };
+                      .w4_builder = o->w4_builder, .w1_keys = o->w1_keys, .dsn = dsn };
         rc = run_workloads(&c, o->rounds);
         orm_db_close(c.db_rw);
         orm_db_close(c.db_off);

@@ -1,6 +1,8 @@
 /* liborm builder — the one-struct fast paths: orm_get, orm_insert_one, orm_update_one,
  * orm_delete_one.
  *
+ * orm_update_fields: the same for each set of fields it is given (a list per model entry).
+ *
  * Keeps true: each statement's SQL is rendered once per db and model and kept in the
  * model's registry entry (orm_model_entry.sql[slot]), published with a compare-and-swap so
  * racing threads agree on one copy (the loser frees its own); the text's length and its
@@ -85,10 +87,9 @@ static void build_get(orm_sql_buf *b, const orm_model *m)
     where_key(b, m);
 }
 
-/* INSERT of every column but the AUTOINCREMENT key (the database assigns it). */
-static void build_insert(orm_sql_buf *b, const orm_model *m)
+/* INSERT of every column but skip (-1: none). */
+static void build_insert_but(orm_sql_buf *b, const orm_model *m, long ak)
 {
-    long ak = autoinc_of(m);
     orm__sql_buf_put(b, "INSERT INTO ");
     orm__sql_buf_ident(b, m->table);
     size_t n = 0;
@@ -110,6 +111,12 @@ static void build_insert(orm_sql_buf *b, const orm_model *m)
     }
     orm__sql_buf_putc(b, ')');
 }
+
+/* INSERT of every column but the AUTOINCREMENT key (the database assigns it). */
+static void build_insert(orm_sql_buf *b, const orm_model *m) { build_insert_but(b, m, autoinc_of(m)); }
+
+/* INSERT of every column, the AUTOINCREMENT key too (the caller set it). */
+static void build_insert_all(orm_sql_buf *b, const orm_model *m) { build_insert_but(b, m, -1); }
 
 static void build_insert_returning(orm_sql_buf *b, const orm_model *m)
 {
@@ -143,6 +150,37 @@ static void build_delete(orm_sql_buf *b, const orm_model *m)
 
 static size_t trailer_at(size_t len) { return (len + 1 + 7) & ~(size_t)7; }
 
+/* A rendered statement in the slot format (text, NUL, then its length and hash at the next
+ * 8-byte boundary) from b, which is freed. */
+static int slot_text(orm_sql_buf *b, char **out)
+{
+    int rc = orm__sql_buf_finish(b);
+    size_t off = trailer_at(b->len);
+    char *mine = rc ? NULL : orm__malloc(off + 2 * sizeof(uint64_t));
+    if (!rc && !mine)
+        rc = orm__error_nomem("builder");
+    if (rc) {
+        orm__sql_buf_free(b);
+        return rc;
+    }
+    uint64_t trailer[2] = { b->len, orm__sql_hash(b->s, b->len) };
+    memcpy(mine, b->s, b->len + 1);
+    memcpy(mine + off, trailer, sizeof trailer);
+    orm__sql_buf_free(b);
+    *out = mine;
+    return ORM_OK;
+}
+
+/* Point q at a slot-format text. */
+static void use_text(orm_query *q, const char *p)
+{
+    uint64_t trailer[2];
+    memcpy(trailer, p + trailer_at(strlen(p)), sizeof trailer);
+    q->sql = p;
+    q->sql_len = (size_t)trailer[0];
+    q->sql_hash = trailer[1];
+}
+
 /* The statement of a slot: rendered and published on first use. Fills q's sql fields. */
 static int slot_sql(orm_session *s, orm_model_entry *e, int slot, build_fn fn, orm_query *q)
 {
@@ -151,19 +189,10 @@ static int slot_sql(orm_session *s, orm_model_entry *e, int slot, build_fn fn, o
         orm_sql_buf b;
         orm__sql_buf_init(&b, orm__dialect_for_db(s->db));
         fn(&b, q->model);
-        int rc = orm__sql_buf_finish(&b);
-        size_t off = trailer_at(b.len);
-        char *mine = rc ? NULL : orm__malloc(off + 2 * sizeof(uint64_t));
-        if (!rc && !mine)
-            rc = orm__error_nomem("builder");
-        if (rc) {
-            orm__sql_buf_free(&b);
+        char *mine;
+        int rc = slot_text(&b, &mine);
+        if (rc)
             return rc;
-        }
-        uint64_t trailer[2] = { b.len, orm__sql_hash(b.s, b.len) };
-        memcpy(mine, b.s, b.len + 1);
-        memcpy(mine + off, trailer, sizeof trailer);
-        orm__sql_buf_free(&b);
         char *expected = NULL;
         if (atomic_compare_exchange_strong_explicit(&e->sql[slot], &expected, mine, memory_order_acq_rel,
                                                     memory_order_acquire)) {
@@ -173,11 +202,7 @@ static int slot_sql(orm_session *s, orm_model_entry *e, int slot, build_fn fn, o
             p = expected;
         }
     }
-    uint64_t trailer[2];
-    memcpy(trailer, p + trailer_at(strlen(p)), sizeof trailer);
-    q->sql = p;
-    q->sql_len = (size_t)trailer[0];
-    q->sql_hash = trailer[1];
+    use_text(q, p);
     return ORM_OK;
 }
 
@@ -257,16 +282,25 @@ static orm_value *args_for(orm_value *stack, size_t n)
     return n <= STACK_ARGS ? stack : orm__malloc(n * sizeof *stack);
 }
 
-/* The general path for a row whose AUTOINCREMENT key is already set. */
-static int insert_with_key(orm_session *s, orm_ctx *ctx, const orm_model *model, void *obj)
+/* A row whose AUTOINCREMENT key is already set: every column, its own slot. */
+static int insert_with_key(orm_session *s, orm_ctx *ctx, orm_model_entry *e, const orm_model *model,
+                           void *obj)
 {
-    orm_insert *ins = orm_insert_new(s, model);
-    if (!ins)
-        return orm_error_last()->code;
-    int rc = orm_insert_add(ins, obj);
-    if (rc == ORM_OK)
-        rc = orm_insert_exec(ins, ctx, NULL);
-    orm_insert_free(ins);
+    orm_value stack[STACK_ARGS];
+    orm_value *args = args_for(stack, model->nfields);
+    if (!args)
+        return orm__error_nomem("builder");
+    for (size_t i = 0; i < model->nfields; i++)
+        args[i] = orm__model_member(model, obj, i);
+    orm_stmt_intent in = { ORM_STMT_OP_INSERT_ONE, NULL, 1, obj, NULL, NULL };
+    orm_query q = { ORM_QUERY_INSERT, model, NULL, 0, 0, args, model->nfields, &in };
+    int rc = slot_sql(s, e, ORM_MODEL_SLOT_INSERT_ALL, build_insert_all, &q);
+    if (rc == ORM_OK) {
+        orm_exec_result res = { 0, 0 };
+        rc = orm__session_exec(s, ctx, &q, &res);
+    }
+    if (args != stack)
+        orm__free(args);
     return rc;
 }
 
@@ -282,7 +316,7 @@ int orm_insert_one(orm_session *s, orm_ctx *ctx, const orm_model *model, void *o
     if (ak >= 0) {
         orm_value kv = orm__model_member(model, obj, (size_t)ak);
         if (!(kv.type == ORM_VALUE_NULL || (kv.type == ORM_VALUE_INT && kv.u.i == 0)))
-            return insert_with_key(s, ctx, model, obj);
+            return insert_with_key(s, ctx, e, model, obj);
     }
     /* A published INSERT slot for a model with an AUTOINCREMENT key means an earlier call
      * found the db's dialect has last-insert ids: skip asking again. */
@@ -379,5 +413,115 @@ int orm_delete_one(orm_session *s, orm_ctx *ctx, const orm_model *model, const v
     rc = write_by_key(s, ctx, e, &q, ORM_MODEL_SLOT_DELETE, build_delete);
     if (args != stack)
         orm__free(args);
+    return rc;
+}
+
+/* UPDATE ... SET the fields of mask (in field order) WHERE key. */
+static void build_update_fields(orm_sql_buf *b, const orm_model *m, const uint64_t *mask)
+{
+    orm__sql_buf_put(b, "UPDATE ");
+    orm__sql_buf_ident(b, m->table);
+    size_t n = 0;
+    for (size_t i = 0; i < m->nfields; i++) {
+        if (!(mask[i / 64] >> (i % 64) & 1))
+            continue;
+        orm__sql_buf_put(b, n++ ? ", " : " SET ");
+        orm__sql_buf_ident(b, m->fields[i].column);
+        orm__sql_buf_put(b, " = ");
+        orm__sql_buf_param(b, orm_null());
+    }
+    where_key(b, m);
+}
+
+/* The UPDATE of this field set: found in the entry's list, else rendered and pushed. */
+static int fieldset_sql(orm_session *s, orm_model_entry *e, const uint64_t *mask, size_t nwords,
+                        orm_query *q)
+{
+    orm_fieldset_sql *head = atomic_load_explicit(&e->fieldsets, memory_order_acquire);
+    for (orm_fieldset_sql *f = head; f; f = f->next)
+        if (memcmp(f->mask, mask, nwords * sizeof *mask) == 0) {
+            use_text(q, f->sql);
+            return ORM_OK;
+        }
+    orm_sql_buf b;
+    orm__sql_buf_init(&b, orm__dialect_for_db(s->db));
+    build_update_fields(&b, q->model, mask);
+    char *text;
+    int rc = slot_text(&b, &text);
+    if (rc)
+        return rc;
+    orm_fieldset_sql *node = orm__malloc(sizeof *node + nwords * sizeof *mask);
+    if (!node) {
+        orm__free(text);
+        return orm__error_nomem("builder");
+    }
+    node->sql = text;
+    node->nwords = nwords;
+    memcpy(node->mask, mask, nwords * sizeof *mask);
+    /* Push; a racing thread may push the same set too: both copies are valid, one is found
+     * first from then on, and both are freed with the db. */
+    node->next = head;
+    while (!atomic_compare_exchange_weak_explicit(&e->fieldsets, &node->next, node, memory_order_acq_rel,
+                                                  memory_order_acquire))
+        ;
+    use_text(q, text);
+    return ORM_OK;
+}
+
+int orm_update_fields(orm_session *s, orm_ctx *ctx, const orm_model *model, const void *obj,
+                      const size_t *fields, size_t n)
+{
+    orm_model_entry *e;
+    int rc = entry_of(s, model, obj, "orm_update_fields", &e);
+    if (rc)
+        return rc;
+    if (n == 0 || !fields)
+        return orm__error_set(ORM_EINVAL, "builder", "orm_update_fields: no fields to set in \"%s\"",
+                              model->table);
+    uint64_t stack_mask[4] = { 0, 0, 0, 0 };
+    const size_t nwords = (model->nfields + 63) / 64;
+    uint64_t *mask = nwords <= 4 ? stack_mask : orm__calloc(nwords, sizeof *mask);
+    if (!mask)
+        return orm__error_nomem("builder");
+    for (size_t i = 0; i < n && rc == ORM_OK; i++) {
+        if (fields[i] >= model->nfields)
+            rc = orm__error_set(ORM_EUNKNOWN_FIELD, "builder", "orm_update_fields: field %zu of \"%s\" "
+                                "does not exist (it has %zu)", fields[i], model->table, model->nfields);
+        else if (is_key(model, fields[i]))
+            rc = orm__error_set(ORM_EINVAL, "builder", "orm_update_fields: %s.%s is a key column",
+                                model->table, model->fields[fields[i]].column);
+        else
+            mask[fields[i] / 64] |= UINT64_C(1) << (fields[i] % 64);
+    }
+    size_t nset = 0;
+    for (size_t i = 0; i < model->nfields; i++)
+        nset += mask[i / 64] >> (i % 64) & 1;
+    orm_value stack[STACK_ARGS];
+    orm_value *args = rc == ORM_OK ? args_for(stack, nset + model->npk) : NULL;
+    if (rc == ORM_OK && !args)
+        rc = orm__error_nomem("builder");
+    if (rc == ORM_OK) {
+        size_t k = 0;
+        for (size_t i = 0; i < model->nfields; i++)
+            if (mask[i / 64] >> (i % 64) & 1)
+                args[k++] = orm__model_member(model, obj, i);
+        for (size_t i = 0; i < model->npk; i++)
+            args[k++] = orm__model_member(model, obj, model->pk[i]);
+        /* Not UPDATE_ONE: a row cache would save obj whole (write-back) though only some of
+         * its fields are written; as an UPDATE_WHERE it goes to the database and drops. */
+        orm_stmt_intent in = { ORM_STMT_OP_UPDATE_WHERE, args + nset, 1, NULL, NULL, NULL };
+        orm_query q = { ORM_QUERY_UPDATE, model, NULL, 0, 0, args, k, &in };
+        rc = fieldset_sql(s, e, mask, nwords, &q);
+        if (rc == ORM_OK) {
+            orm_exec_result res = { 0, 0 };
+            rc = orm__session_exec(s, ctx, &q, &res);
+            if (rc == ORM_OK && res.affected == 0)
+                rc = orm__error_set(ORM_ENOTFOUND, "builder", "no row in \"%s\" with that key", model->table);
+        }
+    }
+    if (args && args != stack)
+        orm__free(args);
+    if (mask != stack_mask)
+        orm__free(mask);
     return rc;
 }

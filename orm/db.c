@@ -298,6 +298,11 @@ void orm_db_close(orm_db *db)
             continue;
         for (int s = 0; s < ORM_MODEL_SLOT_COUNT; s++)
             orm__free(atomic_load(&e->sql[s]));
+        for (orm_fieldset_sql *f = atomic_load(&e->fieldsets), *next; f; f = next) {
+            next = f->next;
+            orm__free(f->sql);
+            orm__free(f);
+        }
         orm__free(e);
     }
     while (t) {
@@ -386,6 +391,7 @@ int orm_db_register(orm_db *db, const orm_model *model)
     e->model = model;
     for (int s = 0; s < ORM_MODEL_SLOT_COUNT; s++)
         atomic_init(&e->sql[s], NULL);
+    atomic_init(&e->fieldsets, NULL);
     /* Keep the load factor at or below 1/2 so probes stay short. */
     if ((db->reg_count + 1) * 2 > t->cap) {
         reg_table *bigger = reg_table_new(t->cap * 2);

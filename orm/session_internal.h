@@ -7,6 +7,7 @@
 #define ORM_SESSION_INTERNAL_H
 
 #include <stdatomic.h>
+#include <stdint.h>
 
 #include "orm/db.h"
 #include "orm/driver.h"
@@ -24,12 +25,22 @@ struct orm_session {
  * of orm_get / orm_insert_one / ...). Slots start NULL; a builder fills one with a
  * malloc'ed string by compare-and-swap, and the db frees them at close. */
 enum { ORM_MODEL_SLOT_GET, ORM_MODEL_SLOT_INSERT, ORM_MODEL_SLOT_UPDATE, ORM_MODEL_SLOT_DELETE,
-       ORM_MODEL_SLOT_INSERT_RETURNING, ORM_MODEL_SLOT_COUNT };
+       ORM_MODEL_SLOT_INSERT_RETURNING, ORM_MODEL_SLOT_INSERT_ALL, ORM_MODEL_SLOT_COUNT };
+
+/* The UPDATE of one set of fields (orm_update_fields), rendered once per set: a list the
+ * builders push onto with a compare-and-swap and never unlink; freed with the db. */
+typedef struct orm_fieldset_sql {
+    struct orm_fieldset_sql *next;
+    char *sql;            /* the slot format: text, then its length and hash (builder/crud.c) */
+    size_t nwords;
+    uint64_t mask[];      /* the fields, one bit each */
+} orm_fieldset_sql;
 
 typedef struct orm_model_entry {
     const orm_model *model;
     _Atomic(char *) sql[ORM_MODEL_SLOT_COUNT];
     size_t sql_len[ORM_MODEL_SLOT_COUNT]; /* written before the pointer is published */
+    _Atomic(orm_fieldset_sql *) fieldsets;
 } orm_model_entry;
 
 /* The registry entry of a model, or NULL when it is not registered with db. */

@@ -123,7 +123,8 @@ typedef enum orm_stmt_op {
                                    keys the database assigns are set once next returned) */
     ORM_STMT_OP_UPSERT,         /* the same with ON CONFLICT: existing rows may change */
     ORM_STMT_OP_UPDATE_WHERE,   /* update builder (any WHERE, orm_update_from's too): the
-                                   rows it changes are not known */
+                                   rows it changes are not known; orm_update_fields too (key
+                                   given, obj not: only some of its fields are written) */
     ORM_STMT_OP_DELETE_WHERE,   /* delete builder (any WHERE): the rows are not known */
     ORM_STMT_OP_SAVEPOINT,      /* SAVEPOINT (kind SAVEPOINT) */
     ORM_STMT_OP_RELEASE,        /* RELEASE SAVEPOINT: its work joins the enclosing tx */

@@ -114,6 +114,13 @@ ORM_API int orm_get_many(orm_session *s, orm_ctx *ctx, const orm_model *model, v
 ORM_API int orm_insert_one(orm_session *s, orm_ctx *ctx, const orm_model *model, void *obj);
 /* UPDATE every non-key column by key. ORM_ENOTFOUND when no row has that key. */
 ORM_API int orm_update_one(orm_session *s, orm_ctx *ctx, const orm_model *model, const void *obj);
+/* Update the given fields of the row with obj's key: fields are field indexes (a generated
+ * field enum's constants), in any order, no key column. Like orm_update_one its SQL is
+ * rendered once per db, model and field set, then reused. ORM_ENOTFOUND when no row has
+ * that key; ORM_EINVAL for a key field or no field; ORM_EUNKNOWN_FIELD for an index past
+ * the model's fields. */
+ORM_API int orm_update_fields(orm_session *s, orm_ctx *ctx, const orm_model *model, const void *obj,
+                              const size_t *fields, size_t n);
 /* DELETE by key. ORM_ENOTFOUND when no row has that key. */
 ORM_API int orm_delete_one(orm_session *s, orm_ctx *ctx, const orm_model *model, const void *obj);
 

@@ -564,6 +564,67 @@ START_TEST(typed_results_into_any_model)
 }
 END_TEST
 
+/* The fast paths: orm_insert_one with the AUTOINCREMENT key set, orm_update_fields. */
+START_TEST(fast_paths_insert_with_key_and_update_fields)
+{
+    it_seed();
+    /* a key the caller set is inserted as is (twice: the second call reuses the SQL) */
+    for (int k = 0; k < 2; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "keyed%d", k);
+        it_user u = it_user_make(name, NULL, 30 + k, true, 1.0, true);
+        u.id = 1000 + k;
+        ck_assert_ok(orm_insert_one(it_s, NULL, &it_user_model, &u));
+        ck_assert_int_eq(u.id, 1000 + k);
+        it_user got;
+        it_user_load(1000 + k, &got);
+        ck_assert_str_eq(got.name, name);
+        ck_assert_int_eq(got.age, 30 + k);
+        orm_model_clear(&it_user_model, &got);
+    }
+    it_user dup = it_user_make("dup", NULL, 1, true, 1.0, true);
+    dup.id = 1000;
+    ck_assert_orm(orm_insert_one(it_s, NULL, &it_user_model, &dup), ORM_ECONSTRAINT);
+
+    /* update two fields by index, in either order; the others keep the table's values */
+    enum { F_NAME = 1, F_AGE = 3, F_SCORE = 4 };
+    it_user u;
+    it_user_load(it_uid[IT_ADA], &u);
+    char *old_name = u.name;
+    u.name = (char *)"not written";
+    u.age = 50;
+    u.score = 12.5;
+    ck_assert_ok(orm_update_fields(it_s, NULL, &it_user_model, &u, (const size_t[]){ F_AGE, F_SCORE }, 2));
+    u.age = 51;
+    ck_assert_ok(orm_update_fields(it_s, NULL, &it_user_model, &u, (const size_t[]){ F_SCORE, F_AGE }, 2));
+    u.name = old_name;
+    it_user got;
+    it_user_load(it_uid[IT_ADA], &got);
+    ck_assert_str_eq(got.name, "ada");
+    ck_assert_int_eq(got.age, 51);
+    ck_assert(got.score == 12.5);
+    orm_model_clear(&it_user_model, &got);
+    /* a nullable field to NULL */
+    u.has_age = false;
+    ck_assert_ok(orm_update_fields(it_s, NULL, &it_user_model, &u, (const size_t[]){ F_AGE }, 1));
+    it_user_load(it_uid[IT_ADA], &got);
+    ck_assert(!got.has_age);
+    orm_model_clear(&it_user_model, &got);
+    /* refused: a key, no field, an index past the model, a missing row */
+    ck_assert_orm(orm_update_fields(it_s, NULL, &it_user_model, &u, (const size_t[]){ 0 }, 1), ORM_EINVAL);
+    ck_assert(it_msg_has("users.id") && it_msg_has("key"));
+    ck_assert_orm(orm_update_fields(it_s, NULL, &it_user_model, &u, NULL, 0), ORM_EINVAL);
+    ck_assert_orm(orm_update_fields(it_s, NULL, &it_user_model, &u, (const size_t[]){ 42 }, 1),
+                  ORM_EUNKNOWN_FIELD);
+    int64_t real_id = u.id;
+    u.id = 999999;
+    ck_assert_orm(orm_update_fields(it_s, NULL, &it_user_model, &u, (const size_t[]){ F_NAME }, 1),
+                  ORM_ENOTFOUND);
+    u.id = real_id;
+    orm_model_clear(&it_user_model, &u);
+}
+END_TEST
+
 Suite *it_portable_suite(void)
 {
     Suite *s = suite_create("portable");
@@ -581,6 +642,7 @@ Suite *it_portable_suite(void)
     tcase_add_test(tc, qualified_names_take_table_or_model_name);
     tcase_add_test(tc, errors_name_what_went_wrong);
     tcase_add_test(tc, typed_results_into_any_model);
+    tcase_add_test(tc, fast_paths_insert_with_key_and_update_fields);
     suite_add_tcase(s, tc);
     return s;
 }
