@@ -68,7 +68,7 @@ static const reading readings[] = { { 0, 0 },   /* SQLite */
                                     { 1, 0 },   /* PostgreSQL */
                                     { 1, 1 } }; /* PostgreSQL, standard_conforming_strings off */
 
-static void scan_init(orm_sql_scanner *sc, const char *s, size_t len, const reading *r)
+static void scan_init(orm_scanner *sc, const char *s, size_t len, const reading *r)
 {
     orm__sql_scan_init(sc, s, len, r->postgres);
     sc->backslash = r->backslash;
@@ -78,12 +78,12 @@ static void scan_init(orm_sql_scanner *sc, const char *s, size_t len, const read
  * parentheses, before the first top-level ';'? */
 static int has_top_level_where(const char *s, size_t len, const reading *r)
 {
-    orm_sql_scanner sc;
-    orm_sql_token t;
+    orm_scanner sc;
+    orm_scan_token t;
     int depth = 0;
     scan_init(&sc, s, len, r);
     while (orm__sql_scan_next(&sc, &t)) {
-        if (t.kind != ORM_SQL_CODE)
+        if (t.kind != ORM_SCAN_CODE)
             continue;
         for (size_t i = 0; i < t.len;) {
             char c = t.p[i];
@@ -114,15 +114,15 @@ static const char *first_word(const char *s, size_t len, size_t *n, const readin
 {
     static const char *const verbs[] = { "SELECT", "INSERT", "UPDATE", "DELETE", "MERGE",
                                          "VALUES", "TABLE" };
-    orm_sql_scanner sc;
-    orm_sql_token t;
+    orm_scanner sc;
+    orm_scan_token t;
     int with = 0, depth = 0;
     scan_init(&sc, s, len, r);
     *n = 0;
     while (orm__sql_scan_next(&sc, &t)) {
-        if (t.kind == ORM_SQL_COMMENT)
+        if (t.kind == ORM_SCAN_COMMENT)
             continue;
-        if (t.kind != ORM_SQL_CODE) {
+        if (t.kind != ORM_SCAN_CODE) {
             if (!with)
                 return s; /* starts with a literal or parameter: no verb */
             continue;

@@ -1,7 +1,7 @@
 /* liborm — the SQL lexer of sql_scan.h and the placeholder rewrite built on it.
  *
  * Keeps true: the tokens cover the text exactly and in order; a token never extends past
- * len; the rewrite changes only ORM_SQL_PARAM tokens (and "??" on PostgreSQL), so a quote,
+ * len; the rewrite changes only ORM_SCAN_PARAM tokens (and "??" on PostgreSQL), so a quote,
  * comment or dollar quote that holds "?" or "$1" reaches the database unchanged.
  */
 #include <limits.h>
@@ -13,7 +13,7 @@
 #include "orm/error_internal.h"
 #include "orm/sql_scan.h"
 
-void orm__sql_scan_init(orm_sql_scanner *s, const char *sql, size_t len, int postgres)
+void orm__sql_scan_init(orm_scanner *s, const char *sql, size_t len, int postgres)
 {
     s->p = sql;
     s->end = sql + len;
@@ -85,54 +85,54 @@ static size_t dollar_tag(const char *p, const char *end)
 }
 
 /* Does a token other than code start at p (prev: the byte before p, or 0)? Its kind into *k. */
-static int special_at(const orm_sql_scanner *s, const char *p, char prev, orm_sql_tok *k)
+static int special_at(const orm_scanner *s, const char *p, char prev, orm_scan_kind *k)
 {
     const char *end = s->end;
     switch (*p) {
-    case '\'': *k = ORM_SQL_STRING; return 1;
-    case '"': *k = ORM_SQL_QIDENT; return 1;
+    case '\'': *k = ORM_SCAN_STRING; return 1;
+    case '"': *k = ORM_SCAN_QIDENT; return 1;
     case '`': case '[':
         if (s->postgres)
             return 0; /* [ is an array subscript there */
-        *k = ORM_SQL_QIDENT;
+        *k = ORM_SCAN_QIDENT;
         return 1;
     case '-':
-        if (p + 1 < end && p[1] == '-') { *k = ORM_SQL_COMMENT; return 1; }
+        if (p + 1 < end && p[1] == '-') { *k = ORM_SCAN_COMMENT; return 1; }
         return 0;
     case '/':
-        if (p + 1 < end && p[1] == '*') { *k = ORM_SQL_COMMENT; return 1; }
+        if (p + 1 < end && p[1] == '*') { *k = ORM_SCAN_COMMENT; return 1; }
         return 0;
     case '?':
-        *k = ORM_SQL_PARAM;
+        *k = ORM_SCAN_PARAM;
         return 1;
     case '$':
         if (is_ident(prev))
             return 0; /* part of a name: foo$1 */
-        if (p + 1 < end && is_digit(p[1])) { *k = ORM_SQL_PARAM; return 1; }
-        if (s->postgres && dollar_tag(p, end)) { *k = ORM_SQL_DOLLAR; return 1; }
+        if (p + 1 < end && is_digit(p[1])) { *k = ORM_SCAN_PARAM; return 1; }
+        if (s->postgres && dollar_tag(p, end)) { *k = ORM_SCAN_DOLLAR; return 1; }
         return 0;
     case 'E': case 'e': case 'X': case 'x': case 'B': case 'b': case 'N': case 'n':
         /* a prefixed string literal: E'..' (escapes), X'..', B'..', N'..' */
-        if (!is_ident(prev) && p + 1 < end && p[1] == '\'') { *k = ORM_SQL_STRING; return 1; }
+        if (!is_ident(prev) && p + 1 < end && p[1] == '\'') { *k = ORM_SCAN_STRING; return 1; }
         return 0;
     default:
         return 0;
     }
 }
 
-int orm__sql_scan_next(orm_sql_scanner *s, orm_sql_token *t)
+int orm__sql_scan_next(orm_scanner *s, orm_scan_token *t)
 {
     const char *p = s->p, *end = s->end;
     if (p >= end)
         return 0;
     memset(t, 0, sizeof *t);
     t->p = p;
-    orm_sql_tok k;
+    orm_scan_kind k;
     if (!special_at(s, p, s->prev, &k)) {
         char last = s->prev;
         while (p < end && !special_at(s, p, last, &k))
             last = *p++;
-        t->kind = ORM_SQL_CODE;
+        t->kind = ORM_SCAN_CODE;
         s->prev = last;
         s->p = p;
         t->len = (size_t)(p - t->p);
@@ -140,7 +140,7 @@ int orm__sql_scan_next(orm_sql_scanner *s, orm_sql_token *t)
     }
     t->kind = k;
     switch (k) {
-    case ORM_SQL_STRING: {
+    case ORM_SCAN_STRING: {
         int bs = s->backslash;
         if (*p != '\'') {
             bs = bs || (s->postgres && (*p == 'E' || *p == 'e'));
@@ -149,10 +149,10 @@ int orm__sql_scan_next(orm_sql_scanner *s, orm_sql_token *t)
         p = skip_quoted(p, end, '\'', bs, &t->unterminated);
         break;
     }
-    case ORM_SQL_QIDENT:
+    case ORM_SCAN_QIDENT:
         p = skip_quoted(p, end, *p == '[' ? ']' : *p, 0, &t->unterminated);
         break;
-    case ORM_SQL_COMMENT:
+    case ORM_SCAN_COMMENT:
         if (*p == '-') {
             while (p < end && *p != '\n')
                 p++;
@@ -160,7 +160,7 @@ int orm__sql_scan_next(orm_sql_scanner *s, orm_sql_token *t)
             p = skip_block(p, end, s->postgres, &t->unterminated);
         }
         break;
-    case ORM_SQL_DOLLAR: {
+    case ORM_SCAN_DOLLAR: {
         size_t tl = dollar_tag(p, end);
         const char *tag = p;
         p += tl;
@@ -179,7 +179,7 @@ int orm__sql_scan_next(orm_sql_scanner *s, orm_sql_token *t)
         }
         break;
     }
-    case ORM_SQL_PARAM: {
+    case ORM_SCAN_PARAM: {
         p++;
         long n = 0;
         int nd = 0;
@@ -196,7 +196,7 @@ int orm__sql_scan_next(orm_sql_scanner *s, orm_sql_token *t)
             t->num = -1; /* "$0": no such parameter */
         break;
     }
-    case ORM_SQL_CODE:
+    case ORM_SCAN_CODE:
         break;
     }
     s->prev = p[-1];
@@ -222,11 +222,11 @@ int orm__sql_params_rewrite(const char *sql, size_t len, int postgres, char **ou
     size_t n = 0;
     long bare = 0, numbered = 0;
     int changed = 0;
-    orm_sql_scanner sc;
-    orm_sql_token t;
+    orm_scanner sc;
+    orm_scan_token t;
     orm__sql_scan_init(&sc, sql, len, postgres);
     while (orm__sql_scan_next(&sc, &t)) {
-        if (t.kind != ORM_SQL_PARAM) {
+        if (t.kind != ORM_SCAN_PARAM) {
             memcpy(buf + n, t.p, t.len);
             n += t.len;
             continue;

@@ -17,8 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Checks the cover; returns the number of non-code, non-parameter tokens. */
 static size_t scan_all(const char *s, size_t len, int postgres, int backslash)
 {
-    orm_sql_scanner sc;
-    orm_sql_token t;
+    orm_scanner sc;
+    orm_scan_token t;
     orm__sql_scan_init(&sc, s, len, postgres);
     sc.backslash = backslash;
     const char *at = s;
@@ -27,7 +27,7 @@ static size_t scan_all(const char *s, size_t len, int postgres, int backslash)
         if (t.p != at || t.len == 0 || t.p + t.len > s + len)
             abort();
         at = t.p + t.len;
-        kept += t.kind != ORM_SQL_CODE && t.kind != ORM_SQL_PARAM;
+        kept += t.kind != ORM_SCAN_CODE && t.kind != ORM_SCAN_PARAM;
     }
     if (at != s + len)
         abort();
@@ -35,13 +35,13 @@ static size_t scan_all(const char *s, size_t len, int postgres, int backslash)
 }
 
 /* The i-th kept token of s (see scan_all) into *t. */
-static void kept_at(const char *s, size_t len, int postgres, size_t i, orm_sql_token *t)
+static void kept_at(const char *s, size_t len, int postgres, size_t i, orm_scan_token *t)
 {
-    orm_sql_scanner sc;
+    orm_scanner sc;
     orm__sql_scan_init(&sc, s, len, postgres);
     size_t k = 0;
     while (orm__sql_scan_next(&sc, t))
-        if (t->kind != ORM_SQL_CODE && t->kind != ORM_SQL_PARAM && k++ == i)
+        if (t->kind != ORM_SCAN_CODE && t->kind != ORM_SCAN_PARAM && k++ == i)
             return;
     abort();
 }
@@ -71,7 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (scan_all(out, outlen, pg, 0) != kept)
                 abort();
             for (size_t i = 0; i < kept && kept < 64; i++) {
-                orm_sql_token a, b;
+                orm_scan_token a, b;
                 kept_at(sql, len, pg, i, &a);
                 kept_at(out, outlen, pg, i, &b);
                 if (a.kind != b.kind || a.len != b.len || memcmp(a.p, b.p, a.len) != 0)
