@@ -5,11 +5,12 @@
  *   - the WHERE test reads the SQL the way the database would at the top level: string
  *     literals, quoted identifiers, comments and parenthesized subqueries are skipped, so a
  *     'where' inside a value or a subquery's WHERE does not make a statement safe;
- *   - literals and comments are read as each backend may read them — SQLite (block comments
- *     do not nest), PostgreSQL (they nest: a comment holding an opener and a closer
- *     followed by WHERE and a second closer is all comment) and
- *     PostgreSQL with standard_conforming_strings off ('\'' does not end a string) — and a
- *     statement passes only when every reading finds a top-level WHERE;
+ *   - literals and comments are read as the statement's backend reads them — SQLite (block
+ *     comments do not nest) or PostgreSQL (they nest: a comment holding an opener and a
+ *     closer followed by WHERE and a second closer is all comment), and on PostgreSQL both
+ *     with and without standard_conforming_strings ('\'' ends a string or not: a session
+ *     may change it) — and a statement passes only when every such reading finds a
+ *     top-level WHERE (all three readings when the statement names no session);
  *   - literals, identifiers and comments are found by the library's one SQL lexer
  *     (orm/sql_scan.h, shared with the raw placeholder rewrite);
  *   - raw statements are checked by their verb: the first keyword, or after a WITH clause
@@ -178,10 +179,20 @@ static int guard_fn(orm_stmt *st, void *userdata)
 {
     (void)userdata;
     const char *what = NULL, *unsafe = NULL;
-    for (size_t k = 0; k < sizeof readings / sizeof readings[0] && !unsafe; k++) {
-        const char *verb = write_verb(st, &readings[k]);
+    /* The backend's own readings when the statement says which (SQLite: one; PostgreSQL:
+     * both settings of standard_conforming_strings, which a session may change); all three
+     * when it does not (a chain without a session). */
+    const reading *rs = readings;
+    size_t nr = sizeof readings / sizeof readings[0];
+    const char *backend = st->session ? orm_db_backend(orm_session_db(st->session)) : NULL;
+    if (backend && strcmp(backend, "sqlite") == 0)
+        nr = 1;
+    else if (backend && strcmp(backend, "postgres") == 0)
+        rs = &readings[1], nr = 2;
+    for (size_t k = 0; k < nr && !unsafe; k++) {
+        const char *verb = write_verb(st, &rs[k]);
         what = what ? what : verb;
-        if (verb && !has_top_level_where(st->sql, st->sql_len, &readings[k]))
+        if (verb && !has_top_level_where(st->sql, st->sql_len, &rs[k]))
             unsafe = verb;
     }
     if (unsafe)
