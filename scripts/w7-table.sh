@@ -7,7 +7,8 @@
 #   scripts/w7-table.sh BUILD_DIR [TRACES_DIR] [--baseline FILE] [--save FILE] [--policy P]
 #   scripts/w7-table.sh --from FILE [--baseline FILE]     (print a saved run's table)
 #
-# TRACES_DIR defaults to ../shared/traces (beside the repository or its worktree folder) (lirs/*.trace.gz, cache2k/*.trace.xz); they are
+# TRACES_DIR (default: $ORM_TRACES_DIR, else ./traces) holds the traces you downloaded
+# (lirs/*.trace.gz, cache2k/*.trace.xz: docs/BENCH.md, W7, says which); they are
 # decompressed into a temporary folder. --save writes the raw JSON lines; --baseline reads
 # such a file and adds tinylfu's change against it (and flags cells more than 0.5 points
 # below it). --policy tinylfu reruns only tinylfu and takes the other columns from the
@@ -19,8 +20,7 @@ from=
 if [ "${1:-}" = --from ]; then from=${2:?--from wants a file}; shift 2; set -- - "$@"; fi
 build=${1:?usage: scripts/w7-table.sh BUILD_DIR [TRACES_DIR] [--baseline FILE] [--save FILE] [--policy P]}
 shift
-traces="$here/../../shared/traces" # /work/main/scripts -> /work/shared
-[ -d "$traces" ] || traces="$here/../../../shared/traces" # a worktree /work/wt/NAME
+traces=${ORM_TRACES_DIR:-traces}
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then traces=$1; shift; fi
 baseline= save= only=
 while [ $# -gt 0 ]; do
