@@ -359,9 +359,9 @@ static void increase_window(orm__cpolicy *p, uint64_t amount);
 static void decrease_window(orm__cpolicy *p, uint64_t amount);
 
 /* A miss on a key the policy recently threw out: move the window/main boundary toward the
- * region that would have kept it, by GHOST_STEP x w scaled down when this kind of eviction
- * is the more common (see the top of the file). Fractions accumulate in ghost_credit. Returns which ghost
- * remembered the key, or -1. */
+ * region that would have kept it, by GHOST_STEP x w, scaled down when this kind of eviction
+ * is the more common (see the top of the file); fractions accumulate in ghost_credit.
+ * Returns which ghost remembered the key, or -1. */
 static int ghost_feedback(orm__cpolicy *p, uint32_t hash, uint64_t w)
 {
     int which = ghost_take(p, hash);
@@ -459,7 +459,7 @@ void orm__cpolicy_access(orm__cpolicy *p, orm__centry *e)
     }
     switch (e->queue) {
     case ORM__Q_WINDOW:
-        if (p->window_max >= p->max / WINDOW_PROMOTE && p->window_max >= 1)
+        if (p->window_max >= p->max / WINDOW_PROMOTE) /* see the top of the file */
             window_to_protected(p, e);
         else
             list_touch(&p->window, e);
