@@ -4,9 +4,10 @@
  * and from two levels (local in front of Redis), beside a raw hiredis GET of an encoded row of
  * the same size (one loopback round trip, the floor of a Redis hit).
  *
- * The ORM's row cache (the layer that puts a cache in front of orm_get) is not in this tree
- * yet, so this times the cache's get path alone, which W5 would add to a hit; W2 on the same
- * run (scripts/bench.sh) is the database side. */
+ * The row cache (orm_row_cache, in front of orm_get) cannot keep its rows in Redis yet (its
+ * value type has no codec, its model generations are per process), so this times the cache's
+ * get path alone, which W5 through Redis would add to a hit; W2 on the same run
+ * (scripts/bench.sh) is the database side. */
 #define _POSIX_C_SOURCE 200809L
 #include <hiredis/hiredis.h>
 #include <stdio.h>
