@@ -606,6 +606,7 @@ static int collect(char **out, void *ud);
 static void rc_free(void *ud)
 {
     orm_row_cache *rc = ud;
+    orm__rc_notify_free(rc); /* first: the listener drops through the cache */
     if (rc->metrics)
         orm_metrics_remove_collector(rc->metrics, collect, rc);
     orm_cache_close(rc->loading);

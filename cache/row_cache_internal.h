@@ -46,6 +46,7 @@ struct orm_row_cache {
     size_t n;
     uint64_t rng;             /* jitter */
     orm_metrics *metrics;     /* the collector's, or NULL */
+    struct rc_notify *notify; /* cross-process coherence (row_cache_notify.c), or NULL */
 };
 
 /* The configured model (any mode), or NULL. */
@@ -84,6 +85,11 @@ void orm__rc_tx_every(struct rc_tx *t);
 /* Whether a read of key (NULL: any key) of m in tx must go to the database because tx (or a
  * transaction it is a savepoint of) wrote it. */
 int orm__rc_tx_wrote(struct orm_row_cache *rc, orm_tx *tx, rc_model *m, const char *key);
+
+/* ---- cross-process coherence (row_cache_notify.c) ---- */
+
+/* Stop the listener (no report arrives after) and free its state; at the layer's free. */
+void orm__rc_notify_free(struct orm_row_cache *rc);
 
 /* ---- raw SQL (row_cache_sql.c) ---- */
 
