@@ -577,6 +577,8 @@ static int rc_fn(orm_stmt *st, void *ud)
     rc_model *m = st->model ? orm__rc_find(rc, st->model) : NULL;
     if (!m || m->o.mode == ORM_ROW_CACHE_OFF)
         return orm_stmt_next(st);
+    if (rc->notify_strict && (in->op == ORM_STMT_OP_GET || in->op == ORM_STMT_OP_GET_MANY))
+        orm__rc_notify_check(rc); /* row_cache_listen.h strict: the feed first */
     switch (in->op) {
     case ORM_STMT_OP_GET: return on_get(rc, m, st);
     case ORM_STMT_OP_GET_MANY: return on_get_many(rc, m, st);

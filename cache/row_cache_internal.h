@@ -47,6 +47,7 @@ struct orm_row_cache {
     uint64_t rng;             /* jitter */
     orm_metrics *metrics;     /* the collector's, or NULL */
     struct rc_notify *notify; /* cross-process coherence (row_cache_notify.c), or NULL */
+    int notify_strict;        /* check the feed before every read by key (orm__rc_notify_check) */
 };
 
 /* The configured model (any mode), or NULL. */
@@ -88,6 +89,8 @@ int orm__rc_tx_wrote(struct orm_row_cache *rc, orm_tx *tx, rc_model *m, const ch
 
 /* ---- cross-process coherence (row_cache_notify.c) ---- */
 
+/* Strict mode: have the feed check now (SQLite: data_version) before a read by key. */
+void orm__rc_notify_check(struct orm_row_cache *rc);
 /* Stop the listener (no report arrives after) and free its state; at the layer's free. */
 void orm__rc_notify_free(struct orm_row_cache *rc);
 

@@ -121,6 +121,13 @@ static void on_event(void *ud, const char *line)
         nf->on_event(nf->event_ud, line);
 }
 
+void orm__rc_notify_check(orm_row_cache *rc)
+{
+    struct rc_notify *nf = rc->notify;
+    if (nf && nf->started)
+        orm__db_feed_check(rc->db, nf->feed);
+}
+
 void orm__rc_notify_free(orm_row_cache *rc)
 {
     struct rc_notify *nf = rc->notify;
@@ -203,6 +210,7 @@ int orm_row_cache_listen(orm_row_cache *rc, const orm_model *model, const orm_ro
             return r;
         }
         nf->started = 1;
+        rc->notify_strict = opts->strict;
     }
     /* Rows cached before the model was listened to may have missed their reports. */
     orm__rc_drop_model(m);

@@ -453,6 +453,7 @@ const orm__feed_ops orm__pg_feed = {
     .remove = pg_feed_remove,
     .start = pg_feed_start,
     .stop = pg_feed_stop,
+    .check = NULL,
     .watch_conn = NULL,
     .rowid_is = NULL,
 };

@@ -9,6 +9,10 @@
  * commit hook, matters: a drop made before the commit is visible would let another
  * connection load the old row and install it after the drop.
  *
+ * The poller: its own read-only connection to the file; PRAGMA data_version moves when another
+ * connection (of any process, this one's included) committed; every poll_ms, and on
+ * orm__db_feed_check (strict mode: before a hit is served), a move reports `lost`.
+ *
  * Keeps true: a connection whose db has no sink (the cell is NULL) collects nothing; more than
  * MAX_ROWS rows in one transaction are reported as their tables, whole.
  */
@@ -188,27 +192,33 @@ struct orm__feed {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int stop;
-    sqlite3 *db;
     const orm__feed_sink *sink;
     int64_t poll_ms;
+    pthread_mutex_t dv_lock;  /* the connection, its statement and last: poller and check */
+    sqlite3 *db;
+    sqlite3_stmt *dv;         /* PRAGMA data_version */
+    int64_t last;
 };
 
-static int64_t data_version(sqlite3 *db)
+/* Read data_version; report when it moved since the last read (a failed read reports too:
+ * nothing is known). */
+static void check_version(orm__feed *f)
 {
-    sqlite3_stmt *st;
+    pthread_mutex_lock(&f->dv_lock);
     int64_t v = -1;
-    if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
+    if (sqlite3_step(f->dv) == SQLITE_ROW)
+        v = sqlite3_column_int64(f->dv, 0);
+    sqlite3_reset(f->dv);
+    int moved = v != f->last || v < 0;
+    f->last = v;
+    pthread_mutex_unlock(&f->dv_lock);
+    if (moved)
+        f->sink->lost(f->sink->ud, 0);
 }
 
 static void *poller(void *arg)
 {
     orm__feed *f = arg;
-    int64_t last = data_version(f->db);
     pthread_mutex_lock(&f->lock);
     while (!f->stop) {
         struct timespec ts;
@@ -220,11 +230,7 @@ static void *poller(void *arg)
         if (f->stop)
             break;
         pthread_mutex_unlock(&f->lock);
-        int64_t v = data_version(f->db);
-        if (v != last) { /* a failed read (-1) drops too: nothing is known */
-            f->sink->lost(f->sink->ud, 0);
-            last = v;
-        }
+        check_version(f);
         pthread_mutex_lock(&f->lock);
     }
     pthread_mutex_unlock(&f->lock);
@@ -240,9 +246,11 @@ static void sqlite_feed_stop(orm__feed *f)
     pthread_cond_signal(&f->cond);
     pthread_mutex_unlock(&f->lock);
     pthread_join(f->thread, NULL);
+    sqlite3_finalize(f->dv);
     sqlite3_close_v2(f->db);
     pthread_mutex_destroy(&f->lock);
     pthread_cond_destroy(&f->cond);
+    pthread_mutex_destroy(&f->dv_lock);
     orm__free(f);
 }
 
@@ -258,6 +266,8 @@ static int sqlite_feed_start(orm__feed **out, const char *dsn, const orm__feed_s
     f->sink = sink;
     f->poll_ms = o->poll_ms;
     int src = sqlite3_open_v2(path, &f->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_prepare_v2(f->db, "PRAGMA data_version", -1, &f->dv, NULL);
     if (src != SQLITE_OK) {
         int rc = orm__error_set(ORM_EIO, "sqlite", "row cache poller: cannot open %s: %s", path,
                                 f->db ? sqlite3_errmsg(f->db) : sqlite3_errstr(src));
@@ -267,10 +277,15 @@ static int sqlite_feed_start(orm__feed **out, const char *dsn, const orm__feed_s
     }
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->cond, NULL);
+    pthread_mutex_init(&f->dv_lock, NULL);
+    f->last = sqlite3_step(f->dv) == SQLITE_ROW ? sqlite3_column_int64(f->dv, 0) : -1; /* the baseline */
+    sqlite3_reset(f->dv);
     if (pthread_create(&f->thread, NULL, poller, f) != 0) {
+        sqlite3_finalize(f->dv);
         sqlite3_close_v2(f->db);
         pthread_mutex_destroy(&f->lock);
         pthread_cond_destroy(&f->cond);
+        pthread_mutex_destroy(&f->dv_lock);
         orm__free(f);
         return orm__error_set(ORM_EIO, "sqlite", "row cache poller: cannot start its thread");
     }
@@ -288,6 +303,7 @@ const orm__feed_ops orm__sqlite_feed = {
     .remove = NULL,
     .start = sqlite_feed_start,
     .stop = sqlite_feed_stop,
+    .check = check_version,
     .watch_conn = sqlite_watch_conn,
     .rowid_is = sqlite_rowid_is,
 };

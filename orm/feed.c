@@ -81,6 +81,13 @@ void orm__db_feed_stop(orm_db *db, orm__feed *feed)
         f->stop(feed);
 }
 
+void orm__db_feed_check(orm_db *db, orm__feed *feed)
+{
+    const orm__feed_ops *f = ops_of(db);
+    if (f && feed && f->check)
+        f->check(feed);
+}
+
 int orm__db_feed_rowid_is(orm_db *db, const char *table, const char *column)
 {
     const orm__feed_ops *f = ops_of(db);

@@ -56,6 +56,10 @@ typedef struct orm__feed_ops {
     int (*start)(orm__feed **out, const char *dsn, const orm__feed_sink *sink,
                  const orm__feed_options *o);
     void (*stop)(orm__feed *f);
+    /* Check now, on the caller's thread, what the listener checks periodically (SQLite:
+     * data_version), reporting to the sink before it returns; NULL when there is nothing to
+     * check synchronously. */
+    void (*check)(orm__feed *f);
     /* Hook a connection the db opened to the db's cell (NULL when none is needed); what it
      * keeps is freed by the driver's close. ORM_ENOMEM: close the connection. */
     int (*watch_conn)(orm_conn *c, orm__feed_cell *cell);
@@ -78,6 +82,8 @@ int orm__db_feed_remove(orm_db *db, orm_ctx *ctx, const orm_model *m);
 /* Publish sink to every connection of db (now and later) and start the listener. */
 int orm__db_feed_start(orm_db *db, orm__feed **out, const orm__feed_sink *sink,
                        const orm__feed_options *o);
+/* The listener's synchronous check (ops->check), when it has one. */
+void orm__db_feed_check(orm_db *db, orm__feed *f);
 /* Stop: no callback runs after this returns. */
 void orm__db_feed_stop(orm_db *db, orm__feed *f);
 /* 1 when rowid reports of table name column (its single-column key), 0 if not, < 0 error. */

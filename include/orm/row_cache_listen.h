@@ -28,7 +28,8 @@
  * are not reported by SQLite (the row cache's raw-SQL scanner still covers writes through this
  * db). Other processes on the same file: a thread checks PRAGMA data_version every poll_ms and
  * drops every listened model when the file changed (also after this process's own commits:
- * data_version cannot tell them apart). An in-memory database has no other process: no poller.
+ * data_version cannot tell them apart); with strict set, also before every read by key, so
+ * a hit is never older than the file. An in-memory database has no other process: no poller.
  *
  * Thread safety: orm_row_cache_listen as orm_row_cache_model (before the db is shared); the
  * listener stops at orm_db_close. Stats from any thread.
@@ -36,6 +37,7 @@
 #ifndef ORM_ROW_CACHE_LISTEN_H
 #define ORM_ROW_CACHE_LISTEN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,6 +63,9 @@ ORM_API int orm_row_cache_triggers_remove(orm_db *db, orm_ctx *ctx, const orm_mo
 typedef struct orm_row_cache_listen_options {
     unsigned version;            /* ORM_ROW_CACHE_LISTEN_OPTIONS_VERSION */
     int64_t poll_ms;             /* SQLite: data_version period; 0: 10; < 0: no poller */
+    bool strict;                 /* SQLite: also check data_version before every read by key
+                                    (orm_get / orm_get_many), so no hit is older than the
+                                    file; costs one PRAGMA per read, serialized */
     int64_t backoff_max_ms;      /* PostgreSQL: longest wait between reconnects; 0: 1000 */
     /* The listener's log: listening, lost (rows dropped), cannot connect. Called on the
      * listener's thread. NULL: not logged (still counted). */
@@ -68,7 +73,7 @@ typedef struct orm_row_cache_listen_options {
     void *userdata;
 } orm_row_cache_listen_options;
 
-#define ORM_ROW_CACHE_LISTEN_OPTIONS_INIT { ORM_ROW_CACHE_LISTEN_OPTIONS_VERSION, 0, 0, NULL, NULL }
+#define ORM_ROW_CACHE_LISTEN_OPTIONS_INIT { ORM_ROW_CACHE_LISTEN_OPTIONS_VERSION, 0, false, 0, NULL, NULL }
 
 /* Drop model's cached rows when the database reports their change. The model must be cached
  * (orm_row_cache_model, not OFF). The first call for the db starts its listener with opts
