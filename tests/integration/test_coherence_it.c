@@ -515,7 +515,7 @@ START_TEST(test_listener_killed_drops_and_reconnects)
     orm_row_cache_listen_stats s1 = lstats();
     ck_assert_uint_eq(s1.losses, 1);
     ck_assert_uint_eq(s1.connects, 2);
-    ck_assert_int_ge(events, 2);
+    ck_assert_int_ge(__atomic_load_n(&events, __ATOMIC_RELAXED), 2);
     /* The cached row was dropped: the next get is a miss. */
     uint64_t m = ustats().misses;
     ck_assert_double_eq(b_score(id), 1);
