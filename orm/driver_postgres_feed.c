@@ -235,7 +235,7 @@ static void event(orm__feed *f, const char *fmt, const char *detail)
 {
     if (!f->sink->event)
         return;
-    char line[512];
+    char line[1024]; /* the longest format and a 512-byte detail fit */
     snprintf(line, sizeof line, fmt, detail ? detail : "");
     /* libpq's messages end in a newline: the log wants one line */
     size_t n = strlen(line);
@@ -263,8 +263,11 @@ static void quiet(void *arg, const PGresult *res);
 /* Connect and LISTEN; NULL on failure (its message in err). Gives up when stop is asked. */
 static PGconn *listen_conn(orm__feed *f, char *err, size_t errcap)
 {
-    const char *keys[] = { "connect_timeout", "dbname", "client_encoding", NULL };
-    const char *vals[] = { "10", f->dsn, "UTF8", NULL };
+    /* TCP keepalives: an idle listener must notice a dead peer (a vanished host sends no
+     * RST) in about 10 s, not the kernel's two hours. Before dbname: the DSN may override. */
+    const char *keys[] = { "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+                           "keepalives_count", "dbname", "client_encoding", NULL };
+    const char *vals[] = { "10", "1", "5", "2", "3", f->dsn, "UTF8", NULL };
     PGconn *pg = PQconnectStartParams(keys, vals, 1);
     if (!pg) {
         snprintf(err, errcap, "out of memory");
