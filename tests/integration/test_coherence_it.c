@@ -686,6 +686,43 @@ START_TEST(test_strict_next_get_sees_the_write)
 }
 END_TEST
 
+/* A commit that changed more rows than a report carries one by one (the row limit on
+ * PostgreSQL, 4096 rows per transaction on SQLite): one whole-model drop, not thousands of
+ * keys. The rows are changed by a database trigger, so only the feed can report them. */
+START_TEST(test_many_rows_in_one_commit_report_the_table)
+{
+    b_open_poll(-1);
+    orm_raw_options o = ORM_RAW_OPTIONS_INIT;
+    o.allow_unsafe = 1;
+    ck_assert_ok(orm_raw_exec_opts(it_s, NULL, pg()
+        ? "INSERT INTO users (name, score, active) SELECT 'n' || x, 1, true FROM generate_series(1, 5000) x"
+        : "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 5000) "
+          "INSERT INTO users (name, score, active) SELECT 'n' || x, 1, 1 FROM s", NULL, 0, NULL, &o));
+    int64_t t0 = now_ns();
+    while (lstats().models_dropped < 1) { /* the insert's own report: one, for the table */
+        ck_assert_msg(now_ns() - t0 < (int64_t)LAG_BOUND_MS * 1000000, "no table report for 5000 inserts");
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    ck_assert_ok(orm_exec_sql(it_s, NULL, pg()
+        ? "CREATE FUNCTION bump_all() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+          "UPDATE users SET score = score + 1; RETURN NULL; END $$;"
+          "CREATE TRIGGER post_bump_all AFTER INSERT ON posts FOR EACH ROW EXECUTE FUNCTION bump_all();"
+        : "CREATE TRIGGER post_bump_all AFTER INSERT ON posts BEGIN UPDATE users SET score = score + 1; END;"));
+    int64_t id = add_user("probe", 1); /* users.id of a row the trigger will change */
+    b_warm(id, 1);
+    orm_row_cache_listen_stats s0 = lstats();
+    orm_value a[1] = { orm_int(id) };
+    t0 = now_ns();
+    ck_assert_ok(orm_raw_exec(it_s, NULL, "INSERT INTO posts (user_id, title, views) VALUES (?, 'z', 0)", a, 1,
+                              NULL));
+    ck_assert_msg(b_wait(id, 2, t0) >= 0, "the trigger's 5001-row update was not seen");
+    orm_row_cache_listen_stats s1 = lstats();
+    ck_assert_uint_eq(s1.models_dropped, s0.models_dropped + 1);
+    ck_assert_uint_eq(s1.rows_dropped, s0.rows_dropped);
+}
+END_TEST
+
 START_TEST(test_bad_arguments)
 {
     b_open();
@@ -733,6 +770,7 @@ Suite *it_coherence_suite(void)
     tcase_add_test(tc, test_trigger_side_effect_dropped_at_commit_only);
     tcase_add_test(tc, test_text_and_composite_keys);
     tcase_add_test(tc, test_strict_next_get_sees_the_write);
+    tcase_add_test(tc, test_many_rows_in_one_commit_report_the_table);
     tcase_add_test(tc, test_bad_arguments);
     suite_add_tcase(s, tc);
     return s;
