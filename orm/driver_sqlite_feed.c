@@ -107,7 +107,7 @@ static void update_hook(void *arg, int op, const char *dbname, const char *table
 static int commit_hook(void *arg)
 {
     orm__sqlite_watch *w = arg;
-    w->committed = 1;
+    w->committed = w->n || w->ntables || w->overflow; /* nothing collected: nothing to report */
     return 0;
 }
 
