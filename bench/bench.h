@@ -12,7 +12,7 @@
 
 #include "orm/orm.h"
 
-/* The users row of BENCH.md, as a user of liborm would declare it. */
+/* The users row of docs/BENCH.md, as a user of liborm would declare it. */
 typedef struct bench_user {
     int64_t id;
     char *name;
@@ -28,7 +28,7 @@ extern const orm_model bench_user_model;
 #define BENCH_AGE_MAX 79
 #define BENCH_W3_LIMIT 50
 
-/* The users table of BENCH.md on each backend (the key is assigned by the database). */
+/* The users table of docs/BENCH.md on each backend (the key is assigned by the database). */
 #define BENCH_CREATE_SQLITE                                                                  \
     "CREATE TABLE users(id integer primary key, name text not null, email text not null, "   \
     "age integer not null, score double precision not null, created_at bigint not null)"

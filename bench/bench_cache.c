@@ -1,5 +1,5 @@
 /* orm-bench — W6 (the local cache alone: hit latency on 1 and 2 threads, Zipf hit ratios) and
- * W7 (replaying a real access trace) of BENCH.md.
+ * W7 (replaying a real access trace) of docs/BENCH.md.
  *
  * Kept true: every run is deterministic (fixed seeds); the caches run without the background
  * sweep thread, so only the measured work runs; W6's ns_per_op is wall time divided by the

@@ -1,5 +1,5 @@
 /* orm-bench — W6's raw side: the table a C developer would write instead of linking the
- * cache, so each cache row has a baseline measured in the same run (BENCH.md: compare as
+ * cache, so each cache row has a baseline measured in the same run (docs/BENCH.md: compare as
  * ratios). A uthash table of the same keys and 8-byte values, read with no lock at all, as a
  * program may when nothing writes it while it is read: no thread safety for writers, no
  * expiry, no limits, no eviction policy, no statistics. What the cache costs above it is

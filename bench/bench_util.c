@@ -1,7 +1,7 @@
 /* orm-bench — the shared pieces: the users model, data from a fixed seed, the clock, and the
  * report. Keeps true: the data depends only on the seed and the counts, so every side and
  * every run sees the same rows, keys and updates; --json lines carry exactly the fields
- * BENCH.md names (plus "rows" on W3).
+ * docs/BENCH.md names (plus "rows" on W3).
  */
 #define _POSIX_C_SOURCE 200809L
 #include "bench.h"
@@ -72,7 +72,7 @@ int bench_data_init(bench_data *d, int quick)
         goto oom;
     for (size_t i = 0; i < d->n_rows; i++) {
         bench_user *u = &d->rows[i];
-        /* Names and emails are 8-24 characters, as BENCH.md says. */
+        /* Names and emails are 8-24 characters, as docs/BENCH.md says. */
         u->name = rand_text(&st, 8 + (size_t)rng_below(&st, 17), "");
         u->email = rand_text(&st, 8 + (size_t)rng_below(&st, 17), "@ex.io");
         if (!u->name || !u->email)

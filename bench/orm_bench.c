@@ -1,4 +1,4 @@
-/* orm-bench — the BENCH.md workloads, liborm against the raw drivers in one process.
+/* orm-bench — the docs/BENCH.md workloads, liborm against the raw drivers in one process.
  *
  * For each backend (sqlite: fresh files under the temp folder; postgres: ORM_BENCH_PG_DSN)
  * W1, W1b, W2, W3 and W4 run on the raw side and then through liborm, over the same data,
@@ -140,6 +140,9 @@ typedef struct run_ctx {
     bench_check ref;     /* what the first pass read */
     int have_ref;
     int w4_builder;      /* W4 through an update builder instead of orm_update_one */
+    const char *dsn;     /* to open the row cache's dbs on the same data */
+    orm_db *db_rw;       /* a row cache attached, users read-write (W5, W4 on it) */
+    orm_db *db_off;      /* a row cache attached, users left off */
 } run_ctx;
 
 typedef int (*step_fn)(run_ctx *c);
@@ -183,6 +186,9 @@ static int orm_w1(run_ctx *c) { return bench_orm_w1(c->db, c->d->rows, c->d->n_r
 static int orm_w1b(run_ctx *c) { return bench_orm_w1b(c->db, c->d->rows, c->d->n_rows); }
 static int raw_w2(run_ctx *c) { return c->raw->w2(c->rctx, c->d->get_ids, c->d->n_get, &c->check); }
 static int orm_w2(run_ctx *c) { return bench_orm_w2(c->db, c->d->get_ids, c->d->n_get, &c->check); }
+static int orm_w2_rw(run_ctx *c) { return bench_orm_w2(c->db_rw, c->d->get_ids, c->d->n_get, &c->check); }
+static int orm_w2_off(run_ctx *c) { return bench_orm_w2(c->db_off, c->d->get_ids, c->d->n_get, &c->check); }
+static int orm_w4_rw(run_ctx *c) { return bench_orm_w4(c->db_rw, c->d->rows, c->d->update_ids, c->d->update_scores, c->d->n_update, c->w4_builder); }
 static int raw_w3(run_ctx *c) { return c->raw->w3(c->rctx, c->d->filter_ages, c->d->n_filter, &c->check); }
 static int orm_w3(run_ctx *c) { return bench_orm_w3(c->db, c->d->filter_ages, c->d->n_filter, &c->check); }
 static int raw_w4(run_ctx *c) { return c->raw->w4(c->rctx, c->d->update_ids, c->d->update_scores, c->d->n_update); }
@@ -228,6 +234,8 @@ static int measure(run_ctx *c, int rounds, const side *raw, const side *orm, dou
     return 0;
 }
 
+static int run_row_cache(run_ctx *c, int rounds);
+
 /* W1, W1b, W2, W3, W4 on one backend. Returns 0, or -1 after saying what failed. */
 static int run_workloads(run_ctx *c, int rounds)
 {
@@ -266,8 +274,56 @@ static int run_workloads(run_ctx *c, int rounds)
     bench_report_row("W4", c->dbname, d->n_update, orm_s, raw_s, NULL, 0);
     bench_report_note("W4's liborm side: %s", c->w4_builder ? "an update builder per row (--w4 builder)"
                                                             : "orm_update_one on the row struct");
+    return run_row_cache(c, rounds);
+}
 
-    bench_report_note("W5 (cached get): not run: the ORM cache middleware is not built yet");
+/* Open a db on the same data with a row cache attached: users read-write, or off. */
+static orm_db *open_cached(run_ctx *c, int rw)
+{
+    orm_db *db = NULL;
+    orm_cache *cache = NULL;
+    orm_row_cache *rc = NULL;
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = rw ? ORM_ROW_CACHE_READ_WRITE : ORM_ROW_CACHE_OFF;
+    if (orm_db_open(&db, c->dsn, NULL) != ORM_OK || orm_cache_local_new(&cache, NULL) != ORM_OK ||
+        orm_row_cache_attach(&rc, db, cache, NULL) != ORM_OK ||
+        orm_row_cache_model(rc, &bench_user_model, &mo) != ORM_OK ||
+        orm_db_register(db, &bench_user_model) != ORM_OK) {
+        bench_orm_fail("open a db with a row cache");
+        orm_db_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+/* W5 (W2 with the cache warmed, against raw W2), W2 with a cache attached but the model off
+ * (against liborm's W2 without a cache), W4 on a read-write model (against W4 without). */
+static int run_row_cache(run_ctx *c, int rounds)
+{
+    const bench_data *d = c->d;
+    double raw_s, orm_s;
+    const side w2_raw = { NULL, raw_w2, check_same }, w2_orm = { NULL, orm_w2, check_same };
+    const side w5 = { NULL, orm_w2_rw, check_same }, w2_off = { NULL, orm_w2_off, check_same };
+    const side w4_orm = { NULL, orm_w4, NULL }, w4_rw = { NULL, orm_w4_rw, NULL };
+    if (!(c->db_rw = open_cached(c, 1)) || !(c->db_off = open_cached(c, 0)))
+        return -1;
+    if (orm_w2_rw(c) != 0) /* warm the cache */
+        return -1;
+    if (measure(c, rounds, &w2_raw, &w5, &raw_s, &orm_s) != 0)
+        return -1;
+    bench_report_row("W5", c->dbname, d->n_get, orm_s, raw_s, "W2", 0);
+    bench_report_note("W5: raw/W5 = %.1fx (orm_get answered by the row cache, local cache, warmed)",
+                      raw_s / orm_s);
+    if (measure(c, rounds, &w2_orm, &w2_off, &raw_s, &orm_s) != 0)
+        return -1;
+    bench_report_row("W2off", c->dbname, d->n_get, orm_s, raw_s, "W2 orm", 0);
+    bench_report_note("W2off: W2 with a row cache attached and users off, against liborm's W2 "
+                      "without one: %.3fx", orm_s / raw_s);
+    if (measure(c, rounds, &w4_orm, &w4_rw, &raw_s, &orm_s) != 0)
+        return -1;
+    bench_report_row("W4rc", c->dbname, d->n_update, orm_s, raw_s, "W4 orm", 0);
+    bench_report_note("W4rc: W4 on a read-write cached model, against liborm's W4 without a "
+                      "cache: %.3fx", orm_s / raw_s);
     return 0;
 }
 
@@ -329,8 +385,10 @@ static int run_sqlite(bench_data *d, const options *o)
         run_ctx c = { .dbname = "sqlite", .db = db, .recreate_sql = BENCH_RECREATE_SQLITE,
                       .settle_sql = BENCH_SETTLE_SQLITE,
                       .raw = &bench_raw_sqlite_ops, .rctx = raw, .d = d,
-                      .w4_builder = o->w4_builder };
+                      .w4_builder = o->w4_builder, .dsn = dsn };
         rc = run_workloads(&c, o->rounds);
+        orm_db_close(c.db_rw);
+        orm_db_close(c.db_off);
     }
     orm_db_close(db);
     bench_raw_sqlite_ops.close(raw);
@@ -362,8 +420,10 @@ static int run_postgres(bench_data *d, const options *o)
         bench_report_begin("postgres", "ORM_BENCH_PG_DSN");
         run_ctx c = { .dbname = "postgres", .db = db, .recreate_sql = BENCH_RECREATE_PG,
                       .raw = &bench_raw_pg_ops, .rctx = raw, .d = d,
-                      .w4_builder = o->w4_builder };
+                      .w4_builder = o->w4_builder, .dsn = dsn };
         rc = run_workloads(&c, o->rounds);
+        orm_db_close(c.db_rw);
+        orm_db_close(c.db_off);
     }
     orm_db_close(db);
     bench_raw_pg_ops.close(raw);

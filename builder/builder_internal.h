@@ -93,6 +93,10 @@ int orm__value_check(const orm_model *m, size_t field, orm_value v, int write);
  * the fast paths' SELECTs). */
 int orm__map_row_identity(const orm_model *model, orm_rows *r, void *out);
 
+/* Can field of m hold v (write: stored by INSERT/UPDATE) or be compared with it (write 0)?
+ * ORM_OK, or ORM_ETYPE naming table.column with the last error set (builder/typecheck.c). */
+int orm__value_check(const orm_model *m, size_t field, orm_value v, int write);
+
 /* Run a rendered statement. in: what it is for (NULL: UPDATE_WHERE / DELETE_WHERE by kind,
  * else SQL only). */
 int orm__builder_exec(orm_session *s, orm_ctx *ctx, orm_query_kind kind, const orm_model *m,

@@ -231,6 +231,14 @@ int orm_get(orm_session *s, orm_ctx *ctx, const orm_model *model, void *out, con
         return rc;
     if (!key)
         return orm__error_set(ORM_EINVAL, "builder", "orm_get: NULL key");
+    /* = NULL matches no row: a NULL key is the caller's mistake, not a missing row */
+    for (size_t i = 0; i < model->npk; i++) {
+        if (key[i].type == ORM_VALUE_NULL)
+            return orm__error_set(ORM_EINVAL, "builder", "orm_get: key %s.%s is NULL", model->table,
+                                  model->fields[model->pk[i]].column);
+        if ((rc = orm__value_check(model, model->pk[i], key[i], 0)) != ORM_OK)
+            return rc;
+    }
     orm_stmt_intent in = { ORM_STMT_OP_GET, key, 1, out, NULL, NULL };
     orm_query q = { ORM_QUERY_SELECT, model, NULL, 0, 0, key, model->npk, &in };
     if ((rc = slot_sql(s, e, ORM_MODEL_SLOT_GET, build_get, &q)) != ORM_OK)

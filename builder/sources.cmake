@@ -6,6 +6,7 @@ set(ORM_BUILDER_SOURCES
   builder/expr.c
   builder/render.c
   builder/typecheck.c
+  builder/iter.c
   builder/select.c
   builder/insert.c
   builder/update.c

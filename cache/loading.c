@@ -48,6 +48,9 @@ typedef struct loading {
     flight *buckets[FLIGHT_BUCKETS];
     int pending; /* queued background tasks, under mu */
     atomic_ullong loads, load_errors, load_time_ns, last_load_ns, rng;
+    /* the owner's re-check of the inner cache before it loads: the caller's get already
+     * counted its miss there, so these are taken out of the inner stats */
+    atomic_ullong recheck_hits, recheck_misses;
 } loading;
 
 typedef struct bg_task {
@@ -177,6 +180,8 @@ static int flight_run(loading *L, flight *f, orm_cache_ref **out)
     int rc = in->ops->gen(in, f->key, &gen);
     if (rc == ORM_OK && !f->refresh) {
         rc = in->ops->get(in, f->key, &r, NULL);
+        atomic_fetch_add_explicit(rc == ORM_OK ? &L->recheck_hits : &L->recheck_misses, 1,
+                                  memory_order_relaxed);
         if (rc == ORM_OK && is_negative(r)) {
             orm_cache_ref_release(r);
             r = NULL;
@@ -424,6 +429,11 @@ static int loading_stats(orm_cache *c, orm_cache_stats *out)
     int rc = L->inner->ops->stats(L->inner, out);
     if (rc)
         return rc;
+    /* each load's re-check is not a caller's get (saturating: another user of the inner
+     * cache may have reset or shares its counters) */
+    uint64_t rh = atomic_load(&L->recheck_hits), rm = atomic_load(&L->recheck_misses);
+    out->hits = out->hits > rh ? out->hits - rh : 0;
+    out->misses = out->misses > rm ? out->misses - rm : 0;
     out->loads += atomic_load(&L->loads);
     out->load_errors += atomic_load(&L->load_errors);
     out->load_time_ns += atomic_load(&L->load_time_ns);

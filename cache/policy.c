@@ -10,7 +10,7 @@
  * of its recent evictions in two ghosts, rejected window candidates and main-region victims
  * (a direct-mapped table of 8-byte slots, one per two units of capacity, aged by eviction
  * count). A miss on a rejected candidate means a larger window would have hit, so the window
- * grows; a miss on a main victim shrinks it. Each step is the entry's weight times
+ * grows; a miss on a main victim shrinks it. Each step is 3 x the entry's weight times
  * sqrt(min(1, other kind's evictions / this kind's)) over recent evictions: on a cache that
  * rejects nine candidates per main victim the candidates' ghost sees far more returns only
  * because it sees far more keys, and unscaled it pushed the window to its maximum (2_pools at
@@ -19,7 +19,8 @@
  * returns while its ghost remembers it goes straight to protected, and so does a window entry
  * hit while the window holds at least 5% of the capacity. Caffeine's hill climber (step the
  * window by the change of the sampled hit rate) was measured with the ghosts and without, and
- * with them it only lost points (docs/DESIGN.md, "W7"), so it is not used.
+ * with them it only lost points (docs/DESIGN.md, "Eviction: how tinylfu's window adapts"), so
+ * it is not used.
  *
  * Kept true: every function runs under the cache's policy lock and does bounded work (at most
  * TRANSFER_MAX queue moves per call; the sketch's periodic halving is O(capacity) once per
@@ -34,6 +35,7 @@
 
 #define TRANSFER_MAX 1000
 #define GHOST_SPAN 0.5    /* a ghost remembers the last 0.5 x capacity evictions of its kind */
+#define GHOST_STEP 3      /* window change per ghost hit, in entry weights (before scaling) */
 #define GHOST_DECAY 8     /* the eviction counts of the two kinds halve every 8 x capacity evictions */
 #define WINDOW_PROMOTE 20 /* window hits go to protected while the window holds >= 1/20 of the capacity */
 #define SKETCH_MIN_WIDTH 1024 /* counters per row at least (2 KB): a small cache's keys collide less */
@@ -357,8 +359,8 @@ static void increase_window(orm__cpolicy *p, uint64_t amount);
 static void decrease_window(orm__cpolicy *p, uint64_t amount);
 
 /* A miss on a key the policy recently threw out: move the window/main boundary toward the
- * region that would have kept it, by w scaled down when this kind of eviction is the more
- * common (see the top of the file). Fractions accumulate in ghost_credit. Returns which ghost
+ * region that would have kept it, by GHOST_STEP x w scaled down when this kind of eviction
+ * is the more common (see the top of the file). Fractions accumulate in ghost_credit. Returns which ghost
  * remembered the key, or -1. */
 static int ghost_feedback(orm__cpolicy *p, uint32_t hash, uint64_t w)
 {
@@ -366,7 +368,7 @@ static int ghost_feedback(orm__cpolicy *p, uint32_t hash, uint64_t w)
     if (which < 0)
         return -1;
     double mine = (double)p->ghost_evictions[which] + 1, other = (double)p->ghost_evictions[!which] + 1;
-    double d = (double)w * (other < mine ? sqrt(other / mine) : 1);
+    double d = GHOST_STEP * (double)w * (other < mine ? sqrt(other / mine) : 1);
     p->ghost_credit += which == 0 ? d : -d;
     if (p->ghost_credit >= 1) {
         uint64_t n = (uint64_t)p->ghost_credit;

@@ -26,6 +26,7 @@
 #include "orm/cache_patterns.h"
 #include "orm/error_internal.h"
 #include "orm/middleware_internal.h"
+#include "orm/session_internal.h"
 #include "orm/txn.h"
 
 #define KEY_STACK 256
@@ -331,7 +332,10 @@ static int on_get(orm_row_cache *self, rc_model *m, orm_stmt *st)
         tx = orm_stmt_tx(st);
     int rc;
     int hit = -1;
-    if (!tx || (tx->isolation < ORM_ISOLATION_REPEATABLE_READ && !orm__rc_tx_wrote(self, tx, m, key)))
+    if (m->o.mode == ORM_ROW_CACHE_WRITE_BACK && !(tx && tx->isolation >= ORM_ISOLATION_REPEATABLE_READ))
+        hit = orm__rc_wb_get(m, key, in->obj); /* a saved row, not written yet */
+    if (hit == -1 &&
+        (!tx || (tx->isolation < ORM_ISOLATION_REPEATABLE_READ && !orm__rc_tx_wrote(self, tx, m, key))))
         hit = lookup(m, key, in->obj);
     if (hit >= 0) {
         atomic_fetch_add_explicit(&m->hits, 1, memory_order_relaxed);
@@ -492,6 +496,26 @@ static int on_write(orm_row_cache *rc, rc_model *m, orm_stmt *st)
             return orm__error_nomem("row_cache");
     }
     orm_tx *tx = orm_stmt_tx(st);
+    if (m->o.mode == ORM_ROW_CACHE_WRITE_BACK) {
+        if (!tx && key) { /* a save: the buffer takes it, the database later */
+            int r = orm__rc_wb_save(m, key, op == ORM_STMT_OP_UPDATE_ONE ? in->obj : NULL, in->key);
+            key_done(key, kb);
+            if (r == ORM_OK) {
+                st->flags |= ORM_STMT_CACHED;
+                st->affected = 1;
+            }
+            return r;
+        }
+        /* Anything else reaches the database: the saved rows go first, so it sees them. */
+        if (atomic_load_explicit(&m->dirty, memory_order_relaxed) > 0) {
+            int r = orm__rc_wb_flush(rc, m, 0);
+            if (r != ORM_OK) {
+                if (key)
+                    key_done(key, kb);
+                return r;
+            }
+        }
+    }
     struct rc_tx *t = NULL;
     if (tx && !(t = orm__rc_tx_state(rc, tx))) { /* before the write: staging must not fail after */
         if (key)
@@ -504,20 +528,20 @@ static int on_write(orm_row_cache *rc, rc_model *m, orm_stmt *st)
     case ORM_STMT_OP_UPDATE_ONE:
     case ORM_STMT_OP_DELETE_ONE:
         if (t)
-            orm__rc_tx_key(t, m, key);
+            orm__rc_tx_key(t, tx, m, key);
         else
             orm__rc_drop_key(m, key);
         break;
     case ORM_STMT_OP_INSERT_ONE:
     case ORM_STMT_OP_INSERT:
         if (t)
-            orm__rc_tx_inserts(t, m);
+            orm__rc_tx_inserts(t, tx, m);
         else
             orm__rc_drop_inserts(m);
         break;
     default: /* UPSERT, UPDATE_WHERE, DELETE_WHERE */
         if (t)
-            orm__rc_tx_model(t, m);
+            orm__rc_tx_model(t, tx, m);
         else
             orm__rc_drop_model(m);
         break;
@@ -531,6 +555,7 @@ static int on_write(orm_row_cache *rc, rc_model *m, orm_stmt *st)
 typedef struct table_hit {
     orm_row_cache *rc;
     struct rc_tx *t;
+    orm_tx *tx;
 } table_hit;
 
 static void on_table(const char *name, size_t len, void *ud)
@@ -541,7 +566,7 @@ static void on_table(const char *name, size_t len, void *ud)
         const char *t = m->model->table;
         if (strlen(t) == len && strncasecmp(t, name, len) == 0) {
             if (th->t)
-                orm__rc_tx_model(th->t, m);
+                orm__rc_tx_model(th->t, th->tx, m);
             else
                 orm__rc_drop_model(m);
         }
@@ -555,21 +580,46 @@ static int on_sql(orm_row_cache *rc, orm_stmt *st)
     if (tx && !(t = orm__rc_tx_state(rc, tx)))
         return ORM_ENOMEM;
     int r = orm_stmt_next(st);
-    table_hit th = { rc, t };
+    table_hit th = { rc, t, tx };
     if (orm__rc_sql_tables(st->sql, st->sql_len, on_table, &th) != 0) {
         if (t)
-            orm__rc_tx_every(t);
+            orm__rc_tx_every(t, tx);
         else
             orm__rc_drop_every(rc);
     }
     return r;
 }
 
+/* Before a query, or a raw statement, reaches the database: the saved rows it could read
+ * are written first (outside transactions). */
+static int flush_before(orm_row_cache *rc, orm_stmt *st)
+{
+    if (!rc->wb || orm_stmt_tx(st))
+        return ORM_OK;
+    if (st->model) {
+        rc_model *m = orm__rc_find(rc, st->model);
+        if (!m || m->o.mode != ORM_ROW_CACHE_WRITE_BACK || !atomic_load_explicit(&m->dirty, memory_order_relaxed))
+            return ORM_OK;
+        return orm__rc_wb_flush(rc, m, 0);
+    }
+    for (size_t i = 0; i < rc->n; i++)
+        if (atomic_load_explicit(&rc->list[i]->dirty, memory_order_relaxed))
+            return orm__rc_wb_flush(rc, NULL, 0);
+    return ORM_OK;
+}
+
 static int rc_fn(orm_stmt *st, void *ud)
 {
     orm_row_cache *rc = ud;
     const orm_stmt_intent *in = st->intent;
+    if (orm__rc_in_flush)
+        return orm_stmt_next(st); /* the write-back flush's own statements */
     if (!in) {
+        if (rc->wb && (st->kind == ORM_STMT_SELECT || st->kind == ORM_STMT_RAW || st->kind == ORM_STMT_DDL)) {
+            int r = flush_before(rc, st);
+            if (r != ORM_OK)
+                return r;
+        }
         if ((st->kind == ORM_STMT_RAW || st->kind == ORM_STMT_DDL) && rc->n)
             return on_sql(rc, st);
         return orm_stmt_next(st);
@@ -579,6 +629,11 @@ static int rc_fn(orm_stmt *st, void *ud)
         return orm_stmt_next(st);
     if (rc->notify_strict && (in->op == ORM_STMT_OP_GET || in->op == ORM_STMT_OP_GET_MANY))
         orm__rc_notify_check(rc); /* row_cache_listen.h strict: the feed first */
+    if (in->op == ORM_STMT_OP_GET_MANY && m->o.mode == ORM_ROW_CACHE_WRITE_BACK) {
+        int r = flush_before(rc, st);
+        if (r != ORM_OK)
+            return r;
+    }
     switch (in->op) {
     case ORM_STMT_OP_GET: return on_get(rc, m, st);
     case ORM_STMT_OP_GET_MANY: return on_get_many(rc, m, st);
@@ -611,12 +666,39 @@ static void rc_free(void *ud)
     orm__rc_notify_free(rc); /* first: the listener drops through the cache */
     if (rc->metrics)
         orm_metrics_remove_collector(rc->metrics, collect, rc);
+    orm__rc_wb_free(rc);
     orm_cache_close(rc->loading);
     for (size_t i = 0; i < rc->n; i++)
         model_free(rc->list[i]);
     orm__free(rc->list);
     orm__free(rc->slots);
     orm__free(rc);
+}
+
+/* orm_db_close, before anything goes: the write-back rows are written (or reported), then the
+ * row cache is freed (its layer, when registered, is never called again: the chain's free
+ * callback is NULL). */
+static void on_close(void *ud)
+{
+    orm_row_cache *rc = ud;
+    orm__rc_wb_close(rc);
+    rc_free(rc);
+}
+
+/* The layer joins the chain with the first model that is not OFF: a row cache caching nothing
+ * costs the db's statements nothing at all (no layer, the chain's bypass stays). */
+static int register_layer(orm_row_cache *rc)
+{
+    if (rc->registered)
+        return ORM_OK;
+    orm_middleware mw = ORM_MIDDLEWARE_INIT;
+    mw.name = "row_cache";
+    mw.fn = rc_fn;
+    mw.userdata = rc;
+    int r = orm_db_use(rc->db, &mw);
+    if (r == ORM_OK)
+        rc->registered = 1;
+    return r;
 }
 
 int orm_row_cache_attach(orm_row_cache **out, orm_db *db, orm_cache *cache, const orm_row_cache_options *opts)
@@ -631,10 +713,15 @@ int orm_row_cache_attach(orm_row_cache **out, orm_db *db, orm_cache *cache, cons
     orm_row_cache_options d = ORM_ROW_CACHE_OPTIONS_INIT;
     if (!opts)
         opts = &d;
-    if (opts->version != ORM_ROW_CACHE_OPTIONS_VERSION || opts->load_wait_ms < 0) {
+    if (opts->version != ORM_ROW_CACHE_OPTIONS_VERSION || opts->load_wait_ms < 0 || opts->flush_interval_ms < 0) {
         orm_cache_close(cache);
         return orm__error_set(ORM_EINVAL, "row_cache", "orm_row_cache_options: unknown version %u or a "
-                              "negative load_wait_ms", opts->version);
+                              "negative time", opts->version);
+    }
+    if (atomic_load(&orm__db_chain(db)->frozen)) {
+        orm_cache_close(cache);
+        return orm__error_set(ORM_EINVAL, "row_cache", "orm_row_cache_attach: the db already ran a "
+                              "statement: attach before");
     }
     orm_row_cache *rc = orm__calloc(1, sizeof *rc);
     if (!rc) {
@@ -644,6 +731,7 @@ int orm_row_cache_attach(orm_row_cache **out, orm_db *db, orm_cache *cache, cons
     rc->db = db;
     rc->cache = cache;
     rc->rng = (uint64_t)(uintptr_t)rc;
+    rc->opts = *opts;
     orm_cache_loading_options lo = ORM_CACHE_LOADING_OPTIONS_INIT;
     lo.loader = loader;
     lo.userdata = rc;
@@ -655,13 +743,10 @@ int orm_row_cache_attach(orm_row_cache **out, orm_db *db, orm_cache *cache, cons
         orm__free(rc);
         return r;
     }
-    orm_middleware mw = ORM_MIDDLEWARE_INIT;
-    mw.name = "row_cache";
-    mw.fn = rc_fn;
-    mw.free = rc_free;
-    mw.userdata = rc;
-    if ((r = orm_db_use(db, &mw)) != ORM_OK)
-        return r; /* orm_db_use ran rc_free, which closed the cache */
+    if (orm__db_set_close_hook(db, on_close, rc) != ORM_OK) {
+        rc_free(rc); /* closes the cache */
+        return orm__error_set(ORM_EINVAL, "row_cache", "orm_row_cache_attach: the db has a row cache already");
+    }
     *out = rc;
     return ORM_OK;
 }
@@ -707,7 +792,7 @@ int orm_row_cache_model(orm_row_cache *rc, const orm_model *model, const orm_row
     if (opts->version != ORM_ROW_CACHE_MODEL_OPTIONS_VERSION)
         return orm__error_set(ORM_EINVAL, "row_cache", "orm_row_cache_model_options: unknown version %u",
                               opts->version);
-    if ((unsigned)opts->mode > ORM_ROW_CACHE_READ_WRITE || opts->ttl_ms < 0 || opts->negative_ttl_ms < 0 ||
+    if ((unsigned)opts->mode > ORM_ROW_CACHE_WRITE_BACK || opts->ttl_ms < 0 || opts->negative_ttl_ms < 0 ||
         !(opts->jitter >= 0 && opts->jitter <= 1))
         return orm__error_set(ORM_EINVAL, "row_cache", "model %s: unknown mode, a negative TTL, or a jitter "
                               "outside 0..1", model->name ? model->name : "?");
@@ -717,8 +802,15 @@ int orm_row_cache_model(orm_row_cache *rc, const orm_model *model, const orm_row
     if (model->npk == 0)
         return orm__error_set(ORM_EINVAL, "row_cache", "model %s: table \"%s\" has no primary key",
                               model->name, model->table);
+    if (opts->mode != ORM_ROW_CACHE_OFF && (r = register_layer(rc)) != ORM_OK)
+        return r;
+    if (opts->mode == ORM_ROW_CACHE_WRITE_BACK && (r = orm__rc_wb_start(rc)) != ORM_OK)
+        return r;
     rc_model *m = orm__rc_find(rc, model);
     if (m) {
+        if (m->o.mode == ORM_ROW_CACHE_WRITE_BACK && opts->mode != ORM_ROW_CACHE_WRITE_BACK &&
+            atomic_load(&m->dirty) && (r = orm__rc_wb_flush(rc, m, 0)) != ORM_OK)
+            return r;
         m->o = *opts;
         orm__rc_drop_model(m); /* what was cached under the old options goes */
         return ORM_OK;
@@ -803,14 +895,24 @@ int orm_row_cache_stats_get(orm_row_cache *rc, const orm_model *model, orm_row_c
     out->loads = atomic_load(&m->loads);
     out->load_time_ns = atomic_load(&m->load_ns);
     out->invalidations = atomic_load(&m->invalidations);
+    out->dirty = atomic_load(&m->dirty);
+    out->flushes = atomic_load(&m->flushes);
+    out->flush_failures = atomic_load(&m->flush_failures);
     return ORM_OK;
+}
+
+int orm_row_cache_flush(orm_row_cache *rc)
+{
+    if (!rc)
+        return orm__error_set(ORM_EINVAL, "row_cache", "orm_row_cache_flush: NULL row cache");
+    return orm__rc_wb_flush(rc, NULL, 0);
 }
 
 /* ---- Prometheus ---- */
 
 static void series(orm__sbuf *b, orm_row_cache *rc, const char *name, const char *help, int which)
 {
-    orm__sbuf_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    orm__sbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, which == 5 ? "gauge" : "counter");
     for (size_t i = 0; i < rc->n; i++) {
         rc_model *m = rc->list[i];
         if (m->o.mode == ORM_ROW_CACHE_OFF)
@@ -826,7 +928,10 @@ static void series(orm__sbuf *b, orm_row_cache *rc, const char *name, const char
         case 1: orm__sbuf_printf(b, "\"} %llu\n", (unsigned long long)atomic_load(&m->misses)); break;
         case 2: orm__sbuf_printf(b, "\"} %llu\n", (unsigned long long)atomic_load(&m->loads)); break;
         case 3: orm__sbuf_printf(b, "\"} %.9f\n", (double)atomic_load(&m->load_ns) / 1e9); break;
-        default: orm__sbuf_printf(b, "\"} %llu\n", (unsigned long long)atomic_load(&m->invalidations)); break;
+        case 4: orm__sbuf_printf(b, "\"} %llu\n", (unsigned long long)atomic_load(&m->invalidations)); break;
+        case 5: orm__sbuf_printf(b, "\"} %llu\n", (unsigned long long)atomic_load(&m->dirty)); break;
+        case 6: orm__sbuf_printf(b, "\"} %llu\n", (unsigned long long)atomic_load(&m->flushes)); break;
+        default: orm__sbuf_printf(b, "\"} %llu\n", (unsigned long long)atomic_load(&m->flush_failures)); break;
         }
     }
 }
@@ -840,6 +945,9 @@ static int collect(char **out, void *ud)
     series(&b, rc, "orm_row_cache_loads_total", "Database reads that could fill the row cache.", 2);
     series(&b, rc, "orm_row_cache_load_seconds_total", "Time spent in those.", 3);
     series(&b, rc, "orm_row_cache_invalidations_total", "Rows and whole models dropped.", 4);
+    series(&b, rc, "orm_row_cache_dirty_rows", "Write-back rows saved and not yet written.", 5);
+    series(&b, rc, "orm_row_cache_flushes_total", "Write-back batches written.", 6);
+    series(&b, rc, "orm_row_cache_flush_failures_total", "Write-back batches that failed.", 7);
     if (b.failed) {
         orm__sbuf_free(&b);
         return orm__error_nomem("row_cache");

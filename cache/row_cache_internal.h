@@ -34,6 +34,7 @@ typedef struct rc_model {
     _Atomic uint64_t gen;     /* bumped by a whole-model drop: older values are stale */
     _Atomic uint64_t igen;    /* bumped by inserts: older not-found answers are stale */
     _Atomic uint64_t hits, misses, loads, load_ns, invalidations;
+    _Atomic uint64_t dirty, flushes, flush_failures; /* write-back */
 } rc_model;
 
 struct orm_row_cache {
@@ -48,6 +49,9 @@ struct orm_row_cache {
     orm_metrics *metrics;     /* the collector's, or NULL */
     struct rc_notify *notify; /* cross-process coherence (row_cache_notify.c), or NULL */
     int notify_strict;        /* check the feed before every read by key (orm__rc_notify_check) */
+    orm_row_cache_options opts;
+    struct rc_wb *wb;         /* the write-back buffer (a model in WRITE_BACK mode), or NULL */
+    int registered;           /* the layer is in the chain (since the first model not OFF) */
 };
 
 /* The configured model (any mode), or NULL. */
@@ -76,15 +80,17 @@ void orm__rc_drop_every(struct orm_row_cache *rc);
 
 /* ---- transaction staging (row_cache_tx.c) ---- */
 
-/* The staging state of tx (made and hooked on first use). NULL with ORM_ENOMEM set. */
+/* The staging state of tx's top-level transaction (made and hooked, on it and on every
+ * savepoint from tx up, on first use). NULL with ORM_ENOMEM set. */
 struct rc_tx *orm__rc_tx_state(struct orm_row_cache *rc, orm_tx *tx);
-/* Stage a drop (never fails: an allocation failure stages "drop everything" instead). */
-void orm__rc_tx_key(struct rc_tx *t, rc_model *m, const char *key);
-void orm__rc_tx_model(struct rc_tx *t, rc_model *m);
-void orm__rc_tx_inserts(struct rc_tx *t, rc_model *m);
-void orm__rc_tx_every(struct rc_tx *t);
-/* Whether a read of key (NULL: any key) of m in tx must go to the database because tx (or a
- * transaction it is a savepoint of) wrote it. */
+/* Stage a drop for a write run in tx (never fails: an allocation failure stages "drop
+ * everything" instead). */
+void orm__rc_tx_key(struct rc_tx *t, orm_tx *tx, rc_model *m, const char *key);
+void orm__rc_tx_model(struct rc_tx *t, orm_tx *tx, rc_model *m);
+void orm__rc_tx_inserts(struct rc_tx *t, orm_tx *tx, rc_model *m);
+void orm__rc_tx_every(struct rc_tx *t, orm_tx *tx);
+/* Whether a read of key (NULL: any key) of m in tx must go to the database because tx's
+ * transaction (any of its savepoints) wrote it. */
 int orm__rc_tx_wrote(struct orm_row_cache *rc, orm_tx *tx, rc_model *m, const char *key);
 
 /* ---- cross-process coherence (row_cache_notify.c) ---- */
@@ -93,6 +99,20 @@ int orm__rc_tx_wrote(struct orm_row_cache *rc, orm_tx *tx, rc_model *m, const ch
 void orm__rc_notify_check(struct orm_row_cache *rc);
 /* Stop the listener (no report arrives after) and free its state; at the layer's free. */
 void orm__rc_notify_free(struct orm_row_cache *rc);
+/* ---- write-back (row_cache_wb.c) ---- */
+
+/* Set while a flush runs its statements on this thread: the layer lets them pass. */
+extern _Thread_local int orm__rc_in_flush;
+int orm__rc_wb_start(struct orm_row_cache *rc);
+/* Save obj (NULL: a delete of keyvals) under key. ORM_OK or ORM_ENOMEM. */
+int orm__rc_wb_save(rc_model *m, const char *key, const void *obj, const orm_value *keyvals);
+/* A dirty key: 1 (out filled) / 0 (deleted), -1 not dirty, or ORM_ENOMEM. */
+int orm__rc_wb_get(rc_model *m, const char *key, void *out);
+/* Flush only's (NULL: every) write-back model. automatic: honour the failure backoff. */
+int orm__rc_wb_flush(struct orm_row_cache *rc, rc_model *only, int automatic);
+/* Stop the flusher, flush, report what stays unwritten (ORM_OK or the error). */
+int orm__rc_wb_close(struct orm_row_cache *rc);
+void orm__rc_wb_free(struct orm_row_cache *rc);
 
 /* ---- raw SQL (row_cache_sql.c) ---- */
 

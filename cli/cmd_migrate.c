@@ -70,7 +70,10 @@ static int run_db(const char *dsn, const char *dir, const orm_migrate_options *m
                   const char *cmd, const char *arg, long long num)
 {
     orm_db *db;
-    if (orm_db_open(&db, dsn, NULL) != ORM_OK)
+    /* Looking never creates: a typo in the DSN must not leave an empty database behind. */
+    orm_db_options dbo = ORM_DB_OPTIONS_INIT;
+    dbo.create = strcmp(cmd, "status") != 0 && strcmp(cmd, "version") != 0;
+    if (orm_db_open(&db, dsn, &dbo) != ORM_OK)
         return fail("cannot open the database");
     orm_migrator *m;
     if (orm_migrator_open_dir(&m, db, dir, mo) != ORM_OK) {

@@ -280,6 +280,45 @@ static int skip_statement(orm__cg_parser *p, bool create, bool *copy_stdin)
     return rc;
 }
 
+/* What is skipped on purpose (codegen/README.md): statements by their first word, and the
+ * objects of CREATE / ALTER / DROP other than tables and types. */
+static const char *const skip_verbs[] = {
+    "INSERT", "UPDATE", "DELETE", "SELECT", "WITH", "VALUES", "COPY", "SET", "RESET", "BEGIN",
+    "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "PRAGMA", "GRANT",
+    "REVOKE", "COMMENT", "ANALYZE", "ANALYSE", "VACUUM", "REINDEX", "EXPLAIN", "ATTACH", "DETACH",
+    "DO", "CALL", "LOCK", "TRUNCATE", "REFRESH", "SECURITY", "CLUSTER", "NOTIFY", "LISTEN",
+    "UNLISTEN", "DISCARD", "SHOW", "CHECKPOINT", "REASSIGN", "IMPORT", "PREPARE", "EXECUTE",
+    "DEALLOCATE", "REPLACE", "DECLARE", "FETCH", "CLOSE", "MOVE", "LOAD" };
+static const char *const skip_objects[] = {
+    "INDEX", "UNIQUE", "VIEW", "MATERIALIZED", "TRIGGER", "FUNCTION", "PROCEDURE", "ROUTINE",
+    "SEQUENCE", "EXTENSION", "SCHEMA", "VIRTUAL", "AGGREGATE", "OPERATOR", "CAST", "COLLATION",
+    "POLICY", "PUBLICATION", "SUBSCRIPTION", "RULE", "ROLE", "USER", "GROUP", "DATABASE",
+    "TABLESPACE", "SERVER", "FOREIGN", "STATISTICS", "EVENT", "TEXT", "LANGUAGE", "CONVERSION",
+    "ACCESS", "TRANSFORM", "TRUSTED", "PROCEDURAL", "RECURSIVE", "DEFAULT", "CONSTRAINT", "TYPE",
+    "DOMAIN", "OWNED", "LARGE", "SYSTEM", "IF" };
+
+static bool is_one_of(orm__cg_parser *p, const char *const *words, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (orm__cg_p_is(p, words[i]))
+            return true;
+    return false;
+}
+
+/* A statement neither understood nor on the skip list (a typo such as "CREAT TABLE"): an error
+ * under --strict, else a warning; either way it names file:line:col. Then skipped. */
+static int unknown_statement(orm__cg_parser *p, const orm__sql_token *start, bool create, bool *copy_stdin)
+{
+    if (p->s->strict)
+        return orm__cg_p_error_at(p, start, "not a statement ormctl generate reads or skips "
+                                            "(see codegen/README.md; a typo?)");
+    orm__cg_loc l = orm__cg_p_loc(p, start);
+    int rc = orm__cg_warn(p->s, l, "statement skipped: '%.*s' is not one ormctl generate reads "
+                          "or skips (a typo?)", (int)(start->len > 40 ? 40 : start->len),
+                          start->start);
+    return rc == ORM_OK ? skip_statement(p, create, copy_stdin) : rc;
+}
+
 static int remember_skipped(orm__cg_parser *p, char *name)
 {
     return orm__cg_strlist_add(&p->s->skipped, &p->s->nskipped, name);
@@ -420,6 +459,10 @@ static int parse_create(orm__cg_parser *p)
         return create_table(p);
     if (orm__cg_p_is(p, "TYPE") || orm__cg_p_is(p, "DOMAIN"))
         return create_type(p, orm__cg_p_is(p, "DOMAIN"));
+    if (!is_one_of(p, skip_objects, sizeof skip_objects / sizeof skip_objects[0])) {
+        orm__sql_token start = p->cur;
+        return unknown_statement(p, &start, true, NULL);
+    }
     return skip_statement(p, true, NULL);
 }
 
@@ -465,15 +508,30 @@ static int parse_statement(orm__cg_parser *p, bool *copy_stdin)
         int rc = orm__cg_p_next(p);
         if (rc != ORM_OK)
             return rc;
-        return orm__cg_p_is(p, "TABLE") ? orm__cg_p_alter_table(p) : skip_statement(p, false, NULL);
+        if (orm__cg_p_is(p, "TABLE"))
+            return orm__cg_p_alter_table(p);
+        orm__sql_token start = p->cur;
+        return is_one_of(p, skip_objects, sizeof skip_objects / sizeof skip_objects[0])
+                   ? skip_statement(p, false, NULL)
+                   : unknown_statement(p, &start, false, NULL);
     }
     if (orm__cg_p_is(p, "DROP")) {
         int rc = orm__cg_p_next(p);
         if (rc != ORM_OK)
             return rc;
-        return orm__cg_p_is(p, "TABLE") ? drop_table(p) : skip_statement(p, false, NULL);
+        if (orm__cg_p_is(p, "TABLE"))
+            return drop_table(p);
+        orm__sql_token start = p->cur;
+        return is_one_of(p, skip_objects, sizeof skip_objects / sizeof skip_objects[0])
+                   ? skip_statement(p, false, NULL)
+                   : unknown_statement(p, &start, false, NULL);
     }
-    return skip_statement(p, false, orm__cg_p_is(p, "COPY") ? copy_stdin : NULL);
+    bool *cs = orm__cg_p_is(p, "COPY") ? copy_stdin : NULL;
+    if (!is_one_of(p, skip_verbs, sizeof skip_verbs / sizeof skip_verbs[0])) {
+        orm__sql_token start = p->cur;
+        return unknown_statement(p, &start, false, cs);
+    }
+    return skip_statement(p, false, cs);
 }
 
 int orm__cg_parse(orm__cg_schema *s, const char *file, const char *src, size_t len)

@@ -342,12 +342,23 @@ static int run_script(orm_migrator *m, orm_session *s, orm_ctx *ctx, const char 
             break;
         }
         rc = orm_exec_sql(s, ctx, sql);
-        orm__free(sql);
         if (rc != ORM_OK) {
+            /* The line of the mistake, when the database says where in the statement it is
+             * (a character position on PostgreSQL: count UTF-8 lead bytes). */
+            int line = stmts[i].line;
+            const int pos = orm_error_last()->position;
+            const int chars = m->pg;
+            for (int k = 0, c = 0; pos > 0 && sql[k]; k++) {
+                if (!chars || ((unsigned char)sql[k] & 0xC0) != 0x80)
+                    if (++c >= pos)
+                        break;
+                line += sql[k] == '\n';
+            }
             char prefix[512];
-            snprintf(prefix, sizeof prefix, "%s: statement %zu (line %d)", file, i + 1, stmts[i].line);
+            snprintf(prefix, sizeof prefix, "%s: statement %zu (line %d)", file, i + 1, line);
             rc = wrap_error(rc, prefix);
         }
+        orm__free(sql);
     }
     orm__free(stmts);
     return rc;

@@ -69,6 +69,8 @@ struct orm_db {
     orm__chain chain;           /* the middlewares, fixed by the first statement */
     _Atomic(void *) spare_rows; /* one freed orm_rows kept for the next cursor, or NULL */
     orm__feed_cell feed_cell;   /* the change feed's sink, watched by every connection */
+    void (*close_hook)(void *); /* run first by orm_db_close, the db still whole (write-back) */
+    void *close_hook_ud;
 };
 
 /* A per-thread address: identifies the calling thread without pthread_t comparisons. */
@@ -280,10 +282,21 @@ int orm_db_open(orm_db **out, const char *dsn, const orm_db_options *opts)
     return ORM_OK;
 }
 
+int orm__db_set_close_hook(orm_db *db, void (*fn)(void *), void *ud)
+{
+    if (fn && db->close_hook)
+        return ORM_EINVAL;
+    db->close_hook = fn;
+    db->close_hook_ud = ud;
+    return ORM_OK;
+}
+
 void orm_db_close(orm_db *db)
 {
     if (!db)
         return;
+    if (db->close_hook) /* it may still run statements: everything is in place */
+        db->close_hook(db->close_hook_ud);
     orm__pool_free(db->pool);
     orm__free(db->dsn);
     orm__free(atomic_load(&db->spare_rows));

@@ -159,13 +159,6 @@ static int wait_io(orm_conn *c, int64_t wake, int64_t now)
     return 0;
 }
 
-/* Wait for the statement sent on c and return its result (the first error when several
- * statements ran, else the last result), having drained every result so the connection is
- * free again. NULL when the connection failed (its error is in PQerrorMessage) or was given
- * up. When the deadline passes (or the ctx is cancelled) the statement is cancelled on the
- * server, again whenever a cancel was acknowledged and it still runs; *timed_out is set for
- * the deadline. CANCEL_GRACE_US after that, a statement still running makes the wait give
- * up: the connection is marked lost and abandoned (close hands it to the reaper). */
 /* Push the statement out: the connection is non-blocking, so libpq queues what the socket
  * does not take. 0 when all is sent, -1 when the connection failed, 1 when the deadline
  * passed (or the ctx was cancelled) first: the server stopped reading (frozen) and has half
@@ -193,6 +186,13 @@ static int flush_out(orm_conn *c, int64_t deadline)
     }
 }
 
+/* Wait for the statement sent on c and return its result (the first error when several
+ * statements ran, else the last result), having drained every result so the connection is
+ * free again. NULL when the connection failed (its error is in PQerrorMessage) or was given
+ * up. When the deadline passes (or the ctx is cancelled) the statement is cancelled on the
+ * server, again whenever a cancel was acknowledged and it still runs; *timed_out is set for
+ * the deadline. CANCEL_GRACE_US after that, a statement still running makes the wait give
+ * up: the connection is marked lost and abandoned (close hands it to the reaper). */
 static PGresult *wait_result(orm_conn *c, int64_t deadline, int *timed_out)
 {
     PGconn *pg = c->pg;

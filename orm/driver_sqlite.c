@@ -125,14 +125,28 @@ static int map_code(int rc)
     }
 }
 
+static int sqlite_error_msg(int rc, int ext, const char *msg, const char *sql, size_t len)
+{
+    /* A long statement is cut at 160 bytes and says how much is left out, so the closing
+     * parenthesis is never mistaken for the statement's own. */
+    if (sql && len > 160)
+        return orm__error_set_db(map_code(rc), "sqlite", NULL, ext, "%s (in: %.160s... [%zu more bytes])",
+                                 msg, sql, len - 160);
+    if (sql)
+        return orm__error_set_db(map_code(rc), "sqlite", NULL, ext, "%s (in: %.*s)", msg, (int)len, sql);
+    return orm__error_set_db(map_code(rc), "sqlite", NULL, ext, "%s", msg);
+}
+
 static int sqlite_error(sqlite3 *db, int rc, const char *sql, size_t len)
 {
     const int ext = db ? sqlite3_extended_errcode(db) : rc;
     const char *msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    if (sql)
-        return orm__error_set_db(map_code(rc), "sqlite", NULL, ext, "%s (in: %.*s)", msg,
-                                 (int)(len > 160 ? 160 : len), sql);
-    return orm__error_set_db(map_code(rc), "sqlite", NULL, ext, "%s", msg);
+    int r = sqlite_error_msg(rc, ext, msg, sql, len);
+#if SQLITE_VERSION_NUMBER >= 3038000
+    if (db && sql && sqlite3_error_offset(db) >= 0)
+        orm__error_set_position(sqlite3_error_offset(db) + 1);
+#endif
+    return r;
 }
 
 static int cursor_busy(void)
@@ -185,49 +199,176 @@ static void sqlite_close(orm_conn *c)
     orm__free(c);
 }
 
+/* The options of a "sqlite:PATH?k=v&k=v" DSN (a "file:" URI is SQLite's own and passed as is). */
+typedef struct dsn_opts {
+    int mode;             /* 0 rwc (create when missing), 1 rw (must exist), 2 ro */
+    const char *journal;  /* journal_mode to set; NULL: WAL for a new file, else the file's own */
+    int foreign_keys;     /* 1 (default) or 0 */
+    const char *sync;     /* synchronous to set; NULL: NORMAL when in WAL, else SQLite's */
+} dsn_opts;
+
+static int pick(const char *dsn, const char *key, const char *v, size_t vlen,
+                const char *const *allowed, size_t n, const char **out)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strlen(allowed[i]) == vlen && sqlite3_strnicmp(v, allowed[i], (int)vlen) == 0) {
+            *out = allowed[i];
+            return ORM_OK;
+        }
+    return orm__error_set(ORM_EINVAL, "sqlite", "DSN \"%s\": %s=%.*s is not one of the values it takes",
+                          dsn, key, (int)vlen, v);
+}
+
+/* Split dsn into the path (*path, malloc'ed) and its options. */
+static int parse_dsn(const char *dsn, char **path, dsn_opts *o)
+{
+    static const char *const modes[] = { "rwc", "rw", "ro" };
+    static const char *const journals[] = { "wal", "delete", "truncate", "persist", "memory", "off" };
+    static const char *const syncs[] = { "off", "normal", "full", "extra" };
+    static const char *const bools[] = { "on", "off", "1", "0", "true", "false" };
+    o->mode = 0;
+    o->journal = NULL;
+    o->foreign_keys = 1;
+    o->sync = NULL;
+    const char *p = strncmp(dsn, "sqlite:", 7) == 0 ? dsn + 7 : dsn;
+    const char *q = strncmp(p, "file:", 5) == 0 ? NULL : strchr(p, '?');
+    *path = orm__strndup(p, q ? (size_t)(q - p) : strlen(p));
+    if (!*path)
+        return orm__error_nomem("sqlite");
+    while (q && *q) {
+        const char *k = q + 1, *amp = strchr(k, '&'), *end = amp ? amp : k + strlen(k);
+        const char *eq = memchr(k, '=', (size_t)(end - k));
+        if (!eq) {
+            orm__free(*path);
+            return orm__error_set(ORM_EINVAL, "sqlite", "DSN \"%s\": option \"%.*s\" has no value",
+                                  dsn, (int)(end - k), k);
+        }
+        const size_t klen = (size_t)(eq - k), vlen = (size_t)(end - eq - 1);
+        const char *v = eq + 1, *got = NULL;
+        int rc;
+#define KEY_IS(name) (klen == sizeof(name) - 1 && memcmp(k, name, klen) == 0)
+        if (KEY_IS("mode")) {
+            rc = pick(dsn, "mode", v, vlen, modes, 3, &got);
+            o->mode = got == modes[1] ? 1 : got == modes[2] ? 2 : 0;
+        } else if (KEY_IS("journal_mode")) {
+            rc = pick(dsn, "journal_mode", v, vlen, journals, 6, &o->journal);
+        } else if (KEY_IS("synchronous")) {
+            rc = pick(dsn, "synchronous", v, vlen, syncs, 4, &o->sync);
+        } else if (KEY_IS("foreign_keys")) {
+            rc = pick(dsn, "foreign_keys", v, vlen, bools, 6, &got);
+            o->foreign_keys = got && (got[0] == 'o' ? got[1] == 'n' : got[0] == '1' || got[0] == 't');
+        } else {
+            rc = orm__error_set(ORM_EINVAL, "sqlite", "DSN \"%s\": unknown option \"%.*s\" (mode, "
+                                "journal_mode, synchronous, foreign_keys)", dsn, (int)klen, k);
+        }
+#undef KEY_IS
+        if (rc != ORM_OK) {
+            orm__free(*path);
+            return rc;
+        }
+        q = amp;
+    }
+    return ORM_OK;
+}
+
+/* The connection's journal mode, lower case, into buf. */
+static void journal_mode(sqlite3 *db, char *buf, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    buf[0] = '\0';
+    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        snprintf(buf, cap, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+}
+
+/* Is the main database empty (no page yet: a file this open created, or an empty one)? */
+static int is_empty(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int empty = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA page_count", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        empty = sqlite3_column_int64(st, 0) == 0;
+    sqlite3_finalize(st);
+    return empty;
+}
+
+/* Connection settings (sqlite.h of the public docs: README "SQLite files"): foreign_keys on
+ * unless the DSN says off; WAL for a database this open creates (an existing file keeps its
+ * journal mode: changing it is persistent) unless journal_mode= says otherwise; synchronous
+ * NORMAL when in WAL (safe there) unless synchronous= says otherwise. */
+static int apply_settings(sqlite3 *db, const dsn_opts *o)
+{
+    char sql[64];
+    int rc = run_pragma(db, o->foreign_keys ? "PRAGMA foreign_keys=ON" : "PRAGMA foreign_keys=OFF");
+    const char *fname = sqlite3_db_filename(db, "main");
+    const int file = fname && *fname && sqlite3_db_readonly(db, "main") == 0;
+    if (rc == ORM_OK && file) {
+        const char *jm = o->journal ? o->journal : is_empty(db) ? "wal" : NULL;
+        if (jm) {
+            snprintf(sql, sizeof sql, "PRAGMA journal_mode=%s", jm);
+            rc = run_pragma(db, sql);
+        }
+    }
+    if (rc == ORM_OK && (o->sync || file)) {
+        char cur[16];
+        journal_mode(db, cur, sizeof cur);
+        const char *sy = o->sync ? o->sync : strcmp(cur, "wal") == 0 ? "normal" : NULL;
+        if (sy) {
+            snprintf(sql, sizeof sql, "PRAGMA synchronous=%s", sy);
+            rc = run_pragma(db, sql);
+        }
+    }
+    return rc;
+}
+
 static int sqlite_open(orm_conn **out, const char *dsn, const orm_db_options *opts, int64_t deadline_us)
 {
     (void)deadline_us; /* a file: nothing to wait for but locks, which the busy handler bounds */
     *out = NULL;
-    const char *path = dsn;
-    if (strncmp(dsn, "sqlite:", 7) == 0)
-        path = dsn + 7;
-    if (!*path)
+    char *path;
+    dsn_opts o;
+    int rc = parse_dsn(dsn, &path, &o);
+    if (rc != ORM_OK)
+        return rc;
+    if (!*path) {
+        orm__free(path);
         return orm__error_set(ORM_EINVAL, "sqlite", "DSN \"%s\" names no database", dsn);
+    }
 
     orm_conn *c = orm__calloc(1, sizeof *c);
-    if (!c)
+    if (!c) {
+        orm__free(path);
         return orm__error_nomem("sqlite");
+    }
     size_t cap = opts && opts->stmt_cache_size ? opts->stmt_cache_size : 128;
-    int rc = orm__stmt_cache_new(&c->cache, cap, finalize_cb, NULL);
+    rc = orm__stmt_cache_new(&c->cache, cap, finalize_cb, NULL);
     if (rc != ORM_OK) {
         orm__free(c);
+        orm__free(path);
         return rc;
     }
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
-    if (!opts || opts->create)
+    int flags = SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
+    flags |= o.mode == 2 ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+    if (o.mode == 0 && (!opts || opts->create))
         flags |= SQLITE_OPEN_CREATE;
     int src = sqlite3_open_v2(path, &c->db, flags, NULL);
     if (src != SQLITE_OK) {
         rc = orm__error_set_db(map_code(src), "sqlite", NULL,
                                c->db ? sqlite3_extended_errcode(c->db) : src,
-                               "cannot open %s: %s", path,
-                               c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(src));
+                               "cannot open %s: %s%s", path,
+                               c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(src),
+                               flags & SQLITE_OPEN_CREATE ? "" : " (it must exist: mode=rw / ro or create=0)");
+        orm__free(path);
         sqlite_close(c);
         return rc;
     }
+    orm__free(path);
     sqlite3_extended_result_codes(c->db, 1);
     c->busy_ms = opts && opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 5000;
     sqlite3_busy_handler(c->db, busy_cb, c);
-    rc = run_pragma(c->db, "PRAGMA foreign_keys=ON");
-    /* WAL and synchronous=NORMAL only for a writable file: memory and temp databases have no
-     * file name, and a read-only one cannot change its journal mode. */
-    const char *fname = sqlite3_db_filename(c->db, "main");
-    if (rc == ORM_OK && fname && *fname && sqlite3_db_readonly(c->db, "main") == 0) {
-        rc = run_pragma(c->db, "PRAGMA journal_mode=WAL");
-        if (rc == ORM_OK)
-            rc = run_pragma(c->db, "PRAGMA synchronous=NORMAL");
-    }
+    rc = apply_settings(c->db, &o);
     if (rc != ORM_OK) {
         sqlite_close(c);
         return rc;

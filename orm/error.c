@@ -18,7 +18,7 @@ typedef struct thread_error {
 } thread_error;
 
 static _Thread_local thread_error last = {
-    { ORM_OK, "orm", "no error", "", 0 }, "no error"
+    { ORM_OK, "orm", "no error", "", 0, 0 }, "no error"
 };
 
 const orm_error *orm_error_last(void)
@@ -33,6 +33,7 @@ void orm_error_clear(void)
     last.err.module = "orm";
     last.err.sqlstate[0] = '\0';
     last.err.native_code = 0;
+    last.err.position = 0;
     strcpy(last.message, "no error");
 }
 
@@ -42,6 +43,7 @@ static int set_va(int code, const char *module, const char *sqlstate, int native
     last.err.code = code;
     last.err.module = module ? module : "orm";
     last.err.native_code = native;
+    last.err.position = 0;
     if (sqlstate) {
         strncpy(last.err.sqlstate, sqlstate, sizeof last.err.sqlstate - 1);
         last.err.sqlstate[sizeof last.err.sqlstate - 1] = '\0';
@@ -77,6 +79,11 @@ int orm__error_set_db(int code, const char *module, const char *sqlstate, int na
     set_va(code, module, sqlstate, native_code, fmt, ap);
     va_end(ap);
     return code;
+}
+
+void orm__error_set_position(int position)
+{
+    last.err.position = position > 0 ? position : 0;
 }
 
 int orm__error_nomem(const char *module)

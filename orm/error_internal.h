@@ -19,6 +19,9 @@ int orm__error_set(int code, const char *module, const char *fmt, ...) ORM__PRIN
 int orm__error_set_db(int code, const char *module, const char *sqlstate, int native_code,
                       const char *fmt, ...) ORM__PRINTF(5, 6);
 
+/* Record where in its statement the database located the last error (orm_error.position). */
+void orm__error_set_position(int position);
+
 /* ORM_ENOMEM with a fixed message; allocates nothing. */
 int orm__error_nomem(const char *module);
 

@@ -10,6 +10,8 @@
  *     followed by WHERE and a second closer is all comment) and
  *     PostgreSQL with standard_conforming_strings off ('\'' does not end a string) — and a
  *     statement passes only when every reading finds a top-level WHERE;
+ *   - literals, identifiers and comments are found by the library's one SQL lexer
+ *     (orm/sql_scan.h, shared with the raw placeholder rewrite);
  *   - raw statements are checked by their verb: the first keyword, or after a WITH clause
  *     the first top-level one (UPDATE / DELETE); PostgreSQL dollar-quoted bodies and E'..'
  *     strings (backslash escapes) are skipped like other literals, and the test stops at
@@ -23,6 +25,7 @@
 
 #include "orm/error_internal.h"
 #include "orm/middleware_internal.h"
+#include "orm/sql_scan.h"
 
 static _Thread_local int permit;
 
@@ -56,165 +59,109 @@ static int is_word(char c)
 /* How a backend reads literals and comments. The guard does not ask which backend (nor
  * PostgreSQL's standard_conforming_strings, which a session may change): it checks a
  * statement under every reading below and lets it pass only when each finds a WHERE. */
-enum {
-    READ_NESTED_COMMENTS = 1, /* PostgreSQL: block comments nest */
-    READ_BACKSLASH = 2        /* PostgreSQL, standard_conforming_strings=off: '\'' escapes in '...' */
-};
-static const int readings[] = { 0,                                          /* SQLite */
-                                READ_NESTED_COMMENTS,                       /* PostgreSQL */
-                                READ_NESTED_COMMENTS | READ_BACKSLASH };    /* scs off */
+typedef struct reading {
+    int postgres;  /* nested block comments, E'..', dollar quotes */
+    int backslash; /* standard_conforming_strings off: '\' escapes in every '..' */
+} reading;
+static const reading readings[] = { { 0, 0 },   /* SQLite */
+                                    { 1, 0 },   /* PostgreSQL */
+                                    { 1, 1 } }; /* PostgreSQL, standard_conforming_strings off */
 
-/* Skip a literal, identifier or comment starting at s[i]; returns the index after it, or i
- * when s[i] starts none. */
-static size_t skip(const char *s, size_t len, size_t i, int mode)
+static void scan_init(orm_scanner *sc, const char *s, size_t len, const reading *r)
 {
-    char c = s[i];
-    if (c == '$') { /* $$...$$ or $tag$...$tag$; $1 is a parameter */
-        size_t t = i + 1;
-        while (t < len && (s[t] == '_' || isalpha((unsigned char)s[t]) ||
-                           (t > i + 1 && isdigit((unsigned char)s[t]))))
-            t++;
-        if (t >= len || s[t] != '$')
-            return i;
-        size_t taglen = t + 1 - i;
-        for (size_t j = t + 1; j + taglen <= len; j++)
-            if (s[j] == '$' && memcmp(s + j, s + i, taglen) == 0)
-                return j + taglen;
-        return len;
-    }
-    /* E'...' (PostgreSQL): a backslash escapes the next character */
-    int esc = c == '\'' && (((mode & READ_BACKSLASH) != 0) ||
-                            (i > 0 && (s[i - 1] == 'E' || s[i - 1] == 'e') && (i < 2 || !is_word(s[i - 2]))));
-    if (c == '\'' || c == '"' || c == '`') {
-        for (size_t j = i + 1; j < len; j++) {
-            if (esc && s[j] == '\\') {
-                j++;
-                continue;
-            }
-            if (s[j] == c) {
-                if (j + 1 < len && s[j + 1] == c) { /* doubled quote: still inside */
-                    j++;
-                    continue;
-                }
-                return j + 1;
-            }
-        }
-        return len;
-    }
-    if (c == '[') { /* SQLite's [identifier] (a PostgreSQL subscript holds no WHERE) */
-        const char *close = memchr(s + i, ']', len - i);
-        return close ? (size_t)(close - s) + 1 : len;
-    }
-    if (c == '-' && i + 1 < len && s[i + 1] == '-') {
-        const char *nl = memchr(s + i, '\n', len - i);
-        return nl ? (size_t)(nl - s) + 1 : len;
-    }
-    if (c == '/' && i + 1 < len && s[i + 1] == '*') {
-        size_t open = 1;
-        for (size_t j = i + 2; j + 1 < len; j++) {
-            if (s[j] == '*' && s[j + 1] == '/') {
-                if (--open == 0)
-                    return j + 2;
-                j++;
-            } else if ((mode & READ_NESTED_COMMENTS) && s[j] == '/' && s[j + 1] == '*') {
-                open++;
-                j++;
-            }
-        }
-        return len;
-    }
-    return i;
+    orm__sql_scan_init(sc, s, len, r->postgres);
+    sc->backslash = r->backslash;
 }
 
-/* Is there a WHERE keyword outside literals, comments and parentheses? */
-static int has_top_level_where(const char *s, size_t len, int mode)
+/* Is there a WHERE keyword in code (outside literals, comments, identifiers) and outside
+ * parentheses, before the first top-level ';'? */
+static int has_top_level_where(const char *s, size_t len, const reading *r)
 {
+    orm_scanner sc;
+    orm_scan_token t;
     int depth = 0;
-    size_t i = 0;
-    while (i < len) {
-        size_t j = skip(s, len, i, mode);
-        if (j != i) {
-            i = j;
+    scan_init(&sc, s, len, r);
+    while (orm__sql_scan_next(&sc, &t)) {
+        if (t.kind != ORM_SCAN_CODE)
             continue;
+        for (size_t i = 0; i < t.len;) {
+            char c = t.p[i];
+            if (is_word(c)) {
+                size_t w = i;
+                while (i < t.len && is_word(t.p[i]))
+                    i++;
+                if (depth == 0 && word_is(t.p + w, i - w, "WHERE"))
+                    return 1;
+                continue;
+            }
+            if (c == '(')
+                depth++;
+            else if (c == ')')
+                depth--;
+            else if (c == ';' && depth <= 0)
+                return 0; /* the statement ends here: what follows is another one */
+            i++;
         }
-        char c = s[i];
-        if (c == '(')
-            depth++;
-        else if (c == ')')
-            depth--;
-        else if (c == ';' && depth <= 0)
-            return 0; /* the statement ends here: what follows is another one */
-        else if (is_word(c)) {
-            size_t w = i;
-            while (i < len && is_word(s[i]))
-                i++;
-            if (depth == 0 && word_is(s + w, i - w, "WHERE"))
-                return 1;
-            continue;
-        }
-        i++;
     }
     return 0;
 }
 
-/* The statement's first keyword, after blanks and comments. */
-static const char *first_word(const char *s, size_t len, size_t *n, int mode)
+/* The statement's verb under reading r: its first keyword after blanks, comments and '(',
+ * or after a WITH clause the first top-level data keyword. *n is 0 when it starts with
+ * anything else (a literal, a parameter). */
+static const char *first_word(const char *s, size_t len, size_t *n, const reading *r)
 {
-    size_t i = 0;
-    while (i < len) {
-        size_t j = skip(s, len, i, mode);
-        if (j != i && s[i] != '\'' && s[i] != '"' && s[i] != '`') {
-            i = j;
+    static const char *const verbs[] = { "SELECT", "INSERT", "UPDATE", "DELETE", "MERGE",
+                                         "VALUES", "TABLE" };
+    orm_scanner sc;
+    orm_scan_token t;
+    int with = 0, depth = 0;
+    scan_init(&sc, s, len, r);
+    *n = 0;
+    while (orm__sql_scan_next(&sc, &t)) {
+        if (t.kind == ORM_SCAN_COMMENT)
+            continue;
+        if (t.kind != ORM_SCAN_CODE) {
+            if (!with)
+                return s; /* starts with a literal or parameter: no verb */
             continue;
         }
-        if (isspace((unsigned char)s[i]) || s[i] == '(') {
-            i++;
-            continue;
-        }
-        break;
-    }
-    size_t w = i;
-    while (i < len && is_word(s[i]))
-        i++;
-    *n = i - w;
-    if (!word_is(s + w, *n, "WITH"))
-        return s + w;
-    const char *with = s + w;
-    /* A WITH clause: the verb is the first top-level data keyword after it (the CTEs'
-     * bodies are in parentheses). */
-    int depth = 0;
-    while (i < len) {
-        size_t j = skip(s, len, i, mode);
-        if (j != i) {
-            i = j;
-            continue;
-        }
-        if (s[i] == '(' || s[i] == ')') {
-            depth += s[i] == '(' ? 1 : -1;
-            i++;
-            continue;
-        }
-        if (!is_word(s[i])) {
-            i++;
-            continue;
-        }
-        w = i;
-        while (i < len && is_word(s[i]))
-            i++;
-        static const char *const verbs[] = { "SELECT", "INSERT", "UPDATE", "DELETE", "MERGE",
-                                             "VALUES", "TABLE" };
-        for (size_t k = 0; depth == 0 && k < sizeof verbs / sizeof verbs[0]; k++)
-            if (word_is(s + w, i - w, verbs[k])) {
-                *n = i - w;
-                return s + w;
+        for (size_t i = 0; i < t.len;) {
+            char c = t.p[i];
+            if (!with && (isspace((unsigned char)c) || c == '(')) {
+                i++;
+                continue;
             }
+            if (!is_word(c)) {
+                if (!with)
+                    return s;
+                depth += c == '(' ? 1 : c == ')' ? -1 : 0;
+                i++;
+                continue;
+            }
+            size_t w = i;
+            while (i < t.len && is_word(t.p[i]))
+                i++;
+            if (!with) {
+                if (!word_is(t.p + w, i - w, "WITH")) {
+                    *n = i - w;
+                    return t.p + w;
+                }
+                with = 1; /* the verb is the first top-level data keyword after the CTEs */
+                continue;
+            }
+            for (size_t k = 0; depth == 0 && k < sizeof verbs / sizeof verbs[0]; k++)
+                if (word_is(t.p + w, i - w, verbs[k])) {
+                    *n = i - w;
+                    return t.p + w;
+                }
+        }
     }
-    *n = 4;
-    return with; /* no verb found: "WITH", which the guard does not check */
+    return s; /* no verb found: nothing the guard checks */
 }
 
 /* "UPDATE" or "DELETE" when the statement is one under reading mode, else NULL. */
-static const char *write_verb(const orm_stmt *st, int mode)
+static const char *write_verb(const orm_stmt *st, const reading *r)
 {
     if (st->kind == ORM_STMT_UPDATE)
         return "UPDATE";
@@ -223,7 +170,7 @@ static const char *write_verb(const orm_stmt *st, int mode)
     if (st->kind != ORM_STMT_RAW)
         return NULL;
     size_t n;
-    const char *w = first_word(st->sql, st->sql_len, &n, mode);
+    const char *w = first_word(st->sql, st->sql_len, &n, r);
     return word_is(w, n, "UPDATE") ? "UPDATE" : word_is(w, n, "DELETE") ? "DELETE" : NULL;
 }
 
@@ -232,9 +179,9 @@ static int guard_fn(orm_stmt *st, void *userdata)
     (void)userdata;
     const char *what = NULL, *unsafe = NULL;
     for (size_t k = 0; k < sizeof readings / sizeof readings[0] && !unsafe; k++) {
-        const char *verb = write_verb(st, readings[k]);
+        const char *verb = write_verb(st, &readings[k]);
         what = what ? what : verb;
-        if (verb && !has_top_level_where(st->sql, st->sql_len, readings[k]))
+        if (verb && !has_top_level_where(st->sql, st->sql_len, &readings[k]))
             unsafe = verb;
     }
     if (unsafe)

@@ -5,6 +5,8 @@
  * for constraint violations, the constraint and table. A connection that libpq reports as
  * bad is ORM_ECONN whatever the SQLSTATE, so the pool replaces it.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "orm/error_internal.h"
@@ -70,17 +72,28 @@ int orm__pg_error(PGconn *pg, const PGresult *res, const char *what, int timed_o
         const char *tab = PQresultErrorField(res, PG_DIAG_TABLE_NAME);
         const char *col = PQresultErrorField(res, PG_DIAG_COLUMN_NAME);
         const char *detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-        return orm__error_set_db(code, "postgres", state, 0,
-                                 "%s: %.*s (constraint \"%s\" on table \"%s\"%s%s%s) %.*s [SQLSTATE %s]",
-                                 what, first_line_len(msg), msg, cons ? cons : "?",
-                                 tab ? tab : "?", col ? ", column \"" : "", col ? col : "",
-                                 col ? "\"" : "", detail ? first_line_len(detail) : 0,
-                                 detail ? detail : "", state);
+        /* NOT NULL has no constraint name: PostgreSQL reports the column instead */
+        char where[512];
+        if (cons)
+            snprintf(where, sizeof where, "constraint \"%s\" on table \"%s\"%s%s%s", cons,
+                     tab ? tab : "?", col ? ", column \"" : "", col ? col : "", col ? "\"" : "");
+        else if (col)
+            snprintf(where, sizeof where, "column \"%s\" of table \"%s\"", col, tab ? tab : "?");
+        else
+            snprintf(where, sizeof where, "table \"%s\"", tab ? tab : "?");
+        orm__error_set_db(code, "postgres", state, 0, "%s: %.*s (%s) %.*s [SQLSTATE %s]",
+                          what, first_line_len(msg), msg, where,
+                          detail ? first_line_len(detail) : 0, detail ? detail : "", state);
+        return code;
     }
     if (timed_out && code != ORM_ECONN)
         code = ORM_ETIMEOUT;
-    return orm__error_set_db(code, "postgres", state && *state ? state : NULL, 0,
-                             "%s: %.*s%s%s%s", what, first_line_len(msg), msg,
-                             state && *state ? " [SQLSTATE " : "", state && *state ? state : "",
-                             state && *state ? "]" : "");
+    orm__error_set_db(code, "postgres", state && *state ? state : NULL, 0,
+                      "%s: %.*s%s%s%s", what, first_line_len(msg), msg,
+                      state && *state ? " [SQLSTATE " : "", state && *state ? state : "",
+                      state && *state ? "]" : "");
+    const char *pos = res ? PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION) : NULL;
+    if (pos)
+        orm__error_set_position(atoi(pos));
+    return code;
 }

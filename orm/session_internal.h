@@ -34,6 +34,10 @@ typedef struct orm_model_entry {
 
 /* The registry entry of a model, or NULL when it is not registered with db. */
 orm_model_entry *orm__db_model_entry(orm_db *db, const orm_model *model);
+/* One hook orm_db_close runs before it takes anything down (the row cache flushes its
+ * write-back rows there); set before the db is shared. fn NULL: none. ORM_EINVAL (no error
+ * set) when one is set already. */
+int orm__db_set_close_hook(orm_db *db, void (*fn)(void *), void *ud);
 const orm_driver *orm__db_driver(const orm_db *db);
 
 /* Take a connection for one statement and give it back. The connection is the

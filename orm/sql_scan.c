@@ -1,7 +1,7 @@
 /* liborm — the SQL lexer of sql_scan.h and the placeholder rewrite built on it.
  *
  * Keeps true: the tokens cover the text exactly and in order; a token never extends past
- * len; the rewrite changes only ORM_SQL_PARAM tokens (and "??" on PostgreSQL), so a quote,
+ * len; the rewrite changes only ORM_SCAN_PARAM tokens (and "??" on PostgreSQL), so a quote,
  * comment or dollar quote that holds "?" or "$1" reaches the database unchanged.
  */
 #include <limits.h>
@@ -13,11 +13,12 @@
 #include "orm/error_internal.h"
 #include "orm/sql_scan.h"
 
-void orm__sql_scan_init(orm_sql_scanner *s, const char *sql, size_t len, int postgres)
+void orm__sql_scan_init(orm_scanner *s, const char *sql, size_t len, int postgres)
 {
     s->p = sql;
     s->end = sql + len;
     s->postgres = postgres;
+    s->backslash = 0;
     s->prev = 0;
 }
 
@@ -84,54 +85,54 @@ static size_t dollar_tag(const char *p, const char *end)
 }
 
 /* Does a token other than code start at p (prev: the byte before p, or 0)? Its kind into *k. */
-static int special_at(const orm_sql_scanner *s, const char *p, char prev, orm_sql_tok *k)
+static int special_at(const orm_scanner *s, const char *p, char prev, orm_scan_kind *k)
 {
     const char *end = s->end;
     switch (*p) {
-    case '\'': *k = ORM_SQL_STRING; return 1;
-    case '"': *k = ORM_SQL_QIDENT; return 1;
+    case '\'': *k = ORM_SCAN_STRING; return 1;
+    case '"': *k = ORM_SCAN_QIDENT; return 1;
     case '`': case '[':
         if (s->postgres)
             return 0; /* [ is an array subscript there */
-        *k = ORM_SQL_QIDENT;
+        *k = ORM_SCAN_QIDENT;
         return 1;
     case '-':
-        if (p + 1 < end && p[1] == '-') { *k = ORM_SQL_COMMENT; return 1; }
+        if (p + 1 < end && p[1] == '-') { *k = ORM_SCAN_COMMENT; return 1; }
         return 0;
     case '/':
-        if (p + 1 < end && p[1] == '*') { *k = ORM_SQL_COMMENT; return 1; }
+        if (p + 1 < end && p[1] == '*') { *k = ORM_SCAN_COMMENT; return 1; }
         return 0;
     case '?':
-        *k = ORM_SQL_PARAM;
+        *k = ORM_SCAN_PARAM;
         return 1;
     case '$':
         if (is_ident(prev))
             return 0; /* part of a name: foo$1 */
-        if (p + 1 < end && is_digit(p[1])) { *k = ORM_SQL_PARAM; return 1; }
-        if (s->postgres && dollar_tag(p, end)) { *k = ORM_SQL_DOLLAR; return 1; }
+        if (p + 1 < end && is_digit(p[1])) { *k = ORM_SCAN_PARAM; return 1; }
+        if (s->postgres && dollar_tag(p, end)) { *k = ORM_SCAN_DOLLAR; return 1; }
         return 0;
     case 'E': case 'e': case 'X': case 'x': case 'B': case 'b': case 'N': case 'n':
         /* a prefixed string literal: E'..' (escapes), X'..', B'..', N'..' */
-        if (!is_ident(prev) && p + 1 < end && p[1] == '\'') { *k = ORM_SQL_STRING; return 1; }
+        if (!is_ident(prev) && p + 1 < end && p[1] == '\'') { *k = ORM_SCAN_STRING; return 1; }
         return 0;
     default:
         return 0;
     }
 }
 
-int orm__sql_scan_next(orm_sql_scanner *s, orm_sql_token *t)
+int orm__sql_scan_next(orm_scanner *s, orm_scan_token *t)
 {
     const char *p = s->p, *end = s->end;
     if (p >= end)
         return 0;
     memset(t, 0, sizeof *t);
     t->p = p;
-    orm_sql_tok k;
+    orm_scan_kind k;
     if (!special_at(s, p, s->prev, &k)) {
         char last = s->prev;
         while (p < end && !special_at(s, p, last, &k))
             last = *p++;
-        t->kind = ORM_SQL_CODE;
+        t->kind = ORM_SCAN_CODE;
         s->prev = last;
         s->p = p;
         t->len = (size_t)(p - t->p);
@@ -139,19 +140,19 @@ int orm__sql_scan_next(orm_sql_scanner *s, orm_sql_token *t)
     }
     t->kind = k;
     switch (k) {
-    case ORM_SQL_STRING: {
-        int bs = 0;
+    case ORM_SCAN_STRING: {
+        int bs = s->backslash;
         if (*p != '\'') {
-            bs = s->postgres && (*p == 'E' || *p == 'e');
+            bs = bs || (s->postgres && (*p == 'E' || *p == 'e'));
             p++;
         }
         p = skip_quoted(p, end, '\'', bs, &t->unterminated);
         break;
     }
-    case ORM_SQL_QIDENT:
+    case ORM_SCAN_QIDENT:
         p = skip_quoted(p, end, *p == '[' ? ']' : *p, 0, &t->unterminated);
         break;
-    case ORM_SQL_COMMENT:
+    case ORM_SCAN_COMMENT:
         if (*p == '-') {
             while (p < end && *p != '\n')
                 p++;
@@ -159,7 +160,7 @@ int orm__sql_scan_next(orm_sql_scanner *s, orm_sql_token *t)
             p = skip_block(p, end, s->postgres, &t->unterminated);
         }
         break;
-    case ORM_SQL_DOLLAR: {
+    case ORM_SCAN_DOLLAR: {
         size_t tl = dollar_tag(p, end);
         const char *tag = p;
         p += tl;
@@ -178,7 +179,7 @@ int orm__sql_scan_next(orm_sql_scanner *s, orm_sql_token *t)
         }
         break;
     }
-    case ORM_SQL_PARAM: {
+    case ORM_SCAN_PARAM: {
         p++;
         long n = 0;
         int nd = 0;
@@ -195,7 +196,7 @@ int orm__sql_scan_next(orm_sql_scanner *s, orm_sql_token *t)
             t->num = -1; /* "$0": no such parameter */
         break;
     }
-    case ORM_SQL_CODE:
+    case ORM_SCAN_CODE:
         break;
     }
     s->prev = p[-1];
@@ -212,20 +213,20 @@ int orm__sql_params_rewrite(const char *sql, size_t len, int postgres, char **ou
     /* Fast path: nothing to rewrite without the other backend's marker. */
     if (!memchr(sql, postgres ? '?' : '$', len))
         return ORM_OK;
-    /* Worst case: every "?" becomes "$" and up to 10 digits. */
-    if (len > (SIZE_MAX - 1) / 11)
+    /* Worst case: every "?" becomes " $", up to 10 digits and " ". */
+    if (len > (SIZE_MAX - 1) / 13)
         return orm__error_set(ORM_EINVAL, "raw", "SQL text of %zu bytes is too long", len);
-    char *buf = orm__malloc(len * 11 + 1);
+    char *buf = orm__malloc(len * 13 + 1);
     if (!buf)
         return orm__error_nomem("raw");
     size_t n = 0;
     long bare = 0, numbered = 0;
     int changed = 0;
-    orm_sql_scanner sc;
-    orm_sql_token t;
+    orm_scanner sc;
+    orm_scan_token t;
     orm__sql_scan_init(&sc, sql, len, postgres);
     while (orm__sql_scan_next(&sc, &t)) {
-        if (t.kind != ORM_SQL_PARAM) {
+        if (t.kind != ORM_SCAN_PARAM) {
             memcpy(buf + n, t.p, t.len);
             n += t.len;
             continue;
@@ -239,6 +240,9 @@ int orm__sql_params_rewrite(const char *sql, size_t len, int postgres, char **ou
             if (postgres && t.p + 1 < sql + len && t.p[1] == '?') {
                 buf[n++] = '?'; /* "??": PostgreSQL's own ? operator */
                 orm__sql_scan_next(&sc, &t);
+                /* the second '?' may have scanned as "?NNN": its digits stay (sql_scan_fuzz) */
+                memcpy(buf + n, t.p + 1, t.len - 1);
+                n += t.len - 1;
                 changed = 1;
                 continue;
             }
@@ -253,7 +257,16 @@ int orm__sql_params_rewrite(const char *sql, size_t len, int postgres, char **ou
                                   (int)t.len, t.p, (size_t)(t.p - sql));
         }
         if (postgres && t.p[0] == '?') {
+            /* after a name or a '$' ("x$?", "$a?"), "$1" would join it or open a dollar
+             * quote ("$a$1..."): a blank keeps the tokens what they were (sql_scan_fuzz) */
+            if (n && (is_ident(buf[n - 1]) || buf[n - 1] == '$'))
+                buf[n++] = ' ';
             n += (size_t)snprintf(buf + n, 12, "$%ld", t.num ? t.num : bare);
+            /* and a bare "?" before a name or '$' ("?$a$..."): after "$1" the '$' would be
+             * part of a name, not open the quote ("?4$$" stays as it was: '4' ended it) */
+            const char *next = t.p + t.len;
+            if (t.p[t.len - 1] == '?' && next < sql + len && (is_ident(*next) || *next == '$'))
+                buf[n++] = ' ';
             changed = 1;
         } else if (!postgres && t.p[0] == '$') {
             n += (size_t)snprintf(buf + n, 12, "?%ld", t.num);

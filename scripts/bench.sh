@@ -5,7 +5,7 @@
 #   scripts/bench.sh BUILD_DIR [orm-bench arguments, e.g. --json or --quick]
 #
 # First a smoke check: a quick sqlite-only run whose JSON lines must name every workload on
-# both sides with the fields BENCH.md lists, and whose W3 row counts must agree. Then the full
+# both sides with the fields docs/BENCH.md lists, and whose W3 row counts must agree. Then the full
 # run inside scripts/with-postgres.sh. On a 2-core VM an idle core sleeps and waking it costs
 # tens of microseconds per round trip, so client and server share CPU $ORM_BENCH_CPU (0).
 set -euo pipefail
@@ -61,6 +61,10 @@ for w in W1 W1b W2 W3 W4; do
     grep -Eq "^\{\"workload\":\"$w\",\"db\":\"sqlite\",\"impl\":\"$impl\",\"n\":[0-9]+,\"us_per_op\":$num,\"total_s\":$num[,}]" <<<"$out" \
       || { echo "$out" >&2; echo "bench: smoke check: no well-formed $w $impl line" >&2; exit 1; }
   done
+done
+for w in W5 W2off W4rc; do   # the row cache's: orm lines (their base is W2 raw / W2 orm / W4 orm)
+  grep -Eq "^\{\"workload\":\"$w\",\"db\":\"sqlite\",\"impl\":\"orm\",\"n\":[0-9]+,\"us_per_op\":$num," <<<"$out" \
+    || { echo "$out" >&2; echo "bench: smoke check: no well-formed $w orm line" >&2; exit 1; }
 done
 rows=$(grep -Eo '"workload":"W3".*"rows":[0-9]+' <<<"$out" | grep -Eo '[0-9]+$' | sort -u)
 [ "$(wc -l <<<"$rows")" = 1 ] && [ "$rows" -gt 0 ] \

@@ -5,8 +5,10 @@
 # points from 500 entries up, - 3 points at 100).
 #
 #   scripts/w7-table.sh BUILD_DIR [TRACES_DIR] [--baseline FILE] [--save FILE] [--policy P]
+#   scripts/w7-table.sh --from FILE [--baseline FILE]     (print a saved run's table)
 #
-# TRACES_DIR defaults to ../shared/traces (beside the repository or its worktree folder) (lirs/*.trace.gz, cache2k/*.trace.xz); they are
+# TRACES_DIR (default: $ORM_TRACES_DIR, else ./traces) holds the traces you downloaded
+# (lirs/*.trace.gz, cache2k/*.trace.xz: docs/BENCH.md, W7, says which); they are
 # decompressed into a temporary folder. --save writes the raw JSON lines; --baseline reads
 # such a file and adds tinylfu's change against it (and flags cells more than 0.5 points
 # below it). --policy tinylfu reruns only tinylfu and takes the other columns from the
@@ -14,10 +16,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+from=
+if [ "${1:-}" = --from ]; then from=${2:?--from wants a file}; shift 2; set -- - "$@"; fi
 build=${1:?usage: scripts/w7-table.sh BUILD_DIR [TRACES_DIR] [--baseline FILE] [--save FILE] [--policy P]}
 shift
-traces="$here/../../shared/traces" # /work/main/scripts -> /work/shared
-[ -d "$traces" ] || traces="$here/../../../shared/traces" # a worktree /work/wt/NAME
+traces=${ORM_TRACES_DIR:-traces}
 if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then traces=$1; shift; fi
 baseline= save= only=
 while [ $# -gt 0 ]; do
@@ -29,8 +32,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 bench="$build/bench/orm-bench"
-[ -x "$bench" ] || { echo "w7-table: no $bench (build the orm-bench target)" >&2; exit 2; }
-[ -d "$traces" ] || { echo "w7-table: no traces folder $traces" >&2; exit 2; }
+[ -n "$from" ] || [ -x "$bench" ] || { echo "w7-table: no $bench (build the orm-bench target)" >&2; exit 2; }
+[ -n "$from" ] || [ -d "$traces" ] || { echo "w7-table: no traces folder $traces" >&2; exit 2; }
 if [ -n "$only" ] && [ -z "$baseline" ]; then
   echo "w7-table: --policy needs --baseline for the other columns" >&2; exit 2
 fi
@@ -40,7 +43,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 out="$tmp/w7.jsonl"
 : >"$out"
-for f in "$traces"/lirs/*.trace.gz "$traces"/cache2k/*.trace.xz; do
+[ -n "$from" ] && cp "$from" "$out"
+[ -n "$from" ] || for f in "$traces"/lirs/*.trace.gz "$traces"/cache2k/*.trace.xz; do
   [ -e "$f" ] || continue
   name=$(basename "$f"); name=${name%%.*}
   case $f in
@@ -87,6 +91,7 @@ END {
     cells++; met += ok
     gap = o - l
     gs = gap >= 0.005 ? sprintf("%.0f%%", 100 * (w - l) / gap) : "—"
+    if (gs == "-0%") gs = "0%"
     if (gap >= 0.005) { sumgap += (w - l) / gap; ngap++ }
     d = ""
     if (length(base)) {

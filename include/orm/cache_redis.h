@@ -117,12 +117,13 @@ ORM_API int orm_cache_two_level_new(orm_cache **out, orm_cache *local, orm_cache
                                     const orm_cache_two_level_options *opts);
 
 typedef struct orm_cache_two_level_stats {
-    uint64_t local_hits;         /* gets answered by the local level */
+    uint64_t local_hits;         /* gets answered by the local level (its own hit count) */
     uint64_t remote_hits;        /* by Redis */
     uint64_t loads;              /* loader calls in this process */
     uint64_t lease_waits;        /* misses that waited for another process's load */
     uint64_t lease_timeouts;     /* of which gave up and loaded themselves */
-    uint64_t invalidations;      /* keys dropped from the local level by other writes */
+    uint64_t invalidations;      /* keys Redis said changed (any client's writes, this
+                                    process's too, expiries, evictions) */
     uint64_t local_clears;       /* times the local level was cleared (tracking lost, flush) */
     int tracking;                /* 1 while invalidations arrive (the local level is used) */
 } orm_cache_two_level_stats;

@@ -12,6 +12,16 @@
  * URIs (SQLite URI filenames), "postgres://...", "postgresql://..." and libpq keyword strings
  * ("host=... dbname=...") when built with PostgreSQL.
  *
+ * SQLite files ("sqlite:PATH?option=value&..."): each connection turns foreign_keys ON, and
+ * uses synchronous=NORMAL when the file is in WAL mode (safe there; SQLite's default FULL
+ * otherwise). A database this open creates is switched to WAL (lets readers run beside a
+ * writer); an existing file keeps its journal mode, since changing it is persistent: liborm
+ * changes nothing stored in a file it did not create. Options:
+ *   mode=rwc (default: create when missing) | rw (fail when missing) | ro (read-only);
+ *   journal_mode=wal|delete|truncate|persist|memory|off (set it, also on an existing file);
+ *   foreign_keys=on|off; synchronous=off|normal|full|extra.
+ * An unknown option or value is ORM_EINVAL. A "file:" URI is SQLite's own and passed as is.
+ *
  * Ownership: orm_db_open gives the caller a db to close with orm_db_close. A session from
  * orm_db_session is borrowed from the db and lives as long as it.
  *
@@ -61,7 +71,9 @@ typedef struct orm_db_options {
     int64_t max_lifetime_ms;  /* close a connection older than this when idle; 0: never */
     /* Version 3. */
     int verify_models;        /* orm_db_register runs orm_db_verify and refuses a drifted
-                                 model (ORM_ESCHEMA); 0: off */
+                                 model (ORM_ESCHEMA); 0: off. Costs one catalog query per
+                                 model at registration (README: "SQLite files"), nothing
+                                 after: recommended on */
 } orm_db_options;
 
 #define ORM_DB_OPTIONS_INIT { ORM_DB_OPTIONS_VERSION, 128, 5000, 1, 0, 0, 0, 0, 0 }

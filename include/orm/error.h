@@ -51,6 +51,8 @@ typedef struct orm_error {
     const char *message;   /* one line, never NULL */
     char sqlstate[6];      /* SQLSTATE when the database gave one, else "" */
     int native_code;       /* the backend's own code (sqlite extended code), else 0 */
+    int position;          /* where in the statement the database located the error: 1-based,
+                              in bytes (SQLite) or characters (PostgreSQL); 0 when unknown */
 } orm_error;
 
 /* The last error set on this thread. Never NULL: when nothing failed yet, code is ORM_OK

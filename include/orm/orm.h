@@ -21,6 +21,7 @@
 #include "orm/ctx.h"
 #include "orm/middleware.h"
 #include "orm/raw.h"
+#include "orm/iter.h"
 #include "orm/cache.h"
 #include "orm/cache_patterns.h"
 #include "orm/row_cache.h"

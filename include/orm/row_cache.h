@@ -24,7 +24,24 @@
  * lookup and nothing else); READ_ONLY (rows never change through the ORM: orm_insert_one,
  * update, delete, upsert and the builders' writes of the model are refused with ORM_EINVAL
  * before they reach the database; raw SQL still invalidates); READ_WRITE (read-through,
- * invalidation on every write, transaction coherence).
+ * invalidation on every write, transaction coherence); WRITE_BACK (as READ_WRITE, but outside
+ * transactions orm_update_one and orm_delete_one are saves: they return at once, unchecked
+ * against the database (an update of a missing row inserts it when flushed), and the row is
+ * written later).
+ *
+ * Write-back. Saved rows are held in a write buffer (not only in the evictable cache: an
+ * eviction or an expiry never loses one) and a get of a saved key returns the saved row (or
+ * not-found after a delete). The buffer is written in batches, one transaction per batch and
+ * model, as one multi-row upsert (INSERT ... ON CONFLICT (key) DO UPDATE) and one DELETE ...
+ * WHERE key IN (...): when it holds max_dirty rows, on orm_row_cache_flush, every
+ * flush_interval_ms, and at orm_db_close. A query (select builder, raw SQL, get_many) or a
+ * write the ORM cannot save (inserts, builder writes, writes in a transaction) on a model
+ * with dirty rows flushes that model first (outside transactions: inside one, the flush would
+ * need a second connection, so it is the caller's to flush before). A failed flush keeps the
+ * rows dirty, counts in the stats, calls on_flush_error, and automatic flushes back off
+ * (100 ms doubling to 30 s). orm_db_close flushes everything; what it cannot write it reports
+ * through on_flush_error and in orm_error_last() (every key named, the message cut past
+ * ~400 bytes) — it never drops a row silently.
  *
  * Writes. After the database accepted (or failed: its outcome may be unknown) a write through
  * the ORM, the layer drops what it may have made stale: orm_update_one / orm_delete_one drop
@@ -93,8 +110,15 @@ typedef struct orm_row_cache orm_row_cache;
 typedef enum orm_row_cache_mode {
     ORM_ROW_CACHE_OFF = 0,
     ORM_ROW_CACHE_READ_ONLY,
-    ORM_ROW_CACHE_READ_WRITE
+    ORM_ROW_CACHE_READ_WRITE,
+    ORM_ROW_CACHE_WRITE_BACK
 } orm_row_cache_mode;
+
+/* A write-back flush that failed (its rows stay dirty and are retried), or, at orm_db_close,
+ * the rows that could never be written: the model, the keys (borrowed for the call), the
+ * error and its message. Called on the thread that flushed. */
+typedef void (*orm_row_cache_flush_error_cb)(const orm_model *model, const char *const *keys, size_t nkeys,
+                                             int error, const char *message, void *userdata);
 
 #define ORM_ROW_CACHE_OPTIONS_VERSION 1u
 
@@ -102,9 +126,15 @@ typedef struct orm_row_cache_options {
     unsigned version;         /* ORM_ROW_CACHE_OPTIONS_VERSION */
     int64_t load_wait_ms;     /* longest a reader waits for another thread's load of the same
                                  key before reading the database itself; 0: 5000 */
+    /* Write-back (models in WRITE_BACK mode): */
+    size_t flush_batch;       /* rows per flush transaction; 0: 100 */
+    int64_t flush_interval_ms; /* a thread flushes this often; 0: no thread */
+    size_t max_dirty;         /* a save that makes this many dirty rows flushes; 0: 10000 */
+    orm_row_cache_flush_error_cb on_flush_error; /* may be NULL */
+    void *flush_userdata;
 } orm_row_cache_options;
 
-#define ORM_ROW_CACHE_OPTIONS_INIT { ORM_ROW_CACHE_OPTIONS_VERSION, 0 }
+#define ORM_ROW_CACHE_OPTIONS_INIT { ORM_ROW_CACHE_OPTIONS_VERSION, 0, 0, 0, 0, NULL, NULL }
 
 #define ORM_ROW_CACHE_MODEL_OPTIONS_VERSION 1u
 
@@ -120,14 +150,17 @@ typedef struct orm_row_cache_model_options {
 #define ORM_ROW_CACHE_MODEL_OPTIONS_INIT \
     { ORM_ROW_CACHE_MODEL_OPTIONS_VERSION, ORM_ROW_CACHE_OFF, 0, 0, false, 0 }
 
-/* Attach cache to db as its row cache (registering the layer in db's chain). ORM_EINVAL when
- * the db already ran a statement, one is already attached, or an argument is NULL. */
+/* Attach cache to db as its row cache. The layer joins db's chain (where orm_db_use would put
+ * it) with the first model configured in a mode other than OFF: until then it costs nothing.
+ * ORM_EINVAL when the db already ran a statement, one is already attached, or an argument is
+ * NULL. */
 ORM_API int orm_row_cache_attach(orm_row_cache **out, orm_db *db, orm_cache *cache,
                                  const orm_row_cache_options *opts);
 
 /* Set model's mode and TTLs (opts NULL: OFF). The model must be valid (orm_model_validate)
- * and have a primary key. Before the db is shared; a later call for the same model replaces
- * its options. */
+ * and have a primary key. Before the db runs its first statement (ORM_EINVAL after, for a
+ * mode other than OFF when no model had one: the layer can no longer join the chain) and
+ * before it is shared; a later call for the same model replaces its options. */
 ORM_API int orm_row_cache_model(orm_row_cache *rc, const orm_model *model,
                                 const orm_row_cache_model_options *opts);
 
@@ -151,7 +184,15 @@ typedef struct orm_row_cache_stats {
     uint64_t loads;           /* database reads that could fill the cache */
     uint64_t load_time_ns;    /* time spent in those */
     uint64_t invalidations;   /* rows dropped, and whole-model drops (one each) */
+    uint64_t dirty;           /* write-back: rows saved and not yet written (now) */
+    uint64_t flushes;         /* write-back: batches written */
+    uint64_t flush_failures;  /* write-back: batches that failed (their rows stay dirty) */
 } orm_row_cache_stats;
+
+/* Write every dirty row of every write-back model now (outside a transaction of yours: it
+ * runs its own). ORM_OK, or the first error (those rows stay dirty; on_flush_error saw
+ * them). */
+ORM_API int orm_row_cache_flush(orm_row_cache *rc);
 
 /* model's counters since attach. ORM_EINVAL for a model the row cache does not cache. */
 ORM_API int orm_row_cache_stats_get(orm_row_cache *rc, const orm_model *model,

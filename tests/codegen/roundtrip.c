@@ -77,6 +77,21 @@ static int roundtrip(orm_db *db)
         CHECK(roundtrip_models_all[i]->fingerprint && strlen(roundtrip_models_all[i]->fingerprint) == 16);
         CHECK(orm_db_verify(db, NULL, roundtrip_models_all[i]) == ORM_OK);
     }
+    /* the table without a key: registered, inserts and queries; by-key calls refuse it */
+    CHECK(orm_db_is_registered(db, &rt_log_model) && orm_db_is_registered(db, &rt_tag_model));
+    rt_log lg = { 1, (char *)"started" };
+    CHECK(orm_insert_one(s, NULL, &rt_log_model, &lg) == ORM_OK);
+    CHECK(orm_insert_one(s, NULL, &rt_log_model, &lg) == ORM_OK);
+    orm_select *lq = orm_select_new(s, &rt_log_model);
+    orm_select_where(lq, orm_eq("line", orm_text("started")));
+    int64_t nlog = 0;
+    CHECK(orm_select_count(lq, NULL, &nlog) == ORM_OK && nlog == 2);
+    orm_select_free(lq);
+    rt_log lgot;
+    memset(&lgot, 0, sizeof lgot);
+    CHECK(orm_get(s, NULL, &rt_log_model, &lgot, (orm_value[]){ orm_int(1) }) == ORM_EINVAL);
+    CHECK(strstr(orm_error_last()->message, "no primary key") != NULL);
+    CHECK(orm_delete_one(s, NULL, &rt_log_model, &lg) == ORM_EINVAL);
 
     rt_note n;
     memset(&n, 0, sizeof n);

@@ -1,5 +1,6 @@
 -- Portable schema for the generated-code round trip (runs on SQLite and PostgreSQL).
 DROP TABLE IF EXISTS cg_rt_tags;
+DROP TABLE IF EXISTS cg_rt_log;
 DROP TABLE IF EXISTS cg_rt_notes;
 -- @orm:struct=rt_note
 CREATE TABLE cg_rt_notes (
@@ -12,6 +13,13 @@ CREATE TABLE cg_rt_notes (
     body TEXT,
     data BYTEA,
     due TIMESTAMP
+);
+-- No primary key: registers between the others (insert and query only), so
+-- roundtrip_models_register_all does not stop before rt_tag (issue 19 item 8).
+-- @orm:struct=rt_log
+CREATE TABLE cg_rt_log (
+    note_id BIGINT NOT NULL,
+    line VARCHAR(80) NOT NULL
 );
 -- @orm:struct=rt_tag
 CREATE TABLE cg_rt_tags (

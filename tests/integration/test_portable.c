@@ -418,6 +418,152 @@ START_TEST(rows_read_timestamps_alike)
 }
 END_TEST
 
+/* Item 11's small ones, on both backends. */
+START_TEST(errors_name_what_went_wrong)
+{
+    it_seed();
+    /* orm_get with a NULL key: a mistake, not "not found" */
+    it_user u;
+    memset(&u, 0, sizeof u);
+    orm_value key = orm_null();
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &u, &key), ORM_EINVAL);
+    ck_assert(it_msg_has("users.id") && it_msg_has("NULL"));
+    key = orm_text("1");
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &u, &key), ORM_ETYPE);
+
+    /* NOT NULL names the column, never constraint "?" */
+    ck_assert_orm(orm_raw_exec(it_s, NULL, "INSERT INTO users (name, score, active) VALUES (NULL, 1, ?)",
+                               (orm_value[]){ orm_bool(true) }, 1, NULL),
+                  ORM_ECONSTRAINT);
+    ck_assert(it_msg_has("name"));
+    ck_assert(!it_msg_has("\"?\""));
+
+    /* a long statement's quote says it is cut */
+    char sql[400];
+    int n = snprintf(sql, sizeof sql, "SELECT nosuchcolumn FROM users WHERE name IN (");
+    for (int i = 0; i < 40; i++)
+        n += snprintf(sql + n, sizeof sql - (size_t)n, "%s'n%02d'", i ? ", " : "", i);
+    snprintf(sql + n, sizeof sql - (size_t)n, ")");
+    orm_rows *r = NULL;
+    int rc = orm_raw_rows(it_s, NULL, sql, NULL, 0, &r);
+    ck_assert_int_ne(rc, ORM_OK);
+    if (!it_is_postgres())
+        ck_assert_msg(it_msg_has("... [") && it_msg_has("more bytes])"), "%s", orm_error_last()->message);
+    ck_assert_int_gt(orm_error_last()->position, 0); /* where "nosuchcolumn" is */
+    ck_assert_int_eq(orm_error_last()->position, 8);
+
+    /* a migration's error names the line of the mistake, not the statement's first */
+    static const orm_migration bad[] = {
+        { 1, "bad", "-- a comment\nCREATE TABLE mig_line (\n  a INTEGER,\n  b INTEGER,,\n  c INTEGER\n);\n",
+          NULL },
+    };
+    orm_migrator *m;
+    ck_assert_ok(orm_migrator_open_list(&m, it_db, bad, 1, NULL));
+    ck_assert_int_ne(orm_migrate_up(m, NULL, 0, NULL), ORM_OK);
+    ck_assert_msg(it_msg_has("statement 1 (line 4)"), "%s", orm_error_last()->message);
+    orm_migrator_free(m);
+    orm_exec_sql(it_s, NULL, "DROP TABLE IF EXISTS orm_schema_migrations");
+}
+END_TEST
+
+/* A report row: a "view" model, no table of its own, never registered. */
+typedef struct user_report {
+    char *name;
+    int64_t posts;
+    double views;
+    bool has_views;
+} user_report;
+static const orm_field report_fields[] = {
+    ORM_FIELD(user_report, name, ORM_FIELD_TEXT, 0),
+    ORM_FIELD(user_report, posts, ORM_FIELD_INT64, 0),
+    ORM_FIELD_NULLABLE(user_report, views, ORM_FIELD_DOUBLE, 0),
+};
+/* no key: a view is never got, updated or deleted by key */
+static const orm_model report_model = { ORM_MODEL_VERSION, "user_report", "user_report", report_fields,
+                                        3, sizeof(user_report), NULL, 0, NULL };
+enum { IT_USER_FIELD_NAME = 1 }; /* as a generated field enum would number it */
+
+/* Typed results: a join + group by into a view model, a typed cursor over a select and over
+ * raw SQL, field enums as builder names. */
+START_TEST(typed_results_into_any_model)
+{
+    it_seed();
+    const char *name_field = orm_model_field_name(&it_user_model, IT_USER_FIELD_NAME);
+    ck_assert_str_eq(name_field, "name");
+    ck_assert_ptr_null(orm_model_field_name(&it_user_model, 99));
+
+    orm_select *q = orm_select_new(it_s, &it_user_model);
+    orm_select_columns(q, (const char *[]){ "users.name" }, 1);
+    orm_select_expr(q, orm_count_all(), "posts");
+    orm_select_expr(q, orm_aggregate(ORM_AGG_SUM, orm_col("posts.views"), 0), "views");
+    orm_select_join(q, ORM_JOIN_INNER, &it_post_model, NULL, orm_eq_col("users.id", "posts.user_id"));
+    orm_select_group_by(q, "users.name");
+    orm_select_order_by(q, name_field, ORM_ASC);
+    orm_list l = ORM_LIST_INIT;
+    ck_assert_ok(orm_select_all_into(q, NULL, &report_model, &l));
+    ck_assert_uint_eq(l.count, 3);
+    const user_report *r0 = orm_list_at(&l, 0), *r2 = orm_list_at(&l, 2);
+    ck_assert_str_eq(r0->name, "ada");
+    ck_assert_int_eq(r0->posts, 2);
+    ck_assert(r0->has_views && r0->views == 30.0);
+    ck_assert_str_eq(r2->name, "dee");
+    ck_assert(r2->views == 100.0);
+    orm_list_clear(&l);
+
+    /* the same select, a row at a time */
+    orm_iter *it;
+    ck_assert_ok(orm_select_iter(&it, q, NULL, &report_model, false));
+    user_report row = { 0 };
+    int n = 0, rc;
+    while ((rc = orm_iter_next(it, &row)) == 1)
+        n++;
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(n, 3);
+    ck_assert_ptr_null(row.name); /* cleared at the end */
+    orm_iter_free(it);
+    orm_select_free(q);
+
+    /* the select's own model, by a field enum */
+    q = orm_select_new(it_s, &it_user_model);
+    orm_select_where(q, orm_ne(name_field, orm_text("bob")));
+    orm_select_order_by(q, name_field, ORM_DESC);
+    ck_assert_ok(orm_select_iter(&it, q, NULL, NULL, false));
+    it_user u;
+    memset(&u, 0, sizeof u);
+    ck_assert_int_eq(orm_iter_next(it, &u), 1);
+    ck_assert_str_eq(u.name, "eve");
+    ck_assert_int_eq(orm_iter_next(it, &u), 1);
+    ck_assert_str_eq(u.name, "dee");
+    orm_iter_free(it);
+    orm_model_clear(&it_user_model, &u);
+    /* a column the view has no field for: named, unless skipped */
+    ck_assert_orm(orm_select_iter(&it, q, NULL, &report_model, false), ORM_EUNKNOWN_FIELD);
+    ck_assert(it_msg_has("\"id\"") && it_msg_has("user_report"));
+    ck_assert_ok(orm_select_iter(&it, q, NULL, &report_model, true));
+    ck_assert_int_eq(orm_iter_next(it, &row), 1);
+    ck_assert_str_eq(row.name, "eve");
+    ck_assert(!row.has_views);
+    orm_iter_free(it);
+    orm_model_clear(&report_model, &row);
+    orm_select_free(q);
+
+    /* raw SQL into the view */
+    orm_value min = orm_int(10);
+    ck_assert_ok(orm_raw_iter(&it, it_s, NULL, &report_model,
+                              "SELECT u.name AS name, count(*) AS posts, sum(p.views) AS views "
+                              "FROM users u JOIN posts p ON p.user_id = u.id WHERE p.views >= ? "
+                              "GROUP BY u.name ORDER BY u.name",
+                              &min, 1, false));
+    ck_assert_int_eq(orm_iter_next(it, &row), 1);
+    ck_assert_str_eq(row.name, "ada");
+    ck_assert_int_eq(row.posts, 2);
+    ck_assert_int_eq(orm_iter_next(it, &row), 1);
+    ck_assert_str_eq(row.name, "dee");
+    ck_assert_int_eq(orm_iter_next(it, &row), 0);
+    orm_iter_free(it);
+}
+END_TEST
+
 Suite *it_portable_suite(void)
 {
     Suite *s = suite_create("portable");
@@ -433,6 +579,8 @@ Suite *it_portable_suite(void)
     tc = it_tcase("raw");
     tcase_add_test(tc, raw_sql_placeholders_either_way);
     tcase_add_test(tc, qualified_names_take_table_or_model_name);
+    tcase_add_test(tc, errors_name_what_went_wrong);
+    tcase_add_test(tc, typed_results_into_any_model);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -8,9 +8,11 @@
  * The row cache is a middleware: each test opens its own db, attaches, then creates the
  * schema (as the middleware suite does). A second db on the same data, without a cache,
  * plays "a write made elsewhere". */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "it.h"
@@ -671,6 +673,205 @@ START_TEST(test_slow_load_never_installs_a_stale_row)
 }
 END_TEST
 
+START_TEST(test_attach_errors)
+{
+    ck_assert_ok(orm_db_open(&it_db, backend_dsn(), NULL));
+    it_s = orm_db_session(it_db);
+    orm_cache *c, *c2;
+    ck_assert_ok(orm_cache_local_new(&c, NULL));
+    ck_assert_ok(orm_cache_local_new(&c2, NULL));
+    ck_assert_ok(orm_row_cache_attach(&rc, it_db, c, NULL));
+    orm_row_cache *again = NULL;
+    ck_assert_orm(orm_row_cache_attach(&again, it_db, c2, NULL), ORM_EINVAL); /* c2 closed */
+    ck_assert_ptr_null(again);
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.version = 99;
+    ck_assert_orm(orm_row_cache_model(rc, &it_user_model, &mo), ORM_EINVAL);
+    mo = (orm_row_cache_model_options)ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.jitter = 2;
+    ck_assert_orm(orm_row_cache_model(rc, &it_user_model, &mo), ORM_EINVAL);
+    ck_assert_ok(orm_row_cache_model(rc, &it_post_model, NULL)); /* OFF: no layer yet */
+    ck_assert_ok(it_models_register(it_db));
+    ck_assert_ok(it_schema_create(it_s)); /* the first statement */
+    mo = (orm_row_cache_model_options)ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    ck_assert_orm(orm_row_cache_model(rc, &it_user_model, &mo), ORM_EINVAL); /* too late */
+    orm_cache *c3;
+    ck_assert_ok(orm_cache_local_new(&c3, NULL));
+    orm_db *d2;
+    ck_assert_ok(orm_db_open(&d2, backend_dsn(), NULL));
+    ck_assert_ok(orm_exec_sql(orm_db_session(d2), NULL, "SELECT 1"));
+    ck_assert_orm(orm_row_cache_attach(&again, d2, c3, NULL), ORM_EINVAL); /* d2 ran a statement */
+    orm_db_close(d2);
+    ck_assert_orm(orm_row_cache_attach(&again, NULL, NULL, NULL), ORM_EINVAL);
+}
+END_TEST
+
+/* ---- write-back ---- */
+
+typedef struct flush_log {
+    int calls;
+    size_t keys;
+    char last_key[64];
+    int error;
+} flush_log;
+
+static flush_log flog;
+
+static void on_flush_error(const orm_model *model, const char *const *keys, size_t n, int error,
+                           const char *message, void *ud)
+{
+    (void)model;
+    (void)message;
+    (void)ud;
+    flog.calls++;
+    flog.keys += n;
+    flog.error = error;
+    if (n)
+        snprintf(flog.last_key, sizeof flog.last_key, "%s", keys[n - 1]);
+}
+
+/* Open with users in write-back mode. */
+static void wb_open(size_t max_dirty, int64_t interval_ms)
+{
+    memset(&flog, 0, sizeof flog);
+    ck_assert_ok(orm_db_open(&it_db, backend_dsn(), NULL));
+    it_s = orm_db_session(it_db);
+    orm_cache *c;
+    ck_assert_ok(orm_cache_local_new(&c, NULL));
+    orm_row_cache_options o = ORM_ROW_CACHE_OPTIONS_INIT;
+    o.max_dirty = max_dirty;
+    o.flush_interval_ms = interval_ms;
+    o.flush_batch = 2; /* several batches */
+    o.on_flush_error = on_flush_error;
+    ck_assert_ok(orm_row_cache_attach(&rc, it_db, c, &o));
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_WRITE_BACK;
+    ck_assert_ok(orm_row_cache_model(rc, &it_user_model, &mo));
+    ck_assert_ok(it_models_register(it_db));
+    ck_assert_ok(it_schema_create(it_s));
+    ck_assert_ok(orm_db_open(&other, backend_dsn(), NULL));
+    ck_assert_ok(it_models_register(other));
+}
+
+/* The score the database holds (through the other db: no cache). */
+static double db_score(int64_t id)
+{
+    return score_via(orm_db_session(other), NULL, id);
+}
+
+static void save_score(int64_t id, double v)
+{
+    it_user u;
+    memset(&u, 0, sizeof u);
+    orm_value k = orm_int(id);
+    ck_assert_ok(orm_get(it_s, NULL, &it_user_model, &u, &k));
+    u.score = v;
+    ck_assert_ok(orm_update_one(it_s, NULL, &it_user_model, &u));
+    orm_model_clear(&it_user_model, &u);
+}
+
+START_TEST(test_write_back_saves_and_flushes)
+{
+    wb_open(0, 0);
+    int64_t a = add_user("ada", 1), b = add_user("bob", 2), c = add_user("cy", 3);
+    save_score(a, 10);
+    save_score(b, 20);
+    ck_assert_double_eq(score_of(a), 10);  /* the saved row */
+    ck_assert_double_eq(db_score(a), 1);   /* not written yet */
+    it_user del;
+    memset(&del, 0, sizeof del);
+    del.id = c;
+    ck_assert_ok(orm_delete_one(it_s, NULL, &it_user_model, &del));
+    it_user g;
+    memset(&g, 0, sizeof g);
+    orm_value kc = orm_int(c);
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &kc), ORM_ENOTFOUND);
+    ck_assert_double_eq(db_score(c), 3);
+    orm_row_cache_stats s = stats(&it_user_model);
+    ck_assert_uint_eq(s.dirty, 3);
+    ck_assert_ok(orm_row_cache_flush(rc));
+    s = stats(&it_user_model);
+    ck_assert_uint_eq(s.dirty, 0);
+    ck_assert_uint_ge(s.flushes, 2); /* batches of 2 */
+    ck_assert_double_eq(db_score(a), 10);
+    ck_assert_double_eq(db_score(b), 20);
+    ck_assert_orm(orm_get(orm_db_session(other), NULL, &it_user_model, &g, &kc), ORM_ENOTFOUND);
+    ck_assert_double_eq(score_of(a), 10);
+    /* A query on a model with dirty rows flushes it first. */
+    save_score(b, 21);
+    ck_assert_int_eq(it_count(&it_user_model, orm_eq("score", orm_double(21))), 1);
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 0);
+    save_score(b, 22);
+    orm_value arg = orm_double(22);
+    ck_assert_ok(orm_raw_exec(it_s, NULL, it_is_postgres() ? "UPDATE posts SET views = 1 WHERE views = $1"
+                                                           : "UPDATE posts SET views = 1 WHERE views = ?",
+                              &arg, 1, NULL));
+    ck_assert_double_eq(db_score(b), 22);
+    /* Close writes what is left. */
+    save_score(a, 11);
+    orm_db_close(it_db);
+    it_db = NULL;
+    ck_assert_double_eq(db_score(a), 11);
+    ck_assert_int_eq(flog.calls, 0);
+}
+END_TEST
+
+START_TEST(test_write_back_failed_flush_keeps_rows)
+{
+    wb_open(0, 0);
+    int64_t a = add_user("ada", 1), b = add_user("bob", 2);
+    save_score(a, 10);
+    save_score(b, 20);
+    /* The table goes away for a while: the flush fails, the rows stay dirty and readable. */
+    ck_assert_ok(orm_exec_sql(orm_db_session(other), NULL, "ALTER TABLE users RENAME TO users_away"));
+    ck_assert_int_ne(orm_row_cache_flush(rc), ORM_OK);
+    orm_row_cache_stats s = stats(&it_user_model);
+    ck_assert_uint_eq(s.dirty, 2);
+    ck_assert_uint_ge(s.flush_failures, 1);
+    ck_assert_int_ge(flog.calls, 1);
+    ck_assert_double_eq(score_of(a), 10);
+    ck_assert_ok(orm_exec_sql(orm_db_session(other), NULL, "ALTER TABLE users_away RENAME TO users"));
+    ck_assert_ok(orm_row_cache_flush(rc));
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 0);
+    ck_assert_double_eq(db_score(a), 10);
+    ck_assert_double_eq(db_score(b), 20);
+    /* Close with the database gone: every unwritten row is reported, by key. */
+    save_score(a, 30);
+    save_score(b, 40);
+    ck_assert_ok(orm_exec_sql(orm_db_session(other), NULL, "ALTER TABLE users RENAME TO users_away"));
+    memset(&flog, 0, sizeof flog);
+    orm_db_close(it_db);
+    it_db = NULL;
+    char ka[32], kb[32];
+    snprintf(ka, sizeof ka, "users:%lld", (long long)a);
+    snprintf(kb, sizeof kb, "users:%lld", (long long)b);
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "2 write-back row(s) could not be written"));
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, ka));
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, kb));
+    ck_assert_uint_ge(flog.keys, 2);
+    ck_assert_ok(orm_exec_sql(orm_db_session(other), NULL, "ALTER TABLE users_away RENAME TO users"));
+    ck_assert_double_eq(db_score(a), 10); /* nothing written behind the report */
+}
+END_TEST
+
+START_TEST(test_write_back_limit_and_period)
+{
+    wb_open(3, 50);
+    int64_t a = add_user("ada", 1), b = add_user("bob", 2), c = add_user("cy", 3);
+    save_score(a, 10);
+    save_score(b, 20);
+    save_score(c, 30); /* the third reaches max_dirty: flushed */
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 0);
+    ck_assert_double_eq(db_score(c), 30);
+    save_score(a, 11); /* the flusher thread writes it within a few periods */
+    for (int i = 0; i < 200 && stats(&it_user_model).dirty; i++)
+        nanosleep(&(struct timespec){ 0, 10000000 }, NULL);
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 0);
+    ck_assert_double_eq(db_score(a), 11);
+}
+END_TEST
+
 Suite *it_row_cache_suite(void)
 {
     Suite *s = suite_create("row_cache");
@@ -690,6 +891,10 @@ Suite *it_row_cache_suite(void)
     tcase_add_test(tc, test_tx_savepoints_and_model_writes);
     tcase_add_test(tc, test_tx_isolation_bypasses_and_failed_commit_drops);
     tcase_add_test(tc, test_slow_load_never_installs_a_stale_row);
+    tcase_add_test(tc, test_attach_errors);
+    tcase_add_test(tc, test_write_back_saves_and_flushes);
+    tcase_add_test(tc, test_write_back_failed_flush_keeps_rows);
+    tcase_add_test(tc, test_write_back_limit_and_period);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -83,6 +83,28 @@ static int64_t get_int(orm_cache *c, const char *key, int *rc)
     return v;
 }
 
+/* A loaded miss is one miss: the decorator's own re-check before loading is not counted. */
+START_TEST(test_read_through_counts_each_get_once)
+{
+    store st = { 0 };
+    orm_cache_loading_options lo = ORM_CACHE_LOADING_OPTIONS_INIT;
+    orm_cache *c = loading_cache(&st, &lo, 1000);
+    char key[32];
+    int rc;
+    for (int i = 0; i < 10005; i++) {
+        snprintf(key, sizeof key, "users:%d", i % 102);
+        (void)get_int(c, key, &rc);
+        ck_assert_ok(rc);
+    }
+    orm_cache_stats stats;
+    ck_assert_ok(orm_cache_stats_get(c, &stats));
+    ck_assert_uint_eq(stats.loads, 102);
+    ck_assert_uint_eq(stats.misses, 102);
+    ck_assert_uint_eq(stats.hits, 10005 - 102);
+    orm_cache_close(c);
+}
+END_TEST
+
 START_TEST(test_read_through)
 {
     store s = { 0 };
@@ -692,6 +714,7 @@ static Suite *patterns_suite(void)
     TCase *tc = tcase_create("patterns");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_read_through);
+    tcase_add_test(tc, test_read_through_counts_each_get_once);
     tcase_add_test(tc, test_invalidation_during_load);
     tcase_add_test(tc, test_negative_and_bloom);
     tcase_add_test(tc, test_jitter);

@@ -510,6 +510,46 @@ START_TEST(urls_and_options)
 }
 END_TEST
 
+/* Credentials in the URL: an ACL user, the default user's password, percent-escapes; a wrong
+ * password is a bypassed cache, not a failure. */
+START_TEST(auth_urls)
+{
+    int port = rt_free_port();
+    pid_t srv = rt_server_start(port);
+    redisContext *raw = rt_raw(port);
+    redisReply *rr = redisCommand(raw, "ACL SETUSER app on >s3cr:t ~* &* +@all");
+    ck_assert(rr && rr->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rr);
+    rr = redisCommand(raw, "CONFIG SET requirepass pw");
+    ck_assert(rr && rr->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rr);
+    char url[160];
+    orm_cache_ref *r;
+    snprintf(url, sizeof url, "redis://app:s3cr%%3At@127.0.0.1:%d/2", port);
+    orm_cache *app = rt_redis(url, "auth:", NULL);
+    ck_assert_ok(orm_cache_set_bytes(app, "k", "app", 3, 0));
+    snprintf(url, sizeof url, "redis://:pw@127.0.0.1:%d/2", port);
+    orm_cache *dflt = rt_redis(url, "auth:", NULL);
+    ck_assert_ok(orm_cache_get(dflt, "k", &r)); /* the same database 2 */
+    ck_assert_uint_eq(orm_cache_ref_size(r), 3);
+    orm_cache_ref_release(r);
+    rt_log log = { 0, 0, 0 };
+    snprintf(url, sizeof url, "redis://app:wrong@127.0.0.1:%d/2", port);
+    orm_cache *bad = rt_redis(url, "auth:", &log);
+    ck_assert_orm(orm_cache_get(bad, "k", &r), ORM_ENOTFOUND);
+    ck_assert_int_eq(log.down, 1);
+    orm_cache_redis_stats rs;
+    ck_assert_ok(orm_cache_redis_stats_get(bad, &rs));
+    ck_assert_uint_eq(rs.bypassed, 1);
+    ck_assert_int_eq(rs.up, 0);
+    ck_assert_ok(orm_cache_close(bad));
+    ck_assert_ok(orm_cache_close(dflt));
+    ck_assert_ok(orm_cache_close(app));
+    redisFree(raw);
+    rt_server_kill(srv);
+}
+END_TEST
+
 START_TEST(two_level_arguments)
 {
     orm_cache *c = NULL, *l = NULL, *l2 = NULL;
@@ -835,6 +875,7 @@ int main(void)
     tcase_add_test(tr, old_fingerprint_is_a_miss);
     tcase_add_test(tr, urls_and_options);
     tcase_add_test(tr, two_level_arguments);
+    tcase_add_test(tr, auth_urls);
     tcase_add_test(tr, down_is_bypassed);
     tcase_add_test(tr, killed_and_restarted);
     tcase_add_test(tr, slow_is_bypassed);

@@ -204,7 +204,7 @@ START_TEST(test_log_line_injection)
     ck_assert_ok(orm_log_middleware(&mw, &o));
     use(&mw);
     orm_value args[2] = { orm_text("x\r\norm: DELETE 0.1ms rows=0 sql=forged\x1b[2J\x7f\t\\"), orm_int(1) };
-    orm_query q = { ORM_QUERY_RAW, NULL, "SELECT ?, ? -- c\r\nFROM t\x1b]0;t\x07", 0, 0, args, 2 };
+    orm_query q = { ORM_QUERY_RAW, NULL, "SELECT ?, ? -- c\r\nFROM t\x1b]0;t\x07", 0, 0, args, 2, NULL };
     q.sql_len = strlen(q.sql);
     orm_exec_result res;
     ck_assert_ok(orm__chain_exec(&chain, NULL, NULL, &q, &res, fake_exec));

@@ -419,10 +419,26 @@ static int exec_with(orm_conn *c, orm_ctx *ctx, const char *sql)
     return drv->exec(c, ctx, &q, NULL);
 }
 
+typedef struct canceller {
+    orm_ctx *ctx;
+    int64_t took_us; /* how long orm_ctx_cancel took */
+} canceller;
+
+static void *cancel_later(void *arg)
+{
+    canceller *k = arg;
+    sleep_ms(100);
+    int64_t t0 = orm__pool_now_us();
+    orm_ctx_cancel(k->ctx);
+    k->took_us = orm__pool_now_us() - t0;
+    return NULL;
+}
+
 START_TEST(test_frozen_server_deadline)
 {
     orm_conn *c = pg_connect();
     orm_conn *big = pg_connect();
+    orm_conn *pg_connect_before_freeze = pg_connect();
     size_t big_len = (size_t)64 << 20; /* more than the socket buffers take */
     char *text = malloc(big_len + 1);
     ck_assert_ptr_nonnull(text);
@@ -449,6 +465,19 @@ START_TEST(test_frozen_server_deadline)
     int64_t big_ms = elapsed_ms(t0);
     orm_ctx_free(ctx);
 
+    /* orm_ctx_cancel from another thread never blocks on the frozen server, and the
+     * statement it cancels returns within the grace. */
+    orm_conn *c3 = pg_connect_before_freeze;
+    ck_assert_ok(orm_ctx_new(&ctx, NULL));
+    canceller k = { ctx, -1 };
+    pthread_t kt;
+    ck_assert_int_eq(pthread_create(&kt, NULL, cancel_later, &k), 0);
+    t0 = orm__pool_now_us();
+    int cancel_rc = exec_with(c3, ctx, "SELECT 1");
+    int64_t cancel_ms = elapsed_ms(t0);
+    pthread_join(kt, NULL);
+    orm_ctx_free(ctx);
+
     orm_conn *c2 = NULL;
     t0 = orm__pool_now_us();
     int conn_rc = drv->open(&c2, env("ORM_TEST_PG_DSN"), NULL, orm__pool_now_us() + 500000);
@@ -469,10 +498,14 @@ START_TEST(test_frozen_server_deadline)
 
     drv->close(c); /* given up: the reaper ends it */
     drv->close(big);
+    drv->close(c3);
     free(text);
     orm_db_close(db);
     ck_assert_orm(stmt_rc, ORM_ETIMEOUT);
     ck_assert_orm(big_rc, ORM_ETIMEOUT);
+    ck_assert_orm(cancel_rc, ORM_ECANCELED);
+    ck_assert_int_lt(k.took_us, 50000);
+    ck_assert_int_lt(cancel_ms, 500);
     ck_assert_int_lt(big_ms, 800);
     ck_assert_int_ge(stmt_ms, 490);
     ck_assert_int_lt(stmt_ms, 800);

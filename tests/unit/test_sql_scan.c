@@ -44,6 +44,13 @@ START_TEST(question_marks_become_dollars_on_postgres)
     /* ?? is PostgreSQL's own ? operator */
     check("SELECT data ?? 'k', data ??| array['a'] FROM t WHERE id = ?", 1,
           "SELECT data ? 'k', data ?| array['a'] FROM t WHERE id = $1");
+    /* Found by sql_scan_fuzz (issue 19 item 17): the rewrite never changes what the tokens
+     * around a placeholder are — a name or '$' before or after "?" is kept apart by a blank,
+     * and "??" followed by digits keeps the digits. */
+    check("SELECT x$?", 1, "SELECT x$ $1");
+    check("SELECT ?$a$ text $a$", 1, "SELECT $1 $a$ text $a$");
+    check("SELECT ?4$$", 1, "SELECT $4$$");
+    check("SELECT a ??4", 1, "SELECT a ?4");
 }
 END_TEST
 
@@ -83,12 +90,12 @@ END_TEST
 START_TEST(tokens_cover_the_text)
 {
     const char *sql = "SELECT x'00', \"q\"\"q\", 'unterminated";
-    orm_sql_scanner s;
-    orm_sql_token t;
+    orm_scanner s;
+    orm_scan_token t;
     orm__sql_scan_init(&s, sql, strlen(sql), 1);
     size_t total = 0;
     int kinds[8] = { 0 };
-    orm_sql_token last = { 0 };
+    orm_scan_token last = { 0 };
     while (orm__sql_scan_next(&s, &t)) {
         ck_assert_ptr_eq(t.p, sql + total);
         total += t.len;
@@ -96,9 +103,9 @@ START_TEST(tokens_cover_the_text)
         last = t;
     }
     ck_assert_uint_eq(total, strlen(sql));
-    ck_assert_int_eq(kinds[ORM_SQL_STRING], 2);
-    ck_assert_int_eq(kinds[ORM_SQL_QIDENT], 1);
-    ck_assert(last.kind == ORM_SQL_STRING && last.unterminated);
+    ck_assert_int_eq(kinds[ORM_SCAN_STRING], 2);
+    ck_assert_int_eq(kinds[ORM_SCAN_QIDENT], 1);
+    ck_assert(last.kind == ORM_SCAN_STRING && last.unterminated);
     /* the length bounds the scan */
     orm__sql_scan_init(&s, "'abc'", 3, 0);
     ck_assert_int_eq(orm__sql_scan_next(&s, &t), 1);

@@ -1,0 +1,529 @@
+/* liborm — the row cache's write-back buffer: saves of write-back models kept in memory and
+ * written to the database in batches.
+ *
+ * A dirty row lives in this buffer (a chained hash of key -> deep copy of the row, or a
+ * delete), not only in the cache: the cache holds a copy to serve gets, but an eviction or an
+ * expiry of that copy can never lose a write. The buffer is flushed: when it holds max_dirty
+ * rows (the save that reaches it flushes first: the buffer's eviction), on
+ * orm_row_cache_flush, every flush_interval_ms (a thread), before a query or a write the ORM
+ * cannot map to keys on a model with dirty rows, and when the db closes.
+ *
+ * A flush writes one model's rows per transaction, at most `batch` of them: one multi-row
+ * upsert (INSERT ... ON CONFLICT (key) DO UPDATE) for the saved rows and one
+ * DELETE ... WHERE key IN (...) for the deleted ones. Its statements pass the row cache
+ * untouched (a thread-local flag): they write what the cache already holds.
+ *
+ * Keeps true:
+ *  - one flush at a time (flush_mu), so two flushes never write one key out of order;
+ *  - a row leaves the buffer only when the transaction that wrote it committed and no save
+ *    replaced it meanwhile (a version per entry); a failed flush keeps every row dirty,
+ *    reports through the stats and the callback, and the automatic flushes back off
+ *    (100 ms doubling to 30 s; explicit flushes and close do not wait);
+ *  - close flushes everything it can and reports every row it could not write, by key.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache/row_cache_internal.h"
+#include "orm/alloc.h"
+#include "orm/error_internal.h"
+#include "orm/middleware_internal.h"
+#include "orm/write.h"
+
+#define BUCKETS 1024
+
+typedef struct wb_entry {
+    struct wb_entry *next;
+    uint64_t h;
+    char *key;
+    rc_model *m;
+    void *row;         /* a deep copy (a delete: the key fields only) */
+    int deleted;
+    uint64_t version;
+} wb_entry;
+
+typedef struct rc_wb rc_wb;
+
+struct rc_wb {
+    pthread_mutex_t mu;        /* the table */
+    pthread_mutex_t flush_mu;  /* one flush at a time */
+    wb_entry *b[BUCKETS];
+    size_t n;
+    size_t batch, max_dirty;
+    int64_t interval_ms;
+    int64_t backoff_ms, retry_at_ms; /* automatic flushes wait until retry_at_ms */
+    pthread_t th;
+    int running, stop;
+    pthread_cond_t cv;
+};
+
+_Thread_local int orm__rc_in_flush;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t hash_key(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+static wb_entry **slot(rc_wb *w, uint64_t h, const char *key)
+{
+    wb_entry **pp = &w->b[h % BUCKETS];
+    for (; *pp; pp = &(*pp)->next)
+        if ((*pp)->h == h && strcmp((*pp)->key, key) == 0)
+            break;
+    return pp;
+}
+
+static void entry_free(wb_entry *e)
+{
+    if (!e)
+        return;
+    if (e->row) {
+        orm_model_clear(e->m->model, e->row);
+        orm__free(e->row);
+    }
+    orm__free(e->key);
+    orm__free(e);
+}
+
+/* A row holding only the key fields (for a delete). */
+static void *key_row(const orm_model *model, const orm_value *key)
+{
+    void *row = orm__calloc(1, model->struct_size);
+    for (size_t k = 0; row && k < model->npk; k++)
+        if (orm_model_set(model, row, model->pk[k], key[k]) != ORM_OK) {
+            orm_model_clear(model, row);
+            orm__free(row);
+            return NULL;
+        }
+    return row;
+}
+
+/* ---- flushing ---- */
+
+typedef struct batch_item {
+    char *key;
+    void *row;
+    int deleted;
+    uint64_t version;
+} batch_item;
+
+static void items_free(const orm_model *model, batch_item *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        orm__free(v[i].key);
+        if (v[i].row) {
+            orm_model_clear(model, v[i].row);
+            orm__free(v[i].row);
+        }
+    }
+    orm__free(v);
+}
+
+/* Copy up to batch dirty rows of m out of the table. */
+static int collect(rc_wb *w, rc_model *m, batch_item **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    batch_item *v = orm__calloc(w->batch, sizeof *v);
+    if (!v)
+        return orm__error_nomem("row_cache");
+    int rc = ORM_OK;
+    size_t k = 0;
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = 0; i < BUCKETS && k < w->batch && rc == ORM_OK; i++)
+        for (wb_entry *e = w->b[i]; e && k < w->batch; e = e->next) {
+            if (e->m != m)
+                continue;
+            v[k].key = orm__strdup(e->key);
+            v[k].row = orm__calloc(1, m->model->struct_size);
+            if (!v[k].key || !v[k].row || orm_model_copy(m->model, v[k].row, e->row) != ORM_OK) {
+                orm__free(v[k].key);
+                orm__free(v[k].row);
+                v[k].key = NULL;
+                v[k].row = NULL;
+                rc = orm__error_nomem("row_cache");
+                break;
+            }
+            v[k].deleted = e->deleted;
+            v[k].version = e->version;
+            k++;
+        }
+    pthread_mutex_unlock(&w->mu);
+    if (rc != ORM_OK) {
+        items_free(m->model, v, k);
+        return rc;
+    }
+    *out = v;
+    *n = k;
+    return ORM_OK;
+}
+
+/* Write the batch in one transaction. */
+static int write_batch(orm_row_cache *rc, rc_model *m, batch_item *v, size_t n)
+{
+    const orm_model *model = m->model;
+    orm_tx *tx = NULL;
+    int r = orm_tx_begin(&tx, rc->db, NULL, NULL);
+    if (r != ORM_OK)
+        return r;
+    orm_session *s = orm_tx_session(tx);
+    size_t nrows = 0, ndel = 0;
+    for (size_t i = 0; i < n; i++)
+        v[i].deleted ? ndel++ : nrows++;
+    if (nrows) {
+        orm_insert *ins = orm_insert_new(s, model);
+        r = ins ? ORM_OK : orm_error_last()->code;
+        for (size_t i = 0; r == ORM_OK && i < n; i++)
+            if (!v[i].deleted)
+                r = orm_insert_add(ins, v[i].row);
+        if (r == ORM_OK) {
+            const char *pk[16];
+            size_t npk = model->npk < 16 ? model->npk : 16;
+            for (size_t k = 0; k < npk; k++)
+                pk[k] = model->fields[model->pk[k]].name;
+            r = orm_insert_on_conflict(ins, pk, npk,
+                                       model->nfields > model->npk ? ORM_CONFLICT_UPDATE : ORM_CONFLICT_NOTHING,
+                                       NULL, 0);
+        }
+        if (r == ORM_OK)
+            r = orm_insert_exec(ins, NULL, NULL);
+        orm_insert_free(ins);
+    }
+    if (r == ORM_OK && ndel) {
+        orm_delete *del = orm_delete_new(s, model);
+        r = del ? ORM_OK : orm_error_last()->code;
+        if (r == ORM_OK && model->npk == 1) {
+            orm_value *keys = orm__calloc(ndel, sizeof *keys);
+            size_t k = 0;
+            for (size_t i = 0; keys && i < n; i++)
+                if (v[i].deleted)
+                    keys[k++] = orm_model_get(model, v[i].row, model->pk[0]);
+            r = keys ? orm_delete_where(del, orm_in(model->fields[model->pk[0]].name, keys, k))
+                     : orm__error_nomem("row_cache");
+            if (r == ORM_OK)
+                r = orm_delete_exec(del, NULL, NULL);
+            orm__free(keys);
+        } else if (r == ORM_OK) { /* a composite key: one DELETE by key each, same transaction */
+            for (size_t i = 0; r == ORM_OK && i < n; i++)
+                if (v[i].deleted) {
+                    int d = orm_delete_one(s, NULL, model, v[i].row);
+                    r = d == ORM_ENOTFOUND ? ORM_OK : d;
+                }
+        }
+        orm_delete_free(del);
+    }
+    if (r == ORM_OK)
+        r = orm_tx_commit(tx);
+    orm_tx_free(tx); /* rolls back when not committed */
+    return r;
+}
+
+static void report(orm_row_cache *rc, rc_model *m, batch_item *v, size_t n, int err, const char *msg)
+{
+    if (!rc->opts.on_flush_error)
+        return;
+    const char **keys = orm__calloc(n ? n : 1, sizeof *keys);
+    if (!keys)
+        return;
+    for (size_t i = 0; i < n; i++)
+        keys[i] = v[i].key;
+    rc->opts.on_flush_error(m->model, keys, n, err, msg, rc->opts.flush_userdata);
+    orm__free(keys);
+}
+
+/* After a committed batch: the rows not saved again meanwhile leave the buffer (the next get
+ * loads them from the database, now current). */
+static void settle(orm_row_cache *rc, rc_model *m, batch_item *v, size_t n)
+{
+    rc_wb *w = rc->wb;
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = 0; i < n; i++) {
+        wb_entry **pp = slot(w, hash_key(v[i].key), v[i].key);
+        if (!*pp || (*pp)->version != v[i].version)
+            continue;
+        wb_entry *e = *pp;
+        *pp = e->next;
+        w->n--;
+        atomic_fetch_sub_explicit(&m->dirty, 1, memory_order_relaxed);
+        entry_free(e);
+        /* A get that missed the buffer while the row was dirty may have loaded the older
+         * database row into the cache: the key goes, and its generation moves. */
+        orm_cache_delete(rc->cache, v[i].key);
+    }
+    pthread_mutex_unlock(&w->mu);
+    atomic_fetch_add_explicit(&m->flushes, 1, memory_order_relaxed);
+}
+
+/* Flush m's dirty rows (all of them, batch by batch). */
+static int flush_model(orm_row_cache *rc, rc_model *m)
+{
+    rc_wb *w = rc->wb;
+    int r = ORM_OK;
+    while (atomic_load_explicit(&m->dirty, memory_order_relaxed) > 0) {
+        batch_item *v;
+        size_t n;
+        if ((r = collect(w, m, &v, &n)) != ORM_OK)
+            return r;
+        if (n == 0) {
+            orm__free(v);
+            break;
+        }
+        int saved = orm__rc_in_flush;
+        orm__rc_in_flush = 1;
+        r = write_batch(rc, m, v, n);
+        orm__rc_in_flush = saved;
+        if (r == ORM_OK) {
+            settle(rc, m, v, n);
+            items_free(m->model, v, n);
+            continue;
+        }
+        atomic_fetch_add_explicit(&m->flush_failures, 1, memory_order_relaxed);
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", orm_error_last()->message);
+        report(rc, m, v, n, r, msg);
+        items_free(m->model, v, n);
+        orm__error_set(r, "row_cache", "write-back flush of \"%s\" failed, its rows stay dirty: %s",
+                       m->model->table, msg);
+        return r;
+    }
+    return r;
+}
+
+int orm__rc_wb_flush(orm_row_cache *rc, rc_model *only, int automatic)
+{
+    rc_wb *w = rc->wb;
+    if (!w)
+        return ORM_OK;
+    pthread_mutex_lock(&w->flush_mu);
+    if (automatic && now_ms() < w->retry_at_ms) {
+        pthread_mutex_unlock(&w->flush_mu);
+        return ORM_OK; /* backing off after a failure */
+    }
+    int first = ORM_OK;
+    for (size_t i = 0; i < rc->n; i++) {
+        rc_model *m = rc->list[i];
+        if ((only && m != only) || m->o.mode != ORM_ROW_CACHE_WRITE_BACK)
+            continue;
+        int r = flush_model(rc, m);
+        if (r != ORM_OK && first == ORM_OK)
+            first = r;
+    }
+    if (first != ORM_OK) {
+        w->backoff_ms = w->backoff_ms ? (w->backoff_ms * 2 > 30000 ? 30000 : w->backoff_ms * 2) : 100;
+        w->retry_at_ms = now_ms() + w->backoff_ms;
+    } else {
+        w->backoff_ms = 0;
+        w->retry_at_ms = 0;
+    }
+    pthread_mutex_unlock(&w->flush_mu);
+    return first;
+}
+
+/* ---- saves and reads ---- */
+
+int orm__rc_wb_save(rc_model *m, const char *key, const void *obj, const orm_value *keyvals)
+{
+    orm_row_cache *rc = m->rc;
+    rc_wb *w = rc->wb;
+    const orm_model *model = m->model;
+    void *row = NULL;
+    if (obj) {
+        row = orm__calloc(1, model->struct_size);
+        if (!row)
+            return orm__error_nomem("row_cache");
+        if (orm_model_copy(model, row, obj) != ORM_OK) {
+            orm__free(row);
+            return orm__error_nomem("row_cache");
+        }
+    } else if (!(row = key_row(model, keyvals))) {
+        return orm__error_nomem("row_cache");
+    }
+    uint64_t h = hash_key(key);
+    pthread_mutex_lock(&w->mu);
+    wb_entry **pp = slot(w, h, key);
+    wb_entry *e = *pp;
+    if (!e) {
+        e = orm__calloc(1, sizeof *e);
+        char *k = e ? orm__strdup(key) : NULL;
+        if (!k) {
+            pthread_mutex_unlock(&w->mu);
+            orm__free(e);
+            orm_model_clear(model, row);
+            orm__free(row);
+            return orm__error_nomem("row_cache");
+        }
+        e->key = k;
+        e->h = h;
+        e->m = m;
+        *pp = e;
+        w->n++;
+        atomic_fetch_add_explicit(&m->dirty, 1, memory_order_relaxed);
+    } else {
+        orm_model_clear(model, e->row);
+        orm__free(e->row);
+    }
+    e->row = row;
+    e->deleted = obj == NULL;
+    e->version++;
+    size_t n = w->n;
+    pthread_mutex_unlock(&w->mu);
+    /* The cache's copy: gets are answered from the buffer first, this only keeps the key's
+     * generation moving so no load in flight installs the database's older row. */
+    orm_cache_delete(rc->cache, key);
+    if (n >= w->max_dirty)
+        orm__rc_wb_flush(rc, NULL, 1); /* the buffer is full: its "eviction" */
+    return ORM_OK;
+}
+
+int orm__rc_wb_get(rc_model *m, const char *key, void *out)
+{
+    rc_wb *w = m->rc->wb;
+    if (!w || atomic_load_explicit(&m->dirty, memory_order_relaxed) == 0)
+        return -1;
+    int r = -1;
+    pthread_mutex_lock(&w->mu);
+    wb_entry *e = *slot(w, hash_key(key), key);
+    if (e) {
+        if (e->deleted) {
+            memset(out, 0, m->model->struct_size);
+            r = 0;
+        } else {
+            r = orm_model_copy(m->model, out, e->row) == ORM_OK ? 1 : ORM_ENOMEM;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return r;
+}
+
+/* ---- the flusher thread, start and close ---- */
+
+static void *flusher(void *arg)
+{
+    orm_row_cache *rc = arg;
+    rc_wb *w = rc->wb;
+    pthread_mutex_lock(&w->mu);
+    while (!w->stop) {
+        struct timespec dl;
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        int64_t ns = dl.tv_nsec + (w->interval_ms % 1000) * 1000000;
+        dl.tv_sec += (time_t)(w->interval_ms / 1000 + ns / 1000000000);
+        dl.tv_nsec = (long)(ns % 1000000000);
+        pthread_cond_timedwait(&w->cv, &w->mu, &dl);
+        if (w->stop)
+            break;
+        pthread_mutex_unlock(&w->mu);
+        orm__rc_wb_flush(rc, NULL, 1);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+int orm__rc_wb_start(orm_row_cache *rc)
+{
+    if (rc->wb)
+        return ORM_OK;
+    rc_wb *w = orm__calloc(1, sizeof *w);
+    if (!w)
+        return orm__error_nomem("row_cache");
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_mutex_init(&w->flush_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    w->batch = rc->opts.flush_batch ? rc->opts.flush_batch : 100;
+    w->max_dirty = rc->opts.max_dirty ? rc->opts.max_dirty : 10000;
+    w->interval_ms = rc->opts.flush_interval_ms;
+    rc->wb = w;
+    if (w->interval_ms > 0) {
+        if (pthread_create(&w->th, NULL, flusher, rc) != 0) {
+            rc->wb = NULL;
+            pthread_cond_destroy(&w->cv);
+            pthread_mutex_destroy(&w->mu);
+            pthread_mutex_destroy(&w->flush_mu);
+            orm__free(w);
+            return orm__error_set(ORM_ERROR, "row_cache", "cannot start the write-back flusher thread");
+        }
+        w->running = 1;
+    }
+    return ORM_OK;
+}
+
+int orm__rc_wb_close(orm_row_cache *rc)
+{
+    rc_wb *w = rc->wb;
+    if (!w)
+        return ORM_OK;
+    if (w->running) {
+        pthread_mutex_lock(&w->mu);
+        w->stop = 1;
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        pthread_join(w->th, NULL);
+        w->running = 0;
+    }
+    int r = orm__rc_wb_flush(rc, NULL, 0);
+    if (r == ORM_OK)
+        return ORM_OK;
+    /* Report every row that could not be written, model by model, and name them. */
+    char msg[512];
+    size_t left = 0, at = 0;
+    msg[0] = '\0';
+    for (size_t i = 0; i < rc->n; i++) {
+        rc_model *m = rc->list[i];
+        if (m->o.mode != ORM_ROW_CACHE_WRITE_BACK)
+            continue;
+        batch_item *v;
+        size_t n;
+        size_t saved_batch = w->batch;
+        w->batch = w->n ? w->n : 1; /* all of them */
+        int c = collect(w, m, &v, &n);
+        w->batch = saved_batch;
+        if (c != ORM_OK)
+            continue;
+        report(rc, m, v, n, r, "not written at close");
+        for (size_t k = 0; k < n; k++) {
+            left++;
+            if (at < sizeof msg - 80)
+                at += (size_t)snprintf(msg + at, sizeof msg - at, "%s%s", at ? ", " : "", v[k].key);
+        }
+        items_free(m->model, v, n);
+    }
+    return orm__error_set(r, "row_cache", "orm_db_close: %zu write-back row(s) could not be written "
+                          "(%s): %s%s", left, orm_strerror(r), msg, at >= sizeof msg - 80 ? ", ..." : "");
+}
+
+void orm__rc_wb_free(orm_row_cache *rc)
+{
+    rc_wb *w = rc->wb;
+    if (!w)
+        return;
+    for (size_t i = 0; i < BUCKETS; i++)
+        while (w->b[i]) {
+            wb_entry *e = w->b[i];
+            w->b[i] = e->next;
+            entry_free(e);
+        }
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    pthread_mutex_destroy(&w->flush_mu);
+    orm__free(w);
+    rc->wb = NULL;
+}

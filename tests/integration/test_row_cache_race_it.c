@@ -1,0 +1,488 @@
+/* Integration: the row cache under concurrency — a randomized coherence test on the backend
+ * ORM_TEST_DSN names (labelled tsan: it also runs in the ThreadSanitizer build).
+ *
+ * THREADS threads run OPS random operations each on one db with a row cache (users
+ * read-write, negative caching on): get, get_many, update_one, builder UPDATE with a non-key
+ * WHERE, raw UPDATE, insert and delete of the thread's own rows, transactions that commit,
+ * that roll back, and that roll a nested savepoint back. Every write carries a value (score)
+ * no other write uses. Checked afterwards:
+ *   1. no read outside a transaction returned a value that was never committed (written by a
+ *      rolled-back transaction or savepoint, or by a write that failed);
+ *   2. a thread that committed a write and then read the key got its value, or a value whose
+ *      write committed no earlier than its own began;
+ *   3. every cached row equals the database's row (read through a second db without cache).
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "it.h"
+#include "schema.h"
+
+Suite *it_row_cache_race_suite(void);
+
+#define THREADS 4
+#define OPS 1500
+#define KEYS 24
+
+static char *race_path;
+static orm_db *other;
+static orm_row_cache *rc;
+static int64_t ids[KEYS];
+
+typedef struct committed {
+    double v;
+    int64_t key;
+    uint64_t before, after; /* the clock around the write and its commit */
+} committed;
+
+typedef struct readback {
+    int64_t key;
+    double mine, got;
+    uint64_t before;
+} readback;
+
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static committed *commits_log;
+static size_t nclog, cclog;
+static double *dead; /* never committed */
+static size_t ndead, cdead;
+static _Atomic uint64_t clock_;
+
+static void log_commit(double v, int64_t key, uint64_t before)
+{
+    uint64_t after = atomic_fetch_add(&clock_, 1);
+    pthread_mutex_lock(&log_mu);
+    if (nclog == cclog) {
+        cclog = cclog ? cclog * 2 : 1024;
+        commits_log = realloc(commits_log, cclog * sizeof *commits_log);
+    }
+    commits_log[nclog++] = (committed){ v, key, before, after };
+    pthread_mutex_unlock(&log_mu);
+}
+
+static void log_dead(double v)
+{
+    pthread_mutex_lock(&log_mu);
+    if (ndead == cdead) {
+        cdead = cdead ? cdead * 2 : 1024;
+        dead = realloc(dead, cdead * sizeof *dead);
+    }
+    dead[ndead++] = v;
+    pthread_mutex_unlock(&log_mu);
+}
+
+typedef struct worker {
+    int t;
+    unsigned seed;
+    int seq;
+    double *reads; /* values read outside transactions */
+    size_t nreads;
+    readback *rb;
+    size_t nrb;
+    int64_t own[64]; /* this thread's inserted rows still alive */
+    int nown;
+    int failures;    /* unexpected errors */
+} worker;
+
+static unsigned rnd(worker *w)
+{
+    w->seed = w->seed * 1103515245u + 12345u;
+    return (w->seed >> 8) & 0xffffff;
+}
+
+static double fresh(worker *w) { return (double)(w->t + 1) * 1e6 + (double)++w->seq; }
+
+static const char *backend_dsn(void)
+{
+    static char buf[4096];
+    const char *dsn = getenv("ORM_TEST_DSN");
+    if (!dsn || !*dsn || strcmp(dsn, "sqlite") == 0) {
+        if (!race_path)
+            race_path = orm_test_temp_path("rcrace");
+        snprintf(buf, sizeof buf, "sqlite:%s", race_path);
+        return buf;
+    }
+    if (strncmp(dsn, "env:", 4) == 0)
+        return getenv(dsn + 4);
+    return dsn;
+}
+
+static int is_pg(void) { return strcmp(orm_db_backend(it_db), "postgres") == 0; }
+
+static void note_read(worker *w, double v)
+{
+    w->reads[w->nreads++] = v;
+}
+
+/* Read key outside a transaction: 1 found (score in *v), 0 not found, <0 error. */
+static int get_score(int64_t key, double *v)
+{
+    it_user u;
+    memset(&u, 0, sizeof u);
+    orm_value k = orm_int(key);
+    int r = orm_get(it_s, NULL, &it_user_model, &u, &k);
+    if (r == ORM_OK) {
+        *v = u.score;
+        orm_model_clear(&it_user_model, &u);
+        return 1;
+    }
+    return r == ORM_ENOTFOUND ? 0 : r;
+}
+
+/* Set key's score in session s (ctx) by one of the write paths. */
+static int write_score(worker *w, orm_session *s, orm_ctx *ctx, int64_t key, double v, int how)
+{
+    if (how == 0) {
+        it_user u;
+        memset(&u, 0, sizeof u);
+        orm_value k = orm_int(key);
+        int r = orm_get(s, ctx, &it_user_model, &u, &k);
+        if (r == ORM_OK) {
+            u.score = v;
+            r = orm_update_one(s, ctx, &it_user_model, &u);
+        }
+        orm_model_clear(&it_user_model, &u);
+        return r;
+    }
+    if (how == 1) {
+        orm_update *up = orm_update_new(s, &it_user_model);
+        int r = orm_update_set(up, "score", orm_double(v));
+        if (r == ORM_OK)
+            r = orm_update_where(up, orm_eq("id", orm_int(key)));
+        if (r == ORM_OK)
+            r = orm_update_exec(up, ctx, NULL);
+        orm_update_free(up);
+        return r;
+    }
+    (void)w;
+    orm_value a[2] = { orm_double(v), orm_int(key) };
+    return orm_raw_exec(s, ctx, is_pg() ? "UPDATE users SET score = $1 WHERE id = $2"
+                                        : "UPDATE users SET score = ? WHERE id = ?", a, 2, NULL);
+}
+
+static void read_back(worker *w, int64_t key, double mine, uint64_t before)
+{
+    double got = 0;
+    int r = get_score(key, &got);
+    if (r != 1) {
+        w->failures++;
+        fprintf(stderr, "race: read back of %lld: %d\n", (long long)key, r);
+        return;
+    }
+    w->rb[w->nrb++] = (readback){ key, mine, got, before };
+}
+
+/* A transaction: 1-3 writes; commit (mode 0), roll back (1), or roll back a nested savepoint
+ * holding the last write and commit the rest (2). */
+static void tx_op(worker *w, int mode)
+{
+    orm_ctx *ctx;
+    if (orm_ctx_new(&ctx, NULL) != ORM_OK) {
+        w->failures++;
+        return;
+    }
+    orm_tx_options o = ORM_TX_OPTIONS_INIT;
+    o.sqlite_begin = ORM_SQLITE_IMMEDIATE;
+    orm_tx *tx = NULL;
+    uint64_t before = atomic_fetch_add(&clock_, 1);
+    if (orm_tx_begin(&tx, it_db, ctx, &o) != ORM_OK) {
+        orm_ctx_free(ctx);
+        return; /* busy: nothing written */
+    }
+    int n = 1 + (int)(rnd(w) % 3);
+    int64_t keys[3];
+    double vals[3];
+    int ok = 1, sp_from = mode == 2 ? n - 1 : n;
+    orm_tx *sp = NULL;
+    for (int i = 0; i < n && ok; i++) {
+        if (i == sp_from && orm_tx_begin(&sp, it_db, ctx, NULL) != ORM_OK) {
+            ok = 0;
+            break;
+        }
+        keys[i] = ids[rnd(w) % KEYS];
+        vals[i] = fresh(w);
+        int r = write_score(w, orm_db_session(it_db), ctx, keys[i], vals[i], (int)(rnd(w) % 3));
+        if (r != ORM_OK) {
+            ok = 0;
+            n = i + 1;
+            break;
+        }
+        double seen = 0; /* the transaction reads its own write */
+        it_user u;
+        memset(&u, 0, sizeof u);
+        orm_value k = orm_int(keys[i]);
+        if (orm_get(orm_tx_session(tx), NULL, &it_user_model, &u, &k) == ORM_OK)
+            seen = u.score;
+        orm_model_clear(&it_user_model, &u);
+        if (seen != vals[i]) {
+            w->failures++;
+            fprintf(stderr, "race: tx read %f, wrote %f\n", seen, vals[i]);
+        }
+    }
+    if (sp) {
+        orm_tx_rollback(sp);
+        orm_tx_free(sp);
+        log_dead(vals[n - 1]);
+        n--;
+    }
+    int committed_ok = 0;
+    if (ok && mode != 1)
+        committed_ok = orm_tx_commit(tx) == ORM_OK;
+    else
+        orm_tx_rollback(tx);
+    orm_tx_free(tx);
+    orm_ctx_free(ctx);
+    for (int i = 0; i < n; i++) {
+        if (committed_ok)
+            log_commit(vals[i], keys[i], before);
+        else
+            log_dead(vals[i]);
+    }
+    if (committed_ok && n > 0)
+        read_back(w, keys[n - 1], vals[n - 1], before);
+}
+
+static void *run(void *arg)
+{
+    worker *w = arg;
+    for (int op = 0; op < OPS; op++) {
+        unsigned pick = rnd(w) % 100;
+        int64_t key = ids[rnd(w) % KEYS];
+        if (pick < 40) {
+            double v;
+            if (get_score(key, &v) == 1)
+                note_read(w, v);
+        } else if (pick < 48) {
+            orm_value ks[3] = { orm_int(key), orm_int(ids[rnd(w) % KEYS]), orm_int(-1) };
+            it_user out[3];
+            bool found[3];
+            if (orm_get_many(it_s, NULL, &it_user_model, out, found, ks, 3) == ORM_OK) {
+                for (int i = 0; i < 3; i++) {
+                    if (found[i])
+                        note_read(w, out[i].score);
+                    orm_model_clear(&it_user_model, &out[i]);
+                }
+                if (found[2])
+                    w->failures++;
+            }
+        } else if (pick < 68) {
+            double v = fresh(w);
+            uint64_t before = atomic_fetch_add(&clock_, 1);
+            int r = write_score(w, it_s, NULL, key, v, (int)(rnd(w) % 3));
+            if (r == ORM_OK) {
+                log_commit(v, key, before);
+                read_back(w, key, v, before);
+            } else {
+                log_dead(v); /* busy: not applied */
+            }
+        } else if (pick < 76) {
+            char name[32];
+            snprintf(name, sizeof name, "t%d_%d", w->t, w->seq);
+            double v = fresh(w);
+            it_user u = it_user_make(name, NULL, 1, true, v, true);
+            uint64_t before = atomic_fetch_add(&clock_, 1);
+            if (w->nown < 64 && orm_insert_one(it_s, NULL, &it_user_model, &u) == ORM_OK) {
+                w->own[w->nown++] = u.id;
+                log_commit(v, u.id, before);
+                read_back(w, u.id, v, before);
+            } else {
+                log_dead(v);
+            }
+        } else if (pick < 80) {
+            if (w->nown) {
+                int64_t id = w->own[--w->nown];
+                it_user u;
+                memset(&u, 0, sizeof u);
+                u.id = id;
+                if (orm_delete_one(it_s, NULL, &it_user_model, &u) == ORM_OK) {
+                    double v;
+                    if (get_score(id, &v) != 0) {
+                        w->failures++;
+                        fprintf(stderr, "race: deleted row %lld still read\n", (long long)id);
+                    }
+                } else {
+                    w->own[w->nown++] = id;
+                }
+            }
+        } else if (pick < 88) {
+            tx_op(w, 0);
+        } else if (pick < 94) {
+            tx_op(w, 1);
+        } else {
+            tx_op(w, 2);
+        }
+    }
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_commit(const void *a, const void *b)
+{
+    return cmp_double(&((const committed *)a)->v, &((const committed *)b)->v);
+}
+
+static const committed *find_commit(double v)
+{
+    committed k = { v, 0, 0, 0 };
+    return bsearch(&k, commits_log, nclog, sizeof *commits_log, cmp_commit);
+}
+
+START_TEST(test_random_coherence)
+{
+    ck_assert_ok(orm_db_open(&it_db, backend_dsn(), NULL));
+    it_s = orm_db_session(it_db);
+    orm_cache *c;
+    orm_cache_local_options lo = ORM_CACHE_LOCAL_OPTIONS_INIT;
+    lo.max_entries = 64; /* evictions too */
+    lo.background_sweep = 0;
+    ck_assert_ok(orm_cache_local_new(&c, &lo));
+    ck_assert_ok(orm_row_cache_attach(&rc, it_db, c, NULL));
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    mo.negative = true;
+    mo.ttl_ms = 60000;
+    mo.jitter = 0.1;
+    ck_assert_ok(orm_row_cache_model(rc, &it_user_model, &mo));
+    ck_assert_ok(it_models_register(it_db));
+    ck_assert_ok(it_schema_create(it_s));
+    ck_assert_ok(orm_db_open(&other, backend_dsn(), NULL));
+    ck_assert_ok(it_models_register(other));
+    for (int i = 0; i < KEYS; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "k%d", i);
+        it_user u = it_user_make(name, NULL, 1, true, 0, true);
+        ck_assert_ok(orm_insert_one(it_s, NULL, &it_user_model, &u));
+        ids[i] = u.id;
+    }
+    log_commit(0, 0, 0); /* the initial score of every key */
+    worker w[THREADS];
+    pthread_t th[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        memset(&w[t], 0, sizeof w[t]);
+        w[t].t = t;
+        w[t].seed = 1234u + (unsigned)t * 7919u;
+        w[t].reads = calloc(OPS * 3, sizeof *w[t].reads);
+        w[t].rb = calloc(OPS, sizeof *w[t].rb);
+        ck_assert_int_eq(pthread_create(&th[t], NULL, run, &w[t]), 0);
+    }
+    for (int t = 0; t < THREADS; t++)
+        pthread_join(th[t], NULL);
+
+    qsort(commits_log, nclog, sizeof *commits_log, cmp_commit);
+    qsort(dead, ndead, sizeof *dead, cmp_double);
+    size_t reads = 0, rbs = 0;
+    for (int t = 0; t < THREADS; t++) {
+        ck_assert_int_eq(w[t].failures, 0);
+        /* 1. never a value that was not committed */
+        for (size_t i = 0; i < w[t].nreads; i++) {
+            double v = w[t].reads[i];
+            ck_assert_msg(!bsearch(&v, dead, ndead, sizeof *dead, cmp_double),
+                          "thread %d read %f, written by a write that never committed", t, v);
+            ck_assert_msg(find_commit(v) != NULL, "thread %d read %f, never written", t, v);
+        }
+        /* 2. its own committed write, or one that committed no earlier than it began */
+        for (size_t i = 0; i < w[t].nrb; i++) {
+            const readback *r = &w[t].rb[i];
+            if (r->got == r->mine)
+                continue;
+            const committed *cm = find_commit(r->got);
+            ck_assert_msg(cm != NULL, "thread %d read back %f for key %lld: never committed", t, r->got,
+                          (long long)r->key);
+            ck_assert_msg(cm->key == r->key || cm->key == 0, "read back another key's value");
+            ck_assert_msg(cm->after >= r->before,
+                          "thread %d wrote %f to key %lld and read back %f, committed before its write",
+                          t, r->mine, (long long)r->key, r->got);
+        }
+        reads += w[t].nreads;
+        rbs += w[t].nrb;
+        free(w[t].reads);
+        free(w[t].rb);
+    }
+    /* 3. every cached row equals the database's */
+    size_t checked = 0;
+    for (size_t i = 0; i < nclog; i++) {
+        int64_t key = commits_log[i].key;
+        if (!key)
+            continue;
+        it_user a, b;
+        memset(&a, 0, sizeof a);
+        memset(&b, 0, sizeof b);
+        orm_value k = orm_int(key);
+        int ra = orm_get(it_s, NULL, &it_user_model, &a, &k);
+        int rb = orm_get(orm_db_session(other), NULL, &it_user_model, &b, &k);
+        ck_assert_int_eq(ra, rb);
+        if (ra == ORM_OK) {
+            ck_assert_msg(a.score == b.score, "key %lld: cached %f, database %f", (long long)key, a.score, b.score);
+            ck_assert_str_eq(a.name, b.name);
+        }
+        orm_model_clear(&it_user_model, &a);
+        orm_model_clear(&it_user_model, &b);
+        checked++;
+    }
+    orm_row_cache_stats s;
+    ck_assert_ok(orm_row_cache_stats_get(rc, &it_user_model, &s));
+    fprintf(stderr, "race: %zu reads, %zu read-backs, %zu commits, %zu never committed, %zu rows "
+                    "checked; cache hits %llu misses %llu loads %llu invalidations %llu\n",
+            reads, rbs, nclog, ndead, checked, (unsigned long long)s.hits, (unsigned long long)s.misses,
+            (unsigned long long)s.loads, (unsigned long long)s.invalidations);
+    ck_assert_uint_gt(s.hits, 0);
+    ck_assert_uint_gt(nclog, 100);
+    free(commits_log);
+    free(dead);
+    commits_log = NULL;
+    dead = NULL;
+    nclog = cclog = ndead = cdead = 0;
+}
+END_TEST
+
+static void race_teardown(void)
+{
+    orm_db_close(other);
+    other = NULL;
+    orm_db_close(it_db);
+    it_db = NULL;
+    it_s = NULL;
+    if (race_path) {
+        static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+        for (size_t i = 0; i < 4; i++) {
+            char p[4096];
+            snprintf(p, sizeof p, "%s%s", race_path, sfx[i]);
+            unlink(p);
+        }
+        free(race_path);
+        race_path = NULL;
+    }
+}
+
+static void race_setup(void)
+{
+    it_db = NULL;
+    it_s = NULL;
+}
+
+Suite *it_row_cache_race_suite(void)
+{
+    Suite *s = suite_create("row_cache_race");
+    TCase *tc = tcase_create("row_cache_race");
+    tcase_add_checked_fixture(tc, race_setup, race_teardown);
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_random_coherence);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    if (it_config_init() != 0)
+        return EXIT_FAILURE;
+    return orm_test_run(it_row_cache_race_suite());
+}
