@@ -17,16 +17,17 @@
  * notification of this process's own write never brings back an older row.
  * When the listener's connection is lost, every cached row of the listened models is dropped
  * (notifications may have been missed) and it reconnects with backoff (10 ms doubling up to
- * backoff_max_ms); losses and reconnects are counted (orm_row_cache_listen_stats) and
- * reported to on_event; queries never see an error from it. Until it listens again, rows
- * cached after the loss may miss changes: the TTL bounds that window.
+ * backoff_max_ms); losses and reconnects are counted (orm_row_cache_listen_stats_get) and
+ * reported to on_event; queries never see an error from it. Rows loaded between the loss and
+ * the next LISTEN may miss changes for that long; when it listens again it drops every
+ * listened model once more, so nothing cached before then is served after it.
  *
  * SQLite. No triggers (install is a no-op that succeeds). Every connection of the db reports
  * the rows written through it, raw SQL and triggers included (sqlite3_update_hook), after the
  * commit (a rollback reports nothing): the key is dropped when the primary key is the table's
- * rowid (one INTEGER PRIMARY KEY column), else every row of the model. WITHOUT ROWID tables
- * are not reported by SQLite (the row cache's raw-SQL scanner still covers writes through this
- * db). Other processes on the same file: a thread checks PRAGMA data_version every poll_ms and
+ * rowid (one INTEGER PRIMARY KEY column), else every row of the model. SQLite reports no
+ * change to WITHOUT ROWID tables, nor a DELETE without WHERE, nor rows a REPLACE conflict
+ * deleted (the row cache's raw-SQL scanner still covers those written through this db). Other processes on the same file: a thread checks PRAGMA data_version every poll_ms and
  * drops every listened model when the file changed (also after this process's own commits:
  * data_version cannot tell them apart); with strict set, also before every read by key, so
  * a hit is never older than the file. An in-memory database has no other process: no poller.
