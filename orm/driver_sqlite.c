@@ -814,6 +814,13 @@ void orm__sqlite_stmt_cache_stats(orm_conn *c, orm_stmt_cache_stats *out)
 
 void *orm__sqlite_handle(orm_conn *c) { return c ? c->db : NULL; }
 
+char *orm__sqlite_dsn_path(const char *dsn)
+{
+    char *path = NULL;
+    dsn_opts o;
+    return parse_dsn(dsn, &path, &o) == ORM_OK ? path : NULL;
+}
+
 int orm__sqlite_conn_watch(orm_conn *c, orm__feed_cell *cell)
 {
     return c->watch ? ORM_OK : orm__sqlite_feed_watch(&c->watch, c->db, cell);

@@ -27,6 +27,9 @@ int orm__sqlite_feed_watch(orm__sqlite_watch **out, struct sqlite3 *db, orm__fee
 void orm__sqlite_feed_unwatch(orm__sqlite_watch *w);
 /* After a statement returned: report what a commit it ended wrote. */
 void orm__sqlite_feed_after(orm__sqlite_watch *w);
+/* driver_sqlite.c: the file a DSN names, its options ("?mode=..." etc.) removed, allocated
+ * (orm__free); NULL with the error set for a malformed DSN or no memory. */
+char *orm__sqlite_dsn_path(const char *dsn);
 /* driver_sqlite.c: hook c (its sqlite3 handle) to cell. */
 int orm__sqlite_conn_watch(orm_conn *c, orm__feed_cell *cell);
 

@@ -259,10 +259,14 @@ static int sqlite_feed_start(orm__feed **out, const char *dsn, const orm__feed_s
     *out = NULL;
     if (o->poll_ms < 0 || orm__sqlite_dsn_private(dsn))
         return ORM_OK; /* no other process can write: the connection hooks are enough */
-    const char *path = strncmp(dsn, "sqlite:", 7) == 0 ? dsn + 7 : dsn;
+    char *path = orm__sqlite_dsn_path(dsn); /* the DSN's options are the db's, not the file's */
+    if (!path)
+        return orm_error_last()->code;
     orm__feed *f = orm__calloc(1, sizeof *f);
-    if (!f)
+    if (!f) {
+        orm__free(path);
         return orm__error_nomem("sqlite");
+    }
     f->sink = sink;
     f->poll_ms = o->poll_ms;
     int src = sqlite3_open_v2(path, &f->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, NULL);
@@ -273,8 +277,10 @@ static int sqlite_feed_start(orm__feed **out, const char *dsn, const orm__feed_s
                                 f->db ? sqlite3_errmsg(f->db) : sqlite3_errstr(src));
         sqlite3_close_v2(f->db);
         orm__free(f);
+        orm__free(path);
         return rc;
     }
+    orm__free(path);
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->cond, NULL);
     pthread_mutex_init(&f->dv_lock, NULL);

@@ -51,7 +51,8 @@ static const char *backend_dsn(void)
     if (!dsn || !*dsn || strcmp(dsn, "sqlite") == 0) {
         if (!co_path)
             co_path = orm_test_temp_path("coh");
-        snprintf(buf, sizeof buf, "sqlite:%s", co_path);
+        /* with a DSN option: the poller must open the file, not "file?option" */
+        snprintf(buf, sizeof buf, "sqlite:%s?foreign_keys=on", co_path);
         return buf;
     }
     if (strncmp(dsn, "env:", 4) == 0)
