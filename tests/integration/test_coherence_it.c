@@ -724,6 +724,29 @@ START_TEST(test_many_rows_in_one_commit_report_the_table)
 }
 END_TEST
 
+/* B's own committed writes: the report of each arrives after B already dropped and maybe
+ * reloaded the key; it only drops again, so every read returns B's last write, never an
+ * older row. */
+START_TEST(test_own_write_is_never_undone_by_its_report)
+{
+    b_open();
+    int64_t id = add_user("own", 0);
+    for (int i = 1; i <= 20; i++) {
+        it_user u;
+        memset(&u, 0, sizeof u);
+        orm_value k = orm_int(id);
+        ck_assert_ok(orm_get(it_s, NULL, &it_user_model, &u, &k));
+        u.score = i;
+        ck_assert_ok(orm_update_one(it_s, NULL, &it_user_model, &u));
+        orm_model_clear(&it_user_model, &u);
+        int64_t t0 = now_ns();
+        while (now_ns() - t0 < 10 * 1000000) /* 10 ms of reads while the report lands */
+            ck_assert_double_eq(b_score(id), i);
+    }
+    ck_assert_uint_gt(lstats().notifications + lstats().losses, 0);
+}
+END_TEST
+
 START_TEST(test_bad_arguments)
 {
     b_open();
@@ -772,6 +795,7 @@ Suite *it_coherence_suite(void)
     tcase_add_test(tc, test_text_and_composite_keys);
     tcase_add_test(tc, test_strict_next_get_sees_the_write);
     tcase_add_test(tc, test_many_rows_in_one_commit_report_the_table);
+    tcase_add_test(tc, test_own_write_is_never_undone_by_its_report);
     tcase_add_test(tc, test_bad_arguments);
     suite_add_tcase(s, tc);
     return s;
