@@ -10,6 +10,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "bench.h"
+#include "bench_coherence.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +57,8 @@ static void usage(FILE *f)
             "  orm_update_fields of the score column (--w4 fields).\n"
             "  --w1 keys: W1's rows carry their keys (orm_insert_one's path for a set key).\n"
             "  --mw empty registers one pass-through middleware on the liborm side.\n"
-            "  --db redis: W5's cache get path with Redis (ORM_BENCH_REDIS_URL), run only when asked.\n");
+            "  --db redis: W5's cache get path with Redis (ORM_BENCH_REDIS_URL), run only when asked.\n"
+            "  --db coherence: W8, cross-process coherence lag (two processes), run only when asked.\n");
 }
 
 static int parse_args(int argc, char **argv, options *o)
@@ -121,8 +123,9 @@ static int parse_args(int argc, char **argv, options *o)
         }
     }
     if (o->only_db && strcmp(o->only_db, "sqlite") && strcmp(o->only_db, "postgres") &&
-        strcmp(o->only_db, "cache") && strcmp(o->only_db, "redis")) {
-        fprintf(stderr, "orm-bench: --db is sqlite, postgres, cache (W6 alone) or redis (W5's get path with Redis)\n");
+        strcmp(o->only_db, "cache") && strcmp(o->only_db, "redis") && strcmp(o->only_db, "coherence")) {
+        fprintf(stderr, "orm-bench: --db is sqlite, postgres, cache (W6 alone), redis (W5's get path with Redis) "
+                        "or coherence (W8)\n");
         return -1;
     }
     if (o->trace && (!o->format || o->size <= 0)) {
@@ -485,6 +488,8 @@ int main(int argc, char **argv)
     if (!o.only_db || !strcmp(o.only_db, "cache"))
         bench_report_note("W6 (cache alone): not run: this build has no bench/bench_cache.c");
 #endif
+    if (o.only_db && !strcmp(o.only_db, "coherence")) /* W8: only when asked (it forks) */
+        failed |= bench_w8_run(o.json, o.quick) != 0;
 #ifdef ORM_BENCH_HAVE_REDIS
     if (o.only_db && !strcmp(o.only_db, "redis"))
         failed |= bench_w5_redis_run(o.json, o.quick) != 0;

@@ -627,6 +627,8 @@ static int rc_fn(orm_stmt *st, void *ud)
     rc_model *m = st->model ? orm__rc_find(rc, st->model) : NULL;
     if (!m || m->o.mode == ORM_ROW_CACHE_OFF)
         return orm_stmt_next(st);
+    if (rc->notify_strict && (in->op == ORM_STMT_OP_GET || in->op == ORM_STMT_OP_GET_MANY))
+        orm__rc_notify_check(rc); /* row_cache_listen.h strict: the feed first */
     if (in->op == ORM_STMT_OP_GET_MANY && m->o.mode == ORM_ROW_CACHE_WRITE_BACK) {
         int r = flush_before(rc, st);
         if (r != ORM_OK)
@@ -661,6 +663,7 @@ static int collect(char **out, void *ud);
 static void rc_free(void *ud)
 {
     orm_row_cache *rc = ud;
+    orm__rc_notify_free(rc); /* first: the listener drops through the cache */
     if (rc->metrics)
         orm_metrics_remove_collector(rc->metrics, collect, rc);
     orm__rc_wb_free(rc);

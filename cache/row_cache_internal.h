@@ -47,6 +47,8 @@ struct orm_row_cache {
     size_t n;
     uint64_t rng;             /* jitter */
     orm_metrics *metrics;     /* the collector's, or NULL */
+    struct rc_notify *notify; /* cross-process coherence (row_cache_notify.c), or NULL */
+    int notify_strict;        /* check the feed before every read by key (orm__rc_notify_check) */
     orm_row_cache_options opts;
     struct rc_wb *wb;         /* the write-back buffer (a model in WRITE_BACK mode), or NULL */
     int registered;           /* the layer is in the chain (since the first model not OFF) */
@@ -91,6 +93,12 @@ void orm__rc_tx_every(struct rc_tx *t, orm_tx *tx);
  * transaction (any of its savepoints) wrote it. */
 int orm__rc_tx_wrote(struct orm_row_cache *rc, orm_tx *tx, rc_model *m, const char *key);
 
+/* ---- cross-process coherence (row_cache_notify.c) ---- */
+
+/* Strict mode: have the feed check now (SQLite: data_version) before a read by key. */
+void orm__rc_notify_check(struct orm_row_cache *rc);
+/* Stop the listener (no report arrives after) and free its state; at the layer's free. */
+void orm__rc_notify_free(struct orm_row_cache *rc);
 /* ---- write-back (row_cache_wb.c) ---- */
 
 /* Set while a flush runs its statements on this thread: the layer lets them pass. */

@@ -16,6 +16,7 @@ set(ORM_ROW_CACHE_SOURCES
   cache/row_cache.c
   cache/row_cache_tx.c
   cache/row_cache_sql.c
+  cache/row_cache_notify.c
   cache/row_cache_wb.c
 )
 # The model row codec: the cache's, but it needs the model functions (orm/model.c), so it is

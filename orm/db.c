@@ -34,6 +34,7 @@
 #include "orm/ctx_internal.h"
 #include "orm/driver.h"
 #include "orm/error_internal.h"
+#include "orm/feed.h"
 #include "orm/middleware_internal.h"
 #include "orm/pool.h"
 #include "orm/rows_internal.h"
@@ -67,6 +68,7 @@ struct orm_db {
 
     orm__chain chain;           /* the middlewares, fixed by the first statement */
     _Atomic(void *) spare_rows; /* one freed orm_rows kept for the next cursor, or NULL */
+    orm__feed_cell feed_cell;   /* the change feed's sink, watched by every connection */
     void (*close_hook)(void *); /* run first by orm_db_close, the db still whole (write-back) */
     void *close_hook_ud;
 };
@@ -110,6 +112,9 @@ static int looks_postgres(const char *dsn)
            strchr(dsn, '=') != NULL;
 }
 
+orm__feed_cell *orm__db_feed_cell(orm_db *db) { return &db->feed_cell; }
+const char *orm__db_dsn(const orm_db *db) { return db->dsn; }
+
 /* ---- the pool's view of a driver ---- */
 
 /* The ctx deadline of the acquire in progress on this thread (0: none): the pool opens
@@ -122,6 +127,11 @@ static int pool_open(void **out, void *ud)
     orm_db *db = ud;
     orm_conn *c = NULL;
     int rc = db->drv->open(&c, db->dsn, &db->opts, connect_deadline);
+    if (rc == ORM_OK && db->drv->feed && db->drv->feed->watch_conn &&
+        (rc = db->drv->feed->watch_conn(c, &db->feed_cell)) != ORM_OK) {
+        db->drv->close(c);
+        c = NULL;
+    }
     *out = c;
     return rc;
 }

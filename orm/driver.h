@@ -53,6 +53,9 @@ typedef struct orm_driver {
 
     /* Largest number of bound parameters in one statement (batch sizing). */
     size_t max_params;
+
+    /* The change feed (orm/feed.h), or NULL when the backend reports no changes. */
+    const struct orm__feed_ops *feed;
 } orm_driver;
 
 extern const orm_driver orm__driver_sqlite;

@@ -56,6 +56,7 @@
 #include "orm/ctx_internal.h"
 #include "orm/driver.h"
 #include "orm/error_internal.h"
+#include "orm/feed.h"
 #include "orm/pg_cancel.h"
 #include "orm/pg_conn.h"
 #include "orm/pg_internal.h"
@@ -979,4 +980,5 @@ const orm_driver orm__driver_postgres = {
     .commit = pg_commit,
     .rollback = pg_rollback,
     .max_params = 65535,
+    .feed = &orm__pg_feed,
 };

@@ -52,7 +52,15 @@ struct orm_conn {
     int query_only; /* PRAGMA query_only was turned on by begin */
     orm_ctx *ctx;   /* the ctx the progress handler watches, or NULL (handler off) */
     int busy_ms;    /* how long busy_cb waits on a locked database */
+    orm__sqlite_watch *watch; /* the change feed's hooks (driver_sqlite_feed.c), or NULL */
 };
+
+/* After a statement that may have ended a transaction: the change feed reports its rows. */
+static inline void feed_after(orm_conn *c)
+{
+    if (c->watch)
+        orm__sqlite_feed_after(c->watch);
+}
 
 /* ---- deadlines and cancellation ---- */
 
@@ -186,6 +194,7 @@ static void sqlite_close(orm_conn *c)
             sqlite3_finalize(c->cur.stmt);
     }
     orm__stmt_cache_free(c->cache);
+    orm__sqlite_feed_unwatch(c->watch);
     sqlite3_close_v2(c->db);
     orm__free(c);
 }
@@ -512,6 +521,7 @@ static int sqlite_exec(orm_conn *c, orm_ctx *ctx, const orm_query *q, orm_exec_r
         res->last_id = sqlite3_last_insert_rowid(c->db);
     }
     put_stmt(st, cached);
+    feed_after(c);
     return rc;
 }
 
@@ -558,6 +568,7 @@ static int sqlite_exec_script(orm_conn *c, orm_ctx *ctx, const char *sql)
         if (src != SQLITE_DONE)
             rc = sqlite_error(c->db, src, p, (size_t)(tail - p));
         sqlite3_finalize(st);
+        feed_after(c);
         if (rc != ORM_OK)
             return rc;
         p = tail;
@@ -575,6 +586,7 @@ static int sqlite_cursor_next(orm_cursor *cur)
     if (src == SQLITE_ROW)
         return 1;
     cur->done = 1;
+    feed_after(cur->conn);
     if (src == SQLITE_DONE)
         return 0;
     const char *sql = sqlite3_sql(cur->stmt);
@@ -706,6 +718,7 @@ static void sqlite_cursor_close(orm_cursor *cur)
     put_stmt(cur->stmt, cur->cached);
     cur->stmt = NULL;
     cur->conn->cursor_open = 0;
+    feed_after(cur->conn);
 }
 
 /* ---- transactions ---- */
@@ -801,6 +814,18 @@ void orm__sqlite_stmt_cache_stats(orm_conn *c, orm_stmt_cache_stats *out)
 
 void *orm__sqlite_handle(orm_conn *c) { return c ? c->db : NULL; }
 
+char *orm__sqlite_dsn_path(const char *dsn)
+{
+    char *path = NULL;
+    dsn_opts o;
+    return parse_dsn(dsn, &path, &o) == ORM_OK ? path : NULL;
+}
+
+int orm__sqlite_conn_watch(orm_conn *c, orm__feed_cell *cell)
+{
+    return c->watch ? ORM_OK : orm__sqlite_feed_watch(&c->watch, c->db, cell);
+}
+
 const orm_driver orm__driver_sqlite = {
     .name = "sqlite",
     .accepts = sqlite_accepts,
@@ -818,4 +843,5 @@ const orm_driver orm__driver_sqlite = {
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,
     .max_params = 32766,
+    .feed = &orm__sqlite_feed,
 };

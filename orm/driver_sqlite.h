@@ -4,7 +4,10 @@
 #define ORM_DRIVER_SQLITE_H
 
 #include "orm/driver.h"
+#include "orm/feed.h"
 #include "orm/stmt_cache.h"
+
+struct sqlite3;
 
 /* The statement cache counters of a SQLite connection. */
 void orm__sqlite_stmt_cache_stats(orm_conn *c, orm_stmt_cache_stats *out);
@@ -17,5 +20,17 @@ void *orm__sqlite_handle(orm_conn *c);
  * says mode=memory, or an empty name (a private temporary file). A path that merely holds
  * ":memory:" is a file. (orm/sqlite_dsn.c) */
 int orm__sqlite_dsn_private(const char *dsn);
+
+/* The change feed's connection hooks (orm/driver_sqlite_feed.c). */
+typedef struct orm__sqlite_watch orm__sqlite_watch;
+int orm__sqlite_feed_watch(orm__sqlite_watch **out, struct sqlite3 *db, orm__feed_cell *cell);
+void orm__sqlite_feed_unwatch(orm__sqlite_watch *w);
+/* After a statement returned: report what a commit it ended wrote. */
+void orm__sqlite_feed_after(orm__sqlite_watch *w);
+/* driver_sqlite.c: the file a DSN names, its options ("?mode=..." etc.) removed, allocated
+ * (orm__free); NULL with the error set for a malformed DSN or no memory. */
+char *orm__sqlite_dsn_path(const char *dsn);
+/* driver_sqlite.c: hook c (its sqlite3 handle) to cell. */
+int orm__sqlite_conn_watch(orm_conn *c, orm__feed_cell *cell);
 
 #endif

@@ -11,6 +11,8 @@ set(ORM_CORE_SOURCES
   orm/mapper.c
   orm/stmt_cache.c
   orm/driver_sqlite.c
+  orm/driver_sqlite_feed.c
+  orm/feed.c
   orm/sqlite_dsn.c
   orm/middleware.c
   orm/mw_log.c
@@ -29,6 +31,7 @@ set(ORM_CORE_SOURCES
 )
 set(ORM_POSTGRES_SOURCES
   orm/driver_postgres.c
+  orm/driver_postgres_feed.c
   orm/pg_codec.c
   orm/pg_error.c
   orm/pg_cancel.c

@@ -25,6 +25,7 @@
 #include "orm/cache.h"
 #include "orm/cache_patterns.h"
 #include "orm/row_cache.h"
+#include "orm/row_cache_listen.h"
 #include "orm/migrate.h"
 
 #endif

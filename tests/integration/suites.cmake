@@ -55,6 +55,12 @@ orm_it_suite(test_integration_raw integration/test_raw_it.c)
 orm_it_suite(test_integration_mw integration/test_middleware_it.c)
 orm_it_suite(test_integration_migrate integration/test_migrate_it.c)
 orm_it_suite(test_integration_row_cache integration/test_row_cache_it.c)
+# Cross-process coherence: forks a writer; the listener and poller are threads (tsan label).
+orm_it_suite(test_integration_coherence integration/test_coherence_it.c)
+set_tests_properties(test_integration_coherence_sqlite PROPERTIES LABELS "tsan")
+if(ORM_WITH_POSTGRES)
+  set_tests_properties(test_integration_coherence_postgres PROPERTIES LABELS "tsan")
+endif()
 # The row cache's randomized coherence test (threads: tsan label).
 orm_it_suite(test_integration_row_cache_race integration/test_row_cache_race_it.c)
 set_tests_properties(test_integration_row_cache_race_sqlite PROPERTIES LABELS "tsan")

@@ -1,0 +1,809 @@
+/* Integration tests of cross-process coherence (row_cache_listen.h) on the backend
+ * ORM_TEST_DSN names. Two processes over one database: this test process is B (its own db,
+ * row cache and listener), a forked child is A (its own db, no cache) and writes on command:
+ * an ORM write, raw SQL, the psql / sqlite3 command-line client, a multi-row UPDATE, a DELETE,
+ * a TRUNCATE (PostgreSQL; DELETE without WHERE on SQLite), a rolled-back write. Each must be
+ * seen by B's next get within the lag bound; a rollback reports nothing. On PostgreSQL the
+ * listener's backend is terminated: B drops, reconnects, and later writes are seen. In one
+ * process: a write made by a database trigger (which no SQL scanner can attribute) drops the
+ * key through the feed, only after the commit. The lag (A's commit returned -> B's drop) is
+ * measured and printed as p50 / p99.
+ *
+ * A is forked before B opens anything (no thread is inherited). */
+#define _POSIX_C_SOURCE 200809L
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "it.h"
+#include "schema.h"
+
+Suite *it_coherence_suite(void);
+
+#define LAG_BOUND_MS 2000 /* the test's bound; the measured lag is printed */
+#define ROW_LIMIT 3
+
+/* A text key in a table whose name holds ':' (the key encoding's escapes, on both sides). */
+typedef struct coh_tag {
+    char *name;
+    int64_t n;
+} coh_tag;
+static const orm_field tag_fields[] = {
+    ORM_FIELD(coh_tag, name, ORM_FIELD_TEXT, ORM_FIELD_PK),
+    ORM_FIELD(coh_tag, n, ORM_FIELD_INT64, ORM_FIELD_NOT_NULL),
+};
+static const size_t tag_pk[] = { 0 };
+static const orm_model tag_model = ORM_MODEL(coh_tag, "coh:tags", tag_fields, tag_pk);
+
+static char *co_path;
+static orm_row_cache *rc;
+static pid_t a_pid = -1;
+static int to_a = -1, from_a = -1;
+
+static const char *backend_dsn(void)
+{
+    static char buf[4096];
+    const char *dsn = getenv("ORM_TEST_DSN");
+    if (!dsn || !*dsn || strcmp(dsn, "sqlite") == 0) {
+        if (!co_path)
+            co_path = orm_test_temp_path("coh");
+        /* with a DSN option: the poller must open the file, not "file?option" */
+        snprintf(buf, sizeof buf, "sqlite:%s?foreign_keys=on", co_path);
+        return buf;
+    }
+    if (strncmp(dsn, "env:", 4) == 0)
+        return getenv(dsn + 4);
+    return dsn;
+}
+
+static bool pg(void)
+{
+    return strncmp(backend_dsn(), "sqlite:", 7) != 0;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- A: the writer process ---- */
+
+enum { W_ORM = 1, W_RAW, W_CLI, W_MULTI, W_DELETE, W_TRUNCATE, W_ROLLBACK, W_QUIT };
+
+typedef struct cmd {
+    int kind;
+    int64_t id;
+    double score;
+} cmd;
+
+static void full_write(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w <= 0)
+            _exit(3);
+        c += w;
+        n -= (size_t)w;
+    }
+}
+
+static int full_read(int fd, void *p, size_t n)
+{
+    char *c = p;
+    while (n) {
+        ssize_t r = read(fd, c, n);
+        if (r <= 0)
+            return -1;
+        c += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* The command-line client runs a statement built from numbers only. */
+static int cli(const char *sql)
+{
+    char line[8192];
+    if (pg())
+        snprintf(line, sizeof line, "psql -q -X -v ON_ERROR_STOP=1 '%s' -c '%s' >/dev/null", backend_dsn(), sql);
+    else
+        snprintf(line, sizeof line, "sqlite3 -bail '%s' '%s' >/dev/null", co_path, sql);
+    return system(line) == 0 ? ORM_OK : ORM_ERROR;
+}
+
+static int a_do(orm_db *db, const cmd *c)
+{
+    orm_session *s = orm_db_session(db);
+    char sql[256];
+    switch (c->kind) {
+    case W_ORM: {
+        it_user u;
+        memset(&u, 0, sizeof u);
+        orm_value k = orm_int(c->id);
+        int r = orm_get(s, NULL, &it_user_model, &u, &k);
+        if (r == ORM_OK) {
+            u.score = c->score;
+            r = orm_update_one(s, NULL, &it_user_model, &u);
+        }
+        orm_model_clear(&it_user_model, &u);
+        return r;
+    }
+    case W_RAW: {
+        orm_value a[2] = { orm_double(c->score), orm_int(c->id) };
+        return orm_raw_exec(s, NULL, "UPDATE users SET score = ? WHERE id = ?", a, 2, NULL);
+    }
+    case W_CLI:
+        snprintf(sql, sizeof sql, "UPDATE users SET score = %.1f WHERE id = %lld", c->score, (long long)c->id);
+        return cli(sql);
+    case W_MULTI: {
+        orm_value a[1] = { orm_double(c->score) };
+        orm_raw_options o = ORM_RAW_OPTIONS_INIT;
+        o.allow_unsafe = 1;
+        return orm_raw_exec_opts(s, NULL, "UPDATE users SET score = ?", a, 1, NULL, &o);
+    }
+    case W_DELETE: {
+        it_user u;
+        memset(&u, 0, sizeof u);
+        u.id = c->id;
+        return orm_delete_one(s, NULL, &it_user_model, &u);
+    }
+    case W_TRUNCATE: {
+        orm_raw_options o = ORM_RAW_OPTIONS_INIT;
+        o.allow_unsafe = 1;
+        return orm_raw_exec_opts(s, NULL, pg() ? "TRUNCATE users CASCADE" : "DELETE FROM users", NULL, 0,
+                                 NULL, &o);
+    }
+    case W_ROLLBACK: {
+        orm_tx *tx;
+        int r = orm_tx_begin(&tx, db, NULL, NULL);
+        if (r != ORM_OK)
+            return r;
+        orm_value a[2] = { orm_double(c->score), orm_int(c->id) };
+        r = orm_raw_exec(orm_tx_session(tx), NULL, "UPDATE users SET score = ? WHERE id = ?", a, 2, NULL);
+        int r2 = orm_tx_rollback(tx);
+        orm_tx_free(tx);
+        return r ? r : r2;
+    }
+    default: return ORM_ERROR;
+    }
+}
+
+/* A's loop: one command in, (result, commit time) out. Never returns. */
+static void a_main(int in, int out)
+{
+    orm_db *db = NULL;
+    int r = orm_db_open(&db, backend_dsn(), NULL);
+    if (r == ORM_OK)
+        r = it_models_register(db);
+    full_write(out, &r, sizeof r);
+    if (r != ORM_OK)
+        _exit(2);
+    cmd c;
+    while (full_read(in, &c, sizeof c) == 0 && c.kind != W_QUIT) {
+        int res = a_do(db, &c);
+        int64_t t = now_ns();
+        full_write(out, &res, sizeof res);
+        full_write(out, &t, sizeof t);
+    }
+    orm_db_close(db);
+    _exit(0);
+}
+
+static void a_start(void)
+{
+    int p1[2], p2[2];
+    ck_assert_int_eq(pipe(p1), 0);
+    ck_assert_int_eq(pipe(p2), 0);
+    fflush(NULL);
+    a_pid = fork();
+    ck_assert_int_ge(a_pid, 0);
+    if (a_pid == 0) {
+        close(p1[1]);
+        close(p2[0]);
+        a_main(p1[0], p2[1]);
+    }
+    close(p1[0]);
+    close(p2[1]);
+    to_a = p1[1];
+    from_a = p2[0];
+}
+
+/* Have A run c; its commit time. Asserts A succeeded. */
+static int64_t a_run(int kind, int64_t id, double score)
+{
+    cmd c = { kind, id, score };
+    full_write(to_a, &c, sizeof c);
+    int res = -1;
+    int64_t t = 0;
+    ck_assert_int_eq(full_read(from_a, &res, sizeof res), 0);
+    ck_assert_int_eq(full_read(from_a, &t, sizeof t), 0);
+    ck_assert_msg(res == ORM_OK, "A's write %d failed: %d", kind, res);
+    return t;
+}
+
+static void a_stop(void)
+{
+    if (a_pid <= 0)
+        return;
+    cmd c = { W_QUIT, 0, 0 };
+    full_write(to_a, &c, sizeof c);
+    int st = 0;
+    waitpid(a_pid, &st, 0);
+    a_pid = -1;
+    close(to_a);
+    close(from_a);
+}
+
+/* ---- B: this process ---- */
+
+static void co_setup(void)
+{
+    it_db = NULL;
+    it_s = NULL;
+    rc = NULL;
+    /* The schema first (A opens its db on it), through a db without a cache. */
+    orm_db *db;
+    ck_assert_ok(orm_db_open(&db, backend_dsn(), NULL));
+    ck_assert_ok(it_schema_create(orm_db_session(db)));
+    ck_assert_ok(orm_exec_sql(orm_db_session(db), NULL, "DROP TABLE IF EXISTS \"coh:tags\";"
+                              "CREATE TABLE \"coh:tags\" (name text PRIMARY KEY, n bigint NOT NULL);"));
+    orm_db_close(db);
+}
+
+static int events;
+static void on_event(void *ud, const char *line)
+{
+    (void)ud;
+    (void)line;
+    __atomic_add_fetch(&events, 1, __ATOMIC_RELAXED);
+}
+
+/* B's db with users read-write and listened to (triggers installed on PostgreSQL); poll_ms
+ * for SQLite's data_version poller (< 0: none). */
+static void b_open_opts(int64_t poll_ms, bool strict)
+{
+    ck_assert_ok(orm_db_open(&it_db, backend_dsn(), NULL));
+    it_s = orm_db_session(it_db);
+    orm_cache *c;
+    ck_assert_ok(orm_cache_local_new(&c, NULL));
+    ck_assert_ok(orm_row_cache_attach(&rc, it_db, c, NULL));
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    ck_assert_ok(orm_row_cache_model(rc, &it_user_model, &mo));
+    ck_assert_ok(orm_row_cache_model(rc, &it_membership_model, &mo));
+    ck_assert_ok(orm_row_cache_model(rc, &tag_model, &mo));
+    ck_assert_ok(it_models_register(it_db));
+    ck_assert_ok(orm_db_register(it_db, &tag_model));
+    ck_assert_ok(orm_row_cache_triggers_install(it_db, NULL, &it_user_model, ROW_LIMIT));
+    ck_assert_ok(orm_row_cache_triggers_install(it_db, NULL, &it_user_model, ROW_LIMIT)); /* idempotent */
+    ck_assert_ok(orm_row_cache_triggers_install(it_db, NULL, &it_membership_model, ROW_LIMIT));
+    orm_row_cache_listen_options lo = ORM_ROW_CACHE_LISTEN_OPTIONS_INIT;
+    lo.poll_ms = poll_ms;
+    lo.strict = strict;
+    lo.backoff_max_ms = 200;
+    lo.on_event = on_event;
+    ck_assert_ok(orm_row_cache_listen(rc, &it_user_model, &lo));
+    ck_assert_ok(orm_row_cache_listen(rc, &it_user_model, &lo)); /* twice: ORM_OK */
+    ck_assert_ok(orm_row_cache_listen(rc, &it_membership_model, NULL));
+    ck_assert_ok(orm_row_cache_triggers_install(it_db, NULL, &tag_model, ROW_LIMIT));
+    ck_assert_ok(orm_row_cache_listen(rc, &tag_model, NULL));
+}
+
+static void b_open_poll(int64_t poll_ms) { b_open_opts(poll_ms, false); }
+static void b_open(void) { b_open_poll(5); }
+
+static void co_teardown(void)
+{
+    a_stop();
+    orm_db_close(it_db);
+    it_db = NULL;
+    it_s = NULL;
+    if (co_path) {
+        static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
+        for (size_t i = 0; i < 4; i++) {
+            char p[4096];
+            snprintf(p, sizeof p, "%s%s", co_path, sfx[i]);
+            unlink(p);
+        }
+        free(co_path);
+        co_path = NULL;
+    }
+}
+
+static orm_row_cache_listen_stats lstats(void)
+{
+    orm_row_cache_listen_stats s;
+    ck_assert_ok(orm_row_cache_listen_stats_get(rc, &s));
+    return s;
+}
+
+static orm_row_cache_stats ustats(void)
+{
+    orm_row_cache_stats s;
+    ck_assert_ok(orm_row_cache_stats_get(rc, &it_user_model, &s));
+    return s;
+}
+
+static int64_t add_user(const char *name, double score)
+{
+    it_user u = it_user_make(name, NULL, 30, true, score, true);
+    ck_assert_ok(orm_insert_one(it_s, NULL, &it_user_model, &u));
+    return u.id;
+}
+
+/* B's get: the score, or -1 when there is no such row. */
+static double b_score(int64_t id)
+{
+    it_user u;
+    memset(&u, 0, sizeof u);
+    orm_value k = orm_int(id);
+    int r = orm_get(it_s, NULL, &it_user_model, &u, &k);
+    if (r == ORM_ENOTFOUND)
+        return -1;
+    ck_assert_ok(r);
+    double s = u.score;
+    orm_model_clear(&it_user_model, &u);
+    return s;
+}
+
+/* Wait until B's get of id returns want; the time it took from t0 (ns), or -1 past the bound. */
+static int64_t b_wait(int64_t id, double want, int64_t t0)
+{
+    for (;;) {
+        if (b_score(id) == want)
+            return now_ns() - t0;
+        if (now_ns() - t0 > (int64_t)LAG_BOUND_MS * 1000000)
+            return -1;
+        struct timespec ts = { 0, 200000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Warm B's cache for id: a get then a hit. A report of an earlier write may still be on its
+ * way (it drops the key once more): warm again until a get is a hit. */
+static void b_warm(int64_t id, double want)
+{
+    int64_t t0 = now_ns();
+    for (;;) {
+        ck_assert_double_eq(b_score(id), want);
+        uint64_t h = ustats().hits;
+        ck_assert_double_eq(b_score(id), want);
+        if (ustats().hits == h + 1)
+            return;
+        ck_assert_msg(now_ns() - t0 < (int64_t)LAG_BOUND_MS * 1000000, "id %lld never cached", (long long)id);
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
+START_TEST(test_every_kind_of_write_in_a_is_seen_by_b)
+{
+    a_start();
+    b_open();
+    int ready = -1;
+    ck_assert_int_eq(full_read(from_a, &ready, sizeof ready), 0);
+    ck_assert_int_eq(ready, ORM_OK);
+    int64_t id[5];
+    for (int i = 0; i < 5; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "u%d", i);
+        id[i] = add_user(name, 1);
+    }
+    struct { int kind; const char *what; } kinds[] = {
+        { W_ORM, "ORM update" }, { W_RAW, "raw SQL" }, { W_CLI, pg() ? "psql" : "sqlite3" },
+    };
+    double v = 10;
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++, v += 1) {
+        b_warm(id[0], v - 1 == 9 ? 1 : v - 1);
+        int64_t t = a_run(kinds[k].kind, id[0], v);
+        int64_t lag = b_wait(id[0], v, t);
+        ck_assert_msg(lag >= 0, "%s in A not seen by B within %d ms", kinds[k].what, LAG_BOUND_MS);
+    }
+    v -= 1; /* id[0] holds v */
+    /* A multi-row UPDATE (more rows than the row limit: one report naming the table). */
+    for (int i = 0; i < 5; i++)
+        b_warm(id[i], i == 0 ? v : 1);
+    int64_t t = a_run(W_MULTI, 0, 77);
+    for (int i = 0; i < 5; i++)
+        ck_assert_msg(b_wait(id[i], 77, t) >= 0, "multi-row UPDATE: row %d stale", i);
+    /* A rolled-back write reports nothing: the row stays cached, and is right. */
+    b_warm(id[1], 77);
+    orm_row_cache_listen_stats before = lstats();
+    a_run(W_ROLLBACK, id[1], 999);
+    struct timespec pause = { 0, 300 * 1000000 };
+    nanosleep(&pause, NULL);
+    if (pg())
+        ck_assert_uint_eq(lstats().notifications, before.notifications);
+    else
+        ck_assert_uint_eq(lstats().losses, before.losses); /* data_version did not move */
+    uint64_t h = ustats().hits;
+    ck_assert_double_eq(b_score(id[1]), 77);
+    ck_assert_uint_eq(ustats().hits, h + 1);
+    /* DELETE: B's next get finds nothing. */
+    b_warm(id[2], 77);
+    t = a_run(W_DELETE, id[2], 0);
+    ck_assert_msg(b_wait(id[2], -1, t) >= 0, "DELETE in A not seen by B");
+    /* TRUNCATE (SQLite: DELETE without WHERE, its truncate optimization). */
+    b_warm(id[3], 77);
+    t = a_run(W_TRUNCATE, 0, 0);
+    ck_assert_msg(b_wait(id[3], -1, t) >= 0, "TRUNCATE in A not seen by B");
+    ck_assert_int_gt(lstats().notifications + lstats().losses, 0);
+}
+END_TEST
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The lag: A updates a key B holds; the time from A's commit returning to B's get returning
+ * the new value (the drop, then a load), over N rounds. */
+START_TEST(test_lag_commit_in_a_to_drop_in_b)
+{
+    a_start();
+    b_open();
+    int ready = -1;
+    ck_assert_int_eq(full_read(from_a, &ready, sizeof ready), 0);
+    int64_t id = add_user("lag", 0);
+    enum { N = 200 };
+    int64_t lag[N];
+    for (int i = 0; i < N; i++) {
+        b_warm(id, i);
+        cmd c = { W_RAW, id, i + 1 };
+        full_write(to_a, &c, sizeof c);
+        /* B's gets (hits until the drop) until one returns A's value */
+        int64_t t1, spin0 = now_ns();
+        for (;;) {
+            if (b_score(id) == i + 1) {
+                t1 = now_ns();
+                break;
+            }
+            ck_assert_msg(now_ns() - spin0 < (int64_t)LAG_BOUND_MS * 1000000, "round %d: not seen", i);
+            struct timespec ts = { 0, 20000 };
+            nanosleep(&ts, NULL);
+        }
+        int res;
+        int64_t t0;
+        ck_assert_int_eq(full_read(from_a, &res, sizeof res), 0);
+        ck_assert_int_eq(full_read(from_a, &t0, sizeof t0), 0);
+        ck_assert_int_eq(res, ORM_OK);
+        lag[i] = t1 > t0 ? t1 - t0 : 0;
+    }
+    qsort(lag, N, sizeof lag[0], cmp_i64);
+    double p50 = (double)lag[N / 2] / 1e6, p99 = (double)lag[N * 99 / 100] / 1e6;
+    printf("coherence lag (%s, commit in A -> seen by B's get, %d rounds): p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
+           pg() ? "postgres" : "sqlite", N, p50, p99, (double)lag[N - 1] / 1e6);
+    fflush(stdout);
+    ck_assert_msg(p99 < LAG_BOUND_MS, "p99 lag %.3f ms", p99);
+}
+END_TEST
+
+/* PostgreSQL: the listener's backend is terminated. B drops what it cached, reconnects, and
+ * later writes are seen again. */
+START_TEST(test_listener_killed_drops_and_reconnects)
+{
+    if (!pg())
+        return; /* SQLite has no listener connection to lose (the poller reads the file) */
+    a_start();
+    b_open();
+    int ready = -1;
+    ck_assert_int_eq(full_read(from_a, &ready, sizeof ready), 0);
+    int64_t id = add_user("kill", 1);
+    b_warm(id, 1);
+    orm_row_cache_listen_stats s0 = lstats();
+    ck_assert_uint_eq(s0.connects, 1);
+    orm_db *admin;
+    ck_assert_ok(orm_db_open(&admin, backend_dsn(), NULL));
+    int64_t killed = 0;
+    ck_assert_ok(orm_raw_exec(orm_db_session(admin), NULL,
+                              "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE query = 'LISTEN orm_row_cache' AND pid <> pg_backend_pid()",
+                              NULL, 0, &killed));
+    orm_db_close(admin);
+    int64_t t0 = now_ns();
+    while (lstats().connects < 2 && now_ns() - t0 < 5000000000LL) {
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    orm_row_cache_listen_stats s1 = lstats();
+    ck_assert_uint_eq(s1.losses, 1);
+    ck_assert_uint_eq(s1.connects, 2);
+    ck_assert_int_ge(__atomic_load_n(&events, __ATOMIC_RELAXED), 2);
+    /* The cached row was dropped: the next get is a miss. */
+    uint64_t m = ustats().misses;
+    ck_assert_double_eq(b_score(id), 1);
+    ck_assert_uint_eq(ustats().misses, m + 1);
+    b_warm(id, 1);
+    int64_t t = a_run(W_ORM, id, 5);
+    ck_assert_msg(b_wait(id, 5, t) >= 0, "a write after the reconnect was not seen");
+}
+END_TEST
+
+/* One process: a row changed by a database trigger (no SQL scanner can tell) is dropped by
+ * key through the feed, after the commit; a rollback drops nothing; the other keys stay. */
+START_TEST(test_trigger_side_effect_dropped_at_commit_only)
+{
+    b_open_poll(-1); /* this process's own commits would move data_version: drop everything */
+    int64_t a = add_user("a", 1), b = add_user("b", 1);
+    ck_assert_ok(orm_exec_sql(it_s, NULL, pg()
+        ? "CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+          "UPDATE users SET score = score + 1 WHERE id = NEW.user_id; RETURN NULL; END $$;"
+          "CREATE TRIGGER post_bump AFTER INSERT ON posts FOR EACH ROW EXECUTE FUNCTION bump();"
+        : "CREATE TRIGGER post_bump AFTER INSERT ON posts BEGIN "
+          "UPDATE users SET score = score + 1 WHERE id = NEW.user_id; END;"));
+    b_warm(a, 1);
+    b_warm(b, 1);
+    orm_value args[1] = { orm_int(a) };
+    /* Rolled back: nothing dropped, the row stays cached and right. */
+    orm_tx *tx;
+    ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, NULL));
+    ck_assert_ok(orm_raw_exec(orm_tx_session(tx), NULL,
+                              "INSERT INTO posts (user_id, title, views) VALUES (?, 'x', 0)", args, 1, NULL));
+    ck_assert_ok(orm_tx_rollback(tx));
+    orm_tx_free(tx);
+    struct timespec pause = { 0, 200 * 1000000 };
+    nanosleep(&pause, NULL);
+    uint64_t h = ustats().hits;
+    ck_assert_double_eq(b_score(a), 1);
+    ck_assert_uint_eq(ustats().hits, h + 1);
+    /* Committed: a's key is dropped (by key: b stays a hit). */
+    int64_t t0 = now_ns();
+    ck_assert_ok(orm_raw_exec(it_s, NULL, "INSERT INTO posts (user_id, title, views) VALUES (?, 'y', 0)",
+                              args, 1, NULL));
+    ck_assert_msg(b_wait(a, 2, t0) >= 0, "the trigger's write was not seen");
+    h = ustats().hits;
+    ck_assert_double_eq(b_score(b), 1);
+    ck_assert_uint_eq(ustats().hits, h + 1);
+    ck_assert_uint_ge(lstats().rows_dropped, 1);
+}
+END_TEST
+
+/* Reads of the tag (n, or -1) and membership (role's first letter, or 0) on B. */
+static int64_t tag_n(const char *name)
+{
+    coh_tag t;
+    memset(&t, 0, sizeof t);
+    orm_value k = orm_text(name);
+    int r = orm_get(it_s, NULL, &tag_model, &t, &k);
+    if (r == ORM_ENOTFOUND)
+        return -1;
+    ck_assert_ok(r);
+    int64_t n = t.n;
+    orm_model_clear(&tag_model, &t);
+    return n;
+}
+
+static char role_of(int32_t org, int64_t uid)
+{
+    it_membership m;
+    memset(&m, 0, sizeof m);
+    orm_value k[2] = { orm_int(org), orm_int(uid) };
+    ck_assert_ok(orm_get(it_s, NULL, &it_membership_model, &m, k));
+    char c = m.role[0];
+    orm_model_clear(&it_membership_model, &m);
+    return c;
+}
+
+/* Wait (within the bound) for f() == want, after warming it to a hit. */
+#define WAIT_FOR(expr, want)                                                                  \
+    do {                                                                                      \
+        int64_t t0_ = now_ns();                                                               \
+        while ((expr) != (want)) {                                                            \
+            ck_assert_msg(now_ns() - t0_ < (int64_t)LAG_BOUND_MS * 1000000, #expr " stale");  \
+            struct timespec ts_ = { 0, 500000 };                                              \
+            nanosleep(&ts_, NULL);                                                            \
+        }                                                                                     \
+    } while (0)
+
+static uint64_t hits_of(const orm_model *m)
+{
+    orm_row_cache_stats s;
+    ck_assert_ok(orm_row_cache_stats_get(rc, m, &s));
+    return s.hits;
+}
+
+/* Hit twice in a row: cached (a late report of the setup's own writes may drop it once). */
+#define WARM(expr, want, model)                                                               \
+    do {                                                                                      \
+        int64_t t0_ = now_ns();                                                               \
+        for (;;) {                                                                            \
+            ck_assert((expr) == (want));                                                      \
+            uint64_t h_ = hits_of(model);                                                     \
+            ck_assert((expr) == (want));                                                      \
+            if (hits_of(model) == h_ + 1)                                                     \
+                break;                                                                        \
+            ck_assert_msg(now_ns() - t0_ < (int64_t)LAG_BOUND_MS * 1000000, #expr " uncached"); \
+            struct timespec ts_ = { 0, 1000000 };                                             \
+            nanosleep(&ts_, NULL);                                                            \
+        }                                                                                     \
+    } while (0)
+
+/* Text keys with ':' and '\\' in a table named with ':', and composite keys: a write made
+ * elsewhere drops exactly the key on PostgreSQL (the trigger's encoding is the row cache's:
+ * the other key stays a hit); on SQLite (another connection: data_version) the model. */
+START_TEST(test_text_and_composite_keys)
+{
+    b_open();
+    static const char odd[] = "a:b\\c'd";
+    coh_tag t1 = { (char *)odd, 1 }, t2 = { (char *)"plain", 1 };
+    ck_assert_ok(orm_insert_one(it_s, NULL, &tag_model, &t1));
+    ck_assert_ok(orm_insert_one(it_s, NULL, &tag_model, &t2));
+    int64_t uid = add_user("m", 1);
+    it_membership m1 = { 1, uid, (char *)"member" }, m2 = { 2, uid, (char *)"member" };
+    ck_assert_ok(orm_insert_one(it_s, NULL, &it_membership_model, &m1));
+    ck_assert_ok(orm_insert_one(it_s, NULL, &it_membership_model, &m2));
+    WARM(tag_n(odd), 1, &tag_model);
+    WARM(tag_n("plain"), 1, &tag_model);
+    WARM(role_of(1, uid), 'm', &it_membership_model);
+    WARM(role_of(2, uid), 'm', &it_membership_model);
+    orm_db *other;
+    ck_assert_ok(orm_db_open(&other, backend_dsn(), NULL));
+    orm_value a[2] = { orm_text(odd), orm_int(uid) };
+    ck_assert_ok(orm_raw_exec(orm_db_session(other), NULL, "UPDATE \"coh:tags\" SET n = 2 WHERE name = ?", a, 1,
+                              NULL));
+    ck_assert_ok(orm_raw_exec(orm_db_session(other), NULL,
+                              "UPDATE memberships SET role = 'owner' WHERE org_id = 1 AND user_id = ?", a + 1, 1,
+                              NULL));
+    orm_db_close(other);
+    WAIT_FOR(tag_n(odd), 2);
+    WAIT_FOR(role_of(1, uid), 'o');
+    if (pg()) { /* exactly those keys */
+        uint64_t h = hits_of(&tag_model);
+        ck_assert_int_eq(tag_n("plain"), 1);
+        ck_assert_uint_eq(hits_of(&tag_model), h + 1);
+        h = hits_of(&it_membership_model);
+        ck_assert_int_eq(role_of(2, uid), 'm');
+        ck_assert_uint_eq(hits_of(&it_membership_model), h + 1);
+    }
+}
+END_TEST
+
+/* Strict mode (SQLite): with a poller too slow to matter, B's very next get after A's commit
+ * already returns A's write (data_version is checked before the hit). PostgreSQL has no
+ * synchronous check: the listener's lag applies. */
+START_TEST(test_strict_next_get_sees_the_write)
+{
+    a_start();
+    b_open_opts(600000, true);
+    int ready = -1;
+    ck_assert_int_eq(full_read(from_a, &ready, sizeof ready), 0);
+    int64_t id = add_user("strict", 1);
+    for (int i = 2; i < 12; i++) {
+        b_warm(id, i - 1);
+        int64_t t = a_run(i % 2 ? W_ORM : W_RAW, id, i);
+        if (pg())
+            ck_assert_msg(b_wait(id, i, t) >= 0, "round %d not seen", i);
+        else
+            ck_assert_double_eq(b_score(id), i);
+    }
+}
+END_TEST
+
+/* A commit that changed more rows than a report carries one by one (the row limit on
+ * PostgreSQL, 4096 rows per transaction on SQLite): one whole-model drop, not thousands of
+ * keys. The rows are changed by a database trigger, so only the feed can report them. */
+START_TEST(test_many_rows_in_one_commit_report_the_table)
+{
+    b_open_poll(-1);
+    orm_raw_options o = ORM_RAW_OPTIONS_INIT;
+    o.allow_unsafe = 1;
+    ck_assert_ok(orm_raw_exec_opts(it_s, NULL, pg()
+        ? "INSERT INTO users (name, score, active) SELECT 'n' || x, 1, true FROM generate_series(1, 5000) x"
+        : "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < 5000) "
+          "INSERT INTO users (name, score, active) SELECT 'n' || x, 1, 1 FROM s", NULL, 0, NULL, &o));
+    int64_t t0 = now_ns();
+    while (lstats().models_dropped < 1) { /* the insert's own report: one, for the table */
+        ck_assert_msg(now_ns() - t0 < (int64_t)LAG_BOUND_MS * 1000000, "no table report for 5000 inserts");
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    ck_assert_ok(orm_exec_sql(it_s, NULL, pg()
+        ? "CREATE FUNCTION bump_all() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+          "UPDATE users SET score = score + 1; RETURN NULL; END $$;"
+          "CREATE TRIGGER post_bump_all AFTER INSERT ON posts FOR EACH ROW EXECUTE FUNCTION bump_all();"
+        : "CREATE TRIGGER post_bump_all AFTER INSERT ON posts BEGIN UPDATE users SET score = score + 1; END;"));
+    int64_t id = add_user("probe", 1); /* users.id of a row the trigger will change */
+    b_warm(id, 1);
+    orm_row_cache_listen_stats s0 = lstats();
+    orm_value a[1] = { orm_int(id) };
+    t0 = now_ns();
+    ck_assert_ok(orm_raw_exec(it_s, NULL, "INSERT INTO posts (user_id, title, views) VALUES (?, 'z', 0)", a, 1,
+                              NULL));
+    ck_assert_msg(b_wait(id, 2, t0) >= 0, "the trigger's 5001-row update was not seen");
+    orm_row_cache_listen_stats s1 = lstats();
+    ck_assert_uint_eq(s1.models_dropped, s0.models_dropped + 1);
+    ck_assert_uint_eq(s1.rows_dropped, s0.rows_dropped);
+}
+END_TEST
+
+/* B's own committed writes: the report of each arrives after B already dropped and maybe
+ * reloaded the key; it only drops again, so every read returns B's last write, never an
+ * older row. */
+START_TEST(test_own_write_is_never_undone_by_its_report)
+{
+    b_open();
+    int64_t id = add_user("own", 0);
+    for (int i = 1; i <= 20; i++) {
+        it_user u;
+        memset(&u, 0, sizeof u);
+        orm_value k = orm_int(id);
+        ck_assert_ok(orm_get(it_s, NULL, &it_user_model, &u, &k));
+        u.score = i;
+        ck_assert_ok(orm_update_one(it_s, NULL, &it_user_model, &u));
+        orm_model_clear(&it_user_model, &u);
+        int64_t t0 = now_ns();
+        while (now_ns() - t0 < 10 * 1000000) /* 10 ms of reads while the report lands */
+            ck_assert_double_eq(b_score(id), i);
+    }
+    ck_assert_uint_gt(lstats().notifications + lstats().losses, 0);
+}
+END_TEST
+
+START_TEST(test_bad_arguments)
+{
+    b_open();
+    orm_row_cache_listen_stats st;
+    ck_assert_int_eq(orm_row_cache_listen(NULL, &it_user_model, NULL), ORM_EINVAL);
+    ck_assert_int_eq(orm_row_cache_listen(rc, &it_post_model, NULL), ORM_EINVAL); /* not cached */
+    ck_assert(it_msg_has("does not cache"));
+    orm_row_cache_listen_options lo = ORM_ROW_CACHE_LISTEN_OPTIONS_INIT;
+    lo.version = 99;
+    ck_assert_int_eq(orm_row_cache_listen(rc, &it_user_model, &lo), ORM_EINVAL);
+    ck_assert_int_eq(orm_row_cache_listen_stats_get(NULL, &st), ORM_EINVAL);
+    ck_assert_int_eq(orm_row_cache_triggers_install(NULL, NULL, &it_user_model, 0), ORM_EINVAL);
+    ck_assert_int_eq(orm_row_cache_triggers_install(it_db, NULL, NULL, 0), ORM_EINVAL);
+    ck_assert_int_eq(orm_row_cache_triggers_remove(it_db, NULL, NULL), ORM_EINVAL);
+    /* remove, twice (nothing left: still ORM_OK), then a write reports nothing on PG */
+    ck_assert_ok(orm_row_cache_triggers_remove(it_db, NULL, &it_user_model));
+    ck_assert_ok(orm_row_cache_triggers_remove(it_db, NULL, &it_user_model));
+    if (pg()) {
+        orm_db *other;
+        ck_assert_ok(orm_db_open(&other, backend_dsn(), NULL));
+        int64_t id = add_user("rm", 1);
+        b_warm(id, 1);
+        orm_row_cache_listen_stats s0 = lstats();
+        orm_value a[1] = { orm_int(id) };
+        ck_assert_ok(orm_raw_exec(orm_db_session(other), NULL, "UPDATE users SET score = 2 WHERE id = ?", a, 1,
+                                  NULL));
+        orm_db_close(other);
+        struct timespec pause = { 0, 200 * 1000000 };
+        nanosleep(&pause, NULL);
+        ck_assert_uint_eq(lstats().notifications, s0.notifications);
+        ck_assert_double_eq(b_score(id), 1); /* stale: nothing reported it (TTL bounds it) */
+    }
+}
+END_TEST
+
+Suite *it_coherence_suite(void)
+{
+    Suite *s = suite_create("coherence");
+    TCase *tc = tcase_create("coherence");
+    tcase_add_checked_fixture(tc, co_setup, co_teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_every_kind_of_write_in_a_is_seen_by_b);
+    tcase_add_test(tc, test_lag_commit_in_a_to_drop_in_b);
+    tcase_add_test(tc, test_listener_killed_drops_and_reconnects);
+    tcase_add_test(tc, test_trigger_side_effect_dropped_at_commit_only);
+    tcase_add_test(tc, test_text_and_composite_keys);
+    tcase_add_test(tc, test_strict_next_get_sees_the_write);
+    tcase_add_test(tc, test_many_rows_in_one_commit_report_the_table);
+    tcase_add_test(tc, test_own_write_is_never_undone_by_its_report);
+    tcase_add_test(tc, test_bad_arguments);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    if (it_config_init() != 0)
+        return EXIT_FAILURE;
+    return orm_test_run(it_coherence_suite());
+}
