@@ -534,7 +534,7 @@ START_TEST(test_trigger_side_effect_dropped_at_commit_only)
     b_open_poll(-1); /* this process's own commits would move data_version: drop everything */
     int64_t a = add_user("a", 1), b = add_user("b", 1);
     ck_assert_ok(orm_exec_sql(it_s, NULL, pg()
-        ? "CREATE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        ? "CREATE OR REPLACE FUNCTION bump() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
           "UPDATE users SET score = score + 1 WHERE id = NEW.user_id; RETURN NULL; END $$;"
           "CREATE TRIGGER post_bump AFTER INSERT ON posts FOR EACH ROW EXECUTE FUNCTION bump();"
         : "CREATE TRIGGER post_bump AFTER INSERT ON posts BEGIN "
@@ -706,7 +706,7 @@ START_TEST(test_many_rows_in_one_commit_report_the_table)
         nanosleep(&ts, NULL);
     }
     ck_assert_ok(orm_exec_sql(it_s, NULL, pg()
-        ? "CREATE FUNCTION bump_all() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        ? "CREATE OR REPLACE FUNCTION bump_all() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
           "UPDATE users SET score = score + 1; RETURN NULL; END $$;"
           "CREATE TRIGGER post_bump_all AFTER INSERT ON posts FOR EACH ROW EXECUTE FUNCTION bump_all();"
         : "CREATE TRIGGER post_bump_all AFTER INSERT ON posts BEGIN UPDATE users SET score = score + 1; END;"));
