@@ -44,21 +44,8 @@ static orm_row_cache *rc;
 static pid_t a_pid = -1;
 static int to_a = -1, from_a = -1;
 
-static const char *backend_dsn(void)
-{
-    static char buf[4096];
-    const char *dsn = getenv("ORM_TEST_DSN");
-    if (!dsn || !*dsn || strcmp(dsn, "sqlite") == 0) {
-        if (!co_path)
-            co_path = orm_test_temp_path("coh");
-        /* with a DSN option: the poller must open the file, not "file?option" */
-        snprintf(buf, sizeof buf, "sqlite:%s?foreign_keys=on", co_path);
-        return buf;
-    }
-    if (strncmp(dsn, "env:", 4) == 0)
-        return getenv(dsn + 4);
-    return dsn;
-}
+/* With a DSN option: the poller must open the file, not "file?option". */
+static const char *backend_dsn(void) { return orm_test_backend_dsn(&co_path, "coh", "foreign_keys=on"); }
 
 static bool pg(void)
 {
@@ -305,16 +292,7 @@ static void co_teardown(void)
     orm_db_close(it_db);
     it_db = NULL;
     it_s = NULL;
-    if (co_path) {
-        static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
-        for (size_t i = 0; i < 4; i++) {
-            char p[4096];
-            snprintf(p, sizeof p, "%s%s", co_path, sfx[i]);
-            unlink(p);
-        }
-        free(co_path);
-        co_path = NULL;
-    }
+    orm_test_remove_db(&co_path);
 }
 
 static orm_row_cache_listen_stats lstats(void)

@@ -32,20 +32,7 @@ static void rc_setup(void)
     other = NULL;
 }
 
-static const char *backend_dsn(void)
-{
-    static char buf[4096];
-    const char *dsn = getenv("ORM_TEST_DSN");
-    if (!dsn || !*dsn || strcmp(dsn, "sqlite") == 0) {
-        if (!rc_path)
-            rc_path = orm_test_temp_path("rc");
-        snprintf(buf, sizeof buf, "sqlite:%s", rc_path);
-        return buf;
-    }
-    if (strncmp(dsn, "env:", 4) == 0)
-        return getenv(dsn + 4);
-    return dsn;
-}
+static const char *backend_dsn(void) { return orm_test_backend_dsn(&rc_path, "rc", NULL); }
 
 /* Open the db, attach a local cache with users (and memberships, alltypes) read-write. */
 static void rc_open_with(orm_middleware *outer, const orm_row_cache_model_options *users_opts)
@@ -77,16 +64,7 @@ static void rc_teardown(void)
     orm_db_close(it_db);
     it_db = NULL;
     it_s = NULL;
-    if (rc_path) {
-        static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
-        for (size_t i = 0; i < 4; i++) {
-            char p[4096];
-            snprintf(p, sizeof p, "%s%s", rc_path, sfx[i]);
-            unlink(p);
-        }
-        free(rc_path);
-        rc_path = NULL;
-    }
+    orm_test_remove_db(&rc_path);
 }
 
 static orm_row_cache_stats stats(const orm_model *m)

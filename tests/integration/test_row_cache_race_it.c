@@ -96,20 +96,7 @@ static unsigned rnd(worker *w)
 
 static double fresh(worker *w) { return (double)(w->t + 1) * 1e6 + (double)++w->seq; }
 
-static const char *backend_dsn(void)
-{
-    static char buf[4096];
-    const char *dsn = getenv("ORM_TEST_DSN");
-    if (!dsn || !*dsn || strcmp(dsn, "sqlite") == 0) {
-        if (!race_path)
-            race_path = orm_test_temp_path("rcrace");
-        snprintf(buf, sizeof buf, "sqlite:%s", race_path);
-        return buf;
-    }
-    if (strncmp(dsn, "env:", 4) == 0)
-        return getenv(dsn + 4);
-    return dsn;
-}
+static const char *backend_dsn(void) { return orm_test_backend_dsn(&race_path, "rcrace", NULL); }
 
 static int is_pg(void) { return strcmp(orm_db_backend(it_db), "postgres") == 0; }
 
@@ -553,16 +540,7 @@ static void race_teardown(void)
     orm_db_close(it_db);
     it_db = NULL;
     it_s = NULL;
-    if (race_path) {
-        static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
-        for (size_t i = 0; i < 4; i++) {
-            char p[4096];
-            snprintf(p, sizeof p, "%s%s", race_path, sfx[i]);
-            unlink(p);
-        }
-        free(race_path);
-        race_path = NULL;
-    }
+    orm_test_remove_db(&race_path);
 }
 
 static void race_setup(void)

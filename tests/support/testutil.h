@@ -10,6 +10,15 @@ int orm_test_run(Suite *suite);
 /* A fresh path under the temp folder for a database file (caller frees). */
 char *orm_test_temp_path(const char *stem);
 
+/* The DSN of the backend ORM_TEST_DSN names, for suites that open their own dbs: "sqlite" (or
+ * unset) is a SQLite file at *path (made with orm_test_temp_path(stem) on first use; options,
+ * when not NULL, appended as "?options"), "env:VAR" is $VAR, anything else is used as is.
+ * The string is static: valid until the next call. */
+const char *orm_test_backend_dsn(char **path, const char *stem, const char *options);
+
+/* Remove the SQLite file *path and its journals, free *path and set it NULL. NULL-safe. */
+void orm_test_remove_db(char **path);
+
 /* Assert that rc is expected, printing orm_error_last() when it is not. */
 #define ck_assert_orm(rc, expected)                                                      \
     do {                                                                                 \
