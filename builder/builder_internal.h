@@ -89,6 +89,9 @@ int orm__builder_run(orm_builder_base *q, orm_ctx *ctx, orm_query_kind qkind, or
  * ORM_OK, or ORM_ETYPE naming table.column with the last error set (builder/typecheck.c). */
 int orm__value_check(const orm_model *m, size_t field, orm_value v, int write);
 
+/* "SELECT <every column of m> FROM <m's table>": the head of the reads by key. */
+void orm__builder_select_model(orm_sql_buf *b, const orm_model *m);
+
 /* Map the row r is on into out (zeroed first), field k from column k (the column order of
  * the fast paths' SELECTs). */
 int orm__map_row_identity(const orm_model *model, orm_rows *r, void *out);

@@ -74,7 +74,7 @@ static void where_key(orm_sql_buf *b, const orm_model *m)
     }
 }
 
-static void build_get(orm_sql_buf *b, const orm_model *m)
+void orm__builder_select_model(orm_sql_buf *b, const orm_model *m)
 {
     orm__sql_buf_put(b, "SELECT ");
     for (size_t i = 0; i < m->nfields; i++) {
@@ -84,6 +84,11 @@ static void build_get(orm_sql_buf *b, const orm_model *m)
     }
     orm__sql_buf_put(b, " FROM ");
     orm__sql_buf_ident(b, m->table);
+}
+
+static void build_get(orm_sql_buf *b, const orm_model *m)
+{
+    orm__builder_select_model(b, m);
     where_key(b, m);
 }
 
@@ -125,13 +130,14 @@ static void build_insert_returning(orm_sql_buf *b, const orm_model *m)
     orm__sql_buf_ident(b, m->fields[autoinc_of(m)].column);
 }
 
-static void build_update(orm_sql_buf *b, const orm_model *m)
+/* UPDATE ... SET <the fields in mask, or every non-key field when mask is NULL> WHERE key. */
+static void build_update_set(orm_sql_buf *b, const orm_model *m, const uint64_t *mask)
 {
     orm__sql_buf_put(b, "UPDATE ");
     orm__sql_buf_ident(b, m->table);
     size_t n = 0;
     for (size_t i = 0; i < m->nfields; i++) {
-        if (is_key(m, i))
+        if (mask ? !(mask[i / 64] >> (i % 64) & 1) : is_key(m, i))
             continue;
         orm__sql_buf_put(b, n++ ? ", " : " SET ");
         orm__sql_buf_ident(b, m->fields[i].column);
@@ -140,6 +146,8 @@ static void build_update(orm_sql_buf *b, const orm_model *m)
     }
     where_key(b, m);
 }
+
+static void build_update(orm_sql_buf *b, const orm_model *m) { build_update_set(b, m, NULL); }
 
 static void build_delete(orm_sql_buf *b, const orm_model *m)
 {
@@ -417,21 +425,6 @@ int orm_delete_one(orm_session *s, orm_ctx *ctx, const orm_model *model, const v
 }
 
 /* UPDATE ... SET the fields of mask (in field order) WHERE key. */
-static void build_update_fields(orm_sql_buf *b, const orm_model *m, const uint64_t *mask)
-{
-    orm__sql_buf_put(b, "UPDATE ");
-    orm__sql_buf_ident(b, m->table);
-    size_t n = 0;
-    for (size_t i = 0; i < m->nfields; i++) {
-        if (!(mask[i / 64] >> (i % 64) & 1))
-            continue;
-        orm__sql_buf_put(b, n++ ? ", " : " SET ");
-        orm__sql_buf_ident(b, m->fields[i].column);
-        orm__sql_buf_put(b, " = ");
-        orm__sql_buf_param(b, orm_null());
-    }
-    where_key(b, m);
-}
 
 /* The UPDATE of this field set: found in the entry's list, else rendered and pushed. */
 static int fieldset_sql(orm_session *s, orm_model_entry *e, const uint64_t *mask, size_t nwords,
@@ -445,7 +438,7 @@ static int fieldset_sql(orm_session *s, orm_model_entry *e, const uint64_t *mask
         }
     orm_sql_buf b;
     orm__sql_buf_init(&b, orm__dialect_for_db(s->db));
-    build_update_fields(&b, q->model, mask);
+    build_update_set(&b, q->model, mask);
     char *text;
     int rc = slot_text(&b, &text);
     if (rc)

@@ -51,14 +51,7 @@ static int row_has_key(const orm_model *m, const void *row, const orm_value *key
 static void render(orm_sql_buf *b, const orm_model *m, const orm_value *keys, const size_t *idx, size_t n)
 {
     size_t npk = m->npk;
-    orm__sql_buf_put(b, "SELECT ");
-    for (size_t i = 0; i < m->nfields; i++) {
-        if (i)
-            orm__sql_buf_put(b, ", ");
-        orm__sql_buf_ident(b, m->fields[i].column);
-    }
-    orm__sql_buf_put(b, " FROM ");
-    orm__sql_buf_ident(b, m->table);
+    orm__builder_select_model(b, m);
     orm__sql_buf_put(b, " WHERE ");
     if (npk > 1)
         orm__sql_buf_putc(b, '(');

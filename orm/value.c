@@ -84,7 +84,11 @@ static int split(orm_timestamp ts, int64_t *y, int *m, int *d, int64_t *secs, in
     return ORM_OK;
 }
 
-int orm_timestamp_format(orm_timestamp ts, char *buf, size_t buflen)
+/* "YYYY-MM-DD HH:MM:SS.ffffff", or with shortest set the shortest of the forms that all sort
+ * by text: each drops only a tail of zeros, so of two different instants the earlier is
+ * always the smaller text (see value.h), and an instant written longer (datetime() at
+ * midnight, strftime's ".000") is never smaller than ours. */
+static int format(orm_timestamp ts, char *buf, size_t buflen, int shortest)
 {
     if (!buf || buflen < 27)
         return orm__error_set(ORM_EINVAL, "value", "timestamp buffer too small (%zu bytes)", buflen);
@@ -93,32 +97,25 @@ int orm_timestamp_format(orm_timestamp ts, char *buf, size_t buflen)
     int rc = split(ts, &y, &m, &d, &secs, &us);
     if (rc != ORM_OK)
         return rc;
-    int n = snprintf(buf, buflen, "%04d-%02d-%02d %02d:%02d:%02d.%06d", (int)y, m, d,
-                     (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60), (int)us);
-    return n;
-}
-
-/* The shortest of the forms that all sort by text: each drops only a tail of zeros, so of two
- * different instants the earlier is always the smaller text (see value.h), and an instant
- * written longer (datetime() at midnight, strftime's ".000") is never smaller than ours. */
-int orm_timestamp_format_short(orm_timestamp ts, char *buf, size_t buflen)
-{
-    if (!buf || buflen < 27)
-        return orm__error_set(ORM_EINVAL, "value", "timestamp buffer too small (%zu bytes)", buflen);
-    int64_t y = 0, secs = 0, us = 0; /* set by split; zeroed for -Wmaybe-uninitialized */
-    int m, d;
-    int rc = split(ts, &y, &m, &d, &secs, &us);
-    if (rc != ORM_OK)
-        return rc;
-    if (secs == 0 && us == 0)
+    if (shortest && secs == 0 && us == 0)
         return snprintf(buf, buflen, "%04d-%02d-%02d", (int)y, m, d);
     int n = snprintf(buf, buflen, "%04d-%02d-%02d %02d:%02d:%02d", (int)y, m, d,
                      (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
-    if (us == 0)
+    if (shortest && us == 0)
         return n;
-    if (us % 1000 == 0) /* milliseconds: what SQLite's %f and 'subsec' write */
+    if (shortest && us % 1000 == 0) /* milliseconds: what SQLite's %f and 'subsec' write */
         return n + snprintf(buf + n, buflen - (size_t)n, ".%03d", (int)(us / 1000));
     return n + snprintf(buf + n, buflen - (size_t)n, ".%06d", (int)us);
+}
+
+int orm_timestamp_format(orm_timestamp ts, char *buf, size_t buflen)
+{
+    return format(ts, buf, buflen, 0);
+}
+
+int orm_timestamp_format_short(orm_timestamp ts, char *buf, size_t buflen)
+{
+    return format(ts, buf, buflen, 1);
 }
 
 /* Read exactly n decimal digits at *p (bounded by end). */
