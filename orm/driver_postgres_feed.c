@@ -31,6 +31,7 @@
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
 #include "orm/feed.h"
+#include "orm/middleware_internal.h" /* orm__sbuf */
 
 #define CHANNEL "orm_row_cache"
 
@@ -80,91 +81,59 @@ static const char FUNCTION_SQL[] =
     "  RETURN NULL;\n"
     "END $orm$;\n";
 
-/* A growing string; failed set on the first allocation failure. */
-typedef struct sb {
-    char *p;
-    size_t n, cap;
-    int failed;
-} sb;
-
-static void sb_add(sb *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *p = orm__realloc(b->p, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void sb_str(sb *b, const char *s) { sb_add(b, s, strlen(s)); }
-
 /* s quoted with q (doubled inside): an identifier ("...") or a literal ('...'; the server
  * runs with standard_conforming_strings, so a backslash is itself). */
-static void sb_quoted(sb *b, const char *s, char q)
+static void sb_quoted(orm__sbuf *b, const char *s, char q)
 {
-    sb_add(b, &q, 1);
+    orm__sbuf_add(b, &q, 1);
     for (; *s; s++) {
         if (*s == q)
-            sb_add(b, &q, 1);
-        sb_add(b, s, 1);
+            orm__sbuf_add(b, &q, 1);
+        orm__sbuf_add(b, s, 1);
     }
-    sb_add(b, &q, 1);
+    orm__sbuf_add(b, &q, 1);
 }
 
-static void drop_triggers(sb *b, const char *table)
+static void drop_triggers(orm__sbuf *b, const char *table)
 {
     static const char *const names[] = { "orm_rc_ins", "orm_rc_upd", "orm_rc_del", "orm_rc_trunc" };
     for (size_t i = 0; i < 4; i++) {
-        sb_str(b, "DROP TRIGGER IF EXISTS ");
-        sb_str(b, names[i]);
-        sb_str(b, " ON ");
+        orm__sbuf_puts(b, "DROP TRIGGER IF EXISTS ");
+        orm__sbuf_puts(b, names[i]);
+        orm__sbuf_puts(b, " ON ");
         sb_quoted(b, table, '"');
-        sb_str(b, ";\n");
+        orm__sbuf_puts(b, ";\n");
     }
 }
 
-static void trigger(sb *b, const char *name, const char *event, const char *ref, const orm_model *m,
+static void trigger(orm__sbuf *b, const char *name, const char *event, const char *ref, const orm_model *m,
                     const char *prefix, size_t row_limit, int per_key)
 {
-    sb_str(b, "CREATE TRIGGER ");
-    sb_str(b, name);
-    sb_str(b, " AFTER ");
-    sb_str(b, event);
-    sb_str(b, " ON ");
+    orm__sbuf_puts(b, "CREATE TRIGGER ");
+    orm__sbuf_puts(b, name);
+    orm__sbuf_puts(b, " AFTER ");
+    orm__sbuf_puts(b, event);
+    orm__sbuf_puts(b, " ON ");
     sb_quoted(b, m->table, '"');
-    sb_str(b, ref);
-    sb_str(b, " FOR EACH STATEMENT EXECUTE FUNCTION orm_row_cache_notify(");
+    orm__sbuf_puts(b, ref);
+    orm__sbuf_puts(b, " FOR EACH STATEMENT EXECUTE FUNCTION orm_row_cache_notify(");
     sb_quoted(b, prefix, '\'');
-    char lim[32];
-    snprintf(lim, sizeof lim, ", '%zu'", row_limit);
-    sb_str(b, lim);
+    orm__sbuf_printf(b, ", '%zu'", row_limit);
     for (size_t k = 0; per_key && k < m->npk; k++) {
         const orm_field *f = &m->fields[m->pk[k]];
         char t = f->type == ORM_FIELD_TEXT ? 's' : f->type == ORM_FIELD_BLOB ? 'x'
                : f->type == ORM_FIELD_BOOL ? 'b' : 'i';
         char arg[2] = { t, ':' };
-        sb_str(b, ", '");
-        sb_add(b, arg, 2);
+        orm__sbuf_puts(b, ", '");
+        orm__sbuf_add(b, arg, 2);
         for (const char *p = f->column; *p; p++) {
             if (*p == '\'')
-                sb_add(b, "'", 1);
-            sb_add(b, p, 1);
+                orm__sbuf_add(b, "'", 1);
+            orm__sbuf_add(b, p, 1);
         }
-        sb_str(b, "'");
+        orm__sbuf_puts(b, "'");
     }
-    sb_str(b, ");\n");
+    orm__sbuf_puts(b, ");\n");
 }
 
 static int pg_feed_install(orm_conn *c, const orm_model *m, const char *prefix, size_t row_limit)
@@ -177,35 +146,37 @@ static int pg_feed_install(orm_conn *c, const orm_model *m, const char *prefix, 
         if (t == ORM_FIELD_DOUBLE || t == ORM_FIELD_TIMESTAMP)
             per_key = 0;
     }
-    sb b = { 0 };
-    sb_str(&b, FUNCTION_SQL);
+    orm__sbuf b = { 0 };
+    orm__sbuf_puts(&b, FUNCTION_SQL);
     drop_triggers(&b, m->table);
     trigger(&b, "orm_rc_ins", "INSERT", " REFERENCING NEW TABLE AS orm_new", m, prefix, row_limit, per_key);
     trigger(&b, "orm_rc_upd", "UPDATE", " REFERENCING OLD TABLE AS orm_old NEW TABLE AS orm_new", m, prefix,
             row_limit, per_key);
     trigger(&b, "orm_rc_del", "DELETE", " REFERENCING OLD TABLE AS orm_old", m, prefix, row_limit, per_key);
     trigger(&b, "orm_rc_trunc", "TRUNCATE", "", m, prefix, row_limit, 0);
-    if (b.failed) {
-        orm__free(b.p);
+    const char *sql = orm__sbuf_str(&b);
+    if (!sql) {
+        orm__sbuf_free(&b);
         return orm__error_nomem("postgres");
     }
     /* One simple query: the function and the triggers are created in one implicit
      * transaction, all or none. */
-    int rc = orm__driver_postgres.exec_script(c, NULL, b.p);
-    orm__free(b.p);
+    int rc = orm__driver_postgres.exec_script(c, NULL, sql);
+    orm__sbuf_free(&b);
     return rc;
 }
 
 static int pg_feed_remove(orm_conn *c, const orm_model *m)
 {
-    sb b = { 0 };
+    orm__sbuf b = { 0 };
     drop_triggers(&b, m->table);
-    if (b.failed) {
-        orm__free(b.p);
+    const char *sql = orm__sbuf_str(&b);
+    if (!sql) {
+        orm__sbuf_free(&b);
         return orm__error_nomem("postgres");
     }
-    int rc = orm__driver_postgres.exec_script(c, NULL, b.p);
-    orm__free(b.p);
+    int rc = orm__driver_postgres.exec_script(c, NULL, sql);
+    orm__sbuf_free(&b);
     return rc;
 }
 
