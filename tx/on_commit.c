@@ -31,14 +31,12 @@ int orm_tx_on_commit(orm_tx *tx, orm_tx_commit_cb fn, void *userdata)
 {
     if (!tx || !fn)
         return orm__error_set(ORM_EINVAL, "tx", "orm_tx_on_commit: NULL %s", !tx ? "tx" : "fn");
-    if (!orm__tx_usable(tx))
-        return orm__error_set(ORM_ETXDONE, "tx", "transaction already committed or rolled back");
     on_commit *oc = orm__malloc(sizeof *oc);
     if (!oc)
         return orm__error_nomem("tx");
     oc->fn = fn;
     oc->userdata = userdata;
-    int rc = orm__txn_hook_add(tx, &owner, on_end, oc);
+    int rc = orm__txn_hook_add(tx, &owner, on_end, oc); /* ORM_ETXDONE when tx is over */
     if (rc != ORM_OK)
         orm__free(oc);
     return rc;
