@@ -254,6 +254,62 @@ START_TEST(test_log_and_metrics_see_hits)
 }
 END_TEST
 
+/* The trace middleware's spans for gets: the hit says cached, the miss does not, both with
+ * the row count, and a get of a missing key (a miss, not found) is not cached either. */
+typedef struct span_log {
+    int n;
+    int cached[8];
+    int64_t rows[8];
+    int error[8];
+    char name[8][64];
+} span_log;
+
+static void keep_span(const orm_span *sp, void *handle, void *ud)
+{
+    (void)handle;
+    span_log *l = ud;
+    if (sp->kind != ORM_STMT_SELECT || l->n >= 8)
+        return;
+    l->cached[l->n] = sp->cached;
+    l->rows[l->n] = sp->rows;
+    l->error[l->n] = sp->error;
+    snprintf(l->name[l->n], sizeof l->name[0], "%s", sp->name);
+    l->n++;
+}
+
+START_TEST(test_trace_span_says_cached)
+{
+    static span_log sl;
+    memset(&sl, 0, sizeof sl);
+    orm_middleware tm;
+    orm_trace_options to = ORM_TRACE_OPTIONS_INIT;
+    to.on_end = keep_span;
+    to.userdata = &sl;
+    ck_assert_ok(orm_trace_middleware(&tm, &to));
+    rc_open_with(&tm, NULL);
+    int64_t id = add_user("ada", 1);
+    sl.n = 0;
+    score_of(id); /* miss: loads */
+    score_of(id); /* hit */
+    it_user g;
+    memset(&g, 0, sizeof g);
+    orm_value none = orm_int(id + 1000);
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &none), ORM_ENOTFOUND);
+    ck_assert_int_eq(sl.n, 3);
+    ck_assert_str_eq(sl.name[0], "SELECT users");
+    ck_assert_int_eq(sl.cached[0], 0);
+    ck_assert_int_eq(sl.rows[0], 1);
+    ck_assert_int_eq(sl.cached[1], 1);
+    ck_assert_int_eq(sl.rows[1], 1);
+    ck_assert_int_eq(sl.error[1], ORM_OK);
+    ck_assert_int_eq(sl.cached[2], 0);
+    ck_assert_int_eq(sl.rows[2], 0);
+    orm_row_cache_stats s = stats(&it_user_model);
+    ck_assert_uint_eq(s.hits, 1);
+    ck_assert_uint_eq(s.misses, 2);
+}
+END_TEST
+
 START_TEST(test_writes_by_key_drop_after_the_database)
 {
     rc_open();
@@ -904,6 +960,7 @@ Suite *it_row_cache_suite(void)
     tcase_add_test(tc, test_hit_fills_like_the_database);
     tcase_add_test(tc, test_key_encoding_cannot_collide);
     tcase_add_test(tc, test_log_and_metrics_see_hits);
+    tcase_add_test(tc, test_trace_span_says_cached);
     tcase_add_test(tc, test_writes_by_key_drop_after_the_database);
     tcase_add_test(tc, test_negative_caching_and_inserts);
     tcase_add_test(tc, test_builder_and_raw_writes_drop_the_model);
