@@ -81,9 +81,17 @@ int orm__builder_build(orm_builder_base *q, const orm_dialect *d, orm_builder_re
 int orm__builder_to_sql(orm_builder_base *q, const orm_dialect *d, orm_sql *out, orm_builder_render_fn render,
                         int mode, const char *fn, const char *kind);
 /* The orm_<kind>_exec body for a one-statement builder: render for q's dialect and execute;
- * *affected (when given) is 0 unless it succeeds. */
+ * *affected (when given) is 0 unless it succeeds. in: as for orm__builder_exec. */
 int orm__builder_run(orm_builder_base *q, orm_ctx *ctx, orm_query_kind qkind, orm_builder_render_fn render,
-                     int64_t *affected, const char *fn, const char *kind);
+                     int64_t *affected, const char *fn, const char *kind, const orm_stmt_intent *in);
+
+/* Whether where (an UPDATE's or DELETE's) can only match the row of one primary key: where is
+ * an equality "key column = value", or an AND whose terms include one such equality for
+ * every key column of m, each value of the type the column's values have (orm_model_get's:
+ * an int for an integer column, text for a text one ...). Then key[0..npk-1] holds the
+ * values (borrowed from where) and it returns 1; else 0. A layer that knows the row (the row
+ * cache) then drops that key alone instead of every row of the model. */
+int orm__builder_where_key(const orm_model *m, const orm_expr *where, orm_value *key);
 
 /* Can field of m hold v (write: stored by INSERT/UPDATE) or be compared with it (write 0)?
  * ORM_OK, or ORM_ETYPE naming table.column with the last error set (builder/typecheck.c). */

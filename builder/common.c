@@ -8,11 +8,13 @@
  * every builder reports the same situation in the same words.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "builder/builder_internal.h"
 #include "builder/dialect_internal.h"
+#include "builder/expr_internal.h"
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
 
@@ -178,7 +180,7 @@ int orm__builder_to_sql(orm_builder_base *q, const orm_dialect *d, orm_sql *out,
 }
 
 int orm__builder_run(orm_builder_base *q, orm_ctx *ctx, orm_query_kind qkind, orm_builder_render_fn render,
-                     int64_t *affected, const char *fn, const char *kind)
+                     int64_t *affected, const char *fn, const char *kind, const orm_stmt_intent *in)
 {
     if (affected)
         *affected = 0;
@@ -189,11 +191,72 @@ int orm__builder_run(orm_builder_base *q, orm_ctx *ctx, orm_query_kind qkind, or
     if (rc)
         return rc;
     orm_exec_result res = { 0, 0 };
-    rc = orm__builder_exec(q->s, ctx, qkind, q->model, &b, &res, NULL);
+    rc = orm__builder_exec(q->s, ctx, qkind, q->model, &b, &res, in);
     orm__sql_buf_free(&b);
     if (rc == ORM_OK && affected)
         *affected = res.affected;
     return rc;
+}
+
+/* The value type orm_model_get gives for a field of type t. */
+static orm_value_type value_type_of(orm_field_type t)
+{
+    switch (t) {
+    case ORM_FIELD_INT16:
+    case ORM_FIELD_INT32:
+    case ORM_FIELD_INT64: return ORM_VALUE_INT;
+    case ORM_FIELD_DOUBLE: return ORM_VALUE_DOUBLE;
+    case ORM_FIELD_BOOL: return ORM_VALUE_BOOL;
+    case ORM_FIELD_TEXT: return ORM_VALUE_TEXT;
+    case ORM_FIELD_BLOB: return ORM_VALUE_BLOB;
+    case ORM_FIELD_TIMESTAMP: return ORM_VALUE_TIMESTAMP;
+    }
+    return ORM_VALUE_NULL;
+}
+
+/* If e is "key column = value" (either side) of m with a value of the column's type, the
+ * index of that column in m->pk; else -1. */
+static int key_term(const orm_model *m, const orm_expr *e, const orm_value **v)
+{
+    if (e->kind != ORM_EX_BINOP || e->op != ORM_OP_EQ || !e->a || !e->b)
+        return -1;
+    const orm_expr *col = e->a->kind == ORM_EX_COL ? e->a : e->b->kind == ORM_EX_COL ? e->b : NULL;
+    const orm_expr *val = col == e->a ? e->b : e->a;
+    if (!col || val->kind != ORM_EX_VAL)
+        return -1;
+    size_t f; /* a name that does not resolve is no key term (rendering reports it) */
+    if (orm__builder_field(m, col->name, &f) != ORM_OK)
+        return -1;
+    for (size_t k = 0; k < m->npk; k++)
+        if (m->pk[k] == f) {
+            if (val->val.type != value_type_of(m->fields[f].type))
+                return -1;
+            *v = &val->val;
+            return (int)k;
+        }
+    return -1;
+}
+
+int orm__builder_where_key(const orm_model *m, const orm_expr *where, orm_value *key)
+{
+    if (!where || m->npk == 0 || m->npk > 32)
+        return 0;
+    uint32_t seen = 0;
+    const orm_expr *const *terms = (const orm_expr *const *)&where;
+    size_t n = 1;
+    if (where->kind == ORM_EX_AND) {
+        terms = (const orm_expr *const *)where->list;
+        n = where->nlist;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const orm_value *v;
+        int k = terms[i] ? key_term(m, terms[i], &v) : -1;
+        if (k < 0 || (seen & (1u << k)))
+            continue; /* another condition: it only narrows the one row further */
+        seen |= 1u << k;
+        key[k] = *v;
+    }
+    return seen == (m->npk == 32 ? UINT32_MAX : (1u << m->npk) - 1);
 }
 
 static const orm_stmt_intent update_where = { ORM_STMT_OP_UPDATE_WHERE, NULL, 0, NULL, NULL, NULL };

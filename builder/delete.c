@@ -68,5 +68,12 @@ int orm_delete_to_sql(orm_delete *q, const orm_dialect *d, orm_sql *out)
 
 int orm_delete_exec(orm_delete *q, orm_ctx *ctx, int64_t *affected)
 {
-    return orm__builder_run(ORM__BASE(q), ctx, ORM_QUERY_DELETE, render, affected, "orm_delete_exec", "delete");
+    /* A WHERE that pins one primary key: the row it may delete is known (DELETE_WHERE with
+     * that key). */
+    orm_stmt_intent in = { ORM_STMT_OP_DELETE_WHERE, NULL, 1, NULL, NULL, NULL };
+    orm_value key[32];
+    int one = q && !q->b.st.err && orm__builder_where_key(q->b.model, q->where, key);
+    in.key = key;
+    return orm__builder_run(ORM__BASE(q), ctx, ORM_QUERY_DELETE, render, affected, "orm_delete_exec", "delete",
+                            one ? &in : NULL);
 }

@@ -150,7 +150,24 @@ int orm_update_to_sql(orm_update *q, const orm_dialect *d, orm_sql *out)
     return orm__builder_to_sql(ORM__BASE(q), d, out, render, 0, "orm_update_to_sql", "update");
 }
 
+/* The intent of an UPDATE whose WHERE pins one primary key and whose SET leaves the key
+ * alone: the row it may change is known (UPDATE_WHERE with that key). */
+static const orm_stmt_intent *key_intent(const orm_update *q, orm_stmt_intent *in, orm_value *key)
+{
+    const orm_model *m = q->b.model;
+    for (size_t i = 0; i < q->nsets; i++)
+        if (is_key(m, q->sets[i].field))
+            return NULL; /* the row moves to another key */
+    if (!orm__builder_where_key(m, q->where, key))
+        return NULL;
+    *in = (orm_stmt_intent){ ORM_STMT_OP_UPDATE_WHERE, key, 1, NULL, NULL, NULL };
+    return in;
+}
+
 int orm_update_exec(orm_update *q, orm_ctx *ctx, int64_t *affected)
 {
-    return orm__builder_run(ORM__BASE(q), ctx, ORM_QUERY_UPDATE, render, affected, "orm_update_exec", "update");
+    orm_stmt_intent in;
+    orm_value key[32];
+    const orm_stmt_intent *ip = q && !q->b.st.err ? key_intent(q, &in, key) : NULL;
+    return orm__builder_run(ORM__BASE(q), ctx, ORM_QUERY_UPDATE, render, affected, "orm_update_exec", "update", ip);
 }

@@ -491,13 +491,16 @@ static int on_write(orm_row_cache *rc, rc_model *m, orm_stmt *st)
         return refuse_read_only(m, orm_stmt_kind_name(st->kind));
     char kb[KEY_STACK];
     char *key = NULL;
-    if (op == ORM_STMT_OP_UPDATE_ONE || op == ORM_STMT_OP_DELETE_ONE) {
-        if (!(key = key_of(kb, m, in->key)))
-            return orm__error_nomem("row_cache");
-    }
+    /* The one row the write can touch, when known: by key, or a builder whose WHERE pins one
+     * key (the builder sets in->key then). */
+    int one_row = op == ORM_STMT_OP_UPDATE_ONE || op == ORM_STMT_OP_DELETE_ONE ||
+                  ((op == ORM_STMT_OP_UPDATE_WHERE || op == ORM_STMT_OP_DELETE_WHERE) && in->key);
+    if (one_row && !(key = key_of(kb, m, in->key)))
+        return orm__error_nomem("row_cache");
     orm_tx *tx = orm_stmt_tx(st);
+    int save = op == ORM_STMT_OP_UPDATE_ONE || op == ORM_STMT_OP_DELETE_ONE;
     if (m->o.mode == ORM_ROW_CACHE_WRITE_BACK) {
-        if (!tx && key) { /* a save: the buffer takes it, the database later */
+        if (!tx && save) { /* a save: the buffer takes it, the database later */
             int r = orm__rc_wb_save(m, key, op == ORM_STMT_OP_UPDATE_ONE ? in->obj : NULL, in->key);
             key_done(key, kb);
             if (r == ORM_OK) {
@@ -524,6 +527,8 @@ static int on_write(orm_row_cache *rc, rc_model *m, orm_stmt *st)
     }
     int rc_ = orm_stmt_next(st);
     /* Drop whatever the outcome: a failed write may have been applied (a lost connection). */
+    if (key)
+        op = ORM_STMT_OP_UPDATE_ONE; /* one row: drop its key */
     switch (op) {
     case ORM_STMT_OP_UPDATE_ONE:
     case ORM_STMT_OP_DELETE_ONE:
@@ -539,7 +544,7 @@ static int on_write(orm_row_cache *rc, rc_model *m, orm_stmt *st)
         else
             orm__rc_drop_inserts(m);
         break;
-    default: /* UPSERT, UPDATE_WHERE, DELETE_WHERE */
+    default: /* UPSERT; UPDATE_WHERE, DELETE_WHERE whose rows are not known */
         if (t)
             orm__rc_tx_model(t, tx, m);
         else

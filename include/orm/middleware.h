@@ -122,10 +122,15 @@ typedef enum orm_stmt_op {
     ORM_STMT_OP_INSERT,         /* insert builder, one statement's rows: objs (nkeys of them;
                                    keys the database assigns are set once next returned) */
     ORM_STMT_OP_UPSERT,         /* the same with ON CONFLICT: existing rows may change */
-    ORM_STMT_OP_UPDATE_WHERE,   /* update builder (any WHERE, orm_update_from's too): the
-                                   rows it changes are not known; orm_update_fields too (key
-                                   given, obj not: only some of its fields are written) */
-    ORM_STMT_OP_DELETE_WHERE,   /* delete builder (any WHERE): the rows are not known */
+    ORM_STMT_OP_UPDATE_WHERE,   /* update builder (any WHERE, orm_update_from's too) and
+                                   orm_update_fields: key NULL, the rows it changes are not
+                                   known; key given (npk values), it can change only the row
+                                   of that key, which it leaves at that key (its WHERE pins
+                                   every key column to a value, orm_delete_by_key and
+                                   orm_update_from's WHERE among them; its SET no key column);
+                                   obj NULL either way */
+    ORM_STMT_OP_DELETE_WHERE,   /* delete builder (any WHERE): key NULL, the rows are not
+                                   known; key given, only the row of that key can go */
     ORM_STMT_OP_SAVEPOINT,      /* SAVEPOINT (kind SAVEPOINT) */
     ORM_STMT_OP_RELEASE,        /* RELEASE SAVEPOINT: its work joins the enclosing tx */
     ORM_STMT_OP_ROLLBACK_TO     /* ROLLBACK TO SAVEPOINT: its work is undone */
@@ -133,7 +138,8 @@ typedef enum orm_stmt_op {
 
 typedef struct orm_stmt_intent {
     orm_stmt_op op;
-    const orm_value *key;   /* GET, UPDATE_ONE, DELETE_ONE: npk values; GET_MANY: nkeys x npk */
+    const orm_value *key;   /* GET, UPDATE_ONE, DELETE_ONE (UPDATE_WHERE, DELETE_WHERE: when
+                               the one row is known): npk values; GET_MANY: nkeys x npk */
     size_t nkeys;           /* GET_MANY: keys; INSERT / UPSERT: objs */
     void *obj;              /* GET: to fill; GET_MANY: nkeys structs to fill; INSERT_ONE,
                                UPDATE_ONE: the row written */

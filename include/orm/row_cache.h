@@ -46,8 +46,12 @@
  * Writes. After the database accepted (or failed: its outcome may be unknown) a write through
  * the ORM, the layer drops what it may have made stale: orm_update_one / orm_delete_one drop
  * their key; orm_insert_one and batch inserts drop the model's cached not-found answers (a
- * per-model insert generation, O(1)); upserts, builder UPDATE / DELETE (their WHERE is not
- * known to be one key) drop every cached row of the model in O(1) (a per-model generation);
+ * per-model insert generation, O(1)); a builder UPDATE / DELETE whose WHERE pins one primary
+ * key drops that key alone (orm_update_from, orm_delete_by_key, orm_update_fields, or any
+ * WHERE that is "key = value", or an AND holding one such equality per key column with a
+ * value of the column's type, composite keys too, and an UPDATE that sets no key column);
+ * upserts and every other builder UPDATE / DELETE (its rows are not known) drop every cached
+ * row of the model in O(1) (a per-model generation);
  * raw SQL and scripts (orm_raw_exec, orm_exec_sql, migrations) that write drop the models
  * whose tables they name (INSERT INTO, UPDATE, DELETE FROM, REPLACE, ALTER TABLE, DROP TABLE,
  * TRUNCATE, also inside WITH, names quoted or schema-qualified), and every model when the

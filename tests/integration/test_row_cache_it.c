@@ -421,6 +421,132 @@ START_TEST(test_builder_and_raw_writes_drop_the_model)
 }
 END_TEST
 
+/* Hits of users a, b, c since the counter h0: reads each once and returns the hits gained. */
+static uint64_t hits_reading(int64_t a, int64_t b, int64_t c)
+{
+    uint64_t h0 = stats(&it_user_model).hits;
+    score_of(a);
+    score_of(b);
+    score_of(c);
+    return stats(&it_user_model).hits - h0;
+}
+
+/* Builder writes whose WHERE pins one primary key (orm_update_from, orm_delete_by_key, a
+ * hand-written "id = ? AND ...", orm_update_fields; composite keys too) drop that key alone:
+ * the other keys stay cached (hits), the written one is read again from the database. A SET
+ * of the key column, or a WHERE missing a key column, still drops the whole model. */
+START_TEST(test_builder_writes_by_key_drop_one_key)
+{
+    rc_open();
+    int64_t a = add_user("ada", 1), b = add_user("bob", 2), c = add_user("cy", 3);
+    hits_reading(a, b, c);
+    ck_assert_uint_eq(hits_reading(a, b, c), 3); /* all cached */
+    /* A hand-written WHERE id = a (and another condition). */
+    orm_update *up = orm_update_new(it_s, &it_user_model);
+    ck_assert_ok(orm_update_set(up, "score", orm_double(20)));
+    ck_assert_ok(orm_update_where(up, orm_eq("id", orm_int(a))));
+    ck_assert_ok(orm_update_where(up, orm_gt("score", orm_double(0))));
+    int64_t n = 0;
+    ck_assert_ok(orm_update_exec(up, NULL, &n));
+    orm_update_free(up);
+    ck_assert_int_eq(n, 1);
+    uint64_t m0 = stats(&it_user_model).misses;
+    ck_assert_uint_eq(hits_reading(a, b, c), 2);      /* b and c stayed */
+    ck_assert_uint_eq(stats(&it_user_model).misses, m0 + 1);
+    ck_assert_double_eq(score_of(a), 20);             /* a came from the database */
+    /* orm_update_from. */
+    it_user u;
+    memset(&u, 0, sizeof u);
+    orm_value ka = orm_int(a);
+    ck_assert_ok(orm_get(it_s, NULL, &it_user_model, &u, &ka));
+    u.score = 21;
+    up = orm_update_new(it_s, &it_user_model);
+    ck_assert_ok(orm_update_from(up, &u, NULL, 0));
+    ck_assert_ok(orm_update_exec(up, NULL, NULL));
+    orm_update_free(up);
+    ck_assert_uint_eq(hits_reading(a, b, c), 2);
+    ck_assert_double_eq(score_of(a), 21);
+    /* orm_update_fields. */
+    u.score = 22;
+    ck_assert_ok(orm_update_fields(it_s, NULL, &it_user_model, &u, (const size_t[]){ 4 }, 1));
+    ck_assert_uint_eq(hits_reading(a, b, c), 2);
+    ck_assert_double_eq(score_of(a), 22);
+    /* Inside a transaction: the one key is staged, and dropped at commit. */
+    orm_tx *tx;
+    ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, NULL));
+    up = orm_update_new(orm_tx_session(tx), &it_user_model);
+    ck_assert_ok(orm_update_set(up, "score", orm_double(23)));
+    ck_assert_ok(orm_update_where(up, orm_eq("users.id", orm_int(a))));
+    ck_assert_ok(orm_update_exec(up, NULL, NULL));
+    orm_update_free(up);
+    ck_assert_ok(orm_tx_commit(tx));
+    orm_tx_free(tx);
+    ck_assert_uint_eq(hits_reading(a, b, c), 2);
+    ck_assert_double_eq(score_of(a), 23);
+    /* orm_delete_by_key. */
+    orm_delete *del = orm_delete_new(it_s, &it_user_model);
+    ck_assert_ok(orm_delete_by_key(del, &u));
+    ck_assert_ok(orm_delete_exec(del, NULL, &n));
+    orm_delete_free(del);
+    ck_assert_int_eq(n, 1);
+    orm_model_clear(&it_user_model, &u);
+    uint64_t h0 = stats(&it_user_model).hits;
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &u, &ka), ORM_ENOTFOUND);
+    score_of(b);
+    score_of(c);
+    ck_assert_uint_eq(stats(&it_user_model).hits, h0 + 2);
+    /* A SET of the key column moves the row: the whole model goes. */
+    up = orm_update_new(it_s, &it_user_model);
+    ck_assert_ok(orm_update_set(up, "id", orm_int(c + 100)));
+    ck_assert_ok(orm_update_where(up, orm_eq("id", orm_int(c))));
+    ck_assert_ok(orm_update_exec(up, NULL, NULL));
+    orm_update_free(up);
+    h0 = stats(&it_user_model).hits;
+    score_of(b);
+    ck_assert_uint_eq(stats(&it_user_model).hits, h0); /* b was dropped too */
+    ck_assert_double_eq(score_of(c + 100), 3);
+    /* Composite keys: both key columns pin one row; one of them alone does not. */
+    it_membership m1 = { 1, b, "owner" }, m2 = { 2, b, "member" };
+    ck_assert_ok(orm_insert_one(it_s, NULL, &it_membership_model, &m1));
+    ck_assert_ok(orm_insert_one(it_s, NULL, &it_membership_model, &m2));
+    orm_value k1[2] = { orm_int(1), orm_int(b) }, k2[2] = { orm_int(2), orm_int(b) };
+    it_membership g;
+    for (int i = 0; i < 2; i++) {
+        ck_assert_ok(orm_get(it_s, NULL, &it_membership_model, &g, k1));
+        orm_model_clear(&it_membership_model, &g);
+        ck_assert_ok(orm_get(it_s, NULL, &it_membership_model, &g, k2));
+        orm_model_clear(&it_membership_model, &g);
+    }
+    h0 = stats(&it_membership_model).hits;
+    up = orm_update_new(it_s, &it_membership_model);
+    ck_assert_ok(orm_update_set(up, "role", orm_text("admin")));
+    ck_assert_ok(orm_update_where(up, orm_and(orm_eq("user_id", orm_int(b)), orm_eq("org_id", orm_int(1)))));
+    ck_assert_ok(orm_update_exec(up, NULL, NULL));
+    orm_update_free(up);
+    ck_assert_ok(orm_get(it_s, NULL, &it_membership_model, &g, k2));
+    orm_model_clear(&it_membership_model, &g);
+    ck_assert_uint_eq(stats(&it_membership_model).hits, h0 + 1); /* (2, b) stayed */
+    ck_assert_ok(orm_get(it_s, NULL, &it_membership_model, &g, k1));
+    ck_assert_str_eq(g.role, "admin");                          /* (1, b) re-read */
+    ck_assert_uint_eq(stats(&it_membership_model).hits, h0 + 1);
+    orm_model_clear(&it_membership_model, &g);
+    del = orm_delete_new(it_s, &it_membership_model);
+    ck_assert_ok(orm_delete_by_key(del, &m1));
+    ck_assert_ok(orm_delete_exec(del, NULL, NULL));
+    orm_delete_free(del);
+    ck_assert_orm(orm_get(it_s, NULL, &it_membership_model, &g, k1), ORM_ENOTFOUND);
+    ck_assert_ok(orm_get(it_s, NULL, &it_membership_model, &g, k2));
+    orm_model_clear(&it_membership_model, &g);
+    ck_assert_uint_eq(stats(&it_membership_model).hits, h0 + 2);
+    /* WHERE org_id = 2 alone is not one key: the model goes. */
+    del = orm_delete_new(it_s, &it_membership_model);
+    ck_assert_ok(orm_delete_where(del, orm_eq("org_id", orm_int(2))));
+    ck_assert_ok(orm_delete_exec(del, NULL, NULL));
+    orm_delete_free(del);
+    ck_assert_orm(orm_get(it_s, NULL, &it_membership_model, &g, k2), ORM_ENOTFOUND);
+}
+END_TEST
+
 START_TEST(test_read_only_refuses_writes)
 {
     orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
@@ -964,6 +1090,7 @@ Suite *it_row_cache_suite(void)
     tcase_add_test(tc, test_writes_by_key_drop_after_the_database);
     tcase_add_test(tc, test_negative_caching_and_inserts);
     tcase_add_test(tc, test_builder_and_raw_writes_drop_the_model);
+    tcase_add_test(tc, test_builder_writes_by_key_drop_one_key);
     tcase_add_test(tc, test_read_only_refuses_writes);
     tcase_add_test(tc, test_get_many_order_duplicates_not_found);
     tcase_add_test(tc, test_get_many_without_a_cache);
