@@ -290,6 +290,17 @@ static orm_value *args_for(orm_value *stack, size_t n)
     return n <= STACK_ARGS ? stack : orm__malloc(n * sizeof *stack);
 }
 
+/* obj's primary key into key (STACK_ARGS values), or NULL when the model has none or more
+ * key columns than that (the intent then carries no key). */
+static const orm_value *key_of_row(const orm_model *model, const void *obj, orm_value *key)
+{
+    if (model->npk == 0 || model->npk > STACK_ARGS)
+        return NULL;
+    for (size_t k = 0; k < model->npk; k++)
+        key[k] = orm__model_member(model, obj, model->pk[k]);
+    return key;
+}
+
 /* A row whose AUTOINCREMENT key is already set: every column, its own slot. */
 static int insert_with_key(orm_session *s, orm_ctx *ctx, orm_model_entry *e, const orm_model *model,
                            void *obj)
@@ -300,7 +311,8 @@ static int insert_with_key(orm_session *s, orm_ctx *ctx, orm_model_entry *e, con
         return orm__error_nomem("builder");
     for (size_t i = 0; i < model->nfields; i++)
         args[i] = orm__model_member(model, obj, i);
-    orm_stmt_intent in = { ORM_STMT_OP_INSERT_ONE, NULL, 1, obj, NULL, NULL };
+    orm_value key[STACK_ARGS];
+    orm_stmt_intent in = { ORM_STMT_OP_INSERT_ONE, key_of_row(model, obj, key), 1, obj, NULL, NULL };
     orm_query q = { ORM_QUERY_INSERT, model, NULL, 0, 0, args, model->nfields, &in };
     int rc = slot_sql(s, e, ORM_MODEL_SLOT_INSERT_ALL, build_insert_all, &q);
     if (rc == ORM_OK) {
@@ -338,7 +350,8 @@ int orm_insert_one(orm_session *s, orm_ctx *ctx, const orm_model *model, void *o
     for (size_t i = 0, k = 0; i < model->nfields; i++)
         if ((long)i != ak)
             args[k++] = orm__model_member(model, obj, i);
-    orm_stmt_intent in = { ORM_STMT_OP_INSERT_ONE, NULL, 1, obj, NULL, NULL };
+    orm_value key[STACK_ARGS]; /* without an AUTOINCREMENT key, the row's key is known now */
+    orm_stmt_intent in = { ORM_STMT_OP_INSERT_ONE, ak < 0 ? key_of_row(model, obj, key) : NULL, 1, obj, NULL, NULL };
     orm_query q = { ORM_QUERY_INSERT, model, NULL, 0, 0, args, n, &in };
     int rc = returning ? slot_sql(s, e, ORM_MODEL_SLOT_INSERT_RETURNING, build_insert_returning, &q)
                        : slot_sql(s, e, ORM_MODEL_SLOT_INSERT, build_insert, &q);

@@ -28,6 +28,7 @@
 #include "orm/middleware_internal.h"
 #include "orm/session_internal.h"
 #include "orm/txn.h"
+#include "orm/write.h"
 
 #define KEY_STACK 256
 
@@ -483,6 +484,28 @@ static int refuse_read_only(const rc_model *m, const char *what)
                           what, m->model->table);
 }
 
+/* A write-back insert with its key (orm_insert_one): refused with ORM_ECONSTRAINT when the
+ * key has a row now — a saved one not written yet, a cached one, or one in the database
+ * (orm_get through the chain asks them in that order) — as the database would refuse it;
+ * otherwise saved (over a saved delete of the key too: the flush's upsert then replaces the
+ * old row, as the delete and the insert would). */
+static int wb_insert(orm_row_cache *rc, rc_model *m, orm_stmt *st, const char *key)
+{
+    const orm_model *model = m->model;
+    void *tmp = orm__calloc(1, model->struct_size);
+    if (!tmp)
+        return orm__error_nomem("row_cache");
+    int r = orm_get(orm_db_session(rc->db), st->ctx, model, tmp, st->intent->key);
+    orm_model_clear(model, tmp);
+    orm__free(tmp);
+    if (r == ORM_OK)
+        return orm__error_set(ORM_ECONSTRAINT, "row_cache", "insert into \"%s\": duplicate key %.200s (the "
+                              "row exists)", model->table, key);
+    if (r != ORM_ENOTFOUND)
+        return r;
+    return orm__rc_wb_save(m, key, st->intent->obj, st->intent->key, 1);
+}
+
 static int on_write(orm_row_cache *rc, rc_model *m, orm_stmt *st)
 {
     const orm_stmt_intent *in = st->intent;
@@ -494,14 +517,18 @@ static int on_write(orm_row_cache *rc, rc_model *m, orm_stmt *st)
     /* The one row the write can touch, when known: by key, or a builder whose WHERE pins one
      * key (the builder sets in->key then). */
     int one_row = op == ORM_STMT_OP_UPDATE_ONE || op == ORM_STMT_OP_DELETE_ONE ||
-                  ((op == ORM_STMT_OP_UPDATE_WHERE || op == ORM_STMT_OP_DELETE_WHERE) && in->key);
+                  ((op == ORM_STMT_OP_INSERT_ONE || op == ORM_STMT_OP_UPDATE_WHERE ||
+                    op == ORM_STMT_OP_DELETE_WHERE) && in->key);
     if (one_row && !(key = key_of(kb, m, in->key)))
         return orm__error_nomem("row_cache");
     orm_tx *tx = orm_stmt_tx(st);
-    int save = op == ORM_STMT_OP_UPDATE_ONE || op == ORM_STMT_OP_DELETE_ONE;
+    int save = op == ORM_STMT_OP_UPDATE_ONE || op == ORM_STMT_OP_DELETE_ONE ||
+               (op == ORM_STMT_OP_INSERT_ONE && in->key);
     if (m->o.mode == ORM_ROW_CACHE_WRITE_BACK) {
         if (!tx && save) { /* a save: the buffer takes it, the database later */
-            int r = orm__rc_wb_save(m, key, op == ORM_STMT_OP_UPDATE_ONE ? in->obj : NULL, in->key);
+            int r = op == ORM_STMT_OP_INSERT_ONE ? wb_insert(rc, m, st, key)
+                                                 : orm__rc_wb_save(m, key, op == ORM_STMT_OP_UPDATE_ONE ? in->obj : NULL,
+                                                                   in->key, 0);
             key_done(key, kb);
             if (r == ORM_OK) {
                 st->flags |= ORM_STMT_CACHED;
@@ -528,7 +555,7 @@ static int on_write(orm_row_cache *rc, rc_model *m, orm_stmt *st)
     int rc_ = orm_stmt_next(st);
     /* Drop whatever the outcome: a failed write may have been applied (a lost connection). */
     if (key)
-        op = ORM_STMT_OP_UPDATE_ONE; /* one row: drop its key */
+        op = ORM_STMT_OP_UPDATE_ONE; /* one row (an insert's too: its not-found answer): drop its key */
     switch (op) {
     case ORM_STMT_OP_UPDATE_ONE:
     case ORM_STMT_OP_DELETE_ONE:

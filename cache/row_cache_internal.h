@@ -104,8 +104,10 @@ void orm__rc_notify_free(struct orm_row_cache *rc);
 /* Set while a flush runs its statements on this thread: the layer lets them pass. */
 extern _Thread_local int orm__rc_in_flush;
 int orm__rc_wb_start(struct orm_row_cache *rc);
-/* Save obj (NULL: a delete of keyvals) under key. ORM_OK or ORM_ENOMEM. */
-int orm__rc_wb_save(rc_model *m, const char *key, const void *obj, const orm_value *keyvals);
+/* Save obj (NULL: a delete of keyvals) under key. insert: obj is inserted, ORM_ECONSTRAINT
+ * when the buffer holds a saved row of that key (a delete of it is replaced). ORM_OK,
+ * ORM_ECONSTRAINT or ORM_ENOMEM. */
+int orm__rc_wb_save(rc_model *m, const char *key, const void *obj, const orm_value *keyvals, int insert);
 /* A dirty key: 1 (out filled) / 0 (deleted), -1 not dirty, or ORM_ENOMEM. */
 int orm__rc_wb_get(rc_model *m, const char *key, void *out);
 /* Flush only's (NULL: every) write-back model. automatic: honour the failure backoff. */

@@ -338,7 +338,7 @@ int orm__rc_wb_flush(orm_row_cache *rc, rc_model *only, int automatic)
 
 /* ---- saves and reads ---- */
 
-int orm__rc_wb_save(rc_model *m, const char *key, const void *obj, const orm_value *keyvals)
+int orm__rc_wb_save(rc_model *m, const char *key, const void *obj, const orm_value *keyvals, int insert)
 {
     orm_row_cache *rc = m->rc;
     rc_wb *w = rc->wb;
@@ -359,6 +359,13 @@ int orm__rc_wb_save(rc_model *m, const char *key, const void *obj, const orm_val
     pthread_mutex_lock(&w->mu);
     wb_entry **pp = slot(w, h, key);
     wb_entry *e = *pp;
+    if (insert && e && !e->deleted) { /* saved since the caller looked: a duplicate */
+        pthread_mutex_unlock(&w->mu);
+        orm_model_clear(model, row);
+        orm__free(row);
+        return orm__error_set(ORM_ECONSTRAINT, "row_cache", "insert into \"%s\": duplicate key %.200s (a "
+                              "saved row not written yet)", model->table, key);
+    }
     if (!e) {
         e = orm__calloc(1, sizeof *e);
         char *k = e ? orm__strdup(key) : NULL;

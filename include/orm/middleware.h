@@ -116,7 +116,9 @@ typedef enum orm_stmt_op {
                                    array obj is filled and found[i] set for each key found;
                                    keys already found when next is called are not loaded */
     ORM_STMT_OP_INSERT_ONE,     /* orm_insert_one: obj written (its AUTOINCREMENT key is set
-                                   once next returned ORM_OK) */
+                                   once next returned ORM_OK); key: the row's key when it is
+                                   known before the insert (no AUTOINCREMENT key, or one the
+                                   caller set), else NULL */
     ORM_STMT_OP_UPDATE_ONE,     /* orm_update_one: key, obj written (every non-key column) */
     ORM_STMT_OP_DELETE_ONE,     /* orm_delete_one: key */
     ORM_STMT_OP_INSERT,         /* insert builder, one statement's rows: objs (nkeys of them;
@@ -138,8 +140,9 @@ typedef enum orm_stmt_op {
 
 typedef struct orm_stmt_intent {
     orm_stmt_op op;
-    const orm_value *key;   /* GET, UPDATE_ONE, DELETE_ONE (UPDATE_WHERE, DELETE_WHERE: when
-                               the one row is known): npk values; GET_MANY: nkeys x npk */
+    const orm_value *key;   /* GET, UPDATE_ONE, DELETE_ONE (INSERT_ONE, UPDATE_WHERE,
+                               DELETE_WHERE: when the one row is known): npk values;
+                               GET_MANY: nkeys x npk */
     size_t nkeys;           /* GET_MANY: keys; INSERT / UPSERT: objs */
     void *obj;              /* GET: to fill; GET_MANY: nkeys structs to fill; INSERT_ONE,
                                UPDATE_ONE: the row written */

@@ -25,9 +25,26 @@
  * update, delete, upsert and the builders' writes of the model are refused with ORM_EINVAL
  * before they reach the database; raw SQL still invalidates); READ_WRITE (read-through,
  * invalidation on every write, transaction coherence); WRITE_BACK (as READ_WRITE, but outside
- * transactions orm_update_one and orm_delete_one are saves: they return at once, unchecked
- * against the database (an update of a missing row inserts it when flushed), and the row is
- * written later).
+ * transactions orm_update_one, orm_delete_one and orm_insert_one of a row whose key is known
+ * (no AUTOINCREMENT key, or one the caller set) are saves: the row is written later).
+ *
+ * Saves. An update or delete returns at once, unchecked against the database (an update of a
+ * missing row inserts it when flushed: write-back is last-writer-wins). An insert is checked
+ * for its primary key the way the database would check it, before it is taken: a key that
+ * has a row now — a saved row not written yet, a cached row, or a row in the database (read
+ * once, as orm_get would, and cached) — makes it fail with ORM_ECONSTRAINT and change
+ * nothing; an insert of a key whose delete is saved replaces that delete. So a duplicate-key
+ * insert is never turned into an overwrite of a row the database or this cache knows about.
+ * This is what Hibernate does for persist() (a duplicate in the session fails at once, the
+ * database decides the rest) and what write-behind stores that treat every put as an
+ * upsert (JCache, Coherence, Ignite) do not: an insert that silently replaces a row is a lost
+ * write nobody is told about, while a refused insert is an error the caller handles where it
+ * made it. The check costs one read by key (none when the key is cached or saved). What it
+ * cannot see: a row another process inserts between the save and the flush is overwritten
+ * by the flush (the flush is an upsert); other constraints (UNIQUE columns, foreign keys,
+ * CHECK) are checked only when the row is flushed, where a failure keeps the row dirty and
+ * is reported (on_flush_error, stats). Tables that other writers insert into, or whose other
+ * constraints matter at save time, belong in READ_WRITE mode.
  *
  * Write-back. Saved rows are held in a write buffer (not only in the evictable cache: an
  * eviction or an expiry never loses one) and a get of a saved key returns the saved row (or

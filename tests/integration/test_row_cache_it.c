@@ -1022,6 +1022,70 @@ START_TEST(test_write_back_saves_and_flushes)
 }
 END_TEST
 
+/* Insert user id (set: a key known before the insert) with score; returns the result. */
+static int insert_with_id(int64_t id, const char *name, double score)
+{
+    it_user u = it_user_make(name, NULL, 30, true, score, true);
+    u.id = id;
+    return orm_insert_one(it_s, NULL, &it_user_model, &u);
+}
+
+/* orm_insert_one with a key on a write-back model is a save; a duplicate key (a saved row, a
+ * cached row, a row only the database has) is refused with ORM_ECONSTRAINT at once, as the
+ * database would refuse it, and changes nothing; an insert after a saved delete replaces it;
+ * flushes and close write the inserted rows. An insert without a key still reaches the
+ * database (it assigns the key). */
+START_TEST(test_write_back_insert_one_with_key)
+{
+    wb_open(0, 0);
+    int64_t a = add_user("ada", 1);
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 0); /* no key: written now */
+    ck_assert_double_eq(db_score(a), 1);
+    int64_t e = a + 10;
+    ck_assert_ok(insert_with_id(e, "eve", 7));
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 1);
+    it_user g;
+    memset(&g, 0, sizeof g);
+    orm_value ke = orm_int(e), ka = orm_int(a);
+    ck_assert_orm(orm_get(orm_db_session(other), NULL, &it_user_model, &g, &ke), ORM_ENOTFOUND);
+    ck_assert_double_eq(score_of(e), 7); /* the saved row */
+    /* Duplicates: of the saved row; of a row only the database has; of a cached row. */
+    ck_assert_orm(insert_with_id(e, "eve2", 8), ORM_ECONSTRAINT);
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "duplicate key"));
+    ck_assert_double_eq(score_of(e), 7);
+    ck_assert_ok(orm_row_cache_drop_row(rc, &it_user_model, &ka));
+    ck_assert_orm(insert_with_id(a, "ada2", 9), ORM_ECONSTRAINT);
+    ck_assert_double_eq(score_of(a), 1);             /* now cached */
+    ck_assert_orm(insert_with_id(a, "ada3", 9), ORM_ECONSTRAINT);
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 1);
+    ck_assert_double_eq(db_score(a), 1);
+    /* A saved delete, then an insert of that key: the insert replaces the delete. */
+    it_user del;
+    memset(&del, 0, sizeof del);
+    del.id = a;
+    ck_assert_ok(orm_delete_one(it_s, NULL, &it_user_model, &del));
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &ka), ORM_ENOTFOUND);
+    ck_assert_ok(insert_with_id(a, "ada4", 5));
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 2);
+    ck_assert_double_eq(score_of(a), 5);
+    ck_assert_ok(orm_row_cache_flush(rc));
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 0);
+    ck_assert_double_eq(db_score(e), 7);
+    ck_assert_double_eq(db_score(a), 5);
+    ck_assert_ok(orm_get(orm_db_session(other), NULL, &it_user_model, &g, &ka));
+    ck_assert_str_eq(g.name, "ada4");
+    orm_model_clear(&it_user_model, &g);
+    /* Written now, the row is a duplicate for the database too. */
+    ck_assert_orm(insert_with_id(e, "eve3", 1), ORM_ECONSTRAINT);
+    /* Close writes an inserted row. */
+    ck_assert_ok(insert_with_id(a + 20, "zed", 4));
+    orm_db_close(it_db);
+    it_db = NULL;
+    ck_assert_double_eq(db_score(a + 20), 4);
+    ck_assert_int_eq(flog.calls, 0);
+}
+END_TEST
+
 START_TEST(test_write_back_failed_flush_keeps_rows)
 {
     wb_open(0, 0);
@@ -1101,6 +1165,7 @@ Suite *it_row_cache_suite(void)
     tcase_add_test(tc, test_attach_errors);
     tcase_add_test(tc, test_commit_with_unknown_outcome_drops_the_keys);
     tcase_add_test(tc, test_write_back_saves_and_flushes);
+    tcase_add_test(tc, test_write_back_insert_one_with_key);
     tcase_add_test(tc, test_write_back_failed_flush_keeps_rows);
     tcase_add_test(tc, test_write_back_limit_and_period);
     suite_add_tcase(s, tc);
