@@ -333,10 +333,18 @@ static int on_get(orm_row_cache *self, rc_model *m, orm_stmt *st)
         tx = orm_stmt_tx(st);
     int rc;
     int hit = -1;
-    if (m->o.mode == ORM_ROW_CACHE_WRITE_BACK && !(tx && tx->isolation >= ORM_ISOLATION_REPEATABLE_READ))
-        hit = orm__rc_wb_get(m, key, in->obj); /* a saved row, not written yet */
-    if (hit == -1 &&
-        (!tx || (tx->isolation < ORM_ISOLATION_REPEATABLE_READ && !orm__rc_tx_wrote(self, tx, m, key))))
+    /* In a transaction: its snapshot (REPEATABLE READ and up) or its own write of the key
+     * is in the database, not in the buffer or the cache. */
+    int db_only = tx && (tx->isolation >= ORM_ISOLATION_REPEATABLE_READ || orm__rc_tx_wrote(self, tx, m, key));
+    if (m->o.mode == ORM_ROW_CACHE_WRITE_BACK) {
+        if (!db_only)
+            hit = orm__rc_wb_get(m, key, in->obj); /* a saved row, not written yet */
+        else if ((rc = orm__rc_wb_flush_tx(self, m, tx, st->ctx)) != ORM_OK) {
+            key_done(key, kb); /* the saved rows go into the transaction first, as for a query */
+            return rc;
+        }
+    }
+    if (hit == -1 && !db_only)
         hit = lookup(m, key, in->obj);
     if (hit >= 0) {
         atomic_fetch_add_explicit(&m->hits, 1, memory_order_relaxed);
@@ -484,6 +492,8 @@ static int refuse_read_only(const rc_model *m, const char *what)
                           what, m->model->table);
 }
 
+static int flush_rows(orm_row_cache *rc, rc_model *m, orm_stmt *st);
+
 /* A write-back insert with its key (orm_insert_one): refused with ORM_ECONSTRAINT when the
  * key has a row now — a saved one not written yet, a cached one, or one in the database
  * (orm_get through the chain asks them in that order) — as the database would refuse it;
@@ -538,7 +548,7 @@ static int on_write(orm_row_cache *rc, rc_model *m, orm_stmt *st)
         }
         /* Anything else reaches the database: the saved rows go first, so it sees them. */
         if (atomic_load_explicit(&m->dirty, memory_order_relaxed) > 0) {
-            int r = orm__rc_wb_flush(rc, m, 0);
+            int r = flush_rows(rc, m, st);
             if (r != ORM_OK) {
                 if (key)
                     key_done(key, kb);
@@ -622,21 +632,32 @@ static int on_sql(orm_row_cache *rc, orm_stmt *st)
     return r;
 }
 
+/* Write the saved rows of m (NULL: every write-back model) before a statement of st's that
+ * could read or overwrite them reaches the database: outside transactions in a transaction
+ * of their own; inside one, on its connection as part of it (orm__rc_wb_flush_tx: a second
+ * connection would wait for this transaction's locks, and its commit would not belong to
+ * this transaction's outcome or be seen by its snapshot). */
+static int flush_rows(orm_row_cache *rc, rc_model *m, orm_stmt *st)
+{
+    orm_tx *tx = orm_stmt_tx(st);
+    return tx ? orm__rc_wb_flush_tx(rc, m, tx, st->ctx) : orm__rc_wb_flush(rc, m, 0);
+}
+
 /* Before a query, or a raw statement, reaches the database: the saved rows it could read
- * are written first (outside transactions). */
+ * are written first. */
 static int flush_before(orm_row_cache *rc, orm_stmt *st)
 {
-    if (!rc->wb || orm_stmt_tx(st))
+    if (!rc->wb)
         return ORM_OK;
     if (st->model) {
         rc_model *m = orm__rc_find(rc, st->model);
         if (!m || m->o.mode != ORM_ROW_CACHE_WRITE_BACK || !atomic_load_explicit(&m->dirty, memory_order_relaxed))
             return ORM_OK;
-        return orm__rc_wb_flush(rc, m, 0);
+        return flush_rows(rc, m, st);
     }
     for (size_t i = 0; i < rc->n; i++)
         if (atomic_load_explicit(&rc->list[i]->dirty, memory_order_relaxed))
-            return orm__rc_wb_flush(rc, NULL, 0);
+            return flush_rows(rc, NULL, st);
     return ORM_OK;
 }
 

@@ -35,6 +35,7 @@ typedef struct rc_model {
     _Atomic uint64_t igen;    /* bumped by inserts: older not-found answers are stale */
     _Atomic uint64_t hits, misses, loads, load_ns, invalidations;
     _Atomic uint64_t dirty, flushes, flush_failures; /* write-back */
+    _Atomic uint64_t saves;   /* write-back: saves ever made (a transaction's flush epoch) */
 } rc_model;
 
 struct orm_row_cache {
@@ -112,6 +113,24 @@ int orm__rc_wb_save(rc_model *m, const char *key, const void *obj, const orm_val
 int orm__rc_wb_get(rc_model *m, const char *key, void *out);
 /* Flush only's (NULL: every) write-back model. automatic: honour the failure backoff. */
 int orm__rc_wb_flush(struct orm_row_cache *rc, rc_model *only, int automatic);
+/* Inside transaction tx (a query or a write that reaches the database on a model with dirty
+ * rows): write only's (NULL: every) write-back model's dirty rows that tx's transaction has
+ * not written yet, on tx's connection, in a savepoint of tx. They stay dirty (claimed by the
+ * transaction: autocommit flushes leave them alone) until it ends: clean when it commits,
+ * dirty again when it rolls back (or the savepoint they were written in does). */
+int orm__rc_wb_flush_tx(struct orm_row_cache *rc, rc_model *only, orm_tx *tx, orm_ctx *ctx);
+/* The transaction root ended: committed, its claimed rows not saved again are clean; else
+ * they are dirty as before. */
+void orm__rc_wb_tx_end(struct orm_row_cache *rc, const void *root, int committed);
+/* A savepoint at depth of root's transaction ended: released, its claims move to depth - 1;
+ * rolled back, they are dropped (the rows are dirty as before). */
+void orm__rc_wb_tx_savepoint(struct orm_row_cache *rc, const void *root, unsigned depth, int released);
+/* The saves of m (rc_model.saves) as of the last time tx's transaction wrote m's dirty rows,
+ * or UINT64_MAX; and recording it (an allocation failure records nothing: the next statement
+ * looks again). */
+uint64_t orm__rc_tx_epoch(struct rc_tx *t, const rc_model *m);
+void orm__rc_tx_set_epoch(struct rc_tx *t, rc_model *m, uint64_t saves);
+
 /* Stop the flusher, flush, report what stays unwritten (ORM_OK or the error). */
 int orm__rc_wb_close(struct orm_row_cache *rc);
 void orm__rc_wb_free(struct orm_row_cache *rc);

@@ -51,6 +51,12 @@ typedef struct rc_tx {
     tx_model *models;
     size_t nmodels, mcap;
     unsigned every;    /* drop every model: 0 no, else 1 + the depth it was staged at */
+    orm_tx *root;      /* the top-level transaction */
+    /* Write-back: the transaction wrote dirty rows (row_cache_wb.c claims them), and per
+     * model the saves count as of its last such write. */
+    int flushed;
+    struct { rc_model *m; uint64_t saves; } *epochs;
+    size_t nepochs, ecap;
 } rc_tx;
 
 static uint64_t hash_key(const char *s)
@@ -70,6 +76,7 @@ static void state_free(rc_tx *t)
     orm__free(t->keys);
     orm__free(t->index);
     orm__free(t->models);
+    orm__free(t->epochs);
     orm__free(t);
 }
 
@@ -259,6 +266,8 @@ static int on_top_end(orm_tx *tx, orm__txn_event ev, void *state)
     rc_tx *t = state;
     if (ev != ORM__TXN_ROLLED_BACK)
         apply(t); /* COMMITTED, COMMIT_FAILED (maybe applied), ABANDONED */
+    if (t->flushed) /* write-back rows written in it: clean only when it surely committed */
+        orm__rc_wb_tx_end(t->rc, tx, ev == ORM__TXN_COMMITTED);
     state_free(t);
     return 0;
 }
@@ -267,10 +276,17 @@ static int on_top_end(orm_tx *tx, orm__txn_event ev, void *state)
  * in it; ABANDONED means the top level ended first, and applied everything). */
 static int on_savepoint_end(orm_tx *tx, orm__txn_event ev, void *state)
 {
-    if (ev == ORM__TXN_RELEASED)
-        savepoint_end(state, tx->depth, 1);
-    else if (ev == ORM__TXN_ROLLED_BACK_TO)
-        savepoint_end(state, tx->depth, 0);
+    rc_tx *t = state;
+    if (ev == ORM__TXN_RELEASED) {
+        savepoint_end(t, tx->depth, 1);
+        if (t->flushed)
+            orm__rc_wb_tx_savepoint(t->rc, t->root, tx->depth, 1);
+    } else if (ev == ORM__TXN_ROLLED_BACK_TO) {
+        savepoint_end(t, tx->depth, 0);
+        if (t->flushed)
+            orm__rc_wb_tx_savepoint(t->rc, t->root, tx->depth, 0);
+        t->nepochs = 0; /* rows written in it are undone: the next statement writes them again */
+    }
     return 0;
 }
 
@@ -286,6 +302,7 @@ rc_tx *orm__rc_tx_state(orm_row_cache *rc, orm_tx *tx)
             return NULL;
         }
         t->rc = rc;
+        t->root = root;
         if (orm__txn_hook_add(root, rc, on_top_end, t) != ORM_OK) {
             orm__free(t);
             return NULL;
@@ -313,4 +330,32 @@ int orm__rc_tx_wrote(orm_row_cache *rc, orm_tx *tx, rc_model *m, const char *key
     if (t->every || model_entry(t, m, 0) || model_entry(t, m, 1))
         return 1;
     return key && find_key(t, hash_key(key), key) != NULL;
+}
+
+uint64_t orm__rc_tx_epoch(rc_tx *t, const rc_model *m)
+{
+    for (size_t i = 0; i < t->nepochs; i++)
+        if (t->epochs[i].m == m)
+            return t->epochs[i].saves;
+    return UINT64_MAX;
+}
+
+void orm__rc_tx_set_epoch(rc_tx *t, rc_model *m, uint64_t saves)
+{
+    t->flushed = 1;
+    for (size_t i = 0; i < t->nepochs; i++)
+        if (t->epochs[i].m == m) {
+            t->epochs[i].saves = saves;
+            return;
+        }
+    if (t->nepochs == t->ecap) {
+        size_t c = t->ecap ? t->ecap * 2 : 4;
+        void *p = orm__realloc(t->epochs, c * sizeof *t->epochs);
+        if (!p)
+            return;
+        t->epochs = p;
+        t->ecap = c;
+    }
+    t->epochs[t->nepochs].m = m;
+    t->epochs[t->nepochs++].saves = saves;
 }

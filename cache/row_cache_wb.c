@@ -13,8 +13,18 @@
  * DELETE ... WHERE key IN (...) for the deleted ones. Its statements pass the row cache
  * untouched (a thread-local flag): they write what the cache already holds.
  *
+ * Transactions. A statement inside a transaction that needs a model's saved rows in the
+ * database writes them in a savepoint of that transaction, on its connection
+ * (orm__rc_wb_flush_tx), and claims them for it: autocommit flushes skip claimed rows, so
+ * they never wait on the transaction's locks nor write an older version after it; the
+ * transaction's end settles them (committed: clean unless saved again or an autocommit flush
+ * of an older version is in flight) or releases them (dirty again). A savepoint rolled back
+ * releases the claims made at its depth and deeper.
+ *
  * Keeps true:
- *  - one flush at a time (flush_mu), so two flushes never write one key out of order;
+ *  - one autocommit flush at a time (flush_mu), so two flushes never write one key out of
+ *    order; a transaction's flush takes no flush_mu (it could wait for a flush that waits for
+ *    the transaction's own locks): claims and the in-flight mark keep the order instead;
  *  - a row leaves the buffer only when the transaction that wrote it committed and no save
  *    replaced it meanwhile (a version per entry); a failed flush keeps every row dirty,
  *    reports through the stats and the callback, and the automatic flushes back off
@@ -30,7 +40,9 @@
 #include "cache/row_cache_internal.h"
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
+#include "orm/ctx_internal.h"
 #include "orm/middleware_internal.h"
+#include "orm/txn.h"
 #include "orm/write.h"
 
 #define BUCKETS 1024
@@ -43,6 +55,12 @@ typedef struct wb_entry {
     void *row;         /* a deep copy (a delete: the key fields only) */
     int deleted;
     uint64_t version;
+    /* Written inside an open transaction (see "Transactions" above): the top-level tx, the
+     * savepoint depth and the version it wrote; NULL when none. */
+    const void *claim;
+    unsigned claim_depth;
+    uint64_t claim_version;
+    int inflight;      /* an autocommit flush is writing it (collected, not settled) */
 } wb_entry;
 
 typedef struct rc_wb rc_wb;
@@ -57,6 +75,7 @@ struct rc_wb {
     int64_t backoff_ms, retry_at_ms; /* automatic flushes wait until retry_at_ms */
     pthread_t th;
     int running, stop;
+    int closing;               /* orm_db_close: claims no longer hold rows back */
     pthread_cond_t cv;
 };
 
@@ -136,7 +155,20 @@ static void items_free(const orm_model *model, batch_item *v, size_t n)
     orm__free(v);
 }
 
-/* Copy up to batch dirty rows of m out of the table. */
+/* The batch's rows are no longer being written (a failed flush). */
+static void uninflight(rc_wb *w, const batch_item *v, size_t n)
+{
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = 0; i < n; i++) {
+        wb_entry *e = *slot(w, hash_key(v[i].key), v[i].key);
+        if (e)
+            e->inflight = 0;
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Copy up to batch dirty rows of m out of the table (for an autocommit flush: not the rows an
+ * open transaction wrote; marked in flight). */
 static int collect(rc_wb *w, rc_model *m, batch_item **out, size_t *n)
 {
     *out = NULL;
@@ -149,8 +181,8 @@ static int collect(rc_wb *w, rc_model *m, batch_item **out, size_t *n)
     pthread_mutex_lock(&w->mu);
     for (size_t i = 0; i < BUCKETS && k < w->batch && rc == ORM_OK; i++)
         for (wb_entry *e = w->b[i]; e && k < w->batch; e = e->next) {
-            if (e->m != m)
-                continue;
+            if (e->m != m || e->inflight || (e->claim && !w->closing))
+                continue; /* a transaction wrote it: its end settles or releases it */
             v[k].key = orm__strdup(e->key);
             v[k].row = orm__calloc(1, m->model->struct_size);
             if (!v[k].key || !v[k].row || orm_model_copy(m->model, v[k].row, e->row) != ORM_OK) {
@@ -163,10 +195,12 @@ static int collect(rc_wb *w, rc_model *m, batch_item **out, size_t *n)
             }
             v[k].deleted = e->deleted;
             v[k].version = e->version;
+            e->inflight = 1;
             k++;
         }
     pthread_mutex_unlock(&w->mu);
     if (rc != ORM_OK) {
+        uninflight(w, v, k);
         items_free(m->model, v, k);
         return rc;
     }
@@ -175,15 +209,11 @@ static int collect(rc_wb *w, rc_model *m, batch_item **out, size_t *n)
     return ORM_OK;
 }
 
-/* Write the batch in one transaction. */
-static int write_batch(orm_row_cache *rc, rc_model *m, batch_item *v, size_t n)
+/* Write the batch's rows in s (a transaction): one upsert, one DELETE ... IN. */
+static int write_rows(orm_session *s, rc_model *m, batch_item *v, size_t n)
 {
     const orm_model *model = m->model;
-    orm_tx *tx = NULL;
-    int r = orm_tx_begin(&tx, rc->db, NULL, NULL);
-    if (r != ORM_OK)
-        return r;
-    orm_session *s = orm_tx_session(tx);
+    int r = ORM_OK;
     size_t nrows = 0, ndel = 0;
     for (size_t i = 0; i < n; i++)
         v[i].deleted ? ndel++ : nrows++;
@@ -229,6 +259,17 @@ static int write_batch(orm_row_cache *rc, rc_model *m, batch_item *v, size_t n)
         }
         orm_delete_free(del);
     }
+    return r;
+}
+
+/* Write the batch in one transaction of its own. */
+static int write_batch(orm_row_cache *rc, rc_model *m, batch_item *v, size_t n)
+{
+    orm_tx *tx = NULL;
+    int r = orm_tx_begin(&tx, rc->db, NULL, NULL);
+    if (r != ORM_OK)
+        return r;
+    r = write_rows(orm_tx_session(tx), m, v, n);
     if (r == ORM_OK)
         r = orm_tx_commit(tx);
     orm_tx_free(tx); /* rolls back when not committed */
@@ -256,8 +297,11 @@ static void settle(orm_row_cache *rc, rc_model *m, batch_item *v, size_t n)
     pthread_mutex_lock(&w->mu);
     for (size_t i = 0; i < n; i++) {
         wb_entry **pp = slot(w, hash_key(v[i].key), v[i].key);
-        if (!*pp || (*pp)->version != v[i].version)
+        if (!*pp)
             continue;
+        (*pp)->inflight = 0;
+        if ((*pp)->version != v[i].version || (*pp)->claim)
+            continue; /* saved again, or written by an open transaction since: still dirty */
         wb_entry *e = *pp;
         *pp = e->next;
         w->n--;
@@ -297,6 +341,7 @@ static int flush_model(orm_row_cache *rc, rc_model *m)
         atomic_fetch_add_explicit(&m->flush_failures, 1, memory_order_relaxed);
         char msg[256];
         snprintf(msg, sizeof msg, "%s", orm_error_last()->message);
+        uninflight(w, v, n);
         report(rc, m, v, n, r, msg);
         items_free(m->model, v, n);
         orm__error_set(r, "row_cache", "write-back flush of \"%s\" failed, its rows stay dirty: %s",
@@ -334,6 +379,174 @@ int orm__rc_wb_flush(orm_row_cache *rc, rc_model *only, int automatic)
     }
     pthread_mutex_unlock(&w->flush_mu);
     return first;
+}
+
+/* ---- inside a transaction ---- */
+
+/* Claim for root, at savepoint depth, up to batch rows of m that root has not written at
+ * their current version, and copy them out. */
+static int collect_tx(rc_wb *w, rc_model *m, const void *root, unsigned depth, batch_item **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    batch_item *v = orm__calloc(w->batch, sizeof *v);
+    if (!v)
+        return orm__error_nomem("row_cache");
+    int rc = ORM_OK;
+    size_t k = 0;
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = 0; i < BUCKETS && k < w->batch && rc == ORM_OK; i++)
+        for (wb_entry *e = w->b[i]; e && k < w->batch; e = e->next) {
+            if (e->m != m || (e->claim == root && e->claim_version == e->version))
+                continue;
+            v[k].key = orm__strdup(e->key);
+            v[k].row = orm__calloc(1, m->model->struct_size);
+            if (!v[k].key || !v[k].row || orm_model_copy(m->model, v[k].row, e->row) != ORM_OK) {
+                orm__free(v[k].key);
+                orm__free(v[k].row);
+                v[k].key = NULL;
+                v[k].row = NULL;
+                rc = orm__error_nomem("row_cache");
+                break;
+            }
+            v[k].deleted = e->deleted;
+            v[k].version = e->version;
+            e->claim = root;
+            e->claim_depth = depth;
+            e->claim_version = e->version;
+            k++;
+        }
+    pthread_mutex_unlock(&w->mu);
+    if (rc != ORM_OK) {
+        orm__rc_wb_tx_savepoint(m->rc, root, depth, 0); /* what this call claimed */
+        items_free(m->model, v, k);
+        return rc;
+    }
+    *out = v;
+    *n = k;
+    return ORM_OK;
+}
+
+/* Write m's rows that tx's transaction has not written yet, in a savepoint of tx (a failure
+ * undoes only the flush: the caller's transaction stays usable). */
+static int flush_model_tx(orm_row_cache *rc, rc_model *m, orm_tx *tx, orm_ctx *ctx)
+{
+    rc_wb *w = rc->wb;
+    const void *root = orm__tx_root(tx);
+    orm_ctx *c;
+    int r = orm_ctx_new(&c, ctx); /* carries tx: orm_tx_begin makes a savepoint in it */
+    if (r != ORM_OK)
+        return r;
+    orm__ctx_set_tx(c, tx);
+    int saved = orm__rc_in_flush;
+    orm__rc_in_flush = 1;
+    orm_tx *sp = NULL;
+    r = orm_tx_begin(&sp, rc->db, c, NULL);
+    unsigned depth = sp ? sp->depth : tx->depth + 1;
+    size_t written = 0;
+    while (r == ORM_OK) {
+        batch_item *v;
+        size_t n;
+        if ((r = collect_tx(w, m, root, depth, &v, &n)) != ORM_OK)
+            break;
+        if (n == 0) {
+            orm__free(v);
+            break;
+        }
+        r = write_rows(orm_tx_session(sp), m, v, n);
+        items_free(m->model, v, n);
+        written += n;
+    }
+    if (r == ORM_OK && sp)
+        r = orm_tx_commit(sp); /* RELEASE: its rows belong to tx now */
+    if (r == ORM_OK) {
+        orm__rc_wb_tx_savepoint(rc, root, depth, 1);
+        if (written)
+            atomic_fetch_add_explicit(&m->flushes, 1, memory_order_relaxed);
+    } else {
+        char msg[256];
+        snprintf(msg, sizeof msg, "%s", orm_error_last()->message);
+        if (sp && orm_tx_is_open(sp))
+            orm_tx_rollback(sp);
+        orm__rc_wb_tx_savepoint(rc, root, depth, 0); /* not written: dirty as before */
+        atomic_fetch_add_explicit(&m->flush_failures, 1, memory_order_relaxed);
+        orm__error_set(r, "row_cache", "write-back flush of \"%s\" inside the transaction failed, its rows "
+                       "stay dirty: %s", m->model->table, msg);
+    }
+    orm_tx_free(sp);
+    orm__rc_in_flush = saved;
+    orm__ctx_set_tx(c, NULL);
+    orm_ctx_free(c);
+    return r;
+}
+
+int orm__rc_wb_flush_tx(orm_row_cache *rc, rc_model *only, orm_tx *tx, orm_ctx *ctx)
+{
+    if (!rc->wb)
+        return ORM_OK;
+    struct rc_tx *t = NULL;
+    for (size_t i = 0; i < rc->n; i++) {
+        rc_model *m = rc->list[i];
+        if ((only && m != only) || m->o.mode != ORM_ROW_CACHE_WRITE_BACK ||
+            atomic_load_explicit(&m->dirty, memory_order_relaxed) == 0)
+            continue;
+        if (!t && !(t = orm__rc_tx_state(rc, tx)))
+            return ORM_ENOMEM;
+        uint64_t saves = atomic_load_explicit(&m->saves, memory_order_acquire);
+        if (orm__rc_tx_epoch(t, m) == saves)
+            continue; /* no save since this transaction last wrote m's rows */
+        int r = flush_model_tx(rc, m, tx, ctx);
+        if (r != ORM_OK)
+            return r;
+        orm__rc_tx_set_epoch(t, m, saves);
+    }
+    return ORM_OK;
+}
+
+void orm__rc_wb_tx_savepoint(orm_row_cache *rc, const void *root, unsigned depth, int released)
+{
+    rc_wb *w = rc->wb;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = 0; i < BUCKETS; i++)
+        for (wb_entry *e = w->b[i]; e; e = e->next)
+            if (e->claim == root && e->claim_depth >= depth) {
+                if (released)
+                    e->claim_depth = depth - 1;
+                else
+                    e->claim = NULL;
+            }
+    pthread_mutex_unlock(&w->mu);
+}
+
+void orm__rc_wb_tx_end(orm_row_cache *rc, const void *root, int committed)
+{
+    rc_wb *w = rc->wb;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = 0; i < BUCKETS; i++)
+        for (wb_entry **pp = &w->b[i]; *pp;) {
+            wb_entry *e = *pp;
+            if (e->claim != root) {
+                pp = &e->next;
+                continue;
+            }
+            e->claim = NULL;
+            /* Committed as it is now, and no autocommit flush writing an older version that
+             * could land after it: clean. Else dirty, for the next flush to write. */
+            if (!committed || e->version != e->claim_version || e->inflight) {
+                pp = &e->next;
+                continue;
+            }
+            *pp = e->next;
+            w->n--;
+            atomic_fetch_sub_explicit(&e->m->dirty, 1, memory_order_relaxed);
+            orm_cache_delete(rc->cache, e->key);
+            entry_free(e);
+        }
+    pthread_mutex_unlock(&w->mu);
 }
 
 /* ---- saves and reads ---- */
@@ -389,6 +602,7 @@ int orm__rc_wb_save(rc_model *m, const char *key, const void *obj, const orm_val
     e->row = row;
     e->deleted = obj == NULL;
     e->version++;
+    atomic_fetch_add_explicit(&m->saves, 1, memory_order_relaxed);
     size_t n = w->n;
     start_flusher(rc);
     pthread_mutex_unlock(&w->mu);
@@ -486,6 +700,7 @@ int orm__rc_wb_close(orm_row_cache *rc)
         return ORM_OK;
     pthread_mutex_lock(&w->mu);
     w->stop = 1; /* and no flusher starts after this */
+    w->closing = 1;
     int running = w->running;
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);

@@ -52,9 +52,22 @@
  * model, as one multi-row upsert (INSERT ... ON CONFLICT (key) DO UPDATE) and one DELETE ...
  * WHERE key IN (...): when it holds max_dirty rows, on orm_row_cache_flush, every
  * flush_interval_ms, and at orm_db_close. A query (select builder, raw SQL, get_many) or a
- * write the ORM cannot save (inserts, builder writes, writes in a transaction) on a model
- * with dirty rows flushes that model first (outside transactions: inside one, the flush would
- * need a second connection, so it is the caller's to flush before). A failed flush keeps the
+ * write the ORM cannot save (inserts without a key, builder writes, writes in a transaction)
+ * on a model with dirty rows flushes that model first, so no query sees older data than a get.
+ *
+ * Write-back inside a transaction. There the flush runs on the transaction's own connection,
+ * as part of it (in a savepoint, so a failed flush fails the statement and leaves the
+ * transaction usable): a second connection would wait for the locks the transaction holds
+ * (SQLite's write lock: a stall until the busy timeout), would commit on its own whatever the
+ * transaction's outcome, and would not be seen by a REPEATABLE READ snapshot. The rows it
+ * writes stay dirty, held for that transaction (an autocommit flush, orm_row_cache_flush
+ * included, leaves them alone), until it ends: COMMIT makes them clean (those saved again
+ * meanwhile stay dirty); ROLLBACK, a COMMIT that failed or whose outcome is unknown, or a
+ * rollback to the savepoint they were written in, leaves them dirty as before, and a later
+ * flush (or the transaction's next query) writes them. A transaction flushes a model again
+ * only after a new save of it. In a transaction, orm_get of a key it wrote, and every get
+ * at REPEATABLE READ or SERIALIZABLE, reads the database after the model's saved rows were
+ * written into the transaction. A failed flush keeps the
  * rows dirty, counts in the stats, calls on_flush_error, and automatic flushes back off
  * (100 ms doubling to 30 s). orm_db_close flushes everything; what it cannot write it reports
  * through on_flush_error and in orm_error_last() (every key named, the message cut past

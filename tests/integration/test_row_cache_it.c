@@ -1086,6 +1086,115 @@ START_TEST(test_write_back_insert_one_with_key)
 }
 END_TEST
 
+/* Users with this score, counted by a query on session s (a select builder). */
+static int64_t count_score_in(orm_session *s, double score)
+{
+    orm_select *q = orm_select_new(s, &it_user_model);
+    ck_assert_ptr_nonnull(q);
+    orm_select_where(q, orm_eq("score", orm_double(score)));
+    int64_t n = -1;
+    ck_assert_ok(orm_select_count(q, NULL, &n));
+    orm_select_free(q);
+    return n;
+}
+
+/* A query (or a write that reaches the database) inside a transaction on a write-back model
+ * with dirty rows writes them first on the transaction's own connection, as part of it:
+ * after the transaction took its write lock (SQLite) too; nothing is committed on its own
+ * (another connection sees the old rows until COMMIT); an autocommit flush meanwhile leaves
+ * them alone; COMMIT makes them clean; ROLLBACK, or rolling back the savepoint they were
+ * written in, leaves them dirty, and they are written later. */
+START_TEST(test_write_back_inside_a_transaction)
+{
+    wb_open(0, 0);
+    int64_t a = add_user("ada", 1), b = add_user("bob", 2);
+    save_score(a, 10);
+    save_score(b, 20);
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 2);
+    orm_tx *tx;
+    ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, NULL));
+    orm_session *ts = orm_tx_session(tx);
+    /* The transaction writes first (SQLite: it holds the write lock from here). */
+    it_membership mb = { 1, a, "owner" };
+    ck_assert_ok(orm_insert_one(ts, NULL, &it_membership_model, &mb));
+    ck_assert_int_eq(count_score_in(ts, 10), 1);       /* the saved row, in the transaction */
+    ck_assert_int_eq(count_score_in(ts, 20), 1);
+    ck_assert_double_eq(db_score(a), 1);                /* not committed on its own */
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 2);  /* until the transaction commits */
+    ck_assert_ok(orm_row_cache_flush(rc));              /* leaves them to the transaction */
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 2);
+    /* A write of the transaction's own on a dirty key; it reads its write back. */
+    it_user u;
+    memset(&u, 0, sizeof u);
+    orm_value kb = orm_int(b);
+    ck_assert_ok(orm_get(ts, NULL, &it_user_model, &u, &kb));
+    ck_assert_double_eq(u.score, 20);
+    u.score = 25;
+    ck_assert_ok(orm_update_one(ts, NULL, &it_user_model, &u));
+    orm_model_clear(&it_user_model, &u);
+    ck_assert_double_eq(score_via(ts, NULL, b), 25);
+    ck_assert_double_eq(score_of(b), 20);               /* others: the saved row */
+    ck_assert_ok(orm_tx_commit(tx));
+    orm_tx_free(tx);
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 0);
+    ck_assert_double_eq(db_score(a), 10);
+    ck_assert_double_eq(db_score(b), 25);
+    ck_assert_double_eq(score_of(b), 25);
+
+    /* Rollback: the rows stay dirty and are written later. */
+    save_score(a, 11);
+    ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, NULL));
+    ck_assert_int_eq(count_score_in(orm_tx_session(tx), 11), 1);
+    ck_assert_ok(orm_tx_rollback(tx));
+    orm_tx_free(tx);
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 1);
+    ck_assert_double_eq(db_score(a), 10);
+    ck_assert_double_eq(score_of(a), 11);
+    ck_assert_ok(orm_row_cache_flush(rc));
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 0);
+    ck_assert_double_eq(db_score(a), 11);
+
+    /* A savepoint rolled back undoes the flush made in it: the enclosing transaction writes
+     * the rows again when it next needs them, or leaves them dirty. */
+    orm_ctx *ctx;
+    ck_assert_ok(orm_ctx_new(&ctx, NULL));
+    save_score(a, 12);
+    orm_tx *sp;
+    ck_assert_ok(orm_tx_begin(&tx, it_db, ctx, NULL));
+    ck_assert_ok(orm_tx_begin(&sp, it_db, ctx, NULL));
+    ck_assert_int_eq(count_score_in(orm_tx_session(sp), 12), 1);
+    ck_assert_ok(orm_tx_rollback(sp));
+    orm_tx_free(sp);
+    ck_assert_int_eq(count_score_in(orm_tx_session(tx), 12), 1);
+    ck_assert_ok(orm_tx_commit(tx));
+    orm_tx_free(tx);
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 0);
+    ck_assert_double_eq(db_score(a), 12);
+    save_score(a, 13);
+    ck_assert_ok(orm_tx_begin(&tx, it_db, ctx, NULL));
+    ck_assert_ok(orm_tx_begin(&sp, it_db, ctx, NULL));
+    ck_assert_int_eq(count_score_in(orm_tx_session(sp), 13), 1);
+    ck_assert_ok(orm_tx_rollback(sp));
+    orm_tx_free(sp);
+    ck_assert_ok(orm_tx_commit(tx));
+    orm_tx_free(tx);
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 1);   /* the flush was undone */
+    ck_assert_double_eq(db_score(a), 12);
+    /* A released savepoint's flush commits with its transaction. */
+    ck_assert_ok(orm_tx_begin(&tx, it_db, ctx, NULL));
+    ck_assert_ok(orm_tx_begin(&sp, it_db, ctx, NULL));
+    ck_assert_int_eq(count_score_in(orm_tx_session(sp), 13), 1);
+    ck_assert_ok(orm_tx_commit(sp));
+    orm_tx_free(sp);
+    ck_assert_ok(orm_tx_commit(tx));
+    orm_tx_free(tx);
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 0);
+    ck_assert_double_eq(db_score(a), 13);
+    orm_ctx_free(ctx);
+    ck_assert_int_eq(flog.calls, 0);
+}
+END_TEST
+
 START_TEST(test_write_back_failed_flush_keeps_rows)
 {
     wb_open(0, 0);
@@ -1166,6 +1275,7 @@ Suite *it_row_cache_suite(void)
     tcase_add_test(tc, test_commit_with_unknown_outcome_drops_the_keys);
     tcase_add_test(tc, test_write_back_saves_and_flushes);
     tcase_add_test(tc, test_write_back_insert_one_with_key);
+    tcase_add_test(tc, test_write_back_inside_a_transaction);
     tcase_add_test(tc, test_write_back_failed_flush_keeps_rows);
     tcase_add_test(tc, test_write_back_limit_and_period);
     suite_add_tcase(s, tc);
