@@ -35,7 +35,8 @@ typedef struct rc_model {
     _Atomic uint64_t igen;    /* bumped by inserts: older not-found answers are stale */
     _Atomic uint64_t hits, misses, loads, load_ns, invalidations;
     _Atomic uint64_t dirty, flushes, flush_failures; /* write-back */
-    _Atomic uint64_t saves;   /* write-back: saves ever made (a transaction's flush epoch) */
+    _Atomic uint64_t saves;   /* write-back: bumped by every save and every row that becomes
+                                 writable again (a transaction's flush epoch) */
 } rc_model;
 
 struct orm_row_cache {
@@ -115,7 +116,8 @@ int orm__rc_wb_get(rc_model *m, const char *key, void *out);
 int orm__rc_wb_flush(struct orm_row_cache *rc, rc_model *only, int automatic);
 /* Inside transaction tx (a query or a write that reaches the database on a model with dirty
  * rows): write only's (NULL: every) write-back model's dirty rows that tx's transaction has
- * not written yet, on tx's connection, in a savepoint of tx. They stay dirty (claimed by the
+ * not written yet (and no other transaction or autocommit flush is writing), on tx's
+ * connection, in a savepoint of tx. They stay dirty (claimed by the
  * transaction: autocommit flushes leave them alone) until it ends: clean when it commits,
  * dirty again when it rolls back (or the savepoint they were written in does). */
 int orm__rc_wb_flush_tx(struct orm_row_cache *rc, rc_model *only, orm_tx *tx, orm_ctx *ctx);

@@ -16,7 +16,9 @@
  * Transactions. A statement inside a transaction that needs a model's saved rows in the
  * database writes them in a savepoint of that transaction, on its connection
  * (orm__rc_wb_flush_tx), and claims them for it: autocommit flushes skip claimed rows, so
- * they never wait on the transaction's locks nor write an older version after it; the
+ * they never wait on the transaction's locks nor write an older version after it, and a
+ * transaction skips the rows another transaction claimed or an autocommit flush is writing
+ * (two writers of one set of rows, each taking them in its own order, could deadlock); the
  * transaction's end settles them (committed: clean unless saved again or an autocommit flush
  * of an older version is in flight) or releases them (dirty again). A savepoint rolled back
  * releases the claims made at its depth and deeper.
@@ -161,8 +163,10 @@ static void uninflight(rc_wb *w, const batch_item *v, size_t n)
     pthread_mutex_lock(&w->mu);
     for (size_t i = 0; i < n; i++) {
         wb_entry *e = *slot(w, hash_key(v[i].key), v[i].key);
-        if (e)
+        if (e) {
             e->inflight = 0;
+            atomic_fetch_add_explicit(&e->m->saves, 1, memory_order_relaxed); /* to write again */
+        }
     }
     pthread_mutex_unlock(&w->mu);
 }
@@ -384,7 +388,7 @@ int orm__rc_wb_flush(orm_row_cache *rc, rc_model *only, int automatic)
 /* ---- inside a transaction ---- */
 
 /* Claim for root, at savepoint depth, up to batch rows of m that root has not written at
- * their current version, and copy them out. */
+ * their current version and nobody else is writing, and copy them out. */
 static int collect_tx(rc_wb *w, rc_model *m, const void *root, unsigned depth, batch_item **out, size_t *n)
 {
     *out = NULL;
@@ -397,8 +401,10 @@ static int collect_tx(rc_wb *w, rc_model *m, const void *root, unsigned depth, b
     pthread_mutex_lock(&w->mu);
     for (size_t i = 0; i < BUCKETS && k < w->batch && rc == ORM_OK; i++)
         for (wb_entry *e = w->b[i]; e && k < w->batch; e = e->next) {
-            if (e->m != m || (e->claim == root && e->claim_version == e->version))
-                continue;
+            if (e->m != m || (e->claim == root && e->claim_version == e->version) ||
+                (e->claim && e->claim != root) || e->inflight)
+                continue; /* written by this transaction, or being written by another one or
+                             by an autocommit flush: writing it here could deadlock with it */
             v[k].key = orm__strdup(e->key);
             v[k].row = orm__calloc(1, m->model->struct_size);
             if (!v[k].key || !v[k].row || orm_model_copy(m->model, v[k].row, e->row) != ORM_OK) {
@@ -512,10 +518,12 @@ void orm__rc_wb_tx_savepoint(orm_row_cache *rc, const void *root, unsigned depth
     for (size_t i = 0; i < BUCKETS; i++)
         for (wb_entry *e = w->b[i]; e; e = e->next)
             if (e->claim == root && e->claim_depth >= depth) {
-                if (released)
+                if (released) {
                     e->claim_depth = depth - 1;
-                else
+                } else {
                     e->claim = NULL;
+                    atomic_fetch_add_explicit(&e->m->saves, 1, memory_order_relaxed); /* to write again */
+                }
             }
     pthread_mutex_unlock(&w->mu);
 }
@@ -535,8 +543,10 @@ void orm__rc_wb_tx_end(orm_row_cache *rc, const void *root, int committed)
             }
             e->claim = NULL;
             /* Committed as it is now, and no autocommit flush writing an older version that
-             * could land after it: clean. Else dirty, for the next flush to write. */
+             * could land after it: clean. Else dirty, for the next flush to write (and for
+             * the other transactions, which left it to this one). */
             if (!committed || e->version != e->claim_version || e->inflight) {
+                atomic_fetch_add_explicit(&e->m->saves, 1, memory_order_relaxed);
                 pp = &e->next;
                 continue;
             }

@@ -65,7 +65,10 @@
  * meanwhile stay dirty); ROLLBACK, a COMMIT that failed or whose outcome is unknown, or a
  * rollback to the savepoint they were written in, leaves them dirty as before, and a later
  * flush (or the transaction's next query) writes them. A transaction flushes a model again
- * only after a new save of it. In a transaction, orm_get of a key it wrote, and every get
+ * only after a new save of it. Rows that another open transaction wrote this way, or that an
+ * autocommit flush is writing at that moment, are left to that writer (two writers of the
+ * same rows, each taking them in its own order, could deadlock): they reach the database
+ * when it commits, and a READ COMMITTED transaction sees them from its next statement on. In a transaction, orm_get of a key it wrote, and every get
  * at REPEATABLE READ or SERIALIZABLE, reads the database after the model's saved rows were
  * written into the transaction. A failed flush keeps the
  * rows dirty, counts in the stats, calls on_flush_error, and automatic flushes back off

@@ -431,7 +431,9 @@ START_TEST(test_random_coherence)
 }
 END_TEST
 
-/* ---- write-back under concurrency ---- */
+/* ---- write-back under concurrency: saves, a flusher thread, queries outside and inside
+ * transactions that commit or roll back; each thread reads its own saves back (in a
+ * transaction too) and the database ends with the last save of every key ---- */
 
 #define WB_KEYS_PER_THREAD 6
 #define WB_OPS 600
@@ -467,6 +469,35 @@ static void *wb_run(void *arg)
         else
             w->failures++;
         orm_model_clear(&it_user_model, &u);
+        if (op % 53 == 0) { /* a transaction's query flushes on its connection; then its end */
+            orm_tx *tx;
+            int r = orm_tx_begin(&tx, it_db, NULL, NULL);
+            if (r == ORM_OK) {
+                int64_t n = 0;
+                orm_select *q = orm_select_new(orm_tx_session(tx), &it_user_model);
+                r = orm_select_count(q, NULL, &n);
+                orm_select_free(q);
+                if (r == ORM_OK && n < THREADS * WB_KEYS_PER_THREAD)
+                    w->failures++;
+                it_user g;
+                memset(&g, 0, sizeof g);
+                if (r == ORM_OK && (r = orm_get(orm_tx_session(tx), NULL, &it_user_model, &g, &k)) == ORM_OK &&
+                    g.score != w->last[i]) {
+                    w->failures++;
+                    fprintf(stderr, "wb race: in a tx, key %lld read %f, saved %f\n", (long long)key, g.score,
+                            w->last[i]);
+                }
+                orm_model_clear(&it_user_model, &g);
+                int end = (op / 53) % 2 ? orm_tx_commit(tx) : orm_tx_rollback(tx);
+                if (r == ORM_OK)
+                    r = end;
+                orm_tx_free(tx);
+            }
+            if (r != ORM_OK && r != ORM_EBUSY) { /* SQLite: another writer held the lock too long */
+                w->failures++;
+                fprintf(stderr, "wb race: transaction: %s\n", orm_error_last()->message);
+            }
+        }
         if (op % 97 == 0) { /* a query of the model flushes it first */
             int64_t n = 0;
             orm_select *q = orm_select_new(it_s, &it_user_model);
