@@ -159,7 +159,58 @@ int orm_row_cache_key(char *buf, size_t cap, size_t *len, const orm_model *model
     return ORM_OK;
 }
 
-/* ---- cached values ---- */
+/* ---- cached values ----
+ *
+ * A value is packed: the header, the row's struct, then its text and blob bytes, all in the
+ * one allocation the cache makes (obj_size leaves RC_INLINE bytes for them) when they fit,
+ * else in one more allocation (the arena, kept in the header's row pointer). A hit then reads
+ * a few adjacent cache lines instead of one per text field scattered over the heap: on a
+ * cache far larger than the CPU's caches (W5 at 50,000 rows) each of those was a miss. */
+
+/* The bytes a row's text and blobs take packed (a NUL after each text). */
+static size_t var_bytes(const orm_model *model, const char *row)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < model->nfields; i++) {
+        const orm_field *f = &model->fields[i];
+        if (f->type == ORM_FIELD_TEXT) {
+            const char *t = *(char *const *)(row + f->offset);
+            if (t)
+                n += strlen(t) + 1;
+        } else if (f->type == ORM_FIELD_BLOB) {
+            const orm_blob *b = (const orm_blob *)(row + f->offset);
+            if (b->data)
+                n += b->len;
+        }
+    }
+    return n;
+}
+
+/* Copy row into dst (struct_size bytes) with its text and blobs packed at var. */
+static void pack_row(const orm_model *model, char *dst, const char *row, char *var)
+{
+    memcpy(dst, row, model->struct_size);
+    for (size_t i = 0; i < model->nfields; i++) {
+        const orm_field *f = &model->fields[i];
+        if (f->type == ORM_FIELD_TEXT) {
+            char **t = (char **)(dst + f->offset);
+            if (*t) {
+                size_t n = strlen(*t) + 1;
+                memcpy(var, *t, n);
+                *t = var;
+                var += n;
+            }
+        } else if (f->type == ORM_FIELD_BLOB) {
+            orm_blob *b = (orm_blob *)(dst + f->offset);
+            if (b->data) {
+                if (b->len)
+                    memcpy(var, b->data, b->len);
+                b->data = var;
+                var += b->len;
+            }
+        }
+    }
+}
 
 static int value_copy(void *dst, const void *src, void *ud)
 {
@@ -171,27 +222,34 @@ static int value_copy(void *dst, const void *src, void *ud)
     d->row = NULL;
     if (!s->found)
         return ORM_OK;
-    const void *row = s->indirect ? s->row : (const char *)s + RC_ROW_OFF;
-    int rc = orm_model_copy(m->model, (char *)dst + RC_ROW_OFF, row);
-    if (rc != ORM_OK)
-        d->found = 0; /* owns nothing */
-    return rc;
+    const char *row = s->indirect ? s->row : (const char *)s + RC_ROW_OFF;
+    char *out = (char *)dst + RC_ROW_OFF;
+    size_t need = var_bytes(m->model, row);
+    char *var = out + m->model->struct_size;
+    if (need > m->inline_cap) {
+        if (!(var = orm__malloc(need))) {
+            d->found = 0; /* owns nothing */
+            return orm__error_nomem("row_cache");
+        }
+        d->row = var; /* the arena */
+    }
+    pack_row(m->model, out, row, var);
+    return ORM_OK;
 }
 
 static void value_clear(void *obj, void *ud)
 {
-    const rc_model *m = ud;
+    (void)ud;
     rc_hdr *h = obj;
-    if (h->found)
-        orm_model_clear(m->model, (char *)obj + RC_ROW_OFF);
+    if (h->found && !h->indirect)
+        orm__free((void *)h->row); /* the arena, when the row did not fit inline */
 }
 
 static size_t value_size(const void *obj, void *ud)
 {
     const rc_model *m = ud;
     const rc_hdr *h = obj;
-    return RC_ROW_OFF + (h->found ? orm_model_size(m->model, (const char *)obj + RC_ROW_OFF)
-                                  : m->model->struct_size);
+    return m->type.obj_size + (h->found && h->row ? var_bytes(m->model, (const char *)obj + RC_ROW_OFF) : 0);
 }
 
 /* Whether r is a current value of m: made by this model, and no whole-model drop (nor, for a
@@ -225,6 +283,13 @@ static int lookup(const rc_model *m, const char *key, void *out)
     orm_cache_ref *r;
     if (orm_cache_get(m->rc->cache, key, &r) != ORM_OK)
         return -1;
+#if defined(__GNUC__)
+    /* The header, the struct and the packed text are adjacent lines: ask for them at once
+     * rather than one miss after another. */
+    const char *p = orm_cache_ref_data(r);
+    __builtin_prefetch(p + 64);
+    __builtin_prefetch(p + 128);
+#endif
     const rc_hdr *h = current(m, r);
     int rc = h ? fill(m, h, out) : -1;
     orm_cache_ref_release(r);
@@ -884,7 +949,11 @@ int orm_row_cache_model(orm_row_cache *rc, const orm_model *model, const orm_row
     m->model = model;
     m->rc = rc;
     m->o = *opts;
-    m->type.obj_size = RC_ROW_OFF + model->struct_size;
+    m->inline_cap = 0;
+    for (size_t i = 0; i < model->nfields; i++)
+        if (model->fields[i].type == ORM_FIELD_TEXT || model->fields[i].type == ORM_FIELD_BLOB)
+            m->inline_cap = RC_INLINE;
+    m->type.obj_size = RC_ROW_OFF + model->struct_size + m->inline_cap;
     m->type.copy = value_copy;
     m->type.clear = value_clear;
     m->type.size = value_size;

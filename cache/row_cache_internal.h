@@ -10,7 +10,9 @@
 #include "orm/row_cache.h"
 #include "orm/tx.h"
 
-/* A cached value: this header, then (at ROW_OFF) the model's struct. A not-found answer
+/* A cached value: this header, then (at ROW_OFF) the model's struct, then room for its text
+ * and blob bytes (rc_model.inline_cap; the struct's pointers point there, or into an arena
+ * kept in row when they did not fit: see row_cache.c "cached values"). A not-found answer
  * (negative caching) has found 0 and a zeroed struct. While a value is being made from the
  * caller's struct (orm_cache_ref_new_obj), indirect is 1 and row points at that struct. */
 typedef struct rc_hdr {
@@ -23,12 +25,16 @@ typedef struct rc_hdr {
 } rc_hdr;
 
 #define RC_ROW_OFF ((sizeof(rc_hdr) + 15) & ~(size_t)15)
+/* Bytes of text and blobs a cached row keeps in the value's own allocation (a model with
+ * text or blob fields): the bench's users rows (two texts of 8-24 bytes) fit. */
+#define RC_INLINE 64
 
 typedef struct rc_model {
     const orm_model *model;
     struct orm_row_cache *rc;
     orm_row_cache_model_options o;
-    orm_cache_type type;      /* RC_ROW_OFF + struct_size; userdata: this */
+    orm_cache_type type;      /* RC_ROW_OFF + struct_size + inline_cap; userdata: this */
+    size_t inline_cap;        /* RC_INLINE for a model with text or blobs, else 0 */
     char *prefix;             /* the escaped table and ':' */
     size_t prefix_len;
     _Atomic uint64_t gen;     /* bumped by a whole-model drop: older values are stale */

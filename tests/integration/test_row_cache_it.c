@@ -153,6 +153,40 @@ START_TEST(test_hit_fills_like_the_database)
     ck_assert_int_eq(hit.has_ts, true);
     orm_model_clear(&it_alltypes_model, &db);
     orm_model_clear(&it_alltypes_model, &hit);
+    /* Text and blobs too long to be packed inside the cached value (an arena of their own),
+     * an empty text, an empty blob and NULLs: the hit fills them as the database does. */
+    char longt[301];
+    memset(longt, 'x', 300);
+    longt[300] = '\0';
+    unsigned char bigblob[200];
+    for (size_t i = 0; i < sizeof bigblob; i++)
+        bigblob[i] = (unsigned char)i;
+    for (int v = 0; v < 3; v++) {
+        it_alltypes r;
+        memset(&r, 0, sizeof r);
+        r.t = v == 0 ? longt : v == 1 ? "" : NULL;
+        r.bl.data = v == 0 ? NULL : bigblob;
+        r.bl.len = v == 0 ? 0 : v == 1 ? 0 : sizeof bigblob;
+        ck_assert_ok(orm_insert_one(it_s, NULL, &it_alltypes_model, &r));
+        orm_value kr = orm_int(r.id);
+        memset(&db, 0, sizeof db);
+        memset(&hit, 0, sizeof hit);
+        ck_assert_ok(orm_get(it_s, NULL, &it_alltypes_model, &db, &kr));
+        uint64_t h0 = stats(&it_alltypes_model).hits;
+        ck_assert_ok(orm_get(it_s, NULL, &it_alltypes_model, &hit, &kr));
+        ck_assert_uint_eq(stats(&it_alltypes_model).hits, h0 + 1);
+        if (db.t)
+            ck_assert_str_eq(hit.t, db.t);
+        else
+            ck_assert_ptr_null(hit.t);
+        ck_assert_int_eq(hit.bl.data != NULL, db.bl.data != NULL);
+        ck_assert_uint_eq(hit.bl.len, db.bl.len);
+        if (db.bl.len)
+            ck_assert_mem_eq(hit.bl.data, db.bl.data, db.bl.len);
+        ck_assert_int_eq(hit.has_i16, false);
+        orm_model_clear(&it_alltypes_model, &db);
+        orm_model_clear(&it_alltypes_model, &hit);
+    }
     /* A model left OFF is never cached. */
     it_post p = { 0, 0, "t", 1 };
     int64_t uid = add_user("ada", 1);

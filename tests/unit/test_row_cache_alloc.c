@@ -1,7 +1,7 @@
 /* Allocation-failure loop over the row cache's read and write paths (SQLite in memory): for
  * n = 0, 1, 2, ... fail the nth allocation liborm makes during a sequence of cached gets,
  * get_many, writes by key, a builder and a raw update, an insert, a delete, a committed and a
- * rolled-back transaction. Every call must succeed or return ORM_ENOMEM (ORM_ENOTFOUND where
+ * rolled-back transaction (row 1's name is long: the cached value's arena). Every call must succeed or return ORM_ENOMEM (ORM_ENOTFOUND where
  * the row may be gone), and afterwards, with allocations working again, every row read
  * through the cache must equal the database's (read with the select builder, never cached):
  * a failure never leaves the cache holding a row the database does not. Under ASan: no leak. */
@@ -27,6 +27,8 @@ static const size_t item_pk[] = { 0 };
 static const orm_model item_model = ORM_MODEL(item, "items", item_fields, item_pk);
 
 #define NROWS 5
+/* Row 1's name is too long to be packed inside its cached value: the arena path fails too. */
+#define LONG_NAME "a-name-of-more-than-sixty-four-bytes-so-that-its-cached-row-needs-an-arena-of-its-own"
 
 static int allowed(int rc) { return rc == ORM_OK || rc == ORM_ENOMEM || rc == ORM_ENOTFOUND; }
 
@@ -146,7 +148,7 @@ START_TEST(row_cache_allocation_failures)
         ck_assert_ok(orm_db_register(db, &item_model));
         ck_assert_ok(orm_exec_sql(orm_db_session(db), NULL,
                                   "CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT NOT NULL, score REAL NOT NULL);"
-                                  "INSERT INTO items(name, score) VALUES ('a', 1), ('b', 2), ('c', 3), ('d', 4), ('e', 5);"));
+                                  "INSERT INTO items(name, score) VALUES ('" LONG_NAME "', 1), ('b', 2), ('c', 3), ('d', 4), ('e', 5);"));
         /* warm a little: some rows cached before the failures start */
         item it;
         memset(&it, 0, sizeof it);
