@@ -587,6 +587,15 @@ static int on_write(orm_row_cache *rc, rc_model *m, orm_stmt *st)
     orm_stmt_op op = in->op;
     if (m->o.mode == ORM_ROW_CACHE_READ_ONLY)
         return refuse_read_only(m, orm_stmt_kind_name(st->kind));
+    if (m->o.mode == ORM_ROW_CACHE_READ_WRITE && st->session->tx) {
+        /* A bulk write in a transaction that will drop the whole model at commit anyway
+         * (past MAX_KEYS keys, or a builder write): nothing to stage, no key to format. */
+        struct rc_tx *t0 = orm__rc_tx_state(rc, st->session->tx);
+        if (!t0)
+            return ORM_ENOMEM;
+        if (orm__rc_tx_covers(t0, st->session->tx, m))
+            return orm_stmt_next(st);
+    }
     char kb[KEY_STACK];
     char *key = NULL;
     /* The one row the write can touch, when known: by key, or a builder whose WHERE pins one

@@ -97,6 +97,9 @@ void orm__rc_tx_key(struct rc_tx *t, orm_tx *tx, rc_model *m, const char *key);
 void orm__rc_tx_model(struct rc_tx *t, orm_tx *tx, rc_model *m);
 void orm__rc_tx_inserts(struct rc_tx *t, orm_tx *tx, rc_model *m);
 void orm__rc_tx_every(struct rc_tx *t, orm_tx *tx);
+/* Whether tx's transaction will drop every row of m (or of every model) when it ends, staged
+ * at tx's depth or an outer one: another write of m in tx then needs nothing staged. */
+int orm__rc_tx_covers(const struct rc_tx *t, const orm_tx *tx, const rc_model *m);
 /* Whether a read of key (NULL: any key) of m in tx must go to the database because tx's
  * transaction (any of its savepoints) wrote it. */
 int orm__rc_tx_wrote(struct orm_row_cache *rc, orm_tx *tx, rc_model *m, const char *key);

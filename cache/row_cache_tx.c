@@ -359,3 +359,13 @@ void orm__rc_tx_set_epoch(rc_tx *t, rc_model *m, uint64_t saves)
     t->epochs[t->nepochs].m = m;
     t->epochs[t->nepochs++].saves = saves;
 }
+
+int orm__rc_tx_covers(const rc_tx *t, const orm_tx *tx, const rc_model *m)
+{
+    if (t->every && t->every - 1 <= tx->depth)
+        return 1;
+    for (size_t i = 0; i < t->nmodels; i++)
+        if (t->models[i].m == m && !t->models[i].inserts && t->models[i].depth <= tx->depth)
+            return 1;
+    return 0;
+}

@@ -779,6 +779,37 @@ START_TEST(test_tx_savepoints_and_model_writes)
     ck_assert_uint_eq(stats(&it_user_model).invalidations, inv + 2);
     ck_assert_double_eq(score_of(a), 10);
     ck_assert_double_eq(score_of(b), 2);
+    /* A model drop staged in a savepoint does not cover a write through the outer
+     * transaction's session (staged at its depth: it outlives the savepoint's rollback,
+     * which undoes the write too, since the savepoint was open on the connection). */
+    score_of(b); /* cached */
+    ck_assert_ok(orm_tx_begin(&tx, it_db, ctx, NULL));
+    ck_assert_ok(orm_tx_begin(&sp, it_db, ctx, NULL));
+    up = orm_update_new(orm_tx_session(sp), &it_user_model);
+    ck_assert_ok(orm_update_set(up, "age", orm_int(98)));
+    ck_assert_ok(orm_update_where(up, orm_eq("name", orm_text("nobody"))));
+    ck_assert_ok(orm_update_exec(up, NULL, NULL));
+    orm_update_free(up);
+    ub.score = 30;
+    ck_assert_ok(orm_update_one(orm_tx_session(tx), NULL, &it_user_model, &ub)); /* outer */
+    ck_assert_ok(orm_tx_rollback(sp));
+    orm_tx_free(sp);
+    ck_assert_ok(orm_tx_commit(tx));
+    orm_tx_free(tx);
+    ck_assert_double_eq(score_of(b), db_score_now(b));
+    ck_assert_double_eq(score_of(b), 2);
+    /* And a model drop staged first covers the writes after it in the same transaction. */
+    ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, NULL));
+    up = orm_update_new(orm_tx_session(tx), &it_user_model);
+    ck_assert_ok(orm_update_set(up, "age", orm_int(97)));
+    ck_assert_ok(orm_update_where(up, orm_eq("name", orm_text("nobody"))));
+    ck_assert_ok(orm_update_exec(up, NULL, NULL));
+    orm_update_free(up);
+    ub.score = 31;
+    ck_assert_ok(orm_update_one(orm_tx_session(tx), NULL, &it_user_model, &ub));
+    ck_assert_ok(orm_tx_commit(tx));
+    orm_tx_free(tx);
+    ck_assert_double_eq(score_of(b), 31);
     orm_model_clear(&it_user_model, &ua);
     orm_model_clear(&it_user_model, &ub);
     orm_ctx_free(ctx);
