@@ -1,7 +1,8 @@
 /* Allocation-failure loop over the row cache's read and write paths (SQLite in memory): for
  * n = 0, 1, 2, ... fail the nth allocation liborm makes during a sequence of cached gets,
  * get_many, writes by key, a builder and a raw update, an insert, a delete, a committed and a
- * rolled-back transaction (row 1's name is long: the cached value's arena). Every call must succeed or return ORM_ENOMEM (ORM_ENOTFOUND where
+ * rolled-back transaction (row 1's name is long: the cached value's arena); and, on a
+ * write-back model, saves, inserts with a key and flushes inside transactions. Every call must succeed or return ORM_ENOMEM (ORM_ENOTFOUND where
  * the row may be gone), and afterwards, with allocations working again, every row read
  * through the cache must equal the database's (read with the select builder, never cached):
  * a failure never leaves the cache holding a row the database does not. Under ASan: no leak. */
@@ -168,12 +169,98 @@ START_TEST(row_cache_allocation_failures)
 }
 END_TEST
 
+/* Write-back: saves (update, insert with a key, delete), a query in a transaction that
+ * commits (its flush on the transaction's connection), one that rolls back, a flush. */
+static void ops_wb(orm_db *db, orm_row_cache *rcache, long n)
+{
+    orm_session *s = orm_db_session(db);
+    STEP(set_score(s, 1, 10));
+    item add = { 100, "hundred", 100 };
+    STEP(orm_insert_one(s, NULL, &item_model, &add));
+    item del = { 3, NULL, 0 };
+    STEP(orm_delete_one(s, NULL, &item_model, &del));
+    for (int commit = 1; commit >= 0; commit--) {
+        orm_tx *tx = NULL;
+        int rc = orm_tx_begin(&tx, db, NULL, NULL);
+        STEP(rc);
+        if (rc != ORM_OK)
+            continue;
+        orm_select *q = orm_select_new(orm_tx_session(tx), &item_model);
+        int64_t cnt = 0;
+        rc = q ? orm_select_count(q, NULL, &cnt) : ORM_ENOMEM;
+        orm_select_free(q);
+        STEP(rc);
+        if (rc == ORM_OK)
+            rc = set_score(orm_tx_session(tx), 2, commit ? 22 : 23);
+        STEP(rc);
+        STEP(rc == ORM_OK && commit ? orm_tx_commit(tx) : orm_tx_rollback(tx));
+        orm_tx_free(tx);
+        STEP(set_score(s, 4, commit ? 40 : 41));
+    }
+    STEP(orm_row_cache_flush(rcache));
+}
+
+/* With allocations working again: everything saved reaches the database, and every key read
+ * through the cache (the buffer first) equals the database's. */
+static void check_written(orm_db *db, orm_row_cache *rc)
+{
+    ck_assert_ok(orm_row_cache_flush(rc));
+    orm_row_cache_stats st;
+    ck_assert_ok(orm_row_cache_stats_get(rc, &item_model, &st));
+    ck_assert_uint_eq(st.dirty, 0);
+    check_coherent(db);
+    orm_session *s = orm_db_session(db);
+    item c;
+    memset(&c, 0, sizeof c);
+    orm_value k = orm_int(100);
+    int r = orm_get(s, NULL, &item_model, &c, &k);
+    orm_select *q = orm_select_new(s, &item_model);
+    ck_assert_ok(orm_select_where(q, orm_eq("id", orm_int(100))));
+    item t;
+    memset(&t, 0, sizeof t);
+    ck_assert_int_eq(orm_select_get(q, NULL, &t), r);
+    orm_select_free(q);
+    orm_model_clear(&item_model, &c);
+    orm_model_clear(&item_model, &t);
+}
+
+START_TEST(row_cache_write_back_allocation_failures)
+{
+    long n;
+    for (n = 0; n < 100000; n++) {
+        orm_db *db = NULL;
+        ck_assert_ok(orm_db_open(&db, "sqlite::memory:", NULL));
+        orm_cache *c;
+        ck_assert_ok(orm_cache_local_new(&c, NULL));
+        orm_row_cache *rc;
+        ck_assert_ok(orm_row_cache_attach(&rc, db, c, NULL));
+        orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+        mo.mode = ORM_ROW_CACHE_WRITE_BACK;
+        ck_assert_ok(orm_row_cache_model(rc, &item_model, &mo));
+        ck_assert_ok(orm_db_register(db, &item_model));
+        ck_assert_ok(orm_exec_sql(orm_db_session(db), NULL,
+                                  "CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT NOT NULL, score REAL NOT NULL);"
+                                  "INSERT INTO items(name, score) VALUES ('" LONG_NAME "', 1), ('b', 2), ('c', 3), ('d', 4), ('e', 5);"));
+        orm__alloc_fail_after(n);
+        ops_wb(db, rc, n);
+        int injected = orm__alloc_failed();
+        orm__alloc_fail_after(-1);
+        check_written(db, rc);
+        orm_db_close(db);
+        if (!injected)
+            break;
+    }
+    ck_assert_int_gt(n, 20);
+}
+END_TEST
+
 static Suite *row_cache_alloc_suite(void)
 {
     Suite *s = suite_create("row_cache_alloc");
     TCase *tc = tcase_create("paths");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, row_cache_allocation_failures);
+    tcase_add_test(tc, row_cache_write_back_allocation_failures);
     suite_add_tcase(s, tc);
     return s;
 }
