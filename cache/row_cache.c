@@ -751,6 +751,15 @@ static int rc_fn(orm_stmt *st, void *ud)
             return on_sql(rc, st);
         return orm_stmt_next(st);
     }
+    if (in->op == ORM_STMT_OP_ROLLBACK_TO && rc->wb) {
+        /* Any savepoint rolled back may undo write-back rows its transaction wrote, also
+         * through the outer session while it was open (which no savepoint hook sees). */
+        int r = orm_stmt_next(st);
+        orm_tx *tx = orm_stmt_tx(st);
+        if (tx)
+            orm__rc_tx_savepoint_undone(rc, tx);
+        return r;
+    }
     rc_model *m = st->model ? orm__rc_find(rc, st->model) : NULL;
     if (!m || m->o.mode == ORM_ROW_CACHE_OFF)
         return orm_stmt_next(st);

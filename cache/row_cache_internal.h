@@ -140,6 +140,10 @@ void orm__rc_wb_tx_savepoint(struct orm_row_cache *rc, const void *root, unsigne
  * or UINT64_MAX; and recording it (an allocation failure records nothing: the next statement
  * looks again). */
 uint64_t orm__rc_tx_epoch(struct rc_tx *t, const rc_model *m);
+/* A ROLLBACK TO SAVEPOINT ran in tx's transaction: every write-back row it wrote is dirty
+ * again (the savepoint may have been open when they were written, whatever session wrote
+ * them), and the next statement that needs them writes them again. */
+void orm__rc_tx_savepoint_undone(struct orm_row_cache *rc, orm_tx *tx);
 void orm__rc_tx_set_epoch(struct rc_tx *t, rc_model *m, uint64_t saves);
 
 /* Stop the flusher, flush, report what stays unwritten (ORM_OK or the error). */

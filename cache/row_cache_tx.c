@@ -369,3 +369,13 @@ int orm__rc_tx_covers(const rc_tx *t, const orm_tx *tx, const rc_model *m)
             return 1;
     return 0;
 }
+
+void orm__rc_tx_savepoint_undone(orm_row_cache *rc, orm_tx *tx)
+{
+    orm_tx *root = orm__tx_root(tx);
+    rc_tx *t = orm__txn_hook_find(root, rc);
+    if (!t || !t->flushed)
+        return;
+    orm__rc_wb_tx_savepoint(rc, root, 0, 0); /* every claim: depth 0 and deeper */
+    t->nepochs = 0;
+}

@@ -20,8 +20,8 @@
  * transaction skips the rows another transaction claimed or an autocommit flush is writing
  * (two writers of one set of rows, each taking them in its own order, could deadlock); the
  * transaction's end settles them (committed: clean unless saved again or an autocommit flush
- * of an older version is in flight) or releases them (dirty again). A savepoint rolled back
- * releases the claims made at its depth and deeper.
+ * of an older version is in flight) or releases them (dirty again). Any ROLLBACK TO in the
+ * transaction releases them all (row_cache.c sees the statement).
  *
  * Keeps true:
  *  - one autocommit flush at a time (flush_mu), so two flushes never write one key out of

@@ -63,7 +63,8 @@
  * writes stay dirty, held for that transaction (an autocommit flush, orm_row_cache_flush
  * included, leaves them alone), until it ends: COMMIT makes them clean (those saved again
  * meanwhile stay dirty); ROLLBACK, a COMMIT that failed or whose outcome is unknown, or a
- * rollback to the savepoint they were written in, leaves them dirty as before, and a later
+ * rollback to any savepoint of the transaction (it may have been open on the connection when
+ * they were written, whichever session wrote them), leaves them dirty as before, and a later
  * flush (or the transaction's next query) writes them. A transaction flushes a model again
  * only after a new save of it. Rows that another open transaction wrote this way, or that an
  * autocommit flush is writing at that moment, are left to that writer (two writers of the

@@ -1255,6 +1255,20 @@ START_TEST(test_write_back_inside_a_transaction)
     orm_tx_free(tx);
     ck_assert_uint_eq(stats(&it_user_model).dirty, 0);
     ck_assert_double_eq(db_score(a), 13);
+    /* Rows written through the outer session while a savepoint was open are undone by that
+     * savepoint's rollback: they stay dirty after the commit. */
+    save_score(a, 14);
+    ck_assert_ok(orm_tx_begin(&tx, it_db, ctx, NULL));
+    ck_assert_ok(orm_tx_begin(&sp, it_db, ctx, NULL));
+    ck_assert_int_eq(count_score_in(orm_tx_session(tx), 14), 1);
+    ck_assert_ok(orm_tx_rollback(sp));
+    orm_tx_free(sp);
+    ck_assert_ok(orm_tx_commit(tx));
+    orm_tx_free(tx);
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 1);
+    ck_assert_double_eq(db_score(a), 13);
+    ck_assert_ok(orm_row_cache_flush(rc));
+    ck_assert_double_eq(db_score(a), 14);
     orm_ctx_free(ctx);
     ck_assert_int_eq(flog.calls, 0);
 }
