@@ -482,7 +482,12 @@ static int on_get_many(orm_row_cache *self, rc_model *m, orm_stmt *st)
         if (bypass || (tx && orm__rc_tx_wrote(self, tx, m, keys[i])))
             continue;
         orm_cache_gen(self->cache, keys[i], &gens[i]);
-        int hit = lookup(m, keys[i], (char *)in->obj + i * sz);
+        int hit = -1;
+        if (m->o.mode == ORM_ROW_CACHE_WRITE_BACK) /* a saved row the flush left to another
+                                                       writer (an open transaction) */
+            hit = orm__rc_wb_get(m, keys[i], (char *)in->obj + i * sz);
+        if (hit == -1)
+            hit = lookup(m, keys[i], (char *)in->obj + i * sz);
         if (hit == ORM_ENOMEM)
             rc = hit;
         else if (hit >= 0) {

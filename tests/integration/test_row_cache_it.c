@@ -1255,6 +1255,30 @@ START_TEST(test_write_back_inside_a_transaction)
     orm_tx_free(tx);
     ck_assert_uint_eq(stats(&it_user_model).dirty, 0);
     ck_assert_double_eq(db_score(a), 13);
+    /* While a transaction holds rows it wrote, reads outside it (get, get_many) still return
+     * the saved rows, and an autocommit flush leaves them to it. */
+    save_score(a, 15);
+    save_score(b, 16);
+    orm_tx *t2;
+    ck_assert_ok(orm_tx_begin(&t2, it_db, NULL, NULL));
+    ck_assert_int_eq(count_score_in(orm_tx_session(t2), 15), 1);
+    orm_value kab[2] = { orm_int(a), orm_int(b) };
+    it_user two[2];
+    bool f2[2];
+    ck_assert_ok(orm_get_many(it_s, NULL, &it_user_model, two, f2, kab, 2));
+    ck_assert(f2[0] && f2[1]);
+    ck_assert_double_eq(two[0].score, 15);
+    ck_assert_double_eq(two[1].score, 16);
+    orm_model_clear(&it_user_model, &two[0]);
+    orm_model_clear(&it_user_model, &two[1]);
+    ck_assert_double_eq(score_of(a), 15);
+    ck_assert_ok(orm_tx_commit(t2));
+    orm_tx_free(t2);
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 0);
+    ck_assert_double_eq(db_score(a), 15);
+    ck_assert_double_eq(db_score(b), 16);
+    save_score(a, 13); /* as before, for what follows */
+    ck_assert_ok(orm_row_cache_flush(rc));
     /* Rows written through the outer session while a savepoint was open are undone by that
      * savepoint's rollback: they stay dirty after the commit. */
     save_score(a, 14);
