@@ -54,6 +54,10 @@
  * flush_interval_ms, and at orm_db_close. A query (select builder, raw SQL, get_many) or a
  * write the ORM cannot save (inserts without a key, builder writes, writes in a transaction)
  * on a model with dirty rows flushes that model first, so no query sees older data than a get.
+ * A failed flush keeps the rows dirty, counts in the stats, calls on_flush_error, and
+ * automatic flushes back off (100 ms doubling to 30 s). orm_db_close flushes everything; what
+ * it cannot write it reports through on_flush_error and in orm_error_last() (every key named,
+ * the message cut past ~400 bytes) — it never drops a row silently.
  *
  * Write-back inside a transaction. There the flush runs on the transaction's own connection,
  * as part of it (in a savepoint, so a failed flush fails the statement and leaves the
@@ -69,18 +73,17 @@
  * only after a new save of it. Rows that another open transaction wrote this way, or that an
  * autocommit flush is writing at that moment, are left to that writer (two writers of the
  * same rows, each taking them in its own order, could deadlock): they reach the database
- * when it commits, and a READ COMMITTED transaction sees them from its next statement on. In a transaction, orm_get of a key it wrote, and every get
- * at REPEATABLE READ or SERIALIZABLE, reads the database after the model's saved rows were
- * written into the transaction. A failed flush keeps the
- * rows dirty, counts in the stats, calls on_flush_error, and automatic flushes back off
- * (100 ms doubling to 30 s). orm_db_close flushes everything; what it cannot write it reports
- * through on_flush_error and in orm_error_last() (every key named, the message cut past
- * ~400 bytes) — it never drops a row silently.
+ * when it commits, and a READ COMMITTED transaction sees them from its next statement on;
+ * orm_get and orm_get_many read saved rows from the buffer first, so they see them at once.
+ * In a transaction, orm_get of a key it wrote, and every get at REPEATABLE READ or
+ * SERIALIZABLE, reads the database after the model's saved rows were written into the
+ * transaction.
  *
  * Writes. After the database accepted (or failed: its outcome may be unknown) a write through
  * the ORM, the layer drops what it may have made stale: orm_update_one / orm_delete_one drop
- * their key; orm_insert_one and batch inserts drop the model's cached not-found answers (a
- * per-model insert generation, O(1)); a builder UPDATE / DELETE whose WHERE pins one primary
+ * their key, and so does orm_insert_one of a row whose key is known; other inserts (keys the
+ * database assigns, batch inserts) drop the model's cached not-found answers (a per-model
+ * insert generation, O(1)); a builder UPDATE / DELETE whose WHERE pins one primary
  * key drops that key alone (orm_update_from, orm_delete_by_key, orm_update_fields, or any
  * WHERE that is "key = value", or an AND holding one such equality per key column with a
  * value of the column's type, composite keys too, and an UPDATE that sets no key column);
