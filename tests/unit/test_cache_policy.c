@@ -180,10 +180,20 @@ START_TEST(test_window_hit_promotion)
     ck_assert_uint_le(s.p.protweight, s.p.protected_max);
     ck_assert_uint_ge(s.p.protweight, prot);
     ck_assert_uint_eq(s.p.wweight + s.p.pweight + s.p.protweight, (uint64_t)max);
+    /* a window of more than half the capacity: a hit stays in the window again (promoted, its
+     * hits would crowd a main region too small to hold them) */
+    s.p.protected_max -= max * 3 / 5 - s.p.window_max;
+    s.p.window_max = max * 3 / 5;
+    for (k = 400; k < 400 + max * 3 / 5; k++)
+        sim_access(&s, k);
+    k = 400 + max * 3 / 5 - 1;
+    ck_assert_int_eq(s.es[k].queue, ORM__Q_WINDOW);
+    sim_access(&s, k);
+    ck_assert_int_eq(s.es[k].queue, ORM__Q_WINDOW);
+    ck_assert_uint_eq(s.p.wweight + s.p.pweight + s.p.protweight, (uint64_t)max);
     sim_free(&s);
 }
 END_TEST
-
 
 /* The LRU shadow samples every key of a small cache and about SHADOW_SLOTS / capacity of a
  * large one's; it exists only for a count-limited W-TinyLFU. */
