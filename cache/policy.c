@@ -20,12 +20,18 @@
  * hit while the window holds at least 5% of the capacity. Caffeine's hill climber (step the
  * window by the change of the sampled hit rate) was measured with the ghosts and without, and
  * with them it only lost points (docs/DESIGN.md, "Eviction: how tinylfu's window adapts"), so
- * it is not used.
+ * it is not used. The ghosts settle where their two kinds of hits balance, which on
+ * recency-heavy traffic can be a window too small to match LRU; so an LRU shadow, run on a
+ * hash sample of the keys, is compared with the policy's own misses on those keys, and when
+ * LRU misses clearly less the window grows (shadow_access). A window hit goes to protected
+ * only while the window holds at most half the capacity.
  *
  * Kept true: every function runs under the cache's policy lock and does bounded work (at most
  * TRANSFER_MAX queue moves per call; the sketch's periodic halving is O(capacity) once per
- * 10 x capacity additions, so O(1) amortized). wweight/pweight/protweight are the exact
- * weights of the three queues; an entry's queue field says which queue holds it. */
+ * 10 x capacity additions, so O(1) amortized; the shadow's work per sampled access is one
+ * probe of its table). wweight/pweight/protweight are the exact weights of the three queues;
+ * an entry's queue field says which queue holds it. The shadow sees every access of a sampled
+ * key (orm__cpolicy_access_quick never skips one). */
 #include <math.h>
 #include <string.h>
 
