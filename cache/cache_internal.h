@@ -172,6 +172,11 @@ typedef struct orm__cpolicy {
     uint64_t ghost_span;
     uint64_t ghost_evictions[2]; /* evictions of each kind, halved every GHOST_DECAY x max */
     double ghost_credit;         /* window change owed, in weight, below one entry's */
+    /* the LRU shadow: an LRU simulated on a hash sample of the keys (policy.c); a key is in
+     * the sample when orm__cpolicy_sampled says so; shadow_thresh 0: no shadow */
+    struct orm__cshadow *shadow;
+    uint32_t shadow_thresh;
+    uint32_t lru_ahead; /* sampled accesses left in which main victims' ghosts do not shrink the window */
     uint64_t rng;
 } orm__cpolicy;
 
@@ -185,6 +190,12 @@ void orm__cpolicy_access(orm__cpolicy *p, orm__centry *e);
 /* Queues shorter than this keep exact LRU order (see policy.c). */
 #define ORM__NEAR_EXACT 256
 
+/* Whether the key of hash is in the LRU shadow's sample (policy.c). */
+static inline int orm__cpolicy_sampled(const orm__cpolicy *p, uint32_t hash)
+{
+    return p->shadow_thresh && hash * 0x9E3779B1u <= p->shadow_thresh;
+}
+
 /* The common case of orm__cpolicy_access, inline for the read-buffer drain: under W-TinyLFU,
  * an entry of a long protected or probation queue already marked referenced, whose sketch
  * counters are all 15 in this era. Such an access changes nothing and writes nothing.
@@ -193,6 +204,8 @@ static inline int orm__cpolicy_access_quick(const orm__cpolicy *p, const orm__ce
 {
     unsigned want = ORM__E_REFERENCED | (unsigned)p->sketch.era << ORM__E_SATURATED_SHIFT;
     if ((e->flags & 0x0fu) != want || p->kind != ORM_CACHE_TINYLFU)
+        return 0;
+    if (orm__cpolicy_sampled(p, e->hash)) /* the LRU shadow must see every access of its keys */
         return 0;
     if (e->queue == ORM__Q_PROTECTED ? p->protected_.n < ORM__NEAR_EXACT
                                       : e->queue != ORM__Q_PROBATION || p->probation.n < ORM__NEAR_EXACT)

@@ -20,12 +20,18 @@
  * hit while the window holds at least 5% of the capacity. Caffeine's hill climber (step the
  * window by the change of the sampled hit rate) was measured with the ghosts and without, and
  * with them it only lost points (docs/DESIGN.md, "Eviction: how tinylfu's window adapts"), so
- * it is not used.
+ * it is not used. The ghosts settle where their two kinds of hits balance, which on
+ * recency-heavy traffic can be a window too small to match LRU; so an LRU shadow, run on a
+ * hash sample of the keys, is compared with the policy's own misses on those keys, and when
+ * LRU misses clearly less the window grows (shadow_access). A window hit goes to protected
+ * only while the window holds at most half the capacity.
  *
  * Kept true: every function runs under the cache's policy lock and does bounded work (at most
  * TRANSFER_MAX queue moves per call; the sketch's periodic halving is O(capacity) once per
- * 10 x capacity additions, so O(1) amortized). wweight/pweight/protweight are the exact
- * weights of the three queues; an entry's queue field says which queue holds it. */
+ * 10 x capacity additions, so O(1) amortized; the shadow's work per sampled access is one
+ * probe of its table). wweight/pweight/protweight are the exact weights of the three queues;
+ * an entry's queue field says which queue holds it. The shadow sees every access of a sampled
+ * key (orm__cpolicy_access_quick never skips one). */
 #include <math.h>
 #include <string.h>
 
@@ -40,6 +46,11 @@
 #define WINDOW_PROMOTE 20 /* window hits go to protected while the window holds >= 1/20 of the capacity */
 #define SKETCH_MIN_WIDTH 1024 /* counters per row at least (2 KB): a small cache's keys collide less */
 #define ADMIT_HASHDOS_THRESHOLD 6
+#define WINDOW_PROMOTE_MAX 2  /* ... and while it holds at most 1/2 of it */
+#define SHADOW_SLOTS 1024     /* the LRU shadow's entries at most: its sample is 1024 / capacity */
+#define SHADOW_PERIOD 1024    /* sampled accesses per comparison with the LRU shadow */
+#define SHADOW_MARGIN 0.004   /* LRU ahead: its misses fewer by more than 0.4% of the accesses */
+#define SHADOW_STEP 20        /* then the window grows by 1/20 of the capacity */
 
 /* ---- lists: head.next is the least recently used end, head.prev the most recent ---- */
 
@@ -202,6 +213,161 @@ static int sketch_inc(orm__sketch *s, uint32_t hash)
  * approximation absorbs. */
 static unsigned sketch_era(const orm__sketch *s) { return s->era; }
 
+/* ---- the LRU shadow ----
+ * An LRU of SHADOW_SLOTS entries run on the keys whose hash falls in a sample of rate
+ * SHADOW_SLOTS / capacity (all keys for a smaller cache): as SHARDS (Waldspurger et al.) shows,
+ * a hash sample's LRU of the scaled size misses at about the full LRU's rate. The policy's own
+ * misses on the same keys are its inserts of them, so the two are compared on one stream:
+ * unlike a hit rate measured over time (Caffeine's climber), the difference does not swing with
+ * the trace's phases. Its keys are 32-bit hashes; slots are linked by 16-bit indexes (the
+ * sentinel is slot cap) and found through an open-addressed table of slot + 1. */
+struct orm__cshadow {
+    uint32_t n, cap, tmask;
+    uint32_t *key;
+    uint16_t *prev, *next, *tab;
+    uint32_t acc, real_miss, lru_miss; /* over the current period */
+};
+
+static uint32_t sh_home(const struct orm__cshadow *s, uint32_t h) { return (h * 0x85EBCA6Bu ^ h >> 15) & s->tmask; }
+
+static void sh_unlink(struct orm__cshadow *s, uint32_t i)
+{
+    s->next[s->prev[i]] = s->next[i];
+    s->prev[s->next[i]] = s->prev[i];
+}
+
+static void sh_push(struct orm__cshadow *s, uint32_t i)
+{
+    uint32_t h = s->cap;
+    s->prev[i] = s->prev[h];
+    s->next[i] = (uint16_t)h;
+    s->next[s->prev[h]] = (uint16_t)i;
+    s->prev[h] = (uint16_t)i;
+}
+
+/* Empty table position i, shifting later entries of its probe run back (no tombstones). */
+static void sh_tab_del(struct orm__cshadow *s, uint32_t i)
+{
+    for (uint32_t j = i;;) {
+        j = (j + 1) & s->tmask;
+        if (!s->tab[j])
+            break;
+        uint32_t k = sh_home(s, s->key[s->tab[j] - 1]);
+        if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
+            s->tab[i] = s->tab[j];
+            i = j;
+        }
+    }
+    s->tab[i] = 0;
+}
+
+/* One access of a sampled key: returns 1 when the shadow LRU missed it (and now holds it). */
+static int sh_access(struct orm__cshadow *s, uint32_t h)
+{
+    uint32_t i = sh_home(s, h);
+    for (; s->tab[i]; i = (i + 1) & s->tmask) {
+        uint32_t slot = s->tab[i] - 1u;
+        if (s->key[slot] == h) {
+            sh_unlink(s, slot);
+            sh_push(s, slot);
+            return 0;
+        }
+    }
+    uint32_t slot;
+    if (s->n < s->cap) {
+        slot = s->n++;
+    } else { /* the least recent slot is reused */
+        slot = s->next[s->cap];
+        sh_unlink(s, slot);
+        uint32_t j = sh_home(s, s->key[slot]);
+        while (s->tab[j] != slot + 1)
+            j = (j + 1) & s->tmask;
+        sh_tab_del(s, j);
+        for (i = sh_home(s, h); s->tab[i]; i = (i + 1) & s->tmask)
+            ;
+    }
+    s->key[slot] = h;
+    s->tab[i] = (uint16_t)(slot + 1);
+    sh_push(s, slot);
+    return 1;
+}
+
+static void shadow_clear(struct orm__cshadow *s)
+{
+    memset(s->tab, 0, ((size_t)s->tmask + 1) * sizeof *s->tab);
+    s->prev[s->cap] = s->next[s->cap] = (uint16_t)s->cap;
+    s->n = s->acc = s->real_miss = s->lru_miss = 0;
+}
+
+static void shadow_free(orm__cpolicy *p)
+{
+    struct orm__cshadow *s = p->shadow;
+    if (s) {
+        orm__free(s->key);
+        orm__free(s->prev);
+        orm__free(s->next);
+        orm__free(s->tab);
+        orm__free(s);
+    }
+    p->shadow = NULL;
+    p->shadow_thresh = 0;
+}
+
+/* A count-limited cache only: the sample is of keys, and a byte-limited cache's capacity says
+ * nothing of how many keys it holds. */
+static int shadow_init(orm__cpolicy *p)
+{
+    if (p->by_bytes)
+        return ORM_OK;
+    double rate = p->max > SHADOW_SLOTS ? (double)SHADOW_SLOTS / (double)p->max : 1;
+    uint32_t cap = (uint32_t)ceil(rate * (double)p->max);
+    struct orm__cshadow *s = orm__calloc(1, sizeof *s);
+    if (!s)
+        return orm__error_nomem("cache");
+    p->shadow = s;
+    s->cap = cap;
+    s->tmask = (uint32_t)next_pow2(2 * (uint64_t)cap) - 1;
+    s->key = orm__calloc(cap, sizeof *s->key);
+    s->prev = orm__calloc(cap + 1, sizeof *s->prev);
+    s->next = orm__calloc(cap + 1, sizeof *s->next);
+    s->tab = orm__calloc((size_t)s->tmask + 1, sizeof *s->tab);
+    if (!s->key || !s->prev || !s->next || !s->tab) {
+        shadow_free(p);
+        return orm__error_nomem("cache");
+    }
+    shadow_clear(s);
+    p->shadow_thresh = rate >= 1 ? UINT32_MAX : (uint32_t)(rate * 4294967296.0);
+    return ORM_OK;
+}
+
+static void increase_window(orm__cpolicy *p, uint64_t amount);
+
+/* An access of a key (miss: the policy did not hold it). When the key is sampled it is replayed
+ * on the shadow; every SHADOW_PERIOD sampled accesses the policy's misses on the sample are
+ * compared with the shadow's, and when LRU was clearly ahead the window grows by 1/SHADOW_STEP
+ * of the capacity and, for the next cap sampled accesses, main victims' ghosts do not shrink it
+ * (they would undo the step at once: on sprite, a recency-heavy trace, they held the window
+ * at 5-20% of the cache where 20-25% is best). */
+static void shadow_access(orm__cpolicy *p, uint32_t hash, int miss)
+{
+    struct orm__cshadow *s = p->shadow;
+    if (!orm__cpolicy_sampled(p, hash))
+        return;
+    s->real_miss += (uint32_t)miss;
+    s->lru_miss += (uint32_t)sh_access(s, hash);
+    if (p->lru_ahead)
+        p->lru_ahead--;
+    if (++s->acc < SHADOW_PERIOD)
+        return;
+    if ((double)s->real_miss > (double)s->lru_miss + SHADOW_MARGIN * (double)s->acc) {
+        increase_window(p, p->max / SHADOW_STEP + 1);
+        p->lru_ahead = s->cap;
+    } else {
+        p->lru_ahead = 0;
+    }
+    s->acc = s->real_miss = s->lru_miss = 0;
+}
+
 /* ---- policy ---- */
 
 uint64_t orm__cpolicy_weight(const orm__cpolicy *p, const orm__centry *e)
@@ -223,6 +389,7 @@ static void reset_sizes(orm__cpolicy *p)
     }
     p->ghost_evictions[0] = p->ghost_evictions[1] = 0;
     p->ghost_credit = 0;
+    p->lru_ahead = 0;
 }
 
 int orm__cpolicy_init(orm__cpolicy *p, int kind, int by_bytes, uint64_t max, uint64_t expected_entries)
@@ -248,6 +415,9 @@ int orm__cpolicy_init(orm__cpolicy *p, int kind, int by_bytes, uint64_t max, uin
         p->ghost_mask = n - 1;
         if (!(p->ghost = orm__calloc(n, sizeof(uint64_t))))
             return orm__error_nomem("cache");
+        int rc = shadow_init(p);
+        if (rc != ORM_OK)
+            return rc;
         return sketch_init(&p->sketch, expected_entries);
     }
     return ORM_OK;
@@ -259,6 +429,7 @@ void orm__cpolicy_free(orm__cpolicy *p)
     orm__free(p->sentinels);
     orm__free(p->ghost);
     p->ghost = NULL;
+    shadow_free(p);
     p->sketch.table = NULL;
     p->sketch.table_mem = NULL;
     p->sentinels = NULL;
@@ -270,6 +441,8 @@ void orm__cpolicy_reset(orm__cpolicy *p)
     list_init(&p->probation);
     list_init(&p->protected_);
     reset_sizes(p);
+    if (p->shadow)
+        shadow_clear(p->shadow);
 }
 
 static int tinylfu(const orm__cpolicy *p) { return p->kind == ORM_CACHE_TINYLFU && p->sketch.table; }
@@ -369,6 +542,8 @@ static int ghost_feedback(orm__cpolicy *p, uint32_t hash, uint64_t w)
         return -1;
     double mine = (double)p->ghost_evictions[which] + 1, other = (double)p->ghost_evictions[!which] + 1;
     double d = GHOST_STEP * (double)w * (other < mine ? sqrt(other / mine) : 1);
+    if (which == 1 && p->lru_ahead)
+        d = 0; /* the LRU shadow is ahead: see shadow_access */
     p->ghost_credit += which == 0 ? d : -d;
     if (p->ghost_credit >= 1) {
         uint64_t n = (uint64_t)p->ghost_credit;
@@ -402,6 +577,7 @@ void orm__cpolicy_insert(orm__cpolicy *p, orm__centry *e)
     list_push(&p->window, e);
     p->wweight += w;
     if (tinylfu(p)) {
+        shadow_access(p, e->hash, 1);
         sketch_inc(&p->sketch, e->hash);
         /* a rejected candidate back while remembered was wrongly rejected: no second trial */
         if (ghost_feedback(p, e->hash, w) == 0 && e->queue == ORM__Q_WINDOW)
@@ -449,6 +625,7 @@ void orm__cpolicy_access(orm__cpolicy *p, orm__centry *e)
         list_move_tail(&p->window, e);
         return;
     }
+    shadow_access(p, e->hash, 0);
     /* A key whose counters are all at 15 is not counted again until the next halving (it
      * would change nothing): on a skewed workload most hits are such keys, and this spares
      * them the sketch's cache line and some 50 instructions. */
@@ -459,7 +636,7 @@ void orm__cpolicy_access(orm__cpolicy *p, orm__centry *e)
     }
     switch (e->queue) {
     case ORM__Q_WINDOW:
-        if (p->window_max >= p->max / WINDOW_PROMOTE) /* see the top of the file */
+        if (p->window_max >= p->max / WINDOW_PROMOTE && p->window_max <= p->max / WINDOW_PROMOTE_MAX) /* see the top of the file */
             window_to_protected(p, e);
         else
             list_touch(&p->window, e);

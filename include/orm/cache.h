@@ -285,7 +285,8 @@ ORM_API int orm_cache_local_sweep(orm_cache *c, size_t *expired);
 /* Bytes the local cache spends per entry besides its key and value (and charges against
  * max_bytes): the entry record (72), its share of the hash table at the load the table is
  * sized for (12) and the value header (16). W-TinyLFU adds at most 12 bytes per unit of
- * capacity for its sketch and ghosts, not charged per entry. */
+ * capacity for its sketch and ghosts, and a count-limited cache at most 12 KB for its LRU
+ * shadow (16 bytes per unit of capacity at most below 1,024), not charged per entry. */
 ORM_API size_t orm_cache_local_overhead(void);
 
 #ifdef __cplusplus
