@@ -10,7 +10,8 @@
  * 8-byte boundary past the NUL), so a call neither re-renders nor re-hashes (only a strlen finds the trailer).
  * Arguments are bound from a stack array (the caller's key array for orm_get); nothing is
  * allocated here besides what mapping text needs (and the heap fallback for models with
- * more than STACK_ARGS fields).
+ * more than STACK_ARGS fields). Members are bound through orm__model_member_w, so a fixed
+ * text member with no NUL is ORM_ERANGE before any statement runs.
  */
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -298,11 +299,13 @@ static int insert_with_key(orm_session *s, orm_ctx *ctx, orm_model_entry *e, con
     orm_value *args = args_for(stack, model->nfields);
     if (!args)
         return orm__error_nomem("builder");
-    for (size_t i = 0; i < model->nfields; i++)
-        args[i] = orm__model_member(model, obj, i);
+    int rc = ORM_OK;
+    for (size_t i = 0; i < model->nfields && rc == ORM_OK; i++)
+        rc = orm__model_member_w(model, obj, i, &args[i]);
     orm_stmt_intent in = { ORM_STMT_OP_INSERT_ONE, NULL, 1, obj, NULL, NULL };
     orm_query q = { ORM_QUERY_INSERT, model, NULL, 0, 0, args, model->nfields, &in };
-    int rc = slot_sql(s, e, ORM_MODEL_SLOT_INSERT_ALL, build_insert_all, &q);
+    if (rc == ORM_OK)
+        rc = slot_sql(s, e, ORM_MODEL_SLOT_INSERT_ALL, build_insert_all, &q);
     if (rc == ORM_OK) {
         orm_exec_result res = { 0, 0 };
         rc = orm__session_exec(s, ctx, &q, &res);
@@ -335,12 +338,14 @@ int orm_insert_one(orm_session *s, orm_ctx *ctx, const orm_model *model, void *o
     orm_value *args = args_for(stack, n);
     if (!args)
         return orm__error_nomem("builder");
-    for (size_t i = 0, k = 0; i < model->nfields; i++)
+    int rc = ORM_OK;
+    for (size_t i = 0, k = 0; i < model->nfields && rc == ORM_OK; i++)
         if ((long)i != ak)
-            args[k++] = orm__model_member(model, obj, i);
+            rc = orm__model_member_w(model, obj, i, &args[k++]);
     orm_stmt_intent in = { ORM_STMT_OP_INSERT_ONE, NULL, 1, obj, NULL, NULL };
     orm_query q = { ORM_QUERY_INSERT, model, NULL, 0, 0, args, n, &in };
-    int rc = returning ? slot_sql(s, e, ORM_MODEL_SLOT_INSERT_RETURNING, build_insert_returning, &q)
+    if (rc == ORM_OK)
+        rc = returning ? slot_sql(s, e, ORM_MODEL_SLOT_INSERT_RETURNING, build_insert_returning, &q)
                        : slot_sql(s, e, ORM_MODEL_SLOT_INSERT, build_insert, &q);
     if (rc == ORM_OK && returning) {
         orm_rows *r;
@@ -391,14 +396,16 @@ int orm_update_one(orm_session *s, orm_ctx *ctx, const orm_model *model, const v
     if (!args)
         return orm__error_nomem("builder");
     size_t k = 0;
-    for (size_t i = 0; i < model->nfields; i++)
+    for (size_t i = 0; i < model->nfields && rc == ORM_OK; i++)
         if (!is_key(model, i))
-            args[k++] = orm__model_member(model, obj, i);
-    for (size_t i = 0; i < model->npk; i++)
-        args[k++] = orm__model_member(model, obj, model->pk[i]);
-    orm_stmt_intent in = { ORM_STMT_OP_UPDATE_ONE, args + k - model->npk, 1, (void *)obj, NULL, NULL };
-    orm_query q = { ORM_QUERY_UPDATE, model, NULL, 0, 0, args, k, &in };
-    rc = write_by_key(s, ctx, e, &q, ORM_MODEL_SLOT_UPDATE, build_update);
+            rc = orm__model_member_w(model, obj, i, &args[k++]);
+    for (size_t i = 0; i < model->npk && rc == ORM_OK; i++)
+        rc = orm__model_member_w(model, obj, model->pk[i], &args[k++]);
+    if (rc == ORM_OK) {
+        orm_stmt_intent in = { ORM_STMT_OP_UPDATE_ONE, args + k - model->npk, 1, (void *)obj, NULL, NULL };
+        orm_query q = { ORM_QUERY_UPDATE, model, NULL, 0, 0, args, k, &in };
+        rc = write_by_key(s, ctx, e, &q, ORM_MODEL_SLOT_UPDATE, build_update);
+    }
     if (args != stack)
         orm__free(args);
     return rc;
@@ -414,11 +421,12 @@ int orm_delete_one(orm_session *s, orm_ctx *ctx, const orm_model *model, const v
     orm_value *args = args_for(stack, model->npk);
     if (!args)
         return orm__error_nomem("builder");
-    for (size_t i = 0; i < model->npk; i++)
-        args[i] = orm__model_member(model, obj, model->pk[i]);
+    for (size_t i = 0; i < model->npk && rc == ORM_OK; i++)
+        rc = orm__model_member_w(model, obj, model->pk[i], &args[i]);
     orm_stmt_intent in = { ORM_STMT_OP_DELETE_ONE, args, 1, NULL, NULL, NULL };
     orm_query q = { ORM_QUERY_DELETE, model, NULL, 0, 0, args, model->npk, &in };
-    rc = write_by_key(s, ctx, e, &q, ORM_MODEL_SLOT_DELETE, build_delete);
+    if (rc == ORM_OK)
+        rc = write_by_key(s, ctx, e, &q, ORM_MODEL_SLOT_DELETE, build_delete);
     if (args != stack)
         orm__free(args);
     return rc;
@@ -495,11 +503,14 @@ int orm_update_fields(orm_session *s, orm_ctx *ctx, const orm_model *model, cons
         rc = orm__error_nomem("builder");
     if (rc == ORM_OK) {
         size_t k = 0;
-        for (size_t i = 0; i < model->nfields; i++)
+        for (size_t i = 0; i < model->nfields && rc == ORM_OK; i++)
             if (mask[i / 64] >> (i % 64) & 1)
-                args[k++] = orm__model_member(model, obj, i);
-        for (size_t i = 0; i < model->npk; i++)
-            args[k++] = orm__model_member(model, obj, model->pk[i]);
+                rc = orm__model_member_w(model, obj, i, &args[k++]);
+        for (size_t i = 0; i < model->npk && rc == ORM_OK; i++)
+            rc = orm__model_member_w(model, obj, model->pk[i], &args[k++]);
+    }
+    if (rc == ORM_OK) {
+        size_t k = nset + model->npk;
         /* Not UPDATE_ONE: a row cache would save obj whole (write-back) though only some of
          * its fields are written; as an UPDATE_WHERE it goes to the database and drops. */
         orm_stmt_intent in = { ORM_STMT_OP_UPDATE_WHERE, args + nset, 1, NULL, NULL, NULL };
