@@ -1,7 +1,8 @@
 /* Unit tests: fixed-capacity text fields (ORM_FIELD_FIXED_TEXT, `char name[N]`) without a
  * server — descriptor validation, orm_model_get/set/copy/size/clear, the builders' type check
- * and the insert builder's row check, the cache's model row codec, and that reading a row
- * into a fixed text member allocates nothing (SQLite in memory). The suites on both backends
+ * and the insert builder's row check, the cache's model row codec, that reading a row into a
+ * fixed text member allocates nothing, and an allocation-failure loop over the read and write
+ * paths (SQLite in memory). The suites on both backends
  * are in tests/integration/test_fixed_text_it.c. */
 #include <stdio.h>
 #include <string.h>
@@ -332,6 +333,72 @@ START_TEST(reading_allocates_nothing_for_fixed_text)
 }
 END_TEST
 
+/* The read and write paths of a model with fixed text, failing each allocation in turn:
+ * every call reports ORM_ENOMEM or succeeds, nothing leaks (ASan), and a failed read leaves
+ * the struct cleared. */
+static int alloc_run(void)
+{
+    orm_db *adb = NULL;
+    int rc = orm_db_open(&adb, "sqlite::memory:", NULL);
+    if (rc != ORM_OK)
+        return rc;
+    orm_session *as = orm_db_session(adb);
+    city c, g, many[2];
+    memset(&c, 0, sizeof c);
+    c.id = 1;
+    strcpy(c.code, "ABCDEFG");
+    strcpy(c.name, "fifteen bytes!!");
+    c.has_name = true;
+    memset(&g, 0, sizeof g);
+    orm_list l = ORM_LIST_INIT;
+    rc = orm_db_register(adb, &city_model);
+    if (rc == ORM_OK)
+        rc = orm_exec_sql(as, NULL, "CREATE TABLE cities (id INTEGER PRIMARY KEY, code TEXT NOT NULL, "
+                                    "name TEXT, pop INTEGER NOT NULL)");
+    if (rc == ORM_OK)
+        rc = orm_insert_one(as, NULL, &city_model, &c);
+    if (rc == ORM_OK) {
+        rc = orm_get(as, NULL, &city_model, &g, (orm_value[]){ orm_int(1) });
+        if (rc != ORM_OK)
+            ck_assert_int_eq(g.code[0], 0);
+        else
+            ck_assert_str_eq(g.name, "fifteen bytes!!");
+    }
+    if (rc == ORM_OK) {
+        bool found[2];
+        rc = orm_get_many(as, NULL, &city_model, many, found, (orm_value[]){ orm_int(1), orm_int(2) }, 2);
+    }
+    if (rc == ORM_OK) {
+        orm_select *q = orm_select_new(as, &city_model);
+        rc = q ? orm_select_all(q, NULL, &l) : orm_error_last()->code;
+        orm_select_free(q);
+    }
+    if (rc == ORM_OK)
+        rc = orm_update_fields(as, NULL, &city_model, &c, (size_t[]){ C_NAME }, 1);
+    orm_list_clear(&l);
+    orm_db_close(adb);
+    return rc;
+}
+
+START_TEST(every_allocation_fails_cleanly)
+{
+    long n;
+    for (n = 0; n < 100000; n++) {
+        orm__alloc_fail_after(n);
+        int rc = alloc_run();
+        int injected = orm__alloc_failed();
+        orm__alloc_fail_after(-1);
+        if (!injected) {
+            ck_assert_ok(rc);
+            break;
+        }
+        ck_assert_msg(rc == ORM_ENOMEM, "run %ld: rc %d (%s): %s", n, rc, orm_strerror(rc),
+                      orm_error_last()->message);
+    }
+    ck_assert_int_gt(n, 5);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *su = suite_create("fixed_text");
@@ -347,6 +414,10 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, db_setup, db_teardown);
     tcase_add_test(tc, builder_checks);
     tcase_add_test(tc, reading_allocates_nothing_for_fixed_text);
+    suite_add_tcase(su, tc);
+    tc = tcase_create("alloc");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, every_allocation_fails_cleanly);
     suite_add_tcase(su, tc);
     return su;
 }
