@@ -10,8 +10,9 @@
  * 8-byte boundary past the NUL), so a call neither re-renders nor re-hashes (only a strlen finds the trailer).
  * Arguments are bound from a stack array (the caller's key array for orm_get); nothing is
  * allocated here besides what mapping text needs (and the heap fallback for models with
- * more than STACK_ARGS fields). Members are bound through orm__model_member_w, so a fixed
- * text member with no NUL is ORM_ERANGE before any statement runs.
+ * more than STACK_ARGS fields). A model with a fixed text field (entry->has_fixed) has the
+ * members it binds checked (check_args): one with no NUL is ORM_ERANGE before any statement
+ * runs; other models bind as they did before fixed text existed, without a check per field.
  */
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -215,6 +216,20 @@ static int slot_sql(orm_session *s, orm_model_entry *e, int slot, build_fn fn, o
     return ORM_OK;
 }
 
+/* args[0..n) hold fields[0..n) of a struct about to be written (fields NULL: fields 0..n-1,
+ * skip excepted): ORM_ERANGE for a fixed text member with no NUL. Only for has_fixed models. */
+static int check_args(const orm_model *m, const orm_value *args, const size_t *fields, size_t n, long skip)
+{
+    int rc = ORM_OK;
+    for (size_t i = 0, k = 0; k < n && rc == ORM_OK; i++) {
+        if (!fields && (long)i == skip)
+            continue;
+        size_t f = fields ? fields[k] : i;
+        rc = orm__model_arg_check(m, f, &args[k++]);
+    }
+    return rc;
+}
+
 /* The registry entry, or ORM_EINVAL naming the model; also checks for a key. */
 static int entry_of(orm_session *s, const orm_model *m, const void *obj, const char *fn, orm_model_entry **out)
 {
@@ -299,9 +314,9 @@ static int insert_with_key(orm_session *s, orm_ctx *ctx, orm_model_entry *e, con
     orm_value *args = args_for(stack, model->nfields);
     if (!args)
         return orm__error_nomem("builder");
-    int rc = ORM_OK;
-    for (size_t i = 0; i < model->nfields && rc == ORM_OK; i++)
-        rc = orm__model_member_w(model, obj, i, &args[i]);
+    for (size_t i = 0; i < model->nfields; i++)
+        args[i] = orm__model_member(model, obj, i);
+    int rc = e->has_fixed ? check_args(model, args, NULL, model->nfields, -1) : ORM_OK;
     orm_stmt_intent in = { ORM_STMT_OP_INSERT_ONE, NULL, 1, obj, NULL, NULL };
     orm_query q = { ORM_QUERY_INSERT, model, NULL, 0, 0, args, model->nfields, &in };
     if (rc == ORM_OK)
@@ -338,10 +353,10 @@ int orm_insert_one(orm_session *s, orm_ctx *ctx, const orm_model *model, void *o
     orm_value *args = args_for(stack, n);
     if (!args)
         return orm__error_nomem("builder");
-    int rc = ORM_OK;
-    for (size_t i = 0, k = 0; i < model->nfields && rc == ORM_OK; i++)
+    for (size_t i = 0, k = 0; i < model->nfields; i++)
         if ((long)i != ak)
-            rc = orm__model_member_w(model, obj, i, &args[k++]);
+            args[k++] = orm__model_member(model, obj, i);
+    int rc = e->has_fixed ? check_args(model, args, NULL, n, ak) : ORM_OK;
     orm_stmt_intent in = { ORM_STMT_OP_INSERT_ONE, NULL, 1, obj, NULL, NULL };
     orm_query q = { ORM_QUERY_INSERT, model, NULL, 0, 0, args, n, &in };
     if (rc == ORM_OK)
@@ -396,11 +411,13 @@ int orm_update_one(orm_session *s, orm_ctx *ctx, const orm_model *model, const v
     if (!args)
         return orm__error_nomem("builder");
     size_t k = 0;
-    for (size_t i = 0; i < model->nfields && rc == ORM_OK; i++)
+    for (size_t i = 0; i < model->nfields; i++)
         if (!is_key(model, i))
-            rc = orm__model_member_w(model, obj, i, &args[k++]);
-    for (size_t i = 0; i < model->npk && rc == ORM_OK; i++)
-        rc = orm__model_member_w(model, obj, model->pk[i], &args[k++]);
+            args[k++] = orm__model_member(model, obj, i);
+    for (size_t i = 0; i < model->npk; i++)
+        args[k++] = orm__model_member(model, obj, model->pk[i]);
+    if (e->has_fixed) /* every field is bound (the keys last): one check of the whole struct */
+        rc = orm__model_check_fixed(model, obj);
     if (rc == ORM_OK) {
         orm_stmt_intent in = { ORM_STMT_OP_UPDATE_ONE, args + k - model->npk, 1, (void *)obj, NULL, NULL };
         orm_query q = { ORM_QUERY_UPDATE, model, NULL, 0, 0, args, k, &in };
@@ -421,8 +438,10 @@ int orm_delete_one(orm_session *s, orm_ctx *ctx, const orm_model *model, const v
     orm_value *args = args_for(stack, model->npk);
     if (!args)
         return orm__error_nomem("builder");
-    for (size_t i = 0; i < model->npk && rc == ORM_OK; i++)
-        rc = orm__model_member_w(model, obj, model->pk[i], &args[i]);
+    for (size_t i = 0; i < model->npk; i++)
+        args[i] = orm__model_member(model, obj, model->pk[i]);
+    if (e->has_fixed)
+        rc = check_args(model, args, model->pk, model->npk, -1);
     orm_stmt_intent in = { ORM_STMT_OP_DELETE_ONE, args, 1, NULL, NULL, NULL };
     orm_query q = { ORM_QUERY_DELETE, model, NULL, 0, 0, args, model->npk, &in };
     if (rc == ORM_OK)
@@ -503,19 +522,23 @@ int orm_update_fields(orm_session *s, orm_ctx *ctx, const orm_model *model, cons
         rc = orm__error_nomem("builder");
     if (rc == ORM_OK) {
         size_t k = 0;
-        for (size_t i = 0; i < model->nfields && rc == ORM_OK; i++)
+        for (size_t i = 0; i < model->nfields; i++)
             if (mask[i / 64] >> (i % 64) & 1)
-                rc = orm__model_member_w(model, obj, i, &args[k++]);
-        for (size_t i = 0; i < model->npk && rc == ORM_OK; i++)
-            rc = orm__model_member_w(model, obj, model->pk[i], &args[k++]);
-    }
-    if (rc == ORM_OK) {
-        size_t k = nset + model->npk;
+                args[k++] = orm__model_member(model, obj, i);
+        for (size_t i = 0; i < model->npk; i++)
+            args[k++] = orm__model_member(model, obj, model->pk[i]);
+        /* only what is bound: the fields of mask, in field order, then the keys */
+        for (size_t i = 0, j = 0; e->has_fixed && rc == ORM_OK && i < model->nfields; i++)
+            if (mask[i / 64] >> (i % 64) & 1)
+                rc = orm__model_arg_check(model, i, &args[j++]);
+        if (e->has_fixed && rc == ORM_OK)
+            rc = check_args(model, args + nset, model->pk, model->npk, -1);
         /* Not UPDATE_ONE: a row cache would save obj whole (write-back) though only some of
          * its fields are written; as an UPDATE_WHERE it goes to the database and drops. */
         orm_stmt_intent in = { ORM_STMT_OP_UPDATE_WHERE, args + nset, 1, NULL, NULL, NULL };
         orm_query q = { ORM_QUERY_UPDATE, model, NULL, 0, 0, args, k, &in };
-        rc = fieldset_sql(s, e, mask, nwords, &q);
+        if (rc == ORM_OK)
+            rc = fieldset_sql(s, e, mask, nwords, &q);
         if (rc == ORM_OK) {
             orm_exec_result res = { 0, 0 };
             rc = orm__session_exec(s, ctx, &q, &res);

@@ -215,7 +215,7 @@ static int model_encode(const void *objp, unsigned char *buf, size_t cap, size_t
             const char *nul = memchr(at, 0, f->capacity);
             if (!nul) /* what every write refuses: never cached cut short */
                 return orm__error_set(ORM_ERANGE, "cache", "model %s field %s: the char[%zu] member holds no NUL",
-                                      m->name, f->name, f->capacity);
+                                      m->name, f->name, (size_t)f->capacity);
             size_t n = (size_t)(nul - at);
             put_varint(&w, n);
             put(&w, at, n);

@@ -204,11 +204,11 @@ int orm__fixed_text_fits(const orm_model *m, const orm_field *f, const char *s, 
     if (len >= f->capacity)
         return orm__error_set(ORM_ERANGE, module, "%s.%s: a text of %zu bytes does not fit the char[%zu] "
                               "field %s.%s (at most %zu bytes): not truncated", m->table, f->column, len,
-                              f->capacity, m->name, f->name, f->capacity - 1);
+                              (size_t)f->capacity, m->name, f->name, (size_t)f->capacity - 1);
     if (len && memchr(s, '\0', len))
         return orm__error_set(ORM_ETYPE, module, "%s.%s: text with a NUL byte inside (at byte %zu) "
                               "cannot be held by the NUL-terminated char[%zu] field %s.%s", m->table,
-                              f->column, (size_t)((const char *)memchr(s, '\0', len) - s), f->capacity,
+                              f->column, (size_t)((const char *)memchr(s, '\0', len) - s), (size_t)f->capacity,
                               m->name, f->name);
     return ORM_OK;
 }

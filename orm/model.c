@@ -200,12 +200,19 @@ int orm_model_validate(const orm_model *m)
     return check_overlaps(m);
 }
 
+orm_value orm__model_fixed_member(const void *mem, size_t cap)
+{
+    const char *nul = memchr(mem, 0, cap);
+    return orm_text_n(mem, nul ? (size_t)(nul - (const char *)mem) : cap);
+}
+
 int orm__model_unterminated(const orm_model *m, size_t i)
 {
     const orm_field *f = &m->fields[i];
     return orm__error_set(ORM_ERANGE, "model", "%s.%s: the char[%zu] member %s.%s holds no NUL, so its "
                           "value is at least %zu bytes and the field holds at most %zu: not written",
-                          m->table, f->column, f->capacity, m->name, f->name, f->capacity, f->capacity - 1);
+                          m->table, f->column, (size_t)f->capacity, m->name, f->name, (size_t)f->capacity,
+                          (size_t)f->capacity - 1);
 }
 
 int orm__model_check_fixed(const orm_model *m, const void *obj)

@@ -96,7 +96,9 @@ typedef struct orm_field {
     size_t offset;       /* offsetof the member */
     size_t has_offset;   /* offsetof the bool has_<name> companion, or ORM_NO_HAS */
     unsigned flags;      /* enum orm_field_flags */
-    size_t capacity;     /* FIXED_TEXT: sizeof the char array, NUL included (>= 2); else 0 */
+    uint32_t capacity;   /* FIXED_TEXT: sizeof the char array, NUL included (>= 2); else 0.
+                            32 bits: it fills what was padding, so orm_field stays 48 bytes
+                            on LP64 and the loops over fields keep their cost */
 } orm_field;
 
 typedef struct orm_model {
