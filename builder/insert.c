@@ -390,15 +390,22 @@ static void render_first(orm_sql_buf *b, orm_builder_base *base, int mode)
     base->d = saved;
 }
 
-/* Rows are borrowed and may change until the statement is built: checked then. */
+/* Rows are borrowed and may change until the statement is built: checked then (the explicit
+ * columns only, when there are some: the others are not written). */
 static int check_rows(const orm_insert *q)
 {
-    for (size_t r = 0; q->has_fixed && r < q->nrows; r++) {
-        int rc = orm__model_check_fixed(q->b.model, q->rows[r]);
-        if (rc != ORM_OK)
-            return rc;
+    int rc = ORM_OK;
+    for (size_t r = 0; q->has_fixed && r < q->nrows && rc == ORM_OK; r++) {
+        if (!q->has_cols) {
+            rc = orm__model_check_fixed(q->b.model, q->rows[r]);
+            continue;
+        }
+        for (size_t i = 0; i < q->ncols && rc == ORM_OK; i++) {
+            orm_value v;
+            rc = orm__model_member_w(q->b.model, q->rows[r], q->cols[i], &v);
+        }
     }
-    return ORM_OK;
+    return rc;
 }
 
 int orm_insert_to_sql(orm_insert *q, const orm_dialect *d, orm_sql *out)

@@ -299,6 +299,15 @@ START_TEST(builder_checks)
     ck_assert(msg_has("cities.code: the char[8] member city.code holds no NUL"));
     ck_assert_int_eq(n, 0);
     orm_insert_free(q);
+    /* with explicit columns only those are written, so only those are checked */
+    q = orm_insert_new(s, &city_model);
+    ck_assert_ok(orm_insert_add(q, &rows[1]));
+    ck_assert_ok(orm_insert_columns(q, (const char *[]){ "id", "name" }, 2));
+    ck_assert_ok(orm_insert_to_sql(q, NULL, &sql));
+    orm_sql_clear(&sql);
+    ck_assert_ok(orm_insert_columns(q, (const char *[]){ "id", "code" }, 2));
+    ck_assert_orm(orm_insert_to_sql(q, NULL, &sql), ORM_ERANGE);
+    orm_insert_free(q);
     /* nothing was written: the first row is not there either */
     city got;
     ck_assert_orm(orm_get(s, NULL, &city_model, &got, (orm_value[]){ orm_int(1) }), ORM_ENOTFOUND);
