@@ -121,16 +121,28 @@ typedef struct orm_model {
     { #member, (column), (type), offsetof(st, member), ORM_NO_HAS, (flags), 0 }
 #define ORM_FIELD_NULLABLE(st, member, type, flags) \
     { #member, #member, (type), offsetof(st, member), offsetof(st, has_##member), (flags), 0 }
-/* A `char member[N]` fixed-capacity text field (capacity N from sizeof the member). */
+/* A `char member[N]` fixed-capacity text field (capacity N from sizeof the member). In C, a
+ * member that is not a char array (a char pointer above all, whose sizeof would pass for a
+ * capacity) does not compile: "size of array is negative". */
+#ifndef __cplusplus
+#define ORM__FIXED_CAP(st, member)                                                        \
+    ((uint32_t)(sizeof(((st *)0)->member) +                                               \
+                0 * sizeof(char[_Generic(&((st *)0)->member[0],                           \
+                                         char *: _Generic(&((st *)0)->member, char **: -1, \
+                                                          default: 1),                    \
+                                         default: -1)])))
+#else
+#define ORM__FIXED_CAP(st, member) ((uint32_t)sizeof(((st *)0)->member))
+#endif
 #define ORM_FIELD_FIXED(st, member, flags)                                                \
     { #member, #member, ORM_FIELD_FIXED_TEXT, offsetof(st, member), ORM_NO_HAS, (flags), \
-      sizeof(((st *)0)->member) }
+      ORM__FIXED_CAP(st, member) }
 #define ORM_FIELD_FIXED_COL(st, member, column, flags)                                   \
     { #member, (column), ORM_FIELD_FIXED_TEXT, offsetof(st, member), ORM_NO_HAS, (flags), \
-      sizeof(((st *)0)->member) }
+      ORM__FIXED_CAP(st, member) }
 #define ORM_FIELD_FIXED_NULLABLE(st, member, flags)                                      \
     { #member, #member, ORM_FIELD_FIXED_TEXT, offsetof(st, member),                     \
-      offsetof(st, has_##member), (flags), sizeof(((st *)0)->member) }
+      offsetof(st, has_##member), (flags), ORM__FIXED_CAP(st, member) }
 #define ORM_MODEL(st, table, fields, pk)                                            \
     { ORM_MODEL_VERSION, #st, (table), (fields), sizeof(fields) / sizeof((fields)[0]), \
       sizeof(st), (pk), sizeof(pk) / sizeof((pk)[0]), NULL }
