@@ -31,9 +31,10 @@
  * N-1 bytes (bytes, not characters: UTF-8 text of N-1 bytes fits whatever its characters).
  *   - Never truncated: a value longer than N-1 bytes is ORM_ERANGE naming table.column and
  *     both lengths, whether read from the database (orm_get, get_many, selects, cursors,
- *     raw queries) or written (a builder's value, or a member with no NUL in its
- *     N bytes on insert, update or upsert). A refused write sends nothing to the database.
+ *     raw queries) or written (a builder's value, or a member with no NUL in its N bytes
+ *     on insert, update, upsert or as a key). A refused write sends nothing to the database.
  *     So a multi-byte character is never split: a value that does not fit is refused whole.
+ *     (As for char * text, liborm does not check that the bytes are valid UTF-8.)
  *   - A failed read leaves the struct as every failed row read does: cleared (zeroed, owning
  *     nothing); orm_model_set leaves the member unchanged.
  *   - The member is NUL-terminated text: a value with a NUL byte inside (SQLite can store
