@@ -24,6 +24,20 @@ typedef struct bench_user {
 
 extern const orm_model bench_user_model;
 
+/* The same row with its text inline (--w2 fixed: W2's liborm side reads into it): fixed-
+ * capacity text fields, so a row read allocates nothing for them. Names and emails are 8-24
+ * characters: 32 bytes hold them. */
+typedef struct bench_user_fixed {
+    int64_t id;
+    char name[32];
+    char email[32];
+    int32_t age;
+    double score;
+    int64_t created_at;
+} bench_user_fixed;
+
+extern const orm_model bench_user_fixed_model;
+
 #define BENCH_AGE_MIN 18
 #define BENCH_AGE_MAX 79
 #define BENCH_W3_LIMIT 50
@@ -78,6 +92,8 @@ typedef struct bench_check {
 
 /* Fold one mapped row into a check. */
 void bench_check_add(bench_check *c, const bench_user *u);
+/* The same for the fixed-text row (equal rows fold equally). */
+void bench_check_add_fixed(bench_check *c, const bench_user_fixed *u);
 
 /* Seconds from a monotonic clock. */
 double bench_now(void);
@@ -127,6 +143,8 @@ int bench_orm_script(orm_db *db, const char *sql);
 int bench_orm_w1(orm_db *db, bench_user *rows, size_t n, int keys);
 int bench_orm_w1b(orm_db *db, bench_user *rows, size_t n);
 int bench_orm_w2(orm_db *db, const int64_t *ids, size_t n, bench_check *out);
+/* W2 into bench_user_fixed (db has bench_user_fixed_model registered). */
+int bench_orm_w2_fixed(orm_db *db, const int64_t *ids, size_t n, bench_check *out);
 int bench_orm_w3(orm_db *db, const int32_t *ages, size_t n, bench_check *out);
 /* builder 0: orm_update_one on the row struct (rows[k] holds key k + 1); 1: an update
  * builder per row. */

@@ -80,6 +80,19 @@ int bench_orm_w2(orm_db *db, const int64_t *ids, size_t n, bench_check *out)
     return 0;
 }
 
+int bench_orm_w2_fixed(orm_db *db, const int64_t *ids, size_t n, bench_check *out)
+{
+    orm_session *s = orm_db_session(db);
+    for (size_t i = 0; i < n; i++) {
+        bench_user_fixed u; /* orm_get zeroes it; it owns nothing: no clear */
+        orm_value key = orm_int(ids[i]);
+        if (orm_get(s, NULL, &bench_user_fixed_model, &u, &key) != ORM_OK)
+            return bench_orm_fail("W2 get (fixed text)");
+        bench_check_add_fixed(out, &u);
+    }
+    return 0;
+}
+
 int bench_orm_w3(orm_db *db, const int32_t *ages, size_t n, bench_check *out)
 {
     orm_session *s = orm_db_session(db);

@@ -23,6 +23,16 @@ static const orm_field user_fields[] = {
 static const size_t user_pk[] = { 0 };
 const orm_model bench_user_model = ORM_MODEL(bench_user, "users", user_fields, user_pk);
 
+static const orm_field user_fixed_fields[] = {
+    ORM_FIELD(bench_user_fixed, id, ORM_FIELD_INT64, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT),
+    ORM_FIELD_FIXED(bench_user_fixed, name, ORM_FIELD_NOT_NULL),
+    ORM_FIELD_FIXED(bench_user_fixed, email, ORM_FIELD_NOT_NULL),
+    ORM_FIELD(bench_user_fixed, age, ORM_FIELD_INT32, ORM_FIELD_NOT_NULL),
+    ORM_FIELD(bench_user_fixed, score, ORM_FIELD_DOUBLE, ORM_FIELD_NOT_NULL),
+    ORM_FIELD(bench_user_fixed, created_at, ORM_FIELD_INT64, ORM_FIELD_NOT_NULL),
+};
+const orm_model bench_user_fixed_model = ORM_MODEL(bench_user_fixed, "users", user_fixed_fields, user_pk);
+
 /* ---- data ---- */
 
 #define BENCH_SEED 0x5eed2026u
@@ -123,6 +133,13 @@ void bench_check_add(bench_check *c, const bench_user *u)
     c->sum += (uint64_t)u->id * 31u + (uint64_t)u->age + (uint64_t)(u->score * 100.0 + 0.5) +
               (uint64_t)u->created_at + (u->name ? strlen(u->name) : 0) * 7u +
               (u->email ? strlen(u->email) : 0) * 13u;
+}
+
+void bench_check_add_fixed(bench_check *c, const bench_user_fixed *u)
+{
+    c->rows++;
+    c->sum += (uint64_t)u->id * 31u + (uint64_t)u->age + (uint64_t)(u->score * 100.0 + 0.5) +
+              (uint64_t)u->created_at + strlen(u->name) * 7u + strlen(u->email) * 13u;
 }
 
 double bench_now(void)

@@ -30,6 +30,7 @@ typedef struct options {
     int rounds;          /* passes per workload and side; the best is reported */
     int w4_builder;      /* --w4: 0 one, 1 builder, 2 fields */
     int w1_keys;         /* --w1 keys: the rows carry their keys (orm_insert_one's keyed path) */
+    int w2_fixed;        /* --w2 fixed: W2's liborm side reads into fixed-capacity text fields */
     const char *only_db; /* NULL: every backend */
     const char *trace, *format, *policy;
     long size;
@@ -48,7 +49,7 @@ static int pass_through(orm_stmt *st, void *userdata)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: orm-bench [--json] [--quick] [--db sqlite|postgres|cache|redis] [--rounds N] [--w1 auto|keys] [--w4 one|builder|fields] [--mw empty]\n"
+            "usage: orm-bench [--json] [--quick] [--db sqlite|postgres|cache|redis] [--rounds N] [--w1 auto|keys] [--w2 owned|fixed] [--w4 one|builder|fields] [--mw empty]\n"
             "       orm-bench --trace PATH|- --format lirs|cache2k --size N [--policy lru|arc|tinylfu|opt] [--json]\n"
             "  W1-W4 run on sqlite (a fresh file under $TMPDIR) and on postgres when\n"
             "  ORM_BENCH_PG_DSN is set, each through liborm and through the raw driver,\n"
@@ -56,6 +57,8 @@ static void usage(FILE *f)
             "  W4 saves the row with orm_update_one (default), an update builder per row, or\n"
             "  orm_update_fields of the score column (--w4 fields).\n"
             "  --w1 keys: W1's rows carry their keys (orm_insert_one's path for a set key).\n"
+            "  --w2 fixed: W2's liborm side reads into char[32] fixed-capacity text fields\n"
+            "  instead of owned char * (no allocation per text column).\n"
             "  --mw empty registers one pass-through middleware on the liborm side.\n"
             "  --db redis: W5's cache get path with Redis (ORM_BENCH_REDIS_URL), run only when asked.\n"
             "  --db coherence: W8, cross-process coherence lag (two processes), run only when asked.\n");
@@ -78,6 +81,10 @@ static int parse_args(int argc, char **argv, options *o)
             o->w4_builder = 0, i++;
         else if (!strcmp(a, "--w4") && i + 1 < argc && !strcmp(argv[i + 1], "fields"))
             o->w4_builder = 2, i++;
+        else if (!strcmp(a, "--w2") && i + 1 < argc && !strcmp(argv[i + 1], "fixed"))
+            o->w2_fixed = 1, i++;
+        else if (!strcmp(a, "--w2") && i + 1 < argc && !strcmp(argv[i + 1], "owned"))
+            o->w2_fixed = 0, i++;
         else if (!strcmp(a, "--w1") && i + 1 < argc && !strcmp(argv[i + 1], "keys"))
             o->w1_keys = 1, i++;
         else if (!strcmp(a, "--w1") && i + 1 < argc && !strcmp(argv[i + 1], "auto"))
@@ -150,6 +157,8 @@ typedef struct run_ctx {
     int have_ref;
     int w4_builder;      /* W4: 0 orm_update_one, 1 an update builder, 2 orm_update_fields */
     int w1_keys;         /* W1's liborm side inserts rows whose keys are set */
+    int w2_fixed;        /* W2's liborm side reads into bench_user_fixed, through db_fixed */
+    orm_db *db_fixed;    /* bench_user_fixed_model registered, on the same data */
     const char *dsn;     /* to open the row cache's dbs on the same data */
     orm_db *db_rw;       /* a row cache attached, users read-write (W5, W4 on it) */
     orm_db *db_off;      /* a row cache attached, users left off */
@@ -201,6 +210,7 @@ static int orm_w1(run_ctx *c) { return bench_orm_w1(c->db, c->d->rows, c->d->n_r
 static int orm_w1b(run_ctx *c) { return bench_orm_w1b(c->db, c->d->rows, c->d->n_rows); }
 static int raw_w2(run_ctx *c) { return c->raw->w2(c->rctx, c->d->get_ids, c->d->n_get, &c->check); }
 static int orm_w2(run_ctx *c) { return bench_orm_w2(c->db, c->d->get_ids, c->d->n_get, &c->check); }
+static int orm_w2_fixed(run_ctx *c) { return bench_orm_w2_fixed(c->db_fixed, c->d->get_ids, c->d->n_get, &c->check); }
 static int orm_w2_rw(run_ctx *c) { return bench_orm_w2(c->db_rw, c->d->get_ids, c->d->n_get, &c->check); }
 static int orm_w2_off(run_ctx *c) { return bench_orm_w2(c->db_off, c->d->get_ids, c->d->n_get, &c->check); }
 static int orm_w4_rw(run_ctx *c) { return bench_orm_w4(c->db_rw, c->d->rows, c->d->update_ids, c->d->update_scores, c->d->n_update, c->w4_builder); }
@@ -258,7 +268,8 @@ static int run_workloads(run_ctx *c, int rounds)
     double raw_s, orm_s, raw_w1_s;
     const side w1_raw = { raw_w1_prep, raw_w1, check_keys }, w1_orm = { orm_w1_prep, orm_w1, check_keys };
     const side w1b_orm = { orm_w1_prep, orm_w1b, check_keys };
-    const side w2_raw = { NULL, raw_w2, check_same }, w2_orm = { NULL, orm_w2, check_same };
+    const side w2_raw = { NULL, raw_w2, check_same },
+               w2_orm = { NULL, c->w2_fixed ? orm_w2_fixed : orm_w2, check_same };
     const side w3_raw = { NULL, raw_w3, check_same }, w3_orm = { NULL, orm_w3, check_same };
     const side w4_raw = { NULL, raw_w4, NULL }, w4_orm = { NULL, orm_w4, NULL };
 
@@ -276,9 +287,15 @@ static int run_workloads(run_ctx *c, int rounds)
     if (c->raw->settle(c->rctx) != 0 || (c->settle_sql && bench_orm_script(c->db, c->settle_sql) != 0))
         return -1;
 
+    /* --w2 fixed: a second db on the same data, where users maps to the fixed-text model */
+    if (c->w2_fixed && (orm_db_open(&c->db_fixed, c->dsn, NULL) != ORM_OK ||
+                        orm_db_register(c->db_fixed, &bench_user_fixed_model) != ORM_OK))
+        return bench_orm_fail("open a db for the fixed-text model");
     if (measure(c, rounds, &w2_raw, &w2_orm, &raw_s, &orm_s) != 0)
         return -1;
     bench_report_row("W2", c->dbname, d->n_get, orm_s, raw_s, NULL, 0);
+    if (c->w2_fixed)
+        bench_report_note("W2's liborm side: char[32] fixed-capacity text fields (--w2 fixed)");
 
     if (measure(c, rounds, &w3_raw, &w3_orm, &raw_s, &orm_s) != 0)
         return -1;
@@ -404,10 +421,12 @@ static int run_sqlite(bench_data *d, const options *o)
         run_ctx c = { .dbname = "sqlite", .db = db, .recreate_sql = BENCH_RECREATE_SQLITE,
                       .settle_sql = BENCH_SETTLE_SQLITE,
                       .raw = &bench_raw_sqlite_ops, .rctx = raw, .d = d,
-                      .w4_builder = o->w4_builder, .w1_keys = o->w1_keys, .dsn = dsn };
+                      .w4_builder = o->w4_builder, .w1_keys = o->w1_keys, .w2_fixed = o->w2_fixed,
+                      .dsn = dsn };
         rc = run_workloads(&c, o->rounds);
         orm_db_close(c.db_rw);
         orm_db_close(c.db_off);
+        orm_db_close(c.db_fixed);
     }
     orm_db_close(db);
     bench_raw_sqlite_ops.close(raw);
@@ -439,10 +458,12 @@ static int run_postgres(bench_data *d, const options *o)
         bench_report_begin("postgres", "ORM_BENCH_PG_DSN");
         run_ctx c = { .dbname = "postgres", .db = db, .recreate_sql = BENCH_RECREATE_PG,
                       .raw = &bench_raw_pg_ops, .rctx = raw, .d = d,
-                      .w4_builder = o->w4_builder, .w1_keys = o->w1_keys, .dsn = dsn };
+                      .w4_builder = o->w4_builder, .w1_keys = o->w1_keys, .w2_fixed = o->w2_fixed,
+                      .dsn = dsn };
         rc = run_workloads(&c, o->rounds);
         orm_db_close(c.db_rw);
         orm_db_close(c.db_off);
+        orm_db_close(c.db_fixed);
     }
     orm_db_close(db);
     bench_raw_pg_ops.close(raw);

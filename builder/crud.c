@@ -10,7 +10,9 @@
  * 8-byte boundary past the NUL), so a call neither re-renders nor re-hashes (only a strlen finds the trailer).
  * Arguments are bound from a stack array (the caller's key array for orm_get); nothing is
  * allocated here besides what mapping text needs (and the heap fallback for models with
- * more than STACK_ARGS fields).
+ * more than STACK_ARGS fields). A model with a fixed text field (entry->has_fixed) has the
+ * members it binds checked (check_args): one with no NUL is ORM_ERANGE before any statement
+ * runs; other models bind as they did before fixed text existed, without a check per field.
  */
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -214,6 +216,20 @@ static int slot_sql(orm_session *s, orm_model_entry *e, int slot, build_fn fn, o
     return ORM_OK;
 }
 
+/* args[0..n) hold fields[0..n) of a struct about to be written (fields NULL: fields 0..n-1,
+ * skip excepted): ORM_ERANGE for a fixed text member with no NUL. Only for has_fixed models. */
+static int check_args(const orm_model *m, const orm_value *args, const size_t *fields, size_t n, long skip)
+{
+    int rc = ORM_OK;
+    for (size_t i = 0, k = 0; k < n && rc == ORM_OK; i++) {
+        if (!fields && (long)i == skip)
+            continue;
+        size_t f = fields ? fields[k] : i;
+        rc = orm__model_arg_check(m, f, &args[k++]);
+    }
+    return rc;
+}
+
 /* The registry entry, or ORM_EINVAL naming the model; also checks for a key. */
 static int entry_of(orm_session *s, const orm_model *m, const void *obj, const char *fn, orm_model_entry **out)
 {
@@ -311,10 +327,12 @@ static int insert_with_key(orm_session *s, orm_ctx *ctx, orm_model_entry *e, con
         return orm__error_nomem("builder");
     for (size_t i = 0; i < model->nfields; i++)
         args[i] = orm__model_member(model, obj, i);
+    int rc = e->has_fixed ? check_args(model, args, NULL, model->nfields, -1) : ORM_OK;
     orm_value key[STACK_ARGS];
     orm_stmt_intent in = { ORM_STMT_OP_INSERT_ONE, key_of_row(model, obj, key), 1, obj, NULL, NULL };
     orm_query q = { ORM_QUERY_INSERT, model, NULL, 0, 0, args, model->nfields, &in };
-    int rc = slot_sql(s, e, ORM_MODEL_SLOT_INSERT_ALL, build_insert_all, &q);
+    if (rc == ORM_OK)
+        rc = slot_sql(s, e, ORM_MODEL_SLOT_INSERT_ALL, build_insert_all, &q);
     if (rc == ORM_OK) {
         orm_exec_result res = { 0, 0 };
         rc = orm__session_exec(s, ctx, &q, &res);
@@ -350,10 +368,12 @@ int orm_insert_one(orm_session *s, orm_ctx *ctx, const orm_model *model, void *o
     for (size_t i = 0, k = 0; i < model->nfields; i++)
         if ((long)i != ak)
             args[k++] = orm__model_member(model, obj, i);
+    int rc = e->has_fixed ? check_args(model, args, NULL, n, ak) : ORM_OK;
     orm_value key[STACK_ARGS]; /* without an AUTOINCREMENT key, the row's key is known now */
     orm_stmt_intent in = { ORM_STMT_OP_INSERT_ONE, ak < 0 ? key_of_row(model, obj, key) : NULL, 1, obj, NULL, NULL };
     orm_query q = { ORM_QUERY_INSERT, model, NULL, 0, 0, args, n, &in };
-    int rc = returning ? slot_sql(s, e, ORM_MODEL_SLOT_INSERT_RETURNING, build_insert_returning, &q)
+    if (rc == ORM_OK)
+        rc = returning ? slot_sql(s, e, ORM_MODEL_SLOT_INSERT_RETURNING, build_insert_returning, &q)
                        : slot_sql(s, e, ORM_MODEL_SLOT_INSERT, build_insert, &q);
     if (rc == ORM_OK && returning) {
         orm_rows *r;
@@ -409,9 +429,13 @@ int orm_update_one(orm_session *s, orm_ctx *ctx, const orm_model *model, const v
             args[k++] = orm__model_member(model, obj, i);
     for (size_t i = 0; i < model->npk; i++)
         args[k++] = orm__model_member(model, obj, model->pk[i]);
-    orm_stmt_intent in = { ORM_STMT_OP_UPDATE_ONE, args + k - model->npk, 1, (void *)obj, NULL, NULL };
-    orm_query q = { ORM_QUERY_UPDATE, model, NULL, 0, 0, args, k, &in };
-    rc = write_by_key(s, ctx, e, &q, ORM_MODEL_SLOT_UPDATE, build_update);
+    if (e->has_fixed) /* every field is bound (the keys last): one check of the whole struct */
+        rc = orm__model_check_fixed(model, obj);
+    if (rc == ORM_OK) {
+        orm_stmt_intent in = { ORM_STMT_OP_UPDATE_ONE, args + k - model->npk, 1, (void *)obj, NULL, NULL };
+        orm_query q = { ORM_QUERY_UPDATE, model, NULL, 0, 0, args, k, &in };
+        rc = write_by_key(s, ctx, e, &q, ORM_MODEL_SLOT_UPDATE, build_update);
+    }
     if (args != stack)
         orm__free(args);
     return rc;
@@ -429,9 +453,12 @@ int orm_delete_one(orm_session *s, orm_ctx *ctx, const orm_model *model, const v
         return orm__error_nomem("builder");
     for (size_t i = 0; i < model->npk; i++)
         args[i] = orm__model_member(model, obj, model->pk[i]);
+    if (e->has_fixed)
+        rc = check_args(model, args, model->pk, model->npk, -1);
     orm_stmt_intent in = { ORM_STMT_OP_DELETE_ONE, args, 1, NULL, NULL, NULL };
     orm_query q = { ORM_QUERY_DELETE, model, NULL, 0, 0, args, model->npk, &in };
-    rc = write_by_key(s, ctx, e, &q, ORM_MODEL_SLOT_DELETE, build_delete);
+    if (rc == ORM_OK)
+        rc = write_by_key(s, ctx, e, &q, ORM_MODEL_SLOT_DELETE, build_delete);
     if (args != stack)
         orm__free(args);
     return rc;
@@ -513,11 +540,18 @@ int orm_update_fields(orm_session *s, orm_ctx *ctx, const orm_model *model, cons
                 args[k++] = orm__model_member(model, obj, i);
         for (size_t i = 0; i < model->npk; i++)
             args[k++] = orm__model_member(model, obj, model->pk[i]);
+        /* only what is bound: the fields of mask, in field order, then the keys */
+        for (size_t i = 0, j = 0; e->has_fixed && rc == ORM_OK && i < model->nfields; i++)
+            if (mask[i / 64] >> (i % 64) & 1)
+                rc = orm__model_arg_check(model, i, &args[j++]);
+        if (e->has_fixed && rc == ORM_OK)
+            rc = check_args(model, args + nset, model->pk, model->npk, -1);
         /* Not UPDATE_ONE: a row cache would save obj whole (write-back) though only some of
          * its fields are written; as an UPDATE_WHERE it goes to the database and drops. */
         orm_stmt_intent in = { ORM_STMT_OP_UPDATE_WHERE, args + nset, 1, NULL, NULL, NULL };
         orm_query q = { ORM_QUERY_UPDATE, model, NULL, 0, 0, args, k, &in };
-        rc = fieldset_sql(s, e, mask, nwords, &q);
+        if (rc == ORM_OK)
+            rc = fieldset_sql(s, e, mask, nwords, &q);
         if (rc == ORM_OK) {
             orm_exec_result res = { 0, 0 };
             rc = orm__session_exec(s, ctx, &q, &res);

@@ -7,6 +7,7 @@
 #include "builder/expr_internal.h"
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
+#include "orm/model_internal.h"
 #include "orm/write.h"
 
 struct orm_delete {
@@ -42,8 +43,12 @@ int orm_delete_by_key(orm_delete *q, const void *obj)
         return orm__bstate_fail(&q->b.st, ORM_EINVAL, "orm_delete_by_key: NULL object");
     if (m->npk == 0)
         return orm__bstate_fail(&q->b.st, ORM_EINVAL, "table \"%s\" has no primary key", m->table);
-    for (size_t k = 0; k < m->npk && rc == ORM_OK; k++)
-        rc = orm_delete_where(q, orm_eq(m->fields[m->pk[k]].name, orm_model_get(m, obj, m->pk[k])));
+    for (size_t k = 0; k < m->npk && rc == ORM_OK; k++) {
+        orm_value kv; /* a fixed text key with no NUL: ORM_ERANGE, as orm_delete_one */
+        if ((rc = orm__model_member_w(m, obj, m->pk[k], &kv)) != ORM_OK)
+            return orm__bstate_keep(&q->b.st, rc);
+        rc = orm_delete_where(q, orm_eq(m->fields[m->pk[k]].name, kv));
+    }
     return rc;
 }
 

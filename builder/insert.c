@@ -10,7 +10,8 @@
  * something must be written back;
  * an insert of several statements is atomic: they run in one transaction of their own (a
  * savepoint when the session or the ctx is in one), so a failing chunk leaves no row of the
- * call behind, affected is 0, and the keys written back into the rows are unset again.
+ * call behind, affected is 0, and the keys written back into the rows are unset again;
+ * a fixed text member with no NUL in any row is ORM_ERANGE before anything is sent.
  */
 #include <stdio.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "orm/session_internal.h"
 #include "orm/tx.h"
 #include "orm/mapper.h"
+#include "orm/model_internal.h"
 #include "orm/write.h"
 
 struct orm_insert {
@@ -40,6 +42,7 @@ struct orm_insert {
     int has_uf;
     size_t *ret, nret;      /* RETURNING fields */
     long autoinc;           /* the AUTOINCREMENT key's field, or -1 */
+    int has_fixed;          /* the model has a fixed text field: rows are checked */
 };
 
 /* One statement's worth of rows, as planned by plan_chunk. */
@@ -58,9 +61,11 @@ orm_insert *orm_insert_new(orm_session *s, const orm_model *model)
     q->autoinc = -1;
     if (q->b.st.err)
         return q;
-    for (size_t i = 0; i < model->nfields; i++)
+    for (size_t i = 0; i < model->nfields; i++) {
         if (model->fields[i].flags & ORM_FIELD_AUTOINCREMENT)
             q->autoinc = (long)i;
+        q->has_fixed |= model->fields[i].type == ORM_FIELD_FIXED_TEXT;
+    }
     return q;
 }
 
@@ -385,8 +390,33 @@ static void render_first(orm_sql_buf *b, orm_builder_base *base, int mode)
     base->d = saved;
 }
 
+/* Rows are borrowed and may change until the statement is built: checked then (the explicit
+ * columns only, when there are some: the others are not written). */
+static int check_rows(const orm_insert *q)
+{
+    int rc = ORM_OK;
+    for (size_t r = 0; q->has_fixed && r < q->nrows && rc == ORM_OK; r++) {
+        if (!q->has_cols) {
+            rc = orm__model_check_fixed(q->b.model, q->rows[r]);
+            continue;
+        }
+        for (size_t i = 0; i < q->ncols && rc == ORM_OK; i++) {
+            orm_value v;
+            rc = orm__model_member_w(q->b.model, q->rows[r], q->cols[i], &v);
+        }
+    }
+    return rc;
+}
+
 int orm_insert_to_sql(orm_insert *q, const orm_dialect *d, orm_sql *out)
 {
+    if (q && out && !q->b.st.err) {
+        int rc = check_rows(q);
+        if (rc != ORM_OK) {
+            memset(out, 0, sizeof *out);
+            return rc;
+        }
+    }
     return orm__builder_to_sql(ORM__BASE(q), d, out, render_first, 0, "orm_insert_to_sql", "insert");
 }
 
@@ -500,6 +530,8 @@ int orm_insert_exec(orm_insert *q, orm_ctx *ctx, int64_t *affected)
         return rc;
     if (q->nrows == 0)
         return ORM_OK;
+    if ((rc = check_rows(q)) != ORM_OK)
+        return rc;
     size_t nf = q->b.model->nfields;
     unsigned char *set = orm__malloc(nf * 3 + 3);
     if (!set)

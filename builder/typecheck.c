@@ -4,6 +4,8 @@
  * Keeps true: a value the field cannot hold is ORM_ETYPE naming table.column before any SQL
  * runs, so SQLite (which would store text in an INTEGER column) and PostgreSQL (which would
  * refuse the statement) behave alike. NULL always passes: nullability is the database's.
+ * A text written to a fixed text field must fit it (ORM_ERANGE, never truncated); compared
+ * with one, any length is fine (see model.h).
  */
 #include <stdint.h>
 
@@ -22,6 +24,7 @@ static int accepts(orm_field_type t, orm_value v, int write)
     case ORM_FIELD_BOOL:
         return v.type == ORM_VALUE_BOOL || (v.type == ORM_VALUE_INT && (v.u.i == 0 || v.u.i == 1));
     case ORM_FIELD_TEXT:
+    case ORM_FIELD_FIXED_TEXT:
         return v.type == ORM_VALUE_TEXT;
     case ORM_FIELD_BLOB:
         return v.type == ORM_VALUE_BLOB;
@@ -47,5 +50,7 @@ int orm__value_check(const orm_model *m, size_t field, orm_value v, int write)
          (f->type == ORM_FIELD_INT32 && (v.u.i < INT32_MIN || v.u.i > INT32_MAX))))
         return orm__error_set(ORM_ETYPE, "builder", "%s.%s: %lld is out of range for a %s field",
                               m->table, f->column, (long long)v.u.i, orm__field_type_name(f->type));
+    if (write && f->type == ORM_FIELD_FIXED_TEXT)
+        return orm__fixed_text_fits(m, f, v.u.s, v.len, "builder");
     return ORM_OK;
 }

@@ -9,6 +9,7 @@
 #include "builder/expr_internal.h"
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
+#include "orm/model_internal.h"
 #include "orm/write.h"
 
 typedef struct upd_set { size_t field; orm_expr *e; } upd_set;
@@ -115,7 +116,10 @@ int orm_update_from(orm_update *q, const void *obj, const char *const *fields, s
     }
     for (size_t k = 0; k < m->npk && rc == ORM_OK; k++) {
         const orm_field *f = &m->fields[m->pk[k]];
-        rc = orm_update_where(q, orm_eq(f->name, orm_model_get(m, obj, m->pk[k])));
+        orm_value kv; /* a fixed text key with no NUL: ORM_ERANGE, as orm_update_one */
+        if ((rc = orm__model_member_w(m, obj, m->pk[k], &kv)) != ORM_OK)
+            return orm__bstate_keep(&q->b.st, rc);
+        rc = orm_update_where(q, orm_eq(f->name, kv));
     }
     return rc;
 }

@@ -5,12 +5,15 @@
  * Encoding (version 1): a version byte, the field count (varint), then each field in
  * descriptor order: integers zigzag varints, a double its 8 bytes little-endian, a bool one
  * byte, text and blob a varint of length + 1 (0: NULL) and the bytes, a timestamp a zigzag
- * varint. A nullable scalar (one with a has_ companion) is preceded by a presence byte.
+ * varint, fixed text a varint of its length and the bytes up to its NUL (no allocation
+ * either way). A nullable scalar or fixed text (one with a has_ companion) is preceded by a
+ * presence byte.
  *
  * Kept true: decode never reads past len and never trusts a length it was given (a truncated,
- * padded or foreign encoding is ORM_EPARSE, dst owning nothing); the fingerprint covers every
- * part of the descriptor the encoding depends on, so a row is never decoded into a struct of
- * another layout. */
+ * padded or foreign encoding is ORM_EPARSE, dst owning nothing, and so is fixed text that
+ * would not fit its capacity or holds a NUL); the fingerprint covers every part of the
+ * descriptor the encoding depends on (a fixed text field's capacity too), so a row is never
+ * decoded into a struct of another layout. */
 #include <stdbool.h>
 #include <string.h>
 
@@ -61,6 +64,8 @@ uint64_t orm_cache_model_fingerprint(const orm_model *m)
         h = fnv_u64(h, f->offset);
         h = fnv_u64(h, f->has_offset);
         h = fnv_u64(h, f->flags);
+        if (f->type == ORM_FIELD_FIXED_TEXT) /* only here, so other models keep their value */
+            h = fnv_u64(h, f->capacity);
     }
     return h;
 }
@@ -206,6 +211,16 @@ static int model_encode(const void *objp, unsigned char *buf, size_t cap, size_t
             put(&w, s, n);
             break;
         }
+        case ORM_FIELD_FIXED_TEXT: {
+            const char *nul = memchr(at, 0, f->capacity);
+            if (!nul) /* what every write refuses: never cached cut short */
+                return orm__error_set(ORM_ERANGE, "cache", "model %s field %s: the char[%zu] member holds no NUL",
+                                      m->name, f->name, (size_t)f->capacity);
+            size_t n = (size_t)(nul - at);
+            put_varint(&w, n);
+            put(&w, at, n);
+            break;
+        }
         case ORM_FIELD_BLOB: {
             orm_blob b;
             memcpy(&b, at, sizeof b);
@@ -316,6 +331,17 @@ static int model_decode(void *dstp, const unsigned char *data, size_t len, void 
             memcpy(at, &x, sizeof x);
             break;
         }
+        case ORM_FIELD_FIXED_TEXT:
+            /* straight into the member: shorter than its capacity, no NUL inside */
+            if (get_varint(&r, &n) || n >= f->capacity || n > r.len - r.at ||
+                (n && memchr(r.p + r.at, 0, (size_t)n))) {
+                bad = -1;
+                break;
+            }
+            memcpy(at, r.p + r.at, (size_t)n);
+            memset(at + n, 0, f->capacity - (size_t)n);
+            r.at += (size_t)n;
+            break;
         case ORM_FIELD_TEXT:
         case ORM_FIELD_BLOB: {
             if (get_varint(&r, &n) || n > r.len - r.at + 1) {

@@ -21,6 +21,7 @@ static const char *c_type(orm_field_type t)
     case ORM_FIELD_TEXT: return "char *";
     case ORM_FIELD_BLOB: return "orm_blob";
     case ORM_FIELD_TIMESTAMP: return "orm_timestamp";
+    case ORM_FIELD_FIXED_TEXT: return "char"; /* the member gets [capacity] */
     }
     return "?";
 }
@@ -36,6 +37,7 @@ static const char *type_const(orm_field_type t)
     case ORM_FIELD_TEXT: return "ORM_FIELD_TEXT";
     case ORM_FIELD_BLOB: return "ORM_FIELD_BLOB";
     case ORM_FIELD_TIMESTAMP: return "ORM_FIELD_TIMESTAMP";
+    case ORM_FIELD_FIXED_TEXT: return "ORM_FIELD_FIXED_TEXT";
     }
     return "0";
 }
@@ -141,7 +143,10 @@ static void emit_header_table(orm__cg_buf *b, const orm__cg_table *t)
         if (c->skip)
             continue;
         const char *ty = c_type(c->type);
-        orm__cg_buf_printf(b, "    %s%s%s;", ty, ty[strlen(ty) - 1] == '*' ? "" : " ", c->member);
+        orm__cg_buf_printf(b, "    %s%s%s", ty, ty[strlen(ty) - 1] == '*' ? "" : " ", c->member);
+        if (c->type == ORM_FIELD_FIXED_TEXT)
+            orm__cg_buf_printf(b, "[%zu]", c->capacity);
+        orm__cg_buf_puts(b, ";");
         if (strcmp(c->member, c->name) != 0 || *c->sqltype) {
             orm__cg_buf_puts(b, " /* ");
             comment_text(b, c->name);
@@ -198,7 +203,7 @@ static void emit_source_table(orm__cg_buf *b, const orm__cg_table *t)
         else
             orm__cg_buf_puts(b, "ORM_NO_HAS, ");
         flags_text(b, c->flags);
-        orm__cg_buf_puts(b, " },\n");
+        orm__cg_buf_printf(b, ", %zu },\n", c->type == ORM_FIELD_FIXED_TEXT ? c->capacity : 0);
     }
     orm__cg_buf_puts(b, "};\n");
     /* key positions are field indexes, skipped columns left out */

@@ -169,6 +169,22 @@ static int apply_table(orm__cg_parser *p, const orm__sql_annotation *a, long ti)
     return replace_str(&p->s->tables[ti].struct_name, a->value);
 }
 
+/* @orm:type=char[N]: a fixed-capacity text member `char name[N]` (N bytes, the NUL
+ * included), N from 2 to ORM_CG_MAX_CHARS written in decimal. */
+#define ORM_CG_MAX_CHARS 65536
+static int apply_char_array(orm__cg_parser *p, const orm__sql_annotation *a, orm__cg_column *c)
+{
+    const char *s = a->value + 5;
+    size_t n = 0, digits = 0;
+    for (; *s >= '0' && *s <= '9' && n <= ORM_CG_MAX_CHARS; s++, digits++)
+        n = n * 10 + (size_t)(*s - '0');
+    if (digits == 0 || a->value[5] == '0' || s[0] != ']' || s[1] != '\0' || n < 2 || n > ORM_CG_MAX_CHARS)
+        return ann_error(p, a, "char[N] needs N from 2 to 65536 (bytes, the NUL included), e.g. char[64]");
+    c->type_override = (int)ORM_FIELD_FIXED_TEXT;
+    c->capacity = n;
+    return ORM_OK;
+}
+
 static int apply_column(orm__cg_parser *p, const orm__sql_annotation *a, long ti, long ci)
 {
     orm__cg_column *c = &p->s->tables[ti].cols[ci];
@@ -186,9 +202,12 @@ static int apply_column(orm__cg_parser *p, const orm__sql_annotation *a, long ti
     for (size_t i = 0; a->value && i < sizeof type_names / sizeof type_names[0]; i++)
         if (orm__cg_strcasecmp(a->value, type_names[i].name) == 0) {
             c->type_override = (int)type_names[i].type;
+            c->capacity = 0;
             return ORM_OK;
         }
-    return ann_error(p, a, "needs one of int16, int32, int64, double, bool, text, blob, timestamp");
+    if (a->value && strncmp(a->value, "char[", 5) == 0)
+        return apply_char_array(p, a, c);
+    return ann_error(p, a, "needs one of int16, int32, int64, double, bool, text, blob, timestamp, char[N]");
 }
 
 static int check_key(orm__cg_parser *p, const orm__sql_annotation *a)

@@ -55,7 +55,7 @@ orm_field_type orm__cg_map_type(const orm__cg_schema *s, const char *sqltype, bo
 static const char *type_word(orm_field_type t)
 {
     static const char *const names[] = { "?", "INT16", "INT32", "INT64", "DOUBLE", "BOOL",
-                                         "TEXT", "BLOB", "TIMESTAMP" };
+                                         "TEXT", "BLOB", "TIMESTAMP", "FIXED_TEXT" };
     return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
 }
 

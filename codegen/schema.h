@@ -38,6 +38,7 @@ typedef struct orm__cg_column {
     bool skip;
     char *field;        /* @orm:field=name, or NULL */
     int type_override;  /* @orm:type=..., an orm_field_type, or 0 */
+    size_t capacity;    /* @orm:type=char[N]: N (type_override is ORM_FIELD_FIXED_TEXT), else 0 */
     /* filled by resolve */
     char *member;       /* the C member name */
     orm_field_type type;

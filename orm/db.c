@@ -399,6 +399,8 @@ int orm_db_register(orm_db *db, const orm_model *model)
         goto unlock;
     }
     e->model = model;
+    for (size_t i = 0; i < model->nfields; i++)
+        e->has_fixed |= model->fields[i].type == ORM_FIELD_FIXED_TEXT;
     for (int s = 0; s < ORM_MODEL_SLOT_COUNT; s++)
         atomic_init(&e->sql[s], NULL);
     atomic_init(&e->fieldsets, NULL);

@@ -121,8 +121,8 @@ static void trigger(orm__sbuf *b, const char *name, const char *event, const cha
     orm__sbuf_printf(b, ", '%zu'", row_limit);
     for (size_t k = 0; per_key && k < m->npk; k++) {
         const orm_field *f = &m->fields[m->pk[k]];
-        char t = f->type == ORM_FIELD_TEXT ? 's' : f->type == ORM_FIELD_BLOB ? 'x'
-               : f->type == ORM_FIELD_BOOL ? 'b' : 'i';
+        char t = f->type == ORM_FIELD_TEXT || f->type == ORM_FIELD_FIXED_TEXT ? 's'
+               : f->type == ORM_FIELD_BLOB ? 'x' : f->type == ORM_FIELD_BOOL ? 'b' : 'i';
         char arg[2] = { t, ':' };
         orm__sbuf_puts(b, ", '");
         orm__sbuf_add(b, arg, 2);

@@ -644,9 +644,9 @@ static orm_value sqlite_cursor_value(orm_cursor *cur, size_t col)
 }
 
 /* The common cases (an integer into an int64/int32 field in range, a float into a double, text
- * into text) are stored directly from the column; everything else (NULL, conversions, range
- * and type errors) goes through orm__map_value with the same value cursor_value would give, so
- * results and messages are the mapper's. */
+ * into text, or into fixed text that fits it) are stored directly from the column; everything
+ * else (NULL, conversions, range and type errors) goes through orm__map_value with the same
+ * value cursor_value would give, so results and messages are the mapper's. */
 int orm__sqlite_map_row(orm_cursor *cur, const orm_model *m, const size_t *fields, size_t ncols,
                         void *objp)
 {
@@ -694,6 +694,15 @@ int orm__sqlite_map_row(orm_cursor *cur, const orm_model *m, const size_t *field
                     *(char **)member = copy;
                     goto stored;
                 }
+            } else if (t == SQLITE_TEXT && f->type == ORM_FIELD_FIXED_TEXT) {
+                /* whole, with SQLite's NUL, when it fits; else the mapper's refusal */
+                const char *s = (const char *)sqlite3_value_text(cv);
+                const size_t n = (size_t)sqlite3_value_bytes(cv);
+                if (s && n < f->capacity && !memchr(s, 0, n)) {
+                    memcpy(member, s, n + 1);
+                    goto stored;
+                }
+                v = s ? orm_text_n(s, n) : orm_null();
             } else {
                 v = value_of(st, i, t);
             }

@@ -116,6 +116,7 @@ const char *orm_strerror(int code)
     case ORM_EPARSE: return "parse error";
     case ORM_ESCHEMA: return "schema drift";
     case ORM_EUNKNOWN: return "commit outcome unknown";
+    case ORM_ERANGE: return "value too long for its field";
     default: return "unknown error";
     }
 }

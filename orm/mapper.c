@@ -2,8 +2,11 @@
  *
  * Keeps true: a conversion happens only when it is lossless (int to int16/int32 within range,
  * int to double, 0/1 to bool, microseconds or ISO text to timestamp, text to blob); anything
- * else is ORM_ETYPE naming table.column and both types. A failed store leaves the member as it
- * was (new bytes are copied before old ones are freed). A failed row leaves obj cleared.
+ * else is ORM_ETYPE naming table.column and both types. Text into a fixed text member is
+ * copied whole or not at all: longer than capacity - 1 bytes is ORM_ERANGE, never truncated.
+ * A failed store leaves the member as it was (new bytes are copied before old ones are
+ * freed; the length is checked before a fixed member is written). A failed row leaves obj
+ * cleared.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -27,6 +30,7 @@ const char *orm__field_type_name(orm_field_type t)
     case ORM_FIELD_TEXT: return "text";
     case ORM_FIELD_BLOB: return "blob";
     case ORM_FIELD_TIMESTAMP: return "timestamp";
+    case ORM_FIELD_FIXED_TEXT: return "fixed text";
     }
     return "unknown";
 }
@@ -71,6 +75,7 @@ static int store_null(const orm_model *m, const orm_field *f, char *obj)
     memset(member, 0, f->type == ORM_FIELD_INT16 ? sizeof(int16_t)
                       : f->type == ORM_FIELD_INT32 ? sizeof(int32_t)
                       : f->type == ORM_FIELD_BOOL ? sizeof(bool)
+                      : f->type == ORM_FIELD_FIXED_TEXT ? f->capacity
                       : sizeof(int64_t)); /* int64, double, timestamp */
     set_has(f, obj, false);
     return ORM_OK;
@@ -156,6 +161,16 @@ int orm__map_value(const orm_model *m, void *objp, size_t field, orm_value v)
         *(char **)member = s;
         break;
     }
+    case ORM_FIELD_FIXED_TEXT: {
+        if (v.type != ORM_VALUE_TEXT)
+            return type_error(m, f, v);
+        int rc = orm__fixed_text_fits(m, f, v.u.s, v.len, "mapper");
+        if (rc != ORM_OK)
+            return rc;
+        memcpy(member, v.u.s, v.len); /* v.len < capacity: room for the NUL */
+        ((char *)member)[v.len] = '\0';
+        break;
+    }
     case ORM_FIELD_BLOB: {
         if (v.type != ORM_VALUE_BLOB && v.type != ORM_VALUE_TEXT)
             return type_error(m, f, v);
@@ -181,6 +196,21 @@ int orm__map_value(const orm_model *m, void *objp, size_t field, orm_value v)
 range:
     return orm__error_set(ORM_ETYPE, "mapper", "%s.%s: value %lld out of range for %s field",
                           m->table, f->column, (long long)v.u.i, orm__field_type_name(f->type));
+}
+
+int orm__fixed_text_fits(const orm_model *m, const orm_field *f, const char *s, size_t len,
+                         const char *module)
+{
+    if (len >= f->capacity)
+        return orm__error_set(ORM_ERANGE, module, "%s.%s: a text of %zu bytes does not fit the char[%zu] "
+                              "field %s.%s (at most %zu bytes): not truncated", m->table, f->column, len,
+                              (size_t)f->capacity, m->name, f->name, (size_t)f->capacity - 1);
+    if (len && memchr(s, '\0', len))
+        return orm__error_set(ORM_ETYPE, module, "%s.%s: text with a NUL byte inside (at byte %zu) "
+                              "cannot be held by the NUL-terminated char[%zu] field %s.%s", m->table,
+                              f->column, (size_t)((const char *)memchr(s, '\0', len) - s), (size_t)f->capacity,
+                              m->name, f->name);
+    return ORM_OK;
 }
 
 int orm__map_row(const orm_model *m, orm_rows *r, const size_t *fields, size_t ncols, void *obj)

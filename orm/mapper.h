@@ -17,6 +17,12 @@
  * The same as orm_model_set. */
 int orm__map_value(const orm_model *m, void *obj, size_t field, orm_value v);
 
+/* ORM_OK when len bytes of text at s fit fixed text field f (shorter than its capacity, no
+ * NUL inside); else ORM_ERANGE (too long) or ORM_ETYPE (a NUL inside) naming table.column and
+ * the lengths, set by module. */
+int orm__fixed_text_fits(const orm_model *m, const orm_field *f, const char *s, size_t len,
+                         const char *module);
+
 /* "int32", "text", ... for messages. */
 const char *orm__field_type_name(orm_field_type t);
 

@@ -2,7 +2,8 @@
  * size, get, set) every module uses to handle a model's structs without knowing their C type.
  *
  * Keeps true: a validated descriptor never makes these functions touch memory outside
- * struct_size; text and blob members are the only owned memory; copy is all-or-nothing.
+ * struct_size; text and blob members are the only owned memory (a fixed text member lives in
+ * the struct and is copied with it); copy is all-or-nothing.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -16,9 +17,10 @@
 #include "orm/model_internal.h"
 #include "orm/model.h"
 
-static size_t member_size(orm_field_type t)
+/* Bytes of the member: its type's size, or a fixed text field's capacity. */
+static size_t member_size(const orm_field *f)
 {
-    switch (t) {
+    switch (f->type) {
     case ORM_FIELD_INT16: return sizeof(int16_t);
     case ORM_FIELD_INT32: return sizeof(int32_t);
     case ORM_FIELD_INT64: return sizeof(int64_t);
@@ -27,6 +29,7 @@ static size_t member_size(orm_field_type t)
     case ORM_FIELD_TEXT: return sizeof(char *);
     case ORM_FIELD_BLOB: return sizeof(orm_blob);
     case ORM_FIELD_TIMESTAMP: return sizeof(orm_timestamp);
+    case ORM_FIELD_FIXED_TEXT: return f->capacity;
     }
     return 0;
 }
@@ -42,6 +45,7 @@ static size_t member_align(orm_field_type t)
     case ORM_FIELD_TEXT: return _Alignof(char *);
     case ORM_FIELD_BLOB: return _Alignof(orm_blob);
     case ORM_FIELD_TIMESTAMP: return _Alignof(orm_timestamp);
+    case ORM_FIELD_FIXED_TEXT: return 1;
     }
     return 1;
 }
@@ -70,7 +74,12 @@ static int validate_field(const orm_model *m, size_t i)
         return bad(m, "field %s#%llu has no name", "", i);
     if (!f->column || !*f->column)
         return bad(m, "field %s has no column%.0llu", f->name, 0);
-    const size_t sz = member_size(f->type);
+    if (f->type == ORM_FIELD_FIXED_TEXT && f->capacity < 2)
+        return bad(m, "field %s: a fixed text field needs a capacity of at least 2 bytes (the "
+                   "NUL included), got %llu", f->name, f->capacity);
+    if (f->type != ORM_FIELD_FIXED_TEXT && f->capacity != 0)
+        return bad(m, "field %s: capacity %llu is only for ORM_FIELD_FIXED_TEXT", f->name, f->capacity);
+    const size_t sz = member_size(f);
     if (sz == 0)
         return bad(m, "field %s has unknown type %llu", f->name, (unsigned)f->type);
     if (f->offset > m->struct_size || sz > m->struct_size - f->offset)
@@ -137,7 +146,7 @@ static int check_overlaps(const orm_model *m)
     }
     for (size_t i = 0; i < m->nfields; i++) {
         const orm_field *f = &m->fields[i];
-        sp[n++] = (span){ f->offset, f->offset + member_size(f->type), i, false };
+        sp[n++] = (span){ f->offset, f->offset + member_size(f), i, false };
         if (f->has_offset != ORM_NO_HAS)
             sp[n++] = (span){ f->has_offset, f->has_offset + sizeof(bool), i, true };
     }
@@ -159,6 +168,10 @@ int orm_model_validate(const orm_model *m)
 {
     if (!m)
         return orm__error_set(ORM_EINVAL, "model", "model is NULL");
+    if (m->version == 1) /* its orm_field array has another layout: do not read it */
+        return bad(m, "descriptor version %s%llu is from an older liborm (fields had no capacity): "
+                   "rebuild it against this liborm's orm/model.h (regenerate generated models)", "",
+                   m->version);
     if (m->version != ORM_MODEL_VERSION)
         return bad(m, "unknown descriptor version %s%llu", "", m->version);
     if (!m->name || !*m->name)
@@ -185,6 +198,32 @@ int orm_model_validate(const orm_model *m)
             return rc;
     }
     return check_overlaps(m);
+}
+
+orm_value orm__model_fixed_member(const void *mem, size_t cap)
+{
+    const char *nul = memchr(mem, 0, cap);
+    return orm_text_n(mem, nul ? (size_t)(nul - (const char *)mem) : cap);
+}
+
+int orm__model_unterminated(const orm_model *m, size_t i)
+{
+    const orm_field *f = &m->fields[i];
+    return orm__error_set(ORM_ERANGE, "model", "%s.%s: the char[%zu] member %s.%s holds no NUL, so its "
+                          "value is at least %zu bytes and the field holds at most %zu: not written",
+                          m->table, f->column, (size_t)f->capacity, m->name, f->name, (size_t)f->capacity,
+                          (size_t)f->capacity - 1);
+}
+
+int orm__model_check_fixed(const orm_model *m, const void *obj)
+{
+    for (size_t i = 0; i < m->nfields; i++) {
+        orm_value v;
+        int rc = orm__model_member_w(m, obj, i, &v);
+        if (rc != ORM_OK)
+            return rc;
+    }
+    return ORM_OK;
 }
 
 int orm_model_field_index(const orm_model *m, const char *name)

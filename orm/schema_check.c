@@ -111,6 +111,7 @@ static bool holds(orm_field_type f, orm_field_type c, bool sqlite)
     case ORM_FIELD_DOUBLE: return is_int(c);
     case ORM_FIELD_BOOL: return sqlite && is_int(c);
     case ORM_FIELD_TIMESTAMP: return sqlite && c == ORM_FIELD_TEXT;
+    case ORM_FIELD_FIXED_TEXT: return c == ORM_FIELD_TEXT; /* its length is checked per value */
     case ORM_FIELD_TEXT:
     case ORM_FIELD_BLOB: return false;
     }
@@ -120,7 +121,7 @@ static bool holds(orm_field_type f, orm_field_type c, bool sqlite)
 static const char *type_word(orm_field_type t)
 {
     static const char *const names[] = { "?", "INT16", "INT32", "INT64", "DOUBLE", "BOOL",
-                                         "TEXT", "BLOB", "TIMESTAMP" };
+                                         "TEXT", "BLOB", "TIMESTAMP", "FIXED_TEXT" };
     return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
 }
 

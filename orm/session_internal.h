@@ -41,6 +41,7 @@ typedef struct orm_model_entry {
     _Atomic(char *) sql[ORM_MODEL_SLOT_COUNT];
     size_t sql_len[ORM_MODEL_SLOT_COUNT]; /* written before the pointer is published */
     _Atomic(orm_fieldset_sql *) fieldsets;
+    bool has_fixed; /* the model has a fixed text field: writes check its members */
 } orm_model_entry;
 
 /* The registry entry of a model, or NULL when it is not registered with db. */

@@ -38,10 +38,12 @@ typedef enum orm_code {
     ORM_EIO = -18,           /* file or I/O error */
     ORM_EPARSE = -19,        /* a file that cannot be parsed (schema, migration) */
     ORM_ESCHEMA = -20,       /* the live table does not match the model (orm_db_verify) */
-    ORM_EUNKNOWN = -21       /* commit outcome unknown: COMMIT was sent, then the deadline
+    ORM_EUNKNOWN = -21,      /* commit outcome unknown: COMMIT was sent, then the deadline
                                 passed or the connection was lost before the answer, and the
                                 outcome could not be learned. The transaction may have
                                 committed: never simply retry it (see README "Deadlines") */
+    ORM_ERANGE = -22         /* a value longer than its field can hold (a fixed-capacity text
+                                field: see model.h); never truncated */
 } orm_code;
 
 /* The detail of the last error on the calling thread. */

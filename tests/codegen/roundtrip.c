@@ -1,7 +1,8 @@
 /* Round trip through liborm with generated models: create the tables of roundtrip.sql,
  * register the generated descriptors, and insert, get, update and delete rows holding
- * every field type, NULLs included, on the backend named by argv[1] ("sqlite" for a
- * temporary file, or the name of an environment variable holding a DSN). */
+ * every field type, NULLs included, fixed-capacity text (@orm:type=char[N]) too, on the
+ * backend named by argv[1] ("sqlite" for a temporary file, or the name of an environment
+ * variable holding a DSN). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +109,10 @@ static int roundtrip(orm_db *db)
     n.data.len = 3;
     n.due = INT64_C(1767225600000000); /* 2026-01-01 00:00:00 UTC */
     n.has_due = true;
+    CHECK(sizeof n.code == 8 && sizeof n.city == 12); /* char code[8], char city[12] */
+    strcpy(n.code, "ABCDEFG");                        /* capacity - 1 bytes */
+    strcpy(n.city, "Montr\xc3\xa9" "al");              /* 10 bytes of UTF-8 */
+    n.has_city = true;
     CHECK(orm_insert_one(s, NULL, &rt_note_model, &n) == ORM_OK);
 
     rt_note all_null;
@@ -125,13 +130,27 @@ static int roundtrip(orm_db *db)
     CHECK(strcmp(got.title, "first") == 0 && strcmp(got.body, "body text") == 0);
     CHECK(got.data.len == 3 && memcmp(got.data.data, "\x01\x02\x03", 3) == 0);
     CHECK(got.has_due && got.due == n.due);
+    CHECK(strcmp(got.code, "ABCDEFG") == 0 && got.has_city && strcmp(got.city, n.city) == 0);
     rt_note_clear(&got);
 
     key = orm_int(2);
     CHECK(orm_get(s, NULL, &rt_note_model, &got, &key) == ORM_OK);
     CHECK(!got.has_medium && !got.has_ratio && !got.has_due && !got.done);
     CHECK(got.body == NULL && got.data.data == NULL && strcmp(got.title, "second") == 0);
+    CHECK(!got.has_city && got.code[0] == '\0');
     rt_note_clear(&got);
+
+    /* a code longer than the generated char[8] holds: refused when written, ORM_ERANGE when
+     * read, never cut */
+    orm_update *uq = orm_update_new(s, &rt_note_model);
+    CHECK(orm_update_set(uq, orm_model_field_name(&rt_note_model, RT_NOTE_FIELD_CODE), orm_text("12345678")) ==
+          ORM_ERANGE);
+    orm_update_free(uq);
+    CHECK(orm_raw_exec(s, NULL, "UPDATE cg_rt_notes SET code = ? WHERE id = 2", (orm_value[]){ orm_text("12345678") },
+                       1, NULL) == ORM_OK);
+    CHECK(orm_get(s, NULL, &rt_note_model, &got, &key) == ORM_ERANGE);
+    CHECK(strstr(orm_error_last()->message, "cg_rt_notes.code: a text of 8 bytes") != NULL);
+    CHECK(orm_raw_exec(s, NULL, "UPDATE cg_rt_notes SET code = 'x' WHERE id = 2", NULL, 0, NULL) == ORM_OK);
 
     /* update through a copy, composite keys, delete */
     rt_note upd;
@@ -139,10 +158,11 @@ static int roundtrip(orm_db *db)
     free(upd.title);
     upd.title = sdup("renamed");
     upd.has_medium = false;
+    strcpy(upd.code, "Z");
     CHECK(orm_update_one(s, NULL, &rt_note_model, &upd) == ORM_OK);
     key = orm_int(1);
     CHECK(orm_get(s, NULL, &rt_note_model, &got, &key) == ORM_OK);
-    CHECK(strcmp(got.title, "renamed") == 0 && !got.has_medium);
+    CHECK(strcmp(got.title, "renamed") == 0 && !got.has_medium && strcmp(got.code, "Z") == 0);
     rt_note_clear(&got);
     rt_note_clear(&upd);
 

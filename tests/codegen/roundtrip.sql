@@ -12,7 +12,10 @@ CREATE TABLE cg_rt_notes (
     title VARCHAR(40) NOT NULL,
     body TEXT,
     data BYTEA,
-    due TIMESTAMP
+    due TIMESTAMP,
+    code VARCHAR(16) NOT NULL, -- @orm:type=char[8]
+    -- @orm:type=char[12]
+    city VARCHAR(32)
 );
 -- No primary key: registers between the others (insert and query only), so
 -- roundtrip_models_register_all does not stop before rt_tag (issue 19 item 8).

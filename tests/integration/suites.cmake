@@ -55,6 +55,8 @@ orm_it_suite(test_integration_raw integration/test_raw_it.c)
 orm_it_suite(test_integration_mw integration/test_middleware_it.c)
 orm_it_suite(test_integration_migrate integration/test_migrate_it.c)
 orm_it_suite(test_integration_row_cache integration/test_row_cache_it.c)
+# Fixed-capacity text fields (char name[N]) on every read and write path.
+orm_it_suite(test_integration_fixed_text integration/test_fixed_text_it.c)
 # Cross-process coherence: forks a writer; the listener and poller are threads (tsan label).
 orm_it_suite(test_integration_coherence integration/test_coherence_it.c)
 set_tests_properties(test_integration_coherence_sqlite PROPERTIES LABELS "tsan")

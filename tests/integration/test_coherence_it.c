@@ -39,6 +39,18 @@ static const orm_field tag_fields[] = {
 static const size_t tag_pk[] = { 0 };
 static const orm_model tag_model = ORM_MODEL(coh_tag, "coh:tags", tag_fields, tag_pk);
 
+/* The same with the key a fixed-capacity text field (char name[16]): the PostgreSQL trigger
+ * must encode it as text, as it does a char * key. */
+typedef struct coh_ftag {
+    char name[16];
+    int64_t n;
+} coh_ftag;
+static const orm_field ftag_fields[] = {
+    ORM_FIELD_FIXED(coh_ftag, name, ORM_FIELD_PK),
+    ORM_FIELD(coh_ftag, n, ORM_FIELD_INT64, ORM_FIELD_NOT_NULL),
+};
+static const orm_model ftag_model = ORM_MODEL(coh_ftag, "coh:ftags", ftag_fields, tag_pk);
+
 static char *co_path;
 static orm_row_cache *rc;
 static pid_t a_pid = -1;
@@ -240,7 +252,9 @@ static void co_setup(void)
     ck_assert_ok(orm_db_open(&db, backend_dsn(), NULL));
     ck_assert_ok(it_schema_create(orm_db_session(db)));
     ck_assert_ok(orm_exec_sql(orm_db_session(db), NULL, "DROP TABLE IF EXISTS \"coh:tags\";"
-                              "CREATE TABLE \"coh:tags\" (name text PRIMARY KEY, n bigint NOT NULL);"));
+                              "CREATE TABLE \"coh:tags\" (name text PRIMARY KEY, n bigint NOT NULL);"
+                              "DROP TABLE IF EXISTS \"coh:ftags\";"
+                              "CREATE TABLE \"coh:ftags\" (name text PRIMARY KEY, n bigint NOT NULL);"));
     orm_db_close(db);
 }
 
@@ -266,8 +280,10 @@ static void b_open_opts(int64_t poll_ms, bool strict)
     ck_assert_ok(orm_row_cache_model(rc, &it_user_model, &mo));
     ck_assert_ok(orm_row_cache_model(rc, &it_membership_model, &mo));
     ck_assert_ok(orm_row_cache_model(rc, &tag_model, &mo));
+    ck_assert_ok(orm_row_cache_model(rc, &ftag_model, &mo));
     ck_assert_ok(it_models_register(it_db));
     ck_assert_ok(orm_db_register(it_db, &tag_model));
+    ck_assert_ok(orm_db_register(it_db, &ftag_model));
     ck_assert_ok(orm_row_cache_triggers_install(it_db, NULL, &it_user_model, ROW_LIMIT));
     ck_assert_ok(orm_row_cache_triggers_install(it_db, NULL, &it_user_model, ROW_LIMIT)); /* idempotent */
     ck_assert_ok(orm_row_cache_triggers_install(it_db, NULL, &it_membership_model, ROW_LIMIT));
@@ -281,6 +297,8 @@ static void b_open_opts(int64_t poll_ms, bool strict)
     ck_assert_ok(orm_row_cache_listen(rc, &it_membership_model, NULL));
     ck_assert_ok(orm_row_cache_triggers_install(it_db, NULL, &tag_model, ROW_LIMIT));
     ck_assert_ok(orm_row_cache_listen(rc, &tag_model, NULL));
+    ck_assert_ok(orm_row_cache_triggers_install(it_db, NULL, &ftag_model, ROW_LIMIT));
+    ck_assert_ok(orm_row_cache_listen(rc, &ftag_model, NULL));
 }
 
 static void b_open_poll(int64_t poll_ms) { b_open_opts(poll_ms, false); }
@@ -559,6 +577,17 @@ static int64_t tag_n(const char *name)
     return n;
 }
 
+static int64_t ftag_n(const char *name)
+{
+    coh_ftag t;
+    orm_value k = orm_text(name);
+    int r = orm_get(it_s, NULL, &ftag_model, &t, &k);
+    if (r == ORM_ENOTFOUND)
+        return -1;
+    ck_assert_ok(r);
+    return t.n;
+}
+
 static char role_of(int32_t org, int64_t uid)
 {
     it_membership m;
@@ -633,8 +662,22 @@ START_TEST(test_text_and_composite_keys)
     orm_db_close(other);
     WAIT_FOR(tag_n(odd), 2);
     WAIT_FOR(role_of(1, uid), 'o');
+    /* a fixed text key (char name[16]) */
+    coh_ftag f1 = { "a:b\\c'd", 1 }, f2 = { "plain", 1 };
+    ck_assert_ok(orm_insert_one(it_s, NULL, &ftag_model, &f1));
+    ck_assert_ok(orm_insert_one(it_s, NULL, &ftag_model, &f2));
+    WARM(ftag_n(odd), 1, &ftag_model);
+    WARM(ftag_n("plain"), 1, &ftag_model);
+    ck_assert_ok(orm_db_open(&other, backend_dsn(), NULL));
+    ck_assert_ok(orm_raw_exec(orm_db_session(other), NULL, "UPDATE \"coh:ftags\" SET n = 2 WHERE name = ?", a, 1,
+                              NULL));
+    orm_db_close(other);
+    WAIT_FOR(ftag_n(odd), 2);
     if (pg()) { /* exactly those keys */
-        uint64_t h = hits_of(&tag_model);
+        uint64_t h = hits_of(&ftag_model);
+        ck_assert_int_eq(ftag_n("plain"), 1);
+        ck_assert_uint_eq(hits_of(&ftag_model), h + 1);
+        h = hits_of(&tag_model);
         ck_assert_int_eq(tag_n("plain"), 1);
         ck_assert_uint_eq(hits_of(&tag_model), h + 1);
         h = hits_of(&it_membership_model);

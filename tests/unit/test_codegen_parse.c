@@ -298,7 +298,9 @@ START_TEST(annotations)
              "  -- @orm:type=text\n"
              "  score NUMERIC,\n"
              "  \"e-mail\" TEXT, -- @orm:field=email\n"
-             "  nick TEXT -- @orm:type=blob @orm:field=nickname\n"
+             "  nick TEXT, -- @orm:type=blob @orm:field=nickname\n"
+             "  code VARCHAR(8) NOT NULL, -- @orm:type=char[9]\n"
+             "  city TEXT -- @orm:type=char[32]\n"
              ");\n"
              "CREATE TABLE things (id INT PRIMARY KEY); -- @orm:struct=Thing\n"
              "CREATE TABLE x ( -- @orm:struct=Ex\n id INT PRIMARY KEY);\n"
@@ -313,7 +315,14 @@ START_TEST(annotations)
     ck_assert_str_eq(col("people", "e-mail")->member, "email");
     ck_assert(col("people", "nick")->type == ORM_FIELD_BLOB);
     ck_assert_str_eq(col("people", "nick")->member, "nickname");
-    ck_assert_uint_eq(table("people")->nfields, 4);
+    ck_assert(col("people", "code")->type == ORM_FIELD_FIXED_TEXT);
+    ck_assert_uint_eq(col("people", "code")->capacity, 9);
+    ck_assert(!col("people", "code")->nullable_scalar);
+    ck_assert(col("people", "city")->type == ORM_FIELD_FIXED_TEXT);
+    ck_assert_uint_eq(col("people", "city")->capacity, 32);
+    ck_assert(col("people", "city")->nullable_scalar); /* NULL through has_city */
+    ck_assert_str_eq(col("people", "city")->has_member, "has_city");
+    ck_assert_uint_eq(table("people")->nfields, 6);
     ck_assert_str_eq(table("x")->cname, "Ex");
     ck_assert(col("things2", "hidden")->skip);
     ck_assert_str_eq(col("things2", "n")->member, "renamed");
@@ -381,6 +390,15 @@ START_TEST(errors_name_file_line_column_and_token)
         { "-- @orm:struct=int\nCREATE TABLE t (a INT);", "t.sql:1:4: @orm:struct needs a C identifier" },
         { "CREATE TABLE t (a INT -- @orm:type=float\n);", "t.sql:1:26: @orm:type needs one of int16" },
         { "CREATE TABLE t (a INT -- @orm:skip=yes\n);", "t.sql:1:26: @orm:skip takes no value" },
+        { "CREATE TABLE t (a TEXT -- @orm:type=char[1]\n);", "t.sql:1:27: @orm:type char[N] needs N from 2 to 65536" },
+        { "CREATE TABLE t (a TEXT -- @orm:type=char[0]\n);", "t.sql:1:27: @orm:type char[N] needs N from 2" },
+        { "CREATE TABLE t (a TEXT -- @orm:type=char[064]\n);", "t.sql:1:27: @orm:type char[N] needs N from 2" },
+        { "CREATE TABLE t (a TEXT -- @orm:type=char[]\n);", "t.sql:1:27: @orm:type char[N] needs N from 2" },
+        { "CREATE TABLE t (a TEXT -- @orm:type=char[65537]\n);", "t.sql:1:27: @orm:type char[N] needs N from 2" },
+        { "CREATE TABLE t (a TEXT -- @orm:type=char[99999999999999999999999]\n);", "t.sql:1:27: @orm:type char[N] needs N" },
+        { "CREATE TABLE t (a TEXT -- @orm:type=char[16]x\n);", "t.sql:1:27: @orm:type char[N] needs N from 2" },
+        { "CREATE TABLE t (a TEXT -- @orm:type=char[x]\n);", "t.sql:1:27: @orm:type char[N] needs N from 2" },
+        { "CREATE TABLE t (a TEXT -- @orm:type=char16\n);", "t.sql:1:27: @orm:type needs one of int16" },
         { "CREATE TABLE t ( -- @orm:skip\n a INT);", "t.sql:1:21: @orm:skip is not on a column's line" },
         { "CREATE INDEX i ON t (a); -- @orm:struct=X", "t.sql:1:29: @orm:struct is not on a table's line" },
         { "CREATE TABLE t (a INT, -- @orm:struct\n b INT);", "t.sql:1:27: @orm:struct needs a C identifier" },

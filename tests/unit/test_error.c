@@ -46,13 +46,14 @@ END_TEST
 
 START_TEST(strerror_every_code)
 {
-    for (int c = ORM_EUNKNOWN; c <= ORM_OK; c++) {
+    for (int c = ORM_ERANGE; c <= ORM_OK; c++) {
         const char *s = orm_strerror(c);
         ck_assert_ptr_nonnull(s);
         ck_assert_str_ne(s, "unknown error");
     }
     ck_assert_str_eq(orm_strerror(ORM_ENOTFOUND), "not found");
     ck_assert_str_eq(orm_strerror(ORM_EUNKNOWN), "commit outcome unknown");
+    ck_assert_str_eq(orm_strerror(ORM_ERANGE), "value too long for its field");
     ck_assert_str_eq(orm_strerror(-1000), "unknown error");
     ck_assert_str_eq(orm_strerror(5), "unknown error");
 }

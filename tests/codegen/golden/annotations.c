@@ -4,10 +4,10 @@
 #include "annotations.h"
 
 static const orm_field Person_fields[] = {
-    { "id", "id", ORM_FIELD_INT64, offsetof(Person, id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT },
-    { "score", "score", ORM_FIELD_TEXT, offsetof(Person, score), ORM_NO_HAS, 0 },
-    { "email", "e-mail", ORM_FIELD_TEXT, offsetof(Person, email), ORM_NO_HAS, 0 },
-    { "nickname", "nick", ORM_FIELD_BLOB, offsetof(Person, nickname), ORM_NO_HAS, 0 },
+    { "id", "id", ORM_FIELD_INT64, offsetof(Person, id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT, 0 },
+    { "score", "score", ORM_FIELD_TEXT, offsetof(Person, score), ORM_NO_HAS, 0, 0 },
+    { "email", "e-mail", ORM_FIELD_TEXT, offsetof(Person, email), ORM_NO_HAS, 0, 0 },
+    { "nickname", "nick", ORM_FIELD_BLOB, offsetof(Person, nickname), ORM_NO_HAS, 0, 0 },
 };
 static const size_t Person_pk[] = { 0 };
 const orm_model Person_model = {
@@ -25,8 +25,8 @@ int Person_copy(Person *dst, const Person *src)
 }
 
 static const orm_field Thing_fields[] = {
-    { "id", "id", ORM_FIELD_INT64, offsetof(Thing, id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT },
-    { "v", "v", ORM_FIELD_INT64, offsetof(Thing, v), offsetof(Thing, has_v), 0 },
+    { "id", "id", ORM_FIELD_INT64, offsetof(Thing, id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT, 0 },
+    { "v", "v", ORM_FIELD_INT64, offsetof(Thing, v), offsetof(Thing, has_v), 0, 0 },
 };
 static const size_t Thing_pk[] = { 0 };
 const orm_model Thing_model = {
@@ -43,14 +43,35 @@ int Thing_copy(Thing *dst, const Thing *src)
     return orm_model_copy(&Thing_model, dst, src);
 }
 
-const orm_model *const annotations_all[2] = {
+static const orm_field places_fields[] = {
+    { "id", "id", ORM_FIELD_INT64, offsetof(places, id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT, 0 },
+    { "code", "code", ORM_FIELD_FIXED_TEXT, offsetof(places, code), ORM_NO_HAS, ORM_FIELD_NOT_NULL, 9 },
+    { "city", "city", ORM_FIELD_FIXED_TEXT, offsetof(places, city), offsetof(places, has_city), 0, 32 },
+};
+static const size_t places_pk[] = { 0 };
+const orm_model places_model = {
+    ORM_MODEL_VERSION, "places", "places",
+    places_fields, sizeof places_fields / sizeof places_fields[0], sizeof(places),
+    places_pk, sizeof places_pk / sizeof places_pk[0],
+    "210621f45fb96099"
+};
+
+void places_clear(places *obj) { orm_model_clear(&places_model, obj); }
+
+int places_copy(places *dst, const places *src)
+{
+    return orm_model_copy(&places_model, dst, src);
+}
+
+const orm_model *const annotations_all[3] = {
     &Person_model,
-    &Thing_model
+    &Thing_model,
+    &places_model
 };
 
 int annotations_register_all(orm_db *db)
 {
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < 3; i++) {
         int rc = orm_db_register(db, annotations_all[i]);
         if (rc != ORM_OK)
             return rc;

@@ -12,9 +12,9 @@
 #include "orm/error.h"
 #include "orm/model.h"
 
-/* Made for descriptor format 1: a liborm with another format must regenerate. */
-#if !defined(ORM_MODEL_VERSION) || ORM_MODEL_VERSION != 1u
-#error "annotations.h was generated for orm model format 1; regenerate it with this liborm's ormctl"
+/* Made for descriptor format 2: a liborm with another format must regenerate. */
+#if !defined(ORM_MODEL_VERSION) || ORM_MODEL_VERSION != 2u
+#error "annotations.h was generated for orm model format 2; regenerate it with this liborm's ormctl"
 #endif
 
 #ifdef __cplusplus
@@ -70,9 +70,34 @@ void Thing_clear(Thing *obj);
 /* Deep copy; ORM_ENOMEM leaves dst zeroed. */
 int Thing_copy(Thing *dst, const Thing *src);
 
+/* CREATE TABLE "places" ("id" INTEGER NOT NULL, "code" VARCHAR(8) NOT NULL, "city" TEXT, PRIMARY KEY ("id")) */
+typedef struct places {
+    int64_t id; /* id INTEGER */
+    char code[9]; /* code VARCHAR(8) */
+    char city[32]; /* city TEXT */
+    bool has_city; /* false: city is NULL */
+} places;
+
+/* Field indexes of places_model, in column order. */
+enum places_field {
+    PLACES_FIELD_ID = 0,
+    PLACES_FIELD_CODE = 1,
+    PLACES_FIELD_CITY = 2,
+    PLACES_NFIELDS = 3
+};
+
+/* FNV-1a of the normalized DDL above: changes whenever the table does. */
+#define PLACES_FINGERPRINT UINT64_C(0x210621f45fb96099)
+
+extern const orm_model places_model;
+/* Frees what obj owns and zeroes it; NULL is a no-op. */
+void places_clear(places *obj);
+/* Deep copy; ORM_ENOMEM leaves dst zeroed. */
+int places_copy(places *dst, const places *src);
+
 /* Every model above, in schema order. */
-#define ANNOTATIONS_NMODELS 2
-extern const orm_model *const annotations_all[2];
+#define ANNOTATIONS_NMODELS 3
+extern const orm_model *const annotations_all[3];
 
 /* orm_db_register every model, in order; stops at (and returns) the first error. */
 int annotations_register_all(orm_db *db);

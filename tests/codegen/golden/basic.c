@@ -4,23 +4,23 @@
 #include "basic.h"
 
 static const orm_field accounts_fields[] = {
-    { "id", "id", ORM_FIELD_INT64, offsetof(accounts, id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT },
-    { "handle", "handle", ORM_FIELD_TEXT, offsetof(accounts, handle), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_UNIQUE },
-    { "display_name", "display_name", ORM_FIELD_TEXT, offsetof(accounts, display_name), ORM_NO_HAS, ORM_FIELD_HAS_DEFAULT },
-    { "balance", "balance", ORM_FIELD_DOUBLE, offsetof(accounts, balance), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT },
-    { "is_admin", "is_admin", ORM_FIELD_BOOL, offsetof(accounts, is_admin), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT },
-    { "born", "born", ORM_FIELD_TIMESTAMP, offsetof(accounts, born), offsetof(accounts, has_born), 0 },
-    { "last_seen", "last_seen", ORM_FIELD_TIMESTAMP, offsetof(accounts, last_seen), offsetof(accounts, has_last_seen), ORM_FIELD_HAS_DEFAULT },
-    { "retries", "retries", ORM_FIELD_INT16, offsetof(accounts, retries), offsetof(accounts, has_retries), ORM_FIELD_HAS_DEFAULT },
-    { "ratio", "ratio", ORM_FIELD_DOUBLE, offsetof(accounts, ratio), offsetof(accounts, has_ratio), 0 },
-    { "photo", "photo", ORM_FIELD_BLOB, offsetof(accounts, photo), ORM_NO_HAS, 0 },
-    { "parent_id", "parent_id", ORM_FIELD_INT64, offsetof(accounts, parent_id), offsetof(accounts, has_parent_id), 0 },
-    { "handle_upper", "handle_upper", ORM_FIELD_TEXT, offsetof(accounts, handle_upper), ORM_NO_HAS, ORM_FIELD_HAS_DEFAULT },
-    { "Mixed_Case", "Mixed Case", ORM_FIELD_INT32, offsetof(accounts, Mixed_Case), offsetof(accounts, has_Mixed_Case), 0 },
-    { "select", "select", ORM_FIELD_TEXT, offsetof(accounts, select), ORM_NO_HAS, 0 },
-    { "f123abc", "123abc", ORM_FIELD_TEXT, offsetof(accounts, f123abc), ORM_NO_HAS, 0 },
-    { "uuid", "uuid", ORM_FIELD_TEXT, offsetof(accounts, uuid), ORM_NO_HAS, ORM_FIELD_HAS_DEFAULT },
-    { "doc", "doc", ORM_FIELD_TEXT, offsetof(accounts, doc), ORM_NO_HAS, 0 },
+    { "id", "id", ORM_FIELD_INT64, offsetof(accounts, id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT, 0 },
+    { "handle", "handle", ORM_FIELD_TEXT, offsetof(accounts, handle), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_UNIQUE, 0 },
+    { "display_name", "display_name", ORM_FIELD_TEXT, offsetof(accounts, display_name), ORM_NO_HAS, ORM_FIELD_HAS_DEFAULT, 0 },
+    { "balance", "balance", ORM_FIELD_DOUBLE, offsetof(accounts, balance), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT, 0 },
+    { "is_admin", "is_admin", ORM_FIELD_BOOL, offsetof(accounts, is_admin), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT, 0 },
+    { "born", "born", ORM_FIELD_TIMESTAMP, offsetof(accounts, born), offsetof(accounts, has_born), 0, 0 },
+    { "last_seen", "last_seen", ORM_FIELD_TIMESTAMP, offsetof(accounts, last_seen), offsetof(accounts, has_last_seen), ORM_FIELD_HAS_DEFAULT, 0 },
+    { "retries", "retries", ORM_FIELD_INT16, offsetof(accounts, retries), offsetof(accounts, has_retries), ORM_FIELD_HAS_DEFAULT, 0 },
+    { "ratio", "ratio", ORM_FIELD_DOUBLE, offsetof(accounts, ratio), offsetof(accounts, has_ratio), 0, 0 },
+    { "photo", "photo", ORM_FIELD_BLOB, offsetof(accounts, photo), ORM_NO_HAS, 0, 0 },
+    { "parent_id", "parent_id", ORM_FIELD_INT64, offsetof(accounts, parent_id), offsetof(accounts, has_parent_id), 0, 0 },
+    { "handle_upper", "handle_upper", ORM_FIELD_TEXT, offsetof(accounts, handle_upper), ORM_NO_HAS, ORM_FIELD_HAS_DEFAULT, 0 },
+    { "Mixed_Case", "Mixed Case", ORM_FIELD_INT32, offsetof(accounts, Mixed_Case), offsetof(accounts, has_Mixed_Case), 0, 0 },
+    { "select", "select", ORM_FIELD_TEXT, offsetof(accounts, select), ORM_NO_HAS, 0, 0 },
+    { "f123abc", "123abc", ORM_FIELD_TEXT, offsetof(accounts, f123abc), ORM_NO_HAS, 0, 0 },
+    { "uuid", "uuid", ORM_FIELD_TEXT, offsetof(accounts, uuid), ORM_NO_HAS, ORM_FIELD_HAS_DEFAULT, 0 },
+    { "doc", "doc", ORM_FIELD_TEXT, offsetof(accounts, doc), ORM_NO_HAS, 0, 0 },
 };
 static const size_t accounts_pk[] = { 0 };
 const orm_model accounts_model = {
@@ -38,11 +38,11 @@ int accounts_copy(accounts *dst, const accounts *src)
 }
 
 static const orm_field events_fields[] = {
-    { "id", "id", ORM_FIELD_INT32, offsetof(events, id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT },
-    { "kind", "kind", ORM_FIELD_TEXT, offsetof(events, kind), ORM_NO_HAS, ORM_FIELD_NOT_NULL },
-    { "happened_at", "happened_at", ORM_FIELD_TIMESTAMP, offsetof(events, happened_at), ORM_NO_HAS, ORM_FIELD_NOT_NULL },
-    { "has_payload", "has_payload", ORM_FIELD_BOOL, offsetof(events, has_payload), offsetof(events, has_has_payload), 0 },
-    { "payload", "payload", ORM_FIELD_BLOB, offsetof(events, payload), ORM_NO_HAS, 0 },
+    { "id", "id", ORM_FIELD_INT32, offsetof(events, id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT, 0 },
+    { "kind", "kind", ORM_FIELD_TEXT, offsetof(events, kind), ORM_NO_HAS, ORM_FIELD_NOT_NULL, 0 },
+    { "happened_at", "happened_at", ORM_FIELD_TIMESTAMP, offsetof(events, happened_at), ORM_NO_HAS, ORM_FIELD_NOT_NULL, 0 },
+    { "has_payload", "has_payload", ORM_FIELD_BOOL, offsetof(events, has_payload), offsetof(events, has_has_payload), 0, 0 },
+    { "payload", "payload", ORM_FIELD_BLOB, offsetof(events, payload), ORM_NO_HAS, 0, 0 },
 };
 static const size_t events_pk[] = { 0 };
 const orm_model events_model = {

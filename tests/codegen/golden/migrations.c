@@ -8,12 +8,12 @@
 #include "migrations.h"
 
 static const orm_field user_fields[] = {
-    { "id", "id", ORM_FIELD_INT64, offsetof(user, id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT },
-    { "name", "name", ORM_FIELD_TEXT, offsetof(user, name), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_UNIQUE },
-    { "email_address", "email_address", ORM_FIELD_TEXT, offsetof(user, email_address), ORM_NO_HAS, 0 },
-    { "age", "age", ORM_FIELD_INT64, offsetof(user, age), offsetof(user, has_age), ORM_FIELD_HAS_DEFAULT },
-    { "score", "score", ORM_FIELD_DOUBLE, offsetof(user, score), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT },
-    { "picture", "avatar", ORM_FIELD_BLOB, offsetof(user, picture), ORM_NO_HAS, 0 },
+    { "id", "id", ORM_FIELD_INT64, offsetof(user, id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT, 0 },
+    { "name", "name", ORM_FIELD_TEXT, offsetof(user, name), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_UNIQUE, 0 },
+    { "email_address", "email_address", ORM_FIELD_TEXT, offsetof(user, email_address), ORM_NO_HAS, 0, 0 },
+    { "age", "age", ORM_FIELD_INT64, offsetof(user, age), offsetof(user, has_age), ORM_FIELD_HAS_DEFAULT, 0 },
+    { "score", "score", ORM_FIELD_DOUBLE, offsetof(user, score), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT, 0 },
+    { "picture", "avatar", ORM_FIELD_BLOB, offsetof(user, picture), ORM_NO_HAS, 0, 0 },
 };
 static const size_t user_pk[] = { 0 };
 const orm_model user_model = {
@@ -31,14 +31,14 @@ int user_copy(user *dst, const user *src)
 }
 
 static const orm_field articles_fields[] = {
-    { "id", "id", ORM_FIELD_INT64, offsetof(articles, id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT },
-    { "user_id", "user_id", ORM_FIELD_INT64, offsetof(articles, user_id), ORM_NO_HAS, ORM_FIELD_NOT_NULL },
-    { "title", "title", ORM_FIELD_TEXT, offsetof(articles, title), ORM_NO_HAS, ORM_FIELD_NOT_NULL },
-    { "body", "body", ORM_FIELD_TEXT, offsetof(articles, body), ORM_NO_HAS, 0 },
-    { "published_at", "published_at", ORM_FIELD_TIMESTAMP, offsetof(articles, published_at), offsetof(articles, has_published_at), 0 },
-    { "views", "views", ORM_FIELD_INT64, offsetof(articles, views), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT },
-    { "rating", "rating", ORM_FIELD_INT16, offsetof(articles, rating), offsetof(articles, has_rating), 0 },
-    { "word_count", "word_count", ORM_FIELD_INT64, offsetof(articles, word_count), offsetof(articles, has_word_count), 0 },
+    { "id", "id", ORM_FIELD_INT64, offsetof(articles, id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT, 0 },
+    { "user_id", "user_id", ORM_FIELD_INT64, offsetof(articles, user_id), ORM_NO_HAS, ORM_FIELD_NOT_NULL, 0 },
+    { "title", "title", ORM_FIELD_TEXT, offsetof(articles, title), ORM_NO_HAS, ORM_FIELD_NOT_NULL, 0 },
+    { "body", "body", ORM_FIELD_TEXT, offsetof(articles, body), ORM_NO_HAS, 0, 0 },
+    { "published_at", "published_at", ORM_FIELD_TIMESTAMP, offsetof(articles, published_at), offsetof(articles, has_published_at), 0, 0 },
+    { "views", "views", ORM_FIELD_INT64, offsetof(articles, views), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT, 0 },
+    { "rating", "rating", ORM_FIELD_INT16, offsetof(articles, rating), offsetof(articles, has_rating), 0, 0 },
+    { "word_count", "word_count", ORM_FIELD_INT64, offsetof(articles, word_count), offsetof(articles, has_word_count), 0, 0 },
 };
 static const size_t articles_pk[] = { 0 };
 const orm_model articles_model = {
@@ -56,9 +56,9 @@ int articles_copy(articles *dst, const articles *src)
 }
 
 static const orm_field tags_fields[] = {
-    { "article_id", "article_id", ORM_FIELD_INT64, offsetof(tags, article_id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_NOT_NULL },
-    { "tag", "tag", ORM_FIELD_TEXT, offsetof(tags, tag), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_NOT_NULL },
-    { "weight", "weight", ORM_FIELD_DOUBLE, offsetof(tags, weight), offsetof(tags, has_weight), 0 },
+    { "article_id", "article_id", ORM_FIELD_INT64, offsetof(tags, article_id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_NOT_NULL, 0 },
+    { "tag", "tag", ORM_FIELD_TEXT, offsetof(tags, tag), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_NOT_NULL, 0 },
+    { "weight", "weight", ORM_FIELD_DOUBLE, offsetof(tags, weight), offsetof(tags, has_weight), 0, 0 },
 };
 static const size_t tags_pk[] = { 0, 1 };
 const orm_model tags_model = {

@@ -4,13 +4,13 @@
 #include "pg_dump.h"
 
 static const orm_field customers_fields[] = {
-    { "id", "id", ORM_FIELD_INT64, offsetof(customers, id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT },
-    { "email", "email", ORM_FIELD_TEXT, offsetof(customers, email), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_UNIQUE },
-    { "full_name", "full_name", ORM_FIELD_TEXT, offsetof(customers, full_name), ORM_NO_HAS, ORM_FIELD_NOT_NULL },
-    { "createdAt", "createdAt", ORM_FIELD_TIMESTAMP, offsetof(customers, createdAt), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT },
-    { "loyalty_points", "loyalty_points", ORM_FIELD_INT32, offsetof(customers, loyalty_points), offsetof(customers, has_loyalty_points), 0 },
-    { "tags", "tags", ORM_FIELD_TEXT, offsetof(customers, tags), ORM_NO_HAS, ORM_FIELD_HAS_DEFAULT },
-    { "balance", "balance", ORM_FIELD_DOUBLE, offsetof(customers, balance), offsetof(customers, has_balance), ORM_FIELD_HAS_DEFAULT },
+    { "id", "id", ORM_FIELD_INT64, offsetof(customers, id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT, 0 },
+    { "email", "email", ORM_FIELD_TEXT, offsetof(customers, email), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_UNIQUE, 0 },
+    { "full_name", "full_name", ORM_FIELD_TEXT, offsetof(customers, full_name), ORM_NO_HAS, ORM_FIELD_NOT_NULL, 0 },
+    { "createdAt", "createdAt", ORM_FIELD_TIMESTAMP, offsetof(customers, createdAt), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT, 0 },
+    { "loyalty_points", "loyalty_points", ORM_FIELD_INT32, offsetof(customers, loyalty_points), offsetof(customers, has_loyalty_points), 0, 0 },
+    { "tags", "tags", ORM_FIELD_TEXT, offsetof(customers, tags), ORM_NO_HAS, ORM_FIELD_HAS_DEFAULT, 0 },
+    { "balance", "balance", ORM_FIELD_DOUBLE, offsetof(customers, balance), offsetof(customers, has_balance), ORM_FIELD_HAS_DEFAULT, 0 },
 };
 static const size_t customers_pk[] = { 0 };
 const orm_model customers_model = {
@@ -28,12 +28,12 @@ int customers_copy(customers *dst, const customers *src)
 }
 
 static const orm_field orders_fields[] = {
-    { "id", "id", ORM_FIELD_INT64, offsetof(orders, id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT },
-    { "customer_id", "customer_id", ORM_FIELD_INT32, offsetof(orders, customer_id), ORM_NO_HAS, ORM_FIELD_NOT_NULL },
-    { "status", "status", ORM_FIELD_TEXT, offsetof(orders, status), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT },
-    { "total_cents", "total_cents", ORM_FIELD_INT64, offsetof(orders, total_cents), offsetof(orders, has_total_cents), 0 },
-    { "note", "note", ORM_FIELD_TEXT, offsetof(orders, note), ORM_NO_HAS, 0 },
-    { "placed_at", "placed_at", ORM_FIELD_TIMESTAMP, offsetof(orders, placed_at), offsetof(orders, has_placed_at), 0 },
+    { "id", "id", ORM_FIELD_INT64, offsetof(orders, id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT, 0 },
+    { "customer_id", "customer_id", ORM_FIELD_INT32, offsetof(orders, customer_id), ORM_NO_HAS, ORM_FIELD_NOT_NULL, 0 },
+    { "status", "status", ORM_FIELD_TEXT, offsetof(orders, status), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT, 0 },
+    { "total_cents", "total_cents", ORM_FIELD_INT64, offsetof(orders, total_cents), offsetof(orders, has_total_cents), 0, 0 },
+    { "note", "note", ORM_FIELD_TEXT, offsetof(orders, note), ORM_NO_HAS, 0, 0 },
+    { "placed_at", "placed_at", ORM_FIELD_TIMESTAMP, offsetof(orders, placed_at), offsetof(orders, has_placed_at), 0, 0 },
 };
 static const size_t orders_pk[] = { 0 };
 const orm_model orders_model = {
@@ -51,12 +51,12 @@ int orders_copy(orders *dst, const orders *src)
 }
 
 static const orm_field order_items_fields[] = {
-    { "order_id", "order_id", ORM_FIELD_INT64, offsetof(order_items, order_id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_NOT_NULL },
-    { "line", "line", ORM_FIELD_INT16, offsetof(order_items, line), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_NOT_NULL },
-    { "sku", "sku", ORM_FIELD_TEXT, offsetof(order_items, sku), ORM_NO_HAS, ORM_FIELD_NOT_NULL },
-    { "qty", "qty", ORM_FIELD_INT32, offsetof(order_items, qty), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT },
-    { "price", "price", ORM_FIELD_DOUBLE, offsetof(order_items, price), ORM_NO_HAS, ORM_FIELD_NOT_NULL },
-    { "payload", "payload", ORM_FIELD_BLOB, offsetof(order_items, payload), ORM_NO_HAS, 0 },
+    { "order_id", "order_id", ORM_FIELD_INT64, offsetof(order_items, order_id), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_NOT_NULL, 0 },
+    { "line", "line", ORM_FIELD_INT16, offsetof(order_items, line), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_NOT_NULL, 0 },
+    { "sku", "sku", ORM_FIELD_TEXT, offsetof(order_items, sku), ORM_NO_HAS, ORM_FIELD_NOT_NULL, 0 },
+    { "qty", "qty", ORM_FIELD_INT32, offsetof(order_items, qty), ORM_NO_HAS, ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT, 0 },
+    { "price", "price", ORM_FIELD_DOUBLE, offsetof(order_items, price), ORM_NO_HAS, ORM_FIELD_NOT_NULL, 0 },
+    { "payload", "payload", ORM_FIELD_BLOB, offsetof(order_items, payload), ORM_NO_HAS, 0, 0 },
 };
 static const size_t order_items_pk[] = { 0, 1 };
 const orm_model order_items_model = {

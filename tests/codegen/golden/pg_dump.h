@@ -12,9 +12,9 @@
 #include "orm/error.h"
 #include "orm/model.h"
 
-/* Made for descriptor format 1: a liborm with another format must regenerate. */
-#if !defined(ORM_MODEL_VERSION) || ORM_MODEL_VERSION != 1u
-#error "pg_dump.h was generated for orm model format 1; regenerate it with this liborm's ormctl"
+/* Made for descriptor format 2: a liborm with another format must regenerate. */
+#if !defined(ORM_MODEL_VERSION) || ORM_MODEL_VERSION != 2u
+#error "pg_dump.h was generated for orm model format 2; regenerate it with this liborm's ormctl"
 #endif
 
 #ifdef __cplusplus

@@ -4,13 +4,13 @@
 #include "quoting.h"
 
 static const orm_field Bracket_Table_fields[] = {
-    { "col_one", "col one", ORM_FIELD_INT64, offsetof(Bracket_Table, col_one), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT },
-    { "back_tick", "back tick", ORM_FIELD_TEXT, offsetof(Bracket_Table, back_tick), ORM_NO_HAS, 0 },
-    { "say__hi_", "say \"hi\"", ORM_FIELD_TEXT, offsetof(Bracket_Table, say__hi_), ORM_NO_HAS, 0 },
-    { "data", "data", ORM_FIELD_TEXT, offsetof(Bracket_Table, data), ORM_NO_HAS, 0 },
-    { "x__y", "x\303\251y", ORM_FIELD_TEXT, offsetof(Bracket_Table, x__y), ORM_NO_HAS, 0 },
-    { "single", "single", ORM_FIELD_TEXT, offsetof(Bracket_Table, single), ORM_NO_HAS, 0 },
-    { "upper_case", "upper_case", ORM_FIELD_INT64, offsetof(Bracket_Table, upper_case), offsetof(Bracket_Table, has_upper_case), 0 },
+    { "col_one", "col one", ORM_FIELD_INT64, offsetof(Bracket_Table, col_one), ORM_NO_HAS, ORM_FIELD_PK | ORM_FIELD_AUTOINCREMENT | ORM_FIELD_NOT_NULL | ORM_FIELD_HAS_DEFAULT, 0 },
+    { "back_tick", "back tick", ORM_FIELD_TEXT, offsetof(Bracket_Table, back_tick), ORM_NO_HAS, 0, 0 },
+    { "say__hi_", "say \"hi\"", ORM_FIELD_TEXT, offsetof(Bracket_Table, say__hi_), ORM_NO_HAS, 0, 0 },
+    { "data", "data", ORM_FIELD_TEXT, offsetof(Bracket_Table, data), ORM_NO_HAS, 0, 0 },
+    { "x__y", "x\303\251y", ORM_FIELD_TEXT, offsetof(Bracket_Table, x__y), ORM_NO_HAS, 0, 0 },
+    { "single", "single", ORM_FIELD_TEXT, offsetof(Bracket_Table, single), ORM_NO_HAS, 0, 0 },
+    { "upper_case", "upper_case", ORM_FIELD_INT64, offsetof(Bracket_Table, upper_case), offsetof(Bracket_Table, has_upper_case), 0, 0 },
 };
 static const size_t Bracket_Table_pk[] = { 0 };
 const orm_model Bracket_Table_model = {
