@@ -72,7 +72,7 @@ int orm__stmt_cache_new(orm_stmt_cache **out, size_t capacity, orm_stmt_evict_cb
     return ORM_OK;
 }
 
-static entry *find(orm_stmt_cache *c, const char *sql, size_t len, uint64_t hash64)
+static inline entry *find(orm_stmt_cache *c, const char *sql, size_t len, uint64_t hash64)
 {
     entry *e = NULL;
     HASH_FIND_BYHASHVALUE(hh, c->table, sql, (unsigned)len, fold(hash64), e);
@@ -101,31 +101,37 @@ void orm__stmt_cache_free(orm_stmt_cache *c)
     orm__free(c);
 }
 
+/* Out of line, so the hit path (already the newest: a statement repeated back to back) does
+ * not pay for the registers the delete and add need. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int make_newest(orm_stmt_cache *c, entry *e)
+{
+    /* Delete and add again. e is not the only item (it is not the tail), so the delete keeps
+     * the table, and the add puts e back into the bucket it just left, at the same count, so
+     * it does not grow the buckets either: it allocates nothing (test_stmt_cache's
+     * a_hit_never_allocates). Should a uthash release ever allocate here and fail, the
+     * statement leaves the cache and the get is a miss. */
+    int hash_oom = 0;
+    HASH_DELETE(hh, c->table, e);
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, c->table, e->sql, (unsigned)e->len, fold(e->hash), e);
+    if (!hash_oom)
+        return 1;
+    void *stmt = e->stmt;
+    orm__free(e);
+    c->evictions++;
+    if (c->evict)
+        c->evict(stmt, c->userdata);
+    return 0;
+}
+
 void *orm__stmt_cache_get(orm_stmt_cache *c, const char *sql, size_t len, uint64_t hash)
 {
     entry *e = find(c, sql, len, hash);
-    if (!e) {
+    if (!e || (c->table->hh.tbl->tail != &e->hh && !make_newest(c, e))) {
         c->misses++;
         return NULL;
-    }
-    if (c->table->hh.tbl->tail != &e->hh) {
-        /* Make it the newest: delete and add again. e is not the only item (it is not the
-         * tail), so the delete keeps the table, and the add puts e back into the bucket it
-         * just left, at the same count, so it does not grow the buckets either: it allocates
-         * nothing (test_stmt_cache's a_hit_never_allocates). Should a uthash release ever
-         * allocate here and fail, the statement leaves the cache and this get is a miss. */
-        int hash_oom = 0;
-        HASH_DELETE(hh, c->table, e);
-        HASH_ADD_KEYPTR_BYHASHVALUE(hh, c->table, e->sql, (unsigned)len, fold(hash), e);
-        if (hash_oom) {
-            void *stmt = e->stmt;
-            orm__free(e);
-            c->evictions++;
-            c->misses++;
-            if (c->evict)
-                c->evict(stmt, c->userdata);
-            return NULL;
-        }
     }
     c->hits++;
     return e->stmt;
