@@ -27,6 +27,8 @@ int orm__sbuf_reserve(orm__sbuf *b, size_t n)
     size_t cap = b->cap ? b->cap : 128;
     while (cap < need)
         cap *= 2;
+    if (cap > cap_of(b) + 1) /* so the inline add's room check also keeps the cap */
+        cap = cap_of(b) + 1;
     char *p = orm__realloc(b->p, cap);
     if (!p) {
         b->failed = ORM_ENOMEM;
@@ -35,16 +37,6 @@ int orm__sbuf_reserve(orm__sbuf *b, size_t n)
     b->p = p;
     b->cap = cap;
     return 1;
-}
-
-void orm__sbuf_add(orm__sbuf *b, const char *s, size_t n)
-{
-    if (!orm__sbuf_reserve(b, n))
-        return;
-    if (n)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
 }
 
 void orm__sbuf_puts(orm__sbuf *b, const char *s) { orm__sbuf_add(b, s, strlen(s)); }

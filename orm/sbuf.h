@@ -17,6 +17,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "orm/error_internal.h"
 
@@ -29,12 +30,27 @@ typedef struct orm__sbuf {
 
 #define ORM__SBUF_INIT { NULL, 0, 0, 0, 0 }
 
-void orm__sbuf_add(orm__sbuf *b, const char *s, size_t n);
+/* Room for n more bytes (and the NUL): 1, or 0 when the buffer has failed or fails now. */
+int orm__sbuf_reserve(orm__sbuf *b, size_t n);
+
+/* Append s[0..n). Inline, because the builders append a few dozen pieces per statement: when
+ * there is room (cap never exceeds the cap on len plus the NUL, and is 0 after a failure's
+ * reset or before the first append) it is a compare and a copy. */
+static inline void orm__sbuf_add(orm__sbuf *b, const char *s, size_t n)
+{
+    if (n >= b->cap - b->len || b->failed) {
+        if (!orm__sbuf_reserve(b, n))
+            return;
+    }
+    if (n)
+        memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
 void orm__sbuf_puts(orm__sbuf *b, const char *s);
 void orm__sbuf_printf(orm__sbuf *b, const char *fmt, ...) ORM__PRINTF(2, 3);
 void orm__sbuf_vprintf(orm__sbuf *b, const char *fmt, va_list ap);
-/* Room for n more bytes (and the NUL): 1, or 0 when the buffer has failed or fails now. */
-int orm__sbuf_reserve(orm__sbuf *b, size_t n);
 /* The text ("" when empty); NULL after a failure. The buffer keeps it. */
 const char *orm__sbuf_str(orm__sbuf *b);
 /* Hands the text to the caller ("" allocated when empty) and empties b; after a failure
