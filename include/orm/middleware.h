@@ -158,11 +158,9 @@ typedef struct orm_stmt {
     int64_t affected;       /* rows changed; -1 when not known (cursors) */
     int64_t rows;           /* rows returned; -1 when not known (cursors, see "Cursors") */
     int64_t last_id;        /* SQLite: last inserted rowid; else 0 */
-    /* The chain's bookkeeping: do not touch. */
-    const void *chain_;
-    void *terminal_;
-    size_t depth_;
-    unsigned state_;
+    /* The chain's own state for this statement (which layer runs, which called next, the
+     * terminal): an opaque type, reached only through orm_stmt_next / _set_sql / _defer. */
+    struct orm__stmt_run *run_;
 } orm_stmt;
 
 /* The transaction the statement runs in — its session's, or the one its ctx carries on the
