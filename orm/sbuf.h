@@ -5,8 +5,8 @@
  * through and check once at the end (as curl's dynbuf does). The text is NUL-terminated
  * whenever `p` is non-NULL and the buffer has not failed.
  *
- * Used by the built-in middlewares (log lines, Prometheus text), the row cache's and the
- * PostgreSQL feed's SQL, the migrations' reader and writer, codegen's emitter, and the
+ * Used by the built-in middlewares (log lines, Prometheus text), the row cache's Prometheus
+ * text, the PostgreSQL feed's trigger SQL, the migrations' reader and writer, codegen, and the
  * builders' SQL text (builder/sql_buf.c keeps the arguments and the error message on top).
  *
  * Ownership: the buffer owns `p` until orm__sbuf_take hands it over; orm__sbuf_free frees it.
