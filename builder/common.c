@@ -270,8 +270,8 @@ static orm_query make_query(orm_query_kind kind, const orm_model *m, const orm_s
                        : kind == ORM_QUERY_DELETE ? &delete_where : NULL;
     q.kind = kind;
     q.model = m;
-    q.sql = b->s;
-    q.sql_len = b->len;
+    q.sql = b->text.p;
+    q.sql_len = b->text.len;
     q.sql_hash = 0; /* the driver hashes it */
     q.args = b->args;
     q.nargs = b->nargs;

@@ -165,7 +165,7 @@ static size_t trailer_at(size_t len) { return (len + 1 + 7) & ~(size_t)7; }
 static int slot_text(orm_sql_buf *b, char **out)
 {
     int rc = orm__sql_buf_finish(b);
-    size_t off = trailer_at(b->len);
+    size_t off = trailer_at(b->text.len);
     char *mine = rc ? NULL : orm__malloc(off + 2 * sizeof(uint64_t));
     if (!rc && !mine)
         rc = orm__error_nomem("builder");
@@ -173,8 +173,8 @@ static int slot_text(orm_sql_buf *b, char **out)
         orm__sql_buf_free(b);
         return rc;
     }
-    uint64_t trailer[2] = { b->len, orm__sql_hash(b->s, b->len) };
-    memcpy(mine, b->s, b->len + 1);
+    uint64_t trailer[2] = { b->text.len, orm__sql_hash(b->text.p, b->text.len) };
+    memcpy(mine, b->text.p, b->text.len + 1);
     memcpy(mine + off, trailer, sizeof trailer);
     orm__sql_buf_free(b);
     *out = mine;

@@ -16,11 +16,12 @@ struct orm_dialect {
     int has_last_insert_id;    /* the driver reports the last inserted rowid */
     int needs_limit_for_offset;/* OFFSET needs a LIMIT before it (SQLite: LIMIT -1) */
     size_t max_params;         /* bound parameters per statement */
-    int has_upsert;
+    int has_upsert;            /* ON CONFLICT (...) DO NOTHING / DO UPDATE SET c = excluded.c
+                                  (both dialects have it; the insert builder does not ask) */
     /* A multi-row INSERT that leaves the integer key to the database gets consecutive keys
      * ending at the last insert id (SQLite's rowid rule: max(rowid) + 1 per row), so keys
      * can be written back without RETURNING, which costs SQLite ~1.5 us a row. */
-    int sequential_rowids;            /* ON CONFLICT (...) DO NOTHING / DO UPDATE SET c = excluded.c */
+    int sequential_rowids;
 };
 
 /* The dialect of a db's backend (PostgreSQL for "postgres", SQLite otherwise). */

@@ -137,7 +137,7 @@ static int get_many_db(orm_session *s, orm_ctx *ctx, const orm_query *q, int64_t
         render(&b, m, in->key, idx + at, c);
         if ((rc = orm__sql_buf_finish(&b)) != ORM_OK)
             break;
-        orm_query cq = { ORM_QUERY_SELECT, m, b.s, b.len, 0, b.args, b.nargs, NULL };
+        orm_query cq = { ORM_QUERY_SELECT, m, b.text.p, b.text.len, 0, b.args, b.nargs, NULL };
         orm_rows *r;
         if ((rc = orm__session_query_direct(s, ctx, &cq, &r)) != ORM_OK)
             break;
@@ -183,7 +183,7 @@ int orm_get_many(orm_session *s, orm_ctx *ctx, const orm_model *model, void *out
     int rc = orm__sql_buf_finish(&b);
     if (rc == ORM_OK) {
         orm_stmt_intent in = { ORM_STMT_OP_GET_MANY, keys, n, out, NULL, found };
-        orm_query q = { ORM_QUERY_SELECT, model, b.s, b.len, 0, b.args, b.nargs, &in };
+        orm_query q = { ORM_QUERY_SELECT, model, b.text.p, b.text.len, 0, b.args, b.nargs, &in };
         rc = orm__session_get(s, ctx, &q, NULL, get_many_db);
     }
     orm__sql_buf_free(&b);

@@ -584,33 +584,9 @@ int orm_select_all(orm_select *q, orm_ctx *ctx, orm_list *list)
     int rc = open_rows(q, ctx, MODE_ROWS, &r);
     if (rc)
         return rc;
-    size_t sz = q->b.model->struct_size, start = list->count;
-    while ((rc = orm_rows_next(r)) == 1) {
-        if (list->count == list->capacity) {
-            size_t cap = list->capacity ? list->capacity * 2 : 16;
-            void *items = cap <= SIZE_MAX / sz ? orm__realloc(list->items, cap * sz) : NULL;
-            if (!items) {
-                rc = orm__error_nomem("builder");
-                break;
-            }
-            list->items = items;
-            list->capacity = cap;
-        }
-        void *obj = (char *)list->items + list->count * sz;
-        memset(obj, 0, sz);
-        if ((rc = orm__map_row(q->b.model, r, q->map, q->nmap, obj)) != ORM_OK)
-            break;
-        list->count++;
-    }
+    rc = orm__map_list(list, q->b.model, r, q->map, q->nmap, "builder");
     orm_rows_free(r);
-    if (rc < 0) {
-        for (size_t i = start; i < list->count; i++)
-            orm_model_clear(q->b.model, (char *)list->items + i * sz);
-        list->count = start;
-        return rc;
-    }
-    list->model = q->b.model;
-    return ORM_OK;
+    return rc;
 }
 
 int orm_select_rows(orm_select *q, orm_ctx *ctx, orm_rows **out)

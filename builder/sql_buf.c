@@ -3,7 +3,6 @@
  * Keeps true: s is NUL-terminated whenever it is non-NULL; len <= ORM_SQL_BUF_MAX; after the
  * first error nothing more is appended, so a failed render never half-grows.
  */
-#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,12 +15,13 @@
 void orm__sql_buf_init(orm_sql_buf *b, const orm_dialect *d)
 {
     memset(b, 0, sizeof *b);
+    b->text.max = ORM_SQL_BUF_MAX - 1; /* the text and its NUL fit in ORM_SQL_BUF_MAX */
     b->d = d;
 }
 
 void orm__sql_buf_free(orm_sql_buf *b)
 {
-    orm__free(b->s);
+    orm__sbuf_free(&b->text);
     orm__free(b->args);
     const orm_dialect *d = b->d;
     orm__sql_buf_init(b, d);
@@ -29,9 +29,10 @@ void orm__sql_buf_free(orm_sql_buf *b)
 
 void orm__sql_buf_reset(orm_sql_buf *b)
 {
-    b->len = 0;
-    if (b->s)
-        b->s[0] = '\0';
+    b->text.len = 0;
+    b->text.failed = 0;
+    if (b->text.p)
+        b->text.p[0] = '\0';
     b->nargs = 0;
     b->err = ORM_OK;
 }
@@ -54,48 +55,37 @@ int orm__sql_buf_fail(orm_sql_buf *b, int code, const char *fmt, ...)
     return code;
 }
 
+/* The text buffer failed: report it once, as the builders' sticky error. */
+static void text_failed(orm_sql_buf *b)
+{
+    if (b->text.failed == ORM_ENOMEM)
+        orm__sql_buf_fail(b, ORM_ENOMEM, "out of memory");
+    else
+        orm__sql_buf_fail(b, ORM_EINVAL, "statement longer than %zu bytes", ORM_SQL_BUF_MAX);
+}
+
 static int grow(orm_sql_buf *b, size_t extra)
 {
     if (b->err)
         return 0;
-    if (b->len + extra + 1 <= b->cap)
+    if (orm__sbuf_reserve(&b->text, extra))
         return 1;
-    if (b->len + extra + 1 > ORM_SQL_BUF_MAX) {
-        orm__sql_buf_fail(b, ORM_EINVAL, "statement longer than %zu bytes", ORM_SQL_BUF_MAX);
-        return 0;
-    }
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    char *s = orm__realloc(b->s, cap);
-    if (!s) {
-        orm__sql_buf_fail(b, ORM_ENOMEM, "out of memory");
-        return 0;
-    }
-    b->s = s;
-    b->cap = cap;
-    return 1;
+    text_failed(b);
+    return 0;
 }
 
 void orm__sql_buf_putn(orm_sql_buf *b, const char *s, size_t n)
 {
-    if (!grow(b, n))
+    if (b->err)
         return;
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
+    orm__sbuf_add(&b->text, s, n);
+    if (b->text.failed)
+        text_failed(b);
 }
 
 void orm__sql_buf_put(orm_sql_buf *b, const char *s) { orm__sql_buf_putn(b, s, strlen(s)); }
 
 void orm__sql_buf_putc(orm_sql_buf *b, char c) { orm__sql_buf_putn(b, &c, 1); }
-
-void orm__sql_buf_put_i64(orm_sql_buf *b, int64_t v)
-{
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
-    orm__sql_buf_putn(b, tmp, (size_t)n);
-}
 
 void orm__sql_buf_ident(orm_sql_buf *b, const char *name)
 {
@@ -104,7 +94,7 @@ void orm__sql_buf_ident(orm_sql_buf *b, const char *name)
         quotes += name[i] == '"';
     if (!grow(b, n + quotes + 2))
         return;
-    char *p = b->s + b->len;
+    char *p = b->text.p + b->text.len;
     *p++ = '"';
     for (size_t i = 0; i < n; i++) {
         if (name[i] == '"')
@@ -113,7 +103,7 @@ void orm__sql_buf_ident(orm_sql_buf *b, const char *name)
     }
     *p++ = '"';
     *p = '\0';
-    b->len = (size_t)(p - b->s);
+    b->text.len = (size_t)(p - b->text.p);
 }
 
 void orm__sql_buf_qident(orm_sql_buf *b, const char *qual, const char *name)
@@ -161,8 +151,8 @@ int orm__sql_buf_finish(orm_sql_buf *b)
     if (!b->err && b->nargs > b->d->max_params)
         orm__sql_buf_fail(b, ORM_EINVAL, "statement binds %zu parameters, more than %s allows (%zu)",
                           b->nargs, b->d->name, b->d->max_params);
-    if (!b->err && !b->s)
-        grow(b, 0);
+    if (!b->err && !b->text.p && grow(b, 0))
+        b->text.p[0] = '\0';
     return b->err;
 }
 
@@ -216,12 +206,10 @@ int orm__sql_buf_take(orm_sql_buf *b, orm_sql *out)
             }
         }
     }
-    out->text = b->s;
-    out->len = b->len;
+    out->len = b->text.len;
+    out->text = orm__sbuf_take(&b->text); /* never NULL: finish made the text */
     out->args = args;
     out->nargs = b->nargs;
-    b->s = NULL;
-    b->len = b->cap = 0;
     b->nargs = 0;
     return ORM_OK;
 }

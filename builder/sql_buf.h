@@ -1,5 +1,7 @@
 /* liborm builder internal — a growable SQL text buffer plus the arguments bound to it.
  *
+ * The text is the library's string buffer (orm/sbuf.h); this adds the bound arguments, the
+ * dialect, and the error message the builders report (the buffer only knows a code).
  * The first failure (ORM_ENOMEM, a statement past the size cap, too many parameters) sticks
  * in `err`; every later append is a no-op, so render code appends without checking and looks
  * at `err` once at the end. Arguments are borrowed views (into expression nodes or the
@@ -13,11 +15,11 @@
 
 #include "orm/dialect.h"
 #include "orm/error_internal.h"
+#include "orm/sbuf.h"
 #include "orm/value.h"
 
 typedef struct orm_sql_buf {
-    char *s;
-    size_t len, cap;
+    orm__sbuf text;          /* the SQL: the library's string buffer, capped at ORM_SQL_BUF_MAX */
     orm_value *args;
     size_t nargs, acap;
     int err;                 /* first error, ORM_OK while fine */
@@ -34,7 +36,6 @@ void orm__sql_buf_reset(orm_sql_buf *b);
 void orm__sql_buf_putn(orm_sql_buf *b, const char *s, size_t n);
 void orm__sql_buf_put(orm_sql_buf *b, const char *s);
 void orm__sql_buf_putc(orm_sql_buf *b, char c);
-void orm__sql_buf_put_i64(orm_sql_buf *b, int64_t v);
 /* A quoted identifier ("a""b" for a"b). */
 void orm__sql_buf_ident(orm_sql_buf *b, const char *name);
 /* qual."name", or just "name" when qual is NULL. */

@@ -5,6 +5,10 @@ set(ORM_CACHE_SOURCES
   cache/policy.c
   cache/ctable.c
   cache/local.c
+  cache/local_stripes.c
+  cache/local_wheel.c
+  cache/local_free.c
+  cache/local_new.c
   cache/pool.c
   cache/bloom.c
   cache/loading.c

@@ -23,20 +23,20 @@ static int read_file(const char *path, char **out, size_t *len)
     FILE *f = fopen(path, "rb");
     if (!f)
         return orm__error_set(ORM_EIO, "codegen", "%s: %s", path, strerror(errno));
-    orm__cg_buf b = ORM_CG_BUF_INIT;
+    orm__sbuf b = ORM__CG_SBUF_INIT;
     char chunk[65536];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && !b.failed)
-        orm__cg_buf_append(&b, chunk, n);
+        orm__sbuf_add(&b, chunk, n);
     int err = ferror(f);
     fclose(f);
     if (err) {
-        orm__cg_buf_free(&b);
+        orm__sbuf_free(&b);
         return orm__error_set(ORM_EIO, "codegen", "%s: read error", path);
     }
     int failed = b.failed;
     *len = b.len;
-    *out = orm__cg_buf_take(&b);
+    *out = orm__sbuf_take(&b);
     if (!*out)
         return failed == ORM_EINVAL ? orm__error_set(ORM_EIO, "codegen", "%s: larger than 256 MiB", path)
                                     : orm__error_nomem("codegen");
@@ -98,13 +98,13 @@ static int load_folder(orm__cg_schema *s, const char *dir)
         unsigned long long v = migration_version(e->d_name, &ok);
         if (!ok)
             continue;
-        orm__cg_buf p = ORM_CG_BUF_INIT;
+        orm__sbuf p = ORM__CG_SBUF_INIT;
         size_t dl = strlen(dir);
-        orm__cg_buf_append(&p, dir, dl);
+        orm__sbuf_add(&p, dir, dl);
         if (dl && dir[dl - 1] != '/')
-            orm__cg_buf_puts(&p, "/");
-        orm__cg_buf_puts(&p, e->d_name);
-        char *path = orm__cg_buf_take(&p);
+            orm__sbuf_puts(&p, "/");
+        orm__sbuf_puts(&p, e->d_name);
+        char *path = orm__sbuf_take(&p);
         migration *g = path ? orm__realloc(m, (n + 1) * sizeof *g) : NULL;
         if (!g) {
             orm__free(path);

@@ -48,26 +48,26 @@ static bool wordish(orm__sql_kind k)
 }
 
 /* Appends the current token to b, with a space only between two word-like tokens. */
-static void join_token(orm__cg_buf *b, const orm__sql_token *t, orm__sql_kind *prev, bool upper)
+static void join_token(orm__sbuf *b, const orm__sql_token *t, orm__sql_kind *prev, bool upper)
 {
     if (*prev != ORM_SQL_EOF && wordish(*prev) && wordish(t->kind))
-        orm__cg_buf_puts(b, " ");
+        orm__sbuf_puts(b, " ");
     if (upper && t->kind == ORM_SQL_WORD) {
         for (size_t i = 0; i < t->len; i++) {
             char c = t->start[i];
             c = (char)(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
-            orm__cg_buf_append(b, &c, 1);
+            orm__sbuf_add(b, &c, 1);
         }
     } else {
-        orm__cg_buf_append(b, t->start, t->len);
+        orm__sbuf_add(b, t->start, t->len);
     }
     *prev = t->kind;
 }
 
-static int buf_result(orm__cg_buf *b, char **out)
+static int buf_result(orm__sbuf *b, char **out)
 {
     int failed = b->failed;
-    *out = orm__cg_buf_take(b);
+    *out = orm__sbuf_take(b);
     if (!*out)
         return failed == ORM_ENOMEM || failed == 0 ? orm__error_nomem("codegen")
                                                    : orm__error_set(failed, "codegen", "expression too long");
@@ -75,7 +75,7 @@ static int buf_result(orm__cg_buf *b, char **out)
 }
 
 /* Appends a parenthesized run (current token '(') through its ')' inclusive. */
-static int join_balanced(orm__cg_parser *p, orm__cg_buf *b, orm__sql_kind *prev, bool upper)
+static int join_balanced(orm__cg_parser *p, orm__sbuf *b, orm__sql_kind *prev, bool upper)
 {
     orm__sql_token open = p->cur;
     int depth = 0, rc = ORM_OK;
@@ -95,7 +95,7 @@ static int join_balanced(orm__cg_parser *p, orm__cg_buf *b, orm__sql_kind *prev,
 
 int orm__cg_p_type(orm__cg_parser *p, char **out)
 {
-    orm__cg_buf b = ORM_CG_BUF_INIT;
+    orm__sbuf b = ORM__CG_SBUF_INIT;
     orm__sql_kind prev = ORM_SQL_EOF;
     int rc = ORM_OK;
     bool any = false;
@@ -111,17 +111,17 @@ int orm__cg_p_type(orm__cg_parser *p, char **out)
             if ((rc = orm__sql_ident(&p->lx, &p->cur, &id)) != ORM_OK)
                 break;
             if (prev != ORM_SQL_EOF && wordish(prev))
-                orm__cg_buf_puts(&b, " ");
-            orm__cg_buf_puts(&b, id);
+                orm__sbuf_puts(&b, " ");
+            orm__sbuf_puts(&b, id);
             orm__free(id);
             prev = ORM_SQL_QIDENT;
             any = true;
         } else if (any && (orm__cg_p_op(p, ".") || p->cur.kind == ORM_SQL_BRACKET)) {
             /* schema.type, or an array suffix: int[] / int[3] */
             if (p->cur.kind == ORM_SQL_BRACKET)
-                orm__cg_buf_puts(&b, "[]");
+                orm__sbuf_puts(&b, "[]");
             else
-                orm__cg_buf_puts(&b, ".");
+                orm__sbuf_puts(&b, ".");
             prev = ORM_SQL_OP;
         } else if (any && orm__cg_p_op(p, "(")) {
             rc = join_balanced(p, &b, &prev, true);
@@ -136,14 +136,14 @@ int orm__cg_p_type(orm__cg_parser *p, char **out)
             break;
     }
     if (rc != ORM_OK) {
-        orm__cg_buf_free(&b);
+        orm__sbuf_free(&b);
         return rc;
     }
     return buf_result(&b, out);
 }
 
 /* One operand of a DEFAULT expression: a literal, a name or call, or a parenthesized run. */
-static int default_term(orm__cg_parser *p, orm__cg_buf *b, orm__sql_kind *prev)
+static int default_term(orm__cg_parser *p, orm__sbuf *b, orm__sql_kind *prev)
 {
     int rc = ORM_OK;
     while (orm__cg_p_op(p, "-") || orm__cg_p_op(p, "+") || orm__cg_p_is(p, "NOT")) {
@@ -178,7 +178,7 @@ static int default_term(orm__cg_parser *p, orm__cg_buf *b, orm__sql_kind *prev)
 int orm__cg_p_default_expr(orm__cg_parser *p, char **out)
 {
     static const char *const binops[] = { "+", "-", "*", "/", "%", "||", "&", "|", "<<", ">>" };
-    orm__cg_buf b = ORM_CG_BUF_INIT;
+    orm__sbuf b = ORM__CG_SBUF_INIT;
     orm__sql_kind prev = ORM_SQL_EOF;
     int rc = default_term(p, &b, &prev);
     *out = NULL;
@@ -192,7 +192,7 @@ int orm__cg_p_default_expr(orm__cg_parser *p, char **out)
             if ((rc = orm__cg_p_next(p)) == ORM_OK && (rc = orm__cg_p_type(p, &ty)) == ORM_OK) {
                 if (!*ty)
                     rc = orm__cg_p_error(p, "expected a type after '::'");
-                orm__cg_buf_puts(&b, ty);
+                orm__sbuf_puts(&b, ty);
                 prev = ORM_SQL_WORD;
             }
             orm__free(ty);
@@ -212,7 +212,7 @@ int orm__cg_p_default_expr(orm__cg_parser *p, char **out)
         }
     }
     if (rc != ORM_OK) {
-        orm__cg_buf_free(&b);
+        orm__sbuf_free(&b);
         return rc;
     }
     return buf_result(&b, out);
@@ -221,14 +221,14 @@ int orm__cg_p_default_expr(orm__cg_parser *p, char **out)
 /* The text inside a parenthesized expression (CHECK, GENERATED AS), current token '('. */
 static int paren_text(orm__cg_parser *p, char **out)
 {
-    orm__cg_buf b = ORM_CG_BUF_INIT;
+    orm__sbuf b = ORM__CG_SBUF_INIT;
     orm__sql_kind prev = ORM_SQL_EOF;
     *out = NULL;
     if (!orm__cg_p_op(p, "("))
         return orm__cg_p_error(p, "expected '('");
     int rc = join_balanced(p, &b, &prev, false);
     if (rc != ORM_OK) {
-        orm__cg_buf_free(&b);
+        orm__sbuf_free(&b);
         return rc;
     }
     return buf_result(&b, out);
@@ -259,13 +259,13 @@ static int conflict_clause(orm__cg_parser *p)
 static int references(orm__cg_parser *p, char **out)
 {
     char *table = NULL;
-    orm__cg_buf b = ORM_CG_BUF_INIT;
+    orm__sbuf b = ORM__CG_SBUF_INIT;
     orm__sql_kind prev = ORM_SQL_EOF;
     int rc = orm__cg_p_next(p);
     if (rc == ORM_OK)
         rc = orm__cg_p_qualified_name(p, &table);
     if (rc == ORM_OK) {
-        orm__cg_buf_puts(&b, table);
+        orm__sbuf_puts(&b, table);
         prev = ORM_SQL_WORD;
         if (orm__cg_p_op(p, "("))
             rc = join_balanced(p, &b, &prev, false);
@@ -292,10 +292,10 @@ static int references(orm__cg_parser *p, char **out)
                     break;
                 }
                 if ((rc = orm__cg_p_next(p)) == ORM_OK && orm__cg_p_op(p, "(")) {
-                    orm__cg_buf scratch = ORM_CG_BUF_INIT;
+                    orm__sbuf scratch = ORM__CG_SBUF_INIT;
                     orm__sql_kind k = ORM_SQL_EOF;
                     rc = join_balanced(p, &scratch, &k, false);
-                    orm__cg_buf_free(&scratch);
+                    orm__sbuf_free(&scratch);
                 }
             } else if (orm__cg_p_is(p, "CASCADE") || orm__cg_p_is(p, "RESTRICT")) {
                 rc = orm__cg_p_next(p);
@@ -307,7 +307,7 @@ static int references(orm__cg_parser *p, char **out)
         }
     }
     if (rc != ORM_OK) {
-        orm__cg_buf_free(&b);
+        orm__sbuf_free(&b);
         return rc;
     }
     return buf_result(&b, out);
@@ -386,8 +386,8 @@ static int name_pk(orm__cg_table *t, char *name)
     t->pk_constraint = name;
     if (name)
         return ORM_OK;
-    orm__cg_buf b = ORM_CG_BUF_INIT;
-    orm__cg_buf_printf(&b, "%s_pkey", t->name);
+    orm__sbuf b = ORM__CG_SBUF_INIT;
+    orm__sbuf_printf(&b, "%s_pkey", t->name);
     return buf_result(&b, &t->pk_constraint);
 }
 
@@ -612,9 +612,9 @@ static int constraint_tail(orm__cg_parser *p)
 
 static int add_check_text(orm__cg_parser *p, long ti, const char *prefix, const char *body)
 {
-    orm__cg_buf b = ORM_CG_BUF_INIT;
-    orm__cg_buf_puts(&b, prefix);
-    orm__cg_buf_puts(&b, body);
+    orm__sbuf b = ORM__CG_SBUF_INIT;
+    orm__sbuf_puts(&b, prefix);
+    orm__sbuf_puts(&b, body);
     char *t;
     int rc = buf_result(&b, &t);
     return rc == ORM_OK ? orm__cg_table_add_check(&p->s->tables[ti], t) : rc;
@@ -660,11 +660,11 @@ int orm__cg_p_table_constraint(orm__cg_parser *p, long ti)
             if (n == 1) {
                 t->cols[idx[0]].unique = true;
             } else {
-                orm__cg_buf b = ORM_CG_BUF_INIT;
-                orm__cg_buf_puts(&b, "UNIQUE(");
+                orm__sbuf b = ORM__CG_SBUF_INIT;
+                orm__sbuf_puts(&b, "UNIQUE(");
                 for (size_t k = 0; k < n; k++)
-                    orm__cg_buf_printf(&b, "%s%s", k ? "," : "", t->cols[idx[k]].name);
-                orm__cg_buf_puts(&b, ")");
+                    orm__sbuf_printf(&b, "%s%s", k ? "," : "", t->cols[idx[k]].name);
+                orm__sbuf_puts(&b, ")");
                 if ((rc = buf_result(&b, &text)) == ORM_OK)
                     rc = orm__cg_table_add_check(t, text);
             }

@@ -77,24 +77,24 @@ static bool is_c_keyword(const char *s)
  * reserved _X / __ prefix, no keyword. */
 static char *c_name(const char *prefix, const char *name)
 {
-    orm__cg_buf b = ORM_CG_BUF_INIT;
-    orm__cg_buf_puts(&b, prefix ? prefix : "");
+    orm__sbuf b = ORM__CG_SBUF_INIT;
+    orm__sbuf_puts(&b, prefix ? prefix : "");
     for (const char *c = name; *c; c++) {
         char ch = *c;
         bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
-        orm__cg_buf_append(&b, ok ? &ch : "_", 1);
+        orm__sbuf_add(&b, ok ? &ch : "_", 1);
     }
-    char *s = orm__cg_buf_take(&b);
+    char *s = orm__sbuf_take(&b);
     if (!s)
         return NULL;
     if (!*s || (s[0] >= '0' && s[0] <= '9') ||
         (s[0] == '_' && (s[1] == '_' || (s[1] >= 'A' && s[1] <= 'Z')) ) || is_c_keyword(s)) {
         bool prefix_it = !*s || (s[0] >= '0' && s[0] <= '9') || s[0] == '_';
-        orm__cg_buf_puts(&b, prefix_it ? "f" : "");
-        orm__cg_buf_puts(&b, s);
-        orm__cg_buf_puts(&b, prefix_it ? "" : "_");
+        orm__sbuf_puts(&b, prefix_it ? "f" : "");
+        orm__sbuf_puts(&b, s);
+        orm__sbuf_puts(&b, prefix_it ? "" : "_");
         orm__free(s);
-        s = orm__cg_buf_take(&b);
+        s = orm__sbuf_take(&b);
     }
     return s;
 }
@@ -218,61 +218,61 @@ static int resolve_column(orm__cg_schema *s, orm__cg_table *t, orm__cg_column *c
     return ORM_OK;
 }
 
-static void ddl_name(orm__cg_buf *b, const char *n)
+static void ddl_name(orm__sbuf *b, const char *n)
 {
-    orm__cg_buf_puts(b, "\"");
+    orm__sbuf_puts(b, "\"");
     for (; *n; n++) {
-        orm__cg_buf_append(b, n, 1);
+        orm__sbuf_add(b, n, 1);
         if (*n == '"') /* doubled, as SQL quotes it */
-            orm__cg_buf_append(b, n, 1);
+            orm__sbuf_add(b, n, 1);
     }
-    orm__cg_buf_puts(b, "\"");
+    orm__sbuf_puts(b, "\"");
 }
 
 /* CREATE TABLE text rebuilt from the model: every column (skipped ones too, since the table
  * has them), then the key and the table constraints. */
 static int build_ddl(orm__cg_table *t)
 {
-    orm__cg_buf b = ORM_CG_BUF_INIT;
-    orm__cg_buf_puts(&b, "CREATE TABLE ");
+    orm__sbuf b = ORM__CG_SBUF_INIT;
+    orm__sbuf_puts(&b, "CREATE TABLE ");
     ddl_name(&b, t->name);
-    orm__cg_buf_puts(&b, " (");
+    orm__sbuf_puts(&b, " (");
     size_t npk = 0;
     for (size_t i = 0; i < t->ncols; i++) {
         const orm__cg_column *c = &t->cols[i];
         npk += c->pk_pos != 0;
-        orm__cg_buf_puts(&b, i ? ", " : "");
+        orm__sbuf_puts(&b, i ? ", " : "");
         ddl_name(&b, c->name);
         if (*c->sqltype)
-            orm__cg_buf_printf(&b, " %s", c->sqltype);
+            orm__sbuf_printf(&b, " %s", c->sqltype);
         if (c->not_null)
-            orm__cg_buf_puts(&b, " NOT NULL");
+            orm__sbuf_puts(&b, " NOT NULL");
         if (c->unique)
-            orm__cg_buf_puts(&b, " UNIQUE");
+            orm__sbuf_puts(&b, " UNIQUE");
         if (c->autoincrement)
-            orm__cg_buf_puts(&b, " AUTOINCREMENT");
+            orm__sbuf_puts(&b, " AUTOINCREMENT");
         if (c->default_sql)
-            orm__cg_buf_printf(&b, c->generated ? " GENERATED ALWAYS AS %s" : " DEFAULT %s", c->default_sql);
+            orm__sbuf_printf(&b, c->generated ? " GENERATED ALWAYS AS %s" : " DEFAULT %s", c->default_sql);
         if (c->check_sql)
-            orm__cg_buf_printf(&b, " CHECK %s", c->check_sql);
+            orm__sbuf_printf(&b, " CHECK %s", c->check_sql);
         if (c->references)
-            orm__cg_buf_printf(&b, " REFERENCES %s", c->references);
+            orm__sbuf_printf(&b, " REFERENCES %s", c->references);
     }
     if (npk) {
-        orm__cg_buf_puts(&b, ", PRIMARY KEY (");
+        orm__sbuf_puts(&b, ", PRIMARY KEY (");
         for (size_t k = 1; k <= npk; k++)
             for (size_t i = 0; i < t->ncols; i++)
                 if ((size_t)t->cols[i].pk_pos == k) {
-                    orm__cg_buf_puts(&b, k > 1 ? ", " : "");
+                    orm__sbuf_puts(&b, k > 1 ? ", " : "");
                     ddl_name(&b, t->cols[i].name);
                 }
-        orm__cg_buf_puts(&b, ")");
+        orm__sbuf_puts(&b, ")");
     }
     for (size_t i = 0; i < t->nchecks; i++)
-        orm__cg_buf_printf(&b, ", %s", t->checks[i]);
-    orm__cg_buf_puts(&b, ")");
+        orm__sbuf_printf(&b, ", %s", t->checks[i]);
+    orm__sbuf_puts(&b, ")");
     int failed = b.failed;
-    t->ddl = orm__cg_buf_take(&b);
+    t->ddl = orm__sbuf_take(&b);
     if (!t->ddl)
         return failed == ORM_EINVAL ? orm__error_set(ORM_EINVAL, "codegen", "table %s: DDL too long", t->name)
                                     : orm__error_nomem("codegen");

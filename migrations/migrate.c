@@ -775,8 +775,8 @@ int orm_migrate_status_text(orm_migrator *m, orm_ctx *ctx, char **out)
     for (size_t i = 0; i < n; i++)
         if ((int)strlen(st[i].name) > namew)
             namew = (int)strlen(st[i].name);
-    orm__mig_buf b = { 0 };
-    orm__mig_buf_printf(&b, "%-8s  %-*s  %-8s  %-19s  %s\n", "VERSION", namew, "NAME", "STATE",
+    orm__sbuf b = { 0 };
+    orm__sbuf_printf(&b, "%-8s  %-*s  %-8s  %-19s  %s\n", "VERSION", namew, "NAME", "STATE",
                         "APPLIED AT", "MS");
     int64_t version = 0;
     size_t pending = 0, problems = 0;
@@ -790,17 +790,17 @@ int orm_migrate_status_text(orm_migrator *m, orm_ctx *ctx, char **out)
             problems++;
         char v[24];
         snprintf(v, sizeof v, "%04lld", (long long)e->version);
-        orm__mig_buf_printf(&b, "%-8s  %-*s  %-8s  %-19s  ", v, namew, e->name, orm_migration_state_name(e->state),
+        orm__sbuf_printf(&b, "%-8s  %-*s  %-8s  %-19s  ", v, namew, e->name, orm_migration_state_name(e->state),
                             e->applied_at ? e->applied_at : "-");
         if (e->applied_at)
-            orm__mig_buf_printf(&b, "%lld\n", (long long)e->duration_ms);
+            orm__sbuf_printf(&b, "%lld\n", (long long)e->duration_ms);
         else
-            orm__mig_buf_printf(&b, "-\n");
+            orm__sbuf_printf(&b, "-\n");
     }
-    orm__mig_buf_printf(&b, "version %lld, %zu pending", (long long)version, pending);
+    orm__sbuf_printf(&b, "version %lld, %zu pending", (long long)version, pending);
     if (problems)
-        orm__mig_buf_printf(&b, ", %zu needing attention (changed, dirty or missing)", problems);
-    orm__mig_buf_printf(&b, "\n");
+        orm__sbuf_printf(&b, ", %zu needing attention (changed, dirty or missing)", problems);
+    orm__sbuf_printf(&b, "\n");
     orm_migration_status_free(st, n);
     return orm__mig_buf_take(&b, out);
 }

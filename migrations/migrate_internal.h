@@ -8,6 +8,7 @@
 
 #include "orm/error_internal.h"
 #include "orm/migrate.h"
+#include "orm/sbuf.h"
 
 /* One statement of a script: text[off, off + len) without the terminating ';' and without
  * leading whitespace or comments; line is 1-based, the line its first token is on. */
@@ -51,17 +52,8 @@ int orm__mig_read_dir(const char *dir, orm__mig **out, size_t *count);
 int orm__mig_from_list(const orm_migration *list, size_t n, orm__mig **out, size_t *count);
 void orm__mig_list_free(orm__mig *list, size_t count);
 
-/* A growable text buffer: the first failure (out of memory) sticks in `failed` and later
- * appends do nothing, so writers check once at the end. */
-typedef struct orm__mig_buf {
-    char *data;
-    size_t len, cap;
-    int failed;
-} orm__mig_buf;
-
-void orm__mig_buf_add(orm__mig_buf *b, const char *s, size_t n);
-void orm__mig_buf_printf(orm__mig_buf *b, const char *fmt, ...) ORM__PRINTF(2, 3);
-/* The text (never NULL) to the caller, or the error code after setting the last error. */
-int orm__mig_buf_take(orm__mig_buf *b, char **out);
+/* The text of b (never NULL, "" when empty) to the caller, or, after a failure of the
+ * buffer, the error (ORM_ENOMEM, or ORM_ERROR "formatting failed") with the last error set. */
+int orm__mig_buf_take(orm__sbuf *b, char **out);
 
 #endif

@@ -22,67 +22,16 @@
 
 /* ---- text buffer ---- */
 
-void orm__mig_buf_add(orm__mig_buf *b, const char *s, size_t n)
+int orm__mig_buf_take(orm__sbuf *b, char **out)
 {
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = orm__realloc(b->data, cap);
-        if (!p) {
-            b->failed = ORM_ENOMEM;
-            return;
-        }
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void orm__mig_buf_printf(orm__mig_buf *b, const char *fmt, ...)
-{
-    char small[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->failed = b->failed ? b->failed : ORM_ERROR;
-        return;
-    }
-    if ((size_t)n < sizeof small) {
-        orm__mig_buf_add(b, small, (size_t)n);
-        return;
-    }
-    char *big = orm__malloc((size_t)n + 1);
-    if (!big) {
-        b->failed = ORM_ENOMEM;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    orm__mig_buf_add(b, big, (size_t)n);
-    orm__free(big);
-}
-
-int orm__mig_buf_take(orm__mig_buf *b, char **out)
-{
-    if (!b->failed && !b->data)
-        orm__mig_buf_add(b, "", 0);
-    if (b->failed) {
-        int failed = b->failed; /* read before the reset below clears it */
-        orm__free(b->data);
-        memset(b, 0, sizeof *b);
+    char *text = orm__sbuf_take(b);
+    if (!text) {
+        int failed = b->failed;
+        b->failed = 0;
         return failed == ORM_ENOMEM ? orm__error_nomem("migrate")
-                                       : orm__error_set(ORM_ERROR, "migrate", "formatting failed");
+                                    : orm__error_set(ORM_ERROR, "migrate", "formatting failed");
     }
-    *out = b->data;
-    memset(b, 0, sizeof *b);
+    *out = text;
     return ORM_OK;
 }
 
@@ -262,7 +211,7 @@ static int read_text(const char *dir, const char *file, char **out)
     else if (sb.st_size > ORM_MIGRATION_MAX_BYTES)
         rc = orm__error_set(ORM_EIO, "migrate", "%s: %lld bytes, more than the %d a migration may have",
                             path, (long long)sb.st_size, ORM_MIGRATION_MAX_BYTES);
-    orm__mig_buf b = { 0 };
+    orm__sbuf b = { 0 };
     char chunk[8192];
     while (rc == ORM_OK) {
         ssize_t got = read(fd, chunk, sizeof chunk);
@@ -278,14 +227,14 @@ static int read_text(const char *dir, const char *file, char **out)
             rc = orm__error_set(ORM_EIO, "migrate", "%s: more than the %d bytes a migration may have",
                                 path, ORM_MIGRATION_MAX_BYTES);
         else
-            orm__mig_buf_add(&b, chunk, (size_t)got);
+            orm__sbuf_add(&b, chunk, (size_t)got);
         if (b.failed) /* stop at the first error: out of memory does not end a read */
             break;
     }
     close(fd);
     size_t len = b.len;
     if (rc != ORM_OK)
-        orm__free(b.data);
+        orm__sbuf_free(&b);
     else
         rc = orm__mig_buf_take(&b, out);
     if (rc == ORM_OK && strlen(*out) != len) {
@@ -521,67 +470,67 @@ int orm_migrate_new(const char *dir, const char *name, char **up_path)
 /* ---- embed ---- */
 
 /* A C string literal for text, one source line per text line; \? so no trigraph forms. */
-static void c_literal(orm__mig_buf *b, const char *text)
+static void c_literal(orm__sbuf *b, const char *text)
 {
     if (!text) {
-        orm__mig_buf_add(b, "NULL", 4);
+        orm__sbuf_add(b, "NULL", 4);
         return;
     }
     size_t len = strlen(text);
-    orm__mig_buf_add(b, "\"", 1);
+    orm__sbuf_add(b, "\"", 1);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)text[i];
         switch (c) {
         case '\n':
-            orm__mig_buf_add(b, i + 1 < len ? "\\n\"\n        \"" : "\\n", i + 1 < len ? 13 : 2);
+            orm__sbuf_add(b, i + 1 < len ? "\\n\"\n        \"" : "\\n", i + 1 < len ? 13 : 2);
             break;
-        case '"': orm__mig_buf_add(b, "\\\"", 2); break;
-        case '\\': orm__mig_buf_add(b, "\\\\", 2); break;
-        case '?': orm__mig_buf_add(b, "\\?", 2); break;
-        case '\t': orm__mig_buf_add(b, "\\t", 2); break;
+        case '"': orm__sbuf_add(b, "\\\"", 2); break;
+        case '\\': orm__sbuf_add(b, "\\\\", 2); break;
+        case '?': orm__sbuf_add(b, "\\?", 2); break;
+        case '\t': orm__sbuf_add(b, "\\t", 2); break;
         default:
             if (c < 0x20 || c >= 0x7f)
-                orm__mig_buf_printf(b, "\\%03o", c);
+                orm__sbuf_printf(b, "\\%03o", c);
             else
-                orm__mig_buf_add(b, (const char *)&text[i], 1);
+                orm__sbuf_add(b, (const char *)&text[i], 1);
         }
     }
-    orm__mig_buf_add(b, "\"", 1);
+    orm__sbuf_add(b, "\"", 1);
 }
 
 /* Text inside a block comment: printable ASCII only (others as \ooo, which means nothing
  * there), and no comment end or start. */
-static void comment_text(orm__mig_buf *b, const char *text)
+static void comment_text(orm__sbuf *b, const char *text)
 {
     for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
         if (*p < 0x20 || *p >= 0x7f || *p == '\\')
-            orm__mig_buf_printf(b, "\\%03o", *p);
+            orm__sbuf_printf(b, "\\%03o", *p);
         else if ((*p == '*' && p[1] == '/') || (*p == '/' && p[1] == '*'))
-            orm__mig_buf_printf(b, "%c ", *p); /* "* /", "/ *" */
+            orm__sbuf_printf(b, "%c ", *p); /* "* /", "/ *" */
         else
-            orm__mig_buf_add(b, (const char *)p, 1);
+            orm__sbuf_add(b, (const char *)p, 1);
     }
 }
 
 /* Texts past what every C compiler must accept as one literal (4095) become byte arrays. */
 #define LITERAL_MAX 4000
 
-static void byte_array(orm__mig_buf *b, const char *symbol, int64_t v, const char *dir,
+static void byte_array(orm__sbuf *b, const char *symbol, int64_t v, const char *dir,
                        const char *text)
 {
     if (!text || strlen(text) <= LITERAL_MAX)
         return;
-    orm__mig_buf_printf(b, "static const char %s_%lld_%s[] = {", symbol, (long long)v, dir);
+    orm__sbuf_printf(b, "static const char %s_%lld_%s[] = {", symbol, (long long)v, dir);
     for (size_t i = 0; text[i]; i++)
-        orm__mig_buf_printf(b, "%s%d,", i % 20 == 0 ? "\n    " : "", (unsigned char)text[i]);
-    orm__mig_buf_add(b, "\n    0\n};\n", 11);
+        orm__sbuf_printf(b, "%s%d,", i % 20 == 0 ? "\n    " : "", (unsigned char)text[i]);
+    orm__sbuf_add(b, "\n    0\n};\n", 11);
 }
 
-static void text_ref(orm__mig_buf *b, const char *symbol, int64_t v, const char *dir,
+static void text_ref(orm__sbuf *b, const char *symbol, int64_t v, const char *dir,
                      const char *text)
 {
     if (text && strlen(text) > LITERAL_MAX)
-        orm__mig_buf_printf(b, "%s_%lld_%s", symbol, (long long)v, dir);
+        orm__sbuf_printf(b, "%s_%lld_%s", symbol, (long long)v, dir);
     else
         c_literal(b, text);
 }
@@ -610,10 +559,10 @@ int orm_migrate_embed(const char *dir, const char *symbol, char **out)
     int rc = orm__mig_read_dir(dir, &m, &n);
     if (rc != ORM_OK)
         return rc;
-    orm__mig_buf b = { 0 };
-    orm__mig_buf_add(&b, "/* Generated by `ormctl migrate -m ", 35);
+    orm__sbuf b = { 0 };
+    orm__sbuf_add(&b, "/* Generated by `ormctl migrate -m ", 35);
     comment_text(&b, dir);
-    orm__mig_buf_printf(&b, " embed %s`: do not edit. */\n"
+    orm__sbuf_printf(&b, " embed %s`: do not edit. */\n"
                             "#include <stddef.h>\n#include <orm/migrate.h>\n\n"
                             "extern const orm_migration %s[];\nextern const size_t %s_count;\n\n",
                         symbol, symbol, symbol);
@@ -621,19 +570,19 @@ int orm_migrate_embed(const char *dir, const char *symbol, char **out)
         byte_array(&b, symbol, m[i].version, "up", m[i].up);
         byte_array(&b, symbol, m[i].version, "down", m[i].down);
     }
-    orm__mig_buf_printf(&b, "const orm_migration %s[] = {\n", symbol);
+    orm__sbuf_printf(&b, "const orm_migration %s[] = {\n", symbol);
     for (size_t i = 0; i < n; i++) {
-        orm__mig_buf_printf(&b, "    { %lld, ", (long long)m[i].version);
+        orm__sbuf_printf(&b, "    { %lld, ", (long long)m[i].version);
         c_literal(&b, m[i].name);
-        orm__mig_buf_add(&b, ",\n      ", 8);
+        orm__sbuf_add(&b, ",\n      ", 8);
         text_ref(&b, symbol, m[i].version, "up", m[i].up);
-        orm__mig_buf_add(&b, ",\n      ", 8);
+        orm__sbuf_add(&b, ",\n      ", 8);
         text_ref(&b, symbol, m[i].version, "down", m[i].down);
-        orm__mig_buf_add(&b, " },\n", 4);
+        orm__sbuf_add(&b, " },\n", 4);
     }
     if (n == 0)
-        orm__mig_buf_add(&b, "    { 0, NULL, NULL, NULL }\n", 28);
-    orm__mig_buf_printf(&b, "};\nconst size_t %s_count = %zu;\n", symbol, n);
+        orm__sbuf_add(&b, "    { 0, NULL, NULL, NULL }\n", 28);
+    orm__sbuf_printf(&b, "};\nconst size_t %s_count = %zu;\n", symbol, n);
     orm__mig_list_free(m, n);
     return orm__mig_buf_take(&b, out);
 }

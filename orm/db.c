@@ -7,6 +7,11 @@
  *    read with acquire loads. Writers serialize on reg_lock; a table that grows is replaced
  *    whole and the old one kept until close (a reader may still be probing it). Entries are
  *    never moved or freed before close, so builders may keep pointers to them.
+ *    This table stays hand-written, not uthash (orm/hash.h): uthash may not be read while it
+ *    is written (an add relinks a bucket, a growth rehashes them all), so readers would need
+ *    reg_lock on every orm_get, or every registration a whole copy kept until close.
+ *    The index by table name, read only by orm_db_register and orm_db_model, is a uthash
+ *    table under reg_lock (`by_table`).
  *  - connections are handed out only by orm__db_acquire / orm__db_release / orm__db_discard,
  *    over the pool (orm/pool.c). A wait for a free connection ends at the ctx's deadline
  *    (ORM_ETIMEOUT) or, without one, after the busy timeout (ORM_EBUSY). With a single
@@ -35,6 +40,7 @@
 #include "orm/driver.h"
 #include "orm/error_internal.h"
 #include "orm/feed.h"
+#include "orm/hash.h"
 #include "orm/middleware_internal.h"
 #include "orm/pool.h"
 #include "orm/rows_internal.h"
@@ -48,6 +54,12 @@ typedef struct reg_table {
     size_t cap;              /* power of two */
     _Atomic(orm_model_entry *) slots[];
 } reg_table;
+
+/* A registered model by its table name (the descriptor's string is the key). */
+typedef struct reg_name {
+    UT_hash_handle hh;
+    orm_model_entry *e;
+} reg_name;
 
 struct orm_db {
     const orm_driver *drv;
@@ -65,6 +77,7 @@ struct orm_db {
     pthread_mutex_t reg_lock;
     _Atomic(reg_table *) reg;
     size_t reg_count;
+    reg_name *by_table;         /* uthash head, under reg_lock */
 
     orm__chain chain;           /* the middlewares, fixed by the first statement */
     _Atomic(void *) spare_rows; /* one freed orm_rows kept for the next cursor, or NULL */
@@ -315,6 +328,11 @@ void orm_db_close(orm_db *db)
         }
         orm__free(e);
     }
+    reg_name *n, *tmp;
+    HASH_ITER(hh, db->by_table, n, tmp) {
+        HASH_DELETE(hh, db->by_table, n);
+        orm__free(n);
+    }
     while (t) {
         reg_table *older = t->older;
         orm__free(t);
@@ -379,22 +397,26 @@ int orm_db_register(orm_db *db, const orm_model *model)
         return rc;
     pthread_mutex_lock(&db->reg_lock);
     reg_table *t = atomic_load_explicit(&db->reg, memory_order_relaxed);
-    rc = ORM_OK;
-    for (size_t i = 0; i < t->cap && rc == ORM_OK; i++) {
-        orm_model_entry *e = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
-        if (!e)
-            continue;
-        if (e->model == model)
-            goto unlock; /* registered by another thread meanwhile */
-        if (strcmp(e->model->table, model->table) == 0)
+    reg_name *same = NULL;
+    HASH_FIND_STR(db->by_table, model->table, same);
+    if (same) {
+        if (same->e->model != model) /* else registered by another thread meanwhile */
             rc = orm__error_set(ORM_EINVAL, "db",
                                 "table %s is already registered with model %s; model %s is a "
-                                "different descriptor", model->table, e->model->name, model->name);
-    }
-    if (rc != ORM_OK)
+                                "different descriptor", model->table, same->e->model->name,
+                                model->name);
         goto unlock;
+    }
     orm_model_entry *e = orm__calloc(1, sizeof *e);
-    if (!e) {
+    reg_name *name = orm__calloc(1, sizeof *name);
+    int hash_oom = 0;
+    if (e && name) {
+        name->e = e;
+        HASH_ADD_KEYPTR(hh, db->by_table, model->table, (unsigned)strlen(model->table), name);
+    }
+    if (!e || !name || hash_oom) {
+        orm__free(name);
+        orm__free(e);
         rc = orm__error_nomem("db");
         goto unlock;
     }
@@ -408,6 +430,8 @@ int orm_db_register(orm_db *db, const orm_model *model)
     if ((db->reg_count + 1) * 2 > t->cap) {
         reg_table *bigger = reg_table_new(t->cap * 2);
         if (!bigger) {
+            HASH_DELETE(hh, db->by_table, name);
+            orm__free(name);
             orm__free(e);
             rc = orm__error_nomem("db");
             goto unlock;
@@ -438,13 +462,12 @@ const orm_model *orm_db_model(orm_db *db, const char *table)
 {
     if (!db || !table)
         return NULL;
-    reg_table *t = atomic_load_explicit(&db->reg, memory_order_acquire);
-    for (size_t i = 0; i < t->cap; i++) {
-        orm_model_entry *e = atomic_load_explicit(&t->slots[i], memory_order_acquire);
-        if (e && strcmp(e->model->table, table) == 0)
-            return e->model;
-    }
-    return NULL;
+    pthread_mutex_lock(&db->reg_lock);
+    reg_name *n = NULL;
+    HASH_FIND_STR(db->by_table, table, n);
+    const orm_model *m = n ? n->e->model : NULL;
+    pthread_mutex_unlock(&db->reg_lock);
+    return m;
 }
 
 /* ---- connections ----

@@ -234,3 +234,35 @@ int orm__map_row(const orm_model *m, orm_rows *r, const size_t *fields, size_t n
     }
     return ORM_OK;
 }
+
+int orm__map_list(orm_list *list, const orm_model *m, orm_rows *r, const size_t *fields,
+                  size_t ncols, const char *module)
+{
+    size_t sz = m->struct_size, start = list->count;
+    int rc;
+    while ((rc = orm_rows_next(r)) == 1) {
+        if (list->count == list->capacity) {
+            size_t cap = list->capacity ? list->capacity * 2 : 16;
+            void *items = cap <= SIZE_MAX / sz ? orm__realloc(list->items, cap * sz) : NULL;
+            if (!items) {
+                rc = orm__error_nomem(module);
+                break;
+            }
+            list->items = items;
+            list->capacity = cap;
+        }
+        void *obj = (char *)list->items + list->count * sz;
+        memset(obj, 0, sz);
+        if ((rc = orm__map_row(m, r, fields, ncols, obj)) != ORM_OK)
+            break;
+        list->count++;
+    }
+    if (rc < 0) {
+        for (size_t i = start; i < list->count; i++)
+            orm_model_clear(m, (char *)list->items + i * sz);
+        list->count = start;
+        return rc;
+    }
+    list->model = m;
+    return ORM_OK;
+}

@@ -11,6 +11,7 @@
 
 #include "orm/model.h"
 #include "orm/rows.h"
+#include "orm/select.h" /* orm_list */
 #include "orm/value.h"
 
 /* Store v into field i of obj: the conversions and checks above (text and blob copied).
@@ -29,5 +30,12 @@ const char *orm__field_type_name(orm_field_type t);
 /* Map the current row of r into obj (zeroed by the caller): column k goes to field
  * fields[k]; a fields entry of (size_t)-1 skips the column. On error obj is cleared. */
 int orm__map_row(const orm_model *m, orm_rows *r, const size_t *fields, size_t ncols, void *obj);
+
+/* Append every remaining row of r to list, each mapped as orm__map_row does (the one list
+ * fill of orm_select_all and orm_raw_all). ORM_OK with list->model set; on error (ORM_ENOMEM
+ * named after `module`, or the row's error) the rows appended are cleared and list->count is
+ * as it was. The caller has checked that the list holds m or nothing. */
+int orm__map_list(orm_list *list, const orm_model *m, orm_rows *r, const size_t *fields,
+                  size_t ncols, const char *module);
 
 #endif

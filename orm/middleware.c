@@ -26,8 +26,12 @@ _Static_assert(ORM_MIDDLEWARE_MAX <= 32, "a uint32_t holds one bit per layer");
 
 enum { RUN_EXEC, RUN_QUERY, RUN_SCRIPT, RUN_CALL, RUN_GET };
 
-/* The terminal's side of one statement, on the stack of orm__chain_*. */
-typedef struct run {
+/* The chain's side of one statement (orm_stmt.run_, opaque to middlewares), on the stack of
+ * orm__chain_*: where it is in the chain and the terminal it ends in. */
+typedef struct orm__stmt_run {
+    const orm__chain *chain;
+    size_t depth;            /* the layer running now */
+    uint32_t nexted;         /* bit i: layer i called orm_stmt_next */
     int how;
     const orm_query *q;
     orm_exec_result *res;
@@ -154,7 +158,7 @@ static inline const orm__chain *enter(orm__chain *c)
 
 static int terminal(orm_stmt *st)
 {
-    run *r = st->terminal_;
+    run *r = st->run_;
     orm_query q = *r->q;
     if (st->sql != r->q->sql || st->sql_len != r->q->sql_len) {
         q.sql = st->sql;
@@ -194,11 +198,11 @@ static int terminal(orm_stmt *st)
 /* Run layer i (or the terminal past the last one). */
 static int dispatch(orm_stmt *st, size_t i)
 {
-    const orm__chain *c = st->chain_;
+    run *r = st->run_;
+    const orm__chain *c = r->chain;
     if (i == c->n)
         return terminal(st);
-    run *r = st->terminal_;
-    st->depth_ = i;
+    r->depth = i;
     int rc = c->layers[i].fn(st, c->layers[i].userdata);
     if (r->how == RUN_QUERY) {
         int opened = *r->out != NULL;
@@ -232,30 +236,31 @@ static int dispatch(orm_stmt *st, size_t i)
 
 int orm_stmt_next(orm_stmt *st)
 {
-    if (!st || !st->chain_)
+    if (!st || !st->run_)
         return orm__error_set(ORM_EINVAL, "middleware", "orm_stmt_next: not a chain statement");
-    size_t i = st->depth_;
-    if (st->state_ & (1u << i))
+    run *r = st->run_;
+    size_t i = r->depth;
+    if (r->nexted & (1u << i))
         return orm__error_set(ORM_EINVAL, "middleware",
                               "orm_stmt_next called twice by middleware %zu", i);
-    st->state_ |= 1u << i;
+    r->nexted |= 1u << i;
     const char *sql = st->sql;
     size_t len = st->sql_len;
     int rc = dispatch(st, i + 1);
     st->sql = sql;
     st->sql_len = len;
-    st->depth_ = i;
+    r->depth = i;
     return rc;
 }
 
 int orm_stmt_set_sql(orm_stmt *st, const char *sql, size_t len)
 {
-    if (!st || !st->chain_ || !sql)
+    if (!st || !st->run_ || !sql)
         return orm__error_set(ORM_EINVAL, "middleware", "orm_stmt_set_sql: sql is NULL");
     if (sql[len] != '\0')
         return orm__error_set(ORM_EINVAL, "middleware",
                               "orm_stmt_set_sql: sql must end with a NUL at sql[len]");
-    if (st->state_ & (1u << st->depth_))
+    if (st->run_->nexted & (1u << st->run_->depth))
         return orm__error_set(ORM_EINVAL, "middleware",
                               "orm_stmt_set_sql after orm_stmt_next has no effect");
     st->sql = sql;
@@ -265,11 +270,11 @@ int orm_stmt_set_sql(orm_stmt *st, const char *sql, size_t len)
 
 int orm_stmt_defer(orm_stmt *st, void *cookie)
 {
-    if (!st || !st->chain_)
+    if (!st || !st->run_)
         return orm__error_set(ORM_EINVAL, "middleware", "orm_stmt_defer: not a chain statement");
-    const orm__chain *c = st->chain_;
-    run *r = st->terminal_;
-    size_t i = st->depth_;
+    run *r = st->run_;
+    const orm__chain *c = r->chain;
+    size_t i = r->depth;
     if (r->how != RUN_QUERY || !r->cmw || !*r->out)
         return orm__error_set(ORM_EINVAL, "middleware",
                               "orm_stmt_defer: no open cursor (not a cursor statement, or "
@@ -299,10 +304,10 @@ static void stmt_init(orm_stmt *st, const orm__chain *c, run *r, orm_session *s,
     st->affected = 0;
     st->rows = -1;
     st->last_id = 0;
-    st->chain_ = c;
-    st->terminal_ = r;
-    st->depth_ = 0;
-    st->state_ = 0;
+    r->chain = c;
+    r->depth = 0;
+    r->nexted = 0;
+    st->run_ = r;
 }
 
 int orm__chain_exec(orm__chain *c, orm_session *s, orm_ctx *ctx, const orm_query *q,

@@ -28,6 +28,7 @@
 #include "orm/middleware.h"
 #include "orm/query.h"
 #include "orm/rows.h"
+#include "orm/sbuf.h"
 
 typedef struct orm__chain {
     atomic_int slow;     /* 0 only when frozen with no middleware: the bypass test */
@@ -117,25 +118,12 @@ static inline const char *orm__mw_table(const orm_stmt *st)
     return st->model && st->model->table ? st->model->table : "";
 }
 
-/* A growable string for the built-ins' text (log lines, Prometheus): a failed allocation
- * sets `failed` and later additions are dropped, so callers check once at the end. */
-typedef struct orm__sbuf {
-    char *p;     /* NUL-terminated when len > 0 or after orm__sbuf_str */
-    size_t len, cap;
-    int failed;
-} orm__sbuf;
-
-void orm__sbuf_add(orm__sbuf *b, const char *s, size_t n);
-void orm__sbuf_puts(orm__sbuf *b, const char *s);
-void orm__sbuf_printf(orm__sbuf *b, const char *fmt, ...) ORM__PRINTF(2, 3);
+/* The built-ins' text helpers, onto the library's string buffer (orm/sbuf.h). */
 /* A value as SQL-ish text: 42, 1.5, 'it''s', x'00ff', TRUE, '2026-01-02 03:04:05.000000', NULL.
  * Text and blobs longer than max bytes are cut with "...". */
 void orm__sbuf_value(orm__sbuf *b, orm_value v, size_t max);
 /* s[0..n) with control characters, DEL and backslash escaped (\n \r \t \\ \xHH): one line. */
 void orm__sbuf_add_escaped(orm__sbuf *b, const char *s, size_t n);
-/* The string ("" when empty); NULL after a failed allocation. */
-const char *orm__sbuf_str(orm__sbuf *b);
-void orm__sbuf_free(orm__sbuf *b);
 
 /* The guard's and the raw module's one-shot permission for an unsafe statement. */
 void orm__guard_permit(int on);

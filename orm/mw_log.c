@@ -1,6 +1,6 @@
 /* The log middleware (and the slow-query log built on it): one entry per statement with its
- * duration, rows and error, to a sink callback; plus the small string builder the built-ins
- * share.
+ * duration, rows and error, to a sink callback; plus the value and escaping helpers the
+ * built-ins write with (onto the library's string buffer, orm/sbuf.h).
  *
  * What it keeps true:
  *   - an entry is emitted once per statement: exec statements when next returns, cursor
@@ -20,66 +20,7 @@
 #include "orm/error_internal.h"
 #include "orm/middleware_internal.h"
 
-/* ---- orm__sbuf ---- */
-
-static int sbuf_grow(orm__sbuf *b, size_t more)
-{
-    if (b->failed)
-        return 0;
-    /* A log line is small; anything near SIZE_MAX is a caller's bug, not a reason to wrap. */
-    if (more > (SIZE_MAX >> 2) - b->len) {
-        b->failed = 1;
-        return 0;
-    }
-    if (b->len + more + 1 <= b->cap)
-        return 1;
-    size_t cap = b->cap ? b->cap : 128;
-    while (cap < b->len + more + 1)
-        cap *= 2;
-    char *p = orm__realloc(b->p, cap);
-    if (!p) {
-        b->failed = 1;
-        return 0;
-    }
-    b->p = p;
-    b->cap = cap;
-    return 1;
-}
-
-void orm__sbuf_add(orm__sbuf *b, const char *s, size_t n)
-{
-    if (!sbuf_grow(b, n))
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void orm__sbuf_puts(orm__sbuf *b, const char *s)
-{
-    orm__sbuf_add(b, s, strlen(s));
-}
-
-void orm__sbuf_printf(orm__sbuf *b, const char *fmt, ...)
-{
-    char small[128];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < sizeof small) {
-        orm__sbuf_add(b, small, (size_t)n);
-        return;
-    }
-    if (!sbuf_grow(b, (size_t)n))
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
+/* ---- text helpers on the shared buffer (orm/sbuf.h) ---- */
 
 void orm__sbuf_add_escaped(orm__sbuf *b, const char *s, size_t n)
 {
@@ -150,19 +91,6 @@ void orm__sbuf_value(orm__sbuf *b, orm_value v, size_t max)
     }
     }
     orm__sbuf_puts(b, "?");
-}
-
-const char *orm__sbuf_str(orm__sbuf *b)
-{
-    if (b->failed)
-        return NULL;
-    return b->len ? b->p : "";
-}
-
-void orm__sbuf_free(orm__sbuf *b)
-{
-    orm__free(b->p);
-    memset(b, 0, sizeof *b);
 }
 
 /* ---- the log middleware ---- */

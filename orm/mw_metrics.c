@@ -8,8 +8,12 @@
  *   - a histogram's bucket counts add up to its count, which equals the statements counted;
  *   - one mutex guards the series: a statement takes it once; a new series (the first
  *     statement of a kind on a table) allocates under it, nothing else does.
+ * The series are a uthash table (orm/hash.h) keyed by kind and table name: the table name is
+ * the key uthash compares, the kind is mixed into the hash and checked by HASH_KEYCMP, so a
+ * statement's lookup costs one hash of its table name, however many series there are.
  */
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,19 +21,24 @@
 #include "orm/error_internal.h"
 #include "orm/middleware_internal.h"
 
+/* A candidate with the probe's hash and name length is the probe's series when its kind and
+ * name match; `probe_kind` is a variable of the function that finds (the macro expands there). */
+#define HASH_KEYCMP(stored, probe, n) series_cmp((const char *)(stored), (probe), (n), probe_kind)
+#include "orm/hash.h"
+
 typedef struct series {
+    UT_hash_handle hh;  /* key: table[0..strlen) with kind mixed into the hash */
     orm_stmt_kind kind;
-    char *table;        /* owned copy: the metrics may outlive the descriptors */
     uint64_t statements, errors, rows, sum_ns, max_ns, cached;
     uint64_t buckets[ORM_METRICS_BUCKETS];
+    char table[];       /* owned copy: the metrics may outlive the descriptors */
 } series;
 
 #define MAX_COLLECTORS 8
 
 struct orm_metrics {
     pthread_mutex_t lock;
-    series *s;
-    size_t n, cap;
+    series *s;          /* uthash head; NULL when there are none */
     struct {
         orm_metrics_collector_fn fn;
         void *userdata;
@@ -63,14 +72,21 @@ int orm_metrics_new(orm_metrics **out)
     return ORM_OK;
 }
 
+static void free_series(orm_metrics *m)
+{
+    series *s, *tmp;
+    HASH_ITER(hh, m->s, s, tmp) {
+        HASH_DELETE(hh, m->s, s);
+        orm__free(s);
+    }
+}
+
 void orm_metrics_free(orm_metrics *m)
 {
     if (!m)
         return;
     pthread_mutex_destroy(&m->lock);
-    for (size_t i = 0; i < m->n; i++)
-        orm__free(m->s[i].table);
-    orm__free(m->s);
+    free_series(m);
     orm__free(m);
 }
 
@@ -79,9 +95,7 @@ void orm_metrics_reset(orm_metrics *m)
     if (!m)
         return;
     pthread_mutex_lock(&m->lock);
-    for (size_t i = 0; i < m->n; i++)
-        orm__free(m->s[i].table);
-    m->n = 0;
+    free_series(m);
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -93,27 +107,35 @@ static size_t bucket_of(uint64_t ns)
     return i;
 }
 
+static int series_cmp(const char *stored, const void *probe, size_t n, orm_stmt_kind probe_kind)
+{
+    const series *s = (const series *)(const void *)(stored - offsetof(series, table));
+    return s->kind != probe_kind || memcmp(stored, probe, n) != 0;
+}
+
 /* The series for kind x table, made on first use. Called with the lock held. */
 static series *find(orm_metrics *m, orm_stmt_kind kind, const char *table)
 {
-    for (size_t i = 0; i < m->n; i++)
-        if (m->s[i].kind == kind && strcmp(m->s[i].table, table) == 0)
-            return &m->s[i];
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 16;
-        series *s = orm__realloc(m->s, cap * sizeof *s);
-        if (!s)
-            return NULL;
-        m->s = s;
-        m->cap = cap;
-    }
-    char *copy = orm__strdup(table);
-    if (!copy)
+    const orm_stmt_kind probe_kind = kind;
+    size_t len = strlen(table);
+    unsigned hv;
+    HASH_VALUE(table, (unsigned)len, hv);
+    hv ^= ((unsigned)kind + 1u) * 0x9e3779b9u;
+    series *s = NULL;
+    HASH_FIND_BYHASHVALUE(hh, m->s, table, (unsigned)len, hv, s);
+    if (s)
+        return s;
+    s = orm__calloc(1, sizeof *s + len + 1);
+    if (!s)
         return NULL;
-    series *s = &m->s[m->n++];
-    memset(s, 0, sizeof *s);
     s->kind = kind;
-    s->table = copy;
+    memcpy(s->table, table, len + 1);
+    int hash_oom = 0;
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, m->s, s->table, (unsigned)len, hv, s);
+    if (hash_oom) {
+        orm__free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -233,12 +255,11 @@ int orm_metrics_snapshot_take(const orm_metrics *cm, orm_metrics_snapshot *out)
     out->series = NULL;
     out->nseries = 0;
     pthread_mutex_lock(&m->lock);
-    size_t n = m->n;
+    size_t n = HASH_COUNT(m->s);
     orm_metrics_series *v = n ? orm__calloc(n, sizeof *v) : NULL;
     size_t done = 0;
     if (v) {
-        for (; done < n; done++) {
-            const series *s = &m->s[done];
+        for (const series *s = m->s; s; s = s->hh.next, done++) {
             orm_metrics_series *o = &v[done];
             char *table = orm__strdup(s->table);
             if (!table)

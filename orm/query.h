@@ -1,6 +1,8 @@
 /* liborm internal — a built statement, as it travels from the builders through the session
- * (and, later, the middleware chain) to the driver. Built once and shared: nothing after
- * the builder modifies it. */
+ * and the middleware chain to the driver. Built once and shared: nothing after the builder
+ * modifies it (a middleware that rewrites the SQL, orm_stmt_set_sql, changes what the inner
+ * layers see; the chain hands the driver a copy of the orm_query with the new text). The
+ * kinds are orm_stmt_kind's values (middleware.h; orm/middleware.c asserts it). */
 #ifndef ORM_QUERY_H
 #define ORM_QUERY_H
 

@@ -217,31 +217,7 @@ int orm_raw_all(orm_session *s, orm_ctx *ctx, const orm_model *model, orm_list *
     int rc = open_mapped(&m, s, ctx, model, sql, args, nargs, opts);
     if (rc != ORM_OK)
         return rc;
-    size_t sz = model->struct_size, start = list->count;
-    while ((rc = orm_rows_next(m.r)) == 1) {
-        if (list->count == list->capacity) {
-            size_t cap = list->capacity ? list->capacity * 2 : 16;
-            void *items = cap <= SIZE_MAX / sz ? orm__realloc(list->items, cap * sz) : NULL;
-            if (!items) {
-                rc = orm__error_nomem("raw");
-                break;
-            }
-            list->items = items;
-            list->capacity = cap;
-        }
-        void *obj = (char *)list->items + list->count * sz;
-        memset(obj, 0, sz);
-        if ((rc = orm__map_row(model, m.r, m.map, m.ncols, obj)) != ORM_OK)
-            break;
-        list->count++;
-    }
+    rc = orm__map_list(list, model, m.r, m.map, m.ncols, "raw");
     mapped_close(&m);
-    if (rc < 0) {
-        for (size_t i = start; i < list->count; i++)
-            orm_model_clear(model, (char *)list->items + i * sz);
-        list->count = start;
-        return rc;
-    }
-    list->model = model;
-    return ORM_OK;
+    return rc;
 }

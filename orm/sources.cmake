@@ -23,6 +23,7 @@ set(ORM_CORE_SOURCES
   orm/mw_trace.c
   orm/raw.c
   orm/sql_scan.c
+  orm/sbuf.c
   orm/mw_db.c
   orm/pool.c
   orm/ctx.c

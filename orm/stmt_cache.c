@@ -1,15 +1,22 @@
 /* liborm — the bounded LRU cache of prepared statements (see stmt_cache.h).
  *
- * A chained hash table keyed by the caller's 64-bit SQL hash (verified by length and bytes;
- * the bytes compare is skipped when the caller passes the very pointer the entry was put
- * with and hash and length match: the builders' rendered-once SQL lives at one address for
- * the db's life, and a different text at a reused address would need a 64-bit collision at
- * the same length)
- * plus a doubly linked list in recency order: get, put and eviction are O(1). Each entry is
- * one allocation holding its SQL copy. Keeps true: count <= capacity at every return; every
- * statement that leaves (evicted or freed) goes to the evict callback exactly once, except
- * those handed back by take.
+ * A uthash table (orm/hash.h) keyed by the SQL text, looked up and added by the caller's 64-bit
+ * SQL hash folded to uthash's 32 bits (HASH_FIND_BYHASHVALUE / HASH_ADD_KEYPTR_BYHASHVALUE: the
+ * text is never hashed again). A candidate is verified by the full 64-bit hash, the length and
+ * the bytes; the bytes compare is skipped when the caller passes the very pointer the entry was
+ * put with: the builders' rendered-once SQL lives at one address for the db's life, and a
+ * different text at a reused address would need a 64-bit collision at the same length.
+ *
+ * Recency is uthash's own insertion order, the LRU idiom its documentation gives: a hit that is
+ * not already the newest item is deleted and added again (so it becomes the table's tail), and
+ * eviction takes the table's head, the least recently used. get, put and eviction are O(1).
+ * Each entry is one allocation holding its SQL copy (the key uthash points at).
+ *
+ * Keeps true: count <= capacity at every return; every statement that leaves (evicted, dropped
+ * by an out-of-memory re-add, or freed) goes to the evict callback exactly once, except those
+ * handed back by take; a statement returned by get is in the cache.
  */
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -17,9 +24,14 @@
 #include "orm/error_internal.h"
 #include "orm/stmt_cache.h"
 
+/* uthash compares a candidate whose folded hash and key length match the probe's with
+ * HASH_KEYCMP. Ours also checks the full 64-bit hash (`hash64`, a variable every function that
+ * finds declares) and takes the same-pointer shortcut; the macro expands in the caller. */
+#define HASH_KEYCMP(stored, probe, n) key_cmp((const char *)(stored), (const char *)(probe), (n), hash64)
+#include "orm/hash.h"
+
 typedef struct entry {
-    struct entry *hnext;       /* bucket chain */
-    struct entry *prev, *next; /* recency list: head is most recent */
+    UT_hash_handle hh;         /* key: sql[0..len); insertion order is recency, oldest first */
     uint64_t hash;
     size_t len;
     const char *src;           /* the caller's text it was put with (compared, never read) */
@@ -28,85 +40,49 @@ typedef struct entry {
 } entry;
 
 struct orm_stmt_cache {
-    entry **buckets;
-    size_t mask;
-    entry *head, *tail;
-    size_t count, capacity;
+    entry *table;              /* uthash head; NULL when empty */
+    size_t capacity;
     uint64_t hits, misses, evictions;
     orm_stmt_evict_cb evict;
     void *userdata;
 };
 
-/* Bucket counts beyond this stop growing with capacity: chains just get longer. */
-#define MAX_BUCKETS ((size_t)1 << 16)
+static int key_cmp(const char *stored, const char *probe, size_t n, uint64_t hash64)
+{
+    const entry *e = (const entry *)(const void *)(stored - offsetof(entry, sql));
+    if (e->hash != hash64 || e->len != n)
+        return 1;
+    return e->src == probe ? 0 : memcmp(stored, probe, n);
+}
+
+/* uthash's hash value is 32 bits: fold the 64 so both halves pick the bucket. */
+static unsigned fold(uint64_t hash) { return (unsigned)(hash ^ (hash >> 32)); }
 
 int orm__stmt_cache_new(orm_stmt_cache **out, size_t capacity, orm_stmt_evict_cb evict,
                         void *userdata)
 {
     *out = NULL;
-    if (capacity == 0)
-        capacity = 1;
-    size_t nb = 8;
-    while (nb < capacity && nb < MAX_BUCKETS)
-        nb <<= 1;
     orm_stmt_cache *c = orm__calloc(1, sizeof *c);
     if (!c)
         return orm__error_nomem("stmt_cache");
-    c->buckets = orm__calloc(nb, sizeof *c->buckets);
-    if (!c->buckets) {
-        orm__free(c);
-        return orm__error_nomem("stmt_cache");
-    }
-    c->mask = nb - 1;
-    c->capacity = capacity;
+    c->capacity = capacity ? capacity : 1;
     c->evict = evict;
     c->userdata = userdata;
     *out = c;
     return ORM_OK;
 }
 
-static entry **slot_of(orm_stmt_cache *c, const char *sql, size_t len, uint64_t hash)
+static inline entry *find(orm_stmt_cache *c, const char *sql, size_t len, uint64_t hash64)
 {
-    entry **pp = &c->buckets[(size_t)(hash ^ (hash >> 29)) & c->mask];
-    for (; *pp; pp = &(*pp)->hnext) {
-        entry *e = *pp;
-        if (e->hash == hash && e->len == len && (e->src == sql || memcmp(e->sql, sql, len) == 0))
-            return pp;
-    }
-    return pp;
+    entry *e = NULL;
+    HASH_FIND_BYHASHVALUE(hh, c->table, sql, (unsigned)len, fold(hash64), e);
+    return e;
 }
 
-static void list_unlink(orm_stmt_cache *c, entry *e)
-{
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        c->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        c->tail = e->prev;
-    e->prev = e->next = NULL;
-}
-
-static void list_push_front(orm_stmt_cache *c, entry *e)
-{
-    e->prev = NULL;
-    e->next = c->head;
-    if (c->head)
-        c->head->prev = e;
-    c->head = e;
-    if (!c->tail)
-        c->tail = e;
-}
-
-/* Remove e from the bucket and the list and free it; returns its statement. */
+/* Remove e from the table and free it; returns its statement. */
 static void *remove_entry(orm_stmt_cache *c, entry *e)
 {
-    entry **pp = slot_of(c, e->sql, e->len, e->hash);
-    *pp = e->hnext;
-    list_unlink(c, e);
-    c->count--;
+    HASH_DELETE(hh, c->table, e);
     void *stmt = e->stmt;
     orm__free(e);
     return stmt;
@@ -116,65 +92,85 @@ void orm__stmt_cache_free(orm_stmt_cache *c)
 {
     if (!c)
         return;
-    entry *e = c->head;
-    while (e) {
-        entry *next = e->next;
+    entry *e, *tmp;
+    HASH_ITER(hh, c->table, e, tmp) {
+        void *stmt = remove_entry(c, e);
         if (c->evict)
-            c->evict(e->stmt, c->userdata);
-        orm__free(e);
-        e = next;
+            c->evict(stmt, c->userdata);
     }
-    orm__free(c->buckets);
     orm__free(c);
+}
+
+/* Out of line, so the hit path (already the newest: a statement repeated back to back) does
+ * not pay for the registers the delete and add need. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int make_newest(orm_stmt_cache *c, entry *e)
+{
+    /* Delete and add again. e is not the only item (it is not the tail), so the delete keeps
+     * the table, and the add puts e back into the bucket it just left, at the same count, so
+     * it does not grow the buckets either: it allocates nothing (test_stmt_cache's
+     * a_hit_never_allocates). Should a uthash release ever allocate here and fail, the
+     * statement leaves the cache and the get is a miss. */
+    int hash_oom = 0;
+    HASH_DELETE(hh, c->table, e);
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, c->table, e->sql, (unsigned)e->len, fold(e->hash), e);
+    if (!hash_oom)
+        return 1;
+    void *stmt = e->stmt;
+    orm__free(e);
+    c->evictions++;
+    if (c->evict)
+        c->evict(stmt, c->userdata);
+    return 0;
 }
 
 void *orm__stmt_cache_get(orm_stmt_cache *c, const char *sql, size_t len, uint64_t hash)
 {
-    entry *e = *slot_of(c, sql, len, hash);
-    if (!e) {
+    entry *e = find(c, sql, len, hash);
+    if (!e || (c->table->hh.tbl->tail != &e->hh && !make_newest(c, e))) {
         c->misses++;
         return NULL;
     }
     c->hits++;
-    if (c->head != e) {
-        list_unlink(c, e);
-        list_push_front(c, e);
-    }
     return e->stmt;
 }
 
 int orm__stmt_cache_put(orm_stmt_cache *c, const char *sql, size_t len, uint64_t hash, void *stmt)
 {
-    entry **pp = slot_of(c, sql, len, hash);
-    if (*pp)
+    if (find(c, sql, len, hash))
         return orm__error_set(ORM_EINVAL, "stmt_cache", "statement already cached");
     entry *e = orm__malloc(sizeof *e + len + 1);
     if (!e)
         return orm__error_nomem("stmt_cache");
+    memset(&e->hh, 0, sizeof e->hh);
     e->hash = hash;
     e->len = len;
     e->src = sql;
     e->stmt = stmt;
     memcpy(e->sql, sql, len);
     e->sql[len] = '\0';
-    /* Evict first, then link: eviction may change the chain pp points into. */
-    while (c->count >= c->capacity && c->tail) {
-        void *old = remove_entry(c, c->tail);
+    /* Add first, so a failed add leaves the cache as it was; then evict from the head of
+     * uthash's insertion order, the least recently used, until count <= capacity. */
+    int hash_oom = 0;
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, c->table, e->sql, (unsigned)len, fold(hash), e);
+    if (hash_oom) {
+        orm__free(e);
+        return orm__error_nomem("stmt_cache");
+    }
+    while (HASH_COUNT(c->table) > c->capacity) {
+        void *old = remove_entry(c, c->table);
         c->evictions++;
         if (c->evict)
             c->evict(old, c->userdata);
     }
-    pp = slot_of(c, sql, len, hash);
-    e->hnext = NULL;
-    *pp = e;
-    list_push_front(c, e);
-    c->count++;
     return ORM_OK;
 }
 
 void *orm__stmt_cache_take(orm_stmt_cache *c, const char *sql, size_t len, uint64_t hash)
 {
-    entry *e = *slot_of(c, sql, len, hash);
+    entry *e = find(c, sql, len, hash);
     return e ? remove_entry(c, e) : NULL;
 }
 
@@ -186,6 +182,6 @@ void orm__stmt_cache_stats_get(const orm_stmt_cache *c, orm_stmt_cache_stats *ou
     out->hits = c->hits;
     out->misses = c->misses;
     out->evictions = c->evictions;
-    out->count = c->count;
+    out->count = HASH_COUNT(c->table);
     out->capacity = c->capacity;
 }

@@ -27,8 +27,10 @@
  * A middleware's return value is what its caller (the next outer layer, or the application)
  * gets; returning next's result unchanged is the pass-through.
  *
- * Cursors. A statement that opens a cursor (every SELECT: orm_get, orm_select_*, orm_raw_get,
- * orm_raw_rows; st->flags has ORM_STMT_CURSOR) returns before its rows are read. The chain
+ * Cursors. A statement that opens a cursor (a SELECT of orm_select_*, orm_raw_get, orm_raw_all,
+ * orm_raw_rows; st->flags has ORM_STMT_CURSOR) returns before its rows are read. orm_get and
+ * orm_get_many are not cursor statements: they carry ORM_STMT_GET, their rows are mapped
+ * before next returns and st->rows says how many were found. The chain
  * runs around the *open*: after next returns, st->rows is -1 (unknown). A middleware that
  * wants the outcome calls orm_stmt_defer(st, cookie) after a successful next; when the cursor
  * is freed (orm_rows_free, which every builder calls), its `close` callback receives the rows
@@ -167,11 +169,9 @@ typedef struct orm_stmt {
     int64_t affected;       /* rows changed; -1 when not known (cursors) */
     int64_t rows;           /* rows returned; -1 when not known (cursors, see "Cursors") */
     int64_t last_id;        /* SQLite: last inserted rowid; else 0 */
-    /* The chain's bookkeeping: do not touch. */
-    const void *chain_;
-    void *terminal_;
-    size_t depth_;
-    unsigned state_;
+    /* The chain's own state for this statement (which layer runs, which called next, the
+     * terminal): an opaque type, reached only through orm_stmt_next / _set_sql / _defer. */
+    struct orm__stmt_run *run_;
 } orm_stmt;
 
 /* The transaction the statement runs in — its session's, or the one its ctx carries on the
@@ -344,7 +344,7 @@ ORM_API int orm_guard_middleware(orm_middleware *out);
 
 /* The per-query opt-out: the next UPDATE or DELETE the guard sees on this thread passes
  * (and consumes the permission). Raw statements also take orm_raw_options.allow_unsafe.
- * When orm_ctx gains fields this becomes a flag on the ctx. */
+ * The permission belongs to the thread, not to an orm_ctx. */
 ORM_API void orm_guard_allow_next(void);
 
 /* ---- tag (sqlcommenter) ---- */

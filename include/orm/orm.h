@@ -17,6 +17,7 @@
 #include "orm/expr.h"
 #include "orm/select.h"
 #include "orm/write.h"
+#include "orm/crud.h"
 #include "orm/tx.h"
 #include "orm/ctx.h"
 #include "orm/middleware.h"

@@ -1,10 +1,5 @@
-/* liborm — INSERT, UPDATE, DELETE builders, and the one-struct shortcuts.
- *
- *     user u = { .name = "ada", .age = 36 };
- *     orm_insert_one(s, NULL, &user_model, &u);        // u.id now holds the new key
- *     u.age = 37;
- *     orm_update_one(s, NULL, &user_model, &u);        // UPDATE ... WHERE id = u.id
- *     orm_delete_one(s, NULL, &user_model, &u);
+/* liborm — INSERT, UPDATE, DELETE builders. The one-struct shortcuts (orm_get,
+ * orm_insert_one, orm_update_one ...) are in crud.h, which this header includes.
  *
  *     orm_update *up = orm_update_new(s, &user_model);
  *     orm_update_set_expr(up, "score", orm_binop(ORM_OP_ADD, orm_col("score"), orm_val(orm_double(1))));
@@ -30,6 +25,7 @@
 #include "orm/expr.h"
 #include "orm/export.h"
 #include "orm/model.h"
+#include "orm/crud.h" /* the one-struct shortcuts were declared here first */
 
 #ifdef __cplusplus
 extern "C" {
@@ -93,36 +89,6 @@ ORM_API int orm_delete_where(orm_delete *q, orm_expr *e);
 ORM_API int orm_delete_by_key(orm_delete *q, const void *obj);
 ORM_API int orm_delete_to_sql(orm_delete *q, const orm_dialect *d, orm_sql *out);
 ORM_API int orm_delete_exec(orm_delete *q, orm_ctx *ctx, int64_t *affected);
-
-/* ---- One struct at a time (the fast paths: their SQL is built once per db and model) ---- */
-
-/* Load the row whose primary key is key[0..npk-1] into out (zeroed or cleared first).
- * ORM_ENOTFOUND when there is none. */
-ORM_API int orm_get(orm_session *s, orm_ctx *ctx, const orm_model *model, void *out,
-                    const orm_value *key);
-/* Read the rows of n keys (keys[i * npk ... ] is key i) into out[0..n-1] (an array of n
- * structs, each zeroed or cleared first), found[i] telling whether key i has a row: in key
- * order, duplicates allowed. With a row cache (row_cache.h): hits from the cache, all misses in one
- * `WHERE pk IN (...)` query per chunk of keys that fits the backend's parameter limit (no
- * singleflight: the misses of one call are one query already), filled into the cache as
- * orm_get's are. Without one: the same queries for every key. On error nothing is returned
- * (the structs are cleared). n 0 is ORM_OK. */
-ORM_API int orm_get_many(orm_session *s, orm_ctx *ctx, const orm_model *model, void *out,
-                         bool *found, const orm_value *keys, size_t n);
-
-/* INSERT every column (ORM_INSERT_ALL); the assigned AUTOINCREMENT key is written back. */
-ORM_API int orm_insert_one(orm_session *s, orm_ctx *ctx, const orm_model *model, void *obj);
-/* UPDATE every non-key column by key. ORM_ENOTFOUND when no row has that key. */
-ORM_API int orm_update_one(orm_session *s, orm_ctx *ctx, const orm_model *model, const void *obj);
-/* Update the given fields of the row with obj's key: fields are field indexes (a generated
- * field enum's constants), in any order, no key column. Like orm_update_one its SQL is
- * rendered once per db, model and field set, then reused. ORM_ENOTFOUND when no row has
- * that key; ORM_EINVAL for a key field or no field; ORM_EUNKNOWN_FIELD for an index past
- * the model's fields. */
-ORM_API int orm_update_fields(orm_session *s, orm_ctx *ctx, const orm_model *model, const void *obj,
-                              const size_t *fields, size_t n);
-/* DELETE by key. ORM_ENOTFOUND when no row has that key. */
-ORM_API int orm_delete_one(orm_session *s, orm_ctx *ctx, const orm_model *model, const void *obj);
 
 #ifdef __cplusplus
 }

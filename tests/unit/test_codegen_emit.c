@@ -469,16 +469,16 @@ END_TEST
  * this compares the process CPU time of n and 4n: about 4x when linear, 16x when quadratic. */
 static double cpu_seconds_to_generate(int tables, int columns)
 {
-    orm__cg_buf b = ORM_CG_BUF_INIT;
+    orm__sbuf b = ORM__CG_SBUF_INIT;
     for (int i = 0; i < tables; i++)
-        orm__cg_buf_printf(&b, "CREATE TABLE t%d (id INTEGER PRIMARY KEY, v TEXT);\n", i);
+        orm__sbuf_printf(&b, "CREATE TABLE t%d (id INTEGER PRIMARY KEY, v TEXT);\n", i);
     if (columns) {
-        orm__cg_buf_puts(&b, "CREATE TABLE big (id INTEGER PRIMARY KEY");
+        orm__sbuf_puts(&b, "CREATE TABLE big (id INTEGER PRIMARY KEY");
         for (int i = 0; i < columns; i++)
-            orm__cg_buf_printf(&b, ", c%d INT", i);
-        orm__cg_buf_puts(&b, ");\n");
+            orm__sbuf_printf(&b, ", c%d INT", i);
+        orm__sbuf_puts(&b, ");\n");
     }
-    char *sql = orm__cg_buf_take(&b);
+    char *sql = orm__sbuf_take(&b);
     ck_assert_ptr_nonnull(sql);
     struct timespec t0, t1;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);

@@ -332,7 +332,22 @@ START_TEST(test_metrics_out_of_memory)
     ck_assert_ok(orm_metrics_middleware(&mw, m));
     use(&mw);
     orm_exec_result res;
-    ck_assert_ok(orm__chain_exec(&chain, NULL, NULL, &q_ins, &res, fake_exec));
+    /* A new series (its node, then uthash's table and buckets) that cannot be allocated loses
+     * that one observation and nothing else: the next statement makes the series. */
+    uint64_t counted = 0;
+    for (long n = 0; n < 5; n++) {
+        orm__alloc_fail_after(n);
+        ck_assert_ok(orm__chain_exec(&chain, NULL, NULL, &q_ins, &res, fake_exec));
+        if (!orm__alloc_failed())
+            counted++;
+        orm__alloc_fail_after(-1);
+    }
+    ck_assert_uint_eq(counted, 2); /* three failures: node, table, buckets */
+    orm_metrics_snapshot first;
+    ck_assert_ok(orm_metrics_snapshot_take(m, &first));
+    ck_assert_uint_eq(first.nseries, 1);
+    ck_assert_uint_eq(first.series[0].statements, counted);
+    orm_metrics_snapshot_free(&first);
     for (long n = 0; n < 10; n++) {
         orm_metrics_snapshot snap;
         orm__alloc_fail_after(n);

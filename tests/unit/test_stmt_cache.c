@@ -105,18 +105,65 @@ END_TEST
 START_TEST(enomem)
 {
     orm_stmt_cache *c;
-    for (long n = 0; n < 2; n++) {
-        orm__alloc_fail_after(n);
-        ck_assert_orm(orm__stmt_cache_new(&c, 4, NULL, NULL), ORM_ENOMEM);
-        ck_assert_ptr_null(c);
-    }
+    orm__alloc_fail_after(0);
+    ck_assert_orm(orm__stmt_cache_new(&c, 4, NULL, NULL), ORM_ENOMEM);
+    ck_assert_ptr_null(c);
     orm__alloc_fail_after(-1);
     ck_assert_ok(orm__stmt_cache_new(&c, 4, NULL, NULL));
+    /* The first put allocates the entry, then uthash's table and its buckets: each failure
+     * leaves the cache empty. */
+    for (long n = 0; n < 3; n++) {
+        orm__alloc_fail_after(n);
+        ck_assert_orm(put(c, "a", 1), ORM_ENOMEM);
+        orm__alloc_fail_after(-1);
+        ck_assert_ptr_null(get(c, "a"));
+        orm_stmt_cache_stats st;
+        orm__stmt_cache_stats_get(c, &st);
+        ck_assert_uint_eq(st.count, 0);
+    }
+    ck_assert_ok(put(c, "a", 1));
+    ck_assert_ok(put(c, "b", 2));
+    /* A full cache that fails to add drops nothing. */
+    ck_assert_ok(put(c, "c", 3));
+    ck_assert_ok(put(c, "d", 4));
     orm__alloc_fail_after(0);
-    ck_assert_orm(put(c, "a", 1), ORM_ENOMEM);
+    ck_assert_orm(put(c, "e", 5), ORM_ENOMEM);
     orm__alloc_fail_after(-1);
-    ck_assert_ptr_null(get(c, "a"));
+    for (int i = 0; i < 4; i++) {
+        char k[2] = { (char)('a' + i), 0 };
+        ck_assert_int_eq((int)(intptr_t)get(c, k), i + 1);
+    }
     orm__stmt_cache_free(c);
+}
+END_TEST
+
+/* A hit on an older statement moves it to the newest place by deleting and adding it again
+ * (uthash's LRU idiom). The add puts it back in the bucket it just left, so it never grows
+ * the table: a hit allocates nothing, whatever the table's shape. All keys share one hash
+ * here, so the one bucket keeps reaching uthash's grow threshold. */
+START_TEST(a_hit_never_allocates)
+{
+    orm_stmt_cache *c;
+    nevicted = 0;
+    ck_assert_ok(orm__stmt_cache_new(&c, 1000, evict_cb, evicted));
+    /* Each text at its own address: the same address, hash and length would be the same
+     * statement (the pointer shortcut). */
+    static char texts[300][8];
+    for (int i = 0; i < 300; i++) {
+        snprintf(texts[i], sizeof texts[i], "S%d", i);
+        ck_assert_ok(orm__stmt_cache_put(c, texts[i], strlen(texts[i]), i % 3 ? 7 : (uint64_t)i,
+                                         (void *)(intptr_t)(i + 1)));
+        int older = i / 2;
+        orm__alloc_fail_after(0);
+        void *st = orm__stmt_cache_get(c, texts[older], strlen(texts[older]),
+                                       older % 3 ? 7 : (uint64_t)older);
+        ck_assert_int_eq(orm__alloc_failed(), 0);
+        orm__alloc_fail_after(-1);
+        ck_assert_int_eq((int)(intptr_t)st, older + 1);
+    }
+    ck_assert_int_eq(nevicted, 0);
+    orm__stmt_cache_free(c);
+    ck_assert_int_eq(nevicted, 300);
 }
 END_TEST
 
@@ -128,6 +175,7 @@ static Suite *stmt_cache_suite(void)
     tcase_add_test(tc, bounded_under_a_stream);
     tcase_add_test(tc, same_hash_different_text);
     tcase_add_test(tc, enomem);
+    tcase_add_test(tc, a_hit_never_allocates);
     suite_add_tcase(s, tc);
     return s;
 }
