@@ -99,19 +99,20 @@ void orm__sql_buf_put_i64(orm_sql_buf *b, int64_t v)
 
 void orm__sql_buf_ident(orm_sql_buf *b, const char *name)
 {
+    const char q = b->d->ident_quote; /* doubled inside the name */
     size_t n = strlen(name), quotes = 0;
     for (size_t i = 0; i < n; i++)
-        quotes += name[i] == '"';
+        quotes += name[i] == q;
     if (!grow(b, n + quotes + 2))
         return;
     char *p = b->s + b->len;
-    *p++ = '"';
+    *p++ = q;
     for (size_t i = 0; i < n; i++) {
-        if (name[i] == '"')
-            *p++ = '"';
+        if (name[i] == q)
+            *p++ = q;
         *p++ = name[i];
     }
-    *p++ = '"';
+    *p++ = q;
     *p = '\0';
     b->len = (size_t)(p - b->s);
 }

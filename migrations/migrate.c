@@ -25,6 +25,7 @@
 #include "orm/alloc.h"
 #include "orm/ctx.h"
 #include "orm/raw.h"
+#include "orm/sys/driver.h"
 #include "orm/tx.h"
 #include "orm/txn.h"
 
@@ -88,7 +89,7 @@ static int open_common(orm_migrator **out, orm_db *db, const orm_migrate_options
         return rc;
     }
     m->db = db;
-    m->pg = strcmp(orm_db_backend(db), "postgres") == 0;
+    m->pg = orm_db_driver(db)->dialect->lexer == ORM_SQL_LEXER_POSTGRES;
     m->list = list;
     m->n = n;
     m->lock_timeout_ms = o.lock_timeout_ms > 0 ? o.lock_timeout_ms : 60000;

@@ -55,6 +55,7 @@
 #include "orm/alloc.h"
 #include "orm/ctx_internal.h"
 #include "orm/driver.h"
+#include "orm/query.h"
 #include "orm/error_internal.h"
 #include "orm/feed.h"
 #include "orm/pg_cancel.h"
@@ -785,15 +786,9 @@ static int simple(orm_conn *c, orm_ctx *ctx, orm_query_kind kind, const char *sq
 
 static int pg_begin(orm_conn *c, orm_ctx *ctx, const orm_tx_options *opts)
 {
-    static const char *levels[] = { "", " ISOLATION LEVEL READ UNCOMMITTED",
-                                    " ISOLATION LEVEL READ COMMITTED",
-                                    " ISOLATION LEVEL REPEATABLE READ",
-                                    " ISOLATION LEVEL SERIALIZABLE" };
     char sql[96];
-    int iso = opts ? (int)opts->isolation : 0;
-    if (iso < 0 || iso > 4)
-        return orm__error_set(ORM_EINVAL, MODULE, "begin: unknown isolation level %d", iso);
-    snprintf(sql, sizeof sql, "BEGIN%s%s", levels[iso], opts && opts->read_only ? " READ ONLY" : "");
+    if (!orm__pg_begin_sql(opts, sql, sizeof sql))
+        return orm__error_set(ORM_EINVAL, MODULE, "begin: unknown isolation level %d", (int)opts->isolation);
     return simple(c, ctx, ORM_QUERY_BEGIN, sql, NULL);
 }
 
@@ -964,7 +959,9 @@ void orm__pg_conn_stmt_stats(orm_conn *c, size_t *count, uint64_t *hits, uint64_
 }
 
 const orm_driver orm__driver_postgres = {
+    .version = ORM_DRIVER_VERSION,
     .name = "postgres",
+    .trace_name = "postgresql",
     .accepts = pg_accepts,
     .open = pg_open,
     .close = pg_close,
@@ -979,6 +976,13 @@ const orm_driver orm__driver_postgres = {
     .begin = pg_begin,
     .commit = pg_commit,
     .rollback = pg_rollback,
-    .max_params = 65535,
+    .begin_sql = orm__pg_begin_sql,
+    .map_row = NULL,
+    .dialect = &orm__dialect_postgres,
+    .pool_defaults = orm__pg_pool_defaults,
+    .alive = orm__pg_conn_alive,
+    .reset = orm__pg_conn_reset,
+    .columns = &orm__pg_columns,
+    .migrate = &orm__pg_migrate,
     .feed = &orm__pg_feed,
 };

@@ -29,6 +29,7 @@
 #include "orm/alloc.h"
 #include "orm/ctx_internal.h"
 #include "orm/driver.h"
+#include "orm/query.h"
 #include "orm/driver_sqlite.h"
 #include "orm/error_internal.h"
 #include "orm/mapper.h"
@@ -751,11 +752,7 @@ static int sqlite_begin(orm_conn *c, orm_ctx *ctx, const orm_tx_options *opts)
     int rc = ctx_gate(ctx, "begin");
     if (rc != ORM_OK)
         return rc;
-    const char *sql = "BEGIN DEFERRED";
-    if (opts && opts->sqlite_begin == ORM_SQLITE_IMMEDIATE)
-        sql = "BEGIN IMMEDIATE";
-    else if (opts && opts->sqlite_begin == ORM_SQLITE_EXCLUSIVE)
-        sql = "BEGIN EXCLUSIVE";
+    const char *sql = orm__sqlite_begin_sql(opts, NULL, 0); /* one text for the driver and the chain */
     if (opts && opts->read_only) {
         rc = run_simple(c, NULL, "PRAGMA query_only=ON");
         if (rc != ORM_OK)
@@ -826,8 +823,13 @@ int orm__sqlite_conn_watch(orm_conn *c, orm__feed_cell *cell)
     return c->watch ? ORM_OK : orm__sqlite_feed_watch(&c->watch, c->db, cell);
 }
 
+/* The pool's reset: nothing may stay open between users (a failed COMMIT, a tx never ended). */
+static int sqlite_reset(orm_conn *c) { return sqlite_rollback(c, NULL); }
+
 const orm_driver orm__driver_sqlite = {
+    .version = ORM_DRIVER_VERSION,
     .name = "sqlite",
+    .trace_name = "sqlite",
     .accepts = sqlite_accepts,
     .open = sqlite_open,
     .close = sqlite_close,
@@ -842,6 +844,13 @@ const orm_driver orm__driver_sqlite = {
     .begin = sqlite_begin,
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,
-    .max_params = 32766,
+    .begin_sql = orm__sqlite_begin_sql,
+    .map_row = orm__sqlite_map_row,
+    .dialect = &orm__dialect_sqlite,
+    .pool_defaults = orm__sqlite_pool_defaults,
+    .alive = NULL,
+    .reset = sqlite_reset,
+    .columns = &orm__sqlite_columns,
+    .migrate = &orm__sqlite_migrate,
     .feed = &orm__sqlite_feed,
 };

@@ -33,4 +33,15 @@ char *orm__sqlite_dsn_path(const char *dsn);
 /* driver_sqlite.c: hook c (its sqlite3 handle) to cell. */
 int orm__sqlite_conn_watch(orm_conn *c, orm__feed_cell *cell);
 
+/* The driver's row mapper (orm_driver.map_row): reads each column once in the type its field
+ * wants and hands anything unusual (NULL, conversions, errors) to orm__map_value. */
+int orm__sqlite_map_row(orm_cursor *cur, const orm_model *m, const size_t *fields, size_t ncols,
+                        void *obj);
+
+/* The facts (orm/driver/sqlite/facts.c). */
+const char *orm__sqlite_begin_sql(const orm_tx_options *opts, char *buf, size_t n);
+void orm__sqlite_pool_defaults(const char *dsn, orm_driver_pool *out);
+extern const orm_driver_columns orm__sqlite_columns;
+extern const orm_driver_migrate orm__sqlite_migrate;
+
 #endif

@@ -10,6 +10,9 @@ set(ORM_CORE_SOURCES
   orm/rows.c
   orm/mapper.c
   orm/stmt_cache.c
+  orm/driver/registry.c
+  orm/driver/sqlite/facts.c
+  orm/driver/postgres/facts.c
   orm/driver_sqlite.c
   orm/driver_sqlite_feed.c
   orm/feed.c
