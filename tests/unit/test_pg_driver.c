@@ -16,8 +16,8 @@
 #include "orm/alloc.h"
 #include "orm/driver.h"
 #include "orm/orm.h"
-#include "orm/pg_conn.h"
-#include "orm/pg_internal.h"
+#include "orm/driver/postgres/conn.h"
+#include "orm/driver/postgres/pg.h"
 #include "testutil.h"
 
 static const orm_driver *drv = &orm__driver_postgres;

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "orm/driver.h"
-#include "orm/pg_conn.h"
+#include "orm/driver/postgres/conn.h"
 #include "orm/raw.h"
 #include "orm/rows.h"
 

@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 #include "orm/driver.h"
-#include "orm/driver_sqlite.h"
+#include "orm/driver/sqlite/sqlite.h"
 
 const orm_dialect orm__dialect_sqlite = {
     .name = "sqlite",

@@ -30,7 +30,7 @@
 #include "orm/ctx_internal.h"
 #include "orm/driver.h"
 #include "orm/query.h"
-#include "orm/driver_sqlite.h"
+#include "orm/driver/sqlite/sqlite.h"
 #include "orm/error_internal.h"
 #include "orm/mapper.h"
 #include "orm/rows_internal.h"
@@ -53,7 +53,7 @@ struct orm_conn {
     int query_only; /* PRAGMA query_only was turned on by begin */
     orm_ctx *ctx;   /* the ctx the progress handler watches, or NULL (handler off) */
     int busy_ms;    /* how long busy_cb waits on a locked database */
-    orm__sqlite_watch *watch; /* the change feed's hooks (driver_sqlite_feed.c), or NULL */
+    orm__sqlite_watch *watch; /* the change feed's hooks (feed.c), or NULL */
 };
 
 /* After a statement that may have ended a transaction: the change feed reports its rows. */
