@@ -169,6 +169,10 @@ typedef struct orm_driver_migrate {
     int (*lock)(orm_session *s, orm_ctx *ctx, int64_t key, int64_t wait_ms, const char *what);
     /* With lock: take key if it is free, without waiting; *taken 1 or 0. */
     int (*try_lock)(orm_session *s, orm_ctx *ctx, int64_t key, int *taken);
+    /* With lock, optional: run in the transaction that holds the running-migration marker
+     * for as long as a no-transaction migration runs, after lock took it (PostgreSQL: no
+     * idle-in-transaction timeout may end it). */
+    const char *hold_sql;
     /* The state table, orm_schema_migrations, in the dialect's placeholder style: */
     const char *create_sql;       /* CREATE TABLE IF NOT EXISTS, no parameters */
     const char *select_sql;       /* version, name, checksum, applied_at as text, duration_ms,

@@ -126,6 +126,11 @@ const orm_driver_migrate orm__pg_migrate = {
     .begin_mode = 0,
     .lock = pg_mig_lock,
     .try_lock = pg_mig_try_lock,
+    /* A utility statement last: it replaces the portal of the lock's SELECT, whose snapshot
+     * would otherwise stay registered (backend xmin set) and make CREATE INDEX CONCURRENTLY
+     * wait for this transaction, which waits for it. And a server-side
+     * idle_in_transaction_session_timeout must not end the marker while the migration runs. */
+    .hold_sql = "SET LOCAL idle_in_transaction_session_timeout = 0",
     .create_sql = "CREATE TABLE IF NOT EXISTS orm_schema_migrations ("
                   "version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, "
                   "applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), "

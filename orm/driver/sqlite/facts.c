@@ -53,6 +53,7 @@ const orm_driver_migrate orm__sqlite_migrate = {
     .begin_mode = ORM_SQLITE_IMMEDIATE, /* the write lock, taken at BEGIN, held to the end */
     .lock = NULL,
     .try_lock = NULL,
+    .hold_sql = NULL,
     .create_sql = "CREATE TABLE IF NOT EXISTS orm_schema_migrations ("
                   "version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, "
                   "applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, "
