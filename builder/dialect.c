@@ -22,6 +22,8 @@ const char *orm_dialect_name(const orm_dialect *d) { return d ? d->name : "unkno
 
 const orm_dialect *orm__dialect_for_db(orm_db *db) { return orm_db_driver(db)->dialect; }
 
+const orm_dialect *orm_db_dialect(const orm_db *db) { return db ? orm_db_driver(db)->dialect : NULL; }
+
 void orm_sql_clear(orm_sql *sql)
 {
     if (!sql)
