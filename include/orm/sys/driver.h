@@ -124,10 +124,9 @@ struct orm_dialect {
     /* The server may read a backslash in '..' as an escape (PostgreSQL with
      * standard_conforming_strings off): the guard reads a statement both ways. */
     int backslash_strings;
-    /* How the builders write a timestamp into SQL text: always bound, never a literal; this
-     * says how the value travels (1: the driver's native timestamp type; 0: ISO-8601 text,
-     * see orm/value.h). */
-    int native_timestamps;
+    /* Timestamps (and every other value) are never literals in the SQL the builders write:
+     * they are bound, and the driver's codec chooses the wire form (SQLite: ISO-8601 text;
+     * PostgreSQL: its timestamp type), so the dialect has no timestamp literal. */
 };
 
 /* ---- the other facts ---- */

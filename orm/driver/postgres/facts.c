@@ -27,7 +27,6 @@ const orm_dialect orm__dialect_postgres = {
     .sequential_rowids = 0,
     .lexer = ORM_SQL_LEXER_POSTGRES,
     .backslash_strings = 1,      /* a session may turn standard_conforming_strings off */
-    .native_timestamps = 1,
 };
 
 /* NULL for an isolation level outside orm_isolation (the driver's begin reports it). */

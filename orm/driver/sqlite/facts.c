@@ -22,7 +22,6 @@ const orm_dialect orm__dialect_sqlite = {
     .sequential_rowids = 1,
     .lexer = ORM_SQL_LEXER_SQLITE,
     .backslash_strings = 0,
-    .native_timestamps = 0,      /* ISO-8601 text */
 };
 
 /* opts->begin_mode is an orm_sqlite_begin; anything else is a plain BEGIN (SQLite's
