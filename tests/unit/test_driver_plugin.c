@@ -10,6 +10,7 @@
 
 #include "orm/orm.h"
 #include "orm/sys/driver.h"
+#include "builder_models.h"
 #include "record.h"
 #include "testutil.h"
 
@@ -138,6 +139,77 @@ START_TEST(test_recorder_answers_through_sqlite)
 }
 END_TEST
 
+/* A driver that is SQLite's with a dialect of its own: identifiers in backquotes (SQLite reads
+ * them too) and no upsert. The builders must render by it, not by a default. */
+static orm_dialect bq_dialect;
+static orm_driver bq_driver;
+
+static int bq_accepts(const char *dsn) { return strncmp(dsn, "bq:", 3) == 0; }
+
+static int bq_open(orm_conn **out, const char *dsn, const orm_db_options *opts, int64_t deadline_us)
+{
+    (void)dsn; /* always a private in-memory database */
+    return orm_driver_find("sqlite")->open(out, "sqlite::memory:", opts, deadline_us);
+}
+
+static void bq_pool_defaults(const char *dsn, orm_driver_pool *out)
+{
+    (void)dsn;
+    out->max_open = 1;
+    out->single = 1;
+    out->park_hot = 0;
+}
+
+START_TEST(test_builders_render_by_the_drivers_dialect)
+{
+    if (!orm_driver_find("bq")) {
+        bq_dialect = *orm_dialect_sqlite();
+        bq_dialect.name = "bq";
+        bq_dialect.ident_quote = '`';
+        bq_dialect.upsert = ORM_UPSERT_NONE;
+        bq_driver = *orm_driver_find("sqlite");
+        bq_driver.name = "bq";
+        bq_driver.accepts = bq_accepts;
+        bq_driver.open = bq_open;
+        bq_driver.pool_defaults = bq_pool_defaults;
+        bq_driver.dialect = &bq_dialect;
+        bq_driver.feed = NULL;
+        ck_assert_ok(orm_driver_register(&bq_driver));
+    }
+    orm_db *db = NULL;
+    ck_assert_ok(orm_db_open(&db, "bq:", NULL));
+    ck_assert_str_eq(orm_dialect_name(orm_db_dialect(db)), "bq");
+    ck_assert_ok(orm_db_register(db, &b_user_model));
+    orm_session *s = orm_db_session(db);
+    ck_assert_ok(orm_exec_sql(s, NULL, "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                                       "email TEXT, age INTEGER, score REAL NOT NULL)"));
+    orm_select *q = orm_select_new(s, &b_user_model);
+    orm_sql sql = ORM_SQL_INIT;
+    ck_assert_ok(orm_select_to_sql(q, NULL, &sql));
+    ck_assert_ptr_nonnull(strstr(sql.text, "FROM `users`"));
+    ck_assert_ptr_null(strchr(sql.text, '"'));
+    orm_sql_clear(&sql);
+    orm_select_free(q);
+
+    b_user u = { 0, "ada", NULL, 0, false, 1.5 };
+    ck_assert_ok(orm_insert_one(s, NULL, &b_user_model, &u)); /* runs, backquoted, on SQLite */
+    ck_assert_int_eq(u.id, 1);
+    b_user got = { 0 };
+    orm_value key = orm_int(1);
+    ck_assert_ok(orm_get(s, NULL, &b_user_model, &got, &key));
+    ck_assert_str_eq(got.name, "ada");
+    orm_model_clear(&b_user_model, &got);
+
+    orm_insert *ins = orm_insert_new(s, &b_user_model);
+    ck_assert_ok(orm_insert_add(ins, &u));
+    ck_assert_int_eq(orm_insert_on_conflict(ins, (const char *[]){ "id" }, 1, ORM_CONFLICT_NOTHING, NULL, 0),
+                     ORM_EUNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "bq has no ON CONFLICT upsert"));
+    orm_insert_free(ins);
+    orm_db_close(db);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("driver_plugin");
@@ -147,6 +219,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_driver_error_set);
     tcase_add_test(tc, test_unknown_dsn_before_registration);
     tcase_add_test(tc, test_recorder_answers_through_sqlite);
+    tcase_add_test(tc, test_builders_render_by_the_drivers_dialect);
     suite_add_tcase(s, tc);
     return s;
 }
