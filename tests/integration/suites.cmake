@@ -82,7 +82,8 @@ if(ORM_WITH_POSTGRES)
 endif()
 # The row cache's randomized coherence test (threads: tsan label).
 orm_it_suite(test_integration_row_cache_race integration/test_row_cache_race_it.c)
-set_tests_properties(test_integration_row_cache_race_sqlite PROPERTIES LABELS "tsan")
+set_tests_properties(test_integration_row_cache_race_sqlite test_integration_row_cache_race_record
+                     PROPERTIES LABELS "tsan")
 if(ORM_WITH_POSTGRES)
   set_tests_properties(test_integration_row_cache_race_postgres PROPERTIES LABELS "tsan")
 endif()
@@ -91,7 +92,7 @@ if(ORM_WITH_POSTGRES)
 endif()
 # The db's connection pool through the public API (8 threads x 2,000 queries: tsan label).
 orm_it_suite(test_integration_pool integration/test_pool_it.c)
-set_tests_properties(test_integration_pool_sqlite PROPERTIES LABELS "tsan")
+set_tests_properties(test_integration_pool_sqlite test_integration_pool_record PROPERTIES LABELS "tsan")
 if(ORM_WITH_POSTGRES)
   set_tests_properties(test_integration_pool_postgres PROPERTIES LABELS "tsan")
 endif()
