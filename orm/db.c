@@ -15,9 +15,9 @@
  *  - one connection is opened by orm_db_open, so a DSN that cannot be reached fails there.
  *  - the driver says everything backend-specific (orm/sys/driver.h): which DSN it takes, the
  *    pool's defaults, the alive check and the reset between users.
- *  - fast path (a driver's park_hot: SQLite): the pool's lock, clock reads and bookkeeping cost more than a cached
- *    point query, so one released connection may be parked in `hot` (one atomic exchange to
- *    take, one CAS to park) instead of going back to the pool. It is never parked while a
+ *  - fast path (a driver's park_hot: SQLite): the pool's lock, clock reads and bookkeeping
+ *    cost more than a cached point query, so one released connection may be parked in `hot`
+ *    (one atomic exchange to take, one CAS to park) instead of going back to the pool. It is never parked while a
  *    caller is inside the pool (`in_pool`), and a parker that sees one arrive afterwards takes
  *    it back to the pool: both sides use sequentially consistent operations, so either the
  *    arriving caller's exchange finds the parked connection or the parker sees the caller.
