@@ -13,7 +13,8 @@
  *   - an optional fast row mapper;
  *   - the drift check's column introspection (orm_db_check_models);
  *   - the migrator's lock and state-table SQL;
- *   - the name that traces report (OpenTelemetry's db.system).
+ *   - the name that traces report (OpenTelemetry's db.system);
+ *   - the change feed for the row cache's coherence (built-in drivers only, for now).
  * Nothing outside the drivers names a backend: the library asks the driver.
  *
  * Cancellation: a driver watches the ctx it is given (orm_ctx_err) while a statement runs and
