@@ -21,6 +21,9 @@ void *orm__sqlite_handle(orm_conn *c);
  * ":memory:" is a file. (orm/driver/sqlite/dsn.c) */
 int orm__sqlite_dsn_private(const char *dsn);
 
+/* The driver's change feed (feed.c). */
+extern const orm__feed_ops orm__sqlite_feed;
+
 /* The change feed's connection hooks (orm/driver/sqlite/feed.c). */
 typedef struct orm__sqlite_watch orm__sqlite_watch;
 int orm__sqlite_feed_watch(orm__sqlite_watch **out, struct sqlite3 *db, orm__feed_cell *cell);
