@@ -167,6 +167,8 @@ int orm_insert_on_conflict(orm_insert *q, const char *const *conflict_fields, si
         return rc;
     if (action != ORM_CONFLICT_NOTHING && action != ORM_CONFLICT_UPDATE)
         return orm__bstate_fail(&q->b.st, ORM_EINVAL, "orm_insert_on_conflict: unknown action %d", (int)action);
+    if (q->b.d->upsert != ORM_UPSERT_ON_CONFLICT) /* the one upsert form render_conflict writes */
+        return orm__bstate_fail(&q->b.st, ORM_EUNSUPPORTED, "%s has no ON CONFLICT upsert", q->b.d->name);
     if (action == ORM_CONFLICT_UPDATE && n == 0)
         return orm__bstate_fail(&q->b.st, ORM_EINVAL, "ON CONFLICT DO UPDATE needs conflict fields");
     size_t *cf, *uf;

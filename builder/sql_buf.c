@@ -89,19 +89,20 @@ void orm__sql_buf_putc(orm_sql_buf *b, char c) { orm__sql_buf_putn(b, &c, 1); }
 
 void orm__sql_buf_ident(orm_sql_buf *b, const char *name)
 {
+    const char q = b->d->ident_quote; /* doubled inside the name */
     size_t n = strlen(name), quotes = 0;
     for (size_t i = 0; i < n; i++)
-        quotes += name[i] == '"';
+        quotes += name[i] == q;
     if (!grow(b, n + quotes + 2))
         return;
     char *p = b->text.p + b->text.len;
-    *p++ = '"';
+    *p++ = q;
     for (size_t i = 0; i < n; i++) {
-        if (name[i] == '"')
-            *p++ = '"';
+        if (name[i] == q)
+            *p++ = q;
         *p++ = name[i];
     }
-    *p++ = '"';
+    *p++ = q;
     *p = '\0';
     b->text.len = (size_t)(p - b->text.p);
 }

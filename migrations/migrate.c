@@ -3,8 +3,9 @@
  *
  * What it keeps true:
  *   - a step (apply or revert one migration, or force / baseline / a read) is one
- *     transaction that first takes the migration lock (pg_advisory_xact_lock on LOCK_KEY
- *     under a lock_timeout on PostgreSQL; BEGIN IMMEDIATE on SQLite) and then reads the state
+ *     transaction that first takes the migration lock, as the driver says
+ *     (orm_driver_migrate: a lock call on LOCK_KEY — PostgreSQL's pg_advisory_xact_lock under a
+ *     lock_timeout — or a BEGIN mode — SQLite's IMMEDIATE) and then reads the state
  *     table again, so what it decides to do is decided under the lock: two processes
  *     migrating at once apply each migration exactly once;
  *   - a transactional migration's statements and its record commit together or not at all:
@@ -25,6 +26,7 @@
 #include "orm/alloc.h"
 #include "orm/ctx.h"
 #include "orm/raw.h"
+#include "orm/sys/driver.h"
 #include "orm/tx.h"
 #include "orm/txn.h"
 
@@ -39,7 +41,9 @@
 
 struct orm_migrator {
     orm_db *db;
-    int pg;
+    const orm_driver_migrate *mg; /* the driver's lock and state-table SQL */
+    const char *(*begin_sql)(const orm_tx_options *, char *, size_t); /* for messages */
+    orm_sql_lexer lexer;          /* how the server reads the files' text (splitting) */
     orm__mig *list;
     size_t n;
     int lock_timeout_ms;
@@ -80,6 +84,9 @@ static int open_common(orm_migrator **out, orm_db *db, const orm_migrate_options
                             opts->version, ORM_MIGRATE_OPTIONS_VERSION);
     else if (opts) /* only the fields the caller's version has; the rest keep the defaults */
         memcpy(&o, opts, options_size(opts->version));
+    const orm_driver *drv = orm_db_driver(db);
+    if (rc == ORM_OK && drv && !drv->migrate)
+        rc = orm__error_set(ORM_EUNSUPPORTED, "migrate", "the %s driver has no migration support", drv->name);
     orm_migrator *m = rc == ORM_OK ? orm__calloc(1, sizeof *m) : NULL;
     if (rc == ORM_OK && !m)
         rc = orm__error_nomem("migrate");
@@ -88,7 +95,9 @@ static int open_common(orm_migrator **out, orm_db *db, const orm_migrate_options
         return rc;
     }
     m->db = db;
-    m->pg = strcmp(orm_db_backend(db), "postgres") == 0;
+    m->mg = drv->migrate;
+    m->begin_sql = drv->begin_sql;
+    m->lexer = drv->dialect->lexer;
     m->list = list;
     m->n = n;
     m->lock_timeout_ms = o.lock_timeout_ms > 0 ? o.lock_timeout_ms : 60000;
@@ -170,22 +179,6 @@ static void step_end(step *st)
     memset(st, 0, sizeof *st);
 }
 
-static int one_row(orm_session *s, orm_ctx *ctx, const char *sql, const orm_value *args,
-                   size_t nargs, char *out, size_t outsz)
-{
-    orm_rows *r;
-    int rc = orm_raw_rows(s, ctx, sql, args, nargs, &r);
-    if (rc != ORM_OK)
-        return rc;
-    rc = orm_rows_next(r);
-    if (rc == 1 && out) {
-        const char *t = orm_rows_text(r, 0, NULL);
-        snprintf(out, outsz, "%s", t ? t : "");
-    }
-    orm_rows_free(r);
-    return rc < 0 ? rc : ORM_OK;
-}
-
 /* How long a wait may last: lock_timeout_ms, or what is left of the ctx's deadline when
  * sooner (at least 1 ms, so an expired deadline still gives a definite timeout). */
 static int64_t wait_budget_ms(const orm_migrator *m, orm_ctx *ctx)
@@ -196,40 +189,6 @@ static int64_t wait_budget_ms(const orm_migrator *m, orm_ctx *ctx)
         wait_ms = left < 1 ? 1 : left < wait_ms ? left : wait_ms;
     }
     return wait_ms;
-}
-
-/* Take the transaction-level advisory lock key on s, waiting at most wait_ms. */
-static int pg_lock_key(orm_session *s, orm_ctx *ctx, int64_t wait_ms, int64_t key, const char *what)
-{
-    /* lock_timeout bounds the wait for the advisory lock; the session's own setting is put
-     * back afterwards so the migration's statements wait as the operator configured. */
-    char saved[64], limit[32];
-    snprintf(limit, sizeof limit, "%lldms", (long long)wait_ms);
-    orm_value a_limit[] = { orm_text(limit) };
-    orm_value a_key[] = { orm_int(key) };
-    int rc = one_row(s, ctx, "SELECT current_setting('lock_timeout')", NULL, 0, saved,
-                     sizeof saved);
-    if (rc == ORM_OK)
-        rc = one_row(s, ctx, "SELECT set_config('lock_timeout', $1, true)", a_limit, 1, NULL, 0);
-    if (rc == ORM_OK) {
-        rc = one_row(s, ctx, "SELECT pg_advisory_xact_lock($1)", a_key, 1, NULL, 0);
-        if (rc != ORM_OK) {
-            int code = strcmp(orm_error_last()->sqlstate, "55P03") == 0 ? ORM_ETIMEOUT : rc;
-            char prefix[128];
-            snprintf(prefix, sizeof prefix, "%s (pg_advisory_xact_lock) not taken within %lld ms",
-                     what, (long long)wait_ms);
-            return wrap_error(code, prefix);
-        }
-    }
-    orm_value a_saved[] = { orm_text(saved) };
-    if (rc == ORM_OK)
-        rc = one_row(s, ctx, "SELECT set_config('lock_timeout', $1, true)", a_saved, 1, NULL, 0);
-    return rc;
-}
-
-static int pg_lock(orm_migrator *m, step *st, orm_ctx *ctx)
-{
-    return pg_lock_key(st->s, ctx, wait_budget_ms(m, ctx), LOCK_KEY, "migration lock");
 }
 
 static int step_begin(orm_migrator *m, orm_ctx *ctx, step *st)
@@ -245,17 +204,21 @@ static int step_begin(orm_migrator *m, orm_ctx *ctx, step *st)
                               "each step in a transaction of their own (a savepoint of the "
                               "caller's would not hold the lock); pass a ctx without it");
     orm_tx_options to = ORM_TX_OPTIONS_INIT;
-    to.sqlite_begin = ORM_SQLITE_IMMEDIATE; /* the write lock, taken now, held to the end */
+    to.begin_mode = m->mg->begin_mode; /* SQLite: the write lock, taken now, held to the end */
     rc = orm_tx_begin(&st->tx, m->db, ctx, &to);
-    if (rc != ORM_OK)
-        return wrap_error(rc, m->pg ? "migration step (BEGIN)" : "migration lock (BEGIN IMMEDIATE)");
+    if (rc != ORM_OK) { /* "migration lock (BEGIN IMMEDIATE)", "migration step (BEGIN)" */
+        char buf[96], what[128];
+        const char *begin = m->begin_sql(&to, buf, sizeof buf);
+        snprintf(what, sizeof what, "migration %s (%s)", m->mg->lock ? "step" : "lock", begin ? begin : "BEGIN");
+        return wrap_error(rc, what);
+    }
     st->s = orm_tx_session(st->tx);
-    if (m->pg)
-        rc = pg_lock(m, st, ctx);
+    if (m->mg->lock)
+        rc = m->mg->lock(st->s, ctx, LOCK_KEY, wait_budget_ms(m, ctx), "migration lock");
     if (rc == ORM_OK)
-        rc = orm__mig_state_create(st->s, ctx, m->pg);
+        rc = orm__mig_state_create(st->s, ctx, m->mg);
     if (rc == ORM_OK)
-        rc = orm__mig_state_read(st->s, ctx, m->pg, &st->rows, &st->nrows);
+        rc = orm__mig_state_read(st->s, ctx, m->mg, &st->rows, &st->nrows);
     if (rc != ORM_OK)
         step_end(st);
     return rc;
@@ -334,7 +297,7 @@ static int run_script(orm_migrator *m, orm_session *s, orm_ctx *ctx, const char 
 {
     orm__mig_stmt *stmts;
     size_t n;
-    int rc = orm__mig_split(text, m->pg ? ORM__SPLIT_POSTGRES : ORM__SPLIT_SQLITE, file, &stmts, &n);
+    int rc = orm__mig_split(text, m->lexer == ORM_SQL_LEXER_POSTGRES ? ORM__SPLIT_POSTGRES : ORM__SPLIT_SQLITE, file, &stmts, &n);
     for (size_t i = 0; rc == ORM_OK && i < n; i++) {
         char *sql = orm__strndup(text + stmts[i].off, stmts[i].len);
         if (!sql) {
@@ -347,7 +310,7 @@ static int run_script(orm_migrator *m, orm_session *s, orm_ctx *ctx, const char 
              * (a character position on PostgreSQL: count UTF-8 lead bytes). */
             int line = stmts[i].line;
             const int pos = orm_error_last()->position;
-            const int chars = m->pg;
+            const int chars = m->mg->position_chars;
             for (int k = 0, c = 0; pos > 0 && sql[k]; k++) {
                 if (!chars || ((unsigned char)sql[k] & 0xC0) != 0x80)
                     if (++c >= pos)
@@ -366,15 +329,15 @@ static int run_script(orm_migrator *m, orm_session *s, orm_ctx *ctx, const char 
 
 /* ---- apply / revert one migration ---- */
 
-/* PostgreSQL: open the transaction that holds RUN_KEY while a no-transaction migration runs
- * (see RUN_KEY). READ COMMITTED, so idle it holds no snapshot that CREATE INDEX
- * CONCURRENTLY would wait for. It needs a second connection while the step's is open.
- * SQLite: *hold NULL — no lock can outlive the statements there, so a dirty row always
- * reads as failed. */
+/* With a driver lock (PostgreSQL): open the transaction that holds RUN_KEY while a
+ * no-transaction migration runs (see RUN_KEY). READ COMMITTED, so idle it holds no snapshot
+ * that CREATE INDEX CONCURRENTLY would wait for. It needs a second connection while the
+ * step's is open. Without one (SQLite): *hold NULL — no lock can outlive the statements
+ * there, so a dirty row always reads as failed. */
 static int hold_running(orm_migrator *m, orm_ctx *ctx, orm_tx **hold)
 {
     *hold = NULL;
-    if (!m->pg)
+    if (!m->mg->lock)
         return ORM_OK;
     orm_tx_options to = ORM_TX_OPTIONS_INIT;
     to.isolation = ORM_ISOLATION_READ_COMMITTED;
@@ -387,29 +350,13 @@ static int hold_running(orm_migrator *m, orm_ctx *ctx, orm_tx **hold)
     if (rc != ORM_OK)
         return wrap_error(rc, "no-transaction migration: the connection holding the running "
                               "marker (a second connection; max_open must be >= 2)");
-    rc = pg_lock_key(orm_tx_session(*hold), NULL, wait_ms, RUN_KEY, "running-migration marker");
-    /* A utility statement last: it replaces the portal of the lock's SELECT, whose snapshot
-     * would otherwise stay registered (backend xmin set) and make CREATE INDEX CONCURRENTLY
-     * wait for this transaction, which waits for it. And a server-side
-     * idle_in_transaction_session_timeout must not end the marker while the migration runs. */
-    if (rc == ORM_OK)
-        rc = orm_exec_sql(orm_tx_session(*hold), NULL, "SET LOCAL idle_in_transaction_session_timeout = 0");
+    rc = m->mg->lock(orm_tx_session(*hold), NULL, RUN_KEY, wait_ms, "running-migration marker");
+    if (rc == ORM_OK && m->mg->hold_sql)
+        rc = orm_exec_sql(orm_tx_session(*hold), NULL, m->mg->hold_sql);
     if (rc != ORM_OK) {
         orm_tx_free(*hold);
         *hold = NULL;
     }
-    return rc;
-}
-
-/* Under the migration lock, with a dirty row present: whether another process is running
- * that no-transaction migration now (it holds RUN_KEY). PostgreSQL only. */
-static int pg_running_elsewhere(orm_session *s, orm_ctx *ctx, int *running)
-{
-    char got[8] = "";
-    orm_value a_key[] = { orm_int(RUN_KEY) };
-    int rc = one_row(s, ctx, "SELECT CASE WHEN pg_try_advisory_xact_lock($1) THEN 1 ELSE 0 END",
-                     a_key, 1, got, sizeof got);
-    *running = rc == ORM_OK && strcmp(got, "0") == 0;
     return rc;
 }
 
@@ -421,7 +368,7 @@ static int apply(orm_migrator *m, orm_ctx *ctx, step *st, const orm__mig *g)
     if (!orm__mig_no_tx(g->up)) {
         rc = run_script(m, st->s, ctx, g->up, g->up_file);
         if (rc == ORM_OK)
-            rc = orm__mig_state_insert(st->s, ctx, m->pg, g, now_ms() - t0, 0);
+            rc = orm__mig_state_insert(st->s, ctx, m->mg, g, now_ms() - t0, 0);
         if (rc == ORM_OK)
             return step_commit(st);
         step_end(st);
@@ -432,7 +379,7 @@ static int apply(orm_migrator *m, orm_ctx *ctx, step *st, const orm__mig *g)
     orm_tx *hold;
     rc = hold_running(m, ctx, &hold);
     if (rc == ORM_OK)
-        rc = orm__mig_state_insert(st->s, ctx, m->pg, g, 0, 1);
+        rc = orm__mig_state_insert(st->s, ctx, m->mg, g, 0, 1);
     rc = rc == ORM_OK ? step_commit(st) : (step_end(st), rc);
     if (rc != ORM_OK) {
         orm_tx_free(hold);
@@ -441,7 +388,7 @@ static int apply(orm_migrator *m, orm_ctx *ctx, step *st, const orm__mig *g)
     orm_session *s = orm_db_session(m->db);
     rc = run_script(m, s, ctx, g->up, g->up_file);
     if (rc == ORM_OK)
-        rc = orm__mig_state_clean(s, ctx, m->pg, g->version, now_ms() - t0);
+        rc = orm__mig_state_clean(s, ctx, m->mg, g->version, now_ms() - t0);
     orm_tx_free(hold); /* after the row is clean: a waiter then sees it clean, or failed */
     return rc;
 }
@@ -465,7 +412,7 @@ static int revert(orm_migrator *m, orm_ctx *ctx, step *st, const orm__mig_row *r
     if (!orm__mig_no_tx(g->down)) {
         rc = run_script(m, st->s, ctx, g->down, g->down_file);
         if (rc == ORM_OK)
-            rc = orm__mig_state_delete(st->s, ctx, m->pg, version);
+            rc = orm__mig_state_delete(st->s, ctx, m->mg, version);
         if (rc == ORM_OK)
             return step_commit(st);
         step_end(st);
@@ -475,7 +422,7 @@ static int revert(orm_migrator *m, orm_ctx *ctx, step *st, const orm__mig_row *r
     orm_tx *hold;
     rc = hold_running(m, ctx, &hold);
     if (rc == ORM_OK)
-        rc = orm__mig_state_mark_dirty(st->s, ctx, m->pg, version);
+        rc = orm__mig_state_mark_dirty(st->s, ctx, m->mg, version);
     rc = rc == ORM_OK ? step_commit(st) : (step_end(st), rc);
     if (rc != ORM_OK) {
         orm_tx_free(hold);
@@ -484,7 +431,7 @@ static int revert(orm_migrator *m, orm_ctx *ctx, step *st, const orm__mig_row *r
     orm_session *s = orm_db_session(m->db);
     rc = run_script(m, s, ctx, g->down, g->down_file);
     if (rc == ORM_OK)
-        rc = orm__mig_state_delete(s, ctx, m->pg, version);
+        rc = orm__mig_state_delete(s, ctx, m->mg, version);
     orm_tx_free(hold);
     return rc;
 }
@@ -507,9 +454,13 @@ static int step_begin_settled(orm_migrator *m, orm_ctx *ctx, step *st)
     int64_t budget_ms = wait_budget_ms(m, ctx), t0 = now_ms(), pause_ms = 10;
     for (;;) {
         int rc = step_begin(m, ctx, st), running = 0;
-        if (rc != ORM_OK || !m->pg || !has_dirty(st))
+        if (rc != ORM_OK || !m->mg->lock || !has_dirty(st))
             return rc;
-        rc = pg_running_elsewhere(st->s, ctx, &running);
+        /* Under the migration lock, with a dirty row present: another process is running
+         * that no-transaction migration now when it holds RUN_KEY. */
+        int taken = 0;
+        rc = m->mg->try_lock(st->s, ctx, RUN_KEY, &taken);
+        running = rc == ORM_OK && !taken;
         if (rc != ORM_OK || !running) {
             if (rc != ORM_OK)
                 step_end(st);
@@ -633,14 +584,14 @@ int orm_migrate_force(orm_migrator *m, orm_ctx *ctx, int64_t version)
     step st;
     if (rc != ORM_OK || (rc = step_begin(m, ctx, &st)) != ORM_OK)
         return rc;
-    rc = orm__mig_state_delete_above(st.s, ctx, m->pg, version);
+    rc = orm__mig_state_delete_above(st.s, ctx, m->mg, version);
     for (size_t i = 0; rc == ORM_OK && i < m->n && m->list[i].version <= version; i++)
         rc = row_of(&st, m->list[i].version)
-                 ? orm__mig_state_refresh(st.s, ctx, m->pg, &m->list[i])
-                 : orm__mig_state_insert(st.s, ctx, m->pg, &m->list[i], 0, 0);
+                 ? orm__mig_state_refresh(st.s, ctx, m->mg, &m->list[i])
+                 : orm__mig_state_insert(st.s, ctx, m->mg, &m->list[i], 0, 0);
     for (size_t i = 0; rc == ORM_OK && i < st.nrows; i++)
         if (st.rows[i].dirty && st.rows[i].version <= version)
-            rc = orm__mig_state_clean(st.s, ctx, m->pg, st.rows[i].version, st.rows[i].duration_ms);
+            rc = orm__mig_state_clean(st.s, ctx, m->mg, st.rows[i].version, st.rows[i].duration_ms);
     if (rc == ORM_OK)
         return step_commit(&st);
     step_end(&st);
@@ -661,7 +612,7 @@ int orm_migrate_baseline(orm_migrator *m, orm_ctx *ctx, int64_t version)
                             "version %lld); baseline only adopts an unmigrated database",
                             st.nrows, (long long)st.rows[st.nrows - 1].version);
     for (size_t i = 0; rc == ORM_OK && i < m->n && m->list[i].version <= version; i++)
-        rc = orm__mig_state_insert(st.s, ctx, m->pg, &m->list[i], 0, 0);
+        rc = orm__mig_state_insert(st.s, ctx, m->mg, &m->list[i], 0, 0);
     if (rc == ORM_OK)
         return step_commit(&st);
     step_end(&st);

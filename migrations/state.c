@@ -11,60 +11,11 @@
 #include "migrations/migrate_state.h"
 #include "orm/alloc.h"
 #include "orm/raw.h"
+#include "orm/sys/driver.h"
 
-static const char *const create_sql[2] = {
-    "CREATE TABLE IF NOT EXISTS orm_schema_migrations ("
-    "version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, "
-    "applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP, "
-    "duration_ms INTEGER NOT NULL DEFAULT 0, dirty INTEGER NOT NULL DEFAULT 0)",
-    "CREATE TABLE IF NOT EXISTS orm_schema_migrations ("
-    "version BIGINT PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL, "
-    "applied_at TIMESTAMPTZ NOT NULL DEFAULT now(), "
-    "duration_ms BIGINT NOT NULL DEFAULT 0, dirty INTEGER NOT NULL DEFAULT 0)",
-};
-
-static const char *const select_sql[2] = {
-    "SELECT version, name, checksum, applied_at, duration_ms, dirty "
-    "FROM orm_schema_migrations ORDER BY version",
-    "SELECT version, name, checksum, to_char(applied_at, 'YYYY-MM-DD HH24:MI:SS'), "
-    "duration_ms, dirty FROM orm_schema_migrations ORDER BY version",
-};
-
-static const char *const insert_sql[2] = {
-    "INSERT INTO orm_schema_migrations (version, name, checksum, duration_ms, dirty) "
-    "VALUES (?, ?, ?, ?, ?)",
-    "INSERT INTO orm_schema_migrations (version, name, checksum, duration_ms, dirty) "
-    "VALUES ($1, $2, $3, $4, $5)",
-};
-
-static const char *const clean_sql[2] = {
-    "UPDATE orm_schema_migrations SET dirty = 0, duration_ms = ? WHERE version = ?",
-    "UPDATE orm_schema_migrations SET dirty = 0, duration_ms = $1 WHERE version = $2",
-};
-
-static const char *const dirty_sql[2] = {
-    "UPDATE orm_schema_migrations SET dirty = 1 WHERE version = ?",
-    "UPDATE orm_schema_migrations SET dirty = 1 WHERE version = $1",
-};
-
-static const char *const delete_sql[2] = {
-    "DELETE FROM orm_schema_migrations WHERE version = ?",
-    "DELETE FROM orm_schema_migrations WHERE version = $1",
-};
-
-static const char *const delete_above_sql[2] = {
-    "DELETE FROM orm_schema_migrations WHERE version > ?",
-    "DELETE FROM orm_schema_migrations WHERE version > $1",
-};
-
-static const char *const refresh_sql[2] = {
-    "UPDATE orm_schema_migrations SET name = ?, checksum = ?, dirty = 0 WHERE version = ?",
-    "UPDATE orm_schema_migrations SET name = $1, checksum = $2, dirty = 0 WHERE version = $3",
-};
-
-int orm__mig_state_create(orm_session *s, orm_ctx *ctx, int pg)
+int orm__mig_state_create(orm_session *s, orm_ctx *ctx, const orm_driver_migrate *mg)
 {
-    return orm_exec_sql(s, ctx, create_sql[pg]);
+    return orm_exec_sql(s, ctx, mg->create_sql);
 }
 
 void orm__mig_rows_free(orm__mig_row *rows, size_t n)
@@ -84,12 +35,12 @@ static char *dup_col(orm_rows *r, size_t col)
     return orm__strdup(t ? t : "");
 }
 
-int orm__mig_state_read(orm_session *s, orm_ctx *ctx, int pg, orm__mig_row **out, size_t *count)
+int orm__mig_state_read(orm_session *s, orm_ctx *ctx, const orm_driver_migrate *mg, orm__mig_row **out, size_t *count)
 {
     *out = NULL;
     *count = 0;
     orm_rows *r;
-    int rc = orm_raw_rows(s, ctx, select_sql[pg], NULL, 0, &r);
+    int rc = orm_raw_rows(s, ctx, mg->select_sql, NULL, 0, &r);
     if (rc != ORM_OK)
         return rc;
     orm__mig_row *rows = NULL;
@@ -128,41 +79,41 @@ int orm__mig_state_read(orm_session *s, orm_ctx *ctx, int pg, orm__mig_row **out
     return ORM_OK;
 }
 
-int orm__mig_state_insert(orm_session *s, orm_ctx *ctx, int pg, const orm__mig *g,
+int orm__mig_state_insert(orm_session *s, orm_ctx *ctx, const orm_driver_migrate *mg, const orm__mig *g,
                           int64_t duration_ms, int dirty)
 {
     orm_value args[] = { orm_int(g->version), orm_text(g->name), orm_text(g->checksum),
                          orm_int(duration_ms), orm_int(dirty) };
-    return orm_raw_exec(s, ctx, insert_sql[pg], args, 5, NULL);
+    return orm_raw_exec(s, ctx, mg->insert_sql, args, 5, NULL);
 }
 
-int orm__mig_state_clean(orm_session *s, orm_ctx *ctx, int pg, int64_t version,
+int orm__mig_state_clean(orm_session *s, orm_ctx *ctx, const orm_driver_migrate *mg, int64_t version,
                          int64_t duration_ms)
 {
     orm_value args[] = { orm_int(duration_ms), orm_int(version) };
-    return orm_raw_exec(s, ctx, clean_sql[pg], args, 2, NULL);
+    return orm_raw_exec(s, ctx, mg->clean_sql, args, 2, NULL);
 }
 
-int orm__mig_state_mark_dirty(orm_session *s, orm_ctx *ctx, int pg, int64_t version)
+int orm__mig_state_mark_dirty(orm_session *s, orm_ctx *ctx, const orm_driver_migrate *mg, int64_t version)
 {
     orm_value args[] = { orm_int(version) };
-    return orm_raw_exec(s, ctx, dirty_sql[pg], args, 1, NULL);
+    return orm_raw_exec(s, ctx, mg->dirty_sql, args, 1, NULL);
 }
 
-int orm__mig_state_delete(orm_session *s, orm_ctx *ctx, int pg, int64_t version)
+int orm__mig_state_delete(orm_session *s, orm_ctx *ctx, const orm_driver_migrate *mg, int64_t version)
 {
     orm_value args[] = { orm_int(version) };
-    return orm_raw_exec(s, ctx, delete_sql[pg], args, 1, NULL);
+    return orm_raw_exec(s, ctx, mg->delete_sql, args, 1, NULL);
 }
 
-int orm__mig_state_delete_above(orm_session *s, orm_ctx *ctx, int pg, int64_t version)
+int orm__mig_state_delete_above(orm_session *s, orm_ctx *ctx, const orm_driver_migrate *mg, int64_t version)
 {
     orm_value args[] = { orm_int(version) };
-    return orm_raw_exec(s, ctx, delete_above_sql[pg], args, 1, NULL);
+    return orm_raw_exec(s, ctx, mg->delete_above_sql, args, 1, NULL);
 }
 
-int orm__mig_state_refresh(orm_session *s, orm_ctx *ctx, int pg, const orm__mig *g)
+int orm__mig_state_refresh(orm_session *s, orm_ctx *ctx, const orm_driver_migrate *mg, const orm__mig *g)
 {
     orm_value args[] = { orm_text(g->name), orm_text(g->checksum), orm_int(g->version) };
-    return orm_raw_exec(s, ctx, refresh_sql[pg], args, 3, NULL);
+    return orm_raw_exec(s, ctx, mg->refresh_sql, args, 3, NULL);
 }

@@ -18,9 +18,11 @@
  *    connection (in-memory SQLite), a thread that already holds it (an open transaction or
  *    cursor) and asks again gets ORM_EBUSY at once instead of deadlocking.
  *  - one connection is opened by orm_db_open, so a DSN that cannot be reached fails there.
- *  - SQLite fast path: the pool's lock, clock reads and bookkeeping cost more than a cached
- *    point query, so one released connection may be parked in `hot` (one atomic exchange to
- *    take, one CAS to park) instead of going back to the pool. It is never parked while a
+ *  - the driver says everything backend-specific (orm/sys/driver.h): which DSN it takes, the
+ *    pool's defaults, the alive check and the reset between users.
+ *  - fast path (a driver's park_hot: SQLite): the pool's lock, clock reads and bookkeeping
+ *    cost more than a cached point query, so one released connection may be parked in `hot`
+ *    (one atomic exchange to take, one CAS to park) instead of going back to the pool. It is never parked while a
  *    caller is inside the pool (`in_pool`), and a parker that sees one arrive afterwards takes
  *    it back to the pool: both sides use sequentially consistent operations, so either the
  *    arriving caller's exchange finds the parked connection or the parker sees the caller.
@@ -35,7 +37,6 @@
 #include <string.h>
 
 #include "orm/alloc.h"
-#include "orm/driver_sqlite.h"
 #include "orm/ctx_internal.h"
 #include "orm/driver.h"
 #include "orm/error_internal.h"
@@ -45,9 +46,6 @@
 #include "orm/pool.h"
 #include "orm/rows_internal.h"
 #include "orm/session_internal.h"
-#ifdef ORM_WITH_POSTGRES
-#include "orm/pg_conn.h"
-#endif
 
 typedef struct reg_table {
     struct reg_table *older; /* replaced tables, freed at close */
@@ -112,19 +110,6 @@ int orm_db_options_init(orm_db_options *opts, unsigned version)
     return ORM_OK;
 }
 
-static const orm_driver *const drivers[] = {
-    &orm__driver_sqlite,
-#ifdef ORM_WITH_POSTGRES
-    &orm__driver_postgres,
-#endif
-};
-
-static int looks_postgres(const char *dsn)
-{
-    return strncmp(dsn, "postgres://", 11) == 0 || strncmp(dsn, "postgresql://", 13) == 0 ||
-           strchr(dsn, '=') != NULL;
-}
-
 orm__feed_cell *orm__db_feed_cell(orm_db *db) { return &db->feed_cell; }
 const char *orm__db_dsn(const orm_db *db) { return db->dsn; }
 
@@ -155,30 +140,16 @@ static void pool_close(void *c, void *ud)
     db->drv->close(c);
 }
 
-/* SQLite: nothing may stay open between users (a failed COMMIT, a tx never ended). */
-static int pool_reset_sqlite(void *c, void *ud)
+static int pool_alive(void *c, void *ud)
 {
     orm_db *db = ud;
-    return db->drv->rollback(c, NULL);
+    return db->drv->alive(c);
 }
 
-#ifdef ORM_WITH_POSTGRES
-static int pool_alive_pg(void *c, void *ud)
+static int pool_reset(void *c, void *ud)
 {
-    (void)ud;
-    return orm__pg_conn_alive(c);
-}
-
-static int pool_reset_pg(void *c, void *ud)
-{
-    (void)ud;
-    return orm__pg_conn_reset(c);
-}
-#endif
-
-static int is_memory_sqlite(const orm_driver *drv, const char *dsn)
-{
-    return strcmp(drv->name, "sqlite") == 0 && orm__sqlite_dsn_private(dsn);
+    orm_db *db = ud;
+    return db->drv->reset(c);
 }
 
 /* A limit in ms as the pool's µs; <= 0 is "none", and a huge one saturates instead of
@@ -190,18 +161,11 @@ static int64_t ms_to_us(int64_t ms)
     return ms > INT64_MAX / 1000 ? INT64_MAX : ms * 1000;
 }
 
-static int make_pool(orm_db *db)
+static int make_pool(orm_db *db, const orm_driver_pool *dp)
 {
-    orm_pool_callbacks cb = { pool_open, pool_close, NULL, pool_reset_sqlite, db };
+    orm_pool_callbacks cb = { pool_open, pool_close, db->drv->alive ? pool_alive : NULL, pool_reset, db };
     orm_pool_config cfg = ORM_POOL_CONFIG_INIT;
-    const int pg = strcmp(db->drv->name, "postgres") == 0;
-#ifdef ORM_WITH_POSTGRES
-    if (pg) {
-        cb.alive = pool_alive_pg;
-        cb.reset = pool_reset_pg;
-    }
-#endif
-    cfg.max_open = db->opts.max_open ? db->opts.max_open : pg ? 8 : 4;
+    cfg.max_open = db->opts.max_open ? db->opts.max_open : dp->max_open ? dp->max_open : 1;
     if (db->single)
         cfg.max_open = 1;
     cfg.max_idle = db->opts.max_idle && db->opts.max_idle < cfg.max_open ? db->opts.max_idle
@@ -234,20 +198,9 @@ int orm_db_open(orm_db **out, const char *dsn, const orm_db_options *opts)
     if (opts && (opts->version < 1 || opts->version > ORM_DB_OPTIONS_VERSION))
         return orm__error_set(ORM_EINVAL, "db", "unknown orm_db_options version %u (this liborm knows %u)",
                               opts->version, ORM_DB_OPTIONS_VERSION);
-    const orm_driver *drv = NULL;
-    for (size_t i = 0; i < sizeof drivers / sizeof drivers[0]; i++)
-        if (drivers[i]->accepts(dsn)) {
-            drv = drivers[i];
-            break;
-        }
-    if (!drv) {
-        if (looks_postgres(dsn))
-            return orm__error_set(ORM_EUNSUPPORTED, "db",
-                                  "DSN is for PostgreSQL, but this liborm has no PostgreSQL driver");
-        return orm__error_set(ORM_EINVAL, "db",
-                              "unknown DSN \"%.80s\" (expected sqlite:PATH, file:URI or postgres://...)",
-                              dsn);
-    }
+    const orm_driver *drv = orm__driver_for_dsn(dsn);
+    if (!drv)
+        return orm_error_last()->code; /* set by the lookup */
 
     orm_db *db = orm__calloc(1, sizeof *db);
     if (!db)
@@ -263,15 +216,17 @@ int orm_db_open(orm_db **out, const char *dsn, const orm_db_options *opts)
     d.version = ORM_DB_OPTIONS_VERSION;
     db->opts = d;
     db->drv = drv;
-    db->single = is_memory_sqlite(drv, dsn);
+    orm_driver_pool dp = { 0, 0, 0 };
+    drv->pool_defaults(dsn, &dp);
+    db->single = dp.single;
     db->busy_timeout_ms = d.busy_timeout_ms > 0 ? d.busy_timeout_ms : 5000;
     atomic_init(&db->conn_owner, NULL);
     atomic_init(&db->hot, NULL);
     atomic_init(&db->spare_rows, NULL);
     atomic_init(&db->in_pool, 0);
-    db->fast = strcmp(drv->name, "sqlite") == 0 && d.idle_timeout_ms <= 0 && d.max_lifetime_ms <= 0;
+    db->fast = dp.park_hot && d.idle_timeout_ms <= 0 && d.max_lifetime_ms <= 0;
     db->dsn = orm__strdup(dsn);
-    int rc = db->dsn ? make_pool(db) : orm__error_nomem("db");
+    int rc = db->dsn ? make_pool(db, &dp) : orm__error_nomem("db");
     if (rc == ORM_OK) {
         /* Open the first connection now: an unreachable database fails orm_db_open. */
         void *c;
@@ -346,6 +301,8 @@ void orm_db_close(orm_db *db)
 const char *orm_db_backend(const orm_db *db) { return db ? db->drv->name : NULL; }
 
 const orm_driver *orm__db_driver(const orm_db *db) { return db->drv; }
+
+const orm_driver *orm_db_driver(const orm_db *db) { return db ? db->drv : NULL; }
 
 orm_session *orm_db_session(orm_db *db) { return db ? &db->session : NULL; }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "orm/error_internal.h"
+#include "orm/sys/driver.h"
 
 #define MESSAGE_MAX 1024
 
@@ -77,6 +78,16 @@ int orm__error_set_db(int code, const char *module, const char *sqlstate, int na
     va_list ap;
     va_start(ap, fmt);
     set_va(code, module, sqlstate, native_code, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int orm_driver_error_set(int code, const char *module, const char *sqlstate, int native_code,
+                         const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    set_va(code, module, sqlstate, native_code, fmt ? fmt : "", ap);
     va_end(ap);
     return code;
 }

@@ -67,11 +67,6 @@ typedef struct orm__feed_ops {
     int (*rowid_is)(orm_conn *c, const char *table, const char *column);
 } orm__feed_ops;
 
-extern const orm__feed_ops orm__sqlite_feed;
-#ifdef ORM_WITH_POSTGRES
-extern const orm__feed_ops orm__pg_feed;
-#endif
-
 /* ---- the db's side (orm/feed.c) ---- */
 
 /* Whether db's backend has a feed: 0 (and an ORM_EINVAL error naming the backend) if not. */

@@ -217,8 +217,8 @@ int orm__map_row(const orm_model *m, orm_rows *r, const size_t *fields, size_t n
 {
     const orm_driver *drv = orm__rows_driver(r);
     orm_cursor *cur = orm__rows_cursor(r);
-    if (drv == &orm__driver_sqlite) { /* reads each column once, in its field's type */
-        int rc = orm__sqlite_map_row(cur, m, fields, ncols, obj);
+    if (drv->map_row) { /* the driver's own: e.g. each column read once, in its field's type */
+        int rc = drv->map_row(cur, m, fields, ncols, obj);
         if (rc != ORM_OK)
             orm_model_clear(m, obj);
         return rc;

@@ -26,6 +26,7 @@
 
 #include "orm/error_internal.h"
 #include "orm/middleware_internal.h"
+#include "orm/session_internal.h"
 #include "orm/sql_scan.h"
 
 static _Thread_local int permit;
@@ -184,11 +185,11 @@ static int guard_fn(orm_stmt *st, void *userdata)
      * when it does not (a chain without a session). */
     const reading *rs = readings;
     size_t nr = sizeof readings / sizeof readings[0];
-    const char *backend = st->session ? orm_db_backend(orm_session_db(st->session)) : NULL;
-    if (backend && strcmp(backend, "sqlite") == 0)
+    const orm_dialect *d = st->session ? orm__db_driver(orm_session_db(st->session))->dialect : NULL;
+    if (d && d->lexer == ORM_SQL_LEXER_SQLITE)
         nr = 1;
-    else if (backend && strcmp(backend, "postgres") == 0)
-        rs = &readings[1], nr = 2;
+    else if (d && d->lexer == ORM_SQL_LEXER_POSTGRES)
+        rs = &readings[1], nr = d->backslash_strings ? 2 : 1;
     for (size_t k = 0; k < nr && !unsafe; k++) {
         const char *verb = write_verb(st, &rs[k]);
         what = what ? what : verb;

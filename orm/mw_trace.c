@@ -15,6 +15,7 @@
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
 #include "orm/middleware_internal.h"
+#include "orm/session_internal.h"
 
 typedef struct trace_mw {
     orm_trace_options opts;
@@ -30,10 +31,7 @@ typedef struct open_span {
 static const char *db_system(const orm_stmt *st)
 {
     orm_db *db = st->session ? orm_session_db(st->session) : NULL;
-    const char *b = db ? orm_db_backend(db) : NULL;
-    if (!b)
-        return "";
-    return strcmp(b, "postgres") == 0 ? "postgresql" : b;
+    return db ? orm__db_driver(db)->trace_name : "";
 }
 
 static int trace_fn(orm_stmt *st, void *userdata)

@@ -57,9 +57,9 @@ static int make_query(orm_query *q, const char *sql, const orm_value *args, size
 static int portable_params(orm_session *s, orm_query *q, char **owned)
 {
     *owned = NULL;
-    const int pg = strcmp(orm__db_driver(s->db)->name, "postgres") == 0;
+    const orm_dialect *d = orm__db_driver(s->db)->dialect;
     size_t len;
-    int rc = orm__sql_params_rewrite(q->sql, q->sql_len, pg, owned, &len);
+    int rc = orm__sql_params_rewrite(q->sql, q->sql_len, d->lexer == ORM_SQL_LEXER_POSTGRES, owned, &len);
     if (rc == ORM_OK && *owned) {
         q->sql = *owned;
         q->sql_len = len;

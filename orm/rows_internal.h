@@ -16,11 +16,4 @@ int orm__rows_new(orm_rows **out, orm_session *s, orm_conn *conn, orm_cursor *cu
 void *orm__db_rows_take(orm_db *db);
 int orm__db_rows_park(orm_db *db, void *r);
 
-/* The SQLite driver's row mapper (orm/driver_sqlite.c): orm__map_row's contract for a
- * cursor of orm__driver_sqlite, reading each column once in the type its field wants and
- * handing anything unusual (NULL, conversions, errors) to orm__map_value. obj is not
- * cleared on error: orm__map_row does that. */
-int orm__sqlite_map_row(orm_cursor *cur, const orm_model *m, const size_t *fields, size_t ncols,
-                        void *obj);
-
 #endif

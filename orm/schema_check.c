@@ -20,6 +20,7 @@
 #include "orm/error_internal.h"
 #include "orm/raw.h"
 #include "orm/sqltype.h"
+#include "orm/sys/driver.h"
 
 typedef struct live_col {
     char *name;
@@ -60,24 +61,22 @@ static int live_add(live_table *t, const char *name, const char *type)
     return ORM_OK;
 }
 
-static int live_load(orm_db *db, orm_ctx *ctx, const char *table, live_table *out)
+static int live_load(orm_db *db, orm_ctx *ctx, const orm_driver_columns *cols, const char *table,
+                     live_table *out)
 {
-    static const char sqlite_sql[] = "SELECT name, type FROM pragma_table_info(?)";
-    static const char pg_sql[] =
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position";
-    bool pg = strcmp(orm_db_backend(db), "postgres") == 0;
     orm_value arg = orm_text(table);
     orm_rows *r;
-    int rc = orm_raw_rows(orm_db_session(db), ctx, pg ? pg_sql : sqlite_sql, &arg, 1, &r);
+    int rc = orm_raw_rows(orm_db_session(db), ctx, cols->sql, &arg, 1, &r);
     if (rc != ORM_OK)
         return rc;
     while ((rc = orm_rows_next(r)) == 1) {
         const char *type = orm_rows_text(r, 1, NULL);
-        /* information_schema says ARRAY and USER-DEFINED (enums, citext ...): codegen maps
-         * arrays and enums to text */
-        if (pg && type && (strcmp(type, "ARRAY") == 0 || strcmp(type, "USER-DEFINED") == 0))
-            type = "text";
+        /* types the driver says hold what text does (PostgreSQL's arrays and enums) */
+        for (const char *const *t = cols->text_types; type && t && *t; t++)
+            if (strcmp(type, *t) == 0) {
+                type = "text";
+                break;
+            }
         if ((rc = live_add(out, orm_rows_text(r, 0, NULL), type)) != ORM_OK)
             break;
     }
@@ -99,7 +98,7 @@ static int int_width(orm_field_type t)
  * in 64 bits and has no boolean or timestamp storage (booleans are integers, timestamps
  * ISO-8601 text: see value.h), so it is lenient where PostgreSQL is exact; on PostgreSQL an
  * integer field must be at least as wide as its column. */
-static bool holds(orm_field_type f, orm_field_type c, bool sqlite)
+static bool holds(orm_field_type f, orm_field_type c, bool loose)
 {
     if (f == c)
         return true;
@@ -107,10 +106,10 @@ static bool holds(orm_field_type f, orm_field_type c, bool sqlite)
     case ORM_FIELD_INT16:
     case ORM_FIELD_INT32:
     case ORM_FIELD_INT64:
-        return (is_int(c) && (sqlite || int_width(c) <= int_width(f))) || (sqlite && c == ORM_FIELD_BOOL);
+        return (is_int(c) && (loose || int_width(c) <= int_width(f))) || (loose && c == ORM_FIELD_BOOL);
     case ORM_FIELD_DOUBLE: return is_int(c);
-    case ORM_FIELD_BOOL: return sqlite && is_int(c);
-    case ORM_FIELD_TIMESTAMP: return sqlite && c == ORM_FIELD_TEXT;
+    case ORM_FIELD_BOOL: return loose && is_int(c);
+    case ORM_FIELD_TIMESTAMP: return loose && c == ORM_FIELD_TEXT;
     case ORM_FIELD_FIXED_TEXT: return c == ORM_FIELD_TEXT; /* its length is checked per value */
     case ORM_FIELD_TEXT:
     case ORM_FIELD_BLOB: return false;
@@ -150,9 +149,9 @@ static void ORM__PRINTF(2, 3) report_add(report *rp, const char *fmt, ...)
 }
 
 /* SQLite column names are case-insensitive; PostgreSQL's are exact (liborm quotes them). */
-static bool same_name(const char *a, const char *b, bool sqlite)
+static bool same_name(const char *a, const char *b, bool nocase)
 {
-    if (!sqlite)
+    if (!nocase)
         return strcmp(a, b) == 0;
     for (; *a && *b; a++, b++) {
         char x = (char)(*a >= 'A' && *a <= 'Z' ? *a - 'A' + 'a' : *a);
@@ -170,8 +169,12 @@ int orm_db_verify(orm_db *db, orm_ctx *ctx, const orm_model *model)
     int rc = orm_model_validate(model);
     if (rc != ORM_OK)
         return rc;
+    const orm_driver_columns *cols = orm_db_driver(db)->columns;
+    if (!cols)
+        return orm__error_set(ORM_EUNSUPPORTED, "schema", "the %s driver has no column introspection: "
+                              "cannot check model %s", orm_db_backend(db), model->name);
     live_table live = { NULL, 0, 0 };
-    if ((rc = live_load(db, ctx, model->table, &live)) != ORM_OK) {
+    if ((rc = live_load(db, ctx, cols, model->table, &live)) != ORM_OK) {
         live_free(&live);
         return rc;
     }
@@ -180,14 +183,13 @@ int orm_db_verify(orm_db *db, orm_ctx *ctx, const orm_model *model)
         return orm__error_set(ORM_ESCHEMA, "schema", "schema drift: table %s of model %s is missing",
                               model->table, model->name);
     }
-    bool sqlite = strcmp(orm_db_backend(db), "sqlite") == 0;
     report rp = { .len = 0, .count = 0 };
     rp.text[0] = '\0';
     for (size_t i = 0; i < model->nfields; i++) {
         const orm_field *f = &model->fields[i];
         const live_col *c = NULL;
         for (size_t k = 0; k < live.n && !c; k++)
-            if (same_name(live.cols[k].name, f->column, sqlite))
+            if (same_name(live.cols[k].name, f->column, cols->names_nocase))
                 c = &live.cols[k];
         if (!c) {
             report_add(&rp, "%s.%s is missing", model->table, f->column);
@@ -195,7 +197,7 @@ int orm_db_verify(orm_db *db, orm_ctx *ctx, const orm_model *model)
         }
         bool known;
         orm_field_type cls = orm__sqltype_class(c->type, &known);
-        if (!holds(f->type, cls, sqlite))
+        if (!holds(f->type, cls, cols->loose_types))
             report_add(&rp, "%s.%s is %s (%s), the model says %s", model->table, f->column,
                        *c->type ? c->type : "untyped", type_word(cls), type_word(f->type));
     }

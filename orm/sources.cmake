@@ -1,4 +1,6 @@
-# orm/: errors, values, models, db handle, registry, sessions, mapping, the SQLite driver.
+# orm/: errors, values, models, db handle, registry, sessions, mapping, the drivers' table and
+# the SQLite driver. Each driver lives in orm/driver/<name>/; its facts.c (the dialect and the
+# other data of orm/sys/driver.h, no client library) is built even without the driver.
 set(ORM_CORE_SOURCES
   orm/error.c
   orm/alloc.c
@@ -10,10 +12,13 @@ set(ORM_CORE_SOURCES
   orm/rows.c
   orm/mapper.c
   orm/stmt_cache.c
-  orm/driver_sqlite.c
-  orm/driver_sqlite_feed.c
+  orm/driver/registry.c
+  orm/driver/sqlite/driver.c
+  orm/driver/sqlite/dsn.c
+  orm/driver/sqlite/facts.c
+  orm/driver/sqlite/feed.c
+  orm/driver/postgres/facts.c
   orm/feed.c
-  orm/sqlite_dsn.c
   orm/middleware.c
   orm/mw_log.c
   orm/mw_slow.c
@@ -31,10 +36,10 @@ set(ORM_CORE_SOURCES
   orm/schema_check.c
 )
 set(ORM_POSTGRES_SOURCES
-  orm/driver_postgres.c
-  orm/driver_postgres_feed.c
-  orm/pg_codec.c
-  orm/pg_error.c
-  orm/pg_cancel.c
-  orm/pg_dsn.c
+  orm/driver/postgres/driver.c
+  orm/driver/postgres/feed.c
+  orm/driver/postgres/codec.c
+  orm/driver/postgres/error.c
+  orm/driver/postgres/cancel.c
+  orm/driver/postgres/dsn.c
 )

@@ -18,6 +18,7 @@ cmake --build "$work/consumer" >/dev/null
 LD_LIBRARY_PATH="$work/prefix/lib:$work/prefix/lib/$(gcc -print-multiarch 2>/dev/null || true)" "$work/consumer/consumer_shared"
 "$work/consumer/consumer_static"
 LD_LIBRARY_PATH="$work/prefix/lib:$work/prefix/lib/$(gcc -print-multiarch 2>/dev/null || true)" "$work/consumer/consumer_generated"
+LD_LIBRARY_PATH="$work/prefix/lib:$work/prefix/lib/$(gcc -print-multiarch 2>/dev/null || true)" "$work/consumer/consumer_driver"
 
 # 2. pkg-config (the .pc file is relocatable: prefix comes from its own folder).
 pcdir=$(dirname "$(find "$work/prefix" -name liborm.pc | head -n 1)")
@@ -25,4 +26,4 @@ flags=$(PKG_CONFIG_PATH="$pcdir" pkg-config --cflags --libs liborm)
 gcc -std=c11 -Wall -Wextra -Wpedantic -Werror "$root/tests/consumer/consumer.c" $flags -o "$work/consumer_pc" \
     -Wl,-rpath,"$(PKG_CONFIG_PATH="$pcdir" pkg-config --variable=libdir liborm)"
 "$work/consumer_pc"
-echo "install-check: find_package(liborm) with orm_generate, and pkg-config ($flags) both work"
+echo "install-check: find_package(liborm) with orm_generate and a downstream driver, and pkg-config ($flags) all work"

@@ -1,6 +1,7 @@
 # Header test (as libgit2's tests/headertest): every public header compiles on its own, first,
 # as C11 with -Wpedantic -Werror, so no header depends on what was included before it.
-file(GLOB ORM_PUBLIC_HEADERS RELATIVE ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/include/orm/*.h)
+file(GLOB ORM_PUBLIC_HEADERS RELATIVE ${PROJECT_SOURCE_DIR}/include ${PROJECT_SOURCE_DIR}/include/orm/*.h
+     ${PROJECT_SOURCE_DIR}/include/orm/sys/*.h)
 set(ORM_HEADERTEST_SOURCES)
 foreach(h ${ORM_PUBLIC_HEADERS})
   string(MAKE_C_IDENTIFIER ${h} id)

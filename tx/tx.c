@@ -65,23 +65,14 @@ static int tx_op_db(void *arg, orm_ctx *ctx)
     return orm__ctx_fix(ctx, rc);
 }
 
-/* The BEGIN the driver runs, as text for the middlewares (the drivers hold the mapping:
- * SQLite DEFERRED/IMMEDIATE/EXCLUSIVE, PostgreSQL's isolation levels and READ ONLY). */
+/* The BEGIN the driver runs, as text for the middlewares: the driver's own text for the
+ * options (orm_driver.begin_sql), plain BEGIN without options. */
 static const char *begin_text(const orm_db *db, const orm_tx_options *o, char *buf, size_t n)
 {
     if (!o)
         return "BEGIN";
-    if (strcmp(orm_db_backend(db), "sqlite") == 0) {
-        static const char *const modes[] = { "BEGIN DEFERRED", "BEGIN IMMEDIATE", "BEGIN EXCLUSIVE" };
-        return (unsigned)o->sqlite_begin < 3 ? modes[o->sqlite_begin] : "BEGIN";
-    }
-    static const char *const levels[] = { "", " ISOLATION LEVEL READ UNCOMMITTED",
-                                          " ISOLATION LEVEL READ COMMITTED",
-                                          " ISOLATION LEVEL REPEATABLE READ",
-                                          " ISOLATION LEVEL SERIALIZABLE" };
-    snprintf(buf, n, "BEGIN%s%s", (unsigned)o->isolation < 5 ? levels[o->isolation] : "",
-             o->read_only ? " READ ONLY" : "");
-    return buf;
+    const char *t = orm__db_driver(db)->begin_sql(o, buf, n);
+    return t ? t : "BEGIN";
 }
 
 static int run_op(orm_tx *tx, orm_ctx *ctx, int op, const orm_tx_options *opts)

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 
+#include "orm/db.h"
 #include "orm/export.h"
 #include "orm/value.h"
 
@@ -23,8 +24,11 @@ typedef struct orm_dialect orm_dialect;
 ORM_API const orm_dialect *orm_dialect_sqlite(void);
 /* PostgreSQL: "quoted" identifiers, $n placeholders, TRUE/FALSE, timestamp values. */
 ORM_API const orm_dialect *orm_dialect_postgres(void);
-/* "sqlite" or "postgres". */
+/* "sqlite" or "postgres" (a plug-in driver's dialect: its own name). */
 ORM_API const char *orm_dialect_name(const orm_dialect *d);
+/* The dialect db's driver renders by; NULL for a NULL db. Which SQL a db speaks, also when
+ * its driver is a plug-in over another (orm_db_backend names the driver). */
+ORM_API const orm_dialect *orm_db_dialect(const orm_db *db);
 
 /* A rendered statement. Ownership: the caller's; release with orm_sql_clear. The args'
  * text and blob bytes are owned by the orm_sql. */

@@ -82,7 +82,12 @@ typedef struct orm_tx_options {
     unsigned version;           /* ORM_TX_OPTIONS_VERSION */
     orm_isolation isolation;    /* PostgreSQL; SQLite is always serializable */
     int read_only;              /* PostgreSQL READ ONLY; SQLite: query_only while open */
-    orm_sqlite_begin sqlite_begin;
+    /* How the driver begins, interpreted by it (orm/sys/driver.h): SQLite's lock mode
+     * (orm_sqlite_begin); PostgreSQL takes none (0). sqlite_begin is its older name. */
+    union {
+        int begin_mode;
+        orm_sqlite_begin sqlite_begin;
+    };
     /* Version 2: orm_do_tx runs the whole closure again, up to max_retries more times, when it
      * (or its commit, or the begin) fails with ORM_ERETRY (serialization failure, deadlock)
      * or ORM_EBUSY (SQLite busy/locked). Not for a nested (savepoint) orm_do_tx: the retry
@@ -92,7 +97,7 @@ typedef struct orm_tx_options {
     int retry_backoff_ms;
 } orm_tx_options;
 
-#define ORM_TX_OPTIONS_INIT { ORM_TX_OPTIONS_VERSION, ORM_ISOLATION_DEFAULT, 0, ORM_SQLITE_DEFERRED, 0, 0 }
+#define ORM_TX_OPTIONS_INIT { ORM_TX_OPTIONS_VERSION, ORM_ISOLATION_DEFAULT, 0, { ORM_SQLITE_DEFERRED }, 0, 0 }
 
 /* Fill opts with the defaults of version (1 or 2: a version 1 struct gets only its fields). */
 ORM_API int orm_tx_options_init(orm_tx_options *opts, unsigned version);

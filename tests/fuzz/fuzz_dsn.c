@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "orm/driver_sqlite.h"
+#include "orm/driver/sqlite/sqlite.h"
 #include "orm/error.h"
 #ifdef ORM_WITH_POSTGRES
-#include "orm/pg_internal.h"
+#include "orm/driver/postgres/pg.h"
 #endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

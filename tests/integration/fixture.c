@@ -18,6 +18,7 @@ int64_t it_uid[IT_NUSERS];
 
 static bool cfg_temp_sqlite = true; /* a fresh temporary file per test */
 static const char *cfg_dsn;         /* the DSN used as is otherwise */
+static const char *cfg_scheme;      /* the temporary file's DSN scheme ("sqlite:") */
 static char *tmp_path;              /* the current test's SQLite file */
 
 static int open_server(orm_db **out, const char *dsn, const char *what)
@@ -34,25 +35,18 @@ static int open_server(orm_db **out, const char *dsn, const char *what)
 int it_config_init(void)
 {
     const char *dsn = getenv("ORM_TEST_DSN");
-    const char *kind;
-    if (!dsn || !*dsn || strcmp(dsn, "sqlite") == 0) {
-        printf("integration: backend=sqlite dsn=temporary file per test\n");
+    const char *kind = "ORM_TEST_DSN";
+    cfg_dsn = orm_test_dsn_resolve(&cfg_scheme);
+    if (cfg_scheme) {
+        printf("integration: backend=%.*s dsn=temporary file per test\n", (int)strlen(cfg_scheme) - 1, cfg_scheme);
         fflush(stdout);
         return 0;
     }
     cfg_temp_sqlite = false;
-    if (strncmp(dsn, "env:", 4) == 0) {
-        const char *var = dsn + 4;
-        cfg_dsn = getenv(var);
-        if (!cfg_dsn || !*cfg_dsn) {
-            fprintf(stderr, "integration: ORM_TEST_DSN=%s but $%s is unset or empty: "
-                            "the run cannot go on without its backend\n", dsn, var);
-            return -1;
-        }
-        kind = var;
-    } else {
-        cfg_dsn = dsn;
-        kind = "ORM_TEST_DSN";
+    if (!cfg_dsn) {
+        fprintf(stderr, "integration: ORM_TEST_DSN=%s but the variable it names is unset or empty: "
+                        "the run cannot go on without its backend\n", dsn);
+        return -1;
     }
     /* Reach the server once here, so an unreachable one fails the run with one clear line
      * instead of every test. */
@@ -89,7 +83,7 @@ static void it_setup(void)
     if (cfg_temp_sqlite) {
         tmp_path = orm_test_temp_path("integration");
         remove_db_files(tmp_path);
-        snprintf(dsn_buf, sizeof dsn_buf, "sqlite:%s", tmp_path);
+        snprintf(dsn_buf, sizeof dsn_buf, "%s%s", cfg_scheme, tmp_path);
         dsn = dsn_buf;
     }
     it_db = NULL;
@@ -124,7 +118,7 @@ TCase *it_tcase(const char *name)
 
 const char *it_backend(void)
 {
-    return orm_db_backend(it_db);
+    return orm_dialect_name(orm_db_dialect(it_db)); /* which SQL: the same through a plug-in */
 }
 
 bool it_is_postgres(void)

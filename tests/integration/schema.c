@@ -80,7 +80,7 @@ static const char postgres_ddl[] =
 
 int it_schema_create(orm_session *s)
 {
-    const char *backend = orm_db_backend(orm_session_db(s));
+    const char *backend = orm_dialect_name(orm_db_dialect(orm_session_db(s)));
     if (backend && strcmp(backend, "sqlite") == 0)
         return orm_exec_sql(s, NULL, sqlite_ddl);
     if (backend && strcmp(backend, "postgres") == 0)

@@ -29,15 +29,7 @@ static void mw_setup(void)
 /* Open a db on the test backend; nothing runs on it yet. */
 static orm_db *mw_open(void)
 {
-    const char *dsn = getenv("ORM_TEST_DSN");
-    char buf[4096];
-    if (!dsn || !*dsn || strcmp(dsn, "sqlite") == 0) {
-        mw_path = orm_test_temp_path("mw");
-        snprintf(buf, sizeof buf, "sqlite:%s", mw_path);
-        dsn = buf;
-    } else if (strncmp(dsn, "env:", 4) == 0) {
-        dsn = getenv(dsn + 4); /* it_config_init checked it is set and reachable */
-    }
+    const char *dsn = orm_test_backend_dsn(&mw_path, "mw", NULL); /* it_config_init checked it */
     orm_db *db = NULL;
     ck_assert_ok(orm_db_open(&db, dsn, NULL));
     it_db = db;

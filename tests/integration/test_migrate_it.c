@@ -32,17 +32,9 @@ static const char *const tables[] = { "mig_log", "mig_c", "mig_b", "mig_a", "mig
 
 static void resolve_dsn(void)
 {
-    const char *env = getenv("ORM_TEST_DSN");
-    if (!env || !*env || strcmp(env, "sqlite") == 0) {
-        db_path = orm_test_temp_path("migrate");
-        snprintf(dsn, sizeof dsn, "sqlite:%s", db_path);
-    } else if (strncmp(env, "env:", 4) == 0) {
-        const char *v = getenv(env + 4);
-        ck_assert_ptr_nonnull(v);
-        snprintf(dsn, sizeof dsn, "%s", v);
-    } else {
-        snprintf(dsn, sizeof dsn, "%s", env);
-    }
+    const char *v = orm_test_backend_dsn(&db_path, "migrate", NULL);
+    ck_assert_ptr_nonnull(v);
+    snprintf(dsn, sizeof dsn, "%s", v);
 }
 
 static void remove_tree(const char *path)
@@ -96,7 +88,7 @@ static void teardown(void)
 
 static bool is_pg(void)
 {
-    return strcmp(orm_db_backend(db), "postgres") == 0;
+    return strcmp(orm_dialect_name(orm_db_dialect(db)), "postgres") == 0;
 }
 
 static void put(const char *file, const char *text)

@@ -22,16 +22,7 @@ static char *tmp_path;
 /* The DSN of this run's backend (see it.h), a temporary SQLite file for "sqlite". */
 static const char *dsn(void)
 {
-    static char buf[4096];
-    const char *e = getenv("ORM_TEST_DSN");
-    if (!e || !*e || strcmp(e, "sqlite") == 0) {
-        if (!tmp_path)
-            tmp_path = orm_test_temp_path("pool");
-        snprintf(buf, sizeof buf, "sqlite:%s", tmp_path);
-        return buf;
-    }
-    if (strncmp(e, "env:", 4) == 0)
-        e = getenv(e + 4);
+    const char *e = orm_test_backend_dsn(&tmp_path, "pool", NULL);
     ck_assert_ptr_nonnull(e);
     return e;
 }
@@ -78,7 +69,7 @@ typedef struct worker {
 static void *echo(void *arg)
 {
     worker *w = arg;
-    const char *sql = strcmp(orm_db_backend(w->db), "postgres") == 0 ? "SELECT $1::int8 + 0"
+    const char *sql = strcmp(orm_dialect_name(orm_db_dialect(w->db)), "postgres") == 0 ? "SELECT $1::int8 + 0"
                                                                      : "SELECT ? + 0";
     orm_session *s = orm_db_session(w->db);
     for (int i = 0; i < 2000; i++) {
@@ -220,7 +211,7 @@ static int64_t backend_pid(orm_db *db)
 START_TEST(killed_backend_is_replaced)
 {
     orm_db *db = open_pool(1, 5000, 0);
-    if (strcmp(orm_db_backend(db), "postgres") != 0) {
+    if (strcmp(orm_dialect_name(orm_db_dialect(db)), "postgres") != 0) {
         orm_db_close(db); /* SQLite has no server to lose */
         cleanup();
         return;

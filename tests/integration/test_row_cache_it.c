@@ -103,7 +103,7 @@ static void set_elsewhere(int64_t id, double score)
 {
     orm_value a[2] = { orm_double(score), orm_int(id) };
     int64_t n = 0;
-    const char *sql = strcmp(orm_db_backend(other), "postgres") == 0
+    const char *sql = strcmp(orm_dialect_name(orm_db_dialect(other)), "postgres") == 0
                           ? "UPDATE users SET score = $1 WHERE id = $2"
                           : "UPDATE users SET score = ? WHERE id = ?";
     ck_assert_ok(orm_raw_exec(orm_db_session(other), NULL, sql, a, 2, &n));

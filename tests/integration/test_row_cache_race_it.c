@@ -98,7 +98,7 @@ static double fresh(worker *w) { return (double)(w->t + 1) * 1e6 + (double)++w->
 
 static const char *backend_dsn(void) { return orm_test_backend_dsn(&race_path, "rcrace", NULL); }
 
-static int is_pg(void) { return strcmp(orm_db_backend(it_db), "postgres") == 0; }
+static int is_pg(void) { return strcmp(orm_dialect_name(orm_db_dialect(it_db)), "postgres") == 0; }
 
 static void note_read(worker *w, double v)
 {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "orm/orm.h"
+#include "record.h"
 #include "testutil.h"
 
 int orm_test_run(Suite *suite)
@@ -30,18 +31,47 @@ char *orm_test_temp_path(const char *stem)
     return p;
 }
 
-const char *orm_test_backend_dsn(char **path, const char *stem, const char *options)
+const char *orm_test_dsn_resolve(const char **sqlite_scheme)
 {
     static char buf[4096];
     const char *dsn = getenv("ORM_TEST_DSN");
+    *sqlite_scheme = NULL;
+    int record = dsn && strncmp(dsn, "record+", 7) == 0;
+    if (record) {
+        dsn += 7;
+        const char *inner = strcmp(dsn, "sqlite") == 0 ? "sqlite" : "postgres";
+        if (orm_record_register(inner) != ORM_OK) {
+            fprintf(stderr, "testutil: cannot register the recording driver for %s: %s\n", inner,
+                    orm_error_last()->message);
+            abort();
+        }
+    }
     if (!dsn || !*dsn || strcmp(dsn, "sqlite") == 0) {
+        *sqlite_scheme = record ? "record+sqlite:" : "sqlite:";
+        return NULL;
+    }
+    if (strncmp(dsn, "env:", 4) == 0) {
+        dsn = getenv(dsn + 4);
+        if (!dsn || !*dsn)
+            return NULL;
+    }
+    if (!record)
+        return dsn;
+    snprintf(buf, sizeof buf, "record+%s", dsn);
+    return buf;
+}
+
+const char *orm_test_backend_dsn(char **path, const char *stem, const char *options)
+{
+    static char buf[4096];
+    const char *scheme;
+    const char *dsn = orm_test_dsn_resolve(&scheme);
+    if (scheme) {
         if (!*path)
             *path = orm_test_temp_path(stem);
-        snprintf(buf, sizeof buf, "sqlite:%s%s%s", *path, options ? "?" : "", options ? options : "");
+        snprintf(buf, sizeof buf, "%s%s%s%s", scheme, *path, options ? "?" : "", options ? options : "");
         return buf;
     }
-    if (strncmp(dsn, "env:", 4) == 0)
-        return getenv(dsn + 4);
     return dsn;
 }
 

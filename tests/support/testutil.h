@@ -16,6 +16,16 @@ char *orm_test_temp_path(const char *stem);
  * The string is static: valid until the next call. */
 const char *orm_test_backend_dsn(char **path, const char *stem, const char *options);
 
+/* ORM_TEST_DSN, read the same way by every suite:
+ *   "sqlite" (or unset) / "record+sqlite": a temporary SQLite file per test; returns NULL and
+ *     *sqlite_scheme is "sqlite:" / "record+sqlite:" (the DSN is scheme + path);
+ *   "env:VAR" / "record+env:VAR": the DSN in $VAR (NULL when unset or empty), after
+ *     "record+" for the latter;
+ *   anything else: that DSN.
+ * A "record+" spec registers the recording driver (driver_record/record.h) first: the suite
+ * then runs through it by changing only its DSN. */
+const char *orm_test_dsn_resolve(const char **sqlite_scheme);
+
 /* Remove the SQLite file *path and its journals, free *path and set it NULL. NULL-safe. */
 void orm_test_remove_db(char **path);
 

@@ -1,4 +1,4 @@
-/* Allocation-failure loop over SQLite's change feed (orm/driver_sqlite_feed.c,
+/* Allocation-failure loop over SQLite's change feed (orm/driver/sqlite/feed.c,
  * cache/row_cache_notify.c): for n = 0, 1, 2, ... fail the nth liborm allocation during
  * open + row cache + listen + a write made by a database trigger (which only the feed can
  * report) + reads. Every call succeeds or reports ORM_ENOMEM; a failure inside the feed's

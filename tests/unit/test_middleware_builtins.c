@@ -11,7 +11,7 @@
 #include <sqlite3.h>
 
 #include "orm/alloc.h"
-#include "orm/driver_sqlite.h"
+#include "orm/driver/sqlite/sqlite.h"
 #include "orm/session_internal.h"
 #include "orm/error_internal.h"
 #include "orm/middleware_internal.h"

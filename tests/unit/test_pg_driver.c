@@ -16,8 +16,8 @@
 #include "orm/alloc.h"
 #include "orm/driver.h"
 #include "orm/orm.h"
-#include "orm/pg_conn.h"
-#include "orm/pg_internal.h"
+#include "orm/driver/postgres/conn.h"
+#include "orm/driver/postgres/pg.h"
 #include "testutil.h"
 
 static const orm_driver *drv = &orm__driver_postgres;
@@ -97,7 +97,7 @@ START_TEST(test_accepts)
     ck_assert(!drv->accepts("file:app.db?mode=ro"));
     ck_assert(!drv->accepts("app.db"));
     ck_assert(!drv->accepts(""));
-    ck_assert_int_eq(drv->max_params, 65535);
+    ck_assert_int_eq(drv->dialect->max_params, 65535);
 }
 END_TEST
 

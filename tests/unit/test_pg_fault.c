@@ -39,8 +39,8 @@
 
 #include "orm/driver.h"
 #include "orm/orm.h"
-#include "orm/pg_cancel.h"
-#include "orm/pg_conn.h"
+#include "orm/driver/postgres/cancel.h"
+#include "orm/driver/postgres/conn.h"
 #include "orm/pool.h"
 #include "testutil.h"
 

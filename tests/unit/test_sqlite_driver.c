@@ -1,4 +1,4 @@
-/* Unit tests: the SQLite driver through the db and session layers (orm/driver_sqlite.c,
+/* Unit tests: the SQLite driver through the db and session layers (orm/driver/sqlite/driver.c,
  * orm/db.c, orm/session.c, orm/rows.c). */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "orm/driver_sqlite.h"
+#include "orm/driver/sqlite/sqlite.h"
 #include "orm/orm.h"
 #include "orm/session_internal.h"
 #include "testutil.h"

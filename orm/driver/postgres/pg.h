@@ -1,7 +1,7 @@
 /* liborm internal — the PostgreSQL driver's private pieces: value encoding and decoding
- * (orm/pg_codec.c) and the SQLSTATE table (orm/pg_error.c), shared with driver_postgres.c.
+ * (orm/driver/postgres/codec.c) and the SQLSTATE table (orm/driver/postgres/error.c), shared with driver.c.
  *
- * Type mapping (see the comment at the top of driver_postgres.c for the full contract):
+ * Type mapping (see the comment at the top of orm/driver/postgres/driver.c for the full contract):
  *   int2/int4/int8/oid -> INT, float4/float8/numeric -> DOUBLE, bool -> BOOL,
  *   text/varchar/bpchar/name -> TEXT, bytea -> BLOB, timestamp/timestamptz/date -> TIMESTAMP,
  *   anything else -> TEXT (the server's text output).
@@ -73,7 +73,7 @@ int orm__pg_error(PGconn *pg, const PGresult *res, const char *what, int timed_o
 
 /* ORM_OK, or ORM_EINVAL naming what is malformed in a PostgreSQL DSN (a bad % escape, an
  * unterminated quote, a missing '=', a port that is not 1..65535): parsed, never connected
- * to (orm/pg_dsn.c). */
+ * to (orm/driver/postgres/dsn.c). */
 int orm__pg_dsn_check(const char *dsn);
 
 #endif

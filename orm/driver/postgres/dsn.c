@@ -12,7 +12,7 @@
 #include <libpq-fe.h>
 
 #include "orm/error_internal.h"
-#include "orm/pg_internal.h"
+#include "orm/driver/postgres/pg.h"
 
 /* What libpq found wrong, in words that never quote the DSN: libpq's messages quote the
  * offending part (which may be a password, and may itself hold quotes), so only the words

@@ -7,7 +7,7 @@
  * Statements: each SQL text is PQprepare'd once per connection under a name "orm_<n>" and
  * kept in the connection's LRU (orm/stmt_cache.h); an evicted statement is DEALLOCATEd.
  * Parameters are bound with the type OID of the first call's values and sent binary when a
- * value matches that type, as text otherwise (see orm/pg_codec.c). Results come back as
+ * value matches that type, as text otherwise (see orm/driver/postgres/codec.c). Results come back as
  * text the first time a statement runs; from then on binary when every column has a type
  * the codec decodes from binary (all the mapped types below), text otherwise.
  * Transaction statements, DDL and scripts go through the simple or unnamed path, uncached.
@@ -30,9 +30,9 @@
  * Values bound: INT as int8, DOUBLE as float8, BOOL as bool, BLOB as bytea, TIMESTAMP as
  * timestamptz, TEXT and NULL as "unknown" (the server takes the column's type).
  *
- * Errors: orm/pg_error.c maps SQLSTATEs (23xxx ORM_ECONSTRAINT naming the constraint,
+ * Errors: orm/driver/postgres/error.c maps SQLSTATEs (23xxx ORM_ECONSTRAINT naming the constraint,
  * 40001/40P01 ORM_ERETRY, 57014 ORM_ETIMEOUT or ORM_ECANCELED, a lost connection ORM_ECONN).
- * Deadlines (see orm/pg_cancel.h and README "What a deadline guarantees"): the connection is
+ * Deadlines (see orm/driver/postgres/cancel.h and README "What a deadline guarantees"): the connection is
  * non-blocking, so sending, waiting, cancelling and connecting are all bounded by the call's
  * deadline; a server that has not ended a cancelled statement CANCEL_GRACE_US after it gets
  * the connection given up (marked lost, handed to the reaper at close).
@@ -55,11 +55,12 @@
 #include "orm/alloc.h"
 #include "orm/ctx_internal.h"
 #include "orm/driver.h"
+#include "orm/query.h"
 #include "orm/error_internal.h"
 #include "orm/feed.h"
-#include "orm/pg_cancel.h"
-#include "orm/pg_conn.h"
-#include "orm/pg_internal.h"
+#include "orm/driver/postgres/cancel.h"
+#include "orm/driver/postgres/conn.h"
+#include "orm/driver/postgres/pg.h"
 #include "orm/stmt_cache.h"
 
 #define MODULE "postgres"
@@ -86,12 +87,12 @@ struct orm_conn {
     int fatal;        /* the server sent a FATAL error outside a statement, or did not answer
                          a cancel: the connection is lost */
     int abandoned;    /* a statement was still running when the call gave up on it: close
-                         hands the connection to the reaper (orm/pg_cancel.h) */
+                         hands the connection to the reaper (orm/driver/postgres/cancel.h) */
     int sent;         /* the last run() sent its statement to the server */
     int unsent;       /* the server stopped taking the statement (frozen) before the deadline:
                          the connection is lost, nothing runs on it */
     int64_t call_deadline_us; /* the deadline of the call in progress (call_deadline) */
-    orm_pg_cancel cancel; /* cancel requests that never block (orm/pg_cancel.c) */
+    orm_pg_cancel cancel; /* cancel requests that never block (orm/driver/postgres/cancel.c) */
     char *dsn;        /* to ask a fresh connection how a commit ended */
     int64_t deadline_us; /* orm__pg_conn_set_deadline; 0: none */
     orm_ctx *call_ctx;   /* the ctx of the call in progress (set by call_deadline), or NULL */
@@ -785,15 +786,9 @@ static int simple(orm_conn *c, orm_ctx *ctx, orm_query_kind kind, const char *sq
 
 static int pg_begin(orm_conn *c, orm_ctx *ctx, const orm_tx_options *opts)
 {
-    static const char *levels[] = { "", " ISOLATION LEVEL READ UNCOMMITTED",
-                                    " ISOLATION LEVEL READ COMMITTED",
-                                    " ISOLATION LEVEL REPEATABLE READ",
-                                    " ISOLATION LEVEL SERIALIZABLE" };
     char sql[96];
-    int iso = opts ? (int)opts->isolation : 0;
-    if (iso < 0 || iso > 4)
-        return orm__error_set(ORM_EINVAL, MODULE, "begin: unknown isolation level %d", iso);
-    snprintf(sql, sizeof sql, "BEGIN%s%s", levels[iso], opts && opts->read_only ? " READ ONLY" : "");
+    if (!orm__pg_begin_sql(opts, sql, sizeof sql))
+        return orm__error_set(ORM_EINVAL, MODULE, "begin: unknown isolation level %d", (int)opts->isolation);
     return simple(c, ctx, ORM_QUERY_BEGIN, sql, NULL);
 }
 
@@ -917,7 +912,7 @@ static int pg_rollback(orm_conn *c, orm_ctx *ctx)
     return simple(c, ctx, ORM_QUERY_ROLLBACK, "ROLLBACK", NULL);
 }
 
-/* ---- for the pool (orm/pg_conn.h) ---- */
+/* ---- for the pool (orm/driver/postgres/conn.h) ---- */
 
 int orm__pg_conn_alive(orm_conn *c)
 {
@@ -964,7 +959,9 @@ void orm__pg_conn_stmt_stats(orm_conn *c, size_t *count, uint64_t *hits, uint64_
 }
 
 const orm_driver orm__driver_postgres = {
+    .version = ORM_DRIVER_VERSION,
     .name = "postgres",
+    .trace_name = "postgresql",
     .accepts = pg_accepts,
     .open = pg_open,
     .close = pg_close,
@@ -979,6 +976,13 @@ const orm_driver orm__driver_postgres = {
     .begin = pg_begin,
     .commit = pg_commit,
     .rollback = pg_rollback,
-    .max_params = 65535,
+    .begin_sql = orm__pg_begin_sql,
+    .map_row = NULL,
+    .dialect = &orm__dialect_postgres,
+    .pool_defaults = orm__pg_pool_defaults,
+    .alive = orm__pg_conn_alive,
+    .reset = orm__pg_conn_reset,
+    .columns = &orm__pg_columns,
+    .migrate = &orm__pg_migrate,
     .feed = &orm__pg_feed,
 };

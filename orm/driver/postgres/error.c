@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "orm/error_internal.h"
-#include "orm/pg_internal.h"
+#include "orm/driver/postgres/pg.h"
 
 /* Exact SQLSTATEs first, then classes (two characters followed by "***"). */
 static const struct {

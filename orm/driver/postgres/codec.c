@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "orm/error_internal.h"
-#include "orm/pg_internal.h"
+#include "orm/driver/postgres/pg.h"
 
 static void put_be64(char *dst, uint64_t v)
 {

@@ -29,7 +29,8 @@
 #include "orm/alloc.h"
 #include "orm/ctx_internal.h"
 #include "orm/driver.h"
-#include "orm/driver_sqlite.h"
+#include "orm/query.h"
+#include "orm/driver/sqlite/sqlite.h"
 #include "orm/error_internal.h"
 #include "orm/mapper.h"
 #include "orm/rows_internal.h"
@@ -52,7 +53,7 @@ struct orm_conn {
     int query_only; /* PRAGMA query_only was turned on by begin */
     orm_ctx *ctx;   /* the ctx the progress handler watches, or NULL (handler off) */
     int busy_ms;    /* how long busy_cb waits on a locked database */
-    orm__sqlite_watch *watch; /* the change feed's hooks (driver_sqlite_feed.c), or NULL */
+    orm__sqlite_watch *watch; /* the change feed's hooks (feed.c), or NULL */
 };
 
 /* After a statement that may have ended a transaction: the change feed reports its rows. */
@@ -760,11 +761,7 @@ static int sqlite_begin(orm_conn *c, orm_ctx *ctx, const orm_tx_options *opts)
     int rc = ctx_gate(ctx, "begin");
     if (rc != ORM_OK)
         return rc;
-    const char *sql = "BEGIN DEFERRED";
-    if (opts && opts->sqlite_begin == ORM_SQLITE_IMMEDIATE)
-        sql = "BEGIN IMMEDIATE";
-    else if (opts && opts->sqlite_begin == ORM_SQLITE_EXCLUSIVE)
-        sql = "BEGIN EXCLUSIVE";
+    const char *sql = orm__sqlite_begin_sql(opts, NULL, 0); /* one text for the driver and the chain */
     if (opts && opts->read_only) {
         rc = run_simple(c, NULL, "PRAGMA query_only=ON");
         if (rc != ORM_OK)
@@ -835,8 +832,13 @@ int orm__sqlite_conn_watch(orm_conn *c, orm__feed_cell *cell)
     return c->watch ? ORM_OK : orm__sqlite_feed_watch(&c->watch, c->db, cell);
 }
 
+/* The pool's reset: nothing may stay open between users (a failed COMMIT, a tx never ended). */
+static int sqlite_reset(orm_conn *c) { return sqlite_rollback(c, NULL); }
+
 const orm_driver orm__driver_sqlite = {
+    .version = ORM_DRIVER_VERSION,
     .name = "sqlite",
+    .trace_name = "sqlite",
     .accepts = sqlite_accepts,
     .open = sqlite_open,
     .close = sqlite_close,
@@ -851,6 +853,13 @@ const orm_driver orm__driver_sqlite = {
     .begin = sqlite_begin,
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,
-    .max_params = 32766,
+    .begin_sql = orm__sqlite_begin_sql,
+    .map_row = orm__sqlite_map_row,
+    .dialect = &orm__dialect_sqlite,
+    .pool_defaults = orm__sqlite_pool_defaults,
+    .alive = NULL,
+    .reset = sqlite_reset,
+    .columns = &orm__sqlite_columns,
+    .migrate = &orm__sqlite_migrate,
     .feed = &orm__sqlite_feed,
 };

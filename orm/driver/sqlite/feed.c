@@ -26,7 +26,7 @@
 #include <time.h>
 
 #include "orm/alloc.h"
-#include "orm/driver_sqlite.h"
+#include "orm/driver/sqlite/sqlite.h"
 #include "orm/error_internal.h"
 #include "orm/feed.h"
 

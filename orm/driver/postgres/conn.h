@@ -32,4 +32,13 @@ void orm__pg_conn_stmt_stats(orm_conn *c, size_t *count, uint64_t *hits, uint64_
  * and sending COMMIT (the fault tests freeze or kill the backend there); NULL: none. */
 void orm__pg_test_before_commit(void (*hook)(void *arg), void *arg);
 
+/* The driver's change feed (feed.c). */
+extern const struct orm__feed_ops orm__pg_feed;
+
+/* The facts (orm/driver/postgres/facts.c, built with or without libpq). */
+const char *orm__pg_begin_sql(const orm_tx_options *opts, char *buf, size_t n);
+void orm__pg_pool_defaults(const char *dsn, orm_driver_pool *out);
+extern const orm_driver_columns orm__pg_columns;
+extern const orm_driver_migrate orm__pg_migrate;
+
 #endif

@@ -1,5 +1,5 @@
 /* liborm — PostgreSQL cancel requests sent without blocking, and the reaper of abandoned
- * statements (see orm/pg_cancel.h for why).
+ * statements (see orm/driver/postgres/cancel.h for why).
  *
  * Keeps true: no function here blocks its caller on the network (sockets are non-blocking;
  * libpq's PQcancel runs only on its own detached thread); at most one request per
@@ -19,7 +19,7 @@
 
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
-#include "orm/pg_cancel.h"
+#include "orm/driver/postgres/cancel.h"
 
 #define MODULE "postgres"
 

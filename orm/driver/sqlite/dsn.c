@@ -7,7 +7,7 @@
  */
 #include <string.h>
 
-#include "orm/driver_sqlite.h"
+#include "orm/driver/sqlite/sqlite.h"
 
 /* Does the URI query q (after '?', up to '#' or the end) hold mode=memory? */
 static int query_has_memory_mode(const char *q)

@@ -30,6 +30,7 @@
 
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
+#include "orm/driver/postgres/conn.h"
 #include "orm/feed.h"
 #include "orm/middleware_internal.h" /* orm__sbuf */
 
