@@ -207,7 +207,8 @@ static orm_value_type value_type_of(orm_field_type t)
     case ORM_FIELD_INT64: return ORM_VALUE_INT;
     case ORM_FIELD_DOUBLE: return ORM_VALUE_DOUBLE;
     case ORM_FIELD_BOOL: return ORM_VALUE_BOOL;
-    case ORM_FIELD_TEXT: return ORM_VALUE_TEXT;
+    case ORM_FIELD_TEXT:
+    case ORM_FIELD_FIXED_TEXT: return ORM_VALUE_TEXT;
     case ORM_FIELD_BLOB: return ORM_VALUE_BLOB;
     case ORM_FIELD_TIMESTAMP: return ORM_VALUE_TIMESTAMP;
     }
