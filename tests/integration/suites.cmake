@@ -76,3 +76,8 @@ set_tests_properties(test_integration_pool_sqlite PROPERTIES LABELS "tsan")
 if(ORM_WITH_POSTGRES)
   set_tests_properties(test_integration_pool_postgres PROPERTIES LABELS "tsan")
 endif()
+# The row cache over Redis and over two levels (ORM_TEST_REDIS_URL: scripts/with-redis.sh).
+if(ORM_WITH_REDIS)
+  orm_it_suite(test_integration_row_cache_redis integration/test_row_cache_redis_it.c)
+  target_link_libraries(test_integration_row_cache_redis PRIVATE orm_hiredis)
+endif()
