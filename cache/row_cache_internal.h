@@ -32,6 +32,10 @@ typedef struct rc_model {
     orm_cache_type rowt;      /* the model row codec (the row part of type's encoding) */
     uint64_t fp;              /* type's fingerprint */
     char *gkey, *ikey;        /* shared caches: the generation counters' keys ("<table>:#g", "#i") */
+    struct rc_mirror {        /* two levels: the last counter read and the local level's stamp
+                                 then (a seqlock: seq odd while one thread writes) */
+        _Atomic uint64_t seq, gen, stamp;
+    } gm, im;
     char *prefix;             /* the escaped table and ':' */
     size_t prefix_len;
     _Atomic uint64_t gen;     /* bumped by a whole-model drop: older values are stale */

@@ -211,11 +211,43 @@ static uint64_t gen_read(orm_cache *c, const char *gkey)
     return rc == ORM_OK || rc == ORM_ENOTFOUND ? gen_renew(c, gkey, have) : 0;
 }
 
-void orm__rc_shared_gens(const rc_model *m, rc_gens *g)
+/* A generation over two levels: the counter read last, while the local level's stamp of its
+ * key has not moved (no invalidation of the key, no clear, tracking up), else read again
+ * through the local level. This spares a hit a second hash lookup and clock read; it is as
+ * current as the local level's own copy (orm__two_level_stamp). */
+static uint64_t gen_mirrored(const rc_model *m, struct rc_mirror *mr, const char *gkey)
 {
     orm_cache *c = m->rc->cache;
-    g->mgen = gen_read(c, m->gkey);
-    g->igen = m->o.negative ? gen_read(c, m->ikey) : 0;
+#ifdef ORM_WITH_REDIS
+    uint64_t s0 = m->rc->redis ? 0 : orm__two_level_stamp(c, gkey);
+    uint64_t q = atomic_load_explicit(&mr->seq, memory_order_acquire);
+    if (s0 && !(q & 1)) {
+        uint64_t g = atomic_load_explicit(&mr->gen, memory_order_relaxed);
+        uint64_t st = atomic_load_explicit(&mr->stamp, memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&mr->seq, memory_order_relaxed) == q && st == s0 && g)
+            return g;
+    }
+    uint64_t g = gen_read(c, gkey);
+    /* one writer at a time; a thread that loses the race just does not record its read */
+    if (s0 && g && !(q & 1) &&
+        atomic_compare_exchange_strong_explicit(&mr->seq, &q, q + 1, memory_order_acquire, memory_order_relaxed)) {
+        atomic_thread_fence(memory_order_release);
+        atomic_store_explicit(&mr->gen, g, memory_order_relaxed);
+        atomic_store_explicit(&mr->stamp, s0, memory_order_relaxed);
+        atomic_store_explicit(&mr->seq, q + 2, memory_order_release);
+    }
+    return g;
+#else
+    (void)mr;
+    return gen_read(c, gkey);
+#endif
+}
+
+void orm__rc_shared_gens(const rc_model *m, rc_gens *g)
+{
+    g->mgen = gen_mirrored(m, (struct rc_mirror *)&m->gm, m->gkey);
+    g->igen = m->o.negative ? gen_mirrored(m, (struct rc_mirror *)&m->im, m->ikey) : 0;
 }
 
 int orm__rc_shared_get(const rc_model *m, const char *key, orm_cache_ref **out, rc_gens *g)
