@@ -63,6 +63,10 @@ if(ORM_WITH_POSTGRES)
 endif()
 # The row cache's randomized coherence test (threads: tsan label).
 orm_it_suite(test_integration_row_cache_race integration/test_row_cache_race_it.c)
+if(ORM_WITH_REDIS) # its random test also runs over Redis and two levels
+  target_compile_definitions(test_integration_row_cache_race PRIVATE ORM_WITH_REDIS=1)
+  target_link_libraries(test_integration_row_cache_race PRIVATE orm_hiredis)
+endif()
 set_tests_properties(test_integration_row_cache_race_sqlite PROPERTIES LABELS "tsan")
 if(ORM_WITH_POSTGRES)
   set_tests_properties(test_integration_row_cache_race_postgres PROPERTIES LABELS "tsan")
