@@ -162,6 +162,7 @@ typedef struct run_ctx {
     const char *dsn;     /* to open the row cache's dbs on the same data */
     orm_db *db_rw;       /* a row cache attached, users read-write (W5, W4 on it) */
     orm_db *db_off;      /* a row cache attached, users left off */
+    orm_db *db_shared;   /* a row cache over Redis, or two levels (W5r, W5tl), or NULL */
 } run_ctx;
 
 typedef int (*step_fn)(run_ctx *c);
@@ -212,6 +213,7 @@ static int raw_w2(run_ctx *c) { return c->raw->w2(c->rctx, c->d->get_ids, c->d->
 static int orm_w2(run_ctx *c) { return bench_orm_w2(c->db, c->d->get_ids, c->d->n_get, &c->check); }
 static int orm_w2_fixed(run_ctx *c) { return bench_orm_w2_fixed(c->db_fixed, c->d->get_ids, c->d->n_get, &c->check); }
 static int orm_w2_rw(run_ctx *c) { return bench_orm_w2(c->db_rw, c->d->get_ids, c->d->n_get, &c->check); }
+static int orm_w2_shared(run_ctx *c) { return bench_orm_w2(c->db_shared, c->d->get_ids, c->d->n_get, &c->check); }
 static int orm_w2_off(run_ctx *c) { return bench_orm_w2(c->db_off, c->d->get_ids, c->d->n_get, &c->check); }
 static int orm_w4_rw(run_ctx *c) { return bench_orm_w4(c->db_rw, c->d->rows, c->d->update_ids, c->d->update_scores, c->d->n_update, c->w4_builder); }
 static int raw_w3(run_ctx *c) { return c->raw->w3(c->rctx, c->d->filter_ages, c->d->n_filter, &c->check); }
@@ -332,6 +334,59 @@ static orm_db *open_cached(run_ctx *c, int rw)
     return db;
 }
 
+#ifdef ORM_BENCH_HAVE_REDIS
+/* W5 with the row cache over Redis alone (W5r) and over two levels (W5tl), each warmed,
+ * against raw W2 of the same run; beside them a raw GET of each row from Redis (one loopback
+ * round trip) and W5 over the local cache (local_s). Skipped without ORM_BENCH_REDIS_URL. */
+static int run_w5_shared(run_ctx *c, int rounds, double raw_w2_s, double local_s)
+{
+    const bench_data *d = c->d;
+    if (!getenv("ORM_BENCH_REDIS_URL")) {
+        bench_report_note("W5r, W5tl: skipped (ORM_BENCH_REDIS_URL is not set; scripts/bench.sh sets it)");
+        return 0;
+    }
+    const side w5s = { NULL, orm_w2_shared, check_same };
+    static const char *const names[2] = { "W5r", "W5tl" };
+    double best[2] = { -1, -1 }, rt = -1;
+    for (int two = 0; two < 2; two++) {
+        char prefix[96];
+        double raw_s, orm_s;
+        if (!(c->db_shared = bench_redis_row_db(c->dsn, two, prefix, sizeof prefix)))
+            return -1;
+        /* warm: the first pass loads into Redis, the second (two levels) into the local level */
+        int rc = orm_w2_shared(c) || orm_w2_shared(c);
+        if (!rc && !two) {
+            for (int r = 0; r < rounds; r++) {
+                double s = bench_redis_raw_gets(prefix, d->get_ids, d->n_get);
+                if (s < 0) {
+                    rc = -1;
+                    break;
+                }
+                if (rt < 0 || s < rt)
+                    rt = s;
+            }
+        }
+        const side w2_raw = { NULL, raw_w2, check_same };
+        if (!rc)
+            rc = measure(c, rounds, &w2_raw, &w5s, &raw_s, &orm_s);
+        orm_db_close(c->db_shared);
+        c->db_shared = NULL;
+        if (rc)
+            return -1;
+        bench_report_row(names[two], c->dbname, d->n_get, orm_s, raw_s, "W2", 0);
+        best[two] = orm_s;
+    }
+    bench_report_note("W5r: the row cache over Redis alone: raw W2/W5r = %.1fx; a hit %.2f us against a raw "
+                      "Redis GET of the row %.2f us (%.2fx one loopback round trip)",
+                      raw_w2_s / best[0], best[0] * 1e6 / (double)d->n_get, rt * 1e6 / (double)d->n_get,
+                      best[0] / rt);
+    bench_report_note("W5tl: two levels (local in front of Redis): raw W2/W5tl = %.1fx; a local-level hit is "
+                      "%.2fx W5 over the local cache alone",
+                      raw_w2_s / best[1], best[1] / local_s);
+    return 0;
+}
+#endif
+
 /* W5 (W2 with the cache warmed, against raw W2), W2 with a cache attached but the model off
  * (against liborm's W2 without a cache), W4 on a read-write model (against W4 without). */
 static int run_row_cache(run_ctx *c, int rounds)
@@ -350,6 +405,10 @@ static int run_row_cache(run_ctx *c, int rounds)
     bench_report_row("W5", c->dbname, d->n_get, orm_s, raw_s, "W2", 0);
     bench_report_note("W5: raw/W5 = %.1fx (orm_get answered by the row cache, local cache, warmed)",
                       raw_s / orm_s);
+#ifdef ORM_BENCH_HAVE_REDIS
+    if (run_w5_shared(c, rounds, raw_s, orm_s) != 0)
+        return -1;
+#endif
     if (measure(c, rounds, &w2_orm, &w2_off, &raw_s, &orm_s) != 0)
         return -1;
     bench_report_row("W2off", c->dbname, d->n_get, orm_s, raw_s, "W2 orm", 0);

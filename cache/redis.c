@@ -315,6 +315,57 @@ static int r_get(orm_cache *c, const char *key, orm_cache_ref **out, orm_cache_m
     return rc;
 }
 
+/* Several keys in one round trip (MGET): out[i] the value at keys[i], decoded, or NULL. ORM_OK,
+ * or ORM_ENOTFOUND (every out[i] NULL) when Redis is bypassed. */
+int orm__redis_mget(orm_cache *c, const char *const *keys, size_t n, orm_cache_ref **out)
+{
+    rcache *R = (rcache *)c;
+    enum { MAXK = 4 };
+    kbuf k[MAXK];
+    const char *a[MAXK + 1] = { "MGET" };
+    size_t l[MAXK + 1] = { 4 };
+    size_t made = 0;
+    int rc = n && n <= MAXK ? ORM_OK : orm__error_set(ORM_EINVAL, "cache", "orm__redis_mget: 1 to %d keys", MAXK);
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    for (; rc == ORM_OK && made < n; made++) {
+        if ((rc = check_key(keys[made], "orm_cache_get")) || (rc = kmake(&k[made], R->prefix, R->plen, keys[made])))
+            break;
+        a[made + 1] = k[made].p;
+        l[made + 1] = k[made].len;
+    }
+    redisContext *ctx = rc == ORM_OK ? orm__redis_acquire(&R->pool) : NULL;
+    redisReply *r = ctx ? orm__redis_run(ctx, (int)n + 1, a, l) : NULL;
+    for (size_t i = 0; i < made; i++)
+        kfree(&k[i]);
+    if (rc)
+        return rc;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != n) {
+        if (ctx)
+            done(R, ctx, r && r->type == REDIS_REPLY_ERROR ? r : NULL);
+        if (r && r->type != REDIS_REPLY_ERROR)
+            freeReplyObject(r);
+        atomic_fetch_add(&R->misses, n);
+        return bypassed(R, keys[n - 1]);
+    }
+    for (size_t i = 0; i < n && rc != ORM_ENOMEM; i++) {
+        const redisReply *e = r->element[i];
+        int64_t ttl;
+        int got = e->type == REDIS_REPLY_STRING ? decode_value(R, e->str, e->len, &out[i], &ttl) : ORM_ENOTFOUND;
+        atomic_fetch_add(got ? &R->misses : &R->hits, 1);
+        if (got == ORM_ENOMEM)
+            rc = got;
+    }
+    done(R, ctx, r);
+    if (rc) {
+        for (size_t i = 0; i < n; i++) {
+            orm_cache_ref_release(out[i]);
+            out[i] = NULL;
+        }
+    }
+    return rc;
+}
+
 /* The set script: op 's', 'g' (with gen) or 'l'. *reply: the script's reply for the caller
  * (freed by it), NULL when bypassed. */
 static int run_set(rcache *R, const char *key, orm_cache_ref *v, int64_t ttl, char op, uint64_t gen,

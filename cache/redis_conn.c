@@ -40,12 +40,14 @@ static const char script_set[] =
     "if old then return {0, old} end\n"
     "return {0}\n";
 
-/* KEYS as above; ARGV: stripe, '1' to return the old value. {0}: there was none; {1[, old]}. */
+/* KEYS as above; ARGV: stripe, '1' to return the old value. {0}: there was none; {1[, old]}.
+ * The generation moves also when there was none: a load that read the database before the
+ * write this delete follows must not install what it read (orm_cache_gen: "every write"). */
 static const char script_del[] =
+    "redis.call('HINCRBY', KEYS[2], ARGV[1], 1)\n"
     "local old = redis.call('GET', KEYS[1])\n"
     "if not old then return {0} end\n"
     "redis.call('DEL', KEYS[1])\n"
-    "redis.call('HINCRBY', KEYS[2], ARGV[1], 1)\n"
     "if ARGV[2] == '1' then return {1, old} end\n"
     "return {1}\n";
 

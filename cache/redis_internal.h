@@ -75,7 +75,15 @@ const char *orm__redis_cache_prefix(orm_cache *c);
 /* The name of key's lease in Redis (NUL-terminated, malloc'd), or NULL on no memory. */
 char *orm__redis_lease_key(orm_cache *c, const char *key);
 extern const orm_cache_ops orm__cache_redis_ops;
+/* Several keys (1 to 4) in one round trip (MGET): out[i] the value at keys[i], decoded, or
+ * NULL on a miss. ORM_OK, ORM_ENOMEM, or ORM_ENOTFOUND (all NULL) when Redis is bypassed. */
+int orm__redis_mget(orm_cache *c, const char *const *keys, size_t n, orm_cache_ref **out);
 /* The two-level cache (two_level.c): its Redis level (NULL for another cache). */
 orm_cache *orm__two_level_remote(orm_cache *c);
+/* A stamp of key's state in the two-level cache c's local level: it changes whenever key is
+ * invalidated there (after the local delete too), the level is cleared, or tracking is lost;
+ * 0 while the local level is not in use. A value read from c after reading a stamp is current
+ * while the stamp is unchanged (as current as the local level itself). */
+uint64_t orm__two_level_stamp(orm_cache *c, const char *key);
 
 #endif

@@ -212,6 +212,24 @@ static void pack_row(const orm_model *model, char *dst, const char *row, char *v
     }
 }
 
+int orm__rc_pack(const rc_model *m, rc_hdr *d, const void *row)
+{
+    char *out = (char *)d + RC_ROW_OFF;
+    size_t need = var_bytes(m->model, row);
+    char *var = out + m->model->struct_size;
+    d->indirect = 0;
+    d->row = NULL;
+    if (need > m->inline_cap) {
+        if (!(var = orm__malloc(need))) {
+            d->found = 0; /* owns nothing */
+            return orm__error_nomem("row_cache");
+        }
+        d->row = var; /* the arena */
+    }
+    pack_row(m->model, out, row, var);
+    return ORM_OK;
+}
+
 static int value_copy(void *dst, const void *src, void *ud)
 {
     const rc_model *m = ud;
@@ -222,19 +240,7 @@ static int value_copy(void *dst, const void *src, void *ud)
     d->row = NULL;
     if (!s->found)
         return ORM_OK;
-    const char *row = s->indirect ? s->row : (const char *)s + RC_ROW_OFF;
-    char *out = (char *)dst + RC_ROW_OFF;
-    size_t need = var_bytes(m->model, row);
-    char *var = out + m->model->struct_size;
-    if (need > m->inline_cap) {
-        if (!(var = orm__malloc(need))) {
-            d->found = 0; /* owns nothing */
-            return orm__error_nomem("row_cache");
-        }
-        d->row = var; /* the arena */
-    }
-    pack_row(m->model, out, row, var);
-    return ORM_OK;
+    return orm__rc_pack(m, d, s->indirect ? s->row : (const char *)s + RC_ROW_OFF);
 }
 
 static void value_clear(void *obj, void *ud)
@@ -253,12 +259,18 @@ static size_t value_size(const void *obj, void *ud)
 }
 
 /* Whether r is a current value of m: made by this model, and no whole-model drop (nor, for a
- * not-found answer, an insert) since its load began. */
-static const rc_hdr *current(const rc_model *m, const orm_cache_ref *r)
+ * not-found answer, an insert) since its load began. g: the generations a shared cache gave
+ * (NULL: this process's). */
+static const rc_hdr *current(const rc_model *m, const orm_cache_ref *r, const rc_gens *g)
 {
     if (orm_cache_ref_type(r) != &m->type)
         return NULL;
     const rc_hdr *h = orm_cache_ref_data(r);
+    if (g) {
+        if (!g->mgen || h->mgen != g->mgen || (!h->found && h->igen != g->igen))
+            return NULL;
+        return h;
+    }
     if (h->mgen != atomic_load_explicit(&m->gen, memory_order_acquire))
         return NULL;
     if (!h->found && h->igen != atomic_load_explicit(&m->igen, memory_order_acquire))
@@ -277,9 +289,33 @@ static int fill(const rc_model *m, const rc_hdr *h, void *out)
     return rc == ORM_OK ? 1 : rc;
 }
 
-/* A hit: 1 found / 0 cached not-found (out filled), -1 a miss, or ORM_ENOMEM. */
-static int lookup(const rc_model *m, const char *key, void *out)
+/* lookup on a shared cache: the row and the model's generations read together; *seen gets
+ * the generations (mgen 0 when unknown). */
+static int lookup_shared(const rc_model *m, const char *key, void *out, rc_gens *seen)
 {
+    orm_cache_ref *r = NULL;
+    rc_gens g = { 0, 0 };
+    int rc = orm__rc_shared_get(m, key, &r, &g);
+    if (seen)
+        *seen = g;
+    if (rc == ORM_ENOMEM)
+        return rc;
+    if (rc != ORM_OK || !r)
+        return -1;
+    const rc_hdr *h = current(m, r, &g);
+    rc = h ? fill(m, h, out) : -1;
+    orm_cache_ref_release(r);
+    if (!h && g.mgen)
+        orm_cache_delete(m->rc->cache, key);
+    return rc;
+}
+
+/* A hit: 1 found / 0 cached not-found (out filled), -1 a miss, or ORM_ENOMEM. seen (may be
+ * NULL): on a shared cache, the generations read with the row. */
+static int lookup(const rc_model *m, const char *key, void *out, rc_gens *seen)
+{
+    if (m->rc->shared)
+        return lookup_shared(m, key, out, seen);
     orm_cache_ref *r;
     if (orm_cache_get(m->rc->cache, key, &r) != ORM_OK)
         return -1;
@@ -290,7 +326,7 @@ static int lookup(const rc_model *m, const char *key, void *out)
     __builtin_prefetch(p + 64);
     __builtin_prefetch(p + 128);
 #endif
-    const rc_hdr *h = current(m, r);
+    const rc_hdr *h = current(m, r, NULL);
     int rc = h ? fill(m, h, out) : -1;
     orm_cache_ref_release(r);
     if (!h) /* stale (its model was dropped since): out of the way of the load that follows,
@@ -328,14 +364,19 @@ void orm__rc_drop_key(rc_model *m, const char *key)
 
 void orm__rc_drop_model(rc_model *m)
 {
+    if (m->rc->shared)
+        orm__rc_shared_bump(m, 0);
     atomic_fetch_add_explicit(&m->gen, 1, memory_order_acq_rel);
     atomic_fetch_add_explicit(&m->invalidations, 1, memory_order_relaxed);
 }
 
 void orm__rc_drop_inserts(rc_model *m)
 {
-    if (m->o.negative)
-        atomic_fetch_add_explicit(&m->igen, 1, memory_order_acq_rel);
+    if (!m->o.negative)
+        return;
+    if (m->rc->shared)
+        orm__rc_shared_bump(m, 1);
+    atomic_fetch_add_explicit(&m->igen, 1, memory_order_acq_rel);
 }
 
 void orm__rc_drop_every(orm_row_cache *rc)
@@ -345,6 +386,20 @@ void orm__rc_drop_every(orm_row_cache *rc)
 }
 
 /* ---- reads ---- */
+
+/* The model's generations now, into a value about to be loaded. */
+static void stamp(const rc_model *m, rc_hdr *h)
+{
+    if (m->rc->shared) {
+        rc_gens g;
+        orm__rc_shared_gens(m, &g);
+        h->mgen = g.mgen;
+        h->igen = g.igen;
+        return;
+    }
+    h->mgen = atomic_load_explicit(&m->gen, memory_order_acquire);
+    h->igen = atomic_load_explicit(&m->igen, memory_order_acquire);
+}
 
 /* The singleflight's loader reads the database through the statement that missed: a
  * thread-local handoff (the loader runs on the missing thread: synchronous mode). */
@@ -368,8 +423,7 @@ static int loader(const char *key, orm_cache_ref **out, int64_t *ttl, void *ud)
     rc_model *m = req->m;
     rc_hdr h;
     memset(&h, 0, sizeof h);
-    h.mgen = atomic_load_explicit(&m->gen, memory_order_acquire);
-    h.igen = atomic_load_explicit(&m->igen, memory_order_acquire);
+    stamp(m, &h);
     orm_cache_gen(m->rc->cache, key, &h.kgen);
     uint64_t t0 = orm__mw_now_ns();
     req->rc = orm_stmt_next(req->st);
@@ -409,8 +463,9 @@ static int on_get(orm_row_cache *self, rc_model *m, orm_stmt *st)
             return rc;
         }
     }
+    rc_gens seen = { 0, 0 };
     if (hit == -1 && !db_only)
-        hit = lookup(m, key, in->obj);
+        hit = lookup(m, key, in->obj, &seen);
     if (hit >= 0) {
         atomic_fetch_add_explicit(&m->hits, 1, memory_order_relaxed);
         st->flags |= ORM_STMT_CACHED;
@@ -440,7 +495,7 @@ static int on_get(orm_row_cache *self, rc_model *m, orm_stmt *st)
     if (req.led) {
         rc = req.rc; /* the statement ran here: its rows are mapped already */
     } else {
-        const rc_hdr *h = lrc == ORM_OK ? current(m, r) : NULL;
+        const rc_hdr *h = lrc == ORM_OK ? current(m, r, self->shared ? &seen : NULL) : NULL;
         int got = h && h->kgen == g0 ? fill(m, h, in->obj) : -1;
         if (got >= 0) { /* another thread's load that began after this read did */
             st->flags = (st->flags & ~(unsigned)ORM_STMT_CACHE_MISS) | ORM_STMT_CACHED;
@@ -470,8 +525,7 @@ static int on_get_many(orm_row_cache *self, rc_model *m, orm_stmt *st)
     size_t hits = 0, found = 0;
     rc_hdr h0;
     memset(&h0, 0, sizeof h0);
-    h0.mgen = atomic_load_explicit(&m->gen, memory_order_acquire);
-    h0.igen = atomic_load_explicit(&m->igen, memory_order_acquire);
+    stamp(m, &h0);
     for (size_t i = 0; rc == ORM_OK && i < n; i++) {
         char kb[KEY_STACK];
         char *k = key_of(kb, m, in->key + i * npk);
@@ -487,7 +541,7 @@ static int on_get_many(orm_row_cache *self, rc_model *m, orm_stmt *st)
                                                        writer (an open transaction) */
             hit = orm__rc_wb_get(m, keys[i], (char *)in->obj + i * sz);
         if (hit == -1)
-            hit = lookup(m, keys[i], (char *)in->obj + i * sz);
+            hit = lookup(m, keys[i], (char *)in->obj + i * sz, NULL);
         if (hit == ORM_ENOMEM)
             rc = hit;
         else if (hit >= 0) {
@@ -796,6 +850,8 @@ static void model_free(rc_model *m)
     if (!m)
         return;
     orm__free(m->prefix);
+    orm__free(m->gkey);
+    orm__free(m->ikey);
     orm__free(m);
 }
 
@@ -871,6 +927,7 @@ int orm_row_cache_attach(orm_row_cache **out, orm_db *db, orm_cache *cache, cons
     }
     rc->db = db;
     rc->cache = cache;
+    rc->shared = orm__rc_cache_is_shared(cache, &rc->redis);
     rc->rng = (uint64_t)(uintptr_t)rc;
     rc->opts = *opts;
     orm_cache_loading_options lo = ORM_CACHE_LOADING_OPTIONS_INIT;
@@ -981,8 +1038,15 @@ int orm_row_cache_model(orm_row_cache *rc, const orm_model *model, const orm_row
     m->type.clear = value_clear;
     m->type.size = value_size;
     m->type.userdata = m;
-    if ((r = table_put(rc, m)) != ORM_OK)
+    if ((r = orm__rc_shared_type(m)) != ORM_OK || (rc->shared && (r = orm__rc_shared_keys(m)) != ORM_OK) ||
+        (r = table_put(rc, m)) != ORM_OK) {
         model_free(m);
+        return r;
+    }
+    /* last: the Redis level keeps a pointer to the type (a failure, past 256 types, leaves
+     * the model configured but off) */
+    if (rc->shared && (r = orm__rc_shared_register(m)) != ORM_OK)
+        m->o.mode = ORM_ROW_CACHE_OFF;
     return r;
 }
 

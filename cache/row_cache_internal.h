@@ -35,6 +35,13 @@ typedef struct rc_model {
     orm_row_cache_model_options o;
     orm_cache_type type;      /* RC_ROW_OFF + struct_size + inline_cap; userdata: this */
     size_t inline_cap;        /* RC_INLINE for a model with text or blobs, else 0 */
+    orm_cache_type rowt;      /* the model row codec (the row part of type's encoding) */
+    uint64_t fp;              /* type's fingerprint */
+    char *gkey, *ikey;        /* shared caches: the generation counters' keys ("<table>:#g", "#i") */
+    struct rc_mirror {        /* two levels: the last counter read and the local level's stamp
+                                 then (a seqlock: seq odd while one thread writes) */
+        _Atomic uint64_t seq, gen, stamp;
+    } gm, im;
     char *prefix;             /* the escaped table and ':' */
     size_t prefix_len;
     _Atomic uint64_t gen;     /* bumped by a whole-model drop: older values are stale */
@@ -60,6 +67,9 @@ struct orm_row_cache {
     orm_row_cache_options opts;
     struct rc_wb *wb;         /* the write-back buffer (a model in WRITE_BACK mode), or NULL */
     int registered;           /* the layer is in the chain (since the first model not OFF) */
+    int shared;               /* the cache is shared by processes (Redis, two levels): the
+                                 model generations live in it (row_cache_shared.c) */
+    int redis;                /* ... and it is Redis itself (one MGET reads a row and them) */
 };
 
 /* The configured model (any mode), or NULL. */
@@ -78,6 +88,10 @@ static inline rc_model *orm__rc_find(const struct orm_row_cache *rc, const orm_m
 
 /* Encode model's key into buf (see row_cache.h "Keys"); returns the length it needs without
  * the NUL, writing only what fits (NUL-terminated when it all fits). */
+/* Pack row (a model struct owning its text and blobs; left as it was) into d's value: the
+ * struct after the header, text and blobs inline when they fit, else in one arena. */
+int orm__rc_pack(const rc_model *m, rc_hdr *d, const void *row);
+
 size_t orm__rc_key(char *buf, size_t cap, const rc_model *m, const orm_value *key);
 
 /* ---- drops, now (autocommit) ---- */
@@ -85,6 +99,27 @@ void orm__rc_drop_key(rc_model *m, const char *key);
 void orm__rc_drop_model(rc_model *m);
 void orm__rc_drop_inserts(rc_model *m);
 void orm__rc_drop_every(struct orm_row_cache *rc);
+
+/* ---- caches shared by processes (row_cache_shared.c) ---- */
+
+typedef struct rc_gens {
+    uint64_t mgen, igen; /* 0: unknown (no value is current against it) */
+} rc_gens;
+
+/* Give m's type its encoding (encode, decode, fingerprint) for caches outside the process. */
+int orm__rc_shared_type(rc_model *m);
+/* Whether c is shared by processes (*redis: it is the Redis backend itself). */
+int orm__rc_cache_is_shared(const orm_cache *c, int *redis);
+/* On a shared cache: m's generation keys; then m's type registered with the Redis level. */
+int orm__rc_shared_keys(rc_model *m);
+int orm__rc_shared_register(rc_model *m);
+/* m's generations now (made anew when lost; 0 when unreadable). */
+void orm__rc_shared_gens(const rc_model *m, rc_gens *g);
+/* The value at key (*out, NULL on a miss) and m's generations, read together. ORM_OK, or an
+ * error (Redis bypassed, no memory): a miss. */
+int orm__rc_shared_get(const rc_model *m, const char *key, orm_cache_ref **out, rc_gens *g);
+/* A whole-model drop (inserts 0) or an insert (1) seen by every process. */
+void orm__rc_shared_bump(const rc_model *m, int inserts);
 
 /* ---- transaction staging (row_cache_tx.c) ---- */
 

@@ -22,6 +22,7 @@ set(ORM_ROW_CACHE_SOURCES
   cache/row_cache_sql.c
   cache/row_cache_notify.c
   cache/row_cache_wb.c
+  cache/row_cache_shared.c
 )
 # The model row codec: the cache's, but it needs the model functions (orm/model.c), so it is
 # listed apart from what the cache fuzzer builds alone.

@@ -77,18 +77,32 @@ static void sleep_ms(int64_t ms)
     nanosleep(&ts, NULL);
 }
 
-/* Drop key from the local level because Redis changed it (or this process wrote it). */
+/* Drop key from the local level because Redis changed it (or this process wrote it). The
+ * stripe is bumped before the delete (a getter installing what it read before checks it
+ * after) and after it (a stamp read before the delete, orm__two_level_stamp, is stale). */
 static void invalidate(tl *T, const char *key)
 {
-    atomic_fetch_add(inv_of(T, key), 1);
+    atomic_ullong *inv = inv_of(T, key);
+    atomic_fetch_add(inv, 1);
     T->local->ops->del(T->local, key);
+    atomic_fetch_add(inv, 1);
 }
 
 static void clear_local(tl *T)
 {
     atomic_fetch_add(&T->epoch, 1);
     T->local->ops->clear(T->local);
+    atomic_fetch_add(&T->epoch, 1);
     atomic_fetch_add(&T->local_clears, 1);
+}
+
+uint64_t orm__two_level_stamp(orm_cache *c, const char *key)
+{
+    tl *T = (tl *)c;
+    if (!atomic_load_explicit(&T->tracking, memory_order_acquire))
+        return 0;
+    uint64_t e = atomic_load(&T->epoch), i = atomic_load(inv_of(T, key));
+    return UINT64_C(1) << 63 | (e & 0x7fffffffu) << 32 | (i & 0xffffffffu);
 }
 
 /* ---- the invalidation listener ---- */

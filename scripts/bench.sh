@@ -33,12 +33,16 @@ if [ "${ORM_BENCH_INNER:-}" = 1 ]; then
     taskset -a -p -c "$cpu" "$p" >/dev/null
   done
   echo "bench: pinned orm-bench and the PostgreSQL server (postmaster $pm, ${#pids[@]} processes) to CPU $cpu with taskset"
-  taskset -c "$cpu" "$ORM_BENCH_BIN" --db sqlite "$@"
-  taskset -c "$cpu" "$ORM_BENCH_BIN" --db postgres "$@"
-  # W5 with Redis: the throwaway redis-server (scripts/with-redis.sh) on the same CPU.
+  # The throwaway redis-server (scripts/with-redis.sh) on the same CPU: W5r and W5tl (the row
+  # cache over Redis, over two levels) run in the sqlite and postgres runs, W5's get path alone
+  # in --db redis.
   if [ -n "${ORM_TEST_REDIS_PID:-}" ]; then
     taskset -a -p -c "$cpu" "$ORM_TEST_REDIS_PID" >/dev/null
     echo "bench: pinned the Redis server (pid $ORM_TEST_REDIS_PID) to CPU $cpu"
+  fi
+  taskset -c "$cpu" "$ORM_BENCH_BIN" --db sqlite "$@"
+  taskset -c "$cpu" "$ORM_BENCH_BIN" --db postgres "$@"
+  if [ -n "${ORM_TEST_REDIS_PID:-}" ]; then
     taskset -c "$cpu" "$ORM_BENCH_BIN" --db redis "$@"
   fi
   # W6 measures one thread against two, so it pins each of its threads to a CPU of its own.

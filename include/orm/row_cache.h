@@ -116,6 +116,16 @@
  *     "b0" / "b1"; a timestamp "t" and its microseconds; NULL "n".
  * orm_row_cache_key gives the key of a row, for code that shares the cache.
  *
+ * Caches shared by processes. Attach a Redis cache or a two-level cache (cache_redis.h) itself,
+ * not a decorator over one, and every process whose row cache uses the same Redis prefix
+ * shares the rows: they travel in the model's binary codec (a changed model reads an old entry
+ * as a miss), and the per-model generations that whole-model drops and inserts bump live in
+ * Redis too ("<table>:#g", "<table>:#i"), read in the same round trip as the row (Redis alone)
+ * or through the local level (two levels). A write, drop or commit in one process is a miss
+ * for every other's next read: at once over Redis alone, once Redis' invalidation arrived over
+ * two levels. While Redis is unreachable reads go to the database and drops are lost (give
+ * rows a TTL when that matters).
+ *
  * Observability. Every statement still goes through the chain's other layers: a get answered
  * by the cache carries ORM_STMT_CACHED (the log line says cache=hit, a miss cache=miss; the
  * metrics count it in orm_statements_cached_total; the trace span has cached set). Place the

@@ -84,6 +84,10 @@ if(ORM_WITH_POSTGRES)
 endif()
 # The row cache's randomized coherence test (threads: tsan label).
 orm_it_suite(test_integration_row_cache_race integration/test_row_cache_race_it.c)
+if(ORM_WITH_REDIS) # its random test also runs over Redis and two levels
+  target_compile_definitions(test_integration_row_cache_race PRIVATE ORM_WITH_REDIS=1)
+  target_link_libraries(test_integration_row_cache_race PRIVATE orm_hiredis)
+endif()
 set_tests_properties(test_integration_row_cache_race_sqlite test_integration_row_cache_race_record
                      PROPERTIES LABELS "tsan")
 if(ORM_WITH_POSTGRES)
@@ -97,4 +101,10 @@ orm_it_suite(test_integration_pool integration/test_pool_it.c)
 set_tests_properties(test_integration_pool_sqlite test_integration_pool_record PROPERTIES LABELS "tsan")
 if(ORM_WITH_POSTGRES)
   set_tests_properties(test_integration_pool_postgres PROPERTIES LABELS "tsan")
+endif()
+# The row cache over Redis and over two levels (ORM_TEST_REDIS_URL: scripts/with-redis.sh).
+if(ORM_WITH_REDIS)
+  orm_it_suite(test_integration_row_cache_redis integration/test_row_cache_redis_it.c)
+  target_link_libraries(test_integration_row_cache_redis PRIVATE orm_hiredis)
+  set_tests_properties(test_integration_row_cache_redis_sqlite PROPERTIES LABELS "tsan")
 endif()

@@ -11,6 +11,8 @@
  *   2. a thread that committed a write and then read the key got its value, or a value whose
  *      write committed no earlier than its own began;
  *   3. every cached row equals the database's row (read through a second db without cache).
+ * The random test runs over a local cache, and (built with Redis) over Redis alone and over two
+ * levels, where the model generations live in Redis (row_cache_shared.c).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -21,6 +23,9 @@
 
 #include "it.h"
 #include "schema.h"
+#ifdef ORM_WITH_REDIS
+#include "../unit/redis_testutil.h"
+#endif
 
 Suite *it_row_cache_race_suite(void);
 
@@ -323,15 +328,37 @@ static const committed *find_commit(double v)
     return bsearch(&k, commits_log, nclog, sizeof *commits_log, cmp_commit);
 }
 
-START_TEST(test_random_coherence)
+/* The cache of loop index kind: 0 local, 1 Redis alone, 2 two levels. */
+static orm_cache *race_cache(int kind)
 {
-    ck_assert_ok(orm_db_open(&it_db, backend_dsn(), NULL));
-    it_s = orm_db_session(it_db);
     orm_cache *c;
     orm_cache_local_options lo = ORM_CACHE_LOCAL_OPTIONS_INIT;
     lo.max_entries = 64; /* evictions too */
     lo.background_sweep = 0;
     ck_assert_ok(orm_cache_local_new(&c, &lo));
+#ifdef ORM_WITH_REDIS
+    if (kind) {
+        char prefix[96];
+        rt_prefix(prefix, sizeof prefix, kind == 1 ? "race-redis" : "race-two");
+        orm_cache *r = rt_redis(rt_url(), prefix, NULL);
+        if (kind == 1) {
+            orm_cache_close(c);
+            return r;
+        }
+        orm_cache *two;
+        ck_assert_ok(orm_cache_two_level_new(&two, c, r, NULL));
+        return two;
+    }
+#endif
+    ck_assert_int_eq(kind, 0);
+    return c;
+}
+
+START_TEST(test_random_coherence)
+{
+    ck_assert_ok(orm_db_open(&it_db, backend_dsn(), NULL));
+    it_s = orm_db_session(it_db);
+    orm_cache *c = race_cache(_i);
     ck_assert_ok(orm_row_cache_attach(&rc, it_db, c, NULL));
     orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
     mo.mode = ORM_ROW_CACHE_READ_WRITE;
@@ -417,9 +444,9 @@ START_TEST(test_random_coherence)
     }
     orm_row_cache_stats s;
     ck_assert_ok(orm_row_cache_stats_get(rc, &it_user_model, &s));
-    fprintf(stderr, "race: %zu reads, %zu read-backs, %zu commits, %zu never committed, %zu rows "
+    fprintf(stderr, "race (%s): %zu reads, %zu read-backs, %zu commits, %zu never committed, %zu rows "
                     "checked; cache hits %llu misses %llu loads %llu invalidations %llu\n",
-            reads, rbs, nclog, ndead, checked, (unsigned long long)s.hits, (unsigned long long)s.misses,
+            _i == 0 ? "local" : _i == 1 ? "redis" : "two levels", reads, rbs, nclog, ndead, checked, (unsigned long long)s.hits, (unsigned long long)s.misses,
             (unsigned long long)s.loads, (unsigned long long)s.invalidations);
     ck_assert_uint_gt(s.hits, 0);
     ck_assert_uint_gt(nclog, 100);
@@ -586,7 +613,11 @@ Suite *it_row_cache_race_suite(void)
     TCase *tc = tcase_create("row_cache_race");
     tcase_add_checked_fixture(tc, race_setup, race_teardown);
     tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, test_random_coherence);
+#ifdef ORM_WITH_REDIS
+    tcase_add_loop_test(tc, test_random_coherence, 0, 3);
+#else
+    tcase_add_loop_test(tc, test_random_coherence, 0, 1);
+#endif
     tcase_add_test(tc, test_write_back_concurrent);
     suite_add_tcase(s, tc);
     return s;

@@ -56,8 +56,8 @@ while(TRUE)
     endwhile()
   endif()
 endwhile()
-if(NOT _nc EQUAL 10)
-  message(FATAL_ERROR "README.md: expected 10 C examples, found ${_nc} (update tests/readme)")
+if(NOT _nc EQUAL 11)
+  message(FATAL_ERROR "README.md: expected 11 C examples, found ${_nc} (update tests/readme)")
 endif()
 
 add_executable(test_readme readme/test_readme.c "${_rd}/sqlite_migrations.c"
@@ -68,7 +68,7 @@ if(ORM_WITH_POSTGRES)
   target_link_libraries(test_readme PRIVATE PostgreSQL::PostgreSQL)
 endif()
 if(ORM_WITH_REDIS)
-  # example 8 runs against the throwaway Redis of scripts/with-redis.sh
+  # examples 8 and 9 run against the throwaway Redis of scripts/with-redis.sh
   target_compile_definitions(test_readme PRIVATE ORM_WITH_REDIS=1)
   target_link_libraries(test_readme PRIVATE orm_hiredis)
 endif()

@@ -1,3 +1,4 @@
+#define _POSIX_C_SOURCE 200809L
 /* test_readme: README.md's C examples, as the README prints them (tests/readme/readme.cmake
  * extracts block_N.c in order), compiled together and run against one backend:
  *   test_readme sqlite     a temporary SQLite file
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "orm/orm.h"
@@ -69,9 +71,20 @@ static user shared_cache_example(const char *url, orm_db *db)
 #include "block_8.c"
     return u;
 }
+
+/* 9: sharing a row cache between processes (a fragment given a Redis URL, a key prefix and a
+ * db that has run no statement yet). */
+static orm_row_cache *shared_row_cache_example(const char *url, const char *prefix, orm_db *db)
+{
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    mo.ttl_ms = 60000;
+#include "block_9.c"
+    return rc;
+}
 #endif
 
-/* 9: the row cache (a fragment given a db that has run no statement yet, a session, keys and
+/* 10: the row cache (a fragment given a db that has run no statement yet, a session, keys and
  * a metrics object). Returns the cache's hits on users after the fragment's two reads. */
 static uint64_t row_cache_example(orm_db *db, orm_metrics *metrics)
 {
@@ -83,7 +96,7 @@ static uint64_t row_cache_example(orm_db *db, orm_metrics *metrics)
     user out[3] = { { 0 } };
     bool found[3];
     size_t n = 3;
-#include "block_9.c"
+#include "block_10.c"
     uint64_t hits = 0;
     orm_row_cache_stats st;
     if (orm_row_cache_stats_get(rc, &user_model, &st) == ORM_OK)
@@ -96,8 +109,8 @@ static uint64_t row_cache_example(orm_db *db, orm_metrics *metrics)
     return hits;
 }
 
-/* 10: typed results (a view model and report(s), over the generated books model). */
-#include "block_10.c"
+/* 11: typed results (a view model and report(s), over the generated books model). */
+#include "block_11.c"
 
 static int failures;
 #define CHECK(cond)                                                                        \
@@ -198,6 +211,48 @@ int main(int argc, char **argv)
     CHECK(orm_db_register(db, &user_model) == ORM_OK);
     CHECK(row_cache_example(db, metrics) == 1);
     orm_db_close(db);
+
+#ifdef ORM_WITH_REDIS
+    /* 9: two dbs ("processes") with row caches over one Redis prefix: a's load of user 1 is
+     * b's hit, and a's update is b's next read. */
+    {
+        const char *url = getenv("ORM_TEST_REDIS_URL");
+        char prefix[64];
+        snprintf(prefix, sizeof prefix, "readme:%ld:%s:", (long)getpid(), argv[1]);
+        orm_db *a = NULL, *b = NULL;
+        orm_row_cache *rca = NULL, *rcb = NULL;
+        CHECK(url && *url);
+        CHECK(orm_db_open(&a, dsn, NULL) == ORM_OK && orm_db_open(&b, dsn, NULL) == ORM_OK);
+        if (url && *url && a && b) {
+            rca = shared_row_cache_example(url, prefix, a);
+            rcb = shared_row_cache_example(url, prefix, b);
+            CHECK(rca && rcb && orm_db_register(a, &user_model) == ORM_OK &&
+                  orm_db_register(b, &user_model) == ORM_OK);
+            user ua = { 0 }, ub = { 0 };
+            orm_value k = orm_int(1);
+            orm_row_cache_stats st;
+            CHECK(orm_get(orm_db_session(a), NULL, &user_model, &ua, &k) == ORM_OK && ua.age == 36);
+            CHECK(orm_get(orm_db_session(b), NULL, &user_model, &ub, &k) == ORM_OK && ub.age == 36);
+            CHECK(orm_row_cache_stats_get(rcb, &user_model, &st) == ORM_OK && st.loads == 0 && st.hits == 1);
+            ua.age = 37;
+            CHECK(orm_update_one(orm_db_session(a), NULL, &user_model, &ua) == ORM_OK);
+            int seen = 0;
+            for (int i = 0; i < 200 && !seen; i++) { /* two levels: once the invalidation came */
+                orm_model_clear(&user_model, &ub);
+                CHECK(orm_get(orm_db_session(b), NULL, &user_model, &ub, &k) == ORM_OK);
+                seen = ub.age == 37;
+                struct timespec w = { 0, 5000000 };
+                if (!seen)
+                    nanosleep(&w, NULL);
+            }
+            CHECK(seen);
+            orm_model_clear(&user_model, &ua);
+            orm_model_clear(&user_model, &ub);
+        }
+        orm_db_close(a);
+        orm_db_close(b);
+    }
+#endif
     orm_metrics_free(metrics);
 
     /* 3: the middleware example closes its db. */

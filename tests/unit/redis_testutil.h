@@ -3,7 +3,9 @@
 #ifndef ORM_REDIS_TESTUTIL_H
 #define ORM_REDIS_TESTUTIL_H
 
+#ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
+#endif
 #include <arpa/inet.h>
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>

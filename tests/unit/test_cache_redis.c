@@ -214,6 +214,12 @@ START_TEST(contract_compound)
     ck_assert_orm(orm_cache_set_if_gen(c, "g", b, 0, g1), ORM_EBUSY);
     ck_assert_orm(orm_cache_get(c, "g", &out), ORM_ENOTFOUND);
     ck_assert_orm(orm_cache_get(c, "ctr", &out), ORM_ENOTFOUND);
+    /* a delete of a key that holds nothing is a write too: a load that began before it (the
+     * row cache drops after the database committed) must not install what it read */
+    ck_assert_ok(orm_cache_gen(c, "absent", &g1));
+    ck_assert_orm(orm_cache_delete(c, "absent"), ORM_ENOTFOUND);
+    ck_assert_orm(orm_cache_set_if_gen(c, "absent", a, 0, g1), ORM_EBUSY);
+    ck_assert_orm(orm_cache_get(c, "absent", &out), ORM_ENOTFOUND);
 
     orm_cache_ref_release(a);
     orm_cache_ref_release(b);

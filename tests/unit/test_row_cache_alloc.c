@@ -5,13 +5,19 @@
  * write-back model, saves, inserts with a key and flushes inside transactions. Every call must succeed or return ORM_ENOMEM (ORM_ENOTFOUND where
  * the row may be gone), and afterwards, with allocations working again, every row read
  * through the cache must equal the database's (read with the select builder, never cached):
- * a failure never leaves the cache holding a row the database does not. Under ASan: no leak. */
+ * a failure never leaves the cache holding a row the database does not. Under ASan: no leak.
+ * Built with Redis, the loop runs again over Redis alone and over two levels (the Redis of
+ * scripts/with-redis.sh, a fresh prefix each run): the wire encoding, the decode, the shared
+ * generations. hiredis' own allocations are not liborm's, so they are not failed. */
 #include <stdio.h>
 #include <string.h>
 
 #include "orm/alloc.h"
 #include "orm/orm.h"
 #include "testutil.h"
+#ifdef ORM_WITH_REDIS
+#include "redis_testutil.h"
+#endif
 
 typedef struct item {
     int64_t id;
@@ -132,14 +138,36 @@ static void check_coherent(orm_db *db)
     }
 }
 
+/* The cache of loop index kind: 0 local, 1 Redis alone, 2 two levels. */
+static orm_cache *cache_of(int kind)
+{
+    orm_cache *c = NULL;
+    ck_assert_ok(orm_cache_local_new(&c, NULL));
+#ifdef ORM_WITH_REDIS
+    if (kind) {
+        char prefix[96];
+        rt_prefix(prefix, sizeof prefix, "alloc");
+        orm_cache *r = rt_redis(rt_url(), prefix, NULL);
+        if (kind == 1) {
+            orm_cache_close(c);
+            return r;
+        }
+        orm_cache *two;
+        ck_assert_ok(orm_cache_two_level_new(&two, c, r, NULL));
+        return two;
+    }
+#endif
+    ck_assert_int_eq(kind, 0);
+    return c;
+}
+
 START_TEST(row_cache_allocation_failures)
 {
     long n;
     for (n = 0; n < 100000; n++) {
         orm_db *db = NULL;
         ck_assert_ok(orm_db_open(&db, "sqlite::memory:", NULL));
-        orm_cache *c;
-        ck_assert_ok(orm_cache_local_new(&c, NULL));
+        orm_cache *c = cache_of(_i);
         orm_row_cache *rc;
         ck_assert_ok(orm_row_cache_attach(&rc, db, c, NULL));
         orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
@@ -259,7 +287,11 @@ static Suite *row_cache_alloc_suite(void)
     Suite *s = suite_create("row_cache_alloc");
     TCase *tc = tcase_create("paths");
     tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, row_cache_allocation_failures);
+#ifdef ORM_WITH_REDIS
+    tcase_add_loop_test(tc, row_cache_allocation_failures, 0, 3);
+#else
+    tcase_add_loop_test(tc, row_cache_allocation_failures, 0, 1);
+#endif
     tcase_add_test(tc, row_cache_write_back_allocation_failures);
     suite_add_tcase(s, tc);
     return s;
