@@ -233,4 +233,20 @@ int orm__cache_take_recorded(orm_cache *from, orm_cache *inner, const char *key,
                              void *dec);
 
 
+/* Little-endian 64-bit fields of the wire forms kept in Redis (the value header, the row
+ * cache's generations): the same bytes on every host that shares the cache. */
+static inline void orm__cache_put_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline uint64_t orm__cache_get_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
 #endif

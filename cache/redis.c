@@ -89,20 +89,6 @@ static unsigned stripe_of(const char *key) { return (unsigned)(orm__cache_hash(k
 
 /* ---- values ---- */
 
-static void put_le64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 /* The wire form of v (malloc'd in *out, *len bytes). */
 static int encode_value(orm_cache_ref *v, int64_t ttl, char **out, size_t *len)
 {
@@ -132,12 +118,12 @@ static int encode_value(orm_cache_ref *v, int64_t ttl, char **out, size_t *len)
     if (!s)
         return orm__error_nomem("cache");
     s[0] = t ? TAG_OBJ : TAG_BYTES;
-    put_le64(s + 1, (uint64_t)ttl);
+    orm__cache_put_le64(s + 1, (uint64_t)ttl);
     if (!t) {
         if (body)
             memcpy(s + 9, orm_cache_ref_data(v), body);
     } else {
-        put_le64(s + 9, t->fingerprint(t->userdata));
+        orm__cache_put_le64(s + 9, t->fingerprint(t->userdata));
         size_t got = 0;
         int rc = t->encode(orm_cache_ref_data(v), s + 17, body, &got, t->userdata);
         if (rc || got != body) {
@@ -183,12 +169,12 @@ static int decode_value(rcache *R, const char *s, size_t n, orm_cache_ref **out,
     int64_t iv;
     *ttl = 0;
     if (n >= 9 && u[0] == TAG_BYTES) {
-        *ttl = (int64_t)get_le64(u + 1);
+        *ttl = (int64_t)orm__cache_get_le64(u + 1);
         return orm_cache_ref_new_bytes(out, s + 9, n - 9);
     }
     if (n >= 17 && u[0] == TAG_OBJ) {
-        *ttl = (int64_t)get_le64(u + 1);
-        const orm_cache_type *t = find_type(R, get_le64(u + 9));
+        *ttl = (int64_t)orm__cache_get_le64(u + 1);
+        const orm_cache_type *t = find_type(R, orm__cache_get_le64(u + 9));
         if (!t) {
             atomic_fetch_add(&R->stale_reads, 1);
             return orm__error_set(ORM_ENOTFOUND, "cache",

@@ -42,20 +42,6 @@
 
 /* ---- the value's encoding ---- */
 
-static void put_le64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_le64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 static uint64_t value_fp(void *ud) { return ((const rc_model *)ud)->fp; }
 
 static int value_encode(const void *obj, unsigned char *buf, size_t cap, size_t *len, void *ud)
@@ -75,9 +61,9 @@ static int value_encode(const void *obj, unsigned char *buf, size_t cap, size_t 
         return ORM_OK;
     buf[0] = VALUE_VERSION;
     buf[1] = h->found ? 1 : 0;
-    put_le64(buf + 2, h->mgen);
-    put_le64(buf + 10, h->igen);
-    put_le64(buf + 18, h->kgen);
+    orm__cache_put_le64(buf + 2, h->mgen);
+    orm__cache_put_le64(buf + 10, h->igen);
+    orm__cache_put_le64(buf + 18, h->kgen);
     return ORM_OK;
 }
 
@@ -87,9 +73,9 @@ static int value_decode(void *dst, const unsigned char *data, size_t len, void *
     rc_hdr *h = dst;
     if (len < HEAD || data[0] != VALUE_VERSION || data[1] > 1)
         return orm__error_set(ORM_EPARSE, "row_cache", "a cached row of \"%s\": not this layout", m->model->table);
-    h->mgen = get_le64(data + 2);
-    h->igen = get_le64(data + 10);
-    h->kgen = get_le64(data + 18);
+    h->mgen = orm__cache_get_le64(data + 2);
+    h->igen = orm__cache_get_le64(data + 10);
+    h->kgen = orm__cache_get_le64(data + 18);
     h->indirect = 0;
     h->row = NULL;
     h->found = 0;
