@@ -145,6 +145,23 @@ typedef struct batch_item {
     uint64_t version;
 } batch_item;
 
+/* A copy of e's saved row for a batch (it owns its key and row); ORM_ENOMEM leaves it empty. */
+static int take_item(const rc_model *m, const wb_entry *e, batch_item *it)
+{
+    it->key = orm__strdup(e->key);
+    it->row = orm__calloc(1, m->model->struct_size);
+    if (!it->key || !it->row || orm_model_copy(m->model, it->row, e->row) != ORM_OK) {
+        orm__free(it->key);
+        orm__free(it->row);
+        it->key = NULL;
+        it->row = NULL;
+        return orm__error_nomem("row_cache");
+    }
+    it->deleted = e->deleted;
+    it->version = e->version;
+    return ORM_OK;
+}
+
 static void items_free(const orm_model *model, batch_item *v, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -187,18 +204,8 @@ static int collect(rc_wb *w, rc_model *m, batch_item **out, size_t *n)
         for (wb_entry *e = w->b[i]; e && k < w->batch; e = e->next) {
             if (e->m != m || e->inflight || (e->claim && !w->closing))
                 continue; /* a transaction wrote it: its end settles or releases it */
-            v[k].key = orm__strdup(e->key);
-            v[k].row = orm__calloc(1, m->model->struct_size);
-            if (!v[k].key || !v[k].row || orm_model_copy(m->model, v[k].row, e->row) != ORM_OK) {
-                orm__free(v[k].key);
-                orm__free(v[k].row);
-                v[k].key = NULL;
-                v[k].row = NULL;
-                rc = orm__error_nomem("row_cache");
+            if ((rc = take_item(m, e, &v[k])) != ORM_OK)
                 break;
-            }
-            v[k].deleted = e->deleted;
-            v[k].version = e->version;
             e->inflight = 1;
             k++;
         }
@@ -405,18 +412,8 @@ static int collect_tx(rc_wb *w, rc_model *m, const void *root, unsigned depth, b
                 (e->claim && e->claim != root) || e->inflight)
                 continue; /* written by this transaction, or being written by another one or
                              by an autocommit flush: writing it here could deadlock with it */
-            v[k].key = orm__strdup(e->key);
-            v[k].row = orm__calloc(1, m->model->struct_size);
-            if (!v[k].key || !v[k].row || orm_model_copy(m->model, v[k].row, e->row) != ORM_OK) {
-                orm__free(v[k].key);
-                orm__free(v[k].row);
-                v[k].key = NULL;
-                v[k].row = NULL;
-                rc = orm__error_nomem("row_cache");
+            if ((rc = take_item(m, e, &v[k])) != ORM_OK)
                 break;
-            }
-            v[k].deleted = e->deleted;
-            v[k].version = e->version;
             e->claim = root;
             e->claim_depth = depth;
             e->claim_version = e->version;
