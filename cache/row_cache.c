@@ -359,6 +359,8 @@ static int64_t ttl_of(rc_model *m, int found)
 void orm__rc_drop_key(rc_model *m, const char *key)
 {
     orm_cache_delete(m->rc->cache, key); /* bumps the key's generation, present or not */
+    if (m->rc->wb)
+        orm__rc_wb_forget(m, key); /* a clean row kept for older transactions is stale now */
     atomic_fetch_add_explicit(&m->invalidations, 1, memory_order_relaxed);
 }
 
@@ -399,6 +401,21 @@ static void stamp(const rc_model *m, rc_hdr *h)
     }
     h->mgen = atomic_load_explicit(&m->gen, memory_order_acquire);
     h->igen = atomic_load_explicit(&m->igen, memory_order_acquire);
+}
+
+int orm__rc_stamp_key(const rc_model *m, const char *key, uint64_t out[3])
+{
+    rc_hdr h;
+    stamp(m, &h);
+    out[0] = h.mgen;
+    out[1] = h.igen;
+    out[2] = 0;
+    if (!m->rc->shared)
+        return 1; /* a drop of the key forgets a kept row itself (orm__rc_drop_key) */
+    /* Other processes' writes of the key reach this one only as a moved generation (every
+     * write moves it: a load installed since too, which only costs a read of the database). */
+    orm_cache_gen(m->rc->cache, key, &out[2]);
+    return h.mgen && h.igen; /* 0: the shared cache could not tell */
 }
 
 /* The singleflight's loader reads the database through the statement that missed: a
@@ -456,8 +473,8 @@ static int on_get(orm_row_cache *self, rc_model *m, orm_stmt *st)
      * is in the database, not in the buffer or the cache. */
     int db_only = tx && (tx->isolation >= ORM_ISOLATION_REPEATABLE_READ || orm__rc_tx_wrote(self, tx, m, key));
     if (m->o.mode == ORM_ROW_CACHE_WRITE_BACK) {
-        if (!db_only)
-            hit = orm__rc_wb_get(m, key, in->obj); /* a saved row, not written yet */
+        if (!db_only) /* a saved row, not written yet (or written since tx began reading) */
+            hit = orm__rc_wb_get(m, key, in->obj, tx ? orm__rc_tx_reader_seq(self, tx) : UINT64_MAX);
         else if ((rc = orm__rc_wb_flush_tx(self, m, tx, st->ctx)) != ORM_OK) {
             key_done(key, kb); /* the saved rows go into the transaction first, as for a query */
             return rc;
@@ -519,6 +536,7 @@ static int on_get_many(orm_row_cache *self, rc_model *m, orm_stmt *st)
     size_t n = in->nkeys, npk = model->npk, sz = model->struct_size;
     orm_tx *tx = orm_stmt_tx(st);
     int bypass = tx && tx->isolation >= ORM_ISOLATION_REPEATABLE_READ;
+    uint64_t reader = tx && self->wb ? orm__rc_tx_reader_seq(self, tx) : UINT64_MAX;
     char **keys = orm__calloc(n ? n : 1, sizeof *keys);
     uint64_t *gens = orm__calloc(n ? n : 1, sizeof *gens);
     int rc = keys && gens ? ORM_OK : orm__error_nomem("row_cache");
@@ -539,7 +557,7 @@ static int on_get_many(orm_row_cache *self, rc_model *m, orm_stmt *st)
         int hit = -1;
         if (m->o.mode == ORM_ROW_CACHE_WRITE_BACK) /* a saved row the flush left to another
                                                        writer (an open transaction) */
-            hit = orm__rc_wb_get(m, keys[i], (char *)in->obj + i * sz);
+            hit = orm__rc_wb_get(m, keys[i], (char *)in->obj + i * sz, reader);
         if (hit == -1)
             hit = lookup(m, keys[i], (char *)in->obj + i * sz, NULL);
         if (hit == ORM_ENOMEM)
@@ -800,6 +818,13 @@ static int rc_fn(orm_stmt *st, void *ud)
     const orm_stmt_intent *in = st->intent;
     if (orm__rc_in_flush)
         return orm_stmt_next(st); /* the write-back flush's own statements */
+    if (rc->wb && st->kind < ORM_STMT_BEGIN) { /* a query or a write, not BEGIN ... SAVEPOINT */
+        /* A transaction's first statement may start its snapshot: from here on the buffer
+         * keeps the rows other writers clean for its gets (row_cache_wb.c). */
+        orm_tx *tx = orm_stmt_tx(st);
+        if (tx && !orm__rc_tx_state(rc, tx))
+            return ORM_ENOMEM;
+    }
     if (!in) {
         if (rc->wb && (st->kind == ORM_STMT_SELECT || st->kind == ORM_STMT_RAW || st->kind == ORM_STMT_DDL)) {
             int r = flush_before(rc, st);

@@ -154,8 +154,26 @@ int orm__rc_wb_start(struct orm_row_cache *rc);
  * when the buffer holds a saved row of that key (a delete of it is replaced). ORM_OK,
  * ORM_ECONSTRAINT or ORM_ENOMEM. */
 int orm__rc_wb_save(rc_model *m, const char *key, const void *obj, const orm_value *keyvals, int insert);
-/* A dirty key: 1 (out filled) / 0 (deleted), -1 not dirty, or ORM_ENOMEM. */
-int orm__rc_wb_get(rc_model *m, const char *key, void *out);
+/* A transaction reading through the row cache while the buffer exists (row_cache_tx.c
+ * registers one per top-level transaction at its first statement): rows written by another
+ * writer after seq are kept for it (see row_cache_wb.c "Rows kept for older transactions"). */
+typedef struct rc_reader {
+    struct rc_reader *prev, *next;
+    uint64_t seq;
+} rc_reader;
+void orm__rc_wb_reader_begin(struct orm_row_cache *rc, rc_reader *r);
+void orm__rc_wb_reader_end(struct orm_row_cache *rc, rc_reader *r);
+/* A dirty key: 1 (out filled) / 0 (deleted), -1 not dirty, or ORM_ENOMEM. reader: the seq of
+ * the reading transaction (orm__rc_tx_reader_seq), UINT64_MAX outside transactions: a row
+ * written since that transaction began reading is answered too. */
+int orm__rc_wb_get(rc_model *m, const char *key, void *out, uint64_t reader);
+/* A drop of key: a clean row kept for older transactions under it is freed. */
+void orm__rc_wb_forget(rc_model *m, const char *key);
+/* The seq of tx's transaction as a reader, or UINT64_MAX when it has none. */
+uint64_t orm__rc_tx_reader_seq(struct orm_row_cache *rc, orm_tx *tx);
+/* What a kept row must still match to be answered: the model's generations and the key's
+ * (a drop since makes it stale). 0 when they cannot be told (a shared cache unreachable). */
+int orm__rc_stamp_key(const rc_model *m, const char *key, uint64_t out[3]);
 /* Flush only's (NULL: every) write-back model. automatic: honour the failure backoff. */
 int orm__rc_wb_flush(struct orm_row_cache *rc, rc_model *only, int automatic);
 /* Inside transaction tx (a query or a write that reaches the database on a model with dirty

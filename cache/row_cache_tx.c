@@ -57,6 +57,10 @@ typedef struct rc_tx {
     int flushed;
     struct { rc_model *m; uint64_t saves; } *epochs;
     size_t nepochs, ecap;
+    /* Write-back: registered as a reader from its first statement (row_cache_wb.c keeps the
+     * rows other writers clean meanwhile, for its gets). */
+    rc_reader reader;
+    int reading;
 } rc_tx;
 
 static uint64_t hash_key(const char *s)
@@ -268,6 +272,8 @@ static int on_top_end(orm_tx *tx, orm__txn_event ev, void *state)
         apply(t); /* COMMITTED, COMMIT_FAILED (maybe applied), ABANDONED */
     if (t->flushed) /* write-back rows written in it: clean only when it surely committed */
         orm__rc_wb_tx_end(t->rc, tx, ev == ORM__TXN_COMMITTED);
+    if (t->reading)
+        orm__rc_wb_reader_end(t->rc, &t->reader);
     state_free(t);
     return 0;
 }
@@ -307,6 +313,10 @@ rc_tx *orm__rc_tx_state(orm_row_cache *rc, orm_tx *tx)
             orm__free(t);
             return NULL;
         }
+        if (rc->wb) {
+            orm__rc_wb_reader_begin(rc, &t->reader);
+            t->reading = 1;
+        }
     }
     for (orm_tx *sp = tx; sp != root; sp = sp->parent)
         if (!orm__txn_hook_find(sp, rc) && orm__txn_hook_add(sp, rc, on_savepoint_end, t) != ORM_OK)
@@ -330,6 +340,12 @@ int orm__rc_tx_wrote(orm_row_cache *rc, orm_tx *tx, rc_model *m, const char *key
     if (t->every || model_entry(t, m, 0) || model_entry(t, m, 1))
         return 1;
     return key && find_key(t, hash_key(key), key) != NULL;
+}
+
+uint64_t orm__rc_tx_reader_seq(orm_row_cache *rc, orm_tx *tx)
+{
+    rc_tx *t = orm__txn_hook_find(orm__tx_root(tx), rc);
+    return t && t->reading ? t->reader.seq : UINT64_MAX;
 }
 
 uint64_t orm__rc_tx_epoch(rc_tx *t, const rc_model *m)

@@ -23,6 +23,18 @@
  * of an older version is in flight) or releases them (dirty again). Any ROLLBACK TO in the
  * transaction releases them all (row_cache.c sees the statement).
  *
+ * Rows kept for older transactions. A transaction may read one snapshot of the database from
+ * its first read on (SQLite always; PostgreSQL at REPEATABLE READ): a saved row that another
+ * writer (an autocommit flush, another transaction's commit) wrote after that is not in it,
+ * and once the row left the buffer a get of it in that transaction would read the older row.
+ * So while transactions are reading (rc_reader: registered at their first statement, in seq
+ * order), a row that becomes clean is kept in the table, marked kept with the seq of its
+ * write and the generations it was written at, instead of freed: a get in a transaction that
+ * began reading before that seq answers it (unless a drop since made it stale), every other
+ * read ignores it, and a save makes it a saved row again. Kept rows are freed, oldest first,
+ * once every transaction reading before them ended, or past max_dirty of them (then a very
+ * long transaction may read the older row: the bound keeps memory in check).
+ *
  * Keeps true:
  *  - one autocommit flush at a time (flush_mu), so two flushes never write one key out of
  *    order; a transaction's flush takes no flush_mu (it could wait for a flush that waits for
@@ -63,6 +75,12 @@ typedef struct wb_entry {
     unsigned claim_depth;
     uint64_t claim_version;
     int inflight;      /* an autocommit flush is writing it (collected, not settled) */
+    /* Clean, kept for the transactions that began reading before kept_seq (see "Rows kept
+     * for older transactions"): not counted in n or dirty, never flushed. */
+    int kept;
+    uint64_t kept_seq;
+    uint64_t kept_stamp[3];
+    struct wb_entry *kprev, *knext; /* the kept rows, oldest first */
 } wb_entry;
 
 typedef struct rc_wb rc_wb;
@@ -79,6 +97,10 @@ struct rc_wb {
     int running, stop;
     int closing;               /* orm_db_close: claims no longer hold rows back */
     pthread_cond_t cv;
+    rc_reader *readers, *readers_tail; /* open transactions reading, oldest first */
+    uint64_t seq;                      /* bumped by each row kept */
+    wb_entry *kept_head, *kept_tail;
+    _Atomic size_t nkept;
 };
 
 _Thread_local int orm__rc_in_flush;
@@ -121,6 +143,94 @@ static void entry_free(wb_entry *e)
     }
     orm__free(e->key);
     orm__free(e);
+}
+
+/* ---- rows kept for older transactions (under mu) ---- */
+
+static void kept_unlink(rc_wb *w, wb_entry *e)
+{
+    *(e->kprev ? &e->kprev->knext : &w->kept_head) = e->knext;
+    *(e->knext ? &e->knext->kprev : &w->kept_tail) = e->kprev;
+    e->kprev = e->knext = NULL;
+    e->kept = 0;
+    atomic_fetch_sub_explicit(&w->nkept, 1, memory_order_relaxed);
+}
+
+/* *pp's row was written and committed as it is: it is clean. Kept while a transaction is
+ * reading (it may have begun before the write), else freed. Returns 1 when it left the chain
+ * at *pp, 0 when kept (the caller steps over it). The key's cached copy goes either way: a
+ * get that missed the buffer while the row was dirty may have loaded the older database row. */
+static int retire(orm_row_cache *rc, rc_wb *w, wb_entry **pp)
+{
+    wb_entry *e = *pp;
+    w->n--;
+    atomic_fetch_sub_explicit(&e->m->dirty, 1, memory_order_relaxed);
+    orm_cache_delete(rc->cache, e->key);
+    if (w->readers && orm__rc_stamp_key(e->m, e->key, e->kept_stamp)) {
+        e->kept = 1;
+        e->kept_seq = ++w->seq;
+        e->kprev = w->kept_tail;
+        *(w->kept_tail ? &w->kept_tail->knext : &w->kept_head) = e;
+        w->kept_tail = e;
+        atomic_fetch_add_explicit(&w->nkept, 1, memory_order_relaxed);
+        return 0;
+    }
+    *pp = e->next;
+    entry_free(e);
+    return 1;
+}
+
+/* Free the kept rows no reading transaction can need: written before the oldest reader began,
+ * or past max_dirty of them. */
+static void sweep(rc_wb *w)
+{
+    uint64_t oldest = w->readers ? w->readers->seq : UINT64_MAX;
+    wb_entry *e;
+    while ((e = w->kept_head) &&
+           (e->kept_seq <= oldest || atomic_load_explicit(&w->nkept, memory_order_relaxed) > w->max_dirty)) {
+        kept_unlink(w, e);
+        wb_entry **pp = slot(w, e->h, e->key);
+        *pp = e->next;
+        entry_free(e);
+    }
+}
+
+void orm__rc_wb_forget(rc_model *m, const char *key)
+{
+    rc_wb *w = m->rc->wb;
+    if (atomic_load_explicit(&w->nkept, memory_order_relaxed) == 0)
+        return;
+    pthread_mutex_lock(&w->mu);
+    wb_entry **pp = slot(w, hash_key(key), key);
+    wb_entry *e = *pp;
+    if (e && e->kept) {
+        kept_unlink(w, e);
+        *pp = e->next;
+        entry_free(e);
+    }
+    pthread_mutex_unlock(&w->mu);
+}
+
+void orm__rc_wb_reader_begin(orm_row_cache *rc, rc_reader *r)
+{
+    rc_wb *w = rc->wb;
+    pthread_mutex_lock(&w->mu);
+    r->seq = w->seq;
+    r->next = NULL;
+    r->prev = w->readers_tail;
+    *(w->readers_tail ? &w->readers_tail->next : &w->readers) = r;
+    w->readers_tail = r;
+    pthread_mutex_unlock(&w->mu);
+}
+
+void orm__rc_wb_reader_end(orm_row_cache *rc, rc_reader *r)
+{
+    rc_wb *w = rc->wb;
+    pthread_mutex_lock(&w->mu);
+    *(r->prev ? &r->prev->next : &w->readers) = r->next;
+    *(r->next ? &r->next->prev : &w->readers_tail) = r->prev;
+    sweep(w);
+    pthread_mutex_unlock(&w->mu);
 }
 
 /* A row holding only the key fields (for a delete). */
@@ -202,8 +312,8 @@ static int collect(rc_wb *w, rc_model *m, batch_item **out, size_t *n)
     pthread_mutex_lock(&w->mu);
     for (size_t i = 0; i < BUCKETS && k < w->batch && rc == ORM_OK; i++)
         for (wb_entry *e = w->b[i]; e && k < w->batch; e = e->next) {
-            if (e->m != m || e->inflight || (e->claim && !w->closing))
-                continue; /* a transaction wrote it: its end settles or releases it */
+            if (e->m != m || e->kept || e->inflight || (e->claim && !w->closing))
+                continue; /* clean; or a transaction wrote it: its end settles or releases it */
             if ((rc = take_item(m, e, &v[k])) != ORM_OK)
                 break;
             e->inflight = 1;
@@ -313,15 +423,9 @@ static void settle(orm_row_cache *rc, rc_model *m, batch_item *v, size_t n)
         (*pp)->inflight = 0;
         if ((*pp)->version != v[i].version || (*pp)->claim)
             continue; /* saved again, or written by an open transaction since: still dirty */
-        wb_entry *e = *pp;
-        *pp = e->next;
-        w->n--;
-        atomic_fetch_sub_explicit(&m->dirty, 1, memory_order_relaxed);
-        entry_free(e);
-        /* A get that missed the buffer while the row was dirty may have loaded the older
-         * database row into the cache: the key goes, and its generation moves. */
-        orm_cache_delete(rc->cache, v[i].key);
+        retire(rc, w, pp);
     }
+    sweep(w);
     pthread_mutex_unlock(&w->mu);
     atomic_fetch_add_explicit(&m->flushes, 1, memory_order_relaxed);
 }
@@ -408,7 +512,7 @@ static int collect_tx(rc_wb *w, rc_model *m, const void *root, unsigned depth, b
     pthread_mutex_lock(&w->mu);
     for (size_t i = 0; i < BUCKETS && k < w->batch && rc == ORM_OK; i++)
         for (wb_entry *e = w->b[i]; e && k < w->batch; e = e->next) {
-            if (e->m != m || (e->claim == root && e->claim_version == e->version) ||
+            if (e->m != m || e->kept || (e->claim == root && e->claim_version == e->version) ||
                 (e->claim && e->claim != root) || e->inflight)
                 continue; /* written by this transaction, or being written by another one or
                              by an autocommit flush: writing it here could deadlock with it */
@@ -547,12 +651,10 @@ void orm__rc_wb_tx_end(orm_row_cache *rc, const void *root, int committed)
                 pp = &e->next;
                 continue;
             }
-            *pp = e->next;
-            w->n--;
-            atomic_fetch_sub_explicit(&e->m->dirty, 1, memory_order_relaxed);
-            orm_cache_delete(rc->cache, e->key);
-            entry_free(e);
+            if (!retire(rc, w, pp))
+                pp = &e->next;
         }
+    sweep(w);
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -579,7 +681,7 @@ int orm__rc_wb_save(rc_model *m, const char *key, const void *obj, const orm_val
     pthread_mutex_lock(&w->mu);
     wb_entry **pp = slot(w, h, key);
     wb_entry *e = *pp;
-    if (insert && e && !e->deleted) { /* saved since the caller looked: a duplicate */
+    if (insert && e && !e->kept && !e->deleted) { /* saved since the caller looked: a duplicate */
         pthread_mutex_unlock(&w->mu);
         orm_model_clear(model, row);
         orm__free(row);
@@ -603,6 +705,11 @@ int orm__rc_wb_save(rc_model *m, const char *key, const void *obj, const orm_val
         w->n++;
         atomic_fetch_add_explicit(&m->dirty, 1, memory_order_relaxed);
     } else {
+        if (e->kept) { /* clean, kept for older transactions: a saved row again */
+            kept_unlink(w, e);
+            w->n++;
+            atomic_fetch_add_explicit(&m->dirty, 1, memory_order_relaxed);
+        }
         orm_model_clear(model, e->row);
         orm__free(e->row);
     }
@@ -621,14 +728,22 @@ int orm__rc_wb_save(rc_model *m, const char *key, const void *obj, const orm_val
     return ORM_OK;
 }
 
-int orm__rc_wb_get(rc_model *m, const char *key, void *out)
+int orm__rc_wb_get(rc_model *m, const char *key, void *out, uint64_t reader)
 {
     rc_wb *w = m->rc->wb;
-    if (!w || atomic_load_explicit(&m->dirty, memory_order_relaxed) == 0)
+    if (!w || (atomic_load_explicit(&m->dirty, memory_order_relaxed) == 0 &&
+               (reader == UINT64_MAX || atomic_load_explicit(&w->nkept, memory_order_relaxed) == 0)))
         return -1;
     int r = -1;
     pthread_mutex_lock(&w->mu);
     wb_entry *e = *slot(w, hash_key(key), key);
+    if (e && e->kept) { /* only for a transaction that began reading before it was written, and
+                           only while no drop made it stale */
+        uint64_t now[3];
+        if (reader >= e->kept_seq || !orm__rc_stamp_key(m, key, now) ||
+            memcmp(now, e->kept_stamp, sizeof now) != 0)
+            e = NULL;
+    }
     if (e) {
         if (e->deleted) {
             memset(out, 0, m->model->struct_size);

@@ -74,7 +74,14 @@
  * autocommit flush is writing at that moment, are left to that writer (two writers of the
  * same rows, each taking them in its own order, could deadlock): they reach the database
  * when it commits, and a READ COMMITTED transaction sees them from its next statement on;
- * orm_get and orm_get_many read saved rows from the buffer first, so they see them at once.
+ * orm_get and orm_get_many read saved rows from the buffer first, so they see them at once —
+ * and still after another writer wrote them while the transaction was open: a transaction
+ * may read one snapshot from its first read on (SQLite always; PostgreSQL at REPEATABLE
+ * READ), which does not hold that write, so the buffer keeps such a row (clean) for the
+ * transactions that were reading before it was written, until they end or until a drop of
+ * its key (any write of it) makes it stale; at most max_dirty rows are kept (past that the
+ * oldest go, and a transaction open that long reads its snapshot's row). Queries (select
+ * builder, raw SQL) in such a transaction read its snapshot.
  * In a transaction, orm_get of a key it wrote, and every get at REPEATABLE READ or
  * SERIALIZABLE, reads the database after the model's saved rows were written into the
  * transaction.

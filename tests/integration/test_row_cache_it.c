@@ -1298,6 +1298,79 @@ START_TEST(test_write_back_inside_a_transaction)
 }
 END_TEST
 
+/* A transaction that began reading before another writer flushed a saved row still reads the
+ * saved row by key: SQLite reads one snapshot from a transaction's first read (and PostgreSQL
+ * at REPEATABLE READ), so the database cannot give it; the buffer keeps the row for the
+ * transactions open when it was written, and forgets it once they ended. */
+START_TEST(test_write_back_row_flushed_after_a_transaction_began)
+{
+    wb_open(0, 0);
+    int64_t a = add_user("ada", 1), b = add_user("bob", 2);
+    save_score(a, 10);
+    orm_tx *tx;
+    ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, NULL));
+    orm_session *ts = orm_tx_session(tx);
+    ck_assert_double_eq(score_via(ts, NULL, b), 2); /* a read: SQLite's snapshot starts here */
+    ck_assert_ok(orm_row_cache_flush(rc));          /* another writer commits the saved row */
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 0);
+    ck_assert_double_eq(db_score(a), 10);
+    ck_assert_double_eq(score_via(ts, NULL, a), 10); /* the saved row, not the snapshot's 1 */
+    orm_value ka[2] = { orm_int(a), orm_int(b) };
+    it_user two[2];
+    bool f2[2];
+    ck_assert_ok(orm_get_many(ts, NULL, &it_user_model, two, f2, ka, 2));
+    ck_assert(f2[0] && f2[1]);
+    ck_assert_double_eq(two[0].score, 10);
+    ck_assert_double_eq(two[1].score, 2);
+    orm_model_clear(&it_user_model, &two[0]);
+    orm_model_clear(&it_user_model, &two[1]);
+    /* A saved delete flushed meanwhile: not found, in the transaction too. */
+    orm_tx *t2;
+    ck_assert_ok(orm_tx_begin(&t2, it_db, NULL, NULL));
+    ck_assert_double_eq(score_via(orm_tx_session(t2), NULL, a), 10);
+    it_user d;
+    memset(&d, 0, sizeof d);
+    d.id = b;
+    ck_assert_ok(orm_delete_one(it_s, NULL, &it_user_model, &d));
+    ck_assert_ok(orm_row_cache_flush(rc));
+    orm_value kb = orm_int(b);
+    it_user u;
+    memset(&u, 0, sizeof u);
+    ck_assert_int_eq(orm_get(orm_tx_session(t2), NULL, &it_user_model, &u, &kb), ORM_ENOTFOUND);
+    /* A row kept for older transactions that is written again is a saved row again. */
+    save_score(a, 11);
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 1);
+    ck_assert_double_eq(score_via(ts, NULL, a), 11);
+    ck_assert_ok(orm_row_cache_flush(rc));
+    ck_assert_double_eq(score_via(orm_tx_session(t2), NULL, a), 11);
+    ck_assert_ok(orm_tx_commit(t2));
+    orm_tx_free(t2);
+    ck_assert_ok(orm_tx_commit(tx));
+    orm_tx_free(tx);
+    /* Nothing kept once they ended: the database answers (and it agrees). */
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 0);
+    ck_assert_double_eq(score_of(a), 11);
+    ck_assert_int_eq(orm_get(it_s, NULL, &it_user_model, &u, &kb), ORM_ENOTFOUND);
+    /* A write that drops the key (here raw SQL) makes a kept row stale: the transaction reads
+     * the database (PostgreSQL READ COMMITTED: the new row; SQLite: its snapshot's). */
+    int64_t c = add_user("cy", 3);
+    save_score(a, 20);
+    ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, NULL));
+    ts = orm_tx_session(tx);
+    ck_assert_double_eq(score_via(ts, NULL, c), 3);
+    ck_assert_ok(orm_row_cache_flush(rc));
+    ck_assert_double_eq(score_via(ts, NULL, a), 20);
+    orm_value args[1] = { orm_int(a) };
+    ck_assert_ok(orm_raw_exec(it_s, NULL, "UPDATE users SET score = 30 WHERE id = ?", args, 1, NULL));
+    int pg = strcmp(orm_dialect_name(orm_db_dialect(it_db)), "postgres") == 0;
+    ck_assert_double_eq(score_via(ts, NULL, a), pg ? 30 : 11);
+    ck_assert_ok(orm_tx_commit(tx));
+    orm_tx_free(tx);
+    ck_assert_double_eq(score_of(a), 30);
+    ck_assert_int_eq(flog.calls, 0);
+}
+END_TEST
+
 START_TEST(test_write_back_failed_flush_keeps_rows)
 {
     wb_open(0, 0);
@@ -1379,6 +1452,7 @@ Suite *it_row_cache_suite(void)
     tcase_add_test(tc, test_write_back_saves_and_flushes);
     tcase_add_test(tc, test_write_back_insert_one_with_key);
     tcase_add_test(tc, test_write_back_inside_a_transaction);
+    tcase_add_test(tc, test_write_back_row_flushed_after_a_transaction_began);
     tcase_add_test(tc, test_write_back_failed_flush_keeps_rows);
     tcase_add_test(tc, test_write_back_limit_and_period);
     suite_add_tcase(s, tc);
