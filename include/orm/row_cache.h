@@ -257,7 +257,8 @@ ORM_API int orm_row_cache_stats_get(orm_row_cache *rc, const orm_model *model,
                                     orm_row_cache_stats *out);
 
 /* Add the row cache's per-model series to m's Prometheus text: orm_row_cache_hits_total,
- * _misses_total, _loads_total, _load_seconds_total, _invalidations_total (label model = the
+ * _misses_total, _loads_total, _load_seconds_total, _invalidations_total, the gauge
+ * orm_row_cache_dirty_rows, _flushes_total and _flush_failures_total (label model = the
  * table). m must outlive the db or be freed after it (the db's close removes the series). */
 ORM_API int orm_row_cache_metrics(orm_row_cache *rc, orm_metrics *m);
 
