@@ -106,5 +106,10 @@ endif()
 if(ORM_WITH_REDIS)
   orm_it_suite(test_integration_row_cache_redis integration/test_row_cache_redis_it.c)
   target_link_libraries(test_integration_row_cache_redis PRIVATE orm_hiredis)
-  set_tests_properties(test_integration_row_cache_redis_sqlite PROPERTIES LABELS "tsan")
+  # its race cases run threads over Redis and two levels: under TSan on every backend
+  set_tests_properties(test_integration_row_cache_redis_sqlite test_integration_row_cache_redis_record
+                       PROPERTIES LABELS "tsan")
+  if(ORM_WITH_POSTGRES)
+    set_tests_properties(test_integration_row_cache_redis_postgres PROPERTIES LABELS "tsan")
+  endif()
 endif()

@@ -59,7 +59,7 @@ if(ORM_WITH_REDIS)
   # against the throwaway Redis of scripts/with-redis.sh (ORM_TEST_REDIS_URL); fails without it
   orm_unit_suite(test_cache_redis unit/test_cache_redis.c)
   target_link_libraries(test_cache_redis PRIVATE orm_hiredis)
-  set_tests_properties(test_cache_redis PROPERTIES TIMEOUT 300 ENVIRONMENT "CK_DEFAULT_TIMEOUT=60")
+  set_tests_properties(test_cache_redis PROPERTIES TIMEOUT 300 LABELS "tsan" ENVIRONMENT "CK_DEFAULT_TIMEOUT=60")
 endif()
 if(ORM_WITH_REDIS)
   orm_unit_suite(test_cache_redis_mt unit/test_cache_redis_mt.c)
