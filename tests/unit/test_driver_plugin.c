@@ -1,6 +1,7 @@
-/* The driver interface as a plug-in point (orm/sys/driver.h): registration and its refusals,
- * lookup, a db's driver and dialect, the driver's error call, and the recording driver
- * (tests/driver_record) answering through SQLite while counting every call. */
+/* The driver interface as a plug-in point (orm/sys/driver.h): registration and its refusals
+ * (a half change feed included), lookup, a db's driver and dialect, the driver's error call,
+ * and the recording driver (tests/driver_record) answering through SQLite while counting
+ * every call. */
 #define _POSIX_C_SOURCE 200809L /* mkstemp, fdopen */
 #include <check.h>
 #include <stdio.h>
@@ -48,6 +49,56 @@ START_TEST(test_register_refuses_bad_drivers)
     ck_assert_int_eq(orm_driver_register(&d), ORM_EINVAL);
     ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "already registered"));
     ck_assert_ptr_null(orm_driver_find("plugin_v99"));
+}
+END_TEST
+
+static int fake_install(orm_conn *c, const orm_model *m, const char *prefix, size_t row_limit)
+{
+    (void)c, (void)m, (void)prefix, (void)row_limit;
+    return ORM_OK;
+}
+
+static int fake_remove(orm_conn *c, const orm_model *m)
+{
+    (void)c, (void)m;
+    return ORM_OK;
+}
+
+/* A feed is whole or refused: start and stop always, install and remove as a pair; the
+ * message names the driver and the member. */
+START_TEST(test_register_refuses_half_a_feed)
+{
+    const orm_driver *sq = orm_driver_find("sqlite");
+    ck_assert_ptr_nonnull(sq->feed);
+    ck_assert(sq->feed->start != NULL);
+    ck_assert(sq->feed->stop != NULL);
+    orm_driver d = *sq;
+    d.name = "plugin_feed";
+    orm_driver_feed f = *sq->feed;
+    d.feed = &f;
+    f.stop = NULL; /* start without stop */
+    ck_assert_int_eq(orm_driver_register(&d), ORM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "\"plugin_feed\""));
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "feed->stop"));
+    f = *sq->feed;
+    f.start = NULL; /* no start at all */
+    ck_assert_int_eq(orm_driver_register(&d), ORM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "feed->start"));
+    f = *sq->feed;
+    f.install = fake_install; /* install without remove */
+    f.remove = NULL;
+    ck_assert_int_eq(orm_driver_register(&d), ORM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "\"plugin_feed\""));
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "feed->remove"));
+    f.install = NULL; /* remove without install */
+    f.remove = fake_remove;
+    ck_assert_int_eq(orm_driver_register(&d), ORM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "feed->install"));
+    ck_assert_ptr_null(orm_driver_find("plugin_feed"));
+    /* whole: the pair, or neither (SQLite's own), registers */
+    f.install = fake_install;
+    ck_assert_ok(orm_driver_register(&d));
+    ck_assert_ptr_eq(orm_driver_find("plugin_feed"), &d);
 }
 END_TEST
 
@@ -216,6 +267,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_builtin_drivers_are_found);
     tcase_add_test(tc, test_register_refuses_bad_drivers);
+    tcase_add_test(tc, test_register_refuses_half_a_feed);
     tcase_add_test(tc, test_driver_error_set);
     tcase_add_test(tc, test_unknown_dsn_before_registration);
     tcase_add_test(tc, test_recorder_answers_through_sqlite);
