@@ -1,7 +1,8 @@
 /* liborm — the row cache's side of cross-process coherence (row_cache_listen.h): the sink of
- * the db's change feed (orm/feed.h), turning what the database reports into the row cache's
- * drops. No backend is named here: the driver's feed delivers keys, tables, rowids and
- * losses; the triggers and the listener live next to the drivers.
+ * the db's change feed (the driver's orm_driver_feed, orm/sys/driver.h, reached through
+ * orm/feed.h), turning what the database reports into the row cache's drops. No backend is
+ * named here: the driver's feed delivers keys, tables, rowids and losses; the triggers and
+ * the listener live in the drivers.
  *
  * Keeps true:
  *  - a report only ever drops (orm__rc_drop_key / orm__rc_drop_model bump generations): it
@@ -33,8 +34,8 @@ struct rc_notify {
     pthread_mutex_t lock;
     listened *list;
     size_t n, cap;
-    orm__feed_sink sink;
-    orm__feed *feed;
+    orm_driver_feed_sink sink;
+    orm_driver_listener *feed;
     int started;
     void (*on_event)(void *, const char *);
     void *event_ud;
@@ -169,7 +170,7 @@ int orm_row_cache_listen(orm_row_cache *rc, const orm_model *model, const orm_ro
             return orm__error_nomem("row_cache");
         pthread_mutex_init(&nf->lock, NULL);
         nf->rc = rc;
-        nf->sink = (orm__feed_sink){ on_key, on_table, on_rowid, on_lost, on_event, nf };
+        nf->sink = (orm_driver_feed_sink){ on_key, on_table, on_rowid, on_lost, on_event, nf };
         nf->on_event = opts->on_event;
         nf->event_ud = opts->userdata;
         rc->notify = nf;
@@ -201,7 +202,7 @@ int orm_row_cache_listen(orm_row_cache *rc, const orm_model *model, const orm_ro
     nf->list[nf->n++] = (listened){ m, rowid_key };
     pthread_mutex_unlock(&nf->lock);
     if (!nf->started) {
-        orm__feed_options fo = { opts->poll_ms ? opts->poll_ms : 10, opts->backoff_max_ms };
+        orm_driver_feed_options fo = { opts->poll_ms ? opts->poll_ms : 10, opts->backoff_max_ms };
         int r = orm__db_feed_start(rc->db, &nf->feed, &nf->sink, &fo);
         if (r != ORM_OK) {
             pthread_mutex_lock(&nf->lock);

@@ -79,7 +79,7 @@ struct orm_db {
 
     orm__chain chain;           /* the middlewares, fixed by the first statement */
     _Atomic(void *) spare_rows; /* one freed orm_rows kept for the next cursor, or NULL */
-    orm__feed_cell feed_cell;   /* the change feed's sink, watched by every connection */
+    orm_driver_feed_cell feed_cell; /* the change feed's sink, watched by every connection */
     void (*close_hook)(void *); /* run first by orm_db_close, the db still whole (write-back) */
     void *close_hook_ud;
 };
@@ -110,7 +110,7 @@ int orm_db_options_init(orm_db_options *opts, unsigned version)
     return ORM_OK;
 }
 
-orm__feed_cell *orm__db_feed_cell(orm_db *db) { return &db->feed_cell; }
+orm_driver_feed_cell *orm__db_feed_cell(orm_db *db) { return &db->feed_cell; }
 const char *orm__db_dsn(const orm_db *db) { return db->dsn; }
 
 /* ---- the pool's view of a driver ---- */

@@ -67,6 +67,18 @@ const orm_driver *orm__driver_for_dsn(const char *dsn)
     return NULL;
 }
 
+/* The member a feed lacks, or NULL when it is whole (or there is none): start and stop
+ * always, install and remove as a pair. */
+static const char *feed_missing(const orm_driver_feed *f)
+{
+    return !f                          ? NULL
+         : !f->start                   ? "feed->start"
+         : !f->stop                    ? "feed->stop"
+         : f->install && !f->remove    ? "feed->remove (it has feed->install)"
+         : f->remove && !f->install    ? "feed->install (it has feed->remove)"
+                                       : NULL;
+}
+
 /* The first required member drv lacks, or NULL when it has them all. */
 static const char *missing(const orm_driver *drv)
 {
@@ -93,7 +105,7 @@ static const char *missing(const orm_driver *drv)
          : !d                       ? "dialect"
          : !d->name || !d->true_lit || !d->false_lit || !d->ident_quote || !d->max_params
                                     ? "dialect (name, ident_quote, literals, max_params)"
-                                    : NULL;
+                                    : feed_missing(drv->feed);
 }
 
 int orm_driver_register(const orm_driver *drv)

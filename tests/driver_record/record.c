@@ -4,9 +4,15 @@
  * wrapped connection or cursor; results and errors pass through unchanged, so a suite run
  * through it must behave exactly as one run on the wrapped driver.
  *
+ * The change feed is wrapped the same way: a call on a connection goes to the wrapped
+ * connection, start to the wrapped driver with the wrapped DSN, and the listener it makes is
+ * kept in a rec_listener that stop frees. The sink and the db's cell are passed through: the
+ * wrapped driver's listener and hooks report straight to the row cache.
+ *
  * Keeps true: a recording connection owns exactly one wrapped connection and one cursor
- * wrapper (a connection has at most one open cursor), freed by close; the driver structs are
- * filled once, under reg_lock, before orm_driver_register publishes them.
+ * wrapper (a connection has at most one open cursor), freed by close; a rec_listener owns
+ * exactly one wrapped listener, freed by stop; the driver structs (and their feed) are filled
+ * once, under reg_lock, before orm_driver_register publishes them.
  */
 #include "record.h"
 
@@ -29,8 +35,15 @@ typedef struct rec_conn {
     rec_cursor cursor;
 } rec_conn;
 
+/* A running listener of the wrapped driver's feed. */
+struct orm_driver_listener {
+    const orm_driver *inner;
+    orm_driver_listener *l; /* the wrapped driver's */
+};
+
 typedef struct recorder {
     orm_driver drv;   /* first: the orm_driver * liborm hands back is the recorder's */
+    orm_driver_feed feed; /* drv.feed when the wrapped driver has one */
     char name[64];    /* "record+sqlite" */
     const orm_driver *inner;
 } recorder;
@@ -229,6 +242,72 @@ static int rec_reset(orm_conn *oc)
     return c->inner->reset(c->conn);
 }
 
+/* ---- the change feed ---- */
+
+static int rec_feed_install(orm_conn *oc, const orm_model *m, const char *prefix, size_t row_limit)
+{
+    rec_conn *c = (rec_conn *)oc;
+    note(ORM_RECORD_FEED_INSTALL, "feed_install", m->table, strlen(m->table));
+    return c->inner->feed->install(c->conn, m, prefix, row_limit);
+}
+
+static int rec_feed_remove(orm_conn *oc, const orm_model *m)
+{
+    rec_conn *c = (rec_conn *)oc;
+    note(ORM_RECORD_FEED_REMOVE, "feed_remove", m->table, strlen(m->table));
+    return c->inner->feed->remove(c->conn, m);
+}
+
+static int rec_feed_start(orm_driver_listener **out, const char *dsn, const orm_driver_feed_sink *sink,
+                          const orm_driver_feed_options *o)
+{
+    *out = NULL;
+    note(ORM_RECORD_FEED_START, "feed_start", dsn, strlen(dsn));
+    const recorder *r = recorder_for(dsn);
+    if (!r || !r->inner->feed)
+        return orm_driver_error_set(ORM_EINVAL, "record", NULL, 0, "no feed to record for \"%.80s\"", dsn);
+    orm_driver_listener *rl = calloc(1, sizeof *rl);
+    if (!rl)
+        return orm_driver_error_set(ORM_ENOMEM, "record", NULL, 0, "out of memory");
+    rl->inner = r->inner;
+    int rc = r->inner->feed->start(&rl->l, inner_dsn(dsn), sink, o);
+    if (rc != ORM_OK || !rl->l) { /* failed, or nothing runs: pass that on */
+        free(rl);
+        return rc;
+    }
+    *out = rl;
+    return ORM_OK;
+}
+
+static void rec_feed_stop(orm_driver_listener *rl)
+{
+    note(ORM_RECORD_FEED_STOP, "feed_stop", NULL, 0);
+    rl->inner->feed->stop(rl->l);
+    free(rl);
+}
+
+static void rec_feed_check(orm_driver_listener *rl)
+{
+    note(ORM_RECORD_FEED_CHECK, "feed_check", NULL, 0);
+    rl->inner->feed->check(rl->l);
+}
+
+static int rec_feed_watch_conn(orm_conn *oc, const orm_driver_feed_cell *cell)
+{
+    rec_conn *c = (rec_conn *)oc;
+    note(ORM_RECORD_FEED_WATCH_CONN, "feed_watch_conn", NULL, 0);
+    return c->inner->feed->watch_conn(c->conn, cell);
+}
+
+static int rec_feed_rowid_is(orm_conn *oc, const char *table, const char *column)
+{
+    rec_conn *c = (rec_conn *)oc;
+    char what[256];
+    snprintf(what, sizeof what, "%s.%s", table, column); /* cut when longer: a log line */
+    note(ORM_RECORD_FEED_ROWID_IS, "feed_rowid_is", what, strlen(what));
+    return c->inner->feed->rowid_is(c->conn, table, column);
+}
+
 int orm_record_register(const char *inner_name)
 {
     const orm_driver *inner = orm_driver_find(inner_name);
@@ -248,6 +327,17 @@ int orm_record_register(const char *inner_name)
     recorder *r = &recorders[nrecorders];
     snprintf(r->name, sizeof r->name, PREFIX "%s", inner->name);
     r->inner = inner;
+    const orm_driver_feed *feed = inner->feed;
+    if (feed) /* the same optional members as the wrapped feed */
+        r->feed = (orm_driver_feed){
+            .install = feed->install ? rec_feed_install : NULL,
+            .remove = feed->remove ? rec_feed_remove : NULL,
+            .start = rec_feed_start,
+            .stop = rec_feed_stop,
+            .check = feed->check ? rec_feed_check : NULL,
+            .watch_conn = feed->watch_conn ? rec_feed_watch_conn : NULL,
+            .rowid_is = feed->rowid_is ? rec_feed_rowid_is : NULL,
+        };
     r->drv = (orm_driver){
         .version = ORM_DRIVER_VERSION,
         .name = r->name,
@@ -274,7 +364,7 @@ int orm_record_register(const char *inner_name)
         .reset = rec_reset,
         .columns = inner->columns,
         .migrate = inner->migrate,
-        .feed = NULL,
+        .feed = feed ? &r->feed : NULL,
     };
     nrecorders++; /* recorder_for may see it now: it is whole */
     pthread_mutex_unlock(&reg_lock);

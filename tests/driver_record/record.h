@@ -3,8 +3,12 @@
  * <name>: every call is logged and counted, then answered by that driver, so the integration
  * suites run through it by changing only their DSN ("record+sqlite:PATH",
  * "record+postgres://..."). The dialect, the column introspection and the migrator's facts are
- * the wrapped driver's; the change feed is not offered (a recorder has no hooks of its own).
- * A DSN "record+X" goes to the recorder whose wrapped driver accepts X.
+ * the wrapped driver's. The change feed (orm_driver_feed) is wrapped like the rest when the
+ * wrapped driver has one: each call logged ("feed_start", "feed_install <table>", ...) and
+ * counted, then made on the wrapped driver (its connection, its listener); the sink and the
+ * db's cell pass through unchanged, so what the wrapped feed reports reaches the row cache
+ * as it would without the recorder. A DSN "record+X" goes to the recorder whose wrapped
+ * driver accepts X.
  */
 #ifndef ORM_TEST_RECORD_H
 #define ORM_TEST_RECORD_H
@@ -20,6 +24,9 @@ typedef enum orm_record_call {
     ORM_RECORD_NEXT, ORM_RECORD_NCOLS, ORM_RECORD_NAME, ORM_RECORD_VALUE, ORM_RECORD_CURSOR_CLOSE,
     ORM_RECORD_MAP_ROW, ORM_RECORD_BEGIN, ORM_RECORD_COMMIT, ORM_RECORD_ROLLBACK,
     ORM_RECORD_POOL_DEFAULTS, ORM_RECORD_ALIVE, ORM_RECORD_RESET,
+    /* the change feed's calls */
+    ORM_RECORD_FEED_INSTALL, ORM_RECORD_FEED_REMOVE, ORM_RECORD_FEED_START, ORM_RECORD_FEED_STOP,
+    ORM_RECORD_FEED_CHECK, ORM_RECORD_FEED_WATCH_CONN, ORM_RECORD_FEED_ROWID_IS,
     ORM_RECORD_NCALLS
 } orm_record_call;
 

@@ -46,8 +46,9 @@ endif()
 # Middleware and raw SQL suites: the same fixture and backends, their own executables.
 # Every PostgreSQL suite recreates the same tables: they take the orm_pg_db lock in turn.
 # Each also runs through the recording driver over SQLite (…_record), except those in
-# ORM_IT_NO_RECORD: the coherence suite needs the change feed, which a recorder does not offer.
-set(ORM_IT_NO_RECORD test_integration_coherence)
+# ORM_IT_NO_RECORD (none now: the recorder wraps the change feed too, so the coherence suite
+# runs through it as well).
+set(ORM_IT_NO_RECORD)
 function(orm_it_suite name)
   add_executable(${name} ${ARGN} integration/fixture.c integration/models.c integration/schema.c)
   target_link_libraries(${name} PRIVATE orm_testutil orm_sqlite3 Threads::Threads m)
@@ -77,10 +78,18 @@ orm_it_suite(test_integration_row_cache integration/test_row_cache_it.c)
 # Fixed-capacity text fields (char name[N]) on every read and write path.
 orm_it_suite(test_integration_fixed_text integration/test_fixed_text_it.c)
 # Cross-process coherence: forks a writer; the listener and poller are threads (tsan label).
+# Also through the recording driver over PostgreSQL (…_record_postgres): the feed's triggers
+# and LISTEN connection reached through a plug-in's orm_driver_feed.
 orm_it_suite(test_integration_coherence integration/test_coherence_it.c)
-set_tests_properties(test_integration_coherence_sqlite PROPERTIES LABELS "tsan")
+set_tests_properties(test_integration_coherence_sqlite test_integration_coherence_record
+                     PROPERTIES LABELS "tsan")
 if(ORM_WITH_POSTGRES)
-  set_tests_properties(test_integration_coherence_postgres PROPERTIES LABELS "tsan")
+  add_test(NAME test_integration_coherence_record_postgres COMMAND test_integration_coherence)
+  set_tests_properties(test_integration_coherence_record_postgres PROPERTIES
+    ENVIRONMENT "ORM_TEST_DSN=record+env:ORM_TEST_PG_DSN;CK_DEFAULT_TIMEOUT=60" TIMEOUT 300
+    RESOURCE_LOCK orm_pg_db)
+  set_tests_properties(test_integration_coherence_postgres test_integration_coherence_record_postgres
+                       PROPERTIES LABELS "tsan")
 endif()
 # The row cache's randomized coherence test (threads: tsan label).
 orm_it_suite(test_integration_row_cache_race integration/test_row_cache_race_it.c)

@@ -9,6 +9,10 @@
  * key through the feed, only after the commit. The lag (A's commit returned -> B's drop) is
  * measured and printed as p50 / p99.
  *
+ * Through the recording driver (ORM_TEST_DSN=record+...: tests/driver_record) the same tests
+ * run with the feed reached through a plug-in's orm_driver_feed, and one more checks that its
+ * calls (install, start, the connection hooks, stop) went through that driver.
+ *
  * A is forked before B opens anything (no thread is inherited). */
 #define _POSIX_C_SOURCE 200809L
 #include <signal.h>
@@ -20,6 +24,7 @@
 #include <unistd.h>
 
 #include "it.h"
+#include "record.h"
 #include "schema.h"
 
 Suite *it_coherence_suite(void);
@@ -59,9 +64,21 @@ static int to_a = -1, from_a = -1;
 /* With a DSN option: the poller must open the file, not "file?option". */
 static const char *backend_dsn(void) { return orm_test_backend_dsn(&co_path, "coh", "foreign_keys=on"); }
 
+/* The DSN without the recording driver's "record+": what the psql / sqlite3 clients read. */
+static const char *plain_dsn(void)
+{
+    const char *d = backend_dsn();
+    return strncmp(d, "record+", 7) == 0 ? d + 7 : d;
+}
+
 static bool pg(void)
 {
-    return strncmp(backend_dsn(), "sqlite:", 7) != 0;
+    return strncmp(plain_dsn(), "sqlite:", 7) != 0;
+}
+
+static bool recording(void)
+{
+    return strncmp(backend_dsn(), "record+", 7) == 0;
 }
 
 static int64_t now_ns(void)
@@ -111,7 +128,7 @@ static int cli(const char *sql)
 {
     char line[8192];
     if (pg())
-        snprintf(line, sizeof line, "psql -q -X -v ON_ERROR_STOP=1 '%s' -c '%s' >/dev/null", backend_dsn(), sql);
+        snprintf(line, sizeof line, "psql -q -X -v ON_ERROR_STOP=1 '%s' -c '%s' >/dev/null", plain_dsn(), sql);
     else
         snprintf(line, sizeof line, "sqlite3 -bail '%s' '%s' >/dev/null", co_path, sql);
     return system(line) == 0 ? ORM_OK : ORM_ERROR;
@@ -806,6 +823,51 @@ START_TEST(test_own_write_is_never_undone_by_its_report)
 }
 END_TEST
 
+/* Through the recording driver: the feed is the plug-in's, every call of it goes through the
+ * recorder (counted) to the wrapped driver — triggers on PostgreSQL, connection hooks and the
+ * rowid check on SQLite, the listener on both — and closing the db stops that listener. */
+START_TEST(test_feed_calls_go_through_the_driver)
+{
+    if (!recording())
+        return; /* the built-in drivers: nothing in between to count */
+    uint64_t install = orm_record_count(ORM_RECORD_FEED_INSTALL),
+             remove = orm_record_count(ORM_RECORD_FEED_REMOVE),
+             start = orm_record_count(ORM_RECORD_FEED_START), stop = orm_record_count(ORM_RECORD_FEED_STOP),
+             watch = orm_record_count(ORM_RECORD_FEED_WATCH_CONN),
+             rowid = orm_record_count(ORM_RECORD_FEED_ROWID_IS);
+    b_open();
+    ck_assert_str_eq(orm_db_backend(it_db), pg() ? "record+postgres" : "record+sqlite");
+    ck_assert_uint_eq(orm_record_count(ORM_RECORD_FEED_START), start + 1); /* once per db */
+    if (pg()) {
+        ck_assert_uint_eq(orm_record_count(ORM_RECORD_FEED_INSTALL), install + 5); /* users twice, 3 more */
+        ck_assert_uint_eq(orm_record_count(ORM_RECORD_FEED_WATCH_CONN), watch);   /* PostgreSQL has none */
+    } else {
+        ck_assert_uint_eq(orm_record_count(ORM_RECORD_FEED_INSTALL), install); /* SQLite needs none */
+        ck_assert_uint_ge(orm_record_count(ORM_RECORD_FEED_WATCH_CONN), watch + 1);
+        ck_assert_uint_ge(orm_record_count(ORM_RECORD_FEED_ROWID_IS), rowid + 1);
+    }
+    /* The listener works through it: a write made elsewhere is seen. */
+    int64_t id = add_user("rec", 1);
+    b_fence();
+    b_warm(id, 1);
+    orm_db *other;
+    ck_assert_ok(orm_db_open(&other, backend_dsn(), NULL));
+    orm_value a[1] = { orm_int(id) };
+    int64_t t = now_ns();
+    ck_assert_ok(orm_raw_exec(orm_db_session(other), NULL, "UPDATE users SET score = 2 WHERE id = ?", a, 1, NULL));
+    orm_db_close(other);
+    ck_assert_msg(b_wait(id, 2, t) >= 0, "a write elsewhere was not seen through the recording driver");
+    if (pg()) {
+        ck_assert_ok(orm_row_cache_triggers_remove(it_db, NULL, &ftag_model));
+        ck_assert_uint_eq(orm_record_count(ORM_RECORD_FEED_REMOVE), remove + 1);
+    }
+    ck_assert_uint_eq(orm_record_count(ORM_RECORD_FEED_STOP), stop);
+    orm_db_close(it_db);
+    it_db = NULL;
+    ck_assert_uint_eq(orm_record_count(ORM_RECORD_FEED_STOP), stop + 1);
+}
+END_TEST
+
 START_TEST(test_bad_arguments)
 {
     b_open();
@@ -856,6 +918,7 @@ Suite *it_coherence_suite(void)
     tcase_add_test(tc, test_many_rows_in_one_commit_report_the_table);
     tcase_add_test(tc, test_own_write_is_never_undone_by_its_report);
     tcase_add_test(tc, test_bad_arguments);
+    tcase_add_test(tc, test_feed_calls_go_through_the_driver);
     suite_add_tcase(s, tc);
     return s;
 }

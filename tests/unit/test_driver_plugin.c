@@ -1,6 +1,7 @@
-/* The driver interface as a plug-in point (orm/sys/driver.h): registration and its refusals,
- * lookup, a db's driver and dialect, the driver's error call, and the recording driver
- * (tests/driver_record) answering through SQLite while counting every call. */
+/* The driver interface as a plug-in point (orm/sys/driver.h): registration and its refusals
+ * (a half change feed included), lookup, a db's driver and dialect, the driver's error call,
+ * and the recording driver (tests/driver_record) answering through SQLite while counting
+ * every call, the change feed's included. */
 #define _POSIX_C_SOURCE 200809L /* mkstemp, fdopen */
 #include <check.h>
 #include <stdio.h>
@@ -48,6 +49,56 @@ START_TEST(test_register_refuses_bad_drivers)
     ck_assert_int_eq(orm_driver_register(&d), ORM_EINVAL);
     ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "already registered"));
     ck_assert_ptr_null(orm_driver_find("plugin_v99"));
+}
+END_TEST
+
+static int fake_install(orm_conn *c, const orm_model *m, const char *prefix, size_t row_limit)
+{
+    (void)c, (void)m, (void)prefix, (void)row_limit;
+    return ORM_OK;
+}
+
+static int fake_remove(orm_conn *c, const orm_model *m)
+{
+    (void)c, (void)m;
+    return ORM_OK;
+}
+
+/* A feed is whole or refused: start and stop always, install and remove as a pair; the
+ * message names the driver and the member. */
+START_TEST(test_register_refuses_half_a_feed)
+{
+    const orm_driver *sq = orm_driver_find("sqlite");
+    ck_assert_ptr_nonnull(sq->feed);
+    ck_assert(sq->feed->start != NULL);
+    ck_assert(sq->feed->stop != NULL);
+    orm_driver d = *sq;
+    d.name = "plugin_feed";
+    orm_driver_feed f = *sq->feed;
+    d.feed = &f;
+    f.stop = NULL; /* start without stop */
+    ck_assert_int_eq(orm_driver_register(&d), ORM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "\"plugin_feed\""));
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "feed->stop"));
+    f = *sq->feed;
+    f.start = NULL; /* no start at all */
+    ck_assert_int_eq(orm_driver_register(&d), ORM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "feed->start"));
+    f = *sq->feed;
+    f.install = fake_install; /* install without remove */
+    f.remove = NULL;
+    ck_assert_int_eq(orm_driver_register(&d), ORM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "\"plugin_feed\""));
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "feed->remove"));
+    f.install = NULL; /* remove without install */
+    f.remove = fake_remove;
+    ck_assert_int_eq(orm_driver_register(&d), ORM_EINVAL);
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "feed->install"));
+    ck_assert_ptr_null(orm_driver_find("plugin_feed"));
+    /* whole: the pair, or neither (SQLite's own), registers */
+    f.install = fake_install;
+    ck_assert_ok(orm_driver_register(&d));
+    ck_assert_ptr_eq(orm_driver_find("plugin_feed"), &d);
 }
 END_TEST
 
@@ -139,6 +190,89 @@ START_TEST(test_recorder_answers_through_sqlite)
 }
 END_TEST
 
+static char *slurp(FILE *f)
+{
+    static char text[65536];
+    rewind(f);
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    text[len] = '\0';
+    return text;
+}
+
+/* The change feed through the recorder: the row cache's listener over record+sqlite (a file,
+ * so the poller runs) reaches SQLite's feed only through the recorder's orm_driver_feed —
+ * each call logged and counted — and its connection hooks still report to the row cache. */
+START_TEST(test_recorder_wraps_the_feed)
+{
+    ck_assert_ok(orm_record_register("sqlite"));
+    const orm_driver *r = orm_driver_find("record+sqlite");
+    ck_assert_ptr_nonnull(r->feed);
+    ck_assert_ptr_ne(r->feed, orm_driver_find("sqlite")->feed); /* its own, not SQLite's */
+    ck_assert(r->feed->install == NULL); /* as the wrapped feed: SQLite needs no triggers */
+    ck_assert(r->feed->watch_conn != NULL);
+    char logpath[] = "/tmp/orm-record-feed-XXXXXX";
+    int fd = mkstemp(logpath);
+    ck_assert_int_ge(fd, 0);
+    FILE *log = fdopen(fd, "w+");
+    ck_assert_ptr_nonnull(log);
+    orm_record_log_to(log);
+    uint64_t starts = orm_record_count(ORM_RECORD_FEED_START), stops = orm_record_count(ORM_RECORD_FEED_STOP),
+             checks = orm_record_count(ORM_RECORD_FEED_CHECK);
+
+    char *path = orm_test_temp_path("record_feed");
+    char dsn[4200];
+    snprintf(dsn, sizeof dsn, "record+sqlite:%s", path);
+    orm_db *db = NULL;
+    ck_assert_ok(orm_db_open(&db, dsn, NULL));
+    ck_assert_ok(orm_db_register(db, &b_user_model));
+    orm_cache *c = NULL;
+    ck_assert_ok(orm_cache_local_new(&c, NULL));
+    orm_row_cache *rc = NULL;
+    ck_assert_ok(orm_row_cache_attach(&rc, db, c, NULL));
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    ck_assert_ok(orm_row_cache_model(rc, &b_user_model, &mo));
+    orm_session *s = orm_db_session(db);
+    ck_assert_ok(orm_exec_sql(s, NULL, "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+                                       "email TEXT, age INTEGER, score REAL NOT NULL)"));
+    orm_row_cache_listen_options lo = ORM_ROW_CACHE_LISTEN_OPTIONS_INIT;
+    lo.strict = true; /* a get by key checks first: the feed's check */
+    ck_assert_ok(orm_row_cache_triggers_install(db, NULL, &b_user_model, 0)); /* nothing to install */
+    ck_assert_ok(orm_row_cache_listen(rc, &b_user_model, &lo));
+    ck_assert_uint_eq(orm_record_count(ORM_RECORD_FEED_START), starts + 1);
+    /* A committed write through the db: the hooks the recorder set report its rowid. */
+    orm_row_cache_listen_stats st;
+    ck_assert_ok(orm_row_cache_listen_stats_get(rc, &st));
+    uint64_t before = st.notifications;
+    b_user u = { 0, "ada", NULL, 0, false, 1.5 };
+    ck_assert_ok(orm_insert_one(s, NULL, &b_user_model, &u));
+    ck_assert_ok(orm_row_cache_listen_stats_get(rc, &st));
+    ck_assert_uint_gt(st.notifications, before);
+    b_user got = { 0 };
+    orm_value key = orm_int(u.id);
+    ck_assert_ok(orm_get(s, NULL, &b_user_model, &got, &key));
+    orm_model_clear(&b_user_model, &got);
+    ck_assert_uint_gt(orm_record_count(ORM_RECORD_FEED_CHECK), checks);
+    ck_assert_uint_eq(orm_record_count(ORM_RECORD_FEED_STOP), stops);
+    orm_db_close(db);
+    ck_assert_uint_eq(orm_record_count(ORM_RECORD_FEED_STOP), stops + 1);
+
+    orm_record_log_to(NULL);
+    const char *text = slurp(log);
+    fclose(log);
+    unlink(logpath);
+    orm_test_remove_db(&path);
+    char want[4300];
+    snprintf(want, sizeof want, "feed_start %s\n", dsn);
+    ck_assert_ptr_nonnull(strstr(text, want));
+    ck_assert_ptr_nonnull(strstr(text, "feed_watch_conn\n"));
+    ck_assert_ptr_nonnull(strstr(text, "feed_rowid_is users.id\n"));
+    ck_assert_ptr_nonnull(strstr(text, "feed_check\n"));
+    ck_assert_ptr_nonnull(strstr(text, "feed_stop\n"));
+    ck_assert_ptr_null(strstr(text, "feed_install")); /* SQLite's feed has none to wrap */
+}
+END_TEST
+
 /* A driver that is SQLite's with a dialect of its own: identifiers in backquotes (SQLite reads
  * them too) and no upsert. The builders must render by it, not by a default. */
 static orm_dialect bq_dialect;
@@ -216,9 +350,11 @@ static Suite *suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_builtin_drivers_are_found);
     tcase_add_test(tc, test_register_refuses_bad_drivers);
+    tcase_add_test(tc, test_register_refuses_half_a_feed);
     tcase_add_test(tc, test_driver_error_set);
     tcase_add_test(tc, test_unknown_dsn_before_registration);
     tcase_add_test(tc, test_recorder_answers_through_sqlite);
+    tcase_add_test(tc, test_recorder_wraps_the_feed);
     tcase_add_test(tc, test_builders_render_by_the_drivers_dialect);
     suite_add_tcase(s, tc);
     return s;

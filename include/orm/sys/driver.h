@@ -14,7 +14,8 @@
  *   - the drift check's column introspection (orm_db_check_models);
  *   - the migrator's lock and state-table SQL;
  *   - the name that traces report (OpenTelemetry's db.system);
- *   - the change feed for the row cache's coherence (built-in drivers only, for now).
+ *   - optionally, the change feed the row cache's cross-process coherence listens to
+ *     (orm_driver_feed below: triggers, a listener, connection hooks).
  * Nothing outside the drivers names a backend: the library asks the driver.
  *
  * Cancellation: a driver watches the ctx it is given (orm_ctx_err) while a statement runs and
@@ -30,7 +31,11 @@
  *
  * Versioning: orm_driver.version is ORM_DRIVER_VERSION of the header the driver was built
  * with; orm_driver_register refuses a version this liborm does not know. Later versions only
- * append members.
+ * append members (to orm_driver and to the structs a driver fills: the dialect, columns,
+ * migrate, feed); the structs liborm fills for a driver (orm_query, orm_driver_feed_sink,
+ * orm_driver_feed_options) may grow at their end, which a driver built before never reads.
+ * The change feed joined this header at version 1: until then its types were internal and
+ * no liborm has been released, so no driver was built against another layout of version 1.
  */
 #ifndef ORM_SYS_DRIVER_H
 #define ORM_SYS_DRIVER_H
@@ -187,6 +192,111 @@ typedef struct orm_driver_migrate {
     int position_chars;
 } orm_driver_migrate;
 
+/* ---- the change feed (optional): the row cache's cross-process coherence ---- */
+
+/* A backend that can tell which rows other writers changed offers a feed; the row cache
+ * (orm/row_cache_listen.h) turns what it reports into drops, so a process's cache never serves
+ * a row another process has changed for longer than the report takes. Three sources, one
+ * sink, any of them optional but start / stop:
+ *   - triggers (PostgreSQL: install / remove per table), which make the server send the row
+ *     cache key of each changed row, or the table when a statement touches many rows;
+ *   - a listener (start / stop, once per db, its own connection and thread), which delivers
+ *     what the triggers sent and reports `lost` when it may have missed some (PostgreSQL:
+ *     LISTEN; SQLite: a poller that reports `lost` when another process committed to the
+ *     file), with an optional synchronous check (check);
+ *   - connection hooks (SQLite: watch_conn), which report the rows each connection of the
+ *     db wrote, after the commit that made them visible.
+ * Reports are drops, never values: a report that arrives twice, late, or for a write of this
+ * very process does no harm; a report missed makes a cached row stale until its TTL. When in
+ * doubt, report more (`lost`, or the whole table). */
+
+/* Where a feed reports: filled by liborm, passed to start (valid until stop returns) and
+ * reached by connection hooks through the db's cell (orm_driver_feed_cell_sink).
+ *
+ * Threads: the callbacks may run on any thread (the listener's, a committing one), several
+ * at once; they take the row cache's own locks and may do I/O (a Redis cache), so a driver
+ * calls them holding none of its locks that another of its calls could wait on. They never
+ * call back into the driver. Strings are the caller's, read during the call only. */
+typedef struct orm_driver_feed_sink {
+    /* A row changed: key is its row cache key, "<escaped table>:<encoded pk>" (row_cache.h,
+     * "Keys"), NUL-terminated, len bytes. Drops that key. */
+    void (*key)(void *ud, const char *key, size_t len);
+    /* Many rows of a table changed: prefix is the table's key prefix, "<escaped table>:"
+     * (install's prefix), NUL-terminated. Drops every row of the models on that table. */
+    void (*table)(void *ud, const char *prefix, size_t len);
+    /* A committed change to the row rowid of table (the name the backend reports, unescaped);
+     * whole 1 (rowid 0): too many rows, every row of the table. Drops the key when rowid_is
+     * says the model's key is the rowid, else the model. */
+    void (*rowid)(void *ud, const char *table, int64_t rowid, int whole);
+    /* Changes may have been missed: drops every listened model. connected 1: the listener
+     * (re)connected and listens from now on (report it at each connect: whatever was cached
+     * before may have missed its report); 0: it lost its connection, or it only knows that
+     * something changed (SQLite's data_version moved). Counted in the listen stats. */
+    void (*lost)(void *ud, int connected);
+    /* Optional (check for NULL): one line for the application's log (a reconnect, a loss). */
+    void (*event)(void *ud, const char *msg);
+    void *ud; /* the first argument of every callback */
+} orm_driver_feed_sink;
+
+/* What the application asked of the listener (orm_row_cache_listen_options), for start. */
+typedef struct orm_driver_feed_options {
+    int64_t poll_ms;        /* a poller's period (SQLite: data_version); < 0: no poller */
+    int64_t backoff_max_ms; /* the longest wait between reconnects; <= 0: the driver's default */
+} orm_driver_feed_options;
+
+/* A running listener, defined by each driver: what start makes and stop frees. */
+typedef struct orm_driver_listener orm_driver_listener;
+
+/* The db's cell: where a connection hook finds the sink. One per db, owned by liborm; it
+ * holds the sink while a listener runs (published before start, cleared before stop) and
+ * NULL otherwise. Opaque: read it with orm_driver_feed_cell_sink. */
+typedef struct orm_driver_feed_cell orm_driver_feed_cell;
+
+/* The sink cell holds now (an acquire load), or NULL: nobody listens, and a hook need
+ * neither collect nor report. Load it at each report and use it only until the driver call
+ * that loaded it returns (liborm clears the cell, and frees the sink, only once no statement
+ * runs on the db). */
+ORM_API const orm_driver_feed_sink *orm_driver_feed_cell_sink(const orm_driver_feed_cell *cell);
+
+/* The feed's calls. start and stop are required; install and remove come as a pair (both or
+ * neither); the rest are optional (NULL). orm_driver_register refuses anything else. */
+typedef struct orm_driver_feed {
+    /* Optional, with remove: make the server report writes to m's table (create or replace:
+     * installing twice is ORM_OK), each changed row as its key (prefix, escaped already, then
+     * the encoded key columns) through the listener, a table as prefix when a statement
+     * touches more than row_limit rows or a key has no exact text form. On c, a connection
+     * of the db's pool outside any transaction; c is the caller's again after the call.
+     * NULL: the backend reports writes without per-table setup (hooks, a poller). */
+    int (*install)(orm_conn *c, const orm_model *m, const char *prefix, size_t row_limit);
+    /* With install: undo it for m's table (ORM_OK when nothing is installed). */
+    int (*remove)(orm_conn *c, const orm_model *m);
+    /* Required: start the db's listener, once per db, reporting to sink until stop. dsn is
+     * the db's, valid during the call only (a driver that delegates strips its own part);
+     * o likewise (copy what is kept). Return once it listens, so a write committed after
+     * start returns is reported: an error (ORM_ECONN when it cannot reach the server) starts
+     * nothing. Later losses are the listener's to handle (report `lost`, reconnect).
+     * ORM_OK with *out NULL: nothing needs to run (an in-memory database, poll_ms < 0);
+     * stop and check are then not called. */
+    int (*start)(orm_driver_listener **out, const char *dsn, const orm_driver_feed_sink *sink,
+                 const orm_driver_feed_options *o);
+    /* Required: stop and free l (join its thread, close its connection). No callback of l
+     * runs after it returns. Called from orm_db_close, before the sink is freed. */
+    void (*stop)(orm_driver_listener *l);
+    /* Optional: check now, on the caller's thread, what the listener checks periodically
+     * (SQLite: data_version), reporting to the sink before returning. Called before a read
+     * in strict mode, from any thread, concurrently with other checks and with l's thread. */
+    void (*check)(orm_driver_listener *l);
+    /* Optional: hook a connection the db just opened (every one, pooled or not) to the db's
+     * cell, which outlives the connection. The hook reports, after the commit, the rows
+     * written through c (to cell's sink, when it holds one); what it keeps is freed by the
+     * driver's close. An error closes c and fails its open (ORM_ENOMEM). */
+    int (*watch_conn)(orm_conn *c, const orm_driver_feed_cell *cell);
+    /* Optional: 1 when column of table is the table's rowid (so rowid reports name that
+     * model's key), 0 when not or unknown, < 0 an ORM_E... error. On a pooled connection, as
+     * install. NULL: rowid reports drop the model. */
+    int (*rowid_is)(orm_conn *c, const char *table, const char *column);
+} orm_driver_feed;
+
 /* ---- the driver ---- */
 
 typedef struct orm_driver {
@@ -245,17 +355,18 @@ typedef struct orm_driver {
     const orm_driver_columns *columns;
     const orm_driver_migrate *migrate;
 
-    /* The change feed for the row cache's coherence (built-in drivers; NULL: the backend
-     * reports no changes, and orm_row_cache_listen says so). */
-    const struct orm__feed_ops *feed;
+    /* Optional: the change feed for the row cache's coherence (orm_driver_feed above; NULL:
+     * the backend reports no changes, and orm_row_cache_listen says so). */
+    const orm_driver_feed *feed;
 } orm_driver;
 
 /* ---- registration and lookup ---- */
 
 /* Add drv to the drivers orm_db_open asks, after the built-in ones (SQLite, PostgreSQL), in
  * the order registered. drv must stay valid while any db uses it. ORM_EINVAL for a NULL or
- * incomplete driver, an unknown version, or a name already registered; ORM_ENOMEM. Thread-
- * safe. */
+ * incomplete driver (a required member NULL, or a feed without start or stop, or with install
+ * but no remove or the reverse: the message names the driver and the member), an unknown
+ * version, or a name already registered; ORM_ENOMEM. Thread-safe. */
 ORM_API int orm_driver_register(const orm_driver *drv);
 
 /* The driver named name (built-in or registered), or NULL. A driver may delegate to another

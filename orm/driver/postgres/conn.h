@@ -33,7 +33,7 @@ void orm__pg_conn_stmt_stats(orm_conn *c, size_t *count, uint64_t *hits, uint64_
 void orm__pg_test_before_commit(void (*hook)(void *arg), void *arg);
 
 /* The driver's change feed (feed.c). */
-extern const struct orm__feed_ops orm__pg_feed;
+extern const orm_driver_feed orm__pg_feed;
 
 /* The facts (orm/driver/postgres/facts.c, built with or without libpq). */
 const char *orm__pg_begin_sql(const orm_tx_options *opts, char *buf, size_t n);

@@ -57,7 +57,6 @@
 #include "orm/driver.h"
 #include "orm/query.h"
 #include "orm/error_internal.h"
-#include "orm/feed.h"
 #include "orm/driver/postgres/cancel.h"
 #include "orm/driver/postgres/conn.h"
 #include "orm/driver/postgres/pg.h"

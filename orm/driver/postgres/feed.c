@@ -1,4 +1,4 @@
-/* liborm — PostgreSQL's change feed (orm/feed.h): NOTIFY triggers per cached table and one
+/* liborm — PostgreSQL's change feed (orm_driver_feed, orm/sys/driver.h): NOTIFY triggers per cached table and one
  * LISTEN connection per db, outside the pool, on its own thread.
  *
  * Triggers. One plpgsql function, orm_row_cache_notify(), shared by every table, and four
@@ -31,7 +31,6 @@
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
 #include "orm/driver/postgres/conn.h"
-#include "orm/feed.h"
 #include "orm/middleware_internal.h" /* orm__sbuf */
 
 #define CHANNEL "orm_row_cache"
@@ -183,11 +182,11 @@ static int pg_feed_remove(orm_conn *c, const orm_model *m)
 
 /* ---- the listener ---- */
 
-struct orm__feed {
+struct orm_driver_listener {
     pthread_t thread;
     int wake[2];              /* stop writes a byte to wake[1] */
     char *dsn;
-    const orm__feed_sink *sink;
+    const orm_driver_feed_sink *sink;
     int64_t backoff_max_ms;
     atomic_int stop;
     /* the first attempt's outcome, for start: 0 pending, 1 listening, < 0 an ORM_E... */
@@ -203,7 +202,7 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void event(orm__feed *f, const char *fmt, const char *detail)
+static void event(orm_driver_listener *f, const char *fmt, const char *detail)
 {
     if (!f->sink->event)
         return;
@@ -217,7 +216,7 @@ static void event(orm__feed *f, const char *fmt, const char *detail)
 }
 
 /* Wait until fd is ready for ev or ms pass (-1: no limit); 1 ready, 0 timeout, -1 stop. */
-static int wait_fd(orm__feed *f, int fd, short ev, int ms)
+static int wait_fd(orm_driver_listener *f, int fd, short ev, int ms)
 {
     struct pollfd p[2] = { { f->wake[0], POLLIN, 0 }, { fd, ev, 0 } };
     for (;;) {
@@ -233,7 +232,7 @@ static int wait_fd(orm__feed *f, int fd, short ev, int ms)
 static void quiet(void *arg, const PGresult *res);
 
 /* Connect and LISTEN; NULL on failure (its message in err). Gives up when stop is asked. */
-static PGconn *listen_conn(orm__feed *f, char *err, size_t errcap)
+static PGconn *listen_conn(orm_driver_listener *f, char *err, size_t errcap)
 {
     /* TCP keepalives: an idle listener must notice a dead peer (a vanished host sends no
      * RST) in about 10 s, not the kernel's two hours. Before dbname: the DSN may override. */
@@ -288,7 +287,7 @@ static void quiet(void *arg, const PGresult *res)
     (void)res;
 }
 
-static void deliver(orm__feed *f, const PGnotify *n)
+static void deliver(orm_driver_listener *f, const PGnotify *n)
 {
     const char *p = n->extra;
     size_t len = strlen(p);
@@ -300,7 +299,7 @@ static void deliver(orm__feed *f, const PGnotify *n)
         f->sink->table(f->sink->ud, p + 1, len - 1);
 }
 
-static void set_first(orm__feed *f, int v)
+static void set_first(orm_driver_listener *f, int v)
 {
     pthread_mutex_lock(&f->lock);
     if (f->first == 0) {
@@ -312,7 +311,7 @@ static void set_first(orm__feed *f, int v)
 
 static void *listener(void *arg)
 {
-    orm__feed *f = arg;
+    orm_driver_listener *f = arg;
     int64_t backoff = 0;
     char err[512];
     while (!atomic_load(&f->stop)) {
@@ -355,7 +354,7 @@ static void *listener(void *arg)
     return NULL;
 }
 
-static void feed_free(orm__feed *f)
+static void feed_free(orm_driver_listener *f)
 {
     if (f->wake[0] >= 0)
         close(f->wake[0]);
@@ -367,7 +366,7 @@ static void feed_free(orm__feed *f)
     orm__free(f);
 }
 
-static void pg_feed_stop(orm__feed *f)
+static void pg_feed_stop(orm_driver_listener *f)
 {
     if (!f)
         return;
@@ -380,10 +379,11 @@ static void pg_feed_stop(orm__feed *f)
     feed_free(f);
 }
 
-static int pg_feed_start(orm__feed **out, const char *dsn, const orm__feed_sink *sink, const orm__feed_options *o)
+static int pg_feed_start(orm_driver_listener **out, const char *dsn, const orm_driver_feed_sink *sink,
+                         const orm_driver_feed_options *o)
 {
     *out = NULL;
-    orm__feed *f = orm__calloc(1, sizeof *f);
+    orm_driver_listener *f = orm__calloc(1, sizeof *f);
     if (!f)
         return orm__error_nomem("postgres");
     f->wake[0] = f->wake[1] = -1;
@@ -423,7 +423,7 @@ static int pg_feed_start(orm__feed **out, const char *dsn, const orm__feed_sink 
     return ORM_OK;
 }
 
-const orm__feed_ops orm__pg_feed = {
+const orm_driver_feed orm__pg_feed = {
     .install = pg_feed_install,
     .remove = pg_feed_remove,
     .start = pg_feed_start,

@@ -827,7 +827,7 @@ char *orm__sqlite_dsn_path(const char *dsn)
     return parse_dsn(dsn, &path, &o) == ORM_OK ? path : NULL;
 }
 
-int orm__sqlite_conn_watch(orm_conn *c, orm__feed_cell *cell)
+int orm__sqlite_conn_watch(orm_conn *c, const orm_driver_feed_cell *cell)
 {
     return c->watch ? ORM_OK : orm__sqlite_feed_watch(&c->watch, c->db, cell);
 }

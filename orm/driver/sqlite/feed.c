@@ -1,4 +1,4 @@
-/* liborm — SQLite's change feed (orm/feed.h): connection hooks for this process's writes and a
+/* liborm — SQLite's change feed (orm_driver_feed, orm/sys/driver.h): connection hooks for this process's writes and a
  * PRAGMA data_version poller for other processes' writes to the same file.
  *
  * Every connection the db opens gets an update hook (table + rowid of each row written, raw
@@ -11,7 +11,7 @@
  *
  * The poller: its own read-only connection to the file; PRAGMA data_version moves when another
  * connection (of any process, this one's included) committed; every poll_ms, and on
- * orm__db_feed_check (strict mode: before a hit is served), a move reports `lost`.
+ * check (strict mode: before a hit is served), a move reports `lost`.
  *
  * Keeps true: a connection whose db has no sink (the cell is NULL) collects nothing; more than
  * MAX_ROWS rows in one transaction are reported as their tables, whole.
@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
-#include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -28,14 +27,13 @@
 #include "orm/alloc.h"
 #include "orm/driver/sqlite/sqlite.h"
 #include "orm/error_internal.h"
-#include "orm/feed.h"
 
 #define MAX_ROWS 4096
 #define MAX_TABLES 64
 
 struct orm__sqlite_watch {
     sqlite3 *db;
-    orm__feed_cell *cell;
+    const orm_driver_feed_cell *cell; /* the db's: its sink, or NULL when nobody listens */
     struct { int t; int64_t rowid; } *rows;
     size_t n, cap;
     char *tables[MAX_TABLES]; /* the names the rows refer to (by index) */
@@ -78,7 +76,7 @@ static void update_hook(void *arg, int op, const char *dbname, const char *table
 {
     (void)op;
     orm__sqlite_watch *w = arg;
-    if (!atomic_load_explicit(w->cell, memory_order_acquire) || w->overflow)
+    if (!orm_driver_feed_cell_sink(w->cell) || w->overflow)
         return;
     if (strcmp(dbname, "main") != 0) /* temp and attached databases are no model's */
         return;
@@ -124,7 +122,7 @@ void orm__sqlite_feed_after(orm__sqlite_watch *w)
         w->committed = 0;
         return;
     }
-    const orm__feed_sink *s = atomic_load_explicit(w->cell, memory_order_acquire);
+    const orm_driver_feed_sink *s = orm_driver_feed_cell_sink(w->cell);
     if (s) {
         if (w->overflow) {
             s->lost(s->ud, 0);
@@ -140,7 +138,7 @@ void orm__sqlite_feed_after(orm__sqlite_watch *w)
     reset(w);
 }
 
-int orm__sqlite_feed_watch(orm__sqlite_watch **out, sqlite3 *db, orm__feed_cell *cell)
+int orm__sqlite_feed_watch(orm__sqlite_watch **out, sqlite3 *db, const orm_driver_feed_cell *cell)
 {
     orm__sqlite_watch *w = orm__calloc(1, sizeof *w);
     *out = w;
@@ -187,12 +185,12 @@ static int sqlite_rowid_is(orm_conn *c, const char *table, const char *column)
 
 /* ---- the poller: other processes ---- */
 
-struct orm__feed {
+struct orm_driver_listener {
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond;
     int stop;
-    const orm__feed_sink *sink;
+    const orm_driver_feed_sink *sink;
     int64_t poll_ms;
     pthread_mutex_t dv_lock;  /* the connection, its statement and last: poller and check */
     sqlite3 *db;
@@ -202,7 +200,7 @@ struct orm__feed {
 
 /* Read data_version; report when it moved since the last read (a failed read reports too:
  * nothing is known). */
-static void check_version(orm__feed *f)
+static void check_version(orm_driver_listener *f)
 {
     pthread_mutex_lock(&f->dv_lock);
     int64_t v = -1;
@@ -218,7 +216,7 @@ static void check_version(orm__feed *f)
 
 static void *poller(void *arg)
 {
-    orm__feed *f = arg;
+    orm_driver_listener *f = arg;
     pthread_mutex_lock(&f->lock);
     while (!f->stop) {
         struct timespec ts;
@@ -237,7 +235,7 @@ static void *poller(void *arg)
     return NULL;
 }
 
-static void sqlite_feed_stop(orm__feed *f)
+static void sqlite_feed_stop(orm_driver_listener *f)
 {
     if (!f)
         return;
@@ -254,7 +252,8 @@ static void sqlite_feed_stop(orm__feed *f)
     orm__free(f);
 }
 
-static int sqlite_feed_start(orm__feed **out, const char *dsn, const orm__feed_sink *sink, const orm__feed_options *o)
+static int sqlite_feed_start(orm_driver_listener **out, const char *dsn, const orm_driver_feed_sink *sink,
+                             const orm_driver_feed_options *o)
 {
     *out = NULL;
     if (o->poll_ms < 0 || orm__sqlite_dsn_private(dsn))
@@ -262,7 +261,7 @@ static int sqlite_feed_start(orm__feed **out, const char *dsn, const orm__feed_s
     char *path = orm__sqlite_dsn_path(dsn); /* the DSN's options are the db's, not the file's */
     if (!path)
         return orm_error_last()->code;
-    orm__feed *f = orm__calloc(1, sizeof *f);
+    orm_driver_listener *f = orm__calloc(1, sizeof *f);
     if (!f) {
         orm__free(path);
         return orm__error_nomem("sqlite");
@@ -299,12 +298,12 @@ static int sqlite_feed_start(orm__feed **out, const char *dsn, const orm__feed_s
     return ORM_OK;
 }
 
-static int sqlite_watch_conn(orm_conn *c, orm__feed_cell *cell)
+static int sqlite_watch_conn(orm_conn *c, const orm_driver_feed_cell *cell)
 {
     return orm__sqlite_conn_watch(c, cell);
 }
 
-const orm__feed_ops orm__sqlite_feed = {
+const orm_driver_feed orm__sqlite_feed = {
     .install = NULL,
     .remove = NULL,
     .start = sqlite_feed_start,

@@ -4,7 +4,6 @@
 #define ORM_DRIVER_SQLITE_H
 
 #include "orm/driver.h"
-#include "orm/feed.h"
 #include "orm/stmt_cache.h"
 
 struct sqlite3;
@@ -22,11 +21,11 @@ void *orm__sqlite_handle(orm_conn *c);
 int orm__sqlite_dsn_private(const char *dsn);
 
 /* The driver's change feed (feed.c). */
-extern const orm__feed_ops orm__sqlite_feed;
+extern const orm_driver_feed orm__sqlite_feed;
 
 /* The change feed's connection hooks (orm/driver/sqlite/feed.c). */
 typedef struct orm__sqlite_watch orm__sqlite_watch;
-int orm__sqlite_feed_watch(orm__sqlite_watch **out, struct sqlite3 *db, orm__feed_cell *cell);
+int orm__sqlite_feed_watch(orm__sqlite_watch **out, struct sqlite3 *db, const orm_driver_feed_cell *cell);
 void orm__sqlite_feed_unwatch(orm__sqlite_watch *w);
 /* After a statement returned: report what a commit it ended wrote. */
 void orm__sqlite_feed_after(orm__sqlite_watch *w);
@@ -34,7 +33,7 @@ void orm__sqlite_feed_after(orm__sqlite_watch *w);
  * (orm__free); NULL with the error set for a malformed DSN or no memory. */
 char *orm__sqlite_dsn_path(const char *dsn);
 /* driver.c: hook c (its sqlite3 handle) to cell. */
-int orm__sqlite_conn_watch(orm_conn *c, orm__feed_cell *cell);
+int orm__sqlite_conn_watch(orm_conn *c, const orm_driver_feed_cell *cell);
 
 /* The driver's row mapper (orm_driver.map_row): reads each column once in the type its field
  * wants and hands anything unusual (NULL, conversions, errors) to orm__map_value. */
