@@ -97,6 +97,8 @@ static int init_shards(local *L, unsigned n)
         }
         s->index = (uint32_t)i;
         atomic_init(&s->writer, 0);
+        for (size_t g = 0; g < sizeof s->gens / sizeof s->gens[0]; g++)
+            s->gens[g] = 1; /* a generation is never 0 (orm_cache_gen: 0 is "not read") */
     }
     /* Stripes: the next power of two at or above twice the CPUs, 2..64. */
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);

@@ -9,7 +9,8 @@
  *   object    0xB1, the TTL, the type's fingerprint (8 bytes LE), the type's encoding
  * Anything else under the prefix (written by another client) reads as bytes, as it is.
  * Generations live in one hash outside the prefix ("\x01orm:" prefix "gens"): field "e" is
- * an epoch bumped by clear, fields "0".."4095" count the writes of the keys of each stripe.
+ * an epoch bumped by clear, fields "0".."4095" count the writes of the keys of each stripe;
+ * orm_cache_gen is (e << 40 | stripe count) + 1, so never 0, which is "could not be read".
  *
  * Kept true: Redis failing (down, slow, restarting, an error reply) never fails a get or a set:
  * the get is a miss and the set is dropped, both counted (redis_conn.c logs the state change);
@@ -363,6 +364,18 @@ static int run_set(rcache *R, const char *key, orm_cache_ref *v, int64_t ttl, ch
         return rc;
     if (!v || ttl < 0)
         return orm__error_set(ORM_EINVAL, "cache", "%s: NULL value or negative TTL", fn);
+    if (op == 'g' && gen == 0) {
+        /* The generation was not read (Redis was unreachable): nothing to compare with, so it
+         * never stores. Still answered as every call is: dropped (ORM_OK) while Redis is
+         * down, ORM_EBUSY when it is up. */
+        redisContext *ctx = orm__redis_acquire(&R->pool);
+        if (!ctx) {
+            orm__redis_bypass(&R->pool);
+            return ORM_OK;
+        }
+        orm__redis_release(&R->pool, ctx, 0);
+        return orm__error_set(ORM_EBUSY, "cache", "%s: '%.64s': no generation was read", fn, key);
+    }
     char *wire = NULL;
     size_t wlen = 0;
     if ((rc = encode_value(v, ttl, &wire, &wlen)))
@@ -375,8 +388,9 @@ static int run_set(rcache *R, const char *key, orm_cache_ref *v, int64_t ttl, ch
     char st[12], ttls[24], es[24], ss[24], opc[2] = { op, 0 };
     snprintf(st, sizeof st, "%u", stripe_of(key));
     snprintf(ttls, sizeof ttls, "%" PRId64, ttl);
-    snprintf(es, sizeof es, "%" PRIu64, gen >> 40);
-    snprintf(ss, sizeof ss, "%" PRIu64, gen & GEN_MASK);
+    uint64_t g = gen ? gen - 1 : 0; /* r_gen's encoding (for 'g', 0 was answered above) */
+    snprintf(es, sizeof es, "%" PRIu64, g >> 40);
+    snprintf(ss, sizeof ss, "%" PRIu64, g & GEN_MASK);
     const char *a[9] = { k.p, R->gens, opc, st, wire, ttls, es, ss, R->nl ? "1" : "0" };
     size_t l[9] = { k.len, strlen(R->gens), 1, strlen(st), wlen, strlen(ttls), strlen(es), strlen(ss), 1 };
     redisContext *ctx = orm__redis_acquire(&R->pool);
@@ -724,12 +738,14 @@ static int r_gen(orm_cache *c, const char *key, uint64_t *out)
         if (r && r->type != REDIS_REPLY_ERROR)
             freeReplyObject(r);
         orm__redis_bypass(&R->pool);
-        return ORM_OK; /* a set_if_gen of it is dropped anyway */
+        return ORM_OK; /* 0: not read (a set_if_gen of it never stores) */
     }
     uint64_t e = r->element[0]->type == REDIS_REPLY_STRING ? strtoull(r->element[0]->str, NULL, 10) : 0;
     uint64_t s = r->element[1]->type == REDIS_REPLY_STRING ? strtoull(r->element[1]->str, NULL, 10) : 0;
     done(R, ctx, r);
-    *out = e << 40 | (s & GEN_MASK);
+    /* + 1: a real generation is never 0, which means "not read" (a fresh stripe, never
+     * written nor cleared, is e = s = 0) */
+    *out = (e << 40 | (s & GEN_MASK)) + 1;
     return ORM_OK;
 }
 

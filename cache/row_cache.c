@@ -13,7 +13,8 @@
  *    (never before: a load in between would put the old row back);
  *  - a reader that joined another thread's load uses its row only if that load began after
  *    the reader did (its key generation is the one the reader saw), so a thread reads back
- *    what it committed; otherwise it reads the database itself;
+ *    what it committed; otherwise it reads the database itself; a reader whose key
+ *    generation could not be read (0: a shared cache out of reach) joins no load;
  *  - the hot path (a hit) formats the key without printf into a stack buffer, takes no lock
  *    besides the cache's own, and deep-copies straight into the caller's struct.
  */
@@ -415,7 +416,7 @@ int orm__rc_stamp_key(const rc_model *m, const char *key, uint64_t out[3])
     /* Other processes' writes of the key reach this one only as a moved generation (every
      * write moves it: a load installed since too, which only costs a read of the database). */
     orm_cache_gen(m->rc->cache, key, &out[2]);
-    return h.mgen && h.igen; /* 0: the shared cache could not tell */
+    return h.mgen && h.igen && out[2]; /* 0: the shared cache could not tell */
 }
 
 /* The singleflight's loader reads the database through the statement that missed: a
@@ -503,6 +504,15 @@ static int on_get(orm_row_cache *self, rc_model *m, orm_stmt *st)
     }
     uint64_t g0 = 0;
     orm_cache_gen(self->cache, key, &g0);
+    if (!g0) {
+        /* The generation could not be read (Redis unreachable): a load in flight may have
+         * read the row before a write that returned before this get began, and nothing tells
+         * them apart (its generation is unknown or unmoved: a drop that could not reach Redis
+         * does not move it). Read the database; a load could not install anyway. */
+        rc = orm_stmt_next(st);
+        key_done(key, kb);
+        return rc;
+    }
     load_req req = { st, m, key, 0, ORM_OK };
     load_req *prev = cur_req;
     cur_req = &req;

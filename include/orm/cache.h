@@ -235,7 +235,10 @@ ORM_API int64_t orm_cache_now(orm_cache *c);
  * of key (set, delete, incr, clear, ...) changes; set_if_gen stores value only when it has not
  * changed since, atomically, else ORM_EBUSY. A load that began before a write so never
  * installs what it read before that write. Distinct keys may share a generation (a false
- * ORM_EBUSY only skips caching one load). */
+ * ORM_EBUSY only skips caching one load). A generation read is never 0: 0 is what a cache
+ * that could not read it gives (Redis unreachable: still ORM_OK, as every Redis call is), and
+ * set_if_gen against 0 never stores (ORM_EBUSY). So 0 must not be taken as equal to another
+ * 0: two reads that both failed say nothing about a write in between. */
 ORM_API int orm_cache_gen(orm_cache *c, const char *key, uint64_t *out);
 ORM_API int orm_cache_set_if_gen(orm_cache *c, const char *key, orm_cache_ref *value, int64_t ttl_ms, uint64_t gen);
 /* Stop background work, flush (write-back), free the cache and what it holds. NULL is a

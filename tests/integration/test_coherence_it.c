@@ -284,8 +284,9 @@ static void on_event(void *ud, const char *line)
 }
 
 /* B's db with users read-write and listened to (triggers installed on PostgreSQL); poll_ms
- * for SQLite's data_version poller (< 0: none). */
-static void b_open_opts(int64_t poll_ms, bool strict)
+ * for SQLite's data_version poller (< 0: none); inner (may be NULL): a middleware inside the
+ * row cache. */
+static void b_open_with(int64_t poll_ms, bool strict, const orm_middleware *inner)
 {
     ck_assert_ok(orm_db_open(&it_db, backend_dsn(), NULL));
     it_s = orm_db_session(it_db);
@@ -298,6 +299,8 @@ static void b_open_opts(int64_t poll_ms, bool strict)
     ck_assert_ok(orm_row_cache_model(rc, &it_membership_model, &mo));
     ck_assert_ok(orm_row_cache_model(rc, &tag_model, &mo));
     ck_assert_ok(orm_row_cache_model(rc, &ftag_model, &mo));
+    if (inner) /* (after the row cache's layer joined, before any statement) */
+        ck_assert_ok(orm_db_use(it_db, inner));
     ck_assert_ok(it_models_register(it_db));
     ck_assert_ok(orm_db_register(it_db, &tag_model));
     ck_assert_ok(orm_db_register(it_db, &ftag_model));
@@ -318,6 +321,7 @@ static void b_open_opts(int64_t poll_ms, bool strict)
     ck_assert_ok(orm_row_cache_listen(rc, &ftag_model, NULL));
 }
 
+static void b_open_opts(int64_t poll_ms, bool strict) { b_open_with(poll_ms, strict, NULL); }
 static void b_open_poll(int64_t poll_ms) { b_open_opts(poll_ms, false); }
 static void b_open(void) { b_open_poll(5); }
 
@@ -868,6 +872,130 @@ START_TEST(test_feed_calls_go_through_the_driver)
 }
 END_TEST
 
+/* ---- a COMMIT whose outcome is unknown, committed late ----
+ * When COMMIT's outcome is unknown (ORM_EUNKNOWN: sent, then the connection was lost or the
+ * deadline passed, and txid_status could not tell) the row cache drops the keys the
+ * transaction wrote; but the server may commit after that drop, and a get in between caches
+ * the row as it was. Simulated: a middleware answers B's COMMIT with ORM_EUNKNOWN without
+ * sending it (the transaction then rolls back), a get caches the old row again, and the same
+ * write is committed "late" through another connection. With the listener, that commit's
+ * report drops the key and B's next get reads the new row. C, a row cache over the same
+ * database with a TTL and no listener, serves the old row until its TTL. */
+
+#define LATE_TTL_MS 1000
+
+static int unknown_commits; /* COMMITs still to answer with ORM_EUNKNOWN (not sent) */
+static int unknown_commit_fn(orm_stmt *st, void *ud)
+{
+    (void)ud;
+    if (st->kind == ORM_STMT_COMMIT && unknown_commits > 0) {
+        unknown_commits--;
+        return ORM_EUNKNOWN;
+    }
+    return orm_stmt_next(st);
+}
+
+/* C's get: the score (-1: no row); *hit whether the row cache answered it. */
+static double c_score(orm_db *db, orm_row_cache *crc, int64_t id, int *hit)
+{
+    orm_row_cache_stats s0, s1;
+    ck_assert_ok(orm_row_cache_stats_get(crc, &it_user_model, &s0));
+    it_user u;
+    memset(&u, 0, sizeof u);
+    orm_value k = orm_int(id);
+    int r = orm_get(orm_db_session(db), NULL, &it_user_model, &u, &k);
+    ck_assert_ok(orm_row_cache_stats_get(crc, &it_user_model, &s1));
+    *hit = s1.hits == s0.hits + 1;
+    if (r == ORM_ENOTFOUND)
+        return -1;
+    ck_assert_ok(r);
+    double v = u.score;
+    orm_model_clear(&it_user_model, &u);
+    return v;
+}
+
+START_TEST(test_row_cache_late_commit_dropped_by_listener)
+{
+    orm_middleware mw = ORM_MIDDLEWARE_INIT;
+    mw.name = "unknown-commit";
+    mw.fn = unknown_commit_fn;
+    unknown_commits = 0;
+    b_open_with(5, false, &mw);
+    int64_t id = add_user("late", 1);
+    /* C: a row cache with a TTL and no listener */
+    orm_db *cdb;
+    orm_row_cache *crc;
+    orm_cache *cc;
+    ck_assert_ok(orm_db_open(&cdb, backend_dsn(), NULL));
+    ck_assert_ok(orm_cache_local_new(&cc, NULL));
+    ck_assert_ok(orm_row_cache_attach(&crc, cdb, cc, NULL));
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    mo.ttl_ms = LATE_TTL_MS;
+    mo.jitter = 0;
+    ck_assert_ok(orm_row_cache_model(crc, &it_user_model, &mo));
+    ck_assert_ok(it_models_register(cdb));
+
+    /* B's transaction writes the row; its COMMIT's outcome is unknown: the key is dropped */
+    b_warm(id, 1);
+    orm_tx *tx;
+    ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, NULL));
+    it_user u;
+    memset(&u, 0, sizeof u);
+    orm_value k = orm_int(id);
+    ck_assert_ok(orm_get(orm_tx_session(tx), NULL, &it_user_model, &u, &k));
+    u.score = 2;
+    ck_assert_ok(orm_update_one(orm_tx_session(tx), NULL, &it_user_model, &u));
+    orm_model_clear(&it_user_model, &u);
+    uint64_t inval0 = ustats().invalidations;
+    unknown_commits = 1;
+    ck_assert_orm(orm_tx_commit(tx), ORM_EUNKNOWN);
+    orm_tx_free(tx);
+    ck_assert_uint_gt(ustats().invalidations, inval0); /* dropped, whatever the outcome */
+
+    /* Not committed (yet): the row is read and cached as it was, in B and in C. Every report
+     * of an earlier commit has been applied (the fence), so only a new one can drop it now. */
+    b_fence();
+    b_warm(id, 1);
+    int hit = 0;
+    c_score(cdb, crc, id, &hit);
+    ck_assert_double_eq(c_score(cdb, crc, id, &hit), 1);
+    ck_assert(hit);
+    int64_t c_warmed = now_ns();
+
+    /* The late commit, through another connection */
+    orm_row_cache_listen_stats ls0 = lstats();
+    orm_db *other;
+    ck_assert_ok(orm_db_open(&other, backend_dsn(), NULL));
+    orm_value a[1] = { orm_int(id) };
+    ck_assert_ok(orm_raw_exec(orm_db_session(other), NULL, "UPDATE users SET score = 2 WHERE id = ?", a, 1, NULL));
+    orm_db_close(other);
+    int64_t t = now_ns();
+    ck_assert_msg(b_wait(id, 2, t) >= 0, "the late commit was not dropped by the listener within %d ms",
+                  LAG_BOUND_MS);
+    orm_row_cache_listen_stats ls1 = lstats();
+    if (pg())
+        ck_assert_uint_gt(ls1.rows_dropped, ls0.rows_dropped); /* its key, reported */
+    else
+        ck_assert_uint_gt(ls1.losses, ls0.losses); /* data_version moved: the model dropped */
+
+    /* Without a listener the old row is served, as a hit, until its TTL */
+    double c = c_score(cdb, crc, id, &hit);
+    if (now_ns() - c_warmed < (int64_t)LATE_TTL_MS * 1000000 / 2) { /* (a slow machine: past it) */
+        ck_assert_double_eq(c, 1);
+        ck_assert(hit);
+    }
+    while ((c = c_score(cdb, crc, id, &hit)) != 2) {
+        ck_assert_msg(now_ns() - c_warmed < (int64_t)(LATE_TTL_MS + LAG_BOUND_MS) * 1000000,
+                      "C served the old row past its TTL");
+        struct timespec ts = { 0, 10 * 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    ck_assert_int_ge(now_ns() - c_warmed, (int64_t)LATE_TTL_MS * 1000000 * 9 / 10); /* (loaded just before) */
+    orm_db_close(cdb);
+}
+END_TEST
+
 START_TEST(test_bad_arguments)
 {
     b_open();
@@ -917,6 +1045,7 @@ Suite *it_coherence_suite(void)
     tcase_add_test(tc, test_strict_next_get_sees_the_write);
     tcase_add_test(tc, test_many_rows_in_one_commit_report_the_table);
     tcase_add_test(tc, test_own_write_is_never_undone_by_its_report);
+    tcase_add_test(tc, test_row_cache_late_commit_dropped_by_listener);
     tcase_add_test(tc, test_bad_arguments);
     tcase_add_test(tc, test_feed_calls_go_through_the_driver);
     suite_add_tcase(s, tc);

@@ -10,6 +10,7 @@
  * Redis; Redis killed mid-run (gets go to the database and never fail, and the cache comes
  * back with the server); an entry of another fingerprint is a miss. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,8 +57,11 @@ static int wait_tracking(orm_cache *c)
     return -1;
 }
 
-/* Open a side without asserting (a forked child uses it): 0 or -1. */
-static int side_try_open(side *sd, int mode, const char *url, const char *prefix)
+/* Open a side without asserting (a forked child uses it): 0 or -1. inner (may be NULL): a
+ * middleware inside the row cache (it sees the row cache's loads); backoff_ms: how long the
+ * Redis pool, once down, answers without trying Redis (0: 20 ms). */
+static int side_try_open_with(side *sd, int mode, const char *url, const char *prefix,
+                              const orm_middleware *inner, int64_t backoff_ms)
 {
     memset(sd, 0, sizeof *sd);
     orm_cache_redis_options ro = ORM_CACHE_REDIS_OPTIONS_INIT;
@@ -65,8 +69,8 @@ static int side_try_open(side *sd, int mode, const char *url, const char *prefix
     ro.prefix = prefix;
     ro.connect_timeout_ms = 200;
     ro.command_timeout_ms = 500;
-    ro.backoff_min_ms = 20;
-    ro.backoff_max_ms = 200;
+    ro.backoff_min_ms = backoff_ms ? backoff_ms : 20;
+    ro.backoff_max_ms = backoff_ms ? backoff_ms : 200;
     static rt_log quiet;
     ro.log = rt_log_cb;
     ro.log_userdata = &quiet;
@@ -94,11 +98,18 @@ static int side_try_open(side *sd, int mode, const char *url, const char *prefix
     mo.ttl_ms = 60000;
     if (orm_row_cache_attach(&sd->rc, sd->db, c, NULL) != ORM_OK ||
         orm_row_cache_model(sd->rc, &it_user_model, &mo) != ORM_OK ||
-        orm_row_cache_model(sd->rc, &it_alltypes_model, &mo) != ORM_OK || it_models_register(sd->db) != ORM_OK)
+        orm_row_cache_model(sd->rc, &it_alltypes_model, &mo) != ORM_OK ||
+        (inner && orm_db_use(sd->db, inner) != ORM_OK) || /* (the layer joined at the first model) */
+        it_models_register(sd->db) != ORM_OK)
         return -1;
     if (mode == TWO_LEVEL && wait_tracking(c) != 0)
         return -1;
     return 0;
+}
+
+static int side_try_open(side *sd, int mode, const char *url, const char *prefix)
+{
+    return side_try_open_with(sd, mode, url, prefix, NULL, 0);
 }
 
 static void side_open(side *sd, int mode, const char *url, const char *prefix)
@@ -569,6 +580,126 @@ START_TEST(test_redis_killed_mid_run)
 }
 END_TEST
 
+/* ---- a get after a write while Redis is unreachable never takes an older load ----
+ * A reader that misses joins the load of the key running in another thread only when that
+ * load began after its own look (the key generation it read is the load's). A generation that
+ * could not be read (Redis unreachable) used to be 0, and so is a real one (a key whose stripe
+ * was never written, the epoch never cleared): a get made after a write, with Redis unreachable,
+ * joined a load that had read the row before the write, and returned the older row. Over two
+ * levels the model generation is answered by the local level's copy while tracking is still up,
+ * so nothing else stopped it. The load is held in a middleware inside the row cache, after its
+ * database read; Redis is frozen (SIGSTOP: its connections stay open, tracking notices only
+ * after a second of silence). */
+
+typedef struct gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int armed;   /* hold the next read by key of users, after its database read */
+    int held;    /* one is held */
+    int release;
+} gate;
+
+static int gate_fn(orm_stmt *st, void *ud)
+{
+    gate *g = ud;
+    int rc = orm_stmt_next(st);
+    if (st->model == &it_user_model && st->intent && st->intent->op == ORM_STMT_OP_GET) {
+        pthread_mutex_lock(&g->mu);
+        if (g->armed) {
+            g->armed = 0;
+            g->held = 1;
+            pthread_cond_broadcast(&g->cv);
+            while (!g->release)
+                pthread_cond_wait(&g->cv, &g->mu);
+        }
+        pthread_mutex_unlock(&g->mu);
+    }
+    return rc;
+}
+
+typedef struct getter {
+    orm_session *s;
+    int64_t id;
+    int rc;
+    double score;
+} getter;
+
+static void *getter_main(void *arg)
+{
+    getter *g = arg;
+    g->rc = get_score(g->s, g->id, &g->score);
+    return NULL;
+}
+
+START_TEST(test_get_after_write_redis_down_not_an_older_load)
+{
+    int mode = _i;
+    int port = rt_free_port();
+    pid_t srv = rt_server_start(port); /* fresh: no key generation was ever written */
+    char url[64], prefix[96];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", port);
+    rt_prefix(prefix, sizeof prefix, "down");
+    make_schema();
+    orm_db *plain; /* the row, written without a row cache (its key never written in Redis) */
+    ck_assert_ok(orm_db_open(&plain, dsn, NULL));
+    ck_assert_ok(it_models_register(plain));
+    int64_t id = add_user(orm_db_session(plain), "ada", 1);
+    orm_db_close(plain);
+
+    gate g = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0 };
+    orm_middleware mw = ORM_MIDDLEWARE_INIT;
+    mw.name = "gate";
+    mw.fn = gate_fn;
+    mw.userdata = &g;
+    side a;
+    /* once down, the pool stays down for the test (no reconnect attempt waits on the frozen
+     * server) */
+    int r = side_try_open_with(&a, mode, url, prefix, &mw, 10000);
+    ck_assert_msg(r == 0, "opening a db with a row cache over Redis: %s", orm_error_last()->message);
+
+    /* A: a get whose load read the row (score 1) and is held there */
+    g.armed = 1;
+    getter ga = { a.s, id, -1, 0 }, gb = { a.s, id, -1, 0 };
+    pthread_t ta, tb;
+    ck_assert_int_eq(pthread_create(&ta, NULL, getter_main, &ga), 0);
+    pthread_mutex_lock(&g.mu);
+    while (!g.held)
+        pthread_cond_wait(&g.cv, &g.mu);
+    pthread_mutex_unlock(&g.mu);
+
+    /* Redis unreachable, then the write (score 2) through the same db: it returns */
+    kill(srv, SIGSTOP);
+    it_user u = it_user_make("ada", NULL, 30, true, 2, true);
+    u.id = id;
+    int wrc = orm_update_one(a.s, NULL, &it_user_model, &u);
+
+    /* B: a get after the write, while A's load (of before the write) still runs */
+    uint64_t misses0 = stats(&a, &it_user_model).misses;
+    ck_assert_int_eq(pthread_create(&tb, NULL, getter_main, &gb), 0);
+    for (int i = 0; i < 500 && stats(&a, &it_user_model).misses == misses0; i++)
+        rt_sleep_ms(2);
+    rt_sleep_ms(150); /* B reaches the load in flight (or reads the database itself) */
+    pthread_mutex_lock(&g.mu);
+    g.release = 1;
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    kill(srv, SIGCONT);
+
+    ck_assert_ok(wrc);
+    ck_assert_ok(ga.rc);
+    ck_assert_double_eq(ga.score, 1); /* A began before the write */
+    ck_assert_ok(gb.rc);
+    ck_assert_msg(gb.score == 2, "a get made after the write returned the row from before it (score %g)",
+                  gb.score);
+    /* and once the write returned, every later get sees it */
+    ck_assert_double_eq(score_of(&a, id), 2);
+    side_close(&a);
+    rt_server_kill(srv);
+}
+END_TEST
+
 /* ---- an entry of another fingerprint (an older or newer model) is a miss ---- */
 
 START_TEST(test_old_fingerprint_is_a_miss)
@@ -642,6 +773,7 @@ Suite *it_row_cache_redis_suite(void)
     tcase_add_loop_test(tc, test_rollback_leaves_nothing_in_redis, REDIS_ONLY, TWO_LEVEL + 1);
     tcase_add_loop_test(tc, test_redis_killed_mid_run, REDIS_ONLY, TWO_LEVEL + 1);
     tcase_add_loop_test(tc, test_old_fingerprint_is_a_miss, REDIS_ONLY, TWO_LEVEL + 1);
+    tcase_add_loop_test(tc, test_get_after_write_redis_down_not_an_older_load, REDIS_ONLY, TWO_LEVEL + 1);
     suite_add_tcase(s, tc);
     return s;
 }

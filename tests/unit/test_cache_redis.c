@@ -220,6 +220,12 @@ START_TEST(contract_compound)
     ck_assert_orm(orm_cache_delete(c, "absent"), ORM_ENOTFOUND);
     ck_assert_orm(orm_cache_set_if_gen(c, "absent", a, 0, g1), ORM_EBUSY);
     ck_assert_orm(orm_cache_get(c, "absent", &out), ORM_ENOTFOUND);
+    /* a generation read is never 0, also of a key (and stripe) never written: 0 is what a
+     * cache that could not read it gives, and set_if_gen against 0 never stores */
+    ck_assert_ok(orm_cache_gen(c, "never-written", &g1));
+    ck_assert_uint_ne(g1, 0);
+    ck_assert_orm(orm_cache_set_if_gen(c, "never-written", a, 0, 0), ORM_EBUSY);
+    ck_assert_orm(orm_cache_get(c, "never-written", &out), ORM_ENOTFOUND);
 
     orm_cache_ref_release(a);
     orm_cache_ref_release(b);

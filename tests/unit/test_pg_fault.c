@@ -6,6 +6,9 @@
  *   that add up.
  * - A backend killed with pg_terminate_backend while its connection sits idle in the pool is
  *   replaced on the next acquire without the caller seeing an error.
+ * - A crash-restart (one backend killed with SIGKILL): the pool's idle connections, whose
+ *   backends said goodbye with a 57P02 WARNING, are all replaced; 20 writes afterwards (never
+ *   run twice) all succeed.
  * - The server is stopped in the middle of a run of two threads: calls fail with ORM_ECONN
  *   (no crash, none returns later than its deadline), and succeed again after a restart.
  * - Deadlines that hold whatever the server does: with every server process frozen
@@ -750,6 +753,84 @@ START_TEST(test_do_tx_never_retries_unknown)
 }
 END_TEST
 
+/* ---- a crash-restart ----
+ * A backend killed with SIGKILL makes the postmaster end every other backend and restart.
+ * Those backends say goodbye with a WARNING, not a FATAL (SQLSTATE 57P02, crash_shutdown;
+ * an immediate shutdown sends 57P01 the same way), then close. On an idle pooled connection
+ * the warning is all there is to read before the close: the alive check used to parse it
+ * and find the connection fine (libpq notices the close only on a later read), so the pool
+ * handed out dead connections, and writes (never run twice) failed with ORM_ECONN. */
+
+static int server_accepts(long ms)
+{
+    for (long t = 0; t < ms; t += 50) {
+        orm_conn *k;
+        if (drv->open(&k, env("ORM_TEST_PG_DSN"), NULL, 0) == ORM_OK) {
+            drv->close(k);
+            return 1;
+        }
+        sleep_ms(50);
+    }
+    return 0;
+}
+
+START_TEST(test_crash_restart_idle_conns_are_replaced)
+{
+    fault_table();
+    orm_conn *k = pg_connect(); /* the server runs with synchronous_commit=off: make the */
+    ck_assert_ok(exec_with(k, NULL, "CHECKPOINT")); /* table survive the crash */
+    drv->close(k);
+    orm_db *db;
+    orm_db_options o = ORM_DB_OPTIONS_INIT;
+    o.max_open = 4;
+    ck_assert_ok(orm_db_open(&db, env("ORM_TEST_PG_DSN"), &o));
+    /* Four connections at once, then idle in the pool. */
+    orm_tx *tx[4];
+    int64_t pid = 0;
+    for (int i = 0; i < 4; i++) {
+        ck_assert_ok(orm_tx_begin(&tx[i], db, NULL, NULL));
+        orm_rows *r;
+        ck_assert_ok(orm_raw_rows(orm_tx_session(tx[i]), NULL, "SELECT pg_backend_pid()", NULL, 0, &r));
+        ck_assert_int_eq(orm_rows_next(r), 1);
+        if (i == 0)
+            pid = orm_rows_value(r, 0).u.i;
+        orm_rows_free(r);
+    }
+    for (int i = 0; i < 4; i++) {
+        ck_assert_ok(orm_tx_commit(tx[i]));
+        orm_tx_free(tx[i]);
+    }
+    orm_db_pool_stats before;
+    ck_assert_ok(orm_db_stats(db, &before));
+    ck_assert_uint_eq(before.idle, 4);
+
+    ck_assert_int_eq(kill((pid_t)pid, SIGKILL), 0); /* the postmaster restarts */
+    /* Once the postmaster has reaped it (the pid is gone), it has told every other backend
+     * to quit; it accepts connections again only after they all exited and recovery ran. */
+    for (int i = 0; i < 600 && kill((pid_t)pid, 0) == 0; i++)
+        sleep_ms(10);
+    ck_assert_msg(server_accepts(60000), "the server did not come back after the crash");
+
+    /* Writes, which are never run twice: each must get a live connection. */
+    int failed = 0, first_rc = ORM_OK;
+    char first[512] = "";
+    for (int i = 0; i < 20; i++) {
+        int rc = orm_raw_exec(orm_db_session(db), NULL, "INSERT INTO fault_t VALUES (1)", NULL, 0, NULL);
+        if (rc != ORM_OK && failed++ == 0) {
+            first_rc = rc;
+            snprintf(first, sizeof first, "%s", orm_error_last()->message);
+        }
+    }
+    orm_db_pool_stats after;
+    ck_assert_ok(orm_db_stats(db, &after));
+    orm_db_close(db);
+    ck_assert_msg(failed == 0, "%d of 20 writes failed after the crash-restart, the first with %d: %s",
+                  failed, first_rc, first);
+    ck_assert_int_eq(fault_rows(), 20);
+    ck_assert_uint_ge(after.closed_broken - before.closed_broken, 4); /* every dead one replaced */
+}
+END_TEST
+
 static void teardown_thaw(void) { thaw_all(); }
 
 static Suite *pg_fault_suite(void)
@@ -760,6 +841,7 @@ static Suite *pg_fault_suite(void)
     tcase_add_test(tc, test_terminated_idle_conn_is_replaced);
     tcase_add_test(tc, test_eight_threads_pool_of_four);
     tcase_add_test(tc, test_server_stop_and_restart);
+    tcase_add_test(tc, test_crash_restart_idle_conns_are_replaced);
     tcase_add_checked_fixture(tc, NULL, teardown_thaw);
     tcase_add_test(tc, test_frozen_server_deadline);
     tcase_add_test(tc, test_frozen_backend_deadline);

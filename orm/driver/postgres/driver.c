@@ -274,6 +274,15 @@ static PGresult *wait_result(orm_conn *c, int64_t deadline, int *timed_out)
     return keep;
 }
 
+/* SQLSTATE class 57P (operator intervention, the session ends): 57P01 admin_shutdown,
+ * 57P02 crash_shutdown, 57P03 cannot_connect_now, 57P04 database_dropped, 57P05
+ * idle_session_timeout. The backend exits right after sending it. */
+static int ends_session(const PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    return state && strncmp(state, "57P", 3) == 0;
+}
+
 /* Turn a finished result into ORM_OK or an error; res NULL means the connection failed. */
 static int check(orm_conn *c, PGresult *res, int timed_out, const char *what)
 {
@@ -293,6 +302,8 @@ static int check(orm_conn *c, PGresult *res, int timed_out, const char *what)
                               "the cancel: the connection is given up", what,
                               timed_out ? "the deadline passed" : "cancelled",
                               (int)(CANCEL_GRACE_US / 1000));
+    if (ends_session(res))
+        c->fatal = 1; /* (ORM_ECONN: the pool discards it; a transaction's later calls fail) */
     return orm__pg_error(c->pg, res, what, timed_out);
 }
 
@@ -547,12 +558,16 @@ static void pg_close(orm_conn *c)
 }
 
 /* Notices are dropped; an error arriving while no statement runs is the server saying
- * goodbye (FATAL: terminated backend, shutdown), which marks the connection dead. */
+ * goodbye (FATAL: terminated backend, shutdown), which marks the connection dead. So does a
+ * notice of class 57P whatever its severity: a backend the postmaster ends for a crash of
+ * another one (57P02) or an immediate shutdown (57P01) sends a WARNING, not a FATAL, and
+ * then closes; libpq sees that close only on a later read, so without this the alive check
+ * found such an idle connection fine and the pool handed it out again. */
 static void on_notice(void *arg, const PGresult *res)
 {
     orm_conn *c = arg;
     const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
-    if (sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
+    if ((sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0)) || ends_session(res))
         c->fatal = 1;
 }
 
