@@ -416,7 +416,9 @@ int orm__rc_stamp_key(const rc_model *m, const char *key, uint64_t out[3])
     /* Other processes' writes of the key reach this one only as a moved generation (every
      * write moves it: a load installed since too, which only costs a read of the database). */
     orm_cache_gen(m->rc->cache, key, &out[2]);
-    return h.mgen && h.igen && out[2]; /* 0: the shared cache could not tell */
+    /* 0: the shared cache could not tell. The insert generation is kept only for a model
+     * with negative caching (0 otherwise, by design), so it is required only there. */
+    return h.mgen && (h.igen || !m->o.negative) && out[2];
 }
 
 /* The singleflight's loader reads the database through the statement that missed: a

@@ -57,6 +57,9 @@ static int wait_tracking(orm_cache *c)
     return -1;
 }
 
+/* The users model's mode in the sides opened next (a test may ask for write-back). */
+static orm_row_cache_mode users_mode = ORM_ROW_CACHE_READ_WRITE;
+
 /* Open a side without asserting (a forked child uses it): 0 or -1. inner (may be NULL): a
  * middleware inside the row cache (it sees the row cache's loads); backoff_ms: how long the
  * Redis pool, once down, answers without trying Redis (0: 20 ms). */
@@ -96,8 +99,10 @@ static int side_try_open_with(side *sd, int mode, const char *url, const char *p
     orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
     mo.mode = ORM_ROW_CACHE_READ_WRITE;
     mo.ttl_ms = 60000;
+    orm_row_cache_model_options um = mo;
+    um.mode = users_mode;
     if (orm_row_cache_attach(&sd->rc, sd->db, c, NULL) != ORM_OK ||
-        orm_row_cache_model(sd->rc, &it_user_model, &mo) != ORM_OK ||
+        orm_row_cache_model(sd->rc, &it_user_model, &um) != ORM_OK ||
         orm_row_cache_model(sd->rc, &it_alltypes_model, &mo) != ORM_OK ||
         (inner && orm_db_use(sd->db, inner) != ORM_OK) || /* (the layer joined at the first model) */
         it_models_register(sd->db) != ORM_OK)
@@ -528,6 +533,39 @@ START_TEST(test_rollback_leaves_nothing_in_redis)
 }
 END_TEST
 
+/* ---- write-back: a row flushed after a transaction began is kept for it ----
+ * Over a shared cache the kept row is stamped with the shared generations; the insert
+ * generation exists only with negative caching, so its 0 must not read as "could not tell"
+ * (it did: the row was never kept, and the transaction read its older snapshot on SQLite). */
+START_TEST(test_write_back_row_kept_for_an_older_transaction)
+{
+    char prefix[96];
+    rt_prefix(prefix, sizeof prefix, "wbk");
+    make_schema();
+    side a;
+    users_mode = ORM_ROW_CACHE_WRITE_BACK;
+    side_open(&a, _i, rt_url(), prefix);
+    users_mode = ORM_ROW_CACHE_READ_WRITE;
+    int64_t ada = add_user(a.s, "ada", 1), bob = add_user(a.s, "bob", 2);
+    set_score(&a, ada, 10); /* saved, not written yet */
+    ck_assert_uint_eq(stats(&a, &it_user_model).dirty, 1);
+    orm_tx *tx;
+    ck_assert_ok(orm_tx_begin(&tx, a.db, NULL, NULL));
+    orm_session *ts = orm_tx_session(tx);
+    double v = -1;
+    ck_assert_ok(get_score(ts, bob, &v)); /* a read: SQLite's snapshot starts here */
+    ck_assert_double_eq(v, 2);
+    ck_assert_ok(orm_row_cache_flush(a.rc)); /* the saved row is written by another writer */
+    ck_assert_uint_eq(stats(&a, &it_user_model).dirty, 0);
+    ck_assert_ok(get_score(ts, ada, &v));
+    ck_assert_double_eq(v, 10); /* the saved row, not the snapshot's 1 */
+    ck_assert_ok(orm_tx_commit(tx));
+    orm_tx_free(tx);
+    ck_assert_double_eq(score_of(&a, ada), 10);
+    side_close(&a);
+}
+END_TEST
+
 /* ---- Redis killed mid-run ---- */
 
 START_TEST(test_redis_killed_mid_run)
@@ -773,6 +811,7 @@ Suite *it_row_cache_redis_suite(void)
     tcase_add_loop_test(tc, test_rollback_leaves_nothing_in_redis, REDIS_ONLY, TWO_LEVEL + 1);
     tcase_add_loop_test(tc, test_redis_killed_mid_run, REDIS_ONLY, TWO_LEVEL + 1);
     tcase_add_loop_test(tc, test_old_fingerprint_is_a_miss, REDIS_ONLY, TWO_LEVEL + 1);
+    tcase_add_loop_test(tc, test_write_back_row_kept_for_an_older_transaction, REDIS_ONLY, TWO_LEVEL + 1);
     tcase_add_loop_test(tc, test_get_after_write_redis_down_not_an_older_load, REDIS_ONLY, TWO_LEVEL + 1);
     suite_add_tcase(s, tc);
     return s;
