@@ -28,6 +28,8 @@
 #include "orm/error_internal.h"
 #include "orm/middleware_internal.h"
 #include "orm/session_internal.h"
+#include "orm/sql_scan.h"
+#include "orm/sys/driver.h"
 #include "orm/txn.h"
 #include "orm/write.h"
 
@@ -778,6 +780,21 @@ static void on_table(const char *name, size_t len, void *ud)
     }
 }
 
+/* The tables the statement writes, read as the db's server reads its literals and comments
+ * (its dialect's lexer); where a session may read a backslash in '..' as an escape
+ * (backslash_strings: PostgreSQL with standard_conforming_strings off), the tables of both
+ * readings. 0, or -1: drop every model. */
+static int sql_tables(orm_row_cache *rc, const orm_stmt *st, table_hit *th)
+{
+    const orm_dialect *d = orm_db_dialect(rc->db);
+    unsigned rules = orm__sql_scan_rules(d->lexer);
+    int r = orm__rc_sql_tables_by(st->sql, st->sql_len, rules, on_table, th);
+    if (d->backslash_strings && st->sql && memchr(st->sql, '\\', st->sql_len) &&
+        orm__rc_sql_tables_by(st->sql, st->sql_len, rules | ORM_SCAN_BACKSLASH, on_table, th) != 0)
+        r = -1;
+    return r;
+}
+
 static int on_sql(orm_row_cache *rc, orm_stmt *st)
 {
     orm_tx *tx = orm_stmt_tx(st);
@@ -786,7 +803,7 @@ static int on_sql(orm_row_cache *rc, orm_stmt *st)
         return ORM_ENOMEM;
     int r = orm_stmt_next(st);
     table_hit th = { rc, t, tx };
-    if (orm__rc_sql_tables(st->sql, st->sql_len, on_table, &th) != 0) {
+    if (sql_tables(rc, st, &th) != 0) {
         if (t)
             orm__rc_tx_every(t, tx);
         else

@@ -206,8 +206,13 @@ void orm__rc_wb_free(struct orm_row_cache *rc);
 /* ---- raw SQL (row_cache_sql.c) ---- */
 
 /* Call fn for each table that the statements of sql write (name as written, unquoted,
- * without schema; len bytes). Returns 0 when every writing statement named its table(s),
- * -1 when some statement writes and its table could not be told (drop every model). */
+ * without schema; len bytes), reading literals and comments by rules (orm/sql_scan.h's
+ * ORM_SCAN_*: the db's dialect's). Returns 0 when every writing statement named its
+ * table(s), -1 when some statement writes and its table could not be told (drop every
+ * model). */
+int orm__rc_sql_tables_by(const char *sql, size_t len, unsigned rules,
+                          void (*fn)(const char *name, size_t len, void *ud), void *ud);
+/* The same, for a text of either database (ORM_SCAN_RULES_EITHER). */
 int orm__rc_sql_tables(const char *sql, size_t len,
                        void (*fn)(const char *name, size_t len, void *ud), void *ud);
 

@@ -1,7 +1,8 @@
 /* liborm — which tables a raw SQL text writes, for the row cache's invalidation.
  *
  * A small scanner, not a parser: it splits the text into statements at top-level ';'
- * (outside quotes, dollar quotes and comments), reads each statement's words, and reports
+ * (outside quotes, dollar quotes and comments, as the db's server reads them: orm/sql_scan.h
+ * with the rules of its driver's dialect), reads each statement's words, and reports
  * the table after INSERT [OR x] INTO, UPDATE [OR x] [ONLY], DELETE FROM [ONLY], REPLACE INTO,
  * ALTER TABLE [IF EXISTS] [ONLY], DROP TABLE [IF EXISTS] (each name of a list), TRUNCATE
  * [TABLE] [ONLY] (a list too) — anywhere in the statement, so a data-modifying WITH is seen.
@@ -18,6 +19,7 @@
 #include <strings.h>
 
 #include "cache/row_cache_internal.h"
+#include "orm/sql_scan.h"
 
 typedef struct tok {
     const char *p;     /* the word or identifier, without quotes */
@@ -28,76 +30,44 @@ typedef struct tok {
 
 typedef struct scan {
     const char *s, *end;
+    unsigned rules;    /* how the server reads literals and comments (orm/sql_scan.h) */
 } scan;
 
-/* Skip spaces and comments. */
-static void skip_space(scan *sc)
+/* The next token; 0 at the end of the text. Spaces and comments are skipped; a string
+ * literal or dollar-quoted body is one token (punct '\''). Literals, identifiers, comments
+ * and dollar quotes are found by orm/sql_scan.h, the library's one SQL lexer. */
+static int next_tok(scan *sc, tok *t)
 {
     for (;;) {
         while (sc->s < sc->end && isspace((unsigned char)*sc->s))
             sc->s++;
-        if (sc->end - sc->s >= 2 && sc->s[0] == '-' && sc->s[1] == '-') {
-            while (sc->s < sc->end && *sc->s != '\n')
-                sc->s++;
-        } else if (sc->end - sc->s >= 2 && sc->s[0] == '/' && sc->s[1] == '*') {
-            const char *e = sc->s + 2;
-            while (e + 1 < sc->end && !(e[0] == '*' && e[1] == '/'))
-                e++;
-            sc->s = e + 1 < sc->end ? e + 2 : sc->end;
+        if (sc->s >= sc->end)
+            return 0;
+        orm_scan_kind kind;
+        int unterm;
+        const char *b = sc->s;
+        size_t n = orm__sql_scan_skip(b, (size_t)(sc->end - b), 0, sc->rules, &kind, &unterm);
+        if (n == 0)
+            break;
+        sc->s += n;
+        if (kind == ORM_SCAN_COMMENT)
+            continue;
+        memset(t, 0, sizeof *t);
+        if (kind == ORM_SCAN_QIDENT) { /* without its quotes */
+            t->p = b + 1;
+            t->n = n - 1 - (unterm ? 0 : 1);
+            t->quoted = 1;
         } else {
-            return;
+            t->punct = '\'';
         }
+        return 1;
     }
-}
-
-/* The next token; 0 at the end of the text. A string literal or dollar-quoted body is
- * skipped (returned as punct '\''). */
-static int next_tok(scan *sc, tok *t)
-{
-    skip_space(sc);
-    if (sc->s >= sc->end)
-        return 0;
     memset(t, 0, sizeof *t);
     char c = *sc->s;
-    if (c == '\'' ) {
-        for (sc->s++; sc->s < sc->end; sc->s++)
-            if (*sc->s == '\'') {
-                if (sc->s + 1 < sc->end && sc->s[1] == '\'') {
-                    sc->s++;
-                    continue;
-                }
-                sc->s++;
-                break;
-            }
-        t->punct = '\'';
-        return 1;
-    }
-    if (c == '"' || c == '`' || c == '[') {
-        char close = c == '[' ? ']' : c;
-        const char *b = ++sc->s;
-        while (sc->s < sc->end && !(*sc->s == close && !(sc->s + 1 < sc->end && sc->s[1] == close && close != ']')))
-            sc->s += *sc->s == close ? 2 : 1;
-        t->p = b;
-        t->n = (size_t)(sc->s - b);
-        t->quoted = 1;
-        if (sc->s < sc->end)
-            sc->s++;
-        return 1;
-    }
-    if (c == '$') { /* $tag$ ... $tag$ (PostgreSQL), or a $1 placeholder */
+    if (c == '$') { /* a $1 placeholder (or a '$' that quotes nothing here) */
         const char *e = sc->s + 1;
         while (e < sc->end && (isalnum((unsigned char)*e) || *e == '_'))
             e++;
-        if (e < sc->end && *e == '$') {
-            size_t tl = (size_t)(e - sc->s + 1);
-            const char *body = e + 1;
-            const char *q = body;
-            while (q + tl <= sc->end && memcmp(q, sc->s, tl) != 0)
-                q++;
-            sc->s = q + tl <= sc->end ? q + tl : sc->end;
-            t->punct = '\'';
-            return 1;
-        }
         sc->s = e;
         t->punct = '?';
         return 1;
@@ -138,6 +108,7 @@ static int harmless_first(const tok *t)
 typedef struct stmt_state {
     void (*fn)(const char *, size_t, void *);
     void *ud;
+    unsigned rules;
     int named;     /* a table was reported for this statement */
     int unknown;   /* a name it could not report as written (an escaped quote inside) */
 } stmt_state;
@@ -208,7 +179,7 @@ static int followed_by_paren(const scan *sc)
 /* One statement [b, e): 0 when harmless or every table it writes was named, -1 otherwise. */
 static int one_statement(const char *b, const char *e, stmt_state *st)
 {
-    scan sc = { b, e };
+    scan sc = { b, e, st->rules };
     tok first;
     if (!next_tok(&sc, &first))
         return 0; /* empty */
@@ -291,12 +262,13 @@ static int one_statement(const char *b, const char *e, stmt_state *st)
     return harmless ? 0 : -1;
 }
 
-int orm__rc_sql_tables(const char *sql, size_t len, void (*fn)(const char *, size_t, void *), void *ud)
+int orm__rc_sql_tables_by(const char *sql, size_t len, unsigned rules,
+                          void (*fn)(const char *, size_t, void *), void *ud)
 {
     if (!sql)
         return 0;
-    stmt_state st = { fn, ud, 0, 0 };
-    scan sc = { sql, sql + len };
+    stmt_state st = { fn, ud, rules, 0, 0 };
+    scan sc = { sql, sql + len, rules };
     const char *b = sql;
     int r = 0;
     tok t;
@@ -310,4 +282,9 @@ int orm__rc_sql_tables(const char *sql, size_t len, void (*fn)(const char *, siz
     if (one_statement(b, sql + len, &st) != 0)
         r = -1;
     return r;
+}
+
+int orm__rc_sql_tables(const char *sql, size_t len, void (*fn)(const char *, size_t, void *), void *ud)
+{
+    return orm__rc_sql_tables_by(sql, len, ORM_SCAN_RULES_EITHER, fn, ud);
 }

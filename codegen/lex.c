@@ -1,5 +1,10 @@
 /* liborm codegen — SQL tokenizer (see lex.h).
  *
+ * Literals, quoted identifiers, comments and dollar quotes are found by orm/sql_scan.h, the
+ * library's one SQL lexer, with the rules of both databases at once (a schema file is read
+ * outside any db); words, numbers, parameters, operators, annotations and psql lines are
+ * this file's.
+ *
  * Keeps true: pos only moves forward, line/line_start always describe pos, and every token
  * or annotation records the position where it began, so each error names file:line:column.
  * Nothing here knows statements: that is parse.c's job.
@@ -10,6 +15,7 @@
 #include "codegen/lex.h"
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
+#include "orm/sql_scan.h"
 
 void orm__sql_lexer_init(orm__sql_lexer *lx, const char *file, const char *src, size_t len)
 {
@@ -130,6 +136,22 @@ static int scan_annotations(orm__sql_lexer *lx, const char *s, size_t n, size_t 
     return ORM_OK;
 }
 
+/* Past the literal, quoted identifier, comment or dollar quote at pos, as orm/sql_scan (the
+ * library's one SQL lexer) reads either database's text: nested comments, E'' escapes and
+ * dollar quotes as PostgreSQL, `..` and [..] as SQLite. Its kind into *kind; returns 1, 0
+ * when none starts at pos, -1 when it runs to the end (pos is there then). */
+static int skip_special(orm__sql_lexer *lx, orm_scan_kind *kind)
+{
+    int unterm;
+    size_t end = orm__sql_scan_skip(lx->src, lx->len, lx->pos, ORM_SCAN_RULES_EITHER, kind,
+                                    &unterm);
+    if (end == lx->pos)
+        return 0;
+    while (lx->pos < end)
+        step(lx);
+    return unterm ? -1 : 1;
+}
+
 /* Skips blanks, newlines, comments and meta-command lines; collects annotations. */
 static int skip_space(orm__sql_lexer *lx)
 {
@@ -143,32 +165,20 @@ static int skip_space(orm__sql_lexer *lx)
             size_t start = lx->pos;
             int line = lx->line, col = col_of(lx);
             bool own_line = lx->last_token_line != line;
-            while (lx->pos < lx->len && lx->src[lx->pos] != '\n')
-                lx->pos++;
+            orm_scan_kind kind;
+            skip_special(lx, &kind); /* to the end of the line */
             int rc = scan_annotations(lx, lx->src + start + 2, lx->pos - start - 2, start + 2,
                                       line, col + 2, own_line);
             if (rc != ORM_OK)
                 return rc;
         } else if (c == '/' && peekc(lx, 1) == '*') {
-            /* PostgreSQL nests block comments; SQLite does not. Nesting is the safer reading:
-             * a stray inner opener then reports an unterminated comment instead of silently
-             * treating commented-out DDL as live. */
-            int line = lx->line, col = col_of(lx), depth = 0;
-            do {
-                if (peekc(lx, 0) == '/' && peekc(lx, 1) == '*') {
-                    depth++;
-                    step(lx);
-                    step(lx);
-                } else if (peekc(lx, 0) == '*' && peekc(lx, 1) == '/') {
-                    depth--;
-                    step(lx);
-                    step(lx);
-                } else if (peekc(lx, 0) == -1) {
-                    return fail_at(lx, line, col, "unterminated /* comment");
-                } else {
-                    step(lx);
-                }
-            } while (depth > 0);
+            /* PostgreSQL nests block comments; SQLite does not. Nesting is the safer reading
+             * (ORM_SCAN_RULES_EITHER): a stray inner opener then reports an unterminated
+             * comment instead of silently treating commented-out DDL as live. */
+            int line = lx->line, col = col_of(lx);
+            orm_scan_kind kind;
+            if (skip_special(lx, &kind) < 0)
+                return fail_at(lx, line, col, "unterminated /* comment");
         } else if (c == '\\') {
             /* A psql meta-command (\connect, \set, \restrict ...) runs to the end of line. */
             while (lx->pos < lx->len && lx->src[lx->pos] != '\n')
@@ -179,70 +189,18 @@ static int skip_space(orm__sql_lexer *lx)
     }
 }
 
-/* Scans a quoted run closed by q, where a doubled q stands for one; backslash escapes when
- * backslash is set (E'' strings). The opening quote is at pos. */
-static int scan_quoted(orm__sql_lexer *lx, int q, bool backslash, const char *what, int line,
-                       int col)
+/* $1 / $name parameters (a dollar quote is skip_special's). pos is at the '$'. */
+static void scan_dollar(orm__sql_lexer *lx, orm__sql_token *t)
 {
     step(lx);
-    for (;;) {
-        int c = peekc(lx, 0);
-        if (c == -1) {
-            char msg[64];
-            snprintf(msg, sizeof msg, "unterminated %s", what);
-            return fail_at(lx, line, col, msg);
-        }
-        if (backslash && c == '\\') {
-            step(lx);
-            step(lx);
-            continue;
-        }
-        step(lx);
-        if (c == q) {
-            if (peekc(lx, 0) == q) {
-                step(lx);
-                continue;
-            }
-            return ORM_OK;
-        }
-    }
-}
-
-/* $tag$ ... $tag$, or $1 / $name parameters. pos is at the '$'. */
-static int scan_dollar(orm__sql_lexer *lx, orm__sql_token *t)
-{
-    if (is_digit(peekc(lx, 1))) {
-        step(lx);
+    if (is_digit(peekc(lx, 0))) {
         while (is_digit(peekc(lx, 0)))
             step(lx);
-        t->kind = ORM_SQL_PARAM;
-        return ORM_OK;
-    }
-    size_t k = 1;
-    while (peekc(lx, k) != -1 && peekc(lx, k) != '$' && is_word_char(peekc(lx, k)))
-        k++;
-    if (peekc(lx, k) != '$') { /* SQLite $name parameter */
-        for (size_t i = 0; i < k; i++)
+    } else { /* SQLite $name parameter */
+        while (peekc(lx, 0) != -1 && peekc(lx, 0) != '$' && is_word_char(peekc(lx, 0)))
             step(lx);
-        t->kind = ORM_SQL_PARAM;
-        return ORM_OK;
     }
-    const char *tag = lx->src + lx->pos;
-    size_t taglen = k + 1;
-    for (size_t i = 0; i < taglen; i++)
-        step(lx);
-    for (;;) {
-        if (lx->pos >= lx->len)
-            return fail_at(lx, t->line, t->col, "unterminated dollar-quoted string");
-        if (lx->src[lx->pos] == '$' && lx->len - lx->pos >= taglen &&
-            memcmp(lx->src + lx->pos, tag, taglen) == 0) {
-            for (size_t i = 0; i < taglen; i++)
-                step(lx);
-            t->kind = ORM_SQL_STRING;
-            return ORM_OK;
-        }
-        step(lx);
-    }
+    t->kind = ORM_SQL_PARAM;
 }
 
 /* After U&"..." or U&'...': an optional UESCAPE 'c' belongs to the same token. */
@@ -290,20 +248,33 @@ int orm__sql_next(orm__sql_lexer *lx, orm__sql_token *t)
         t->end_line = lx->line;
         return ORM_OK;
     }
-    if ((c == 'u' || c == 'U') && c1 == '&' && (peekc(lx, 2) == '"' || peekc(lx, 2) == '\'')) {
-        int q = peekc(lx, 2);
+    /* U&"..." and U&'...' (PostgreSQL's Unicode escapes): the quote is read as any other */
+    bool u_amp = (c == 'u' || c == 'U') && c1 == '&' && (peekc(lx, 2) == '"' || peekc(lx, 2) == '\'');
+    if (u_amp) {
         step(lx);
         step(lx);
-        rc = scan_quoted(lx, q, false, q == '"' ? "quoted identifier" : "string", t->line, t->col);
-        if (rc != ORM_OK)
-            return rc;
-        scan_uescape(lx);
-        t->kind = q == '"' ? ORM_SQL_QIDENT : ORM_SQL_STRING;
-    } else if (c1 == '\'' && (c == 'e' || c == 'E' || c == 'n' || c == 'N' || c == 'x' ||
-                              c == 'X' || c == 'b' || c == 'B')) {
-        step(lx);
-        rc = scan_quoted(lx, '\'', c == 'e' || c == 'E', "string", t->line, t->col);
+    }
+    orm_scan_kind special_kind;
+    int special = skip_special(lx, &special_kind);
+    if (special != 0) {
+        const char *what = "string";
         t->kind = ORM_SQL_STRING;
+        if (special_kind == ORM_SCAN_QIDENT && lx->src[t->offset] == '[') {
+            what = "[ identifier";
+            t->kind = ORM_SQL_BRACKET;
+        } else if (special_kind == ORM_SCAN_QIDENT) {
+            what = "quoted identifier";
+            t->kind = ORM_SQL_QIDENT;
+        } else if (special_kind == ORM_SCAN_DOLLAR) {
+            what = "dollar-quoted string";
+        }
+        if (special < 0) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "unterminated %s", what);
+            return fail_at(lx, t->line, t->col, msg);
+        }
+        if (u_amp)
+            scan_uescape(lx);
     } else if (is_word_start(c)) {
         while (is_word_char(peekc(lx, 0)))
             step(lx);
@@ -322,22 +293,8 @@ int orm__sql_next(orm__sql_lexer *lx, orm__sql_token *t)
             }
         }
         t->kind = ORM_SQL_NUMBER;
-    } else if (c == '\'') {
-        rc = scan_quoted(lx, '\'', false, "string", t->line, t->col);
-        t->kind = ORM_SQL_STRING;
-    } else if (c == '"' || c == '`') {
-        rc = scan_quoted(lx, c, false, "quoted identifier", t->line, t->col);
-        t->kind = ORM_SQL_QIDENT;
-    } else if (c == '[') {
-        step(lx);
-        while (peekc(lx, 0) != -1 && peekc(lx, 0) != ']')
-            step(lx);
-        if (peekc(lx, 0) == -1)
-            return fail_at(lx, t->line, t->col, "unterminated [ identifier");
-        step(lx);
-        t->kind = ORM_SQL_BRACKET;
     } else if (c == '$') {
-        rc = scan_dollar(lx, t);
+        scan_dollar(lx, t);
     } else if ((c == '?' || c == ':' || c == '@') &&
                (c == '?' ? true : (c1 != -1 && is_word_start(c1)))) {
         step(lx);
@@ -353,8 +310,6 @@ int orm__sql_next(orm__sql_lexer *lx, orm__sql_token *t)
         for (size_t i = 0; i < n; i++)
             step(lx);
     }
-    if (rc != ORM_OK)
-        return rc;
     t->len = lx->pos - t->offset;
     t->end_line = lx->line;
     lx->last_token_line = lx->line;

@@ -297,7 +297,7 @@ static int run_script(orm_migrator *m, orm_session *s, orm_ctx *ctx, const char 
 {
     orm__mig_stmt *stmts;
     size_t n;
-    int rc = orm__mig_split(text, m->lexer == ORM_SQL_LEXER_POSTGRES ? ORM__SPLIT_POSTGRES : ORM__SPLIT_SQLITE, file, &stmts, &n);
+    int rc = orm__mig_split(text, m->lexer, file, &stmts, &n);
     for (size_t i = 0; rc == ORM_OK && i < n; i++) {
         char *sql = orm__strndup(text + stmts[i].off, stmts[i].len);
         if (!sql) {

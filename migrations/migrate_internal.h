@@ -9,6 +9,7 @@
 #include "orm/error_internal.h"
 #include "orm/migrate.h"
 #include "orm/sbuf.h"
+#include "orm/sys/driver.h"
 
 /* One statement of a script: text[off, off + len) without the terminating ';' and without
  * leading whitespace or comments; line is 1-based, the line its first token is on. */
@@ -18,15 +19,17 @@ typedef struct orm__mig_stmt {
     int line;
 } orm__mig_stmt;
 
-enum { ORM__SPLIT_SQLITE = 0, ORM__SPLIT_POSTGRES = 1 };
+/* The lexers of the built-in dialects, by their old names (the tests and the fuzz target). */
+enum { ORM__SPLIT_SQLITE = ORM_SQL_LEXER_SQLITE, ORM__SPLIT_POSTGRES = ORM_SQL_LEXER_POSTGRES };
 
-/* Split a script into statements. Semicolons inside '...' strings (E'...' on PostgreSQL),
- * "..." and `...` identifiers, -- and block comments (nested on PostgreSQL), dollar-quoted
- * bodies ($$ / $tag$, PostgreSQL) and BEGIN ... END bodies of CREATE statements (triggers)
- * do not end a statement. Empty statements are dropped. *out (orm__free) gets *count
+/* Split a script into statements, read as the server of the db's driver reads it (its
+ * dialect's lexer, through orm/sql_scan.h). Semicolons inside '...' strings (E'...' on
+ * PostgreSQL), "..." identifiers (`...` and [...] on SQLite), -- and block comments (nested
+ * on PostgreSQL), dollar-quoted bodies ($$ / $tag$, PostgreSQL) and BEGIN ... END bodies of
+ * CREATE statements (triggers) do not end a statement. Empty statements are dropped. *out (orm__free) gets *count
  * entries (NULL when none). ORM_EPARSE naming `file` and the line where an unterminated
  * string, identifier, comment or dollar quote starts. */
-int orm__mig_split(const char *text, int dialect, const char *file, orm__mig_stmt **out,
+int orm__mig_split(const char *text, orm_sql_lexer lexer, const char *file, orm__mig_stmt **out,
                    size_t *count);
 
 /* FNV-1a 64 of the normalized text (see migrate.h) as 16 lowercase hex digits + NUL. */

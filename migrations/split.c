@@ -1,6 +1,9 @@
 /* Migrations: split a script into statements, checksum normalized text, read the
  * no-transaction marker.
  *
+ * Literals, identifiers, comments and dollar quotes are found by orm/sql_scan.h, the library's
+ * one SQL lexer, read by the rules of the db's driver; this file reads the words between them.
+ *
  * What it keeps true: a ';' ends a statement only at the top level: never inside a string
  * ('...', E'...' with backslash escapes on PostgreSQL), a quoted identifier ("...", and `...`
  * / [...] on SQLite), a comment (-- to end of line, block comments, nested on PostgreSQL), a
@@ -18,13 +21,14 @@
 #include "migrations/migrate_internal.h"
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
+#include "orm/sql_scan.h"
 
 typedef struct splitter {
     const char *t;
     size_t n;
     size_t i;
     int line;
-    int pg;
+    unsigned rules;    /* orm/sql_scan.h's, by the dialect */
     const char *file;
     orm__mig_stmt *out;
     size_t count, cap;
@@ -79,78 +83,35 @@ static void token(splitter *sp)
     }
 }
 
-/* Skip a quoted run that ends at `close` (doubled close is an escape); backslash escapes
- * when bs. sp->i is on the opening character. */
-static int quoted(splitter *sp, char close, int bs, const char *what)
+/* A string, quoted identifier, comment or dollar quote at sp->i: skipped whole, read by
+ * orm/sql_scan's rules (the library's one lexer), with the lines it spans counted; all but a
+ * comment are tokens of the statement. Returns 0 when none starts there (sp->i unchanged),
+ * else 1 with *rc the error of an unterminated one (a -- comment never is). */
+static int skip_special(splitter *sp, int *rc)
 {
+    orm_scan_kind kind;
+    int unterm;
+    size_t end = orm__sql_scan_skip(sp->t, sp->n, sp->i, sp->rules, &kind, &unterm);
+    if (end == sp->i)
+        return 0;
+    if (kind != ORM_SCAN_COMMENT)
+        token(sp);
     int line = sp->line;
-    for (sp->i++; sp->i < sp->n; sp->i++) {
-        char c = sp->t[sp->i];
-        if (c == '\n')
-            sp->line++;
-        else if (bs && c == '\\' && sp->i + 1 < sp->n) {
-            if (sp->t[++sp->i] == '\n')
-                sp->line++;
-        } else if (c == close) {
-            if (close != ']' && sp->i + 1 < sp->n && sp->t[sp->i + 1] == close) {
-                sp->i++;
-                continue;
-            }
-            sp->i++;
-            return ORM_OK;
-        }
+    for (const char *nl = sp->t + sp->i; (nl = memchr(nl, '\n', (size_t)(sp->t + end - nl)));
+         nl++)
+        sp->line++;
+    if (unterm) {
+        const char *what = kind == ORM_SCAN_COMMENT  ? "block comment"
+                           : kind == ORM_SCAN_DOLLAR ? "dollar-quoted string"
+                           : kind == ORM_SCAN_STRING ? "string literal"
+                           : sp->t[sp->i] == '['     ? "bracketed identifier"
+                                                     : "quoted identifier";
+        *rc = unterminated(sp, line, what);
     }
-    return unterminated(sp, line, what);
-}
-
-static int block_comment(splitter *sp)
-{
-    int line = sp->line, depth = 1;
-    sp->i += 2;
-    while (sp->i < sp->n) {
-        char c = sp->t[sp->i];
-        if (c == '\n')
-            sp->line++;
-        if (c == '*' && sp->i + 1 < sp->n && sp->t[sp->i + 1] == '/') {
-            sp->i += 2;
-            if (--depth == 0)
-                return ORM_OK;
-            continue;
-        }
-        if (sp->pg && c == '/' && sp->i + 1 < sp->n && sp->t[sp->i + 1] == '*') {
-            depth++;
-            sp->i += 2;
-            continue;
-        }
-        sp->i++;
-    }
-    return unterminated(sp, line, "block comment");
-}
-
-/* sp->i is on a '$' that does not continue an identifier. A dollar quote ($$ or $tag$ with
- * tag [A-Za-z_][A-Za-z0-9_]*) is skipped whole; anything else ($1) is one character. */
-static int dollar(splitter *sp)
-{
-    size_t j = sp->i + 1;
-    if (j < sp->n && (isalpha((unsigned char)sp->t[j]) || sp->t[j] == '_'))
-        while (j < sp->n && (isalnum((unsigned char)sp->t[j]) || sp->t[j] == '_'))
-            j++;
-    if (j >= sp->n || sp->t[j] != '$') {
-        sp->i++;
-        return ORM_OK;
-    }
-    size_t tag_len = j + 1 - sp->i; /* "$tag$" */
-    const char *tag = sp->t + sp->i;
-    int line = sp->line;
-    for (size_t k = j + 1; k + tag_len <= sp->n; k++) {
-        if (sp->t[k] == '\n')
-            sp->line++;
-        if (sp->t[k] == '$' && memcmp(sp->t + k, tag, tag_len) == 0) {
-            sp->i = k + tag_len;
-            return ORM_OK;
-        }
-    }
-    return unterminated(sp, line, "dollar-quoted string");
+    sp->i = end;
+    if (kind != ORM_SCAN_COMMENT)
+        sp->last_end = end;
+    return 1;
 }
 
 static int word_is(const char *w, size_t len, const char *kw)
@@ -183,7 +144,7 @@ static void word(splitter *sp)
         sp->depth--;
 }
 
-int orm__mig_split(const char *text, int dialect, const char *file, orm__mig_stmt **out,
+int orm__mig_split(const char *text, orm_sql_lexer lexer, const char *file, orm__mig_stmt **out,
                    size_t *count)
 {
     if (!out || !count)
@@ -197,46 +158,28 @@ int orm__mig_split(const char *text, int dialect, const char *file, orm__mig_stm
     sp.t = text;
     sp.n = strlen(text);
     sp.line = 1;
-    sp.pg = dialect == ORM__SPLIT_POSTGRES;
+    sp.rules = orm__sql_scan_rules(lexer);
     sp.file = file;
     sp.start = SIZE_MAX;
     int rc = ORM_OK;
     while (rc == ORM_OK && sp.i < sp.n) {
         unsigned char c = (unsigned char)text[sp.i];
-        unsigned char next = sp.i + 1 < sp.n ? (unsigned char)text[sp.i + 1] : 0;
         if (c == '\n') {
             sp.line++;
             sp.i++;
         } else if (isspace(c)) {
             sp.i++;
-        } else if (c == '-' && next == '-') {
-            while (sp.i < sp.n && text[sp.i] != '\n')
-                sp.i++;
-        } else if (c == '/' && next == '*') {
-            rc = block_comment(&sp);
+        } else if (skip_special(&sp, &rc)) {
+            continue;
         } else if (c == ';' && sp.depth == 0) {
             rc = push(&sp);
             sp.i++;
         } else {
             token(&sp);
-            if (c == '\'') {
-                rc = quoted(&sp, '\'', 0, "string literal");
-            } else if (c == '"') {
-                rc = quoted(&sp, '"', 0, "quoted identifier");
-            } else if (!sp.pg && c == '`') {
-                rc = quoted(&sp, '`', 0, "quoted identifier");
-            } else if (!sp.pg && c == '[') {
-                rc = quoted(&sp, ']', 0, "bracketed identifier");
-            } else if (sp.pg && c == '$') {
-                rc = dollar(&sp);
-            } else if (sp.pg && (c == 'E' || c == 'e') && next == '\'') {
-                sp.i++;
-                rc = quoted(&sp, '\'', 1, "string literal");
-            } else if (isalpha(c) || c == '_' || (c & 0x80)) {
+            if (isalpha(c) || c == '_' || (c & 0x80))
                 word(&sp);
-            } else {
+            else
                 sp.i++;
-            }
             sp.last_end = sp.i;
         }
     }

@@ -1,7 +1,9 @@
 /* liborm — the SQL lexer of sql_scan.h and the placeholder rewrite built on it.
  *
- * Keeps true: the tokens cover the text exactly and in order; a token never extends past
- * len; the rewrite changes only ORM_SCAN_PARAM tokens (and "??" on PostgreSQL), so a quote,
+ * Keeps true: the scanner and orm__sql_scan_skip find the start and the end of a literal,
+ * identifier, comment or dollar quote by the same code (special_at, skip_special), so every
+ * user reads them alike; the tokens cover the text exactly and in order; a token never
+ * extends past len; the rewrite changes only ORM_SCAN_PARAM tokens (and "??" on PostgreSQL), so a quote,
  * comment or dollar quote that holds "?" or "$1" reaches the database unchanged.
  */
 #include <limits.h>
@@ -19,7 +21,13 @@ void orm__sql_scan_init(orm_scanner *s, const char *sql, size_t len, int postgre
     s->end = sql + len;
     s->postgres = postgres;
     s->backslash = 0;
+    s->rules = postgres ? ORM_SCAN_RULES_POSTGRES : ORM_SCAN_RULES_SQLITE;
     s->prev = 0;
+}
+
+unsigned orm__sql_scan_rules(orm_sql_lexer lexer)
+{
+    return lexer == ORM_SQL_LEXER_POSTGRES ? ORM_SCAN_RULES_POSTGRES : ORM_SCAN_RULES_SQLITE;
 }
 
 static int is_ident(char c)
@@ -31,8 +39,10 @@ static int is_ident(char c)
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 
 /* Past a quoted run starting at p (on the opening quote), closed by q; a doubled q is one
- * character of it; backslash escapes when bs. Sets *unterminated when it runs to end. */
-static const char *skip_quoted(const char *p, const char *end, char q, int bs, int *unterminated)
+ * character of it when doubled (not in SQLite's [..], which ends at the first ']');
+ * backslash escapes when bs. Sets *unterminated when it runs to end. */
+static const char *skip_quoted(const char *p, const char *end, char q, int doubled, int bs,
+                               int *unterminated)
 {
     for (p++; p < end; p++) {
         if (bs && *p == '\\') {
@@ -41,7 +51,7 @@ static const char *skip_quoted(const char *p, const char *end, char q, int bs, i
             continue;
         }
         if (*p == q) {
-            if (p + 1 < end && p[1] == q) {
+            if (doubled && p + 1 < end && p[1] == q) {
                 p++;
                 continue;
             }
@@ -84,16 +94,17 @@ static size_t dollar_tag(const char *p, const char *end)
     return q < end && *q == '$' ? (size_t)(q - p + 1) : 0;
 }
 
-/* Does a token other than code start at p (prev: the byte before p, or 0)? Its kind into *k. */
-static int special_at(const orm_scanner *s, const char *p, char prev, orm_scan_kind *k)
+/* Does a token other than code start at p, read by rules (after_ident: the byte before p
+ * continues a name, so '$' and a literal's prefix letter belong to it)? Its kind into *k. */
+static int special_at(unsigned rules, const char *p, const char *end, int after_ident,
+                      orm_scan_kind *k)
 {
-    const char *end = s->end;
     switch (*p) {
     case '\'': *k = ORM_SCAN_STRING; return 1;
     case '"': *k = ORM_SCAN_QIDENT; return 1;
     case '`': case '[':
-        if (s->postgres)
-            return 0; /* [ is an array subscript there */
+        if (!(rules & ORM_SCAN_BRACKETS))
+            return 0; /* [ is an array subscript on PostgreSQL */
         *k = ORM_SCAN_QIDENT;
         return 1;
     case '-':
@@ -106,18 +117,73 @@ static int special_at(const orm_scanner *s, const char *p, char prev, orm_scan_k
         *k = ORM_SCAN_PARAM;
         return 1;
     case '$':
-        if (is_ident(prev))
+        if (after_ident)
             return 0; /* part of a name: foo$1 */
         if (p + 1 < end && is_digit(p[1])) { *k = ORM_SCAN_PARAM; return 1; }
-        if (s->postgres && dollar_tag(p, end)) { *k = ORM_SCAN_DOLLAR; return 1; }
+        if ((rules & ORM_SCAN_DOLLARQ) && dollar_tag(p, end)) { *k = ORM_SCAN_DOLLAR; return 1; }
         return 0;
     case 'E': case 'e': case 'X': case 'x': case 'B': case 'b': case 'N': case 'n':
         /* a prefixed string literal: E'..' (escapes), X'..', B'..', N'..' */
-        if (!is_ident(prev) && p + 1 < end && p[1] == '\'') { *k = ORM_SCAN_STRING; return 1; }
+        if (!after_ident && p + 1 < end && p[1] == '\'') { *k = ORM_SCAN_STRING; return 1; }
         return 0;
     default:
         return 0;
     }
+}
+
+/* Past the literal, identifier, comment or dollar quote of kind k starting at p. */
+static const char *skip_special(unsigned rules, orm_scan_kind k, const char *p, const char *end,
+                                int *unterminated)
+{
+    switch (k) {
+    case ORM_SCAN_STRING: {
+        int bs = (rules & ORM_SCAN_BACKSLASH) != 0;
+        if (*p != '\'') {
+            bs = bs || ((rules & ORM_SCAN_ESTRING) && (*p == 'E' || *p == 'e'));
+            p++;
+        }
+        return skip_quoted(p, end, '\'', 1, bs, unterminated);
+    }
+    case ORM_SCAN_QIDENT:
+        return *p == '[' ? skip_quoted(p, end, ']', 0, 0, unterminated)
+                         : skip_quoted(p, end, *p, 1, 0, unterminated);
+    case ORM_SCAN_COMMENT:
+        if (*p == '-') {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            return nl ? nl : end;
+        }
+        return skip_block(p, end, (rules & ORM_SCAN_NESTED) != 0, unterminated);
+    case ORM_SCAN_DOLLAR: {
+        size_t tl = dollar_tag(p, end);
+        const char *tag = p;
+        for (p += tl;;) {
+            const char *hit = p < end ? memchr(p, '$', (size_t)(end - p)) : NULL;
+            if (!hit) {
+                *unterminated = 1;
+                return end;
+            }
+            if ((size_t)(end - hit) >= tl && memcmp(hit, tag, tl) == 0)
+                return hit + tl;
+            p = hit + 1;
+        }
+    }
+    case ORM_SCAN_CODE:
+    case ORM_SCAN_PARAM:
+        break;
+    }
+    return p;
+}
+
+size_t orm__sql_scan_skip(const char *sql, size_t len, size_t i, unsigned rules,
+                          orm_scan_kind *kind, int *unterminated)
+{
+    orm_scan_kind k = ORM_SCAN_CODE;
+    *kind = ORM_SCAN_CODE;
+    *unterminated = 0;
+    if (i >= len || !special_at(rules, sql + i, sql + len, 0, &k) || k == ORM_SCAN_PARAM)
+        return i;
+    *kind = k;
+    return (size_t)(skip_special(rules, k, sql + i, sql + len, unterminated) - sql);
 }
 
 int orm__sql_scan_next(orm_scanner *s, orm_scan_token *t)
@@ -127,10 +193,11 @@ int orm__sql_scan_next(orm_scanner *s, orm_scan_token *t)
         return 0;
     memset(t, 0, sizeof *t);
     t->p = p;
+    unsigned rules = s->rules | (s->backslash ? ORM_SCAN_BACKSLASH : 0);
     orm_scan_kind k;
-    if (!special_at(s, p, s->prev, &k)) {
+    if (!special_at(rules, p, end, is_ident(s->prev), &k)) {
         char last = s->prev;
-        while (p < end && !special_at(s, p, last, &k))
+        while (p < end && !special_at(rules, p, end, is_ident(last), &k))
             last = *p++;
         t->kind = ORM_SCAN_CODE;
         s->prev = last;
@@ -139,47 +206,7 @@ int orm__sql_scan_next(orm_scanner *s, orm_scan_token *t)
         return 1;
     }
     t->kind = k;
-    switch (k) {
-    case ORM_SCAN_STRING: {
-        int bs = s->backslash;
-        if (*p != '\'') {
-            bs = bs || (s->postgres && (*p == 'E' || *p == 'e'));
-            p++;
-        }
-        p = skip_quoted(p, end, '\'', bs, &t->unterminated);
-        break;
-    }
-    case ORM_SCAN_QIDENT:
-        p = skip_quoted(p, end, *p == '[' ? ']' : *p, 0, &t->unterminated);
-        break;
-    case ORM_SCAN_COMMENT:
-        if (*p == '-') {
-            while (p < end && *p != '\n')
-                p++;
-        } else {
-            p = skip_block(p, end, s->postgres, &t->unterminated);
-        }
-        break;
-    case ORM_SCAN_DOLLAR: {
-        size_t tl = dollar_tag(p, end);
-        const char *tag = p;
-        p += tl;
-        for (;;) {
-            const char *hit = p < end ? memchr(p, '$', (size_t)(end - p)) : NULL;
-            if (!hit) {
-                p = end;
-                t->unterminated = 1;
-                break;
-            }
-            if ((size_t)(end - hit) >= tl && memcmp(hit, tag, tl) == 0) {
-                p = hit + tl;
-                break;
-            }
-            p = hit + 1;
-        }
-        break;
-    }
-    case ORM_SCAN_PARAM: {
+    if (k == ORM_SCAN_PARAM) {
         p++;
         long n = 0;
         int nd = 0;
@@ -194,10 +221,8 @@ int orm__sql_scan_next(orm_scanner *s, orm_scan_token *t)
         t->num = nd ? n : 0;
         if (nd && n == 0)
             t->num = -1; /* "$0": no such parameter */
-        break;
-    }
-    case ORM_SCAN_CODE:
-        break;
+    } else {
+        p = skip_special(rules, k, p, end, &t->unterminated);
     }
     s->prev = p[-1];
     s->p = p;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cache/row_cache_internal.h"
+#include "orm/sql_scan.h"
 #include "testutil.h"
 
 static char seen[512];
@@ -70,6 +71,35 @@ START_TEST(unknown_writes_drop_everything)
 }
 END_TEST
 
+/* tables() as one database's server reads the text (orm/sql_scan.h's rules). */
+static const char *tables_by(const char *sql, unsigned rules)
+{
+    seen[0] = '\0';
+    if (orm__rc_sql_tables_by(sql, strlen(sql), rules, add, NULL) != 0)
+        strcat(seen, seen[0] ? ",?" : "?");
+    return seen;
+}
+
+START_TEST(each_database_reads_its_own_quotes)
+{
+    const unsigned pg = ORM_SCAN_RULES_POSTGRES, lite = ORM_SCAN_RULES_SQLITE;
+    /* E'\'' ends where PostgreSQL ends it: the DELETE after it is seen */
+    ck_assert_str_eq(tables_by("UPDATE a SET x = E'\\''; DELETE FROM b; --'", pg), "a,b");
+    /* with standard_conforming_strings off, '\'' is one quote too */
+    ck_assert_str_eq(tables_by("UPDATE a SET x = '\\''; DELETE FROM b; --'",
+                               pg | ORM_SCAN_BACKSLASH), "a,b");
+    /* nested comments on PostgreSQL, not on SQLite */
+    ck_assert_str_eq(tables_by("/* /* */ ' */ DELETE FROM b; -- '", pg), "b");
+    ck_assert_str_eq(tables_by("/* /* */ DELETE FROM b; SELECT 1 -- */", lite), "b");
+    /* $a$ is SQLite's parameter, PostgreSQL's quote */
+    ck_assert_str_eq(tables_by("SELECT $a$; DELETE FROM b; SELECT $a$", lite), "b");
+    ck_assert_str_eq(tables_by("SELECT $a$; DELETE FROM b; SELECT $a$", pg), "");
+    /* brackets quote names on SQLite; on PostgreSQL they are subscripts */
+    ck_assert_str_eq(tables_by("UPDATE [t] SET a = 1", lite), "t");
+    ck_assert_str_eq(tables_by("UPDATE t SET a[1] = 2", pg), "t");
+}
+END_TEST
+
 static Suite *row_cache_sql_suite(void)
 {
     Suite *s = suite_create("row_cache_sql");
@@ -77,6 +107,7 @@ static Suite *row_cache_sql_suite(void)
     tcase_add_test(tc, writes_name_their_tables);
     tcase_add_test(tc, reads_name_nothing);
     tcase_add_test(tc, unknown_writes_drop_everything);
+    tcase_add_test(tc, each_database_reads_its_own_quotes);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,4 +1,5 @@
 /* Unit tests: the SQL lexer and the placeholder rewrite (orm/sql_scan.c). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,6 +116,142 @@ START_TEST(tokens_cover_the_text)
 }
 END_TEST
 
+/* orm__sql_scan_skip of sql at i by rules: "KIND:end" ("KIND:end!" when unterminated), or
+ * "-" when nothing but code starts there (and the offset came back as i). */
+static const char *skip_at(const char *sql, size_t i, unsigned rules)
+{
+    static char out[32];
+    static const char *const names[] = { "CODE", "STRING", "QIDENT", "COMMENT", "DOLLAR",
+                                         "PARAM" };
+    orm_scan_kind kind = ORM_SCAN_PARAM;
+    int unterm = -1;
+    size_t end = orm__sql_scan_skip(sql, strlen(sql), i, rules, &kind, &unterm);
+    if (end == i) {
+        ck_assert_int_eq(kind, ORM_SCAN_CODE);
+        ck_assert_int_eq(unterm, 0);
+        return "-";
+    }
+    snprintf(out, sizeof out, "%s:%zu%s", names[kind], end, unterm ? "!" : "");
+    return out;
+}
+
+#define PG ORM_SCAN_RULES_POSTGRES
+#define LITE ORM_SCAN_RULES_SQLITE
+#define EITHER ORM_SCAN_RULES_EITHER
+
+START_TEST(skip_finds_the_end_of_strings)
+{
+    ck_assert_str_eq(skip_at("'it''s' x", 0, LITE), "STRING:7");
+    ck_assert_str_eq(skip_at("'it''s' x", 0, PG), "STRING:7");
+    ck_assert_str_eq(skip_at("SELECT 'a', 'b'", 12, LITE), "STRING:15");
+    ck_assert_str_eq(skip_at("'abc", 0, LITE), "STRING:4!");
+    ck_assert_str_eq(skip_at("''", 0, LITE), "STRING:2");
+    /* E'..' takes backslash escapes on PostgreSQL only */
+    ck_assert_str_eq(skip_at("E'\\'' x", 0, PG), "STRING:5");
+    ck_assert_str_eq(skip_at("e'a\\\\' x", 0, PG), "STRING:6");
+    ck_assert_str_eq(skip_at("E'\\'' x", 0, LITE), "STRING:7!");
+    ck_assert_str_eq(skip_at("'\\' x", 0, PG), "STRING:3");
+    ck_assert_str_eq(skip_at("E'\\", 0, PG), "STRING:3!");
+    /* ... and every '..' does with standard_conforming_strings off */
+    ck_assert_str_eq(skip_at("'\\'' x", 0, PG | ORM_SCAN_BACKSLASH), "STRING:4");
+    /* the other prefixes */
+    ck_assert_str_eq(skip_at("X'00' y", 0, LITE), "STRING:5");
+    ck_assert_str_eq(skip_at("n'a\\' y", 0, PG), "STRING:5");
+    ck_assert_str_eq(skip_at("b'01'", 0, PG), "STRING:5");
+    /* a token starts at i by the caller's word: the byte before does not matter */
+    ck_assert_str_eq(skip_at("xE'a'", 1, PG), "STRING:5");
+    ck_assert_str_eq(skip_at("E x", 0, PG), "-");
+}
+END_TEST
+
+START_TEST(skip_finds_the_end_of_identifiers)
+{
+    ck_assert_str_eq(skip_at("\"quoted \"\"ident\"\"\" x", 0, LITE), "QIDENT:18");
+    ck_assert_str_eq(skip_at("\"quoted \"\"ident\"\"\" x", 0, PG), "QIDENT:18");
+    ck_assert_str_eq(skip_at("\"open", 0, PG), "QIDENT:5!");
+    /* backquotes and brackets on SQLite (and in either database's text); [..] ends at the
+     * first ']', as SQLite reads it */
+    ck_assert_str_eq(skip_at("`a``b` x", 0, LITE), "QIDENT:6");
+    ck_assert_str_eq(skip_at("[a b] x", 0, LITE), "QIDENT:5");
+    ck_assert_str_eq(skip_at("[a]]", 0, LITE), "QIDENT:3");
+    ck_assert_str_eq(skip_at("[a", 0, LITE), "QIDENT:2!");
+    ck_assert_str_eq(skip_at("`a` [b]", 4, EITHER), "QIDENT:7");
+    /* PostgreSQL: code (an array subscript; a backquote is an operator character) */
+    ck_assert_str_eq(skip_at("[1]", 0, PG), "-");
+    ck_assert_str_eq(skip_at("`a`", 0, PG), "-");
+}
+END_TEST
+
+START_TEST(skip_finds_the_end_of_comments)
+{
+    /* -- to the end of the line, the newline not included; never unterminated */
+    ck_assert_str_eq(skip_at("-- a 'b\nc", 0, LITE), "COMMENT:7");
+    ck_assert_str_eq(skip_at("x -- a", 2, PG), "COMMENT:6");
+    ck_assert_str_eq(skip_at("- -", 0, PG), "-");
+    /* block comments nest on PostgreSQL, not on SQLite */
+    ck_assert_str_eq(skip_at("/* /* */ */ x", 0, PG), "COMMENT:11");
+    ck_assert_str_eq(skip_at("/* /* */ */ x", 0, LITE), "COMMENT:8");
+    ck_assert_str_eq(skip_at("/* /* */ */ x", 0, EITHER), "COMMENT:11");
+    ck_assert_str_eq(skip_at("/* /* */", 0, PG), "COMMENT:8!");
+    ck_assert_str_eq(skip_at("/*/ x", 0, LITE), "COMMENT:5!");
+    ck_assert_str_eq(skip_at("/**/", 0, LITE), "COMMENT:4");
+    ck_assert_str_eq(skip_at("/ *", 0, LITE), "-");
+}
+END_TEST
+
+START_TEST(skip_finds_the_end_of_dollar_quotes)
+{
+    ck_assert_str_eq(skip_at("$tag$ a $b$ ' $tag$x", 0, PG), "DOLLAR:19");
+    ck_assert_str_eq(skip_at("$$ ; $$", 0, PG), "DOLLAR:7");
+    ck_assert_str_eq(skip_at("$a$ x $b$", 0, PG), "DOLLAR:9!");
+    ck_assert_str_eq(skip_at("$_x1$$_x1$", 0, EITHER), "DOLLAR:10");
+    /* not a quote: SQLite's text, a parameter, a tag that starts with a digit or never ends */
+    ck_assert_str_eq(skip_at("$tag$ a $tag$", 0, LITE), "-");
+    ck_assert_str_eq(skip_at("$1", 0, PG), "-");
+    ck_assert_str_eq(skip_at("$1$", 0, PG), "-");
+    ck_assert_str_eq(skip_at("$a b", 0, PG), "-");
+    ck_assert_str_eq(skip_at("?", 0, PG), "-");
+    ck_assert_str_eq(skip_at("x", 5, PG), "-");
+}
+END_TEST
+
+/* The scanner and orm__sql_scan_skip end every literal, identifier, comment and dollar quote
+ * at the same byte. */
+START_TEST(skip_agrees_with_the_scanner)
+{
+    static const char *const texts[] = {
+        "SELECT 'a''b', E'\\'', \"x\"\"y\", /* /* */ */ $q$ ; $q$ -- c\n[z]] `w` ? $2",
+        "'\\'' /* */ */ $$ '$$ [ \"",
+    };
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
+        for (int pg = 0; pg <= 1; pg++) {
+            const char *sql = texts[k];
+            orm_scanner s;
+            orm_scan_token t;
+            orm__sql_scan_init(&s, sql, strlen(sql), pg);
+            size_t seen = 0;
+            while (orm__sql_scan_next(&s, &t)) {
+                size_t at = (size_t)(t.p - sql);
+                orm_scan_kind kind;
+                int unterm;
+                size_t end = orm__sql_scan_skip(sql, strlen(sql), at, s.rules, &kind, &unterm);
+                if (t.kind == ORM_SCAN_CODE || t.kind == ORM_SCAN_PARAM) {
+                    ck_assert_uint_eq(end, at);
+                    continue;
+                }
+                seen++;
+                ck_assert_int_eq(kind, t.kind);
+                ck_assert_uint_eq(end, at + t.len);
+                ck_assert_int_eq(unterm, t.unterminated);
+            }
+            ck_assert_uint_gt(seen, 1);
+        }
+    }
+    ck_assert_uint_eq(orm__sql_scan_rules(ORM_SQL_LEXER_SQLITE), LITE);
+    ck_assert_uint_eq(orm__sql_scan_rules(ORM_SQL_LEXER_POSTGRES), PG);
+}
+END_TEST
+
 static Suite *sql_scan_suite(void)
 {
     Suite *s = suite_create("sql_scan");
@@ -123,6 +260,11 @@ static Suite *sql_scan_suite(void)
     tcase_add_test(tc, dollars_become_numbered_on_sqlite);
     tcase_add_test(tc, bad_placeholders_are_refused);
     tcase_add_test(tc, tokens_cover_the_text);
+    tcase_add_test(tc, skip_finds_the_end_of_strings);
+    tcase_add_test(tc, skip_finds_the_end_of_identifiers);
+    tcase_add_test(tc, skip_finds_the_end_of_comments);
+    tcase_add_test(tc, skip_finds_the_end_of_dollar_quotes);
+    tcase_add_test(tc, skip_agrees_with_the_scanner);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -6,7 +6,7 @@
  * fact the layers above need about its SQL and its server, each stated once here:
  *   - the dialect (struct orm_dialect below): identifier quoting, placeholders, boolean
  *     literals, LIMIT/OFFSET, RETURNING, upsert, last insert ids, the parameter limit, and how
- *     the server reads literals and comments (the raw-SQL rewrite and the guard lex with it);
+ *     the server reads literals and comments (the library's SQL lexer reads by it);
  *   - the pool's defaults for a DSN, the alive check and the reset between users;
  *   - the BEGIN text for given transaction options (one function: the driver runs it, the
  *     middlewares see it);
@@ -97,8 +97,9 @@ typedef struct orm_exec_result {
 
 /* ---- the dialect ---- */
 
-/* How the server reads SQL text outside code: what the raw-SQL placeholder rewrite and the
- * unsafe-write guard lex by. */
+/* How the server reads SQL text outside code: what the library's SQL lexer reads by for the
+ * raw-SQL placeholder rewrite, the unsafe-write guard, the migration splitter and the row
+ * cache's raw-SQL table finder. */
 typedef enum orm_sql_lexer {
     ORM_SQL_LEXER_SQLITE,  /* '..' strings, "..", `..`, [..] names, flat block comments */
     ORM_SQL_LEXER_POSTGRES /* also E'..', $tag$..$tag$, nested block comments */
