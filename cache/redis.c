@@ -224,6 +224,18 @@ static void done(rcache *R, redisContext *ctx, redisReply *r)
         freeReplyObject(r);
 }
 
+/* Finish with a failed command (ctx may be NULL): an error reply means Redis answered (the
+ * connection goes back); no reply or an unexpected one, that the connection is broken. The
+ * reply is freed after its type was read. */
+static void failed(rcache *R, redisContext *ctx, redisReply *r)
+{
+    int answered = r && r->type == REDIS_REPLY_ERROR;
+    if (ctx)
+        orm__redis_release(&R->pool, ctx, !answered);
+    if (r)
+        freeReplyObject(r);
+}
+
 static void notify(rcache *R, const char *key, orm_cache_ref *old, orm_cache_ref *nv, orm_cache_reason why)
 {
     for (int i = 0; i < R->nl; i++)
@@ -329,10 +341,7 @@ int orm__redis_mget(orm_cache *c, const char *const *keys, size_t n, orm_cache_r
     if (rc)
         return rc;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != n) {
-        if (ctx)
-            done(R, ctx, r && r->type == REDIS_REPLY_ERROR ? r : NULL);
-        if (r && r->type != REDIS_REPLY_ERROR)
-            freeReplyObject(r);
+        failed(R, ctx, r);
         atomic_fetch_add(&R->misses, n);
         return bypassed(R, keys[n - 1]);
     }
@@ -397,9 +406,7 @@ static int run_set(rcache *R, const char *key, orm_cache_ref *v, int64_t ttl, ch
     if (!r || r->type != REDIS_REPLY_ARRAY || !r->elements || r->element[0]->type != REDIS_REPLY_INTEGER) {
         if (op == 's')
             orm__redis_remember(&R->pool, key); /* before the release: no caller reads Redis in between */
-        done(R, ctx, r && r->type == REDIS_REPLY_ERROR ? r : NULL);
-        if (r && r->type != REDIS_REPLY_ERROR)
-            freeReplyObject(r);
+        failed(R, ctx, r);
         orm__redis_bypass(&R->pool);
         return ORM_OK;
     }
@@ -489,10 +496,7 @@ static int run_del(rcache *R, const char *key, int want, redisReply **reply, con
         /* the old value may still be in Redis: drop it before Redis is read again (remembered
          * before the release, so no caller reads Redis in between) */
         orm__redis_remember(&R->pool, key);
-        if (ctx)
-            done(R, ctx, r && r->type == REDIS_REPLY_ERROR ? r : NULL);
-        if (r && r->type != REDIS_REPLY_ERROR)
-            freeReplyObject(r);
+        failed(R, ctx, r);
         return bypassed(R, key);
     }
     orm__redis_release(&R->pool, ctx, 0);
@@ -794,10 +798,7 @@ static int r_gen(orm_cache *c, const char *key, uint64_t *out)
     redisContext *ctx = orm__redis_acquire(&R->pool);
     redisReply *r = ctx ? orm__redis_run(ctx, 4, a, NULL) : NULL;
     if (!ctx || !r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-        if (ctx)
-            done(R, ctx, r && r->type == REDIS_REPLY_ERROR ? r : NULL);
-        if (r && r->type != REDIS_REPLY_ERROR)
-            freeReplyObject(r);
+        failed(R, ctx, r);
         orm__redis_bypass(&R->pool);
         return ORM_OK; /* a set_if_gen of it is dropped anyway */
     }
