@@ -206,6 +206,8 @@ static int decode_value(rcache *R, const char *s, size_t n, orm_cache_ref **out,
     return orm_cache_ref_new_bytes(out, s, n);
 }
 
+static char *concat3(const char *a, const char *b, const char *c3);
+
 /* ---- plumbing ---- */
 
 static int bypassed(rcache *R, const char *key)
@@ -219,6 +221,18 @@ static int bypassed(rcache *R, const char *key)
 static void done(rcache *R, redisContext *ctx, redisReply *r)
 {
     orm__redis_release(&R->pool, ctx, r == NULL);
+    if (r)
+        freeReplyObject(r);
+}
+
+/* Finish with a failed command (ctx may be NULL): an error reply means Redis answered (the
+ * connection goes back); no reply or an unexpected one, that the connection is broken. The
+ * reply is freed after its type was read. */
+static void failed(rcache *R, redisContext *ctx, redisReply *r)
+{
+    int answered = r && r->type == REDIS_REPLY_ERROR;
+    if (ctx)
+        orm__redis_release(&R->pool, ctx, !answered);
     if (r)
         freeReplyObject(r);
 }
@@ -328,10 +342,7 @@ int orm__redis_mget(orm_cache *c, const char *const *keys, size_t n, orm_cache_r
     if (rc)
         return rc;
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != n) {
-        if (ctx)
-            done(R, ctx, r && r->type == REDIS_REPLY_ERROR ? r : NULL);
-        if (r && r->type != REDIS_REPLY_ERROR)
-            freeReplyObject(r);
+        failed(R, ctx, r);
         atomic_fetch_add(&R->misses, n);
         return bypassed(R, keys[n - 1]);
     }
@@ -397,14 +408,19 @@ static int run_set(rcache *R, const char *key, orm_cache_ref *v, int64_t ttl, ch
     redisReply *r = ctx ? orm__redis_eval(&R->pool, ctx, ORM__RS_SET, 2, 9, a, l) : NULL;
     kfree(&k);
     orm__free(wire);
+    /* An overwrite that did not reach Redis leaves the old value there: it is remembered and
+     * dropped before Redis is read again. A load (set-if-generation, load-or-store) that did
+     * not land leaves nothing wrong behind. */
     if (!ctx) {
+        if (op == 's')
+            orm__redis_remember(&R->pool, key);
         orm__redis_bypass(&R->pool);
         return ORM_OK;
     }
     if (!r || r->type != REDIS_REPLY_ARRAY || !r->elements || r->element[0]->type != REDIS_REPLY_INTEGER) {
-        done(R, ctx, r && r->type == REDIS_REPLY_ERROR ? r : NULL);
-        if (r && r->type != REDIS_REPLY_ERROR)
-            freeReplyObject(r);
+        if (op == 's')
+            orm__redis_remember(&R->pool, key); /* before the release: no caller reads Redis in between */
+        failed(R, ctx, r);
         orm__redis_bypass(&R->pool);
         return ORM_OK;
     }
@@ -491,10 +507,10 @@ static int run_del(rcache *R, const char *key, int want, redisReply **reply, con
     redisReply *r = ctx ? orm__redis_eval(&R->pool, ctx, ORM__RS_DEL, 2, 4, a, l) : NULL;
     kfree(&k);
     if (!ctx || !r || r->type != REDIS_REPLY_ARRAY || !r->elements) {
-        if (ctx)
-            done(R, ctx, r && r->type == REDIS_REPLY_ERROR ? r : NULL);
-        if (r && r->type != REDIS_REPLY_ERROR)
-            freeReplyObject(r);
+        /* the old value may still be in Redis: drop it before Redis is read again (remembered
+         * before the release, so no caller reads Redis in between) */
+        orm__redis_remember(&R->pool, key);
+        failed(R, ctx, r);
         return bypassed(R, key);
     }
     orm__redis_release(&R->pool, ctx, 0);
@@ -615,7 +631,8 @@ static int bump_epoch(rcache *R, redisContext *ctx)
 }
 
 /* Remove keys[0..n) (wire names), reporting each removal to the listeners. */
-static int clear_batch(rcache *R, redisContext *ctx, const char **keys, const size_t *lens, size_t n)
+static int clear_batch(rcache *R, redisContext *ctx, const char **keys, const size_t *lens, size_t n,
+                       int notify_them)
 {
     const char **a = orm__malloc((n + 1) * sizeof *a);
     size_t *l = orm__malloc((n + 1) * sizeof *l);
@@ -624,7 +641,7 @@ static int clear_batch(rcache *R, redisContext *ctx, const char **keys, const si
         orm__free(l);
         return -1;
     }
-    a[0] = R->nl ? "1" : "0";
+    a[0] = notify_them ? "1" : "0";
     l[0] = 1;
     memcpy(a + 1, keys, n * sizeof *a);
     memcpy(l + 1, lens, n * sizeof *l);
@@ -645,6 +662,8 @@ static int clear_batch(rcache *R, redisContext *ctx, const char **keys, const si
     return 0;
 }
 
+static int clear_on(rcache *R, redisContext *ctx, const char *glob, int notify_them);
+
 static int r_clear(orm_cache *c)
 {
     rcache *R = (rcache *)c;
@@ -654,9 +673,27 @@ static int r_clear(orm_cache *c)
     redisContext *ctx = orm__redis_acquire(&R->pool);
     if (!ctx) {
         orm__free(glob);
+        orm__redis_remember(&R->pool, NULL); /* replayed before Redis is read again */
         orm__redis_bypass(&R->pool);
-        return orm__error_set(ORM_ECONN, "cache", "clear: Redis %s is not answering", R->pool.where);
+        return orm__error_set(ORM_ECONN, "cache", "clear: Redis %s is not answering (the clear is done when it is back)",
+                              R->pool.where);
     }
+    int fail = clear_on(R, ctx, glob, R->nl > 0);
+    orm__free(glob);
+    if (fail)
+        orm__redis_remember(&R->pool, NULL);
+    orm__redis_release(&R->pool, ctx, fail);
+    if (fail)
+        return orm__error_set(ORM_ECONN, "cache", "clear: Redis %s failed midway (the clear is done when it is back)",
+                              R->pool.where);
+    return ORM_OK;
+}
+
+/* The clear itself on ctx: the epoch bumped, every key under the prefix (glob) removed by the
+ * clear script in batches, the epoch bumped again. notify: report removals to the listeners.
+ * 0, or -1 when Redis failed. */
+static int clear_on(rcache *R, redisContext *ctx, const char *glob, int notify_them)
+{
     int fail = bump_epoch(R, ctx);
     char cursor[32] = "0";
     do {
@@ -679,21 +716,63 @@ static int r_clear(orm_cache *c)
             keys[n] = kr->str;
             lens[n++] = kr->len;
             if (n == CLEAR_BATCH) {
-                fail = clear_batch(R, ctx, keys, lens, n);
+                fail = clear_batch(R, ctx, keys, lens, n, notify_them);
                 n = 0;
             }
         }
         if (n && !fail)
-            fail = clear_batch(R, ctx, keys, lens, n);
+            fail = clear_batch(R, ctx, keys, lens, n, notify_them);
         freeReplyObject(r);
     } while (!fail && strcmp(cursor, "0") != 0);
     if (!fail)
         fail = bump_epoch(R, ctx);
-    orm__free(glob);
-    orm__redis_release(&R->pool, ctx, fail);
-    if (fail)
-        return orm__error_set(ORM_ECONN, "cache", "clear: Redis %s failed midway", R->pool.where);
-    return ORM_OK;
+    return fail;
+}
+
+/* The pool's replay of the drops remembered while Redis was unreachable (orm__redis_replay_fn):
+ * the clear first when one is remembered, then the keys, CLEAR_BATCH at a time, each batch
+ * deleted and its keys' generation stripes bumped by one script (atomic: a load that read the
+ * database before the write that failed cannot install what it read). */
+static int replay_drops(void *ud, redisContext *ctx, char *const *keys, size_t n, int clear)
+{
+    rcache *R = ud;
+    if (clear) {
+        char *glob = glob_prefix(R->prefix, R->plen);
+        int fail = !glob || clear_on(R, ctx, glob, 0);
+        orm__free(glob);
+        if (fail)
+            return -1;
+    }
+    const char *a[2 * CLEAR_BATCH + 1];
+    size_t l[2 * CLEAR_BATCH + 1];
+    char *wire[CLEAR_BATCH];
+    char st[CLEAR_BATCH][12];
+    for (size_t i = 0; i < n;) {
+        size_t b = 0;
+        int fail = 0;
+        a[0] = R->gens;
+        l[0] = strlen(R->gens);
+        for (; b < CLEAR_BATCH && i < n; b++, i++) {
+            if (!(wire[b] = concat3(R->prefix, keys[i], ""))) {
+                fail = 1;
+                break;
+            }
+            snprintf(st[b], sizeof st[b], "%u", stripe_of(keys[i]));
+            a[1 + 2 * b] = wire[b];
+            l[1 + 2 * b] = R->plen + strlen(keys[i]);
+            a[2 + 2 * b] = st[b];
+            l[2 + 2 * b] = strlen(st[b]);
+        }
+        redisReply *r = fail ? NULL : orm__redis_eval(&R->pool, ctx, ORM__RS_DROP, 1, (int)(1 + 2 * b), a, l);
+        for (size_t j = 0; j < b; j++)
+            orm__free(wire[j]);
+        int ok = r && r->type == REDIS_REPLY_INTEGER;
+        if (r)
+            freeReplyObject(r);
+        if (!ok)
+            return -1;
+    }
+    return 0;
 }
 
 static int r_stats(orm_cache *c, orm_cache_stats *out)
@@ -733,10 +812,7 @@ static int r_gen(orm_cache *c, const char *key, uint64_t *out)
     redisContext *ctx = orm__redis_acquire(&R->pool);
     redisReply *r = ctx ? orm__redis_run(ctx, 4, a, NULL) : NULL;
     if (!ctx || !r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-        if (ctx)
-            done(R, ctx, r && r->type == REDIS_REPLY_ERROR ? r : NULL);
-        if (r && r->type != REDIS_REPLY_ERROR)
-            freeReplyObject(r);
+        failed(R, ctx, r);
         orm__redis_bypass(&R->pool);
         return ORM_OK; /* 0: not read (a set_if_gen of it never stores) */
     }
@@ -785,9 +861,11 @@ int orm_cache_redis_new(orm_cache **out, const orm_cache_redis_options *opts)
     orm_cache_redis_options d = ORM_CACHE_REDIS_OPTIONS_INIT;
     if (!opts)
         opts = &d;
-    if (opts->version != ORM_CACHE_REDIS_OPTIONS_VERSION)
-        return orm__error_set(ORM_EINVAL, "cache", "orm_cache_redis_options: version %u, expected %u", opts->version,
-                              ORM_CACHE_REDIS_OPTIONS_VERSION);
+    /* version 1: the fields up to log_userdata (replay_keys_max came with 2) */
+    if (opts->version < 1 || opts->version > ORM_CACHE_REDIS_OPTIONS_VERSION)
+        return orm__error_set(ORM_EINVAL, "cache", "orm_cache_redis_options: version %u, expected 1 to %u",
+                              opts->version, ORM_CACHE_REDIS_OPTIONS_VERSION);
+    unsigned replay_keys_max = opts->version >= 2 ? opts->replay_keys_max : 0;
     if (opts->connect_timeout_ms < 0 || opts->command_timeout_ms < 0 || opts->backoff_min_ms < 0 ||
         opts->backoff_max_ms < 0 || opts->pool_size > 1024)
         return orm__error_set(ORM_EINVAL, "cache",
@@ -804,6 +882,7 @@ int orm_cache_redis_new(orm_cache **out, const orm_cache_redis_options *opts)
     if (conf.backoff_max_ms < conf.backoff_min_ms)
         conf.backoff_max_ms = conf.backoff_min_ms;
     conf.pool_size = opts->pool_size ? opts->pool_size : 4;
+    conf.replay_keys_max = replay_keys_max ? replay_keys_max : 4096;
     conf.log = opts->log;
     conf.log_userdata = opts->log_userdata;
     const char *prefix = opts->prefix ? opts->prefix : "orm:";
@@ -818,7 +897,8 @@ int orm_cache_redis_new(orm_cache **out, const orm_cache_redis_options *opts)
     R->plen = strlen(prefix);
     R->gens = concat3("\x01orm:", prefix, "gens");
     R->lease = concat3("\x01orm:", prefix, "lease:");
-    if (!R->prefix || !R->gens || !R->lease || (rc = orm__redis_pool_init(&R->pool, &conf)) != ORM_OK) {
+    if (!R->prefix || !R->gens || !R->lease ||
+        (rc = orm__redis_pool_init(&R->pool, &conf, replay_drops, R)) != ORM_OK) {
         orm__free(R->prefix);
         orm__free(R->gens);
         orm__free(R->lease);
@@ -878,5 +958,9 @@ int orm_cache_redis_stats_get(orm_cache *c, orm_cache_redis_stats *out)
     out->stale_reads = atomic_load(&R->stale_reads);
     out->script_loads = atomic_load(&R->pool.script_loads);
     out->up = atomic_load(&R->pool.up);
+    out->replays = atomic_load(&R->pool.replays);
+    out->replayed_keys = atomic_load(&R->pool.replayed_keys);
+    out->replay_clears = atomic_load(&R->pool.replay_clears);
+    out->replay_pending = atomic_load(&R->pool.pending);
     return ORM_OK;
 }

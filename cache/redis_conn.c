@@ -1,14 +1,26 @@
 /* The Redis backend's connections: URL parsing, a small pool of hiredis connections, the up /
- * down state with reconnect backoff, and the Lua scripts run by EVALSHA.
+ * down state with reconnect backoff, the drops remembered while Redis is unreachable, and the
+ * Lua scripts run by EVALSHA.
  *
  * State. The pool is up while commands succeed. The first failure (a refused connect, an I/O
  * error, a reply slower than command_timeout_ms) marks it down: the idle connections are
- * closed, one line is logged, and until next_try_ms every acquire returns NULL at once (the
- * caller bypasses Redis). Then one caller at a time tries to connect; each failed try doubles
- * the wait up to backoff_max_ms, and the first success marks the pool up and logs once.
+ * closed, one line is logged, and every acquire returns NULL at once (the caller bypasses
+ * Redis). A background thread then tries to connect after backoff_min_ms, doubling the wait
+ * up to backoff_max_ms after each failure; it does not wait for a caller.
  *
- * Kept true: no lock is held while talking to Redis; at most pool_size connections are open;
- * the log callback is called outside the lock, once per state change. */
+ * Drops. A delete or overwrite that cannot reach Redis would leave the old value there for
+ * every process to read once Redis answers again (a network partition, a pause: the server
+ * kept its data). So the backend remembers each such key (orm__redis_remember), up to
+ * replay_keys_max distinct keys, past which it remembers "clear the whole prefix". While any
+ * drop is remembered (`pending`) acquire returns NULL even when Redis answers: nothing is read
+ * from Redis and nothing written to it but by the background thread, which on a fresh
+ * connection replays them (redis.c: a clear, then the keys deleted in batches by one script
+ * each, their generations bumped) and only then lets callers back in. A replay that fails
+ * puts its drops back and is retried after the backoff.
+ *
+ * Kept true: no lock is held while talking to Redis; at most pool_size connections are idle
+ * or lent; the log callback is called outside the lock, once per state change; no command of
+ * a caller reaches Redis while a remembered drop has not been replayed. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <stdarg.h>
@@ -17,6 +29,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cache/hash.h"
 #include "cache/redis_internal.h"
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
@@ -77,8 +90,18 @@ static const char script_unlease[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end\n"
     "return 0\n";
 
+/* KEYS[1] the generations hash; ARGV: key, stripe, key, stripe... (wire names): each key
+ * deleted and its stripe bumped (as the delete script does), atomically. The remembered drops'
+ * replay. */
+static const char script_drop[] =
+    "for i = 1, #ARGV - 1, 2 do\n"
+    "  redis.call('HINCRBY', KEYS[1], ARGV[i + 1], 1)\n"
+    "  redis.call('DEL', ARGV[i])\n"
+    "end\n"
+    "return #ARGV / 2\n";
+
 static const char *const scripts[ORM__RS_COUNT] = { script_set, script_del, script_incr, script_clear,
-                                                    script_unlease };
+                                                    script_unlease, script_drop };
 
 int64_t orm__redis_now_ms(void)
 {
@@ -275,7 +298,21 @@ fail:
     return NULL;
 }
 
-int orm__redis_pool_init(orm__redis_pool *p, const orm__redis_conf *conf)
+static void *bg_main(void *arg);
+
+/* CLOCK_MONOTONIC, ms from now (the condition variables' clock). */
+static struct timespec deadline_in(int64_t ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    int64_t ns = t.tv_nsec + (ms % 1000) * 1000000;
+    t.tv_sec += (time_t)(ms / 1000 + ns / 1000000000);
+    t.tv_nsec = (long)(ns % 1000000000);
+    return t;
+}
+
+int orm__redis_pool_init(orm__redis_pool *p, const orm__redis_conf *conf, orm__redis_replay_fn replay,
+                         void *replay_ud)
 {
     memset(p, 0, sizeof *p);
     p->conf = *conf;
@@ -291,24 +328,56 @@ int orm__redis_pool_init(orm__redis_pool *p, const orm__redis_conf *conf)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&p->cv, &ca);
+    pthread_cond_init(&p->bg_cv, &ca);
     pthread_condattr_destroy(&ca);
     atomic_init(&p->up, 1); /* optimistic: the first failure logs "down" once */
     p->backoff_ms = conf->backoff_min_ms;
+    p->replay = replay;
+    p->replay_ud = replay_ud;
+    if (pthread_create(&p->bg, NULL, bg_main, p) != 0) {
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->cv);
+        pthread_cond_destroy(&p->bg_cv);
+        orm__free(p->idle);
+        return orm__error_set(ORM_ERROR, "cache", "orm_cache_redis_new: cannot start the reconnect thread");
+    }
+    p->bg_started = 1;
     return ORM_OK;
+}
+
+static void close_all(redisContext **v, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        redisFree(v[i]);
+}
+
+static void pend_free(char **v, size_t cap)
+{
+    for (size_t i = 0; i < cap; i++)
+        orm__free(v[i]);
+    orm__free(v);
 }
 
 void orm__redis_pool_free(orm__redis_pool *p)
 {
-    for (unsigned i = 0; i < p->nidle; i++)
-        redisFree(p->idle[i]);
+    if (p->bg_started) {
+        pthread_mutex_lock(&p->mu);
+        p->bg_stop = 1;
+        pthread_cond_signal(&p->bg_cv);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->bg, NULL);
+    }
+    close_all(p->idle, p->nidle);
     orm__free(p->idle);
+    pend_free(p->pend, p->pend_cap);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
+    pthread_cond_destroy(&p->bg_cv);
 }
 
-/* Under p->mu: a failure. Returns 1 when it took the pool from up to down (log then), with
- * the idle connections moved to *drop for the caller to close outside the lock. */
-static int mark_down(orm__redis_pool *p, int connect_failed, redisContext ***drop, unsigned *ndrop)
+/* Under p->mu: a failure. Returns 1 when it took the pool from up to down (log then); the
+ * idle connections are closed (redisFree closes a socket: no talk with Redis). */
+static int mark_down(orm__redis_pool *p, int connect_failed)
 {
     atomic_fetch_add(&p->errors, 1);
     int64_t now = orm__redis_now_ms();
@@ -317,10 +386,10 @@ static int mark_down(orm__redis_pool *p, int connect_failed, redisContext ***dro
         atomic_fetch_add(&p->down_events, 1);
         p->backoff_ms = p->conf.backoff_min_ms;
         p->next_try_ms = now + p->backoff_ms;
-        *drop = p->idle;
-        *ndrop = p->nidle;
+        close_all(p->idle, p->nidle);
         p->open -= p->nidle;
         p->nidle = 0;
+        pthread_cond_signal(&p->bg_cv);
         return 1;
     }
     if (connect_failed) {
@@ -330,10 +399,67 @@ static int mark_down(orm__redis_pool *p, int connect_failed, redisContext ***dro
     return 0;
 }
 
-static void close_all(redisContext **v, unsigned n)
+/* ---- remembered drops ---- */
+
+static size_t pend_slot(char *const *v, size_t cap, const char *key)
 {
-    for (unsigned i = 0; i < n; i++)
-        redisFree(v[i]);
+    size_t i = (size_t)orm__cache_hash(key, strlen(key)) & (cap - 1);
+    while (v[i] && strcmp(v[i], key) != 0)
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+/* Under p->mu: everything under the prefix is to be dropped (the keys are then redundant). */
+static void pend_clear_all(orm__redis_pool *p)
+{
+    pend_free(p->pend, p->pend_cap);
+    p->pend = NULL;
+    p->npend = p->pend_cap = 0;
+    p->pend_clear = 1;
+}
+
+/* Under p->mu: key (NULL: the whole prefix) is to be dropped. own: key itself when the caller
+ * hands its malloc'd copy over (freed when not kept), else NULL (a copy is made). */
+static void pend_add(orm__redis_pool *p, const char *key, char *own)
+{
+    if (!key || p->pend_clear)
+        goto clear;
+    if (p->pend && p->pend[pend_slot(p->pend, p->pend_cap, key)]) {
+        orm__free(own); /* already remembered */
+        return;
+    }
+    if (p->npend >= p->conf.replay_keys_max)
+        goto clear;
+    if ((p->npend + 1) * 2 > p->pend_cap) { /* grow (load at most 1/2) */
+        size_t cap = p->pend_cap ? p->pend_cap * 2 : 64;
+        char **v = orm__calloc(cap, sizeof *v);
+        if (!v)
+            goto clear;
+        for (size_t i = 0; i < p->pend_cap; i++)
+            if (p->pend[i])
+                v[pend_slot(v, cap, p->pend[i])] = p->pend[i];
+        orm__free(p->pend);
+        p->pend = v;
+        p->pend_cap = cap;
+    }
+    char *k = own ? own : orm__strdup(key);
+    if (!k)
+        goto clear;
+    p->pend[pend_slot(p->pend, p->pend_cap, k)] = k;
+    p->npend++;
+    return;
+clear:
+    orm__free(own);
+    pend_clear_all(p);
+}
+
+void orm__redis_remember(orm__redis_pool *p, const char *key)
+{
+    pthread_mutex_lock(&p->mu);
+    pend_add(p, key, NULL);
+    atomic_store(&p->pending, 1);
+    pthread_cond_signal(&p->bg_cv);
+    pthread_mutex_unlock(&p->mu);
 }
 
 /* Load every script on ctx (the first connection, or after NOSCRIPT); the SHAs are kept. */
@@ -362,28 +488,144 @@ static int load_scripts(orm__redis_pool *p, redisContext *ctx)
     return 0;
 }
 
+/* ---- the background thread ---- */
+
+/* One attempt of the background thread, on a connection of its own: connect, load the scripts
+ * (a restarted server has none), replay the remembered drops (again while more arrive), and
+ * only then let callers use Redis. On failure the drops are kept and the wait doubles. */
+static void recover(orm__redis_pool *p)
+{
+    char err[256] = "";
+    redisContext *ctx = orm__redis_connect(&p->conf, err, sizeof err);
+    if (ctx && load_scripts(p, ctx)) {
+        snprintf(err, sizeof err, "SCRIPT LOAD: %s", ctx->err ? ctx->errstr : "refused");
+        redisFree(ctx);
+        ctx = NULL;
+    }
+    int failed = !ctx, io = !ctx;
+    size_t replayed = 0;
+    int cleared = 0;
+    while (!failed) {
+        pthread_mutex_lock(&p->mu);
+        char **keys = p->pend;
+        size_t cap = p->pend_cap, m = 0;
+        int clear = p->pend_clear;
+        if (!keys && !clear) {
+            atomic_store(&p->pending, 0); /* everything replayed: callers may read Redis again */
+            break;                        /* (with p->mu held) */
+        }
+        p->pend = NULL;
+        p->npend = p->pend_cap = 0;
+        p->pend_clear = 0;
+        pthread_mutex_unlock(&p->mu);
+        for (size_t i = 0; i < cap; i++)
+            if (keys[i])
+                keys[m++] = keys[i];
+        if (p->replay(p->replay_ud, ctx, keys, m, clear) == 0) {
+            atomic_fetch_add(&p->replays, 1);
+            atomic_fetch_add(&p->replayed_keys, m);
+            if (clear)
+                atomic_fetch_add(&p->replay_clears, 1);
+            replayed += m;
+            cleared |= clear;
+            for (size_t i = 0; i < m; i++)
+                orm__free(keys[i]);
+            orm__free(keys);
+            continue;
+        }
+        /* not replayed: remember them again (beside what came meanwhile) */
+        pthread_mutex_lock(&p->mu);
+        if (clear)
+            pend_add(p, NULL, NULL);
+        for (size_t i = 0; i < m; i++)
+            pend_add(p, keys[i], keys[i]);
+        pthread_mutex_unlock(&p->mu);
+        orm__free(keys);
+        snprintf(err, sizeof err, "replaying dropped keys: %s", ctx->err ? ctx->errstr : "refused");
+        io = ctx->err != 0;
+        failed = 1;
+    }
+    int went_down = 0, came_up = 0;
+    if (!failed) { /* p->mu is held */
+        atomic_fetch_add(&p->reconnects, 1);
+        p->backoff_ms = p->conf.backoff_min_ms;
+        if (!atomic_load(&p->up)) {
+            atomic_store(&p->up, 1);
+            came_up = 1;
+        }
+        if (p->open < p->conf.pool_size) { /* the connection serves callers now */
+            p->idle[p->nidle++] = ctx;
+            p->open++;
+            ctx = NULL;
+        }
+        pthread_cond_broadcast(&p->cv);
+    } else {
+        pthread_mutex_lock(&p->mu);
+        if (io)
+            went_down = mark_down(p, 1);
+        else { /* Redis answers but refused the replay: try again later, bypassed meanwhile */
+            atomic_fetch_add(&p->errors, 1);
+            p->backoff_ms = p->backoff_ms * 2 > p->conf.backoff_max_ms ? p->conf.backoff_max_ms : p->backoff_ms * 2;
+            p->next_try_ms = orm__redis_now_ms() + p->backoff_ms;
+        }
+    }
+    int64_t backoff = p->backoff_ms;
+    pthread_mutex_unlock(&p->mu);
+    if (ctx)
+        redisFree(ctx);
+    if (went_down)
+        orm__redis_log(&p->conf, "redis %s: down (%s); the cache is bypassed, retrying in %lld ms", p->where, err,
+                       (long long)backoff);
+    if (came_up) {
+        if (replayed || cleared)
+            orm__redis_log(&p->conf, "redis %s: up again; %zu dropped keys%s replayed; the cache is in use", p->where,
+                           replayed, cleared ? " and a clear" : "");
+        else
+            orm__redis_log(&p->conf, "redis %s: up again; the cache is in use", p->where);
+    }
+}
+
+static void *bg_main(void *arg)
+{
+    orm__redis_pool *p = arg;
+    pthread_mutex_lock(&p->mu);
+    while (!p->bg_stop) {
+        if (atomic_load(&p->up) && !atomic_load(&p->pending)) {
+            pthread_cond_wait(&p->bg_cv, &p->mu);
+            continue;
+        }
+        int64_t wait = p->next_try_ms - orm__redis_now_ms();
+        if (wait > 0) {
+            struct timespec until = deadline_in(wait);
+            pthread_cond_timedwait(&p->bg_cv, &p->mu, &until);
+            continue;
+        }
+        pthread_mutex_unlock(&p->mu);
+        recover(p);
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* ---- callers ---- */
+
 redisContext *orm__redis_acquire(orm__redis_pool *p)
 {
     pthread_mutex_lock(&p->mu);
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    int64_t ns = until.tv_nsec + (p->conf.command_timeout_ms % 1000) * 1000000;
-    until.tv_sec += (time_t)(p->conf.command_timeout_ms / 1000 + ns / 1000000000);
-    until.tv_nsec = (long)(ns % 1000000000);
+    struct timespec until = deadline_in(p->conf.command_timeout_ms);
     for (;;) {
+        /* down, or drops not yet replayed: bypass (the background thread reconnects) */
+        if (!atomic_load(&p->up) || atomic_load(&p->pending))
+            break;
         if (p->nidle) {
             redisContext *ctx = p->idle[--p->nidle];
             pthread_mutex_unlock(&p->mu);
             return ctx;
         }
-        int up = atomic_load(&p->up);
-        if (!up && (p->connecting || orm__redis_now_ms() < p->next_try_ms))
-            break;
         if (p->open < p->conf.pool_size) {
             p->open++;
-            if (!up)
-                p->connecting = 1;
-            int need_scripts = !p->shas_ready || !up; /* after a restart the scripts are gone */
+            int need_scripts = !p->shas_ready;
             pthread_mutex_unlock(&p->mu);
             char err[256];
             redisContext *ctx = orm__redis_connect(&p->conf, err, sizeof err);
@@ -392,30 +634,24 @@ redisContext *orm__redis_acquire(orm__redis_pool *p)
                 redisFree(ctx);
                 ctx = NULL;
             }
-            redisContext **drop = NULL;
-            unsigned ndrop = 0;
-            int went_down = 0, came_up = 0;
+            int went_down = 0;
             pthread_mutex_lock(&p->mu);
-            if (!up)
-                p->connecting = 0;
             if (!ctx) {
                 p->open--;
-                went_down = mark_down(p, 1, &drop, &ndrop);
+                went_down = mark_down(p, 1);
             } else {
                 atomic_fetch_add(&p->reconnects, 1);
-                if (!atomic_load(&p->up)) {
-                    atomic_store(&p->up, 1);
-                    came_up = 1;
+                if (!atomic_load(&p->up) || atomic_load(&p->pending)) { /* changed meanwhile */
+                    p->open--;
+                    redisFree(ctx);
+                    ctx = NULL;
                 }
             }
             int64_t backoff = p->backoff_ms;
             pthread_mutex_unlock(&p->mu);
-            close_all(drop, ndrop);
             if (went_down)
                 orm__redis_log(&p->conf, "redis %s: down (%s); the cache is bypassed, retrying in %lld ms", p->where,
                                err, (long long)backoff);
-            if (came_up)
-                orm__redis_log(&p->conf, "redis %s: up again; the cache is in use", p->where);
             return ctx;
         }
         if (pthread_cond_timedwait(&p->cv, &p->mu, &until) == ETIMEDOUT)
@@ -427,25 +663,22 @@ redisContext *orm__redis_acquire(orm__redis_pool *p)
 
 void orm__redis_release(orm__redis_pool *p, redisContext *ctx, int broken)
 {
-    redisContext **drop = NULL;
-    unsigned ndrop = 0;
     int went_down = 0;
     char err[160] = "";
     pthread_mutex_lock(&p->mu);
     if (broken || ctx->err) {
         snprintf(err, sizeof err, "%s", ctx->err ? ctx->errstr : "protocol error");
         p->open--;
-        went_down = mark_down(p, 0, &drop, &ndrop);
-    } else {
+        redisFree(ctx);
+        went_down = mark_down(p, 0);
+    } else if (!atomic_load(&p->up)) { /* lent before the outage: the background thread opens fresh ones */
+        p->open--;
+        redisFree(ctx);
+    } else
         p->idle[p->nidle++] = ctx;
-        ctx = NULL;
-    }
     pthread_cond_signal(&p->cv);
     int64_t backoff = p->backoff_ms;
     pthread_mutex_unlock(&p->mu);
-    if (ctx)
-        redisFree(ctx);
-    close_all(drop, ndrop);
     if (went_down)
         orm__redis_log(&p->conf, "redis %s: down (%s); the cache is bypassed, retrying in %lld ms", p->where, err,
                        (long long)backoff);

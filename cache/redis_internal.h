@@ -12,7 +12,7 @@
 #include "orm/cache_redis.h"
 
 /* The Lua scripts (redis_conn.c holds their text). */
-enum { ORM__RS_SET = 0, ORM__RS_DEL, ORM__RS_INCR, ORM__RS_CLEAR, ORM__RS_UNLEASE, ORM__RS_COUNT };
+enum { ORM__RS_SET = 0, ORM__RS_DEL, ORM__RS_INCR, ORM__RS_CLEAR, ORM__RS_UNLEASE, ORM__RS_DROP, ORM__RS_COUNT };
 
 #define ORM__REDIS_MAX_TYPES 256
 
@@ -24,9 +24,16 @@ typedef struct orm__redis_conf {
     int db;
     int64_t connect_timeout_ms, command_timeout_ms, backoff_min_ms, backoff_max_ms;
     unsigned pool_size;
+    unsigned replay_keys_max; /* drops remembered one by one while Redis is unreachable */
     orm_cache_log_cb log;
     void *log_userdata;
 } orm__redis_conf;
+
+/* Replay drops that could not reach Redis, on ctx (a fresh connection, scripts loaded): clear
+ * everything under the prefix when clear, then delete keys[0..n) (the keys as the cache's
+ * callers name them). 0 on success; -1 when Redis failed (ctx->err set when the connection
+ * broke) or memory ran out. */
+typedef int (*orm__redis_replay_fn)(void *ud, redisContext *ctx, char *const *keys, size_t n, int clear);
 
 typedef struct orm__redis_pool {
     orm__redis_conf conf;
@@ -35,18 +42,36 @@ typedef struct orm__redis_pool {
     pthread_cond_t cv;
     redisContext **idle;
     unsigned nidle, open;
-    int connecting;         /* a reconnect attempt is running (while down) */
-    int64_t next_try_ms;    /* while down: no connect before this */
+    int64_t next_try_ms;    /* while down or pending: no reconnect / replay before this */
     int64_t backoff_ms;
     int shas_ready;
     char sha[ORM__RS_COUNT][41];
     atomic_int up;
     atomic_ullong bypassed, errors, down_events, reconnects, script_loads;
+    /* Drops (deletes, overwrites, the row cache's generation bumps) that could not reach
+     * Redis, replayed by the background thread before any command is sent again: while
+     * `pending` is 1 every acquire answers NULL (bypass). pend is an open-addressed set of
+     * pend_cap slots (malloc'd keys, NULL free), at most conf.replay_keys_max of them; past
+     * that, or out of memory, pend_clear (clear the whole prefix) replaces them. */
+    char **pend;
+    size_t npend, pend_cap;
+    int pend_clear;
+    atomic_int pending;
+    orm__redis_replay_fn replay;
+    void *replay_ud;
+    atomic_ullong replays, replayed_keys, replay_clears;
+    /* The background thread: reconnects with backoff and replays, whether or not calls
+     * arrive; joined by orm__redis_pool_free. */
+    pthread_t bg;
+    pthread_cond_t bg_cv;
+    int bg_started, bg_stop;
 } orm__redis_pool;
 
 /* Parse url (see orm_cache_redis_options) into conf. ORM_EINVAL naming the URL when bad. */
 int orm__redis_parse_url(orm__redis_conf *conf, const char *url);
-int orm__redis_pool_init(orm__redis_pool *p, const orm__redis_conf *conf);
+/* replay: how remembered drops are replayed (redis.c); the background thread starts. */
+int orm__redis_pool_init(orm__redis_pool *p, const orm__redis_conf *conf, orm__redis_replay_fn replay,
+                         void *replay_ud);
 void orm__redis_pool_free(orm__redis_pool *p);
 /* A fresh connection set up like the pool's (auth, db, timeouts), or NULL with why in err. */
 redisContext *orm__redis_connect(const orm__redis_conf *conf, char *err, size_t errlen);
@@ -63,6 +88,10 @@ redisReply *orm__redis_run(redisContext *ctx, int argc, const char **argv, const
  * NOSCRIPT. NULL when the connection failed. */
 redisReply *orm__redis_eval(orm__redis_pool *p, redisContext *ctx, int s, int nkeys, int argc, const char **argv,
                             const size_t *lens);
+/* Remember that key (NULL: everything under the prefix) must be dropped from Redis before Redis
+ * is read again: its delete or overwrite could not reach it. From then on the pool is bypassed
+ * until the background thread has replayed every remembered drop. */
+void orm__redis_remember(orm__redis_pool *p, const char *key);
 /* Note one operation answered without Redis. */
 void orm__redis_bypass(orm__redis_pool *p);
 int64_t orm__redis_now_ms(void);

@@ -285,6 +285,13 @@ void orm__rc_shared_bump(const rc_model *m, int inserts)
     orm_cache *c = m->rc->cache;
     const char *k = inserts ? m->ikey : m->gkey;
     int64_t v = 0;
-    if (orm_cache_incr(c, k, 1, 0, &v) == ORM_OK && (uint64_t)v < GEN_FLOOR)
+    int rc = orm_cache_incr(c, k, 1, 0, &v);
+    if (rc == ORM_OK && (uint64_t)v < GEN_FLOOR)
         gen_renew(c, k, 1); /* the counter had been lost: INCR made it anew at 1 */
+    else if (rc != ORM_OK)
+        /* Redis unreachable (or the counter unreadable): drop the counter instead. The Redis
+         * backend remembers a delete it cannot send and replays it before Redis is read again;
+         * a dropped counter comes back at a fresh random value, so every row stamped with the
+         * old one is stale, as after the INCR. */
+        orm_cache_delete(c, k);
 }

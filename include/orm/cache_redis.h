@@ -17,8 +17,11 @@
  *
  * Redis is never a cause of failure: when it is down, slow (past command_timeout_ms) or
  * restarting, a get is a miss, a write is dropped (ORM_OK), both counted; the state change is
- * logged once, and connections are retried with exponential backoff. incr/decr, which cannot
- * be faked, fail with ORM_ECONN then.
+ * logged once, and a background thread reconnects with exponential backoff. incr/decr, which
+ * cannot be faked, fail with ORM_ECONN then. A delete, overwrite or clear that could not reach
+ * Redis is remembered (up to replay_keys_max keys, then as a clear of the prefix) and replayed
+ * when Redis answers again, before anything is read from it: a server that kept its data
+ * through the outage (a partition, a pause) does not serve the value those writes replaced.
  *
  * Values: bytes are stored after a one-byte tag and the TTL they were stored with (9 bytes);
  * counters as Redis integers (so INCRBY works on them); typed objects through their type's
@@ -45,7 +48,7 @@ extern "C" {
 /* A line saying the connection to Redis changed state (down, up again); NULL: stderr. */
 typedef void (*orm_cache_log_cb)(const char *line, void *userdata);
 
-#define ORM_CACHE_REDIS_OPTIONS_VERSION 1u
+#define ORM_CACHE_REDIS_OPTIONS_VERSION 2u /* 1: without replay_keys_max (still accepted) */
 
 typedef struct orm_cache_redis_options {
     unsigned version;           /* ORM_CACHE_REDIS_OPTIONS_VERSION */
@@ -60,9 +63,13 @@ typedef struct orm_cache_redis_options {
     int64_t backoff_max_ms;     /* the wait doubles up to this; 0: 2000 */
     orm_cache_log_cb log;       /* state changes; NULL: a line on stderr */
     void *log_userdata;
+    /* Version 2. Deletes and overwrites that cannot reach Redis (down, slow) are remembered
+     * and replayed (the keys deleted) when it answers again, before anything is read from it;
+     * past this many distinct keys the whole prefix is cleared instead. 0: 4096 */
+    unsigned replay_keys_max;
 } orm_cache_redis_options;
 
-#define ORM_CACHE_REDIS_OPTIONS_INIT { ORM_CACHE_REDIS_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL }
+#define ORM_CACHE_REDIS_OPTIONS_INIT { ORM_CACHE_REDIS_OPTIONS_VERSION, NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, 0 }
 
 /* A Redis cache. It connects lazily: a server that is not up yet is not an error (the cache
  * is bypassed until it is). ORM_EINVAL for a bad URL or options. */
@@ -81,9 +88,16 @@ typedef struct orm_cache_redis_stats {
     uint64_t stale_reads;  /* entries read as a miss: unknown fingerprint or undecodable */
     uint64_t script_loads; /* Lua scripts (re)loaded (at connect, after NOSCRIPT) */
     int up;                /* 1 while Redis answers */
+    /* Drops remembered while Redis was unreachable, replayed when it answers again: */
+    uint64_t replays;       /* replays done (each: a clear if remembered, then the keys) */
+    uint64_t replayed_keys; /* keys deleted by them */
+    uint64_t replay_clears; /* of which cleared the whole prefix (past replay_keys_max, a clear
+                               that failed, or no memory to remember a key) */
+    int replay_pending;     /* 1 while drops wait for Redis: the cache is bypassed meanwhile */
 } orm_cache_redis_stats;
 
-/* c: a Redis cache or a two-level cache (its Redis level). */
+/* c: a Redis cache or a two-level cache (its Redis level). The struct grew in version 2 of the
+ * options (the replay fields): a caller compiled against the older header must be rebuilt. */
 ORM_API int orm_cache_redis_stats_get(orm_cache *c, orm_cache_redis_stats *out);
 
 /* ---- two levels ---- */

@@ -8,7 +8,9 @@
  * rolled-back transaction in one, seen by the other). Also: a hit fills the struct exactly
  * (NULLs, has_ flags, text, blob, timestamp); a rolled-back transaction leaves nothing in
  * Redis; Redis killed mid-run (gets go to the database and never fail, and the cache comes
- * back with the server); an entry of another fingerprint is a miss. */
+ * back with the server); Redis stopped while a row is updated and the model dropped (both
+ * replayed before Redis is read again: no stale row); an entry of another fingerprint is a
+ * miss. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 #include <signal.h>
@@ -734,6 +736,87 @@ START_TEST(test_get_after_write_redis_down_not_an_older_load)
     /* and once the write returned, every later get sees it */
     ck_assert_double_eq(score_of(&a, id), 2);
     side_close(&a);
+}
+END_TEST
+
+/* ---- writes made while Redis is unreachable are not read stale when it comes back ---- */
+
+/* Wait until the cache's Redis level is up with no remembered drop left (its background
+ * thread's work: no call of the cache meanwhile). */
+static void wait_replayed(orm_cache *c)
+{
+    for (int i = 0; i < 1000; i++) {
+        orm_cache_redis_stats rs;
+        ck_assert_ok(orm_cache_redis_stats_get(c, &rs));
+        if (rs.up && !rs.replay_pending)
+            return;
+        rt_sleep_ms(10);
+    }
+    ck_abort_msg("the cache did not reconnect and replay its drops by itself");
+}
+
+/* The server stopped (SIGSTOP: it keeps its data, as in a network partition): one db updates a
+ * row through the ORM (its drop cannot reach Redis) and drops the model after another row was
+ * changed behind every cache's back (its generation bump cannot reach Redis either). When the
+ * server resumes, the other db reads both rows new, never the rows Redis still held. Before
+ * the replay, both reads returned the old scores until the rows' TTL. */
+START_TEST(test_partition_writes_not_stale)
+{
+    int mode = _i;
+    int port = rt_free_port();
+    pid_t srv = rt_server_start(port);
+    char url[64], prefix[96];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", port);
+    rt_prefix(prefix, sizeof prefix, "part");
+    make_schema();
+    side a, b;
+    side_open(&a, mode, url, prefix);
+    side_open(&b, mode, url, prefix);
+    int64_t id1 = add_user(a.s, "ada", 1), id2 = add_user(a.s, "bob", 2);
+    ck_assert_double_eq(score_of(&a, id1), 1); /* loaded into Redis */
+    ck_assert_double_eq(score_of(&a, id2), 2);
+    for (int i = 0; i < 2; i++) { /* b's hits (two levels: then its local level) */
+        ck_assert_double_eq(score_of(&b, id1), 1);
+        ck_assert_double_eq(score_of(&b, id2), 2);
+    }
+    ck_assert_uint_ge(stats(&b, &it_user_model).hits, 2);
+
+    kill(srv, SIGSTOP);
+    set_score(&a, id1, 10);
+    side p; /* a db of no cache: a change no row cache hears of */
+    memset(&p, 0, sizeof p);
+    ck_assert_ok(orm_db_open(&p.db, dsn, NULL));
+    ck_assert_ok(it_models_register(p.db));
+    p.s = orm_db_session(p.db);
+    set_score(&p, id2, 20);
+    orm_db_close(p.db);
+    ck_assert_ok(orm_row_cache_drop_model(a.rc, &it_user_model));
+    ck_assert_double_eq(score_of(&a, id1), 10); /* the database answers */
+    ck_assert_double_eq(score_of(&a, id2), 20);
+    orm_cache_redis_stats rs;
+    ck_assert_ok(orm_cache_redis_stats_get(a.cache, &rs));
+    ck_assert_int_eq(rs.replay_pending, 1);
+    kill(srv, SIGCONT);
+
+    wait_replayed(a.cache);
+    if (mode == TWO_LEVEL) {
+        ck_assert_int_eq(wait_tracking(b.cache), 0);
+        rt_sleep_ms(100); /* the replay's invalidations have reached b's local level */
+    }
+    ck_assert_double_eq(score_of(&b, id1), 10);
+    ck_assert_double_eq(score_of(&b, id2), 20);
+    ck_assert_double_eq(score_of(&a, id1), 10);
+    ck_assert_double_eq(score_of(&a, id2), 20);
+    ck_assert_ok(orm_cache_redis_stats_get(a.cache, &rs));
+    ck_assert_uint_ge(rs.replays, 1);
+    ck_assert_uint_ge(rs.replayed_keys, 2); /* the row's key, the model's generation */
+    /* the cache is used again: b's next reads are hits */
+    uint64_t hits0 = stats(&b, &it_user_model).hits;
+    for (int i = 0; i < 3; i++)
+        ck_assert_double_eq(score_of(&b, id1), 10);
+    ck_assert_uint_ge(stats(&b, &it_user_model).hits, hits0 + 1);
+    side_close(&a);
+    side_close(&b);
     rt_server_kill(srv);
 }
 END_TEST
@@ -810,6 +893,7 @@ Suite *it_row_cache_redis_suite(void)
     tcase_add_loop_test(tc, test_writes_and_drops_across_processes, REDIS_ONLY, TWO_LEVEL + 1);
     tcase_add_loop_test(tc, test_rollback_leaves_nothing_in_redis, REDIS_ONLY, TWO_LEVEL + 1);
     tcase_add_loop_test(tc, test_redis_killed_mid_run, REDIS_ONLY, TWO_LEVEL + 1);
+    tcase_add_loop_test(tc, test_partition_writes_not_stale, REDIS_ONLY, TWO_LEVEL + 1);
     tcase_add_loop_test(tc, test_old_fingerprint_is_a_miss, REDIS_ONLY, TWO_LEVEL + 1);
     tcase_add_loop_test(tc, test_write_back_row_kept_for_an_older_transaction, REDIS_ONLY, TWO_LEVEL + 1);
     tcase_add_loop_test(tc, test_get_after_write_redis_down_not_an_older_load, REDIS_ONLY, TWO_LEVEL + 1);
