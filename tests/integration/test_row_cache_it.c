@@ -34,8 +34,10 @@ static void rc_setup(void)
 
 static const char *backend_dsn(void) { return orm_test_backend_dsn(&rc_path, "rc", NULL); }
 
-/* Open the db, attach a local cache with users (and memberships, alltypes) read-write. */
-static void rc_open_with(orm_middleware *outer, const orm_row_cache_model_options *users_opts)
+/* Open the db, attach a local cache with users (and memberships, alltypes) read-write;
+ * outer (may be NULL) is registered before the row cache, inner (may be NULL) after it, so it
+ * sees only the statements that reach the database. */
+static void rc_open_mw(orm_middleware *outer, orm_middleware *inner, const orm_row_cache_model_options *users_opts)
 {
     ck_assert_ok(orm_db_open(&it_db, backend_dsn(), NULL));
     it_s = orm_db_session(it_db);
@@ -49,13 +51,57 @@ static void rc_open_with(orm_middleware *outer, const orm_row_cache_model_option
     ck_assert_ok(orm_row_cache_model(rc, &it_user_model, users_opts ? users_opts : &mo));
     ck_assert_ok(orm_row_cache_model(rc, &it_membership_model, &mo));
     ck_assert_ok(orm_row_cache_model(rc, &it_alltypes_model, &mo));
+    if (inner)
+        ck_assert_ok(orm_db_use(it_db, inner)); /* inside the row cache */
     ck_assert_ok(it_models_register(it_db));
     ck_assert_ok(it_schema_create(it_s));
     ck_assert_ok(orm_db_open(&other, backend_dsn(), NULL));
     ck_assert_ok(it_models_register(other));
 }
 
+static void rc_open_with(orm_middleware *outer, const orm_row_cache_model_options *users_opts)
+{
+    rc_open_mw(outer, NULL, users_opts);
+}
+
 static void rc_open(void) { rc_open_with(NULL, NULL); }
+
+/* An inner layer (rc_open_mw) counting the reads by key (get, get_many) that reach the
+ * database: what the row cache did not answer. */
+static int db_gets;
+
+static int count_gets_fn(orm_stmt *st, void *ud)
+{
+    (void)ud;
+    if (st->intent && (st->intent->op == ORM_STMT_OP_GET || st->intent->op == ORM_STMT_OP_GET_MANY))
+        db_gets++;
+    return orm_stmt_next(st);
+}
+
+static orm_middleware count_gets_mw(void)
+{
+    orm_middleware m = ORM_MIDDLEWARE_INIT;
+    m.name = "count_gets";
+    m.fn = count_gets_fn;
+    db_gets = 0;
+    return m;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void rc_teardown(void)
 {
@@ -1426,6 +1472,148 @@ START_TEST(test_write_back_limit_and_period)
 }
 END_TEST
 
+/* ---- TTLs, jitter, negative caching ---- */
+
+/* A row expires ttl_ms after its load: until then a write made elsewhere is not seen (the
+ * cached row answers), after it the next get is a miss that loads the database's row. */
+START_TEST(test_ttl_expires_rows)
+{
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    mo.ttl_ms = 1000;
+    orm_middleware cm = count_gets_mw();
+    rc_open_mw(NULL, &cm, &mo);
+    int64_t a = add_user("ada", 1);
+    db_gets = 0;
+    ck_assert_double_eq(score_of(a), 1); /* miss: loads */
+    ck_assert_double_eq(score_of(a), 1); /* hit */
+    orm_row_cache_stats s = stats(&it_user_model);
+    ck_assert_uint_eq(s.misses, 1);
+    ck_assert_uint_eq(s.loads, 1);
+    ck_assert_uint_eq(s.hits, 1);
+    ck_assert_int_eq(db_gets, 1);
+    set_elsewhere(a, 2);
+    sleep_ms(2 * mo.ttl_ms); /* well past the TTL */
+    ck_assert_double_eq(score_of(a), 2); /* expired: a miss and a load */
+    s = stats(&it_user_model);
+    ck_assert_uint_eq(s.misses, 2);
+    ck_assert_uint_eq(s.loads, 2);
+    ck_assert_uint_eq(s.hits, 1);
+    ck_assert_int_eq(db_gets, 2);
+    ck_assert_double_eq(score_of(a), 2); /* cached again */
+    ck_assert_uint_eq(stats(&it_user_model).hits, 2);
+    ck_assert_int_eq(db_gets, 2);
+}
+END_TEST
+
+/* With jitter j, each TTL is ttl * (1 +- j), uniformly: rows loaded together expire spread
+ * over [ttl(1-j), ttl(1+j)]. 40 rows with ttl 2 s and jitter 0.5 (1 s to 3 s): in the middle
+ * of that window some are still cached and some expired (all on one side: 2^-39 by chance);
+ * before its start (when the loads were quick enough to tell) all are cached; past its end
+ * every row that was still cached has expired. */
+START_TEST(test_ttl_jitter_spreads_expiries)
+{
+    enum { N = 40 };
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    mo.ttl_ms = 2000;
+    mo.jitter = 0.5;
+    rc_open_with(NULL, &mo);
+    int64_t ids[N];
+    for (int i = 0; i < N; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "u%d", i);
+        ids[i] = add_user(name, i);
+    }
+    int64_t t0 = now_ms();
+    for (int i = 0; i < N; i++)
+        ck_assert_double_eq(score_of(ids[i]), i); /* loads */
+    int64_t t1 = now_ms();
+    ck_assert_uint_eq(stats(&it_user_model).loads, N);
+    if (t1 - t0 < 700) { /* well before the earliest expiry (1 s after the first load) */
+        uint64_t h0 = stats(&it_user_model).hits;
+        for (int i = 0; i < N; i++)
+            score_of(ids[i]);
+        ck_assert_uint_eq(stats(&it_user_model).hits, h0 + N);
+    }
+    sleep_ms(t0 + mo.ttl_ms - now_ms()); /* the middle of the window */
+    bool alive[N];
+    int nalive = 0;
+    for (int i = 0; i < N; i++) {
+        uint64_t h0 = stats(&it_user_model).hits;
+        ck_assert_double_eq(score_of(ids[i]), i);
+        alive[i] = stats(&it_user_model).hits == h0 + 1;
+        nalive += alive[i];
+    }
+    orm_row_cache_stats s = stats(&it_user_model);
+    ck_assert_uint_eq(s.loads, (uint64_t)(N + N - nalive)); /* each expired row loaded again */
+    ck_assert_msg(nalive > 0 && nalive < N, "%d of %d rows still cached %lld ms after the loads", nalive, N,
+                  (long long)(now_ms() - t0));
+    /* Past the window's end (3 s after the last first load) the rows that were still
+     * cached have expired: no TTL is longer than ttl * (1 + jitter). */
+    sleep_ms(t1 + mo.ttl_ms * 3 / 2 + 300 - now_ms());
+    uint64_t h0 = stats(&it_user_model).hits;
+    for (int i = 0; i < N; i++)
+        if (alive[i])
+            ck_assert_double_eq(score_of(ids[i]), i);
+    ck_assert_uint_eq(stats(&it_user_model).hits, h0);
+}
+END_TEST
+
+/* Negative caching: a not-found is cached (the second get of a missing key sends no query),
+ * for negative_ttl_ms (rows keep the row TTL), and an insert of that key (by the ORM with the
+ * key set, or raw SQL naming the table) makes it found at once. */
+START_TEST(test_negative_ttl_and_inserts_of_the_key)
+{
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    mo.negative = true;
+    mo.ttl_ms = 60000;
+    mo.negative_ttl_ms = 500;
+    orm_middleware cm = count_gets_mw();
+    rc_open_mw(NULL, &cm, &mo);
+    int64_t a = add_user("ada", 1);
+    int64_t missing = a + 1000;
+    it_user g;
+    memset(&g, 0, sizeof g);
+    orm_value km = orm_int(missing);
+    db_gets = 0;
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &km), ORM_ENOTFOUND);
+    ck_assert_int_eq(db_gets, 1);
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &km), ORM_ENOTFOUND);
+    ck_assert_int_eq(db_gets, 1); /* answered by the cache */
+    orm_row_cache_stats s = stats(&it_user_model);
+    ck_assert_uint_eq(s.hits, 1);
+    ck_assert_uint_eq(s.loads, 1);
+    ck_assert_double_eq(score_of(a), 1); /* a row, cached for the row TTL */
+    ck_assert_int_eq(db_gets, 2);
+    sleep_ms(2 * mo.negative_ttl_ms);
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &km), ORM_ENOTFOUND);
+    ck_assert_int_eq(db_gets, 3); /* the not-found expired: asked again */
+    ck_assert_double_eq(score_of(a), 1);
+    ck_assert_int_eq(db_gets, 3); /* the row did not */
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &km), ORM_ENOTFOUND);
+    ck_assert_int_eq(db_gets, 3); /* cached again */
+    /* orm_insert_one with the key set: found at once. */
+    it_user u = it_user_make("kim", NULL, 3, true, 7, true);
+    u.id = missing;
+    ck_assert_ok(orm_insert_one(it_s, NULL, &it_user_model, &u));
+    ck_assert_double_eq(score_of(missing), 7);
+    ck_assert_int_eq(db_gets, 4);
+    /* A raw INSERT naming the table. */
+    int64_t missing2 = a + 2000;
+    orm_value km2 = orm_int(missing2);
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &km2), ORM_ENOTFOUND);
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &km2), ORM_ENOTFOUND);
+    ck_assert_int_eq(db_gets, 5);
+    orm_value args[1] = { orm_int(missing2) };
+    ck_assert_ok(orm_raw_exec(it_s, NULL, it_is_postgres() ? "INSERT INTO users (id, name, score, active) VALUES ($1, 'raw', 8, TRUE)"
+                                                           : "INSERT INTO users (id, name, score, active) VALUES (?, 'raw', 8, 1)",
+                              args, 1, NULL));
+    ck_assert_double_eq(score_of(missing2), 8);
+}
+END_TEST
+
 Suite *it_row_cache_suite(void)
 {
     Suite *s = suite_create("row_cache");
@@ -1455,6 +1643,9 @@ Suite *it_row_cache_suite(void)
     tcase_add_test(tc, test_write_back_row_flushed_after_a_transaction_began);
     tcase_add_test(tc, test_write_back_failed_flush_keeps_rows);
     tcase_add_test(tc, test_write_back_limit_and_period);
+    tcase_add_test(tc, test_ttl_expires_rows);
+    tcase_add_test(tc, test_ttl_jitter_spreads_expiries);
+    tcase_add_test(tc, test_negative_ttl_and_inserts_of_the_key);
     suite_add_tcase(s, tc);
     return s;
 }
