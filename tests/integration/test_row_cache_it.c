@@ -1614,6 +1614,114 @@ START_TEST(test_negative_ttl_and_inserts_of_the_key)
 }
 END_TEST
 
+/* ---- upserts and batch inserts ---- */
+
+/* An upsert (insert builder, ON CONFLICT (id) DO UPDATE) of a cached key: the next get reads
+ * the new row; of a key cached as not found: found. A multi-row insert (keys given, and keys
+ * the database assigns) drops the not-found answers for its keys; its rows read back right.
+ * Also inside a transaction (dropped at commit). */
+START_TEST(test_upsert_and_batch_insert_drop)
+{
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    mo.negative = true;
+    orm_middleware cm = count_gets_mw();
+    rc_open_mw(NULL, &cm, &mo);
+    int64_t a = add_user("ada", 1), b = add_user("bob", 2);
+    ck_assert_double_eq(score_of(a), 1);
+    ck_assert_double_eq(score_of(b), 2);
+    int64_t up_new = a + 500;
+    it_user g;
+    memset(&g, 0, sizeof g);
+    orm_value kn = orm_int(up_new);
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &kn), ORM_ENOTFOUND); /* cached not found */
+    const char *conflict[] = { "id" };
+    it_user rows[2] = { it_user_make("ada2", NULL, 30, true, 10, true), it_user_make("new", NULL, 31, true, 11, true) };
+    rows[0].id = a;
+    rows[1].id = up_new;
+    orm_insert *ins = orm_insert_new(it_s, &it_user_model);
+    ck_assert_ok(orm_insert_add_many(ins, rows, 2));
+    ck_assert_ok(orm_insert_on_conflict(ins, conflict, 1, ORM_CONFLICT_UPDATE, NULL, 0));
+    ck_assert_ok(orm_insert_exec(ins, NULL, NULL));
+    orm_insert_free(ins);
+    ck_assert_double_eq(score_of(a), 10);
+    ck_assert_double_eq(score_of(up_new), 11);
+    it_user_load(a, &g);
+    ck_assert_str_eq(g.name, "ada2");
+    orm_model_clear(&it_user_model, &g);
+    /* One row, inside a transaction: the drop waits for the commit. */
+    ck_assert_double_eq(score_of(b), 2); /* cached */
+    orm_tx *tx;
+    ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, NULL));
+    it_user ub = it_user_make("bob2", NULL, 30, true, 12, true);
+    ub.id = b;
+    ins = orm_insert_new(orm_tx_session(tx), &it_user_model);
+    ck_assert_ok(orm_insert_add(ins, &ub));
+    ck_assert_ok(orm_insert_on_conflict(ins, conflict, 1, ORM_CONFLICT_UPDATE, NULL, 0));
+    ck_assert_ok(orm_insert_exec(ins, NULL, NULL));
+    orm_insert_free(ins);
+    ck_assert_double_eq(score_via(orm_tx_session(tx), NULL, b), 12); /* its own write */
+    ck_assert_double_eq(score_of(b), 2);                             /* others: committed row */
+    ck_assert_ok(orm_tx_commit(tx));
+    orm_tx_free(tx);
+    ck_assert_double_eq(score_of(b), 12);
+    ck_assert_double_eq(db_score_now(b), 12);
+
+    /* Batch inserts: keys given (two rows), and keys the database assigns (three rows); the
+     * not-found answers cached for all of them go. */
+    int64_t given[2] = { a + 600, a + 601 };
+    for (int i = 0; i < 2; i++) {
+        orm_value k = orm_int(given[i]);
+        ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &k), ORM_ENOTFOUND);
+    }
+    int gets0 = db_gets;
+    for (int i = 0; i < 2; i++) {
+        orm_value k = orm_int(given[i]);
+        ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &k), ORM_ENOTFOUND);
+    }
+    ck_assert_int_eq(db_gets, gets0); /* cached */
+    it_user batch[2] = { it_user_make("g0", NULL, 1, true, 20, true), it_user_make("g1", NULL, 1, true, 21, true) };
+    batch[0].id = given[0];
+    batch[1].id = given[1];
+    ins = orm_insert_new(it_s, &it_user_model);
+    ck_assert_ok(orm_insert_add_many(ins, batch, 2));
+    int64_t n = 0;
+    ck_assert_ok(orm_insert_exec(ins, NULL, &n));
+    orm_insert_free(ins);
+    ck_assert_int_eq(n, 2);
+    ck_assert_double_eq(score_of(given[0]), 20);
+    ck_assert_double_eq(score_of(given[1]), 21);
+    /* Keys the database assigns: probe the key the next insert will take (an insert of a
+     * throwaway row tells it), cache its not-found and the two after it. */
+    int64_t probe = add_user("probe", 0);
+    it_user pd;
+    memset(&pd, 0, sizeof pd);
+    pd.id = probe;
+    ck_assert_ok(orm_delete_one(it_s, NULL, &it_user_model, &pd));
+    for (int i = 1; i <= 3; i++) {
+        orm_value k = orm_int(probe + i);
+        ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &k), ORM_ENOTFOUND);
+        ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &k), ORM_ENOTFOUND);
+    }
+    it_user auto3[3] = { it_user_make("x0", NULL, 1, true, 30, true), it_user_make("x1", NULL, 1, true, 31, true),
+                         it_user_make("x2", NULL, 1, true, 32, true) };
+    ins = orm_insert_new(it_s, &it_user_model);
+    ck_assert_ok(orm_insert_add_many(ins, auto3, 3));
+    ck_assert_ok(orm_insert_exec(ins, NULL, &n));
+    orm_insert_free(ins);
+    ck_assert_int_eq(n, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(auto3[i].id, probe + 1 + i);
+        ck_assert_double_eq(score_of(auto3[i].id), 30 + i);
+        ck_assert_double_eq(db_score_now(auto3[i].id), 30 + i);
+    }
+    /* The rows that were not written stay cached (hits). */
+    uint64_t h0 = stats(&it_user_model).hits;
+    ck_assert_double_eq(score_of(given[0]), 20);
+    ck_assert_uint_eq(stats(&it_user_model).hits, h0 + 1);
+}
+END_TEST
+
 Suite *it_row_cache_suite(void)
 {
     Suite *s = suite_create("row_cache");
@@ -1646,6 +1754,7 @@ Suite *it_row_cache_suite(void)
     tcase_add_test(tc, test_ttl_expires_rows);
     tcase_add_test(tc, test_ttl_jitter_spreads_expiries);
     tcase_add_test(tc, test_negative_ttl_and_inserts_of_the_key);
+    tcase_add_test(tc, test_upsert_and_batch_insert_drop);
     suite_add_tcase(s, tc);
     return s;
 }
