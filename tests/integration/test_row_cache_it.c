@@ -1722,6 +1722,40 @@ START_TEST(test_upsert_and_batch_insert_drop)
 }
 END_TEST
 
+/* ---- migrations ---- */
+
+/* A migration whose script writes a cached model's table drops its rows: the next get reads
+ * the migrated row. In a transaction (the default) and outside one (-- orm:no-transaction). */
+START_TEST(test_migrations_drop_cached_rows)
+{
+    rc_open();
+    int64_t a = add_user("ada", 1), b = add_user("bob", 2);
+    ck_assert_double_eq(score_of(a), 1);
+    ck_assert_double_eq(score_of(b), 2);
+    ck_assert_double_eq(score_of(a), 1); /* cached */
+    char up1[128], up2[160];
+    snprintf(up1, sizeof up1, "UPDATE users SET score = 50 WHERE id = %lld;\n", (long long)a);
+    snprintf(up2, sizeof up2, "-- orm:no-transaction\nUPDATE users SET score = score + 10 WHERE id = %lld;\n",
+             (long long)b);
+    orm_migration list[2] = { { 1, "bump_ada", up1, NULL }, { 2, "bump_bob", up2, NULL } };
+    orm_migrator *mg;
+    ck_assert_ok(orm_migrator_open_list(&mg, it_db, list, 2, NULL));
+    size_t applied = 0;
+    ck_assert_ok(orm_migrate_up(mg, NULL, 1, &applied));
+    ck_assert_uint_eq(applied, 1);
+    uint64_t m0 = stats(&it_user_model).misses;
+    ck_assert_double_eq(score_of(a), 50);
+    ck_assert_uint_eq(stats(&it_user_model).misses, m0 + 1);
+    ck_assert_double_eq(score_of(b), 2); /* the model went: b is loaded again, unchanged */
+    ck_assert_double_eq(score_of(b), 2);
+    ck_assert_ok(orm_migrate_up(mg, NULL, 0, &applied));
+    ck_assert_uint_eq(applied, 1);
+    ck_assert_double_eq(score_of(b), 12);
+    ck_assert_double_eq(db_score_now(b), 12);
+    orm_migrator_free(mg);
+}
+END_TEST
+
 Suite *it_row_cache_suite(void)
 {
     Suite *s = suite_create("row_cache");
@@ -1755,6 +1789,7 @@ Suite *it_row_cache_suite(void)
     tcase_add_test(tc, test_ttl_jitter_spreads_expiries);
     tcase_add_test(tc, test_negative_ttl_and_inserts_of_the_key);
     tcase_add_test(tc, test_upsert_and_batch_insert_drop);
+    tcase_add_test(tc, test_migrations_drop_cached_rows);
     suite_add_tcase(s, tc);
     return s;
 }
