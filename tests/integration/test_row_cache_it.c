@@ -878,8 +878,10 @@ START_TEST(test_tx_isolation_bypasses_and_failed_commit_drops)
     ck_assert_double_eq(score_of(a), 1); /* the cache was not filled by that read */
     ck_assert_ok(orm_row_cache_drop_row(rc, &it_user_model, &(orm_value){ .type = ORM_VALUE_INT, .u.i = a }));
     ck_assert_double_eq(score_of(a), 2);
-    /* A commit that fails (a cursor is still open: ORM_EBUSY, then a rollback by free) never
-     * leaves a staged drop applied for a row the database does not have... */
+    /* A commit that fails (a cursor is still open: ORM_EBUSY, the transaction stays open),
+     * then a rollback by free: the staged drop is never applied for a write the database
+     * does not have, and the cached row, the database's, keeps answering. */
+    ck_assert_double_eq(score_of(a), 2); /* cached */
     ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, NULL));
     it_user u;
     memset(&u, 0, sizeof u);
@@ -887,8 +889,19 @@ START_TEST(test_tx_isolation_bypasses_and_failed_commit_drops)
     ck_assert_ok(orm_get(orm_tx_session(tx), NULL, &it_user_model, &u, &k));
     u.score = 3;
     ck_assert_ok(orm_update_one(orm_tx_session(tx), NULL, &it_user_model, &u));
+    orm_rows *cur;
+    ck_assert_ok(orm_raw_rows(orm_tx_session(tx), NULL, "SELECT id FROM users", NULL, 0, &cur));
+    uint64_t inv = stats(&it_user_model).invalidations;
+    ck_assert_orm(orm_tx_commit(tx), ORM_EBUSY);
+    ck_assert(orm_tx_is_open(tx));
+    ck_assert_uint_eq(stats(&it_user_model).invalidations, inv); /* nothing applied */
+    orm_rows_free(cur);
     orm_tx_free(tx); /* rolled back */
+    ck_assert_uint_eq(stats(&it_user_model).invalidations, inv); /* the staged drop discarded */
+    uint64_t h0 = stats(&it_user_model).hits;
     ck_assert_double_eq(score_of(a), 2);
+    ck_assert_uint_eq(stats(&it_user_model).hits, h0 + 1);
+    ck_assert_double_eq(db_score_now(a), 2);
     orm_model_clear(&it_user_model, &u);
 }
 END_TEST
@@ -1756,6 +1769,63 @@ START_TEST(test_migrations_drop_cached_rows)
 }
 END_TEST
 
+/* ---- COMMIT under a deadline or a cancel ---- */
+
+/* A transaction writes a cached key, then commits with a ctx that was cancelled (round 0) or
+ * whose deadline passed (round 1). Whatever the commit returns, the cache never holds a row
+ * the database does not have, and a commit that failed left nothing applied. */
+START_TEST(test_commit_cancelled_or_past_deadline)
+{
+    rc_open();
+    int64_t a = add_user("ada", 1);
+    for (int round = 0; round < 2; round++) {
+        double before = db_score_now(a);
+        ck_assert_double_eq(score_of(a), before); /* cached */
+        orm_ctx *ctx;
+        if (round == 0)
+            ck_assert_ok(orm_ctx_new(&ctx, NULL));
+        else
+            ck_assert_ok(orm_ctx_with_timeout(&ctx, NULL, 1500));
+        orm_tx *tx;
+        ck_assert_ok(orm_tx_begin(&tx, it_db, ctx, NULL));
+        it_user u;
+        memset(&u, 0, sizeof u);
+        orm_value k = orm_int(a);
+        ck_assert_ok(orm_get(orm_tx_session(tx), NULL, &it_user_model, &u, &k));
+        u.score = 100 + round;
+        ck_assert_ok(orm_update_one(orm_db_session(it_db), ctx, &it_user_model, &u)); /* joins via ctx */
+        orm_model_clear(&it_user_model, &u);
+        if (round == 0) {
+            orm_ctx_cancel(ctx);
+        } else {
+            for (int i = 0; i < 500 && orm_ctx_err(ctx) == ORM_OK; i++)
+                sleep_ms(10);
+            ck_assert_int_eq(orm_ctx_err(ctx), ORM_ETIMEOUT);
+        }
+        int r = orm_tx_commit(tx);
+        ck_assert_int_ne(r, ORM_OK); /* COMMIT does not start past the deadline or a cancel */
+        ck_assert_int_eq(r, round == 0 ? ORM_ECANCELED : ORM_ETIMEOUT);
+        orm_tx_free(tx);
+        orm_ctx_free(ctx);
+        double db = db_score_now(a);
+        ck_assert_double_eq(db, before); /* rolled back: not applied */
+        ck_assert_double_eq(score_of(a), db);
+        ck_assert_double_eq(score_of(a), db); /* cached or not, the database's row */
+        /* The db is usable after it: a write and a read back through the cache. */
+        set_elsewhere(a, before + 1);
+        ck_assert_ok(orm_row_cache_drop_row(rc, &it_user_model, &k));
+        it_user w;
+        memset(&w, 0, sizeof w);
+        ck_assert_ok(orm_get(it_s, NULL, &it_user_model, &w, &k));
+        w.score = before + 2;
+        ck_assert_ok(orm_update_one(it_s, NULL, &it_user_model, &w));
+        orm_model_clear(&it_user_model, &w);
+        ck_assert_double_eq(score_of(a), before + 2);
+        ck_assert_double_eq(db_score_now(a), before + 2);
+    }
+}
+END_TEST
+
 Suite *it_row_cache_suite(void)
 {
     Suite *s = suite_create("row_cache");
@@ -1790,6 +1860,7 @@ Suite *it_row_cache_suite(void)
     tcase_add_test(tc, test_negative_ttl_and_inserts_of_the_key);
     tcase_add_test(tc, test_upsert_and_batch_insert_drop);
     tcase_add_test(tc, test_migrations_drop_cached_rows);
+    tcase_add_test(tc, test_commit_cancelled_or_past_deadline);
     suite_add_tcase(s, tc);
     return s;
 }
