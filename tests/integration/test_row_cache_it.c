@@ -1826,6 +1826,44 @@ START_TEST(test_commit_cancelled_or_past_deadline)
 }
 END_TEST
 
+/* ---- write-back: the automatic retry ---- */
+
+/* A flush that fails (the table renamed away) is retried by the flusher thread, backing off
+ * (100 ms doubling), with no flush call: once the table is back the rows reach the database,
+ * the failures were counted, and no row is left dirty. */
+START_TEST(test_write_back_automatic_retry)
+{
+    wb_open(0, 20);
+    int64_t a = add_user("ada", 1), b = add_user("bob", 2);
+    ck_assert_double_eq(score_of(a), 1); /* cached: the saves below read them from the cache */
+    ck_assert_double_eq(score_of(b), 2);
+    ck_assert_ok(orm_exec_sql(orm_db_session(other), NULL, "ALTER TABLE users RENAME TO users_away"));
+    save_score(a, 10);
+    save_score(b, 20);
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 2);
+    for (int i = 0; i < 500 && stats(&it_user_model).flush_failures < 2; i++)
+        sleep_ms(10);
+    ck_assert_uint_ge(stats(&it_user_model).flush_failures, 2); /* retried without a call */
+    /* Backing off: without it the 20 ms flusher would fail about 30 times in 600 ms. */
+    uint64_t f0 = stats(&it_user_model).flush_failures;
+    sleep_ms(600);
+    uint64_t f1 = stats(&it_user_model).flush_failures;
+    ck_assert_msg(f1 - f0 <= 6, "%llu failed flushes in 600 ms", (unsigned long long)(f1 - f0));
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 2);
+    ck_assert_int_ge(flog.calls, 2);
+    ck_assert_double_eq(score_of(a), 10); /* the saved rows, all along */
+    ck_assert_ok(orm_exec_sql(orm_db_session(other), NULL, "ALTER TABLE users_away RENAME TO users"));
+    for (int i = 0; i < 800 && stats(&it_user_model).dirty; i++)
+        sleep_ms(10);
+    orm_row_cache_stats s = stats(&it_user_model);
+    ck_assert_uint_eq(s.dirty, 0);
+    ck_assert_uint_ge(s.flushes, 1);
+    ck_assert_double_eq(db_score(a), 10);
+    ck_assert_double_eq(db_score(b), 20);
+    ck_assert_double_eq(score_of(a), 10);
+}
+END_TEST
+
 Suite *it_row_cache_suite(void)
 {
     Suite *s = suite_create("row_cache");
@@ -1861,6 +1899,7 @@ Suite *it_row_cache_suite(void)
     tcase_add_test(tc, test_upsert_and_batch_insert_drop);
     tcase_add_test(tc, test_migrations_drop_cached_rows);
     tcase_add_test(tc, test_commit_cancelled_or_past_deadline);
+    tcase_add_test(tc, test_write_back_automatic_retry);
     suite_add_tcase(s, tc);
     return s;
 }
