@@ -585,6 +585,18 @@ START_TEST(test_builder_writes_by_key_drop_one_key)
     score_of(b);
     ck_assert_uint_eq(stats(&it_user_model).hits, h0); /* b was dropped too */
     ck_assert_double_eq(score_of(c + 100), 3);
+    /* A range holding one key is not "key = value": the whole model goes. */
+    ck_assert_double_eq(score_of(b), 2); /* cached, with c + 100 */
+    up = orm_update_new(it_s, &it_user_model);
+    ck_assert_ok(orm_update_set(up, "score", orm_double(4)));
+    ck_assert_ok(orm_update_where(up, orm_and(orm_ge("id", orm_int(b)), orm_le("id", orm_int(b)))));
+    ck_assert_ok(orm_update_exec(up, NULL, &n));
+    orm_update_free(up);
+    ck_assert_int_eq(n, 1);
+    h0 = stats(&it_user_model).hits;
+    ck_assert_double_eq(score_of(c + 100), 3);
+    ck_assert_double_eq(score_of(b), 4);
+    ck_assert_uint_eq(stats(&it_user_model).hits, h0); /* both read again */
     /* Composite keys: both key columns pin one row; one of them alone does not. */
     it_membership m1 = { 1, b, "owner" }, m2 = { 2, b, "member" };
     ck_assert_ok(orm_insert_one(it_s, NULL, &it_membership_model, &m1));

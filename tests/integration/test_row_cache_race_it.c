@@ -3,7 +3,8 @@
  *
  * THREADS threads run OPS random operations each on one db with a row cache (users
  * read-write, negative caching on): get, get_many, update_one, builder UPDATE with a non-key
- * WHERE, raw UPDATE, insert and delete of the thread's own rows, transactions that commit,
+ * WHERE (a range holding one key: the whole model is dropped) and with WHERE id = key (that key
+ * alone), raw UPDATE, insert and delete of the thread's own rows, transactions that commit,
  * that roll back, and that roll a nested savepoint back. Every write carries a value (score)
  * no other write uses. Checked afterwards:
  *   1. no read outside a transaction returned a value that was never committed (written by a
@@ -14,11 +15,13 @@
  * The random test runs over a local cache, and (built with Redis) over Redis alone and over two
  * levels, where the model generations live in Redis (row_cache_shared.c).
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "it.h"
@@ -30,7 +33,7 @@
 Suite *it_row_cache_race_suite(void);
 
 #define THREADS 4
-#define OPS 1500
+#define OPS 2000
 #define KEYS 24
 
 static char *race_path;
@@ -125,7 +128,8 @@ static int get_score(int64_t key, double *v)
     return r == ORM_ENOTFOUND ? 0 : r;
 }
 
-/* Set key's score in session s (ctx) by one of the write paths. */
+/* Set key's score in session s (ctx) by one of the write paths (how: 0 update_one, 1 builder
+ * with a non-key WHERE, 2 raw SQL, 3 builder with WHERE id = key). */
 static int write_score(worker *w, orm_session *s, orm_ctx *ctx, int64_t key, double v, int how)
 {
     if (how == 0) {
@@ -140,11 +144,14 @@ static int write_score(worker *w, orm_session *s, orm_ctx *ctx, int64_t key, dou
         orm_model_clear(&it_user_model, &u);
         return r;
     }
-    if (how == 1) {
+    if (how == 1 || how == 3) {
+        /* how 1: a WHERE the builder cannot pin to one key (a range holding only key), so the
+         * whole model is dropped; how 3: id = key, a one-key write (that key is dropped). */
         orm_update *up = orm_update_new(s, &it_user_model);
         int r = orm_update_set(up, "score", orm_double(v));
         if (r == ORM_OK)
-            r = orm_update_where(up, orm_eq("id", orm_int(key)));
+            r = orm_update_where(up, how == 3 ? orm_eq("id", orm_int(key))
+                                              : orm_and(orm_ge("id", orm_int(key)), orm_le("id", orm_int(key))));
         if (r == ORM_OK)
             r = orm_update_exec(up, ctx, NULL);
         orm_update_free(up);
@@ -197,7 +204,7 @@ static void tx_op(worker *w, int mode)
         }
         keys[i] = ids[rnd(w) % KEYS];
         vals[i] = fresh(w);
-        int r = write_score(w, orm_db_session(it_db), ctx, keys[i], vals[i], (int)(rnd(w) % 3));
+        int r = write_score(w, orm_db_session(it_db), ctx, keys[i], vals[i], (int)(rnd(w) % 4));
         if (r != ORM_OK) {
             ok = 0;
             n = i + 1;
@@ -264,7 +271,7 @@ static void *run(void *arg)
         } else if (pick < 68) {
             double v = fresh(w);
             uint64_t before = atomic_fetch_add(&clock_, 1);
-            int r = write_score(w, it_s, NULL, key, v, (int)(rnd(w) % 3));
+            int r = write_score(w, it_s, NULL, key, v, (int)(rnd(w) % 4));
             if (r == ORM_OK) {
                 log_commit(v, key, before);
                 read_back(w, key, v, before);
