@@ -14,9 +14,12 @@
  *   3. every cached row equals the database's row (read through a second db without cache).
  * The random test runs over a local cache, and (built with Redis) over Redis alone and over two
  * levels, where the model generations live in Redis (row_cache_shared.c).
+ * Also: write-back under concurrency, and the singleflight of loads (8 threads missing one key
+ * at once cause one database read).
  */
 #define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -601,6 +604,113 @@ START_TEST(test_write_back_concurrent)
 }
 END_TEST
 
+/* ---- singleflight: SF_THREADS threads miss one key at once ---- */
+
+#define SF_THREADS 8
+
+/* Inside the row cache: counts the reads by key that reach the database, and slows them
+ * (300 ms) so every thread misses while the first load runs. */
+static atomic_int sf_db_gets;
+
+static int sf_fn(orm_stmt *st, void *ud)
+{
+    (void)ud;
+    if (st->intent && st->intent->op == ORM_STMT_OP_GET) {
+        atomic_fetch_add(&sf_db_gets, 1);
+        struct timespec ts = { 0, 300 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    return orm_stmt_next(st);
+}
+
+static atomic_int sf_ready, sf_go;
+
+typedef struct sf_arg {
+    int64_t key;
+    int rc;
+    double score;
+    char name[16];
+} sf_arg;
+
+static void *sf_run(void *arg)
+{
+    sf_arg *a = arg;
+    atomic_fetch_add(&sf_ready, 1);
+    while (!atomic_load(&sf_go))
+        sched_yield();
+    it_user u;
+    memset(&u, 0, sizeof u);
+    orm_value k = orm_int(a->key);
+    a->rc = orm_get(it_s, NULL, &it_user_model, &u, &k);
+    if (a->rc == ORM_OK) {
+        a->score = u.score;
+        snprintf(a->name, sizeof a->name, "%s", u.name ? u.name : "(null)");
+    }
+    orm_model_clear(&it_user_model, &u);
+    return NULL;
+}
+
+/* 8 threads get one uncached key at once while its load is slow: one load reaches the
+ * database (stats loads 1, one statement seen inside the row cache), every thread gets the
+ * row, and the next get is a hit. */
+START_TEST(test_singleflight_one_load)
+{
+    ck_assert_ok(orm_db_open(&it_db, backend_dsn(), NULL));
+    it_s = orm_db_session(it_db);
+    orm_cache *c;
+    ck_assert_ok(orm_cache_local_new(&c, NULL));
+    ck_assert_ok(orm_row_cache_attach(&rc, it_db, c, NULL));
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    ck_assert_ok(orm_row_cache_model(rc, &it_user_model, &mo));
+    orm_middleware m = ORM_MIDDLEWARE_INIT;
+    m.name = "slow_gets";
+    m.fn = sf_fn;
+    ck_assert_ok(orm_db_use(it_db, &m)); /* inside the row cache */
+    ck_assert_ok(it_models_register(it_db));
+    ck_assert_ok(it_schema_create(it_s));
+    it_user u = it_user_make("sf", NULL, 1, true, 42, true);
+    ck_assert_ok(orm_insert_one(it_s, NULL, &it_user_model, &u));
+    atomic_store(&sf_db_gets, 0);
+    atomic_store(&sf_ready, 0);
+    atomic_store(&sf_go, 0);
+    sf_arg args[SF_THREADS];
+    pthread_t th[SF_THREADS];
+    for (int t = 0; t < SF_THREADS; t++) {
+        memset(&args[t], 0, sizeof args[t]);
+        args[t].key = u.id;
+        args[t].rc = -1;
+        ck_assert_int_eq(pthread_create(&th[t], NULL, sf_run, &args[t]), 0);
+    }
+    while (atomic_load(&sf_ready) < SF_THREADS)
+        sched_yield();
+    atomic_store(&sf_go, 1);
+    for (int t = 0; t < SF_THREADS; t++)
+        pthread_join(th[t], NULL);
+    for (int t = 0; t < SF_THREADS; t++) {
+        ck_assert_int_eq(args[t].rc, ORM_OK);
+        ck_assert_double_eq(args[t].score, 42);
+        ck_assert_str_eq(args[t].name, "sf");
+    }
+    orm_row_cache_stats s;
+    ck_assert_ok(orm_row_cache_stats_get(rc, &it_user_model, &s));
+    ck_assert_uint_eq(s.loads, 1);
+    ck_assert_int_eq(atomic_load(&sf_db_gets), 1);
+    ck_assert_uint_eq(s.hits + s.misses, SF_THREADS);
+    ck_assert_uint_ge(s.misses, 2); /* at least one thread joined the load in flight */
+    it_user g;
+    memset(&g, 0, sizeof g);
+    orm_value k = orm_int(u.id);
+    ck_assert_ok(orm_get(it_s, NULL, &it_user_model, &g, &k));
+    ck_assert_double_eq(g.score, 42);
+    orm_model_clear(&it_user_model, &g);
+    ck_assert_ok(orm_row_cache_stats_get(rc, &it_user_model, &s));
+    ck_assert_uint_eq(s.hits + s.misses, SF_THREADS + 1);
+    ck_assert_uint_eq(s.loads, 1);
+    ck_assert_int_eq(atomic_load(&sf_db_gets), 1);
+}
+END_TEST
+
 static void race_teardown(void)
 {
     orm_db_close(other);
@@ -629,6 +739,7 @@ Suite *it_row_cache_race_suite(void)
     tcase_add_loop_test(tc, test_random_coherence, 0, 1);
 #endif
     tcase_add_test(tc, test_write_back_concurrent);
+    tcase_add_test(tc, test_singleflight_one_load);
     suite_add_tcase(s, tc);
     return s;
 }
