@@ -54,6 +54,7 @@ typedef struct readback {
     int64_t key;
     double mine, got;
     uint64_t before;
+    int path; /* how it was written: write_score's how (0-3), 4 an insert, 5 a transaction */
 } readback;
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -166,7 +167,7 @@ static int write_score(worker *w, orm_session *s, orm_ctx *ctx, int64_t key, dou
                                         : "UPDATE users SET score = ? WHERE id = ?", a, 2, NULL);
 }
 
-static void read_back(worker *w, int64_t key, double mine, uint64_t before)
+static void read_back(worker *w, int64_t key, double mine, uint64_t before, int path)
 {
     double got = 0;
     int r = get_score(key, &got);
@@ -175,7 +176,7 @@ static void read_back(worker *w, int64_t key, double mine, uint64_t before)
         fprintf(stderr, "race: read back of %lld: %d\n", (long long)key, r);
         return;
     }
-    w->rb[w->nrb++] = (readback){ key, mine, got, before };
+    w->rb[w->nrb++] = (readback){ key, mine, got, before, path };
 }
 
 /* A transaction: 1-3 writes; commit (mode 0), roll back (1), or roll back a nested savepoint
@@ -245,7 +246,7 @@ static void tx_op(worker *w, int mode)
             log_dead(vals[i]);
     }
     if (committed_ok && n > 0)
-        read_back(w, keys[n - 1], vals[n - 1], before);
+        read_back(w, keys[n - 1], vals[n - 1], before, 5);
 }
 
 static void *run(void *arg)
@@ -274,10 +275,11 @@ static void *run(void *arg)
         } else if (pick < 68) {
             double v = fresh(w);
             uint64_t before = atomic_fetch_add(&clock_, 1);
-            int r = write_score(w, it_s, NULL, key, v, (int)(rnd(w) % 4));
+            int how = (int)(rnd(w) % 4);
+            int r = write_score(w, it_s, NULL, key, v, how);
             if (r == ORM_OK) {
                 log_commit(v, key, before);
-                read_back(w, key, v, before);
+                read_back(w, key, v, before, how);
             } else {
                 log_dead(v); /* busy: not applied */
             }
@@ -290,7 +292,7 @@ static void *run(void *arg)
             if (w->nown < 64 && orm_insert_one(it_s, NULL, &it_user_model, &u) == ORM_OK) {
                 w->own[w->nown++] = u.id;
                 log_commit(v, u.id, before);
-                read_back(w, u.id, v, before);
+                read_back(w, u.id, v, before, 4);
             } else {
                 log_dead(v);
             }
@@ -423,8 +425,8 @@ START_TEST(test_random_coherence)
                           (long long)r->key);
             ck_assert_msg(cm->key == r->key || cm->key == 0, "read back another key's value");
             ck_assert_msg(cm->after >= r->before,
-                          "thread %d wrote %f to key %lld and read back %f, committed before its write",
-                          t, r->mine, (long long)r->key, r->got);
+                          "thread %d wrote %f to key %lld (path %d) and read back %f, committed before its write",
+                          t, r->mine, (long long)r->key, r->path, r->got);
         }
         reads += w[t].nreads;
         rbs += w[t].nrb;
