@@ -1,9 +1,13 @@
 /* Integration tests of the row cache (row_cache.h) on the backend ORM_TEST_DSN names: hits
- * that fill the struct as the database would, misses that load once, every invalidation path
- * (writes by key, inserts and negative caching, builder writes, raw SQL and scripts, the
- * public drops), read-only models, orm_get_many with and without a cache, transactions
- * (commit, rollback, savepoints, reads of own writes, isolation), the race of a slow load
- * with a write, the log line and the Prometheus series.
+ * that fill the struct as the database would, misses that load once, TTLs (expiry, jitter,
+ * the negative TTL), every invalidation path (writes by key, inserts and negative caching,
+ * upserts and batch inserts, builder writes, raw SQL and scripts, migrations, the public
+ * drops), read-only models, orm_get_many with and without a cache, transactions (commit,
+ * rollback, savepoints, reads of own writes, isolation, a COMMIT that fails, is cancelled or
+ * comes past its deadline), the race of a slow load with a write, write-back (saves, flushes,
+ * inside transactions, failures and the flusher's automatic retry), the log line and the
+ * Prometheus series. The concurrent tests (singleflight, random coherence) are in
+ * test_row_cache_race_it.c (tsan label).
  *
  * The row cache is a middleware: each test opens its own db, attaches, then creates the
  * schema (as the middleware suite does). A second db on the same data, without a cache,
