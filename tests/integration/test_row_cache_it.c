@@ -1598,7 +1598,7 @@ START_TEST(test_negative_ttl_and_inserts_of_the_key)
     mo.mode = ORM_ROW_CACHE_READ_WRITE;
     mo.negative = true;
     mo.ttl_ms = 60000;
-    mo.negative_ttl_ms = 500;
+    mo.negative_ttl_ms = 1000;
     orm_middleware cm = count_gets_mw();
     rc_open_mw(NULL, &cm, &mo);
     int64_t a = add_user("ada", 1);

@@ -611,7 +611,7 @@ END_TEST
 #define SF_THREADS 8
 
 /* Inside the row cache: counts the reads by key that reach the database, and slows them
- * (300 ms) so every thread misses while the first load runs. */
+ * (500 ms) so every thread misses while the first load runs. */
 static atomic_int sf_db_gets;
 
 static int sf_fn(orm_stmt *st, void *ud)
@@ -619,7 +619,7 @@ static int sf_fn(orm_stmt *st, void *ud)
     (void)ud;
     if (st->intent && st->intent->op == ORM_STMT_OP_GET) {
         atomic_fetch_add(&sf_db_gets, 1);
-        struct timespec ts = { 0, 300 * 1000000L };
+        struct timespec ts = { 0, 500 * 1000000L };
         nanosleep(&ts, NULL);
     }
     return orm_stmt_next(st);
@@ -652,7 +652,7 @@ static void *sf_run(void *arg)
     return NULL;
 }
 
-/* 8 threads get one uncached key at once while its load is slow: one load reaches the
+/* 8 threads get one uncached key at once while its load is slow (500 ms): one load reaches the
  * database (stats loads 1, one statement seen inside the row cache), every thread gets the
  * row, and the next get is a hit. */
 START_TEST(test_singleflight_one_load)
