@@ -1,9 +1,13 @@
 /* Integration tests of the row cache (row_cache.h) on the backend ORM_TEST_DSN names: hits
- * that fill the struct as the database would, misses that load once, every invalidation path
- * (writes by key, inserts and negative caching, builder writes, raw SQL and scripts, the
- * public drops), read-only models, orm_get_many with and without a cache, transactions
- * (commit, rollback, savepoints, reads of own writes, isolation), the race of a slow load
- * with a write, the log line and the Prometheus series.
+ * that fill the struct as the database would, misses that load once, TTLs (expiry, jitter,
+ * the negative TTL), every invalidation path (writes by key, inserts and negative caching,
+ * upserts and batch inserts, builder writes, raw SQL and scripts, migrations, the public
+ * drops), read-only models, orm_get_many with and without a cache, transactions (commit,
+ * rollback, savepoints, reads of own writes, isolation, a COMMIT that fails, is cancelled or
+ * comes past its deadline), the race of a slow load with a write, write-back (saves, flushes,
+ * inside transactions, failures and the flusher's automatic retry), the log line and the
+ * Prometheus series. The concurrent tests (singleflight, random coherence) are in
+ * test_row_cache_race_it.c (tsan label).
  *
  * The row cache is a middleware: each test opens its own db, attaches, then creates the
  * schema (as the middleware suite does). A second db on the same data, without a cache,
@@ -34,8 +38,10 @@ static void rc_setup(void)
 
 static const char *backend_dsn(void) { return orm_test_backend_dsn(&rc_path, "rc", NULL); }
 
-/* Open the db, attach a local cache with users (and memberships, alltypes) read-write. */
-static void rc_open_with(orm_middleware *outer, const orm_row_cache_model_options *users_opts)
+/* Open the db, attach a local cache with users (and memberships, alltypes) read-write;
+ * outer (may be NULL) is registered before the row cache, inner (may be NULL) after it, so it
+ * sees only the statements that reach the database. */
+static void rc_open_mw(orm_middleware *outer, orm_middleware *inner, const orm_row_cache_model_options *users_opts)
 {
     ck_assert_ok(orm_db_open(&it_db, backend_dsn(), NULL));
     it_s = orm_db_session(it_db);
@@ -49,13 +55,57 @@ static void rc_open_with(orm_middleware *outer, const orm_row_cache_model_option
     ck_assert_ok(orm_row_cache_model(rc, &it_user_model, users_opts ? users_opts : &mo));
     ck_assert_ok(orm_row_cache_model(rc, &it_membership_model, &mo));
     ck_assert_ok(orm_row_cache_model(rc, &it_alltypes_model, &mo));
+    if (inner)
+        ck_assert_ok(orm_db_use(it_db, inner)); /* inside the row cache */
     ck_assert_ok(it_models_register(it_db));
     ck_assert_ok(it_schema_create(it_s));
     ck_assert_ok(orm_db_open(&other, backend_dsn(), NULL));
     ck_assert_ok(it_models_register(other));
 }
 
+static void rc_open_with(orm_middleware *outer, const orm_row_cache_model_options *users_opts)
+{
+    rc_open_mw(outer, NULL, users_opts);
+}
+
 static void rc_open(void) { rc_open_with(NULL, NULL); }
+
+/* An inner layer (rc_open_mw) counting the reads by key (get, get_many) that reach the
+ * database: what the row cache did not answer. */
+static int db_gets;
+
+static int count_gets_fn(orm_stmt *st, void *ud)
+{
+    (void)ud;
+    if (st->intent && (st->intent->op == ORM_STMT_OP_GET || st->intent->op == ORM_STMT_OP_GET_MANY))
+        db_gets++;
+    return orm_stmt_next(st);
+}
+
+static orm_middleware count_gets_mw(void)
+{
+    orm_middleware m = ORM_MIDDLEWARE_INIT;
+    m.name = "count_gets";
+    m.fn = count_gets_fn;
+    db_gets = 0;
+    return m;
+}
+
+static void sleep_ms(int64_t ms)
+{
+    if (ms <= 0)
+        return;
+    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void rc_teardown(void)
 {
@@ -539,6 +589,18 @@ START_TEST(test_builder_writes_by_key_drop_one_key)
     score_of(b);
     ck_assert_uint_eq(stats(&it_user_model).hits, h0); /* b was dropped too */
     ck_assert_double_eq(score_of(c + 100), 3);
+    /* A range holding one key is not "key = value": the whole model goes. */
+    ck_assert_double_eq(score_of(b), 2); /* cached, with c + 100 */
+    up = orm_update_new(it_s, &it_user_model);
+    ck_assert_ok(orm_update_set(up, "score", orm_double(4)));
+    ck_assert_ok(orm_update_where(up, orm_and(orm_ge("id", orm_int(b)), orm_le("id", orm_int(b)))));
+    ck_assert_ok(orm_update_exec(up, NULL, &n));
+    orm_update_free(up);
+    ck_assert_int_eq(n, 1);
+    h0 = stats(&it_user_model).hits;
+    ck_assert_double_eq(score_of(c + 100), 3);
+    ck_assert_double_eq(score_of(b), 4);
+    ck_assert_uint_eq(stats(&it_user_model).hits, h0); /* both read again */
     /* Composite keys: both key columns pin one row; one of them alone does not. */
     it_membership m1 = { 1, b, "owner" }, m2 = { 2, b, "member" };
     ck_assert_ok(orm_insert_one(it_s, NULL, &it_membership_model, &m1));
@@ -832,8 +894,10 @@ START_TEST(test_tx_isolation_bypasses_and_failed_commit_drops)
     ck_assert_double_eq(score_of(a), 1); /* the cache was not filled by that read */
     ck_assert_ok(orm_row_cache_drop_row(rc, &it_user_model, &(orm_value){ .type = ORM_VALUE_INT, .u.i = a }));
     ck_assert_double_eq(score_of(a), 2);
-    /* A commit that fails (a cursor is still open: ORM_EBUSY, then a rollback by free) never
-     * leaves a staged drop applied for a row the database does not have... */
+    /* A commit that fails (a cursor is still open: ORM_EBUSY, the transaction stays open),
+     * then a rollback by free: the staged drop is never applied for a write the database
+     * does not have, and the cached row, the database's, keeps answering. */
+    ck_assert_double_eq(score_of(a), 2); /* cached */
     ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, NULL));
     it_user u;
     memset(&u, 0, sizeof u);
@@ -841,8 +905,19 @@ START_TEST(test_tx_isolation_bypasses_and_failed_commit_drops)
     ck_assert_ok(orm_get(orm_tx_session(tx), NULL, &it_user_model, &u, &k));
     u.score = 3;
     ck_assert_ok(orm_update_one(orm_tx_session(tx), NULL, &it_user_model, &u));
+    orm_rows *cur;
+    ck_assert_ok(orm_raw_rows(orm_tx_session(tx), NULL, "SELECT id FROM users", NULL, 0, &cur));
+    uint64_t inv = stats(&it_user_model).invalidations;
+    ck_assert_orm(orm_tx_commit(tx), ORM_EBUSY);
+    ck_assert(orm_tx_is_open(tx));
+    ck_assert_uint_eq(stats(&it_user_model).invalidations, inv); /* nothing applied */
+    orm_rows_free(cur);
     orm_tx_free(tx); /* rolled back */
+    ck_assert_uint_eq(stats(&it_user_model).invalidations, inv); /* the staged drop discarded */
+    uint64_t h0 = stats(&it_user_model).hits;
     ck_assert_double_eq(score_of(a), 2);
+    ck_assert_uint_eq(stats(&it_user_model).hits, h0 + 1);
+    ck_assert_double_eq(db_score_now(a), 2);
     orm_model_clear(&it_user_model, &u);
 }
 END_TEST
@@ -1426,6 +1501,385 @@ START_TEST(test_write_back_limit_and_period)
 }
 END_TEST
 
+/* ---- TTLs, jitter, negative caching ---- */
+
+/* A row expires ttl_ms after its load: until then a write made elsewhere is not seen (the
+ * cached row answers), after it the next get is a miss that loads the database's row. */
+START_TEST(test_ttl_expires_rows)
+{
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    mo.ttl_ms = 1000;
+    orm_middleware cm = count_gets_mw();
+    rc_open_mw(NULL, &cm, &mo);
+    int64_t a = add_user("ada", 1);
+    db_gets = 0;
+    ck_assert_double_eq(score_of(a), 1); /* miss: loads */
+    ck_assert_double_eq(score_of(a), 1); /* hit */
+    orm_row_cache_stats s = stats(&it_user_model);
+    ck_assert_uint_eq(s.misses, 1);
+    ck_assert_uint_eq(s.loads, 1);
+    ck_assert_uint_eq(s.hits, 1);
+    ck_assert_int_eq(db_gets, 1);
+    set_elsewhere(a, 2);
+    sleep_ms(2 * mo.ttl_ms); /* well past the TTL */
+    ck_assert_double_eq(score_of(a), 2); /* expired: a miss and a load */
+    s = stats(&it_user_model);
+    ck_assert_uint_eq(s.misses, 2);
+    ck_assert_uint_eq(s.loads, 2);
+    ck_assert_uint_eq(s.hits, 1);
+    ck_assert_int_eq(db_gets, 2);
+    ck_assert_double_eq(score_of(a), 2); /* cached again */
+    ck_assert_uint_eq(stats(&it_user_model).hits, 2);
+    ck_assert_int_eq(db_gets, 2);
+}
+END_TEST
+
+/* With jitter j, each TTL is ttl * (1 +- j), uniformly: rows loaded together expire spread
+ * over [ttl(1-j), ttl(1+j)]. 40 rows with ttl 2 s and jitter 0.5 (1 s to 3 s): in the middle
+ * of that window some are still cached and some expired (all on one side: 2^-39 by chance);
+ * before its start (when the loads were quick enough to tell) all are cached; past its end
+ * every row that was still cached has expired. */
+START_TEST(test_ttl_jitter_spreads_expiries)
+{
+    enum { N = 40 };
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    mo.ttl_ms = 2000;
+    mo.jitter = 0.5;
+    rc_open_with(NULL, &mo);
+    int64_t ids[N];
+    for (int i = 0; i < N; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "u%d", i);
+        ids[i] = add_user(name, i);
+    }
+    int64_t t0 = now_ms();
+    for (int i = 0; i < N; i++)
+        ck_assert_double_eq(score_of(ids[i]), i); /* loads */
+    int64_t t1 = now_ms();
+    ck_assert_uint_eq(stats(&it_user_model).loads, N);
+    if (t1 - t0 < 700) { /* well before the earliest expiry (1 s after the first load) */
+        uint64_t h0 = stats(&it_user_model).hits;
+        for (int i = 0; i < N; i++)
+            score_of(ids[i]);
+        ck_assert_uint_eq(stats(&it_user_model).hits, h0 + N);
+    }
+    sleep_ms(t0 + mo.ttl_ms - now_ms()); /* the middle of the window */
+    bool alive[N];
+    int nalive = 0;
+    for (int i = 0; i < N; i++) {
+        uint64_t h0 = stats(&it_user_model).hits;
+        ck_assert_double_eq(score_of(ids[i]), i);
+        alive[i] = stats(&it_user_model).hits == h0 + 1;
+        nalive += alive[i];
+    }
+    orm_row_cache_stats s = stats(&it_user_model);
+    ck_assert_uint_eq(s.loads, (uint64_t)(N + N - nalive)); /* each expired row loaded again */
+    ck_assert_msg(nalive > 0 && nalive < N, "%d of %d rows still cached %lld ms after the loads", nalive, N,
+                  (long long)(now_ms() - t0));
+    /* Past the window's end (3 s after the last first load) the rows that were still
+     * cached have expired: no TTL is longer than ttl * (1 + jitter). */
+    sleep_ms(t1 + mo.ttl_ms * 3 / 2 + 300 - now_ms());
+    uint64_t h0 = stats(&it_user_model).hits;
+    for (int i = 0; i < N; i++)
+        if (alive[i])
+            ck_assert_double_eq(score_of(ids[i]), i);
+    ck_assert_uint_eq(stats(&it_user_model).hits, h0);
+}
+END_TEST
+
+/* Negative caching: a not-found is cached (the second get of a missing key sends no query),
+ * for negative_ttl_ms (rows keep the row TTL), and an insert of that key (by the ORM with the
+ * key set, or raw SQL naming the table) makes it found at once. */
+START_TEST(test_negative_ttl_and_inserts_of_the_key)
+{
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    mo.negative = true;
+    mo.ttl_ms = 60000;
+    mo.negative_ttl_ms = 1000;
+    orm_middleware cm = count_gets_mw();
+    rc_open_mw(NULL, &cm, &mo);
+    int64_t a = add_user("ada", 1);
+    int64_t missing = a + 1000;
+    it_user g;
+    memset(&g, 0, sizeof g);
+    orm_value km = orm_int(missing);
+    db_gets = 0;
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &km), ORM_ENOTFOUND);
+    ck_assert_int_eq(db_gets, 1);
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &km), ORM_ENOTFOUND);
+    ck_assert_int_eq(db_gets, 1); /* answered by the cache */
+    orm_row_cache_stats s = stats(&it_user_model);
+    ck_assert_uint_eq(s.hits, 1);
+    ck_assert_uint_eq(s.loads, 1);
+    ck_assert_double_eq(score_of(a), 1); /* a row, cached for the row TTL */
+    ck_assert_int_eq(db_gets, 2);
+    sleep_ms(2 * mo.negative_ttl_ms);
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &km), ORM_ENOTFOUND);
+    ck_assert_int_eq(db_gets, 3); /* the not-found expired: asked again */
+    ck_assert_double_eq(score_of(a), 1);
+    ck_assert_int_eq(db_gets, 3); /* the row did not */
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &km), ORM_ENOTFOUND);
+    ck_assert_int_eq(db_gets, 3); /* cached again */
+    /* orm_insert_one with the key set: found at once. */
+    it_user u = it_user_make("kim", NULL, 3, true, 7, true);
+    u.id = missing;
+    ck_assert_ok(orm_insert_one(it_s, NULL, &it_user_model, &u));
+    ck_assert_double_eq(score_of(missing), 7);
+    ck_assert_int_eq(db_gets, 4);
+    /* A raw INSERT naming the table. */
+    int64_t missing2 = a + 2000;
+    orm_value km2 = orm_int(missing2);
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &km2), ORM_ENOTFOUND);
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &km2), ORM_ENOTFOUND);
+    ck_assert_int_eq(db_gets, 5);
+    orm_value args[1] = { orm_int(missing2) };
+    ck_assert_ok(orm_raw_exec(it_s, NULL, it_is_postgres() ? "INSERT INTO users (id, name, score, active) VALUES ($1, 'raw', 8, TRUE)"
+                                                           : "INSERT INTO users (id, name, score, active) VALUES (?, 'raw', 8, 1)",
+                              args, 1, NULL));
+    ck_assert_double_eq(score_of(missing2), 8);
+}
+END_TEST
+
+/* ---- upserts and batch inserts ---- */
+
+/* An upsert (insert builder, ON CONFLICT (id) DO UPDATE) of a cached key: the next get reads
+ * the new row; of a key cached as not found: found. A multi-row insert (keys given, and keys
+ * the database assigns) drops the not-found answers for its keys; its rows read back right.
+ * Also inside a transaction (dropped at commit). */
+START_TEST(test_upsert_and_batch_insert_drop)
+{
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    mo.negative = true;
+    orm_middleware cm = count_gets_mw();
+    rc_open_mw(NULL, &cm, &mo);
+    int64_t a = add_user("ada", 1), b = add_user("bob", 2);
+    ck_assert_double_eq(score_of(a), 1);
+    ck_assert_double_eq(score_of(b), 2);
+    int64_t up_new = a + 500;
+    it_user g;
+    memset(&g, 0, sizeof g);
+    orm_value kn = orm_int(up_new);
+    ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &kn), ORM_ENOTFOUND); /* cached not found */
+    const char *conflict[] = { "id" };
+    it_user rows[2] = { it_user_make("ada2", NULL, 30, true, 10, true), it_user_make("new", NULL, 31, true, 11, true) };
+    rows[0].id = a;
+    rows[1].id = up_new;
+    orm_insert *ins = orm_insert_new(it_s, &it_user_model);
+    ck_assert_ok(orm_insert_add_many(ins, rows, 2));
+    ck_assert_ok(orm_insert_on_conflict(ins, conflict, 1, ORM_CONFLICT_UPDATE, NULL, 0));
+    ck_assert_ok(orm_insert_exec(ins, NULL, NULL));
+    orm_insert_free(ins);
+    ck_assert_double_eq(score_of(a), 10);
+    ck_assert_double_eq(score_of(up_new), 11);
+    it_user_load(a, &g);
+    ck_assert_str_eq(g.name, "ada2");
+    orm_model_clear(&it_user_model, &g);
+    /* One row, inside a transaction: the drop waits for the commit. */
+    ck_assert_double_eq(score_of(b), 2); /* cached */
+    orm_tx *tx;
+    ck_assert_ok(orm_tx_begin(&tx, it_db, NULL, NULL));
+    it_user ub = it_user_make("bob2", NULL, 30, true, 12, true);
+    ub.id = b;
+    ins = orm_insert_new(orm_tx_session(tx), &it_user_model);
+    ck_assert_ok(orm_insert_add(ins, &ub));
+    ck_assert_ok(orm_insert_on_conflict(ins, conflict, 1, ORM_CONFLICT_UPDATE, NULL, 0));
+    ck_assert_ok(orm_insert_exec(ins, NULL, NULL));
+    orm_insert_free(ins);
+    ck_assert_double_eq(score_via(orm_tx_session(tx), NULL, b), 12); /* its own write */
+    ck_assert_double_eq(score_of(b), 2);                             /* others: committed row */
+    ck_assert_ok(orm_tx_commit(tx));
+    orm_tx_free(tx);
+    ck_assert_double_eq(score_of(b), 12);
+    ck_assert_double_eq(db_score_now(b), 12);
+
+    /* Batch inserts: keys given (two rows), and keys the database assigns (three rows); the
+     * not-found answers cached for all of them go. */
+    int64_t given[2] = { a + 600, a + 601 };
+    for (int i = 0; i < 2; i++) {
+        orm_value k = orm_int(given[i]);
+        ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &k), ORM_ENOTFOUND);
+    }
+    int gets0 = db_gets;
+    for (int i = 0; i < 2; i++) {
+        orm_value k = orm_int(given[i]);
+        ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &k), ORM_ENOTFOUND);
+    }
+    ck_assert_int_eq(db_gets, gets0); /* cached */
+    it_user batch[2] = { it_user_make("g0", NULL, 1, true, 20, true), it_user_make("g1", NULL, 1, true, 21, true) };
+    batch[0].id = given[0];
+    batch[1].id = given[1];
+    ins = orm_insert_new(it_s, &it_user_model);
+    ck_assert_ok(orm_insert_add_many(ins, batch, 2));
+    int64_t n = 0;
+    ck_assert_ok(orm_insert_exec(ins, NULL, &n));
+    orm_insert_free(ins);
+    ck_assert_int_eq(n, 2);
+    ck_assert_double_eq(score_of(given[0]), 20);
+    ck_assert_double_eq(score_of(given[1]), 21);
+    /* Keys the database assigns: probe the key the next insert will take (an insert of a
+     * throwaway row tells it), cache its not-found and the two after it. */
+    int64_t probe = add_user("probe", 0);
+    it_user pd;
+    memset(&pd, 0, sizeof pd);
+    pd.id = probe;
+    ck_assert_ok(orm_delete_one(it_s, NULL, &it_user_model, &pd));
+    for (int i = 1; i <= 3; i++) {
+        orm_value k = orm_int(probe + i);
+        ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &k), ORM_ENOTFOUND);
+        ck_assert_orm(orm_get(it_s, NULL, &it_user_model, &g, &k), ORM_ENOTFOUND);
+    }
+    it_user auto3[3] = { it_user_make("x0", NULL, 1, true, 30, true), it_user_make("x1", NULL, 1, true, 31, true),
+                         it_user_make("x2", NULL, 1, true, 32, true) };
+    ins = orm_insert_new(it_s, &it_user_model);
+    ck_assert_ok(orm_insert_add_many(ins, auto3, 3));
+    ck_assert_ok(orm_insert_exec(ins, NULL, &n));
+    orm_insert_free(ins);
+    ck_assert_int_eq(n, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(auto3[i].id, probe + 1 + i);
+        ck_assert_double_eq(score_of(auto3[i].id), 30 + i);
+        ck_assert_double_eq(db_score_now(auto3[i].id), 30 + i);
+    }
+    /* The rows that were not written stay cached (hits). */
+    uint64_t h0 = stats(&it_user_model).hits;
+    ck_assert_double_eq(score_of(given[0]), 20);
+    ck_assert_uint_eq(stats(&it_user_model).hits, h0 + 1);
+}
+END_TEST
+
+/* ---- migrations ---- */
+
+/* A migration whose script writes a cached model's table drops its rows: the next get reads
+ * the migrated row. In a transaction (the default) and outside one (-- orm:no-transaction). */
+START_TEST(test_migrations_drop_cached_rows)
+{
+    rc_open();
+    int64_t a = add_user("ada", 1), b = add_user("bob", 2);
+    ck_assert_double_eq(score_of(a), 1);
+    ck_assert_double_eq(score_of(b), 2);
+    ck_assert_double_eq(score_of(a), 1); /* cached */
+    char up1[128], up2[160];
+    snprintf(up1, sizeof up1, "UPDATE users SET score = 50 WHERE id = %lld;\n", (long long)a);
+    snprintf(up2, sizeof up2, "-- orm:no-transaction\nUPDATE users SET score = score + 10 WHERE id = %lld;\n",
+             (long long)b);
+    orm_migration list[2] = { { 1, "bump_ada", up1, NULL }, { 2, "bump_bob", up2, NULL } };
+    orm_migrator *mg;
+    ck_assert_ok(orm_migrator_open_list(&mg, it_db, list, 2, NULL));
+    size_t applied = 0;
+    ck_assert_ok(orm_migrate_up(mg, NULL, 1, &applied));
+    ck_assert_uint_eq(applied, 1);
+    uint64_t m0 = stats(&it_user_model).misses;
+    ck_assert_double_eq(score_of(a), 50);
+    ck_assert_uint_eq(stats(&it_user_model).misses, m0 + 1);
+    ck_assert_double_eq(score_of(b), 2); /* the model went: b is loaded again, unchanged */
+    ck_assert_double_eq(score_of(b), 2);
+    ck_assert_ok(orm_migrate_up(mg, NULL, 0, &applied));
+    ck_assert_uint_eq(applied, 1);
+    ck_assert_double_eq(score_of(b), 12);
+    ck_assert_double_eq(db_score_now(b), 12);
+    orm_migrator_free(mg);
+}
+END_TEST
+
+/* ---- COMMIT under a deadline or a cancel ---- */
+
+/* A transaction writes a cached key, then commits with a ctx that was cancelled (round 0) or
+ * whose deadline passed (round 1). Whatever the commit returns, the cache never holds a row
+ * the database does not have, and a commit that failed left nothing applied. */
+START_TEST(test_commit_cancelled_or_past_deadline)
+{
+    rc_open();
+    int64_t a = add_user("ada", 1);
+    for (int round = 0; round < 2; round++) {
+        double before = db_score_now(a);
+        ck_assert_double_eq(score_of(a), before); /* cached */
+        orm_ctx *ctx;
+        if (round == 0)
+            ck_assert_ok(orm_ctx_new(&ctx, NULL));
+        else
+            ck_assert_ok(orm_ctx_with_timeout(&ctx, NULL, 1500));
+        orm_tx *tx;
+        ck_assert_ok(orm_tx_begin(&tx, it_db, ctx, NULL));
+        it_user u;
+        memset(&u, 0, sizeof u);
+        orm_value k = orm_int(a);
+        ck_assert_ok(orm_get(orm_tx_session(tx), NULL, &it_user_model, &u, &k));
+        u.score = 100 + round;
+        ck_assert_ok(orm_update_one(orm_db_session(it_db), ctx, &it_user_model, &u)); /* joins via ctx */
+        orm_model_clear(&it_user_model, &u);
+        if (round == 0) {
+            orm_ctx_cancel(ctx);
+        } else {
+            for (int i = 0; i < 500 && orm_ctx_err(ctx) == ORM_OK; i++)
+                sleep_ms(10);
+            ck_assert_int_eq(orm_ctx_err(ctx), ORM_ETIMEOUT);
+        }
+        int r = orm_tx_commit(tx);
+        ck_assert_int_ne(r, ORM_OK); /* COMMIT does not start past the deadline or a cancel */
+        ck_assert_int_eq(r, round == 0 ? ORM_ECANCELED : ORM_ETIMEOUT);
+        orm_tx_free(tx);
+        orm_ctx_free(ctx);
+        double db = db_score_now(a);
+        ck_assert_double_eq(db, before); /* rolled back: not applied */
+        ck_assert_double_eq(score_of(a), db);
+        ck_assert_double_eq(score_of(a), db); /* cached or not, the database's row */
+        /* The db is usable after it: a write and a read back through the cache. */
+        set_elsewhere(a, before + 1);
+        ck_assert_ok(orm_row_cache_drop_row(rc, &it_user_model, &k));
+        it_user w;
+        memset(&w, 0, sizeof w);
+        ck_assert_ok(orm_get(it_s, NULL, &it_user_model, &w, &k));
+        w.score = before + 2;
+        ck_assert_ok(orm_update_one(it_s, NULL, &it_user_model, &w));
+        orm_model_clear(&it_user_model, &w);
+        ck_assert_double_eq(score_of(a), before + 2);
+        ck_assert_double_eq(db_score_now(a), before + 2);
+    }
+}
+END_TEST
+
+/* ---- write-back: the automatic retry ---- */
+
+/* A flush that fails (the table renamed away) is retried by the flusher thread, backing off
+ * (100 ms doubling), with no flush call: once the table is back the rows reach the database,
+ * the failures were counted, and no row is left dirty. */
+START_TEST(test_write_back_automatic_retry)
+{
+    wb_open(0, 20);
+    int64_t a = add_user("ada", 1), b = add_user("bob", 2);
+    ck_assert_double_eq(score_of(a), 1); /* cached: the saves below read them from the cache */
+    ck_assert_double_eq(score_of(b), 2);
+    ck_assert_ok(orm_exec_sql(orm_db_session(other), NULL, "ALTER TABLE users RENAME TO users_away"));
+    save_score(a, 10);
+    save_score(b, 20);
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 2);
+    for (int i = 0; i < 500 && stats(&it_user_model).flush_failures < 2; i++)
+        sleep_ms(10);
+    ck_assert_uint_ge(stats(&it_user_model).flush_failures, 2); /* retried without a call */
+    /* Backing off: without it the 20 ms flusher would fail about 30 times in 600 ms. */
+    uint64_t f0 = stats(&it_user_model).flush_failures;
+    sleep_ms(600);
+    uint64_t f1 = stats(&it_user_model).flush_failures;
+    ck_assert_msg(f1 - f0 <= 6, "%llu failed flushes in 600 ms", (unsigned long long)(f1 - f0));
+    ck_assert_uint_eq(stats(&it_user_model).dirty, 2);
+    ck_assert_int_ge(flog.calls, 2);
+    ck_assert_double_eq(score_of(a), 10); /* the saved rows, all along */
+    ck_assert_ok(orm_exec_sql(orm_db_session(other), NULL, "ALTER TABLE users_away RENAME TO users"));
+    for (int i = 0; i < 800 && stats(&it_user_model).dirty; i++)
+        sleep_ms(10);
+    orm_row_cache_stats s = stats(&it_user_model);
+    ck_assert_uint_eq(s.dirty, 0);
+    ck_assert_uint_ge(s.flushes, 1);
+    ck_assert_double_eq(db_score(a), 10);
+    ck_assert_double_eq(db_score(b), 20);
+    ck_assert_double_eq(score_of(a), 10);
+}
+END_TEST
+
 Suite *it_row_cache_suite(void)
 {
     Suite *s = suite_create("row_cache");
@@ -1455,6 +1909,13 @@ Suite *it_row_cache_suite(void)
     tcase_add_test(tc, test_write_back_row_flushed_after_a_transaction_began);
     tcase_add_test(tc, test_write_back_failed_flush_keeps_rows);
     tcase_add_test(tc, test_write_back_limit_and_period);
+    tcase_add_test(tc, test_ttl_expires_rows);
+    tcase_add_test(tc, test_ttl_jitter_spreads_expiries);
+    tcase_add_test(tc, test_negative_ttl_and_inserts_of_the_key);
+    tcase_add_test(tc, test_upsert_and_batch_insert_drop);
+    tcase_add_test(tc, test_migrations_drop_cached_rows);
+    tcase_add_test(tc, test_commit_cancelled_or_past_deadline);
+    tcase_add_test(tc, test_write_back_automatic_retry);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -3,7 +3,8 @@
  *
  * THREADS threads run OPS random operations each on one db with a row cache (users
  * read-write, negative caching on): get, get_many, update_one, builder UPDATE with a non-key
- * WHERE, raw UPDATE, insert and delete of the thread's own rows, transactions that commit,
+ * WHERE (a range holding one key: the whole model is dropped) and with WHERE id = key (that key
+ * alone), raw UPDATE, insert and delete of the thread's own rows, transactions that commit,
  * that roll back, and that roll a nested savepoint back. Every write carries a value (score)
  * no other write uses. Checked afterwards:
  *   1. no read outside a transaction returned a value that was never committed (written by a
@@ -13,12 +14,17 @@
  *   3. every cached row equals the database's row (read through a second db without cache).
  * The random test runs over a local cache, and (built with Redis) over Redis alone and over two
  * levels, where the model generations live in Redis (row_cache_shared.c).
+ * Also: write-back under concurrency, and the singleflight of loads (8 threads missing one key
+ * at once cause one database read).
  */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "it.h"
@@ -30,7 +36,7 @@
 Suite *it_row_cache_race_suite(void);
 
 #define THREADS 4
-#define OPS 1500
+#define OPS 2000
 #define KEYS 24
 
 static char *race_path;
@@ -48,6 +54,7 @@ typedef struct readback {
     int64_t key;
     double mine, got;
     uint64_t before;
+    int path; /* how it was written: write_score's how (0-3), 4 an insert, 5 a transaction */
 } readback;
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -125,7 +132,8 @@ static int get_score(int64_t key, double *v)
     return r == ORM_ENOTFOUND ? 0 : r;
 }
 
-/* Set key's score in session s (ctx) by one of the write paths. */
+/* Set key's score in session s (ctx) by one of the write paths (how: 0 update_one, 1 builder
+ * with a non-key WHERE, 2 raw SQL, 3 builder with WHERE id = key). */
 static int write_score(worker *w, orm_session *s, orm_ctx *ctx, int64_t key, double v, int how)
 {
     if (how == 0) {
@@ -140,11 +148,14 @@ static int write_score(worker *w, orm_session *s, orm_ctx *ctx, int64_t key, dou
         orm_model_clear(&it_user_model, &u);
         return r;
     }
-    if (how == 1) {
+    if (how == 1 || how == 3) {
+        /* how 1: a WHERE the builder cannot pin to one key (a range holding only key), so the
+         * whole model is dropped; how 3: id = key, a one-key write (that key is dropped). */
         orm_update *up = orm_update_new(s, &it_user_model);
         int r = orm_update_set(up, "score", orm_double(v));
         if (r == ORM_OK)
-            r = orm_update_where(up, orm_eq("id", orm_int(key)));
+            r = orm_update_where(up, how == 3 ? orm_eq("id", orm_int(key))
+                                              : orm_and(orm_ge("id", orm_int(key)), orm_le("id", orm_int(key))));
         if (r == ORM_OK)
             r = orm_update_exec(up, ctx, NULL);
         orm_update_free(up);
@@ -156,7 +167,7 @@ static int write_score(worker *w, orm_session *s, orm_ctx *ctx, int64_t key, dou
                                         : "UPDATE users SET score = ? WHERE id = ?", a, 2, NULL);
 }
 
-static void read_back(worker *w, int64_t key, double mine, uint64_t before)
+static void read_back(worker *w, int64_t key, double mine, uint64_t before, int path)
 {
     double got = 0;
     int r = get_score(key, &got);
@@ -165,7 +176,7 @@ static void read_back(worker *w, int64_t key, double mine, uint64_t before)
         fprintf(stderr, "race: read back of %lld: %d\n", (long long)key, r);
         return;
     }
-    w->rb[w->nrb++] = (readback){ key, mine, got, before };
+    w->rb[w->nrb++] = (readback){ key, mine, got, before, path };
 }
 
 /* A transaction: 1-3 writes; commit (mode 0), roll back (1), or roll back a nested savepoint
@@ -197,7 +208,7 @@ static void tx_op(worker *w, int mode)
         }
         keys[i] = ids[rnd(w) % KEYS];
         vals[i] = fresh(w);
-        int r = write_score(w, orm_db_session(it_db), ctx, keys[i], vals[i], (int)(rnd(w) % 3));
+        int r = write_score(w, orm_db_session(it_db), ctx, keys[i], vals[i], (int)(rnd(w) % 4));
         if (r != ORM_OK) {
             ok = 0;
             n = i + 1;
@@ -235,7 +246,7 @@ static void tx_op(worker *w, int mode)
             log_dead(vals[i]);
     }
     if (committed_ok && n > 0)
-        read_back(w, keys[n - 1], vals[n - 1], before);
+        read_back(w, keys[n - 1], vals[n - 1], before, 5);
 }
 
 static void *run(void *arg)
@@ -264,10 +275,11 @@ static void *run(void *arg)
         } else if (pick < 68) {
             double v = fresh(w);
             uint64_t before = atomic_fetch_add(&clock_, 1);
-            int r = write_score(w, it_s, NULL, key, v, (int)(rnd(w) % 3));
+            int how = (int)(rnd(w) % 4);
+            int r = write_score(w, it_s, NULL, key, v, how);
             if (r == ORM_OK) {
                 log_commit(v, key, before);
-                read_back(w, key, v, before);
+                read_back(w, key, v, before, how);
             } else {
                 log_dead(v); /* busy: not applied */
             }
@@ -280,7 +292,7 @@ static void *run(void *arg)
             if (w->nown < 64 && orm_insert_one(it_s, NULL, &it_user_model, &u) == ORM_OK) {
                 w->own[w->nown++] = u.id;
                 log_commit(v, u.id, before);
-                read_back(w, u.id, v, before);
+                read_back(w, u.id, v, before, 4);
             } else {
                 log_dead(v);
             }
@@ -413,8 +425,8 @@ START_TEST(test_random_coherence)
                           (long long)r->key);
             ck_assert_msg(cm->key == r->key || cm->key == 0, "read back another key's value");
             ck_assert_msg(cm->after >= r->before,
-                          "thread %d wrote %f to key %lld and read back %f, committed before its write",
-                          t, r->mine, (long long)r->key, r->got);
+                          "thread %d wrote %f to key %lld (path %d) and read back %f, committed before its write",
+                          t, r->mine, (long long)r->key, r->path, r->got);
         }
         reads += w[t].nreads;
         rbs += w[t].nrb;
@@ -594,6 +606,113 @@ START_TEST(test_write_back_concurrent)
 }
 END_TEST
 
+/* ---- singleflight: SF_THREADS threads miss one key at once ---- */
+
+#define SF_THREADS 8
+
+/* Inside the row cache: counts the reads by key that reach the database, and slows them
+ * (500 ms) so every thread misses while the first load runs. */
+static atomic_int sf_db_gets;
+
+static int sf_fn(orm_stmt *st, void *ud)
+{
+    (void)ud;
+    if (st->intent && st->intent->op == ORM_STMT_OP_GET) {
+        atomic_fetch_add(&sf_db_gets, 1);
+        struct timespec ts = { 0, 500 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    return orm_stmt_next(st);
+}
+
+static atomic_int sf_ready, sf_go;
+
+typedef struct sf_arg {
+    int64_t key;
+    int rc;
+    double score;
+    char name[16];
+} sf_arg;
+
+static void *sf_run(void *arg)
+{
+    sf_arg *a = arg;
+    atomic_fetch_add(&sf_ready, 1);
+    while (!atomic_load(&sf_go))
+        sched_yield();
+    it_user u;
+    memset(&u, 0, sizeof u);
+    orm_value k = orm_int(a->key);
+    a->rc = orm_get(it_s, NULL, &it_user_model, &u, &k);
+    if (a->rc == ORM_OK) {
+        a->score = u.score;
+        snprintf(a->name, sizeof a->name, "%s", u.name ? u.name : "(null)");
+    }
+    orm_model_clear(&it_user_model, &u);
+    return NULL;
+}
+
+/* 8 threads get one uncached key at once while its load is slow (500 ms): one load reaches the
+ * database (stats loads 1, one statement seen inside the row cache), every thread gets the
+ * row, and the next get is a hit. */
+START_TEST(test_singleflight_one_load)
+{
+    ck_assert_ok(orm_db_open(&it_db, backend_dsn(), NULL));
+    it_s = orm_db_session(it_db);
+    orm_cache *c;
+    ck_assert_ok(orm_cache_local_new(&c, NULL));
+    ck_assert_ok(orm_row_cache_attach(&rc, it_db, c, NULL));
+    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
+    mo.mode = ORM_ROW_CACHE_READ_WRITE;
+    ck_assert_ok(orm_row_cache_model(rc, &it_user_model, &mo));
+    orm_middleware m = ORM_MIDDLEWARE_INIT;
+    m.name = "slow_gets";
+    m.fn = sf_fn;
+    ck_assert_ok(orm_db_use(it_db, &m)); /* inside the row cache */
+    ck_assert_ok(it_models_register(it_db));
+    ck_assert_ok(it_schema_create(it_s));
+    it_user u = it_user_make("sf", NULL, 1, true, 42, true);
+    ck_assert_ok(orm_insert_one(it_s, NULL, &it_user_model, &u));
+    atomic_store(&sf_db_gets, 0);
+    atomic_store(&sf_ready, 0);
+    atomic_store(&sf_go, 0);
+    sf_arg args[SF_THREADS];
+    pthread_t th[SF_THREADS];
+    for (int t = 0; t < SF_THREADS; t++) {
+        memset(&args[t], 0, sizeof args[t]);
+        args[t].key = u.id;
+        args[t].rc = -1;
+        ck_assert_int_eq(pthread_create(&th[t], NULL, sf_run, &args[t]), 0);
+    }
+    while (atomic_load(&sf_ready) < SF_THREADS)
+        sched_yield();
+    atomic_store(&sf_go, 1);
+    for (int t = 0; t < SF_THREADS; t++)
+        pthread_join(th[t], NULL);
+    for (int t = 0; t < SF_THREADS; t++) {
+        ck_assert_int_eq(args[t].rc, ORM_OK);
+        ck_assert_double_eq(args[t].score, 42);
+        ck_assert_str_eq(args[t].name, "sf");
+    }
+    orm_row_cache_stats s;
+    ck_assert_ok(orm_row_cache_stats_get(rc, &it_user_model, &s));
+    ck_assert_uint_eq(s.loads, 1);
+    ck_assert_int_eq(atomic_load(&sf_db_gets), 1);
+    ck_assert_uint_eq(s.hits + s.misses, SF_THREADS);
+    ck_assert_uint_ge(s.misses, 2); /* at least one thread joined the load in flight */
+    it_user g;
+    memset(&g, 0, sizeof g);
+    orm_value k = orm_int(u.id);
+    ck_assert_ok(orm_get(it_s, NULL, &it_user_model, &g, &k));
+    ck_assert_double_eq(g.score, 42);
+    orm_model_clear(&it_user_model, &g);
+    ck_assert_ok(orm_row_cache_stats_get(rc, &it_user_model, &s));
+    ck_assert_uint_eq(s.hits + s.misses, SF_THREADS + 1);
+    ck_assert_uint_eq(s.loads, 1);
+    ck_assert_int_eq(atomic_load(&sf_db_gets), 1);
+}
+END_TEST
+
 static void race_teardown(void)
 {
     orm_db_close(other);
@@ -622,6 +741,7 @@ Suite *it_row_cache_race_suite(void)
     tcase_add_loop_test(tc, test_random_coherence, 0, 1);
 #endif
     tcase_add_test(tc, test_write_back_concurrent);
+    tcase_add_test(tc, test_singleflight_one_load);
     suite_add_tcase(s, tc);
     return s;
 }
