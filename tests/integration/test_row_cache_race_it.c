@@ -729,20 +729,26 @@ static void race_setup(void)
     it_s = NULL;
 }
 
+/* One test case each (CK_RUN_CASE=random|write_back|singleflight runs one alone). */
+static TCase *race_case(Suite *s, const char *name)
+{
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, race_setup, race_teardown);
+    tcase_set_timeout(tc, 600);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
 Suite *it_row_cache_race_suite(void)
 {
     Suite *s = suite_create("row_cache_race");
-    TCase *tc = tcase_create("row_cache_race");
-    tcase_add_checked_fixture(tc, race_setup, race_teardown);
-    tcase_set_timeout(tc, 600);
 #ifdef ORM_WITH_REDIS
-    tcase_add_loop_test(tc, test_random_coherence, 0, 3);
+    tcase_add_loop_test(race_case(s, "random"), test_random_coherence, 0, 3);
 #else
-    tcase_add_loop_test(tc, test_random_coherence, 0, 1);
+    tcase_add_loop_test(race_case(s, "random"), test_random_coherence, 0, 1);
 #endif
-    tcase_add_test(tc, test_write_back_concurrent);
-    tcase_add_test(tc, test_singleflight_one_load);
-    suite_add_tcase(s, tc);
+    tcase_add_test(race_case(s, "write_back"), test_write_back_concurrent);
+    tcase_add_test(race_case(s, "singleflight"), test_singleflight_one_load);
     return s;
 }
 
