@@ -32,8 +32,8 @@
  * write and the generations it was written at, instead of freed: a get in a transaction that
  * began reading before that seq answers it (unless a drop since made it stale), every other
  * read ignores it, and a save makes it a saved row again. Kept rows are freed, oldest first,
- * once every transaction reading before them ended, or past max_dirty of them (then a very
- * long transaction may read the older row: the bound keeps memory in check).
+ * once every transaction reading before them ended, or past max(max_dirty, 10000) of them
+ * (then a very long transaction may read the older row: the bound keeps memory in check).
  *
  * Keeps true:
  *  - one autocommit flush at a time (flush_mu), so two flushes never write one key out of
@@ -91,6 +91,7 @@ struct rc_wb {
     wb_entry *b[BUCKETS];
     size_t n;
     size_t batch, max_dirty;
+    size_t max_kept;           /* kept rows past this go, oldest first (below) */
     int64_t interval_ms;
     int64_t backoff_ms, retry_at_ms; /* automatic flushes wait until retry_at_ms */
     pthread_t th;
@@ -181,13 +182,13 @@ static int retire(orm_row_cache *rc, rc_wb *w, wb_entry **pp)
 }
 
 /* Free the kept rows no reading transaction can need: written before the oldest reader began,
- * or past max_dirty of them. */
+ * or past max_kept of them. */
 static void sweep(rc_wb *w)
 {
     uint64_t oldest = w->readers ? w->readers->seq : UINT64_MAX;
     wb_entry *e;
     while ((e = w->kept_head) &&
-           (e->kept_seq <= oldest || atomic_load_explicit(&w->nkept, memory_order_relaxed) > w->max_dirty)) {
+           (e->kept_seq <= oldest || atomic_load_explicit(&w->nkept, memory_order_relaxed) > w->max_kept)) {
         kept_unlink(w, e);
         wb_entry **pp = slot(w, e->h, e->key);
         *pp = e->next;
@@ -796,6 +797,10 @@ int orm__rc_wb_start(orm_row_cache *rc)
     pthread_condattr_destroy(&ca);
     w->batch = rc->opts.flush_batch ? rc->opts.flush_batch : 100;
     w->max_dirty = rc->opts.max_dirty ? rc->opts.max_dirty : 10000;
+    /* A buffer kept small to flush often (a small max_dirty) would otherwise also cut short
+     * the rows kept for open transactions, and a transaction open a little longer than usual
+     * read its snapshot's older row: the bound on kept rows is memory's, not the flush's. */
+    w->max_kept = w->max_dirty > 10000 ? w->max_dirty : 10000;
     w->interval_ms = rc->opts.flush_interval_ms;
     rc->wb = w;
     return ORM_OK;

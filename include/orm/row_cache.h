@@ -79,8 +79,8 @@
  * may read one snapshot from its first read on (SQLite always; PostgreSQL at REPEATABLE
  * READ), which does not hold that write, so the buffer keeps such a row (clean) for the
  * transactions that were reading before it was written, until they end or until a drop of
- * its key (any write of it) makes it stale; at most max_dirty rows are kept (past that the
- * oldest go, and a transaction open that long reads its snapshot's row). Queries (select
+ * its key (any write of it) makes it stale; at most max(max_dirty, 10000) rows are kept (past
+ * that the oldest go, and a transaction open that long reads its snapshot's row). Queries (select
  * builder, raw SQL) in such a transaction read its snapshot.
  * In a transaction, orm_get of a key it wrote, and every get at REPEATABLE READ or
  * SERIALIZABLE, reads the database after the model's saved rows were written into the
