@@ -59,7 +59,8 @@ ORM_API int orm_row_cache_triggers_install(orm_db *db, orm_ctx *ctx, const orm_m
 /* Remove them (ORM_OK when there were none). The shared trigger function stays. */
 ORM_API int orm_row_cache_triggers_remove(orm_db *db, orm_ctx *ctx, const orm_model *model);
 
-#define ORM_ROW_CACHE_LISTEN_OPTIONS_VERSION 1u
+/* Version 2 added change_log; a version 1 caller's struct ends before it (read as false). */
+#define ORM_ROW_CACHE_LISTEN_OPTIONS_VERSION 2u
 
 typedef struct orm_row_cache_listen_options {
     unsigned version;            /* ORM_ROW_CACHE_LISTEN_OPTIONS_VERSION */
@@ -72,9 +73,14 @@ typedef struct orm_row_cache_listen_options {
      * listener's thread. NULL: not logged (still counted). */
     void (*on_event)(void *userdata, const char *line);
     void *userdata;
+    /* (version 2) SQLite: when data_version moved, read the change log that
+     * orm_row_cache_triggers_install keeps and drop the keys it names, instead of every
+     * listened model; a model whose table has no triggers is still dropped whole (see "The
+     * change log" above). PostgreSQL: ignored (its triggers report keys already). */
+    bool change_log;
 } orm_row_cache_listen_options;
 
-#define ORM_ROW_CACHE_LISTEN_OPTIONS_INIT { ORM_ROW_CACHE_LISTEN_OPTIONS_VERSION, 0, false, 0, NULL, NULL }
+#define ORM_ROW_CACHE_LISTEN_OPTIONS_INIT { ORM_ROW_CACHE_LISTEN_OPTIONS_VERSION, 0, false, 0, NULL, NULL, false }
 
 /* Drop model's cached rows when the database reports their change. The model must be cached
  * (orm_row_cache_model, not OFF). The first call for the db starts its listener with opts
