@@ -2,7 +2,7 @@
  * processes on one database over loopback: A (forked first, its own db, no cache) updates a
  * row B holds in its row cache; the time from A's commit returning to B's orm_get returning
  * the new value (the report, the drop, a load). SQLite (a temp file, the data_version poller
- * at its default 10 ms, and strict) and PostgreSQL (LISTEN/NOTIFY; ORM_BENCH_PG_DSN). p50,
+ * at its default 10 ms, and strict; each without and with the change log) and PostgreSQL (LISTEN/NOTIFY; ORM_BENCH_PG_DSN). p50,
  * p99 and max over the rounds, each begun after a random 0-10 ms pause. There is no raw side: no hand-written program is told either.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -86,7 +86,7 @@ static int cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int run_one(const char *name, const char *dsn, int strict, int rounds, int json)
+static int run_one(const char *name, const char *dsn, int strict, int change_log, int rounds, int json)
 {
     orm_db *setup;
     if (orm_db_open(&setup, dsn, NULL) != ORM_OK)
@@ -119,6 +119,7 @@ static int run_one(const char *name, const char *dsn, int strict, int rounds, in
     mo.mode = ORM_ROW_CACHE_READ_WRITE;
     orm_row_cache_listen_options lo = ORM_ROW_CACHE_LISTEN_OPTIONS_INIT;
     lo.strict = strict;
+    lo.change_log = change_log;
     rc = -1;
     if (!lag || orm_db_open(&db, dsn, NULL) != ORM_OK || orm_cache_local_new(&c, NULL) != ORM_OK ||
         orm_row_cache_attach(&rcache, db, c, NULL) != ORM_OK ||
@@ -194,8 +195,10 @@ int bench_w8_run(int json, int quick)
     }
     snprintf(path, sizeof path, "%s/coh.db", dir);
     snprintf(dsn, sizeof dsn, "sqlite:%s", path);
-    int failed = run_one("sqlite (poll 10 ms)", dsn, 0, rounds, json) != 0;
-    failed |= run_one("sqlite (strict)", dsn, 1, rounds, json) != 0;
+    int failed = run_one("sqlite (poll 10 ms)", dsn, 0, 0, rounds, json) != 0;
+    failed |= run_one("sqlite (strict)", dsn, 1, 0, rounds, json) != 0;
+    failed |= run_one("sqlite (change log, poll 10 ms)", dsn, 0, 1, rounds, json) != 0;
+    failed |= run_one("sqlite (change log, strict)", dsn, 1, 1, rounds, json) != 0;
     static const char *const sfx[] = { "", "-wal", "-shm", "-journal" };
     for (size_t i = 0; i < 4; i++) {
         char p[4220];
@@ -205,7 +208,7 @@ int bench_w8_run(int json, int quick)
     rmdir(dir);
     const char *pg = getenv("ORM_BENCH_PG_DSN");
     if (pg && *pg)
-        failed |= run_one("postgres (LISTEN)", pg, 0, rounds, json) != 0;
+        failed |= run_one("postgres (LISTEN)", pg, 0, 0, rounds, json) != 0;
     else
         fprintf(stderr, "orm-bench: W8 postgres: not run (ORM_BENCH_PG_DSN unset)\n");
     return failed ? -1 : 0;

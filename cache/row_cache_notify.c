@@ -115,6 +115,28 @@ static void on_lost(void *ud, int connected)
     pthread_mutex_unlock(&nf->lock);
 }
 
+static void on_lost_except(void *ud, const char *const *tables, size_t n)
+{
+    struct rc_notify *nf = ud;
+    if (!n) {
+        on_lost(ud, 0);
+        return;
+    }
+    bump(&nf->notifications);
+    pthread_mutex_lock(&nf->lock);
+    for (size_t i = 0; i < nf->n; i++) {
+        rc_model *m = nf->list[i].m;
+        size_t t = 0;
+        while (t < n && strcasecmp(m->model->table, tables[t]) != 0)
+            t++;
+        if (t == n) { /* its table's changes were not reported: drop it */
+            orm__rc_drop_model(m);
+            bump(&nf->models);
+        }
+    }
+    pthread_mutex_unlock(&nf->lock);
+}
+
 static void on_event(void *ud, const char *line)
 {
     struct rc_notify *nf = ud;
@@ -159,9 +181,10 @@ int orm_row_cache_listen(orm_row_cache *rc, const orm_model *model, const orm_ro
     orm_row_cache_listen_options d = ORM_ROW_CACHE_LISTEN_OPTIONS_INIT;
     if (!opts)
         opts = &d;
-    if (opts->version != ORM_ROW_CACHE_LISTEN_OPTIONS_VERSION)
+    if (opts->version != ORM_ROW_CACHE_LISTEN_OPTIONS_VERSION && opts->version != 1)
         return orm__error_set(ORM_EINVAL, "row_cache", "orm_row_cache_listen_options: unknown version %u",
                               opts->version);
+    bool change_log = opts->version >= 2 && opts->change_log; /* version 1 ends before it */
     if (!orm__db_feed_ok(rc->db))
         return ORM_EINVAL;
     struct rc_notify *nf = rc->notify;
@@ -170,7 +193,7 @@ int orm_row_cache_listen(orm_row_cache *rc, const orm_model *model, const orm_ro
             return orm__error_nomem("row_cache");
         pthread_mutex_init(&nf->lock, NULL);
         nf->rc = rc;
-        nf->sink = (orm_driver_feed_sink){ on_key, on_table, on_rowid, on_lost, on_event, nf };
+        nf->sink = (orm_driver_feed_sink){ on_key, on_table, on_rowid, on_lost, on_event, nf, on_lost_except };
         nf->on_event = opts->on_event;
         nf->event_ud = opts->userdata;
         rc->notify = nf;
@@ -202,7 +225,7 @@ int orm_row_cache_listen(orm_row_cache *rc, const orm_model *model, const orm_ro
     nf->list[nf->n++] = (listened){ m, rowid_key };
     pthread_mutex_unlock(&nf->lock);
     if (!nf->started) {
-        orm_driver_feed_options fo = { opts->poll_ms ? opts->poll_ms : 10, opts->backoff_max_ms };
+        orm_driver_feed_options fo = { opts->poll_ms ? opts->poll_ms : 10, opts->backoff_max_ms, change_log };
         int r = orm__db_feed_start(rc->db, &nf->feed, &nf->sink, &fo);
         if (r != ORM_OK) {
             pthread_mutex_lock(&nf->lock);

@@ -199,12 +199,14 @@ typedef struct orm_driver_migrate {
  * (orm/row_cache_listen.h) turns what it reports into drops, so a process's cache never serves
  * a row another process has changed for longer than the report takes. Three sources, one
  * sink, any of them optional but start / stop:
- *   - triggers (PostgreSQL: install / remove per table), which make the server send the row
- *     cache key of each changed row, or the table when a statement touches many rows;
+ *   - triggers (install / remove per table), which make the server send the row cache key
+ *     of each changed row, or the table when a statement touches many rows (PostgreSQL:
+ *     NOTIFY; SQLite: rows of a change-log table);
  *   - a listener (start / stop, once per db, its own connection and thread), which delivers
  *     what the triggers sent and reports `lost` when it may have missed some (PostgreSQL:
  *     LISTEN; SQLite: a poller that reports `lost` when another process committed to the
- *     file), with an optional synchronous check (check);
+ *     file, or with change_log the keys the log holds and `lost_except` for the tables it
+ *     does not cover), with an optional synchronous check (check);
  *   - connection hooks (SQLite: watch_conn), which report the rows each connection of the
  *     db wrote, after the commit that made them visible.
  * Reports are drops, never values: a report that arrives twice, late, or for a write of this
@@ -237,12 +239,20 @@ typedef struct orm_driver_feed_sink {
     /* Optional (check for NULL): one line for the application's log (a reconnect, a loss). */
     void (*event)(void *ud, const char *msg);
     void *ud; /* the first argument of every callback */
+    /* Changes may have been missed in every table but the n named (the backend's names,
+     * compared without ASCII case), whose changes are reported by key or prefix (report those
+     * after this call, so a reader that saw one of them finds the rest dropped): drops every
+     * listened model on another table. n 0 is `lost` (0). (SQLite's change log: data_version
+     * moved, the logged tables' keys were read from the log.) */
+    void (*lost_except)(void *ud, const char *const *tables, size_t n);
 } orm_driver_feed_sink;
 
 /* What the application asked of the listener (orm_row_cache_listen_options), for start. */
 typedef struct orm_driver_feed_options {
     int64_t poll_ms;        /* a poller's period (SQLite: data_version); < 0: no poller */
     int64_t backoff_max_ms; /* the longest wait between reconnects; <= 0: the driver's default */
+    int change_log;         /* 1: read the change log install keeps, where the backend has one
+                               (SQLite), to report keys instead of `lost` */
 } orm_driver_feed_options;
 
 /* A running listener, defined by each driver: what start makes and stop frees. */

@@ -13,8 +13,25 @@
  * connection (of any process, this one's included) committed; every poll_ms, and on
  * check (strict mode: before a hit is served), a move reports `lost`.
  *
+ * The change log (install, and the listener's change_log option): install creates the table
+ * orm_row_cache_log (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT) and three row triggers
+ * on the model's table ("orm_rc_ins:<table>", _upd, _del) that insert 'k' + the row cache key
+ * of each row written (old and new keys of an UPDATE that changed the key), or 't' + the
+ * prefix for key types with no exact SQL form (double, timestamp) or a NULL key column: the
+ * PostgreSQL triggers' payloads. Each trigger also prunes: about every 64th id it deletes the
+ * rows more than LOG_KEEP ids old, so the log never holds much more than LOG_KEEP rows
+ * whoever reads it. With change_log, a move of data_version reads, in one read transaction,
+ * the rows past the last id seen and the tables that carry all three triggers: each row is
+ * reported (key or table), then `lost_except` those tables, so only models on other tables
+ * are dropped whole. `lost` instead when the rows past the last id seen do not start right
+ * after it (pruned before this process read them), when there are more than MAX_ROWS of
+ * them, when the schema changed (a trigger installed or removed since the last read: writes
+ * before it may not be logged) and when a read fails.
+ *
  * Keeps true: a connection whose db has no sink (the cell is NULL) collects nothing; more than
- * MAX_ROWS rows in one transaction are reported as their tables, whole.
+ * MAX_ROWS rows in one transaction are reported as their tables, whole. The log's ids grow
+ * in commit order (one writer at a time, AUTOINCREMENT never reuses one, a rollback takes
+ * back its ids), so ids past the last seen are exactly the writes committed since.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -27,9 +44,12 @@
 #include "orm/alloc.h"
 #include "orm/driver/sqlite/sqlite.h"
 #include "orm/error_internal.h"
+#include "orm/sbuf.h"
 
 #define MAX_ROWS 4096
 #define MAX_TABLES 64
+#define LOG_TABLE "orm_row_cache_log"
+#define LOG_KEEP 10000 /* ids the triggers keep in the log */
 
 struct orm__sqlite_watch {
     sqlite3 *db;
@@ -79,6 +99,8 @@ static void update_hook(void *arg, int op, const char *dbname, const char *table
     if (!orm_driver_feed_cell_sink(w->cell) || w->overflow)
         return;
     if (strcmp(dbname, "main") != 0) /* temp and attached databases are no model's */
+        return;
+    if (strcmp(table, LOG_TABLE) == 0) /* the change log's own rows (triggers) */
         return;
     int t = table_index(w, table);
     if (t < 0) {
@@ -183,6 +205,182 @@ static int sqlite_rowid_is(orm_conn *c, const char *table, const char *column)
     return one;
 }
 
+/* ---- the change log: triggers ---- */
+
+static const char *const TRIGGER_KINDS[3] = { "ins", "upd", "del" };
+
+/* s quoted with q, doubled inside: an identifier ("...") or a literal ('...'; SQLite reads a
+ * backslash as itself). */
+static void sb_quoted(orm__sbuf *b, const char *s, char q)
+{
+    orm__sbuf_add(b, &q, 1);
+    for (; *s; s++) {
+        if (*s == q)
+            orm__sbuf_add(b, &q, 1);
+        orm__sbuf_add(b, s, 1);
+    }
+    orm__sbuf_add(b, &q, 1);
+}
+
+/* The trigger's name, "orm_rc_<kind>:<table>", quoted. */
+static void trigger_name(orm__sbuf *b, const char *kind, const char *table)
+{
+    orm__sbuf_printf(b, "\"orm_rc_%s:", kind);
+    for (const char *p = table; *p; p++) {
+        if (*p == '"')
+            orm__sbuf_add(b, "\"", 1);
+        orm__sbuf_add(b, p, 1);
+    }
+    orm__sbuf_add(b, "\"", 1);
+}
+
+static void column_ref(orm__sbuf *b, const char *row, const char *column)
+{
+    orm__sbuf_puts(b, row);
+    orm__sbuf_puts(b, ".");
+    sb_quoted(b, column, '"');
+}
+
+/* 1 when every key column has an exact SQL form of the row cache's encoding. */
+static int per_key(const orm_model *m)
+{
+    for (size_t k = 0; k < m->npk; k++) {
+        orm_field_type t = m->fields[m->pk[k]].type;
+        if (t == ORM_FIELD_DOUBLE || t == ORM_FIELD_TIMESTAMP)
+            return 0;
+    }
+    return 1;
+}
+
+/* The log row of row ("NEW" / "OLD"): 'k' + the row cache key (row_cache.h, "Keys": integers
+ * in decimal, text "'" + the text with '\' and ':' escaped, blobs "x" + lowercase hex,
+ * booleans b0 / b1, components joined by ':'), or 't' + prefix when a key column is NULL or
+ * of a type with no exact SQL form (double, timestamp): the PostgreSQL triggers' payloads. */
+static void log_value(orm__sbuf *b, const orm_model *m, const char *prefix, const char *row)
+{
+    if (!per_key(m)) {
+        orm__sbuf_puts(b, "'t' || ");
+        sb_quoted(b, prefix, '\'');
+        return;
+    }
+    orm__sbuf_puts(b, "coalesce('k' || ");
+    sb_quoted(b, prefix, '\'');
+    for (size_t k = 0; k < m->npk; k++) {
+        const orm_field *f = &m->fields[m->pk[k]];
+        orm__sbuf_puts(b, k ? " || ':' || " : " || ");
+        switch (f->type) {
+        case ORM_FIELD_TEXT:
+        case ORM_FIELD_FIXED_TEXT:
+            orm__sbuf_puts(b, "'''' || replace(replace(");
+            column_ref(b, row, f->column);
+            orm__sbuf_puts(b, ", '\\', '\\\\'), ':', '\\:')");
+            break;
+        case ORM_FIELD_BLOB:
+            orm__sbuf_puts(b, "CASE WHEN ");
+            column_ref(b, row, f->column);
+            orm__sbuf_puts(b, " IS NOT NULL THEN 'x' || lower(hex(");
+            column_ref(b, row, f->column);
+            orm__sbuf_puts(b, ")) END");
+            break;
+        case ORM_FIELD_BOOL:
+            orm__sbuf_puts(b, "CASE WHEN ");
+            column_ref(b, row, f->column);
+            orm__sbuf_puts(b, " IS NULL THEN NULL WHEN ");
+            column_ref(b, row, f->column);
+            orm__sbuf_puts(b, " THEN 'b1' ELSE 'b0' END");
+            break;
+        default: /* the integers */
+            orm__sbuf_puts(b, "CAST(");
+            column_ref(b, row, f->column);
+            orm__sbuf_puts(b, " AS INTEGER)");
+            break;
+        }
+    }
+    orm__sbuf_puts(b, ", 't' || ");
+    sb_quoted(b, prefix, '\'');
+    orm__sbuf_puts(b, ")");
+}
+
+static void drop_log_triggers(orm__sbuf *b, const char *table)
+{
+    for (size_t i = 0; i < 3; i++) {
+        orm__sbuf_puts(b, "DROP TRIGGER IF EXISTS ");
+        trigger_name(b, TRIGGER_KINDS[i], table);
+        orm__sbuf_puts(b, ";\n");
+    }
+}
+
+/* Run sql in one write transaction (BEGIN IMMEDIATE: the write lock at once, through the
+ * connection's busy handler), all or nothing. */
+static int run_in_tx(orm_conn *c, const char *sql)
+{
+    sqlite3 *db = orm__sqlite_handle(c);
+    char *err = NULL;
+    int src = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &err);
+    if (src == SQLITE_OK)
+        src = sqlite3_exec(db, sql, NULL, NULL, &err);
+    if (src == SQLITE_OK)
+        src = sqlite3_exec(db, "COMMIT", NULL, NULL, &err);
+    if (src == SQLITE_OK)
+        return ORM_OK;
+    int rc = orm__error_set(src == SQLITE_BUSY || src == SQLITE_LOCKED ? ORM_EBUSY : ORM_EIO, "sqlite",
+                            "row cache change log: %s", err ? err : sqlite3_errstr(src));
+    sqlite3_free(err);
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+static int sqlite_feed_install(orm_conn *c, const orm_model *m, const char *prefix, size_t row_limit)
+{
+    (void)row_limit; /* row triggers: one log row per row written */
+    static const char *const events[3] = { "INSERT", "UPDATE", "DELETE" };
+    orm__sbuf b = { 0 };
+    orm__sbuf_puts(&b, "CREATE TABLE IF NOT EXISTS " LOG_TABLE
+                       " (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL);\n");
+    drop_log_triggers(&b, m->table);
+    for (size_t i = 0; i < 3; i++) {
+        orm__sbuf_puts(&b, "CREATE TRIGGER ");
+        trigger_name(&b, TRIGGER_KINDS[i], m->table);
+        orm__sbuf_printf(&b, " AFTER %s ON ", events[i]);
+        sb_quoted(&b, m->table, '"');
+        orm__sbuf_puts(&b, " BEGIN\n  INSERT INTO " LOG_TABLE " (key) VALUES (");
+        log_value(&b, m, prefix, i == 0 ? "NEW" : "OLD");
+        orm__sbuf_puts(&b, ");\n");
+        if (i == 1 && per_key(m)) { /* the new key too, when the UPDATE changed it */
+            orm__sbuf_puts(&b, "  INSERT INTO " LOG_TABLE " (key) SELECT ");
+            log_value(&b, m, prefix, "NEW");
+            orm__sbuf_puts(&b, " WHERE ");
+            for (size_t k = 0; k < m->npk; k++) {
+                const char *col = m->fields[m->pk[k]].column;
+                if (k)
+                    orm__sbuf_puts(&b, " OR ");
+                column_ref(&b, "NEW", col);
+                orm__sbuf_puts(&b, " IS NOT ");
+                column_ref(&b, "OLD", col);
+            }
+            orm__sbuf_puts(&b, ";\n");
+        }
+        /* The prune: about every 64th id (a NULL bound reads no row the other times). */
+        orm__sbuf_printf(&b, "  DELETE FROM " LOG_TABLE " WHERE id <= (SELECT last_insert_rowid() - %d"
+                             " WHERE last_insert_rowid() %% 64 < 2);\nEND;\n", LOG_KEEP);
+    }
+    const char *sql = orm__sbuf_str(&b);
+    int rc = sql ? run_in_tx(c, sql) : orm__error_nomem("sqlite");
+    orm__sbuf_free(&b);
+    return rc;
+}
+
+static int sqlite_feed_remove(orm_conn *c, const orm_model *m)
+{
+    orm__sbuf b = { 0 };
+    drop_log_triggers(&b, m->table);
+    const char *sql = orm__sbuf_str(&b);
+    int rc = sql ? run_in_tx(c, sql) : orm__error_nomem("sqlite");
+    orm__sbuf_free(&b);
+    return rc;
+}
+
 /* ---- the poller: other processes ---- */
 
 struct orm_driver_listener {
@@ -192,26 +390,249 @@ struct orm_driver_listener {
     int stop;
     const orm_driver_feed_sink *sink;
     int64_t poll_ms;
-    pthread_mutex_t dv_lock;  /* the connection, its statement and last: poller and check */
+    pthread_mutex_t dv_lock;  /* the connection, its statements and what follows: poller and check */
     sqlite3 *db;
     sqlite3_stmt *dv;         /* PRAGMA data_version */
     int64_t last;
+    /* the change log (change_log set) */
+    int log;
+    int64_t seen;             /* the last log id read; < 0: unknown (read it anew: `lost`) */
+    int64_t schema;           /* PRAGMA schema_version when covered was read; < 0: unknown */
+    char **covered;           /* the tables with all three log triggers, at schema */
+    size_t ncovered;
 };
 
-/* Read data_version; report when it moved since the last read (a failed read reports too:
- * nothing is known). */
-static void check_version(orm_driver_listener *f)
+/* What one check found, reported once dv_lock is released. */
+typedef struct found {
+    int lost;      /* report `lost` (and nothing else) */
+    char *rows;    /* the log rows read, each NUL-terminated */
+    size_t len, n, cap;
+    char **tables; /* a copy of covered */
+    size_t ntables;
+} found;
+
+static void found_free(found *r)
 {
-    pthread_mutex_lock(&f->dv_lock);
+    orm__free(r->rows);
+    for (size_t i = 0; i < r->ntables; i++)
+        orm__free(r->tables[i]);
+    orm__free(r->tables);
+}
+
+static char *dup_str(const char *s, size_t n)
+{
+    char *p = orm__malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}
+
+static int add_row(found *r, const char *s, size_t n)
+{
+    if (r->len + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 1024;
+        while (cap < r->len + n + 1)
+            cap *= 2;
+        char *p = orm__realloc(r->rows, cap);
+        if (!p)
+            return -1;
+        r->rows = p;
+        r->cap = cap;
+    }
+    memcpy(r->rows + r->len, s, n);
+    r->rows[r->len + n] = '\0';
+    r->len += n + 1;
+    r->n++;
+    return 0;
+}
+
+static void free_covered(orm_driver_listener *f)
+{
+    for (size_t i = 0; i < f->ncovered; i++)
+        orm__free(f->covered[i]);
+    orm__free(f->covered);
+    f->covered = NULL;
+    f->ncovered = 0;
+}
+
+static int64_t one_int(sqlite3 *db, const char *sql, int64_t dflt, int *err)
+{
+    sqlite3_stmt *st;
+    int64_t v = dflt;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        *err = 1;
+        return dflt;
+    }
+    int src = sqlite3_step(st);
+    if (src == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    else if (src != SQLITE_DONE)
+        *err = 1;
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* In the read transaction: the schema's version, the covered tables and the log's last id,
+ * read anew. 0, or -1 when a read failed (nothing known: schema and seen stay unknown). */
+static int refresh(orm_driver_listener *f)
+{
+    int err = 0;
+    free_covered(f);
+    f->schema = -1;
+    f->seen = -1;
+    int64_t schema = one_int(f->db, "PRAGMA schema_version", -1, &err);
+    sqlite3_stmt *st;
+    if (err || sqlite3_prepare_v2(f->db,
+            "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name IN "
+            "('orm_rc_ins:' || tbl_name, 'orm_rc_upd:' || tbl_name, 'orm_rc_del:' || tbl_name) "
+            "GROUP BY tbl_name HAVING count(*) = 3", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int src;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        char **c = t ? orm__realloc(f->covered, (f->ncovered + 1) * sizeof *c) : NULL;
+        char *d = c ? dup_str(t, (size_t)sqlite3_column_bytes(st, 0)) : NULL;
+        if (c)
+            f->covered = c;
+        if (!d) {
+            src = SQLITE_NOMEM;
+            break;
+        }
+        f->covered[f->ncovered++] = d;
+    }
+    sqlite3_finalize(st);
+    if (src != SQLITE_DONE) {
+        free_covered(f);
+        return -1;
+    }
+    int64_t seen = 0;
+    if (f->ncovered) { /* triggers need the log: it exists */
+        seen = one_int(f->db, "SELECT coalesce(max(id), 0) FROM " LOG_TABLE, 0, &err);
+        if (err) {
+            free_covered(f);
+            return -1;
+        }
+    }
+    f->schema = schema;
+    f->seen = seen;
+    return 0;
+}
+
+/* In the read transaction, data_version having moved: the log's rows past seen, into r
+ * (r->lost when they cannot be trusted to be all). */
+static void read_log(orm_driver_listener *f, found *r)
+{
+    int err = 0;
+    int64_t schema = one_int(f->db, "PRAGMA schema_version", -1, &err);
+    if (err || schema != f->schema || f->seen < 0) {
+        /* A trigger installed or removed since the last read (writes before it may not be
+         * logged), or nothing known yet: drop everything, and read from here. */
+        r->lost = 1;
+        refresh(f);
+        return;
+    }
+    if (!f->ncovered) {
+        r->lost = 1; /* nothing logged */
+        return;
+    }
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(f->db, "SELECT id, key FROM " LOG_TABLE " WHERE id > ?1 ORDER BY id", -1, &st,
+                           NULL) != SQLITE_OK) {
+        r->lost = 1;
+        refresh(f);
+        return;
+    }
+    sqlite3_bind_int64(st, 1, f->seen);
+    int src;
+    int64_t id = f->seen;
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t next = sqlite3_column_int64(st, 0);
+        const char *k = (const char *)sqlite3_column_text(st, 1);
+        /* A hole right after seen: pruned before this process read them. Too many: a drop of
+         * everything costs less than thousands of keys. */
+        if (next != id + 1 || !k || r->n == MAX_ROWS ||
+            add_row(r, k, (size_t)sqlite3_column_bytes(st, 1)) != 0) {
+            r->lost = 1;
+            break;
+        }
+        id = next;
+    }
+    sqlite3_finalize(st);
+    if (r->lost || src != SQLITE_DONE) {
+        r->lost = 1;
+        f->seen = one_int(f->db, "SELECT coalesce(max(id), 0) FROM " LOG_TABLE, -1, &err);
+        return;
+    }
+    f->seen = id;
+    if (!(r->tables = orm__calloc(f->ncovered, sizeof *r->tables))) {
+        r->lost = 1;
+        return;
+    }
+    for (size_t i = 0; i < f->ncovered; i++) {
+        if (!(r->tables[i] = dup_str(f->covered[i], strlen(f->covered[i])))) {
+            r->lost = 1;
+            return;
+        }
+        r->ntables++;
+    }
+}
+
+static int64_t read_version(orm_driver_listener *f)
+{
     int64_t v = -1;
     if (sqlite3_step(f->dv) == SQLITE_ROW)
         v = sqlite3_column_int64(f->dv, 0);
     sqlite3_reset(f->dv);
+    return v;
+}
+
+/* Read data_version; report when it moved since the last read (a failed read reports too:
+ * nothing is known). With the change log: the rows logged since, in the same read
+ * transaction as the data_version they answer for. */
+static void check_version(orm_driver_listener *f)
+{
+    found r;
+    memset(&r, 0, sizeof r);
+    pthread_mutex_lock(&f->dv_lock);
+    int64_t v = read_version(f);
     int moved = v != f->last || v < 0;
+    if (moved && f->log) {
+        if (sqlite3_exec(f->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK) {
+            v = read_version(f); /* the snapshot's: what the log is read at */
+            if (v < 0)
+                r.lost = 1;
+            else
+                read_log(f, &r);
+            sqlite3_exec(f->db, "COMMIT", NULL, NULL, NULL);
+        } else {
+            r.lost = 1;
+        }
+    } else if (moved) {
+        r.lost = 1;
+    }
     f->last = v;
     pthread_mutex_unlock(&f->dv_lock);
-    if (moved)
-        f->sink->lost(f->sink->ud, 0);
+    if (!moved)
+        return;
+    const orm_driver_feed_sink *s = f->sink;
+    if (r.lost || !r.ntables || !s->lost_except) {
+        s->lost(s->ud, 0);
+    } else {
+        /* The uncovered models first: once a read sees a key's new row, they are dropped. */
+        s->lost_except(s->ud, (const char *const *)r.tables, r.ntables);
+        for (size_t i = 0, at = 0; i < r.n; i++) {
+            const char *p = r.rows + at;
+            size_t n = strlen(p);
+            at += n + 1;
+            if (n >= 2 && p[0] == 'k')
+                s->key(s->ud, p + 1, n - 1);
+            else if (n >= 2 && p[0] == 't')
+                s->table(s->ud, p + 1, n - 1);
+        }
+    }
+    found_free(&r);
 }
 
 static void *poller(void *arg)
@@ -249,6 +670,7 @@ static void sqlite_feed_stop(orm_driver_listener *f)
     pthread_mutex_destroy(&f->lock);
     pthread_cond_destroy(&f->cond);
     pthread_mutex_destroy(&f->dv_lock);
+    free_covered(f);
     orm__free(f);
 }
 
@@ -283,8 +705,18 @@ static int sqlite_feed_start(orm_driver_listener **out, const char *dsn, const o
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->cond, NULL);
     pthread_mutex_init(&f->dv_lock, NULL);
-    f->last = sqlite3_step(f->dv) == SQLITE_ROW ? sqlite3_column_int64(f->dv, 0) : -1; /* the baseline */
-    sqlite3_reset(f->dv);
+    /* A reader waits for a writer's commit (rollback journal) rather than report a loss. */
+    sqlite3_busy_timeout(f->db, 100);
+    f->log = o->change_log != 0;
+    f->seen = f->schema = -1;
+    if (f->log && sqlite3_exec(f->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK) {
+        /* The baseline: data_version, the covered tables and the log's last id, one snapshot. */
+        f->last = read_version(f);
+        refresh(f);
+        sqlite3_exec(f->db, "COMMIT", NULL, NULL, NULL);
+    } else {
+        f->last = read_version(f); /* the baseline */
+    }
     if (pthread_create(&f->thread, NULL, poller, f) != 0) {
         sqlite3_finalize(f->dv);
         sqlite3_close_v2(f->db);
@@ -304,8 +736,8 @@ static int sqlite_watch_conn(orm_conn *c, const orm_driver_feed_cell *cell)
 }
 
 const orm_driver_feed orm__sqlite_feed = {
-    .install = NULL,
-    .remove = NULL,
+    .install = sqlite_feed_install,
+    .remove = sqlite_feed_remove,
     .start = sqlite_feed_start,
     .stop = sqlite_feed_stop,
     .check = check_version,
