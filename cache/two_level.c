@@ -11,10 +11,12 @@
  * cleared and neither read nor filled, so it never serves what it could not hear about.
  *
  * A get that misses locally reads Redis and installs the value locally. An invalidation may
- * arrive between that read and the install, so the install is checked afterwards: each key
- * maps to one of INV_STRIPES counters that every invalidation (and every write made here)
- * bumps before dropping the key, and `epoch` is bumped by every clear of the local level. A
- * getter reads both before its Redis read and drops its own install when either moved.
+ * arrive between that read and the install, so the install is checked: each key maps to one
+ * of INV_STRIPES counters that every invalidation (and every write made here) bumps before
+ * dropping the key, and `epoch` is bumped by every clear of the local level. A getter reads
+ * both before its Redis read and installs only when neither moved, checking and setting under
+ * the stripe's lock, which invalidations and clears take too (so no other thread ever finds
+ * an install that an invalidation had overtaken).
  *
  * Kept true: the local level holds a key only while tracking is up and no invalidation of it
  * arrived since the value was read from Redis; a miss in both levels calls the loader once per
@@ -34,6 +36,7 @@
 #include "orm/error_internal.h"
 
 #define INV_STRIPES 1024
+#define INV_LOCKS 64 /* INV_STRIPES is a multiple: a stripe's lock is inv_lock[stripe % INV_LOCKS] */
 #define FLIGHT_BUCKETS 64
 #define PING_EVERY_MS 1000
 
@@ -57,6 +60,7 @@ typedef struct tl {
     atomic_int stop, tracking;
     atomic_ullong epoch;
     atomic_ullong inv[INV_STRIPES];
+    pthread_mutex_t inv_lock[INV_LOCKS]; /* an install against an invalidation (install) */
     pthread_mutex_t mu; /* flights */
     flight *buckets[FLIGHT_BUCKETS];
     atomic_ullong remote_hits, loads, lease_waits, lease_timeouts, invalidations, local_clears,
@@ -70,6 +74,10 @@ int orm__cache_is_two_level(const orm_cache *c) { return c && c->ops == &tl_ops;
 
 static uint64_t khash(const char *key) { return orm__cache_hash(key, strlen(key)); }
 static atomic_ullong *inv_of(tl *T, const char *key) { return &T->inv[khash(key) % INV_STRIPES]; }
+static pthread_mutex_t *lock_of(tl *T, const atomic_ullong *inv)
+{
+    return &T->inv_lock[(size_t)(inv - T->inv) % INV_LOCKS];
+}
 
 static void sleep_ms(int64_t ms)
 {
@@ -78,20 +86,30 @@ static void sleep_ms(int64_t ms)
 }
 
 /* Drop key from the local level because Redis changed it (or this process wrote it). The
- * stripe is bumped before the delete (a getter installing what it read before checks it
- * after) and after it (a stamp read before the delete, orm__two_level_stamp, is stale). */
+ * stripe is bumped (a getter installing what it read before finds it moved) before the delete
+ * and after it (a stamp read before the delete, orm__two_level_stamp, is stale), all under the
+ * stripe's lock (install). */
 static void invalidate(tl *T, const char *key)
 {
     atomic_ullong *inv = inv_of(T, key);
+    pthread_mutex_t *mu = lock_of(T, inv);
+    pthread_mutex_lock(mu); /* no install of key in between (install) */
     atomic_fetch_add(inv, 1);
     T->local->ops->del(T->local, key);
     atomic_fetch_add(inv, 1);
+    pthread_mutex_unlock(mu);
 }
 
 static void clear_local(tl *T)
 {
     atomic_fetch_add(&T->epoch, 1);
+    /* every stripe's lock: an install that checked the epoch before it moved has set its
+     * value before the clear, which removes it (install) */
+    for (size_t i = 0; i < INV_LOCKS; i++)
+        pthread_mutex_lock(&T->inv_lock[i]);
     T->local->ops->clear(T->local);
+    for (size_t i = INV_LOCKS; i-- > 0;)
+        pthread_mutex_unlock(&T->inv_lock[i]);
     atomic_fetch_add(&T->epoch, 1);
     atomic_fetch_add(&T->local_clears, 1);
 }
@@ -264,10 +282,20 @@ static void install(tl *T, const char *key, orm_cache_ref *v, int64_t remaining,
     int64_t ttl = T->o.local_ttl_ms;
     if (remaining > 0 && remaining < ttl)
         ttl = remaining;
-    if (T->local->ops->set(T->local, key, v, ttl) != ORM_OK)
-        return;
-    if (atomic_load(&T->epoch) != e0 || atomic_load(inv_of(T, key)) != i0 || !atomic_load(&T->tracking))
-        T->local->ops->del(T->local, key);
+    /* Checked and set under the stripe's lock, never set first and dropped after a failed
+     * check: between the two, another thread's local get would find the value an
+     * invalidation had already overtaken (a row older than a write that had returned, or a
+     * model generation counter older than a drop that had returned: a reader that got one
+     * put it in row_cache_shared.c's mirror, stamped as current, and served rows stamped with
+     * it until the stripe moved again). invalidate holds the lock across its bumps and its
+     * delete, clear_local holds every stripe's, so a value set here is either removed by the
+     * invalidation or clear that follows it, or not set at all. */
+    atomic_ullong *inv = inv_of(T, key);
+    pthread_mutex_t *mu = lock_of(T, inv);
+    pthread_mutex_lock(mu);
+    if (atomic_load(&T->epoch) == e0 && atomic_load(inv) == i0 && atomic_load(&T->tracking))
+        T->local->ops->set(T->local, key, v, ttl);
+    pthread_mutex_unlock(mu);
 }
 
 /* Redis get, installing a hit locally when tracking was up before the read. */
@@ -607,6 +635,8 @@ static int tl_close(orm_cache *c)
     pthread_join(T->thr, NULL);
     int rc = orm_cache_close(T->local);
     int rc2 = orm_cache_close(T->remote);
+    for (size_t i = 0; i < INV_LOCKS; i++)
+        pthread_mutex_destroy(&T->inv_lock[i]);
     pthread_mutex_destroy(&T->mu);
     orm__free(T->prefix);
     orm__free(T);
@@ -657,7 +687,11 @@ int orm_cache_two_level_new(orm_cache **out, orm_cache *local, orm_cache *redis,
     }
     T->plen = strlen(T->prefix);
     pthread_mutex_init(&T->mu, NULL);
+    for (size_t i = 0; i < INV_LOCKS; i++)
+        pthread_mutex_init(&T->inv_lock[i], NULL);
     if (pthread_create(&T->thr, NULL, track_main, T) != 0) {
+        for (size_t i = 0; i < INV_LOCKS; i++)
+            pthread_mutex_destroy(&T->inv_lock[i]);
         pthread_mutex_destroy(&T->mu);
         orm__free(T->prefix);
         orm__free(T);
