@@ -553,6 +553,26 @@ static int r_load_and_delete(orm_cache *c, const char *key, orm_cache_ref **out)
     return rc;
 }
 
+/* A counter from a reply: an integer, or its decimal string (the incr script's). 1 when read. */
+static int reply_i64(const redisReply *e, int64_t *out)
+{
+    if (e->type == REDIS_REPLY_INTEGER) {
+        *out = (int64_t)e->integer;
+        return 1;
+    }
+    if (e->type != REDIS_REPLY_STRING || !e->len || e->len > 20)
+        return 0;
+    char buf[24], *end;
+    memcpy(buf, e->str, e->len);
+    buf[e->len] = 0;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (errno || *end)
+        return 0;
+    *out = (int64_t)v;
+    return 1;
+}
+
 static int r_incr(orm_cache *c, const char *key, int64_t delta, int64_t ttl, int64_t *out)
 {
     rcache *R = (rcache *)c;
@@ -586,11 +606,11 @@ static int r_incr(orm_cache *c, const char *key, int64_t delta, int64_t ttl, int
         freeReplyObject(r);
         return rc;
     }
-    if (r->type != REDIS_REPLY_ARRAY || !r->elements || r->element[0]->type != REDIS_REPLY_INTEGER) {
+    int64_t n = 0;
+    if (r->type != REDIS_REPLY_ARRAY || !r->elements || !reply_i64(r->element[0], &n)) {
         freeReplyObject(r);
         return orm__error_set(ORM_ECONN, "cache", "incr '%.64s': unexpected reply from Redis", key);
     }
-    int64_t n = (int64_t)r->element[0]->integer;
     if (out)
         *out = n;
     if (R->nl && r->elements > 1) {

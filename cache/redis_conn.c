@@ -64,12 +64,15 @@ static const char script_del[] =
     "if ARGV[2] == '1' then return {1, old} end\n"
     "return {1}\n";
 
-/* KEYS as above; ARGV: stripe, delta, TTL for a new counter ('0': none). {new[, old]}; an error
- * ORMNOTCOUNTER when the key holds something else. */
+/* KEYS as above; ARGV: stripe, delta, TTL for a new counter ('0': none). {new[, old]}, both as
+ * decimal strings (Lua's numbers are doubles: INCRBY's integer reply would come back rounded
+ * past 2^53, where the row cache's generations live, so the new value is read back with GET);
+ * an error ORMNOTCOUNTER when the key holds something else. */
 static const char script_incr[] =
     "local v = redis.call('GET', KEYS[1])\n"
     "if v and not string.match(v, '^%-?%d+$') then return redis.error_reply('ORMNOTCOUNTER') end\n"
-    "local n = redis.call('INCRBY', KEYS[1], ARGV[2])\n"
+    "redis.call('INCRBY', KEYS[1], ARGV[2])\n"
+    "local n = redis.call('GET', KEYS[1])\n"
     "if not v and ARGV[3] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end\n"
     "redis.call('HINCRBY', KEYS[2], ARGV[1], 1)\n"
     "if v then return {n, v} end\n"

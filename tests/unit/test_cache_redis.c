@@ -196,6 +196,10 @@ START_TEST(contract_compound)
     ck_assert_ok(orm_cache_decr(c, "ctr", 7, 0, &v));
     ck_assert_int_eq(v, -2);
     ck_assert_int_eq(get_int(c, "ctr"), -2);
+    /* past 2^53 (where the row cache's generations live) exactly, not as a double */
+    ck_assert_ok(orm_cache_incr(c, "big", (INT64_C(1) << 60) + 1, 0, &v));
+    ck_assert_ok(orm_cache_incr(c, "big", 1, 0, &v));
+    ck_assert_int_eq(v, (INT64_C(1) << 60) + 2);
     ck_assert_ok(orm_cache_set(c, "b", b, 0));
     ck_assert_orm(orm_cache_incr(c, "b", 1, 0, &v), ORM_EINVAL);
 
