@@ -103,13 +103,16 @@ static void invalidate(tl *T, const char *key)
 static void clear_local(tl *T)
 {
     atomic_fetch_add(&T->epoch, 1);
-    /* every stripe's lock: an install that checked the epoch before it moved has set its
-     * value before the clear, which removes it (install) */
-    for (size_t i = 0; i < INV_LOCKS; i++)
+    /* Each stripe's lock taken and released in turn, after the epoch moved: an install that
+     * checked the old epoch under its lock has set its value by then, so the clear below
+     * removes it, and any later install sees the new epoch and sets nothing (install). One
+     * lock at a time: holding all of them at once is no safer, and ThreadSanitizer's
+     * deadlock detector gives up past 64 locks held by a thread. */
+    for (size_t i = 0; i < INV_LOCKS; i++) {
         pthread_mutex_lock(&T->inv_lock[i]);
-    T->local->ops->clear(T->local);
-    for (size_t i = INV_LOCKS; i-- > 0;)
         pthread_mutex_unlock(&T->inv_lock[i]);
+    }
+    T->local->ops->clear(T->local);
     atomic_fetch_add(&T->epoch, 1);
     atomic_fetch_add(&T->local_clears, 1);
 }
@@ -288,8 +291,9 @@ static void install(tl *T, const char *key, orm_cache_ref *v, int64_t remaining,
      * model generation counter older than a drop that had returned: a reader that got one
      * put it in row_cache_shared.c's mirror, stamped as current, and served rows stamped with
      * it until the stripe moved again). invalidate holds the lock across its bumps and its
-     * delete, clear_local holds every stripe's, so a value set here is either removed by the
-     * invalidation or clear that follows it, or not set at all. */
+     * delete, clear_local passes through every stripe's lock after moving the epoch, so a
+     * value set here is either removed by the invalidation or clear that follows it, or not
+     * set at all. */
     atomic_ullong *inv = inv_of(T, key);
     pthread_mutex_t *mu = lock_of(T, inv);
     pthread_mutex_lock(mu);
