@@ -41,6 +41,17 @@ int orm__sbuf_reserve(orm__sbuf *b, size_t n)
 
 void orm__sbuf_puts(orm__sbuf *b, const char *s) { orm__sbuf_add(b, s, strlen(s)); }
 
+void orm__sbuf_quoted(orm__sbuf *b, const char *s, char q)
+{
+    orm__sbuf_add(b, &q, 1);
+    for (; *s; s++) {
+        if (*s == q)
+            orm__sbuf_add(b, &q, 1);
+        orm__sbuf_add(b, s, 1);
+    }
+    orm__sbuf_add(b, &q, 1);
+}
+
 void orm__sbuf_vprintf(orm__sbuf *b, const char *fmt, va_list ap)
 {
     if (b->failed)

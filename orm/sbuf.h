@@ -49,6 +49,10 @@ static inline void orm__sbuf_add(orm__sbuf *b, const char *s, size_t n)
 }
 
 void orm__sbuf_puts(orm__sbuf *b, const char *s);
+/* s between two q's, each q inside doubled: a SQL identifier ("...") or a literal ('...') for a
+ * server that reads a backslash as itself (SQLite; PostgreSQL with standard_conforming_strings,
+ * the default). */
+void orm__sbuf_quoted(orm__sbuf *b, const char *s, char q);
 void orm__sbuf_printf(orm__sbuf *b, const char *fmt, ...) ORM__PRINTF(2, 3);
 void orm__sbuf_vprintf(orm__sbuf *b, const char *fmt, va_list ap);
 /* The text ("" when empty); NULL after a failure. The buffer keeps it. */

@@ -34,6 +34,18 @@ START_TEST(appends_and_take)
 }
 END_TEST
 
+START_TEST(quoted_doubles_the_quote)
+{
+    orm__sbuf b = ORM__SBUF_INIT;
+    orm__sbuf_quoted(&b, "co:\"tags\"", '"');
+    orm__sbuf_puts(&b, " ");
+    orm__sbuf_quoted(&b, "it's a\\b", '\'');
+    orm__sbuf_quoted(&b, "", '\'');
+    ck_assert_str_eq(orm__sbuf_str(&b), "\"co:\"\"tags\"\"\" 'it''s a\\b'''");
+    orm__sbuf_free(&b);
+}
+END_TEST
+
 START_TEST(the_cap_sticks)
 {
     orm__sbuf b = { NULL, 0, 0, 5, 0 };
@@ -82,6 +94,7 @@ static Suite *sbuf_suite(void)
     Suite *s = suite_create("sbuf");
     TCase *tc = tcase_create("sbuf");
     tcase_add_test(tc, appends_and_take);
+    tcase_add_test(tc, quoted_doubles_the_quote);
     tcase_add_test(tc, the_cap_sticks);
     tcase_add_test(tc, out_of_memory_sticks);
     suite_add_tcase(s, tc);

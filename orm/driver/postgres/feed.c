@@ -81,18 +81,6 @@ static const char FUNCTION_SQL[] =
     "  RETURN NULL;\n"
     "END $orm$;\n";
 
-/* s quoted with q (doubled inside): an identifier ("...") or a literal ('...'; the server
- * runs with standard_conforming_strings, so a backslash is itself). */
-static void sb_quoted(orm__sbuf *b, const char *s, char q)
-{
-    orm__sbuf_add(b, &q, 1);
-    for (; *s; s++) {
-        if (*s == q)
-            orm__sbuf_add(b, &q, 1);
-        orm__sbuf_add(b, s, 1);
-    }
-    orm__sbuf_add(b, &q, 1);
-}
 
 static void drop_triggers(orm__sbuf *b, const char *table)
 {
@@ -101,7 +89,7 @@ static void drop_triggers(orm__sbuf *b, const char *table)
         orm__sbuf_puts(b, "DROP TRIGGER IF EXISTS ");
         orm__sbuf_puts(b, names[i]);
         orm__sbuf_puts(b, " ON ");
-        sb_quoted(b, table, '"');
+        orm__sbuf_quoted(b, table, '"');
         orm__sbuf_puts(b, ";\n");
     }
 }
@@ -114,10 +102,10 @@ static void trigger(orm__sbuf *b, const char *name, const char *event, const cha
     orm__sbuf_puts(b, " AFTER ");
     orm__sbuf_puts(b, event);
     orm__sbuf_puts(b, " ON ");
-    sb_quoted(b, m->table, '"');
+    orm__sbuf_quoted(b, m->table, '"');
     orm__sbuf_puts(b, ref);
     orm__sbuf_puts(b, " FOR EACH STATEMENT EXECUTE FUNCTION orm_row_cache_notify(");
-    sb_quoted(b, prefix, '\'');
+    orm__sbuf_quoted(b, prefix, '\'');
     orm__sbuf_printf(b, ", '%zu'", row_limit);
     for (size_t k = 0; per_key && k < m->npk; k++) {
         const orm_field *f = &m->fields[m->pk[k]];

@@ -209,18 +209,6 @@ static int sqlite_rowid_is(orm_conn *c, const char *table, const char *column)
 
 static const char *const TRIGGER_KINDS[3] = { "ins", "upd", "del" };
 
-/* s quoted with q, doubled inside: an identifier ("...") or a literal ('...'; SQLite reads a
- * backslash as itself). */
-static void sb_quoted(orm__sbuf *b, const char *s, char q)
-{
-    orm__sbuf_add(b, &q, 1);
-    for (; *s; s++) {
-        if (*s == q)
-            orm__sbuf_add(b, &q, 1);
-        orm__sbuf_add(b, s, 1);
-    }
-    orm__sbuf_add(b, &q, 1);
-}
 
 /* The trigger's name, "orm_rc_<kind>:<table>", quoted. */
 static void trigger_name(orm__sbuf *b, const char *kind, const char *table)
@@ -238,7 +226,7 @@ static void column_ref(orm__sbuf *b, const char *row, const char *column)
 {
     orm__sbuf_puts(b, row);
     orm__sbuf_puts(b, ".");
-    sb_quoted(b, column, '"');
+    orm__sbuf_quoted(b, column, '"');
 }
 
 /* 1 when every key column has an exact SQL form of the row cache's encoding. */
@@ -260,11 +248,11 @@ static void log_value(orm__sbuf *b, const orm_model *m, const char *prefix, cons
 {
     if (!per_key(m)) {
         orm__sbuf_puts(b, "'t' || ");
-        sb_quoted(b, prefix, '\'');
+        orm__sbuf_quoted(b, prefix, '\'');
         return;
     }
     orm__sbuf_puts(b, "coalesce('k' || ");
-    sb_quoted(b, prefix, '\'');
+    orm__sbuf_quoted(b, prefix, '\'');
     for (size_t k = 0; k < m->npk; k++) {
         const orm_field *f = &m->fields[m->pk[k]];
         orm__sbuf_puts(b, k ? " || ':' || " : " || ");
@@ -297,7 +285,7 @@ static void log_value(orm__sbuf *b, const orm_model *m, const char *prefix, cons
         }
     }
     orm__sbuf_puts(b, ", 't' || ");
-    sb_quoted(b, prefix, '\'');
+    orm__sbuf_quoted(b, prefix, '\'');
     orm__sbuf_puts(b, ")");
 }
 
@@ -343,7 +331,7 @@ static int sqlite_feed_install(orm_conn *c, const orm_model *m, const char *pref
         orm__sbuf_puts(&b, "CREATE TRIGGER ");
         trigger_name(&b, TRIGGER_KINDS[i], m->table);
         orm__sbuf_printf(&b, " AFTER %s ON ", events[i]);
-        sb_quoted(&b, m->table, '"');
+        orm__sbuf_quoted(&b, m->table, '"');
         orm__sbuf_puts(&b, " BEGIN\n  INSERT INTO " LOG_TABLE " (key) VALUES (");
         log_value(&b, m, prefix, i == 0 ? "NEW" : "OLD");
         orm__sbuf_puts(&b, ");\n");
