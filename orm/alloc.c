@@ -1,5 +1,6 @@
 /* liborm — allocation wrappers with a fail-the-Nth-allocation test hook (see alloc.h).
- * The counters are atomics so the hook is harmless when several threads allocate. */
+ * The counters are atomics so the hook is harmless when several threads allocate; they count
+ * only once a test has armed the hook. */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,9 +10,15 @@
 static atomic_long fail_countdown = -1; /* < 0: never fail */
 static atomic_long attempts;
 static atomic_int injected;
+/* Set by the first orm__alloc_fail_after: until a test arms the hook, an allocation reads
+ * this one flag and writes nothing (a counter every thread bumped would be a contended
+ * cache line on every allocation of a service's threads). */
+static atomic_int armed;
 
 static int should_fail(void)
 {
+    if (!atomic_load_explicit(&armed, memory_order_relaxed))
+        return 0;
     atomic_fetch_add_explicit(&attempts, 1, memory_order_relaxed);
     long c = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
     if (c < 0)
@@ -25,6 +32,7 @@ static int should_fail(void)
 
 long orm__alloc_fail_after(long n)
 {
+    atomic_store(&armed, 1);
     long prev = atomic_exchange(&attempts, 0);
     atomic_store(&injected, 0);
     atomic_store(&fail_countdown, n < 0 ? -1 : n);

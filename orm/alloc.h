@@ -18,7 +18,8 @@ void orm__free(void *p);
 
 /* Test hook: make the allocation after the next n succeed-able ones fail (n = 0: the very
  * next one); -1 turns failing off. Returns how many allocations were attempted since the
- * last call. Per process; not thread-safe to change while other threads allocate. */
+ * last call (0 on the first: counting starts with it). Per process; not thread-safe to change
+ * while other threads allocate. */
 long orm__alloc_fail_after(long n);
 /* 1 when a failure was injected since the last orm__alloc_fail_after call. */
 int orm__alloc_failed(void);

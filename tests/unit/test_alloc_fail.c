@@ -102,11 +102,33 @@ START_TEST(every_allocation_fails_cleanly)
 }
 END_TEST
 
+/* Until the hook is armed an allocation counts nothing (no shared counter for every thread
+ * to write); from the first orm__alloc_fail_after on, every attempt counts. Runs in its own
+ * process (Check forks per test), where nothing armed the hook before. */
+START_TEST(counting_starts_when_armed)
+{
+    for (int i = 0; i < 3; i++)
+        orm__free(orm__malloc(16));
+    ck_assert_int_eq(orm__alloc_fail_after(-1), 0);
+    char *a = orm__malloc(8), *b = orm__strdup("xy");
+    void *c = orm__calloc(2, 4);
+    ck_assert(a && b && c);
+    orm__free(a);
+    orm__free(b);
+    orm__free(c);
+    ck_assert_int_eq(orm__alloc_fail_after(0), 3);
+    ck_assert_ptr_null(orm__malloc(8)); /* armed: the next allocation fails */
+    ck_assert_int_eq(orm__alloc_failed(), 1);
+    ck_assert_int_eq(orm__alloc_fail_after(-1), 1);
+}
+END_TEST
+
 static Suite *alloc_fail_suite(void)
 {
     Suite *s = suite_create("alloc_fail");
     TCase *tc = tcase_create("runtime");
     tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, counting_starts_when_armed);
     tcase_add_test(tc, every_allocation_fails_cleanly);
     suite_add_tcase(s, tc);
     return s;
