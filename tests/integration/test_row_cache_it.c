@@ -269,6 +269,24 @@ START_TEST(test_key_encoding_cannot_collide)
     ck_assert_uint_eq(n, 9);
     ck_assert_ok(orm_row_cache_key(NULL, 0, &n, &it_user_model, &neg));
     ck_assert_uint_eq(n, 9);
+    /* integers as their decimal text, every digit count and both ends of the range */
+    static const struct {
+        int64_t v;
+        const char *key;
+    } ints[] = { { 0, "users:0" },          { 7, "users:7" },         { -7, "users:-7" },
+                 { 10, "users:10" },        { 99, "users:99" },       { 100, "users:100" },
+                 { 12345, "users:12345" },  { -100000, "users:-100000" },
+                 { INT64_MAX, "users:9223372036854775807" },
+                 { INT64_MIN, "users:-9223372036854775808" } };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        orm_value k = orm_int(ints[i].v);
+        ck_assert_ok(orm_row_cache_key(a, sizeof a, &n, &it_user_model, &k));
+        ck_assert_str_eq(a, ints[i].key);
+        ck_assert_uint_eq(n, strlen(ints[i].key));
+    }
+    orm_value big = orm_int(INT64_MIN); /* cut short: the length still says what it needs */
+    ck_assert_orm(orm_row_cache_key(a, 12, &n, &it_user_model, &big), ORM_EINVAL);
+    ck_assert_uint_eq(n, strlen("users:-9223372036854775808"));
 }
 END_TEST
 
