@@ -81,7 +81,6 @@ static const char FUNCTION_SQL[] =
     "  RETURN NULL;\n"
     "END $orm$;\n";
 
-
 static void drop_triggers(orm__sbuf *b, const char *table)
 {
     static const char *const names[] = { "orm_rc_ins", "orm_rc_upd", "orm_rc_del", "orm_rc_trunc" };

@@ -209,7 +209,6 @@ static int sqlite_rowid_is(orm_conn *c, const char *table, const char *column)
 
 static const char *const TRIGGER_KINDS[3] = { "ins", "upd", "del" };
 
-
 /* The trigger's name, "orm_rc_<kind>:<table>", quoted. */
 static void trigger_name(orm__sbuf *b, const char *kind, const char *table)
 {
