@@ -1008,21 +1008,10 @@ static int race_fn(orm_stmt *st, void *ud)
 
 START_TEST(test_slow_load_never_installs_a_stale_row)
 {
-    ck_assert_ok(orm_db_open(&it_db, backend_dsn(), NULL));
-    it_s = orm_db_session(it_db);
-    orm_cache *c;
-    ck_assert_ok(orm_cache_local_new(&c, NULL));
-    ck_assert_ok(orm_row_cache_attach(&rc, it_db, c, NULL));
-    orm_row_cache_model_options mo = ORM_ROW_CACHE_MODEL_OPTIONS_INIT;
-    mo.mode = ORM_ROW_CACHE_READ_WRITE;
-    ck_assert_ok(orm_row_cache_model(rc, &it_user_model, &mo));
     orm_middleware m = ORM_MIDDLEWARE_INIT;
     m.name = "race";
     m.fn = race_fn;
-    ck_assert_ok(orm_db_use(it_db, &m)); /* inside the row cache */
-    ck_assert_ok(it_models_register(it_db));
-    ck_assert_ok(it_schema_create(it_s));
-    ck_assert_ok(orm_db_open(&other, backend_dsn(), NULL));
+    rc_open_mw(NULL, &m, NULL);
     race_id = add_user("ada", 1);
     race_armed = 1;
     ck_assert_double_eq(score_of(race_id), 1); /* read before the write: its answer */
