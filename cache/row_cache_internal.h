@@ -22,6 +22,7 @@ typedef struct rc_hdr {
     uint32_t found;
     uint32_t indirect;
     const void *row;
+    size_t var_len;    /* packed: the bytes of text and blobs packed (where the last one ends) */
 } rc_hdr;
 
 #define RC_ROW_OFF ((sizeof(rc_hdr) + 15) & ~(size_t)15)
