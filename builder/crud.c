@@ -158,24 +158,25 @@ static void build_delete(orm_sql_buf *b, const orm_model *m)
     where_key(b, m);
 }
 
-static size_t trailer_at(size_t len) { return (len + 1 + 7) & ~(size_t)7; }
+/* The slot format: the text's length and hash (two uint64_t), then the text and its NUL, in
+ * one block that is freed as is. The length comes first so a statement's every use (a cache
+ * hit's included) reads it without a strlen. */
+#define SLOT_HEAD (2 * sizeof(uint64_t))
 
-/* A rendered statement in the slot format (text, NUL, then its length and hash at the next
- * 8-byte boundary) from b, which is freed. */
+/* A rendered statement in the slot format from b, which is freed. */
 static int slot_text(orm_sql_buf *b, char **out)
 {
     int rc = orm__sql_buf_finish(b);
-    size_t off = trailer_at(b->text.len);
-    char *mine = rc ? NULL : orm__malloc(off + 2 * sizeof(uint64_t));
+    char *mine = rc ? NULL : orm__malloc(SLOT_HEAD + b->text.len + 1);
     if (!rc && !mine)
         rc = orm__error_nomem("builder");
     if (rc) {
         orm__sql_buf_free(b);
         return rc;
     }
-    uint64_t trailer[2] = { b->text.len, orm__sql_hash(b->text.p, b->text.len) };
-    memcpy(mine, b->text.p, b->text.len + 1);
-    memcpy(mine + off, trailer, sizeof trailer);
+    uint64_t head[2] = { b->text.len, orm__sql_hash(b->text.p, b->text.len) };
+    memcpy(mine, head, sizeof head);
+    memcpy(mine + SLOT_HEAD, b->text.p, b->text.len + 1);
     orm__sql_buf_free(b);
     *out = mine;
     return ORM_OK;
@@ -184,11 +185,11 @@ static int slot_text(orm_sql_buf *b, char **out)
 /* Point q at a slot-format text. */
 static void use_text(orm_query *q, const char *p)
 {
-    uint64_t trailer[2];
-    memcpy(trailer, p + trailer_at(strlen(p)), sizeof trailer);
-    q->sql = p;
-    q->sql_len = (size_t)trailer[0];
-    q->sql_hash = trailer[1];
+    uint64_t head[2];
+    memcpy(head, p, sizeof head);
+    q->sql = p + SLOT_HEAD;
+    q->sql_len = (size_t)head[0];
+    q->sql_hash = head[1];
 }
 
 /* The statement of a slot: rendered and published on first use. Fills q's sql fields. */

@@ -31,7 +31,7 @@ enum { ORM_MODEL_SLOT_GET, ORM_MODEL_SLOT_INSERT, ORM_MODEL_SLOT_UPDATE, ORM_MOD
  * builders push onto with a compare-and-swap and never unlink; freed with the db. */
 typedef struct orm_fieldset_sql {
     struct orm_fieldset_sql *next;
-    char *sql;            /* the slot format: text, then its length and hash (builder/crud.c) */
+    char *sql;            /* the slot format: length and hash, then the text (builder/crud.c) */
     size_t nwords;
     uint64_t mask[];      /* the fields, one bit each */
 } orm_fieldset_sql;
@@ -39,7 +39,6 @@ typedef struct orm_fieldset_sql {
 typedef struct orm_model_entry {
     const orm_model *model;
     _Atomic(char *) sql[ORM_MODEL_SLOT_COUNT];
-    size_t sql_len[ORM_MODEL_SLOT_COUNT]; /* written before the pointer is published */
     _Atomic(orm_fieldset_sql *) fieldsets;
     bool has_fixed; /* the model has a fixed text field: writes check its members */
 } orm_model_entry;
