@@ -34,6 +34,9 @@
 #include "orm/write.h"
 
 #define KEY_STACK 256
+/* A table prefix this short is copied into a key as a fixed-size block (its allocation holds
+ * at least this many bytes). */
+#define RC_PREFIX_FAST 32
 
 /* ---- keys ---- */
 
@@ -61,8 +64,8 @@ static size_t put_i64(char *buf, size_t cap, size_t at, int64_t v)
     static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
                                 "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                 "8081828384858687888990919293949596979899";
-    char tmp[24];
-    char *p = tmp + sizeof tmp;
+    char tmp[48] = { 0 }; /* the digits end at tmp + 24; the rest lets a fixed-size copy read on */
+    char *p = tmp + 24;
     uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
     while (u >= 100) {
         const char *d = pairs + 2 * (u % 100);
@@ -78,9 +81,10 @@ static size_t put_i64(char *buf, size_t cap, size_t at, int64_t v)
     }
     if (v < 0)
         *--p = '-';
-    size_t n = (size_t)(tmp + sizeof tmp - p);
-    if (at + n <= cap) { /* the common case: a fixed-size copy the compiler can inline */
-        memcpy(buf + at, p, n);
+    size_t n = (size_t)(tmp + 24 - p);
+    if (at + 24 <= cap) { /* the common case: a fixed-size copy the compiler inlines (the bytes
+                             past the number are written over next, or past the key's NUL) */
+        memcpy(buf + at, p, 24);
         return at + n;
     }
     return put(buf, cap, at, p, n);
@@ -88,7 +92,13 @@ static size_t put_i64(char *buf, size_t cap, size_t at, int64_t v)
 
 size_t orm__rc_key(char *buf, size_t cap, const rc_model *m, const orm_value *key)
 {
-    size_t at = put(buf, cap, 0, m->prefix, m->prefix_len);
+    size_t at;
+    if (m->prefix_len <= RC_PREFIX_FAST && cap >= RC_PREFIX_FAST) { /* a fixed-size copy */
+        memcpy(buf, m->prefix, RC_PREFIX_FAST);
+        at = m->prefix_len;
+    } else {
+        at = put(buf, cap, 0, m->prefix, m->prefix_len);
+    }
     static const char hex[] = "0123456789abcdef";
     for (size_t k = 0; k < m->model->npk; k++) {
         const orm_value *v = &key[k];
@@ -157,7 +167,7 @@ int orm_row_cache_key(char *buf, size_t cap, size_t *len, const orm_model *model
     rc_model tmp;
     memset(&tmp, 0, sizeof tmp);
     tmp.model = model;
-    char pre[KEY_STACK];
+    char pre[KEY_STACK] = { 0 }; /* zeroed: orm__rc_key may copy RC_PREFIX_FAST bytes of it */
     size_t tl = strlen(model->table);
     size_t pn = put_escaped(pre, sizeof pre, 0, model->table, tl);
     char *heap = NULL;
@@ -1138,8 +1148,8 @@ int orm_row_cache_model(orm_row_cache *rc, const orm_model *model, const orm_row
     m = orm__calloc(1, sizeof *m);
     size_t tl = strlen(model->table);
     size_t pn = put_escaped(NULL, 0, 0, model->table, tl);
-    if (m)
-        m->prefix = orm__malloc(pn + 2);
+    if (m) /* at least RC_PREFIX_FAST bytes, zeroed past the prefix (orm__rc_key copies as many) */
+        m->prefix = orm__calloc(1, pn + 2 > RC_PREFIX_FAST ? pn + 2 : RC_PREFIX_FAST);
     if (!m || !m->prefix) {
         model_free(m);
         return orm__error_nomem("row_cache");

@@ -284,6 +284,21 @@ START_TEST(test_key_encoding_cannot_collide)
         ck_assert_str_eq(a, ints[i].key);
         ck_assert_uint_eq(n, strlen(ints[i].key));
     }
+    /* table names around the prefix length copied as one block (32 bytes with the ':') */
+    static const char *const tables[] = { "t", "a_table_name_of_thirty_one_char",
+                                          "a_table_name_of_thirty_two_chars",
+                                          "a table name far longer than thirty-two bytes" };
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+        orm_model named = it_user_model;
+        named.table = tables[i];
+        orm_value k = orm_int(-1234567);
+        char want[96];
+        snprintf(want, sizeof want, "%s:-1234567", tables[i]);
+        char got[96];
+        ck_assert_ok(orm_row_cache_key(got, sizeof got, &n, &named, &k));
+        ck_assert_str_eq(got, want);
+        ck_assert_uint_eq(n, strlen(want));
+    }
     orm_value big = orm_int(INT64_MIN); /* cut short: the length still says what it needs */
     ck_assert_orm(orm_row_cache_key(a, 12, &n, &it_user_model, &big), ORM_EINVAL);
     ck_assert_uint_eq(n, strlen("users:-9223372036854775808"));
