@@ -311,7 +311,7 @@ static const rc_hdr *current(const rc_model *m, const orm_cache_ref *r, const rc
 }
 
 /* The owned member (text or blob data) of field f in row, or NULL for a field that owns
- * nothing. */
+ * nothing (rc_model.owned lists the fields that do). */
 static void **owned_member(const orm_field *f, char *row)
 {
     if (f->type == ORM_FIELD_TEXT)
@@ -340,13 +340,11 @@ static int fill(const rc_model *m, const rc_hdr *h, void *out)
     }
     char *dst = out;
     memcpy(dst, src, model->struct_size);
-    if (!m->inline_cap)
-        return 1; /* no text nor blob: nothing owned */
     const char *end = (h->row ? (const char *)h->row : src + model->struct_size) + h->var_len;
-    size_t i = model->nfields;
+    size_t i = m->nowned;
     while (i-- > 0) {
-        void **slot = owned_member(&model->fields[i], dst);
-        const char *p = slot ? *slot : NULL;
+        void **slot = owned_member(&model->fields[m->owned[i]], dst);
+        const char *p = *slot;
         if (!p)
             continue;
         size_t n = (size_t)(end - p); /* a text's bytes and its NUL; a blob's len */
@@ -360,12 +358,9 @@ static int fill(const rc_model *m, const rc_hdr *h, void *out)
     return 1;
 
 nomem:
-    /* Fields after i hold our copies; i and before still point into the cached value. */
-    for (size_t j = i + 1; j < model->nfields; j++) {
-        void **slot = owned_member(&model->fields[j], dst);
-        if (slot)
-            orm__free(*slot);
-    }
+    /* Owned fields after i hold our copies; i and before still point into the cached value. */
+    for (size_t j = i + 1; j < m->nowned; j++)
+        orm__free(*owned_member(&model->fields[m->owned[j]], dst));
     memset(dst, 0, model->struct_size);
     return orm__error_nomem("row_cache");
 }
@@ -982,6 +977,7 @@ static void model_free(rc_model *m)
     if (!m)
         return;
     orm__free(m->prefix);
+    orm__free(m->owned);
     orm__free(m->gkey);
     orm__free(m->ikey);
     orm__free(m);
@@ -1162,9 +1158,16 @@ int orm_row_cache_model(orm_row_cache *rc, const orm_model *model, const orm_row
     m->rc = rc;
     m->o = *opts;
     m->inline_cap = 0;
+    m->owned = orm__malloc(model->nfields * sizeof *m->owned);
+    if (!m->owned) {
+        model_free(m);
+        return orm__error_nomem("row_cache");
+    }
     for (size_t i = 0; i < model->nfields; i++)
         if (model->fields[i].type == ORM_FIELD_TEXT || model->fields[i].type == ORM_FIELD_BLOB)
-            m->inline_cap = RC_INLINE;
+            m->owned[m->nowned++] = i;
+    if (m->nowned)
+        m->inline_cap = RC_INLINE;
     m->type.obj_size = RC_ROW_OFF + model->struct_size + m->inline_cap;
     m->type.copy = value_copy;
     m->type.clear = value_clear;

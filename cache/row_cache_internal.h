@@ -36,6 +36,8 @@ typedef struct rc_model {
     orm_row_cache_model_options o;
     orm_cache_type type;      /* RC_ROW_OFF + struct_size + inline_cap; userdata: this */
     size_t inline_cap;        /* RC_INLINE for a model with text or blobs, else 0 */
+    size_t *owned;            /* the text and blob fields' indexes, in field order (a hit's copy) */
+    size_t nowned;
     orm_cache_type rowt;      /* the model row codec (the row part of type's encoding) */
     uint64_t fp;              /* type's fingerprint */
     char *gkey, *ikey;        /* shared caches: the generation counters' keys ("<table>:#g", "#i") */
