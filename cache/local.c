@@ -70,6 +70,20 @@ static void remove_expired(local *L, shard *s, uint32_t h, const char *key, size
     orm__local_bury(L, &d);
 }
 
+/* ORM_ENOTFOUND naming the key (its first 64 bytes), the message made without printf: every
+ * miss reports it, and formatting it cost a row cache miss about 2,000 instructions (three
+ * lookups miss on the way to a load). */
+static int no_entry(const char *key, size_t klen)
+{
+    static const char head[] = "no cache entry for key '";
+    char msg[sizeof head + 64];
+    size_t n = klen < 64 ? klen : 64;
+    memcpy(msg, head, sizeof head - 1);
+    memcpy(msg + sizeof head - 1, key, n);
+    msg[sizeof head - 1 + n] = '\'';
+    return orm__error_set_text(ORM_ENOTFOUND, "cache", msg, sizeof head + n);
+}
+
 /* A hit found by lookup(): the entry, with its shard's read lock held through the stripe. */
 typedef struct hit {
     orm__centry *e;
@@ -99,7 +113,7 @@ static ORM__HOT_INLINE int lookup(local *L, const char *key, hit *h)
     if (e) /* expired: remove it now, so the listener hears of it and its memory goes */
         remove_expired(L, s, hv, key, klen);
     (void)stripe_inc(&rd.st->misses, rd.owned);
-    return orm__error_set(ORM_ENOTFOUND, "cache", "no cache entry for key '%.64s'", key);
+    return no_entry(key, klen);
 }
 
 /* The end of a hit: record the access for the policy (or count it), and release the read
@@ -438,7 +452,7 @@ static int remove_key(local *L, const char *key, orm_cache_ref **out)
     pthread_mutex_unlock(&L->pol_mu);
     orm__local_bury(L, &d);
     if (!found)
-        return orm__error_set(ORM_ENOTFOUND, "cache", "no cache entry for key '%.64s'", key);
+        return no_entry(key, klen);
     return ORM_OK;
 }
 

@@ -38,8 +38,19 @@ void orm_error_clear(void)
     strcpy(last.message, "no error");
 }
 
-static int set_va(int code, const char *module, const char *sqlstate, int native,
-                  const char *fmt, va_list ap)
+/* The message from text (n bytes), cut at MESSAGE_MAX - 1, kept on one line. text may point
+ * into the old message. */
+static void set_message(const char *text, size_t n)
+{
+    if (n > MESSAGE_MAX - 1)
+        n = MESSAGE_MAX - 1;
+    memmove(last.message, text, n);
+    last.message[n] = '\0';
+    for (char *p = last.message; (p = strpbrk(p, "\r\n")) != NULL;)
+        *p++ = ' ';
+}
+
+static void set_fields(int code, const char *module, const char *sqlstate, int native)
 {
     last.err.code = code;
     last.err.module = module ? module : "orm";
@@ -51,15 +62,24 @@ static int set_va(int code, const char *module, const char *sqlstate, int native
     } else {
         last.err.sqlstate[0] = '\0';
     }
+}
+
+static int set_va(int code, const char *module, const char *sqlstate, int native,
+                  const char *fmt, va_list ap)
+{
+    set_fields(code, module, sqlstate, native);
     /* The arguments may point into the old message (re-wrapping an error), so format into a
-     * scratch buffer first. */
+     * scratch buffer first; then only what was formatted is copied. */
     char scratch[MESSAGE_MAX];
-    vsnprintf(scratch, sizeof scratch, fmt, ap);
-    memcpy(last.message, scratch, sizeof scratch);
-    /* Keep it one line. */
-    for (char *p = last.message; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = ' ';
+    int n = vsnprintf(scratch, sizeof scratch, fmt, ap);
+    set_message(scratch, n < 0 ? 0 : (size_t)n);
+    return code;
+}
+
+int orm__error_set_text(int code, const char *module, const char *text, size_t n)
+{
+    set_fields(code, module, NULL, 0);
+    set_message(text, n);
     return code;
 }
 

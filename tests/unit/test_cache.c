@@ -117,8 +117,10 @@ START_TEST(test_bytes_and_objects)
 
     ck_assert_orm(orm_cache_get(c, "nope", &r), ORM_ENOTFOUND);
     ck_assert_ptr_null(r);
+    ck_assert_str_eq(orm_error_last()->message, "no cache entry for key 'nope'");
     ck_assert_orm(orm_cache_get(c, "", &r), ORM_EINVAL);
     ck_assert_orm(orm_cache_delete(c, "nope"), ORM_ENOTFOUND);
+    ck_assert_str_eq(orm_error_last()->message, "no cache entry for key 'nope'");
     ck_assert_ok(orm_cache_delete(c, "k1"));
     ck_assert_orm(orm_cache_get(c, "k1", &r), ORM_ENOTFOUND);
 
@@ -128,6 +130,13 @@ START_TEST(test_bytes_and_objects)
     ck_assert_uint_eq(st.misses, 2);
     ck_assert_uint_eq(st.count, 1);
     ck_assert_uint_eq(st.bytes, strlen("users:42") + 1 + sizeof(user) + 4 + orm_cache_local_overhead());
+    char longkey[101];
+    memset(longkey, 'k', 100);
+    longkey[100] = '\0';
+    ck_assert_orm(orm_cache_get(c, longkey, &r), ORM_ENOTFOUND); /* the message names 64 bytes */
+    char want[128];
+    snprintf(want, sizeof want, "no cache entry for key '%.64s'", longkey);
+    ck_assert_str_eq(orm_error_last()->message, want);
     ck_assert_ok(orm_cache_close(c));
 }
 END_TEST

@@ -41,6 +41,29 @@ START_TEST(long_and_self_referencing_messages)
     orm__error_set(ORM_EDB, "test", "inner");
     orm__error_set(ORM_EDB, "test", "outer: %s", orm_error_last()->message);
     ck_assert_str_eq(orm_error_last()->message, "outer: inner");
+    orm__error_set(ORM_EDB, "test", "%s", big); /* cut at the buffer, not short of it */
+    ck_assert_uint_eq(strlen(orm_error_last()->message), 1023);
+}
+END_TEST
+
+/* A message already made: taken as is (n bytes), cut at 1023, kept on one line, and it may
+ * be the current message itself. */
+START_TEST(set_text)
+{
+    ck_assert_int_eq(orm__error_set_text(ORM_ENOTFOUND, "cache", "a\nb\rc'xyz", 7), ORM_ENOTFOUND);
+    const orm_error *e = orm_error_last();
+    ck_assert_int_eq(e->code, ORM_ENOTFOUND);
+    ck_assert_str_eq(e->module, "cache");
+    ck_assert_str_eq(e->sqlstate, "");
+    ck_assert_str_eq(e->message, "a b c'x");
+    orm__error_set_text(ORM_EDB, "test", e->message + 2, 3);
+    ck_assert_str_eq(orm_error_last()->message, "b c");
+    char big[2000];
+    memset(big, 'y', sizeof big);
+    orm__error_set_text(ORM_EDB, "test", big, sizeof big);
+    ck_assert_uint_eq(strlen(orm_error_last()->message), 1023);
+    orm__error_set_text(ORM_EDB, "test", "", 0);
+    ck_assert_str_eq(orm_error_last()->message, "");
 }
 END_TEST
 
@@ -88,6 +111,7 @@ static Suite *error_suite(void)
     TCase *tc = tcase_create("error");
     tcase_add_test(tc, last_never_null);
     tcase_add_test(tc, long_and_self_referencing_messages);
+    tcase_add_test(tc, set_text);
     tcase_add_test(tc, strerror_every_code);
     tcase_add_test(tc, thread_local);
     suite_add_tcase(s, tc);
