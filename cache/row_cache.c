@@ -310,15 +310,11 @@ static const rc_hdr *current(const rc_model *m, const orm_cache_ref *r, const rc
     return h;
 }
 
-/* The owned member (text or blob data) of field f in row, or NULL for a field that owns
- * nothing (rc_model.owned lists the fields that do). */
+/* The member of text or blob field f (one of rc_model.owned) that owns memory in row. */
 static void **owned_member(const orm_field *f, char *row)
 {
-    if (f->type == ORM_FIELD_TEXT)
-        return (void **)(row + f->offset);
-    if (f->type == ORM_FIELD_BLOB)
-        return (void **)&((orm_blob *)(row + f->offset))->data;
-    return NULL;
+    return f->type == ORM_FIELD_TEXT ? (void **)(row + f->offset)
+                                     : (void **)&((orm_blob *)(row + f->offset))->data;
 }
 
 /* Fill the caller's struct from a current value: 1 found, 0 not found, or ORM_ENOMEM.
@@ -333,11 +329,7 @@ static int fill(const rc_model *m, const rc_hdr *h, void *out)
         memset(out, 0, model->struct_size);
         return 0;
     }
-    const char *src = (const char *)h + RC_ROW_OFF;
-    if (h->indirect) { /* not packed (values in the cache always are; kept for safety) */
-        int rc = orm_model_copy(model, out, h->row);
-        return rc == ORM_OK ? 1 : rc;
-    }
+    const char *src = (const char *)h + RC_ROW_OFF; /* packed: every value a cache holds is */
     char *dst = out;
     memcpy(dst, src, model->struct_size);
     const char *end = (h->row ? (const char *)h->row : src + model->struct_size) + h->var_len;
