@@ -6,8 +6,9 @@
  * whenever `p` is non-NULL and the buffer has not failed.
  *
  * Used by the built-in middlewares (log lines, Prometheus text), the row cache's Prometheus
- * text, the PostgreSQL feed's trigger SQL, the migrations' reader and writer, codegen, and the
- * builders' SQL text (builder/sql_buf.c keeps the arguments and the error message on top).
+ * text, the change feeds' trigger SQL (and the SQLite log rows a check read), the
+ * migrations' reader and writer, codegen, and the builders' SQL text (builder/sql_buf.c keeps
+ * the arguments and the error message on top).
  *
  * Ownership: the buffer owns `p` until orm__sbuf_take hands it over; orm__sbuf_free frees it.
  * Thread safety: one thread at a time.

@@ -391,48 +391,27 @@ struct orm_driver_listener {
 
 /* What one check found, reported once dv_lock is released. */
 typedef struct found {
-    int lost;      /* report `lost` (and nothing else) */
-    char *rows;    /* the log rows read, each NUL-terminated */
-    size_t len, n, cap;
-    char **tables; /* a copy of covered */
+    int lost;          /* report `lost` (and nothing else) */
+    orm__sbuf rows;    /* the log rows read, each followed by its NUL */
+    size_t n;
+    char **tables;     /* a copy of covered */
     size_t ntables;
 } found;
 
 static void found_free(found *r)
 {
-    orm__free(r->rows);
+    orm__sbuf_free(&r->rows);
     for (size_t i = 0; i < r->ntables; i++)
         orm__free(r->tables[i]);
     orm__free(r->tables);
 }
 
-static char *dup_str(const char *s, size_t n)
-{
-    char *p = orm__malloc(n + 1);
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
-
+/* s (n bytes, NUL-terminated) and its NUL onto r's rows: 0, or -1 out of memory. */
 static int add_row(found *r, const char *s, size_t n)
 {
-    if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 1024;
-        while (cap < r->len + n + 1)
-            cap *= 2;
-        char *p = orm__realloc(r->rows, cap);
-        if (!p)
-            return -1;
-        r->rows = p;
-        r->cap = cap;
-    }
-    memcpy(r->rows + r->len, s, n);
-    r->rows[r->len + n] = '\0';
-    r->len += n + 1;
+    orm__sbuf_add(&r->rows, s, n + 1);
     r->n++;
-    return 0;
+    return r->rows.failed ? -1 : 0;
 }
 
 static void free_covered(orm_driver_listener *f)
@@ -480,7 +459,7 @@ static int refresh(orm_driver_listener *f)
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         const char *t = (const char *)sqlite3_column_text(st, 0);
         char **c = t ? orm__realloc(f->covered, (f->ncovered + 1) * sizeof *c) : NULL;
-        char *d = c ? dup_str(t, (size_t)sqlite3_column_bytes(st, 0)) : NULL;
+        char *d = c ? orm__strndup(t, (size_t)sqlite3_column_bytes(st, 0)) : NULL;
         if (c)
             f->covered = c;
         if (!d) {
@@ -558,7 +537,7 @@ static void read_log(orm_driver_listener *f, found *r)
         return;
     }
     for (size_t i = 0; i < f->ncovered; i++) {
-        if (!(r->tables[i] = dup_str(f->covered[i], strlen(f->covered[i])))) {
+        if (!(r->tables[i] = orm__strdup(f->covered[i]))) {
             r->lost = 1;
             return;
         }
@@ -610,7 +589,7 @@ static void check_version(orm_driver_listener *f)
         /* The uncovered models first: once a read sees a key's new row, they are dropped. */
         s->lost_except(s->ud, (const char *const *)r.tables, r.ntables);
         for (size_t i = 0, at = 0; i < r.n; i++) {
-            const char *p = r.rows + at;
+            const char *p = r.rows.p + at;
             size_t n = strlen(p);
             at += n + 1;
             if (n >= 2 && p[0] == 'k')
