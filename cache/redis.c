@@ -206,8 +206,6 @@ static int decode_value(rcache *R, const char *s, size_t n, orm_cache_ref **out,
     return orm_cache_ref_new_bytes(out, s, n);
 }
 
-static char *concat3(const char *a, const char *b, const char *c3);
-
 /* ---- plumbing ---- */
 
 static int bypassed(rcache *R, const char *key)
@@ -765,33 +763,38 @@ static int replay_drops(void *ud, redisContext *ctx, char *const *keys, size_t n
     }
     const char *a[2 * CLEAR_BATCH + 1];
     size_t l[2 * CLEAR_BATCH + 1];
-    char *wire[CLEAR_BATCH];
+    kbuf *wire = orm__malloc(CLEAR_BATCH * sizeof *wire); /* 200 wire names: off the stack */
     char st[CLEAR_BATCH][12];
+    if (!wire)
+        return -1;
     for (size_t i = 0; i < n;) {
         size_t b = 0;
         int fail = 0;
         a[0] = R->gens;
         l[0] = strlen(R->gens);
         for (; b < CLEAR_BATCH && i < n; b++, i++) {
-            if (!(wire[b] = concat3(R->prefix, keys[i], ""))) {
+            if (kmake(&wire[b], R->prefix, R->plen, keys[i]) != ORM_OK) {
                 fail = 1;
                 break;
             }
             snprintf(st[b], sizeof st[b], "%u", stripe_of(keys[i]));
-            a[1 + 2 * b] = wire[b];
-            l[1 + 2 * b] = R->plen + strlen(keys[i]);
+            a[1 + 2 * b] = wire[b].p;
+            l[1 + 2 * b] = wire[b].len;
             a[2 + 2 * b] = st[b];
             l[2 + 2 * b] = strlen(st[b]);
         }
         redisReply *r = fail ? NULL : orm__redis_eval(&R->pool, ctx, ORM__RS_DROP, 1, (int)(1 + 2 * b), a, l);
         for (size_t j = 0; j < b; j++)
-            orm__free(wire[j]);
+            kfree(&wire[j]);
         int ok = r && r->type == REDIS_REPLY_INTEGER;
         if (r)
             freeReplyObject(r);
-        if (!ok)
+        if (!ok) {
+            orm__free(wire);
             return -1;
+        }
     }
+    orm__free(wire);
     return 0;
 }
 
