@@ -19,7 +19,6 @@ void orm__sql_scan_init(orm_scanner *s, const char *sql, size_t len, int postgre
 {
     s->p = sql;
     s->end = sql + len;
-    s->postgres = postgres;
     s->backslash = 0;
     s->rules = postgres ? ORM_SCAN_RULES_POSTGRES : ORM_SCAN_RULES_SQLITE;
     s->prev = 0;

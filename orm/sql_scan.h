@@ -62,10 +62,10 @@ typedef struct orm_scan_token {
 
 typedef struct orm_scanner {
     const char *p, *end;
-    int postgres;    /* PostgreSQL's rules (nested comments, E'..', $tag$) rather than SQLite's */
     int backslash;   /* PostgreSQL with standard_conforming_strings off: a backslash escapes
                         in every '..' string (0 after init; the guard reads both ways) */
-    unsigned rules;  /* ORM_SCAN_RULES_POSTGRES or _SQLITE, by postgres (init) */
+    unsigned rules;  /* ORM_SCAN_RULES_POSTGRES (nested comments, E'..', $tag$) or _SQLITE,
+                        by init's postgres */
     char prev;       /* the last byte of the previous token (foo$1 is a name, not $1) */
 } orm_scanner;
 
