@@ -18,6 +18,16 @@ const orm_driver_feed_sink *orm_driver_feed_cell_sink(const orm_driver_feed_cell
     return cell ? atomic_load_explicit(&cell->sink, memory_order_acquire) : NULL;
 }
 
+int orm__feed_keys_exact(const orm_model *m)
+{
+    for (size_t k = 0; k < m->npk; k++) {
+        orm_field_type t = m->fields[m->pk[k]].type;
+        if (t == ORM_FIELD_DOUBLE || t == ORM_FIELD_TIMESTAMP)
+            return 0;
+    }
+    return 1;
+}
+
 static const orm_driver_feed *ops_of(orm_db *db)
 {
     const orm_driver *d = orm__db_driver(db);

@@ -40,6 +40,11 @@ void orm__db_feed_stop(orm_db *db, orm_driver_listener *l);
 /* 1 when rowid reports of table name column (its single-column key), 0 if not, < 0 error. */
 int orm__db_feed_rowid_is(orm_db *db, const char *table, const char *column);
 
+/* 1 when every key column of m has an exact SQL text form of the row cache's key encoding
+ * (row_cache.h "Keys"), so a trigger can name each row's key; 0 when one is a double or a
+ * timestamp (their text in SQL differs), and the built-in feeds report the table whole. */
+int orm__feed_keys_exact(const orm_model *m);
+
 /* db.c: the cell every connection of db watches. */
 orm_driver_feed_cell *orm__db_feed_cell(orm_db *db);
 const char *orm__db_dsn(const orm_db *db);

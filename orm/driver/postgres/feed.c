@@ -30,6 +30,7 @@
 
 #include "orm/alloc.h"
 #include "orm/error_internal.h"
+#include "orm/feed.h"
 #include "orm/driver/postgres/conn.h"
 #include "orm/middleware_internal.h" /* orm__sbuf */
 
@@ -125,14 +126,7 @@ static void trigger(orm__sbuf *b, const char *name, const char *event, const cha
 
 static int pg_feed_install(orm_conn *c, const orm_model *m, const char *prefix, size_t row_limit)
 {
-    /* Keys of double or timestamp columns have no exact text form in SQL that matches the
-     * row cache's: such a table is reported whole. */
-    int per_key = 1;
-    for (size_t k = 0; k < m->npk; k++) {
-        orm_field_type t = m->fields[m->pk[k]].type;
-        if (t == ORM_FIELD_DOUBLE || t == ORM_FIELD_TIMESTAMP)
-            per_key = 0;
-    }
+    int per_key = orm__feed_keys_exact(m); /* else the table is reported whole */
     orm__sbuf b = { 0 };
     orm__sbuf_puts(&b, FUNCTION_SQL);
     drop_triggers(&b, m->table);

@@ -44,6 +44,7 @@
 #include "orm/alloc.h"
 #include "orm/driver/sqlite/sqlite.h"
 #include "orm/error_internal.h"
+#include "orm/feed.h"
 #include "orm/sbuf.h"
 
 #define MAX_ROWS 4096
@@ -228,24 +229,13 @@ static void column_ref(orm__sbuf *b, const char *row, const char *column)
     orm__sbuf_quoted(b, column, '"');
 }
 
-/* 1 when every key column has an exact SQL form of the row cache's encoding. */
-static int per_key(const orm_model *m)
-{
-    for (size_t k = 0; k < m->npk; k++) {
-        orm_field_type t = m->fields[m->pk[k]].type;
-        if (t == ORM_FIELD_DOUBLE || t == ORM_FIELD_TIMESTAMP)
-            return 0;
-    }
-    return 1;
-}
-
 /* The log row of row ("NEW" / "OLD"): 'k' + the row cache key (row_cache.h, "Keys": integers
  * in decimal, text "'" + the text with '\' and ':' escaped, blobs "x" + lowercase hex,
  * booleans b0 / b1, components joined by ':'), or 't' + prefix when a key column is NULL or
  * of a type with no exact SQL form (double, timestamp): the PostgreSQL triggers' payloads. */
 static void log_value(orm__sbuf *b, const orm_model *m, const char *prefix, const char *row)
 {
-    if (!per_key(m)) {
+    if (!orm__feed_keys_exact(m)) {
         orm__sbuf_puts(b, "'t' || ");
         orm__sbuf_quoted(b, prefix, '\'');
         return;
@@ -334,7 +324,7 @@ static int sqlite_feed_install(orm_conn *c, const orm_model *m, const char *pref
         orm__sbuf_puts(&b, " BEGIN\n  INSERT INTO " LOG_TABLE " (key) VALUES (");
         log_value(&b, m, prefix, i == 0 ? "NEW" : "OLD");
         orm__sbuf_puts(&b, ");\n");
-        if (i == 1 && per_key(m)) { /* the new key too, when the UPDATE changed it */
+        if (i == 1 && orm__feed_keys_exact(m)) { /* the new key too, when the UPDATE changed it */
             orm__sbuf_puts(&b, "  INSERT INTO " LOG_TABLE " (key) SELECT ");
             log_value(&b, m, prefix, "NEW");
             orm__sbuf_puts(&b, " WHERE ");
