@@ -27,6 +27,8 @@ struct orm_cache_ref {
 /* A value's kind: the low 7 bits of its kind field (ref.c says what the rest holds). */
 enum { ORM__REF_BYTES = 0, ORM__REF_INT = 1, ORM__REF_OBJ = 2 };
 #define ORM__REF_KIND(r) ((r)->kind & 0x7fu)
+/* Set in kind for a value built inside a local-cache entry (ref.c says what the rest holds). */
+#define ORM__REF_EMBEDDED 0x80u
 
 /* orm_cache_ref_copy of r into buf, which holds cap bytes: *len (may be NULL) is what the
  * copy takes (the length, 8 for a counter, the type's obj_size for an object), and a buf too
@@ -75,6 +77,13 @@ int orm__cache_ref_embed(void *at, size_t offset, const orm__cache_src *src, uns
 int orm__cache_local_set_src(orm_cache *c, const char *key, const orm__cache_src *src, int64_t ttl_ms);
 /* orm_cache_get_copy on a local cache. */
 int orm__cache_local_get_copy(orm_cache *c, const char *key, void *buf, size_t cap, size_t *len);
+/* Run fn on key's value in a local cache, under its shard's read lock, and return what fn
+ * returns (or the lookup's error: ORM_ENOTFOUND on a miss, with the message set). For the
+ * library's own short reads of a value (the row cache's hit copies the row out): no count is
+ * taken and dropped, two atomic read-modify-writes a hit did on the value's line. fn must not
+ * call into the cache, and should be brief, as a writer of the shard waits for it. */
+typedef int (*orm__cache_reader)(const orm_cache_ref *v, void *arg);
+int orm__cache_local_read(orm_cache *c, const char *key, orm__cache_reader fn, void *arg);
 /* 1 when c is a local cache (orm__cache_local_set_src and _get_copy apply). */
 extern const orm_cache_ops orm__cache_local_ops;
 static inline int orm__cache_is_local(const orm_cache *c) { return c && c->ops == &orm__cache_local_ops; }

@@ -17,7 +17,7 @@ enum { KIND_BYTES = ORM__REF_BYTES, KIND_INT = ORM__REF_INT, KIND_OBJ = ORM__REF
 /* kind: bits 0-6 the kind (ORM__REF_KIND), bit 7 set for a value built inside a local-cache
  * entry, bits 8-31 then how far before the value its block starts (freed with the last
  * reference). */
-#define KIND_EMBEDDED 0x80u
+#define KIND_EMBEDDED ORM__REF_EMBEDDED
 #define KIND(r) ORM__REF_KIND(r)
 
 _Static_assert(sizeof(struct orm_cache_ref) == ORM__CACHE_REF_HEADER, "ref header size");

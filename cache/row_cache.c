@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cache/cache_internal.h"
 #include "cache/row_cache_internal.h"
 #include "orm/alloc.h"
 #include "orm/cache_patterns.h"
@@ -295,9 +296,9 @@ static size_t value_size(const void *obj, void *ud)
  * (NULL: this process's). */
 static const rc_hdr *current(const rc_model *m, const orm_cache_ref *r, const rc_gens *g)
 {
-    if (orm_cache_ref_type(r) != &m->type)
+    if (ORM__REF_KIND(r) != ORM__REF_OBJ || r->u.type != &m->type)
         return NULL;
-    const rc_hdr *h = orm_cache_ref_data(r);
+    const rc_hdr *h = (const rc_hdr *)r->data;
     if (g) {
         if (!g->mgen || h->mgen != g->mgen || (!h->found && h->igen != g->igen))
             return NULL;
@@ -378,28 +379,51 @@ static int lookup_shared(const rc_model *m, const char *key, void *out, rc_gens 
     return rc;
 }
 
+/* The value of a hit on a local cache, read in place under the cache's read lock
+ * (orm__cache_local_read): filled into out (1 found / 0 not found), ORM_ENOMEM, or HIT_STALE. */
+enum { HIT_STALE = 2 };
+typedef struct hit_req {
+    const rc_model *m;
+    void *out;
+} hit_req;
+static int fill_in_place(const orm_cache_ref *r, void *arg)
+{
+    const hit_req *q = arg;
+#if defined(__GNUC__)
+    /* The header, the struct and the packed text are adjacent lines: ask for them at once
+     * rather than one miss after another. */
+    __builtin_prefetch((const char *)r->data + 64);
+    __builtin_prefetch((const char *)r->data + 128);
+#endif
+    const rc_hdr *h = current(q->m, r, NULL);
+    return h ? fill(q->m, h, q->out) : HIT_STALE;
+}
+
 /* A hit: 1 found / 0 cached not-found (out filled), -1 a miss, or ORM_ENOMEM. seen (may be
  * NULL): on a shared cache, the generations read with the row. */
 static int lookup(const rc_model *m, const char *key, void *out, rc_gens *seen)
 {
     if (m->rc->shared)
         return lookup_shared(m, key, out, seen);
-    orm_cache_ref *r;
-    if (orm_cache_get(m->rc->cache, key, &r) != ORM_OK)
-        return -1;
-#if defined(__GNUC__)
-    /* The header, the struct and the packed text are adjacent lines: ask for them at once
-     * rather than one miss after another. */
-    const char *p = orm_cache_ref_data(r);
-    __builtin_prefetch(p + 64);
-    __builtin_prefetch(p + 128);
-#endif
-    const rc_hdr *h = current(m, r, NULL);
-    int rc = h ? fill(m, h, out) : -1;
-    orm_cache_ref_release(r);
-    if (!h) /* stale (its model was dropped since): out of the way of the load that follows,
-               which would otherwise find it and not load */
+    int rc;
+    if (orm__cache_is_local(m->rc->cache)) {
+        hit_req q = { m, out };
+        rc = orm__cache_local_read(m->rc->cache, key, fill_in_place, &q);
+        if (rc != 1 && rc != 0 && rc != ORM_ENOMEM && rc != HIT_STALE)
+            return -1; /* not cached */
+    } else {
+        orm_cache_ref *r;
+        if (orm_cache_get(m->rc->cache, key, &r) != ORM_OK)
+            return -1;
+        rc = fill_in_place(r, &(hit_req){ m, out });
+        orm_cache_ref_release(r);
+    }
+    if (rc == HIT_STALE) {
+        /* its model was dropped since: out of the way of the load that follows, which would
+         * otherwise find it and not load */
         orm_cache_delete(m->rc->cache, key);
+        return -1;
+    }
     return rc;
 }
 

@@ -284,6 +284,97 @@ START_TEST(test_embedded_values)
 }
 END_TEST
 
+/* A load's install (set_if_gen) of a typed value made on its own builds a copy into the new
+ * entry: the cache then holds its own value, equal to the one given, which the caller may
+ * release at once; a replaced or refused install leaves nothing behind (ASan). Bytes are kept
+ * as given. */
+START_TEST(test_set_if_gen_builds_typed_values_in)
+{
+    ev_log log = { 0 };
+    orm_cache *c = mk(0, 0, ORM_CACHE_TINYLFU, &log);
+    char name[] = "hopper";
+    user u = { 9, name };
+    orm_cache_ref *v, *r;
+    uint64_t g;
+    ck_assert_ok(orm_cache_ref_new_obj(&v, &user_type, &u));
+    ck_assert_ok(orm_cache_gen(c, "users:9", &g));
+    ck_assert_ok(orm_cache_set_if_gen(c, "users:9", v, 0, g));
+    ck_assert_ok(orm_cache_get(c, "users:9", &r));
+    ck_assert_ptr_ne(r, v); /* the entry's own copy */
+    const user *got = orm_cache_ref_data(r), *given = orm_cache_ref_data(v);
+    ck_assert_ptr_eq(orm_cache_ref_type(r), &user_type);
+    ck_assert_int_eq(got->id, 9);
+    ck_assert_str_eq(got->name, "hopper");
+    ck_assert_ptr_ne(got->name, given->name);
+    orm_cache_ref_release(v);
+    orm_cache_ref_release(r);
+    orm_cache_stats st;
+    ck_assert_ok(orm_cache_stats_get(c, &st));
+    ck_assert_uint_eq(st.bytes, strlen("users:9") + 1 + sizeof(user) + strlen("hopper") + 1 + orm_cache_local_overhead());
+
+    /* refused: the key was written since the generation was read */
+    user u2 = { 10, name };
+    ck_assert_ok(orm_cache_ref_new_obj(&v, &user_type, &u2));
+    ck_assert_ok(orm_cache_gen(c, "users:9", &g));
+    ck_assert_ok(orm_cache_delete(c, "users:9"));
+    ck_assert_orm(orm_cache_set_if_gen(c, "users:9", v, 0, g), ORM_EBUSY);
+    ck_assert_orm(orm_cache_get(c, "users:9", &r), ORM_ENOTFOUND);
+    /* installed over a present key: replaced, and the old value outlives its entry */
+    ck_assert_ok(orm_cache_set_obj(c, "users:9", &user_type, &u, 0));
+    orm_cache_ref *held;
+    ck_assert_ok(orm_cache_get(c, "users:9", &held));
+    ck_assert_ok(orm_cache_gen(c, "users:9", &g));
+    ck_assert_ok(orm_cache_set_if_gen(c, "users:9", v, 0, g));
+    orm_cache_ref_release(v);
+    ck_assert_int_eq(log.n[ORM_CACHE_REPLACED], 1);
+    ck_assert_int_eq(((const user *)orm_cache_ref_data(held))->id, 9);
+    orm_cache_ref_release(held);
+    ck_assert_ok(orm_cache_get(c, "users:9", &r));
+    ck_assert_int_eq(((const user *)orm_cache_ref_data(r))->id, 10);
+    orm_cache_ref_release(r);
+
+    /* bytes: stored as given */
+    ck_assert_ok(orm_cache_ref_new_bytes(&v, "abc", 3));
+    ck_assert_ok(orm_cache_gen(c, "b", &g));
+    ck_assert_ok(orm_cache_set_if_gen(c, "b", v, 0, g));
+    ck_assert_ok(orm_cache_get(c, "b", &r));
+    ck_assert_ptr_eq(r, v);
+    orm_cache_ref_release(r);
+    orm_cache_ref_release(v);
+    ck_assert_ok(orm_cache_close(c));
+}
+END_TEST
+
+/* orm__cache_local_read runs its reader on the value in place and returns what it returns; a
+ * miss is ORM_ENOTFOUND without a call; either way the hit and miss counts move as a get's. */
+static int read_name(const orm_cache_ref *v, void *arg)
+{
+    const user *u = (const user *)orm_cache_ref_data(v);
+    strcpy(arg, u->name);
+    return 42;
+}
+
+START_TEST(test_local_read_in_place)
+{
+    orm_cache *c = mk(0, 0, ORM_CACHE_TINYLFU, NULL);
+    char name[] = "lovelace", out[16] = "";
+    user u = { 1, name };
+    ck_assert_ok(orm_cache_set_obj(c, "users:1", &user_type, &u, 0));
+    ck_assert_int_eq(orm__cache_local_read(c, "users:1", read_name, out), 42);
+    ck_assert_str_eq(out, "lovelace");
+    out[0] = '\0';
+    ck_assert_orm(orm__cache_local_read(c, "users:2", read_name, out), ORM_ENOTFOUND);
+    ck_assert_str_eq(out, "");
+    ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "no cache entry for key 'users:2'"));
+    ck_assert_orm(orm__cache_local_read(c, "", read_name, out), ORM_EINVAL);
+    orm_cache_stats st;
+    ck_assert_ok(orm_cache_stats_get(c, &st));
+    ck_assert_uint_eq(st.hits, 1);
+    ck_assert_uint_eq(st.misses, 1);
+    ck_assert_ok(orm_cache_close(c));
+}
+END_TEST
+
 START_TEST(test_overhead)
 {
     /* entry record + its share of the table + value header; the budget is 112 */
@@ -745,6 +836,8 @@ static Suite *cache_suite(void)
     tcase_add_test(tc, test_get_copy);
     tcase_add_test(tc, test_overhead);
     tcase_add_test(tc, test_embedded_values);
+    tcase_add_test(tc, test_set_if_gen_builds_typed_values_in);
+    tcase_add_test(tc, test_local_read_in_place);
     tcase_add_test(tc, test_ttl_lazy);
     tcase_add_test(tc, test_sweep_bounded);
     tcase_add_test(tc, test_listener_reasons);
