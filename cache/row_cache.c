@@ -60,7 +60,7 @@ static size_t put_escaped(char *buf, size_t cap, size_t at, const char *s, size_
 
 /* Two digits per step from a table: a get's key is built on every hit, and writing it a digit
  * at a time was a tenth of a hit's instructions. */
-static size_t put_i64(char *buf, size_t cap, size_t at, int64_t v)
+static inline size_t put_i64(char *buf, size_t cap, size_t at, int64_t v)
 {
     static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
                                 "40414243444546474849505152535455565758596061626364656667686970717273747576777879"

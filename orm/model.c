@@ -6,6 +6,7 @@
  * the struct and is copied with it); copy is all-or-nothing.
  */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,12 +245,16 @@ void orm_model_clear(const orm_model *m, void *objp)
     if (!m || !objp)
         return;
     char *obj = objp;
-    for (size_t i = 0; i < m->nfields; i++) {
-        const orm_field *f = &m->fields[i];
-        if (f->type == ORM_FIELD_TEXT)
-            orm__free(*(char **)(obj + f->offset));
-        else if (f->type == ORM_FIELD_BLOB)
-            orm__free(((orm_blob *)(obj + f->offset))->data);
+    /* One test a field: a text member is its pointer, and a blob's pointer is orm_blob's first
+     * member (a row cache hit's caller runs this after every get). */
+    _Static_assert(offsetof(orm_blob, data) == 0, "orm_blob.data first");
+    _Static_assert(ORM_FIELD_BLOB == ORM_FIELD_TEXT + 1, "TEXT and BLOB adjacent");
+    for (const orm_field *f = m->fields, *end = f + m->nfields; f < end; f++) {
+        if ((unsigned)f->type - ORM_FIELD_TEXT <= 1u) {
+            void *p;
+            memcpy(&p, obj + f->offset, sizeof p);
+            orm__free(p);
+        }
     }
     memset(obj, 0, m->struct_size);
 }

@@ -108,6 +108,51 @@ START_TEST(test_table_random_colliding_hashes)
 }
 END_TEST
 
+/* A table left part-moved (growth goes on only with writes): lookups try the half a key most
+ * likely is in first, and find every key in either half, before and after the cursor, moved,
+ * unmoved and inserted since growth began; removals from both halves are seen. */
+START_TEST(test_table_part_moved_finds_all)
+{
+    orm__ctable t;
+    ck_assert_int_eq(orm__ctable_init(&t, 1000), ORM_OK); /* big enough that one step moves a few groups of many */
+    static orm__centry *e[KEYS];
+    static char keys[KEYS][16];
+    int n = 0;
+    while (t.cursor < 0) { /* fill until growth starts */
+        snprintf(keys[n], sizeof keys[n], "u:%d", n);
+        e[n] = entry(keys[n], (uint32_t)n * 2654435761u);
+        ck_assert_int_eq(orm__ctable_insert(&t, e[n]), ORM_OK);
+        n++;
+    }
+    orm__ctable_step(&t); /* a few groups moved, most not */
+    ck_assert_int_gt(t.cursor, 0);
+    ck_assert_int_lt(t.cursor, (int64_t)t.n[0]);
+    for (int i = 0; i < 20; i++, n++) { /* these go into the larger table */
+        snprintf(keys[n], sizeof keys[n], "u:%d", n);
+        e[n] = entry(keys[n], (uint32_t)n * 2654435761u);
+        ck_assert_int_eq(orm__ctable_insert(&t, e[n]), ORM_OK); /* no step: the cursor stays */
+    }
+    ck_assert_int_ge(t.cursor, 0);
+    ck_assert_uint_gt(t.used[0], 0);
+    ck_assert_uint_gt(t.used[1], 20);
+    for (int i = 0; i < n; i++)
+        ck_assert_ptr_eq(orm__ctable_find(&t, e[i]->hash, keys[i], strlen(keys[i])), e[i]);
+    /* every third key removed, from either half; the rest still found */
+    uint64_t left = (uint64_t)n;
+    for (int i = 0; i < n; i += 3, left--) {
+        orm__ctable_remove(&t, e[i]);
+        ck_assert_ptr_null(orm__ctable_find(&t, e[i]->hash, keys[i], strlen(keys[i])));
+    }
+    ck_assert_uint_eq(t.used[0] + t.used[1], left);
+    for (int i = 0; i < n; i++) {
+        if (i % 3)
+            ck_assert_ptr_eq(orm__ctable_find(&t, e[i]->hash, keys[i], strlen(keys[i])), e[i]);
+        free(e[i]);
+    }
+    orm__ctable_free(&t);
+}
+END_TEST
+
 START_TEST(test_table_presized_does_not_grow)
 {
     orm__ctable t;
@@ -173,6 +218,7 @@ static Suite *table_suite(void)
     tcase_add_test(tc, test_table_random_distinct_hashes);
     tcase_add_test(tc, test_table_random_colliding_hashes);
     tcase_add_test(tc, test_table_presized_does_not_grow);
+    tcase_add_test(tc, test_table_part_moved_finds_all);
     tcase_add_test(tc, test_table_full_is_enomem);
     suite_add_tcase(s, tc);
     return s;
