@@ -94,12 +94,16 @@ typedef struct hit {
 
 /* Find key's live entry. ORM_OK: *h holds it with the shard's read lock held, which the
  * caller ends with hit_done() once it has read the entry. Otherwise no lock is held. */
+static ORM__HOT_INLINE int lookup_len(local *L, const char *key, size_t klen, hit *h);
 static ORM__HOT_INLINE int lookup(local *L, const char *key, hit *h)
 {
     size_t klen = 0;
     int rc = check_key(key, &klen);
-    if (rc)
-        return rc;
+    return rc ? rc : lookup_len(L, key, klen, h);
+}
+/* lookup of a key whose length is known and in range. */
+static ORM__HOT_INLINE int lookup_len(local *L, const char *key, size_t klen, hit *h)
+{
     uint32_t hv = hash32(key, klen);
     shard *s = shard_of(L, hv);
     rd_hold rd = rd_lock(L, s);
@@ -176,11 +180,11 @@ int orm__cache_local_get_copy(orm_cache *c, const char *key, void *buf, size_t c
     return rc;
 }
 
-int orm__cache_local_read(orm_cache *c, const char *key, orm__cache_reader fn, void *arg)
+int orm__cache_local_read(orm_cache *c, const char *key, size_t klen, orm__cache_reader fn, void *arg)
 {
     local *L = (local *)c;
     hit h = { 0 }; /* zeroed only for -Wmaybe-uninitialized: lookup sets it when it succeeds */
-    int rc = lookup(L, key, &h);
+    int rc = klen && klen <= ORM__CACHE_KEY_MAX ? lookup_len(L, key, klen, &h) : check_key(key, &klen);
     if (rc)
         return rc;
     rc = fn(h.e->val, arg);

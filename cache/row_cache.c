@@ -97,6 +97,12 @@ size_t orm__rc_key(char *buf, size_t cap, const rc_model *m, const orm_value *ke
     if (m->prefix_len <= RC_PREFIX_FAST && cap >= RC_PREFIX_FAST) { /* a fixed-size copy */
         memcpy(buf, m->prefix, RC_PREFIX_FAST);
         at = m->prefix_len;
+        if (m->model->npk == 1 && key->type == ORM_VALUE_INT) { /* the usual key, every get's */
+            at = put_i64(buf, cap, at, key->u.i);
+            if (at < cap)
+                buf[at] = '\0';
+            return at;
+        }
     } else {
         at = put(buf, cap, 0, m->prefix, m->prefix_len);
     }
@@ -140,9 +146,11 @@ size_t orm__rc_key(char *buf, size_t cap, const rc_model *m, const orm_value *ke
 
 /* The key in kb (KEY_STACK bytes) or, when longer, in a malloc'ed buffer; NULL when out of
  * memory. Free with key_done. */
-static char *key_of(char *kb, const rc_model *m, const orm_value *key)
+static char *key_of(char *kb, const rc_model *m, const orm_value *key, size_t *len)
 {
     size_t n = orm__rc_key(kb, KEY_STACK, m, key);
+    if (len)
+        *len = n;
     if (n < KEY_STACK)
         return kb;
     char *p = orm__malloc(n + 1);
@@ -399,16 +407,16 @@ static int fill_in_place(const orm_cache_ref *r, void *arg)
     return h ? fill(q->m, h, q->out) : HIT_STALE;
 }
 
-/* A hit: 1 found / 0 cached not-found (out filled), -1 a miss, or ORM_ENOMEM. seen (may be
- * NULL): on a shared cache, the generations read with the row. */
-static int lookup(const rc_model *m, const char *key, void *out, rc_gens *seen)
+/* A hit: 1 found / 0 cached not-found (out filled), -1 a miss, or ORM_ENOMEM. key: klen
+ * bytes. seen (may be NULL): on a shared cache, the generations read with the row. */
+static int lookup(const rc_model *m, const char *key, size_t klen, void *out, rc_gens *seen)
 {
     if (m->rc->shared)
         return lookup_shared(m, key, out, seen);
     int rc;
     if (orm__cache_is_local(m->rc->cache)) {
         hit_req q = { m, out };
-        rc = orm__cache_local_read(m->rc->cache, key, fill_in_place, &q);
+        rc = orm__cache_local_read(m->rc->cache, key, klen, fill_in_place, &q);
         if (rc != 1 && rc != 0 && rc != ORM_ENOMEM && rc != HIT_STALE)
             return -1; /* not cached */
     } else {
@@ -555,7 +563,8 @@ static int on_get(orm_row_cache *self, rc_model *m, orm_stmt *st)
 {
     const orm_stmt_intent *in = st->intent;
     char kb[KEY_STACK];
-    char *key = key_of(kb, m, in->key);
+    size_t klen;
+    char *key = key_of(kb, m, in->key, &klen);
     if (!key)
         return orm__error_nomem("row_cache");
     orm_tx *tx = st->session->tx; /* orm_stmt_tx, inlined for the common case */
@@ -576,7 +585,7 @@ static int on_get(orm_row_cache *self, rc_model *m, orm_stmt *st)
     }
     rc_gens seen = { 0, 0 };
     if (hit == -1 && !db_only)
-        hit = lookup(m, key, in->obj, &seen);
+        hit = lookup(m, key, klen, in->obj, &seen);
     if (hit >= 0) {
         atomic_fetch_add_explicit(&m->hits, 1, memory_order_relaxed);
         st->flags |= ORM_STMT_CACHED;
@@ -649,7 +658,7 @@ static int on_get_many(orm_row_cache *self, rc_model *m, orm_stmt *st)
     stamp(m, &h0);
     for (size_t i = 0; rc == ORM_OK && i < n; i++) {
         char kb[KEY_STACK];
-        char *k = key_of(kb, m, in->key + i * npk);
+        char *k = key_of(kb, m, in->key + i * npk, NULL);
         if (!k || !(keys[i] = k == kb ? orm__strdup(kb) : k)) {
             rc = orm__error_nomem("row_cache");
             break;
@@ -662,7 +671,7 @@ static int on_get_many(orm_row_cache *self, rc_model *m, orm_stmt *st)
                                                        writer (an open transaction) */
             hit = orm__rc_wb_get(m, keys[i], (char *)in->obj + i * sz, reader);
         if (hit == -1)
-            hit = lookup(m, keys[i], (char *)in->obj + i * sz, NULL);
+            hit = lookup(m, keys[i], strlen(keys[i]), (char *)in->obj + i * sz, NULL);
         if (hit == ORM_ENOMEM)
             rc = hit;
         else if (hit >= 0) {
@@ -783,7 +792,7 @@ static int on_write(orm_row_cache *rc, rc_model *m, orm_stmt *st)
     int one_row = op == ORM_STMT_OP_UPDATE_ONE || op == ORM_STMT_OP_DELETE_ONE ||
                   ((op == ORM_STMT_OP_INSERT_ONE || op == ORM_STMT_OP_UPDATE_WHERE ||
                     op == ORM_STMT_OP_DELETE_WHERE) && in->key);
-    if (one_row && !(key = key_of(kb, m, in->key)))
+    if (one_row && !(key = key_of(kb, m, in->key, NULL)))
         return orm__error_nomem("row_cache");
     orm_tx *tx = orm_stmt_tx(st);
     int save = op == ORM_STMT_OP_UPDATE_ONE || op == ORM_STMT_OP_DELETE_ONE ||
@@ -1218,7 +1227,7 @@ int orm_row_cache_drop_row(orm_row_cache *rc, const orm_model *model, const orm_
     if (!key)
         return orm__error_set(ORM_EINVAL, "row_cache", "orm_row_cache_drop_row: NULL key");
     char kb[KEY_STACK];
-    char *k = key_of(kb, m, key);
+    char *k = key_of(kb, m, key, NULL);
     if (!k)
         return orm__error_nomem("row_cache");
     orm__rc_drop_key(m, k);

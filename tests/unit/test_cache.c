@@ -360,13 +360,13 @@ START_TEST(test_local_read_in_place)
     char name[] = "lovelace", out[16] = "";
     user u = { 1, name };
     ck_assert_ok(orm_cache_set_obj(c, "users:1", &user_type, &u, 0));
-    ck_assert_int_eq(orm__cache_local_read(c, "users:1", read_name, out), 42);
+    ck_assert_int_eq(orm__cache_local_read(c, "users:1", 7, read_name, out), 42);
     ck_assert_str_eq(out, "lovelace");
     out[0] = '\0';
-    ck_assert_orm(orm__cache_local_read(c, "users:2", read_name, out), ORM_ENOTFOUND);
+    ck_assert_orm(orm__cache_local_read(c, "users:2", 7, read_name, out), ORM_ENOTFOUND);
     ck_assert_str_eq(out, "");
     ck_assert_ptr_nonnull(strstr(orm_error_last()->message, "no cache entry for key 'users:2'"));
-    ck_assert_orm(orm__cache_local_read(c, "", read_name, out), ORM_EINVAL);
+    ck_assert_orm(orm__cache_local_read(c, "", 0, read_name, out), ORM_EINVAL);
     orm_cache_stats st;
     ck_assert_ok(orm_cache_stats_get(c, &st));
     ck_assert_uint_eq(st.hits, 1);
