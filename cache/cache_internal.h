@@ -78,11 +78,11 @@ int orm__cache_local_set_src(orm_cache *c, const char *key, const orm__cache_src
 /* orm_cache_get_copy on a local cache. */
 int orm__cache_local_get_copy(orm_cache *c, const char *key, void *buf, size_t cap, size_t *len);
 /* Run fn on key's value (klen bytes, as strlen(key)) in a local cache, under its shard's read
- * lock, and return what fn
- * returns (or the lookup's error: ORM_ENOTFOUND on a miss, with the message set). For the
- * library's own short reads of a value (the row cache's hit copies the row out): no count is
- * taken and dropped, two atomic read-modify-writes a hit did on the value's line. fn must not
- * call into the cache, and should be brief, as a writer of the shard waits for it. */
+ * lock, and return what fn returns (or the lookup's error: ORM_ENOTFOUND on a miss, with the
+ * message set). For the library's own short reads of a value (the row cache's hit copies the
+ * row out): no count is taken and dropped, two atomic read-modify-writes a hit did on the
+ * value's line. fn must not call into the cache, and should be brief, as a writer of the
+ * shard waits for it. */
 typedef int (*orm__cache_reader)(const orm_cache_ref *v, void *arg);
 int orm__cache_local_read(orm_cache *c, const char *key, size_t klen, orm__cache_reader fn, void *arg);
 /* 1 when c is a local cache (orm__cache_local_set_src and _get_copy apply). */
