@@ -93,10 +93,6 @@ int orm__builder_run(orm_builder_base *q, orm_ctx *ctx, orm_query_kind qkind, or
  * cache) then drops that key alone instead of every row of the model. */
 int orm__builder_where_key(const orm_model *m, const orm_expr *where, orm_value *key);
 
-/* Can field of m hold v (write: stored by INSERT/UPDATE) or be compared with it (write 0)?
- * ORM_OK, or ORM_ETYPE naming table.column with the last error set (builder/typecheck.c). */
-int orm__value_check(const orm_model *m, size_t field, orm_value v, int write);
-
 /* "SELECT <every column of m> FROM <m's table>": the head of the reads by key. */
 void orm__builder_select_model(orm_sql_buf *b, const orm_model *m);
 
@@ -105,8 +101,19 @@ void orm__builder_select_model(orm_sql_buf *b, const orm_model *m);
 int orm__map_row_identity(const orm_model *model, orm_rows *r, void *out);
 
 /* Can field of m hold v (write: stored by INSERT/UPDATE) or be compared with it (write 0)?
- * ORM_OK, or ORM_ETYPE naming table.column with the last error set (builder/typecheck.c). */
-int orm__value_check(const orm_model *m, size_t field, orm_value v, int write);
+ * ORM_OK, or ORM_ETYPE naming table.column with the last error set (builder/typecheck.c).
+ * The usual case, an integer for an integer field that needs no range check, is answered
+ * inline: orm_get checks its key on every call, a row cache hit's included. */
+int orm__value_check_full(const orm_model *m, size_t field, orm_value v, int write);
+static inline int orm__value_check(const orm_model *m, size_t field, orm_value v, int write)
+{
+    if (v.type == ORM_VALUE_INT && field < m->nfields) {
+        orm_field_type t = m->fields[field].type;
+        if (t == ORM_FIELD_INT64 || (!write && (t == ORM_FIELD_INT16 || t == ORM_FIELD_INT32)))
+            return ORM_OK;
+    }
+    return orm__value_check_full(m, field, v, write);
+}
 
 /* Run a rendered statement. in: what it is for (NULL: UPDATE_WHERE / DELETE_WHERE by kind,
  * else SQL only). */

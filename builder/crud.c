@@ -286,9 +286,6 @@ int orm_get(orm_session *s, orm_ctx *ctx, const orm_model *model, void *out, con
         if (key[i].type == ORM_VALUE_NULL)
             return orm__error_set(ORM_EINVAL, "builder", "orm_get: key %s.%s is NULL", model->table,
                                   model->fields[model->pk[i]].column);
-        orm_field_type ft = model->fields[model->pk[i]].type;
-        if (key[i].type == ORM_VALUE_INT && ft >= ORM_FIELD_INT16 && ft <= ORM_FIELD_INT64)
-            continue; /* the usual key, accepted as orm__value_check would (a read: no range) */
         if ((rc = orm__value_check(model, model->pk[i], key[i], 0)) != ORM_OK)
             return rc;
     }

@@ -34,7 +34,7 @@ static int accepts(orm_field_type t, orm_value v, int write)
     return 0;
 }
 
-int orm__value_check(const orm_model *m, size_t field, orm_value v, int write)
+int orm__value_check_full(const orm_model *m, size_t field, orm_value v, int write)
 {
     if (v.type == ORM_VALUE_NULL || field >= m->nfields)
         return ORM_OK;
