@@ -28,6 +28,7 @@
 #include "orm/cache_patterns.h"
 #include "orm/error_internal.h"
 #include "orm/middleware_internal.h"
+#include "orm/model_internal.h"
 #include "orm/session_internal.h"
 #include "orm/sql_scan.h"
 #include "orm/sys/driver.h"
@@ -319,13 +320,6 @@ static const rc_hdr *current(const rc_model *m, const orm_cache_ref *r, const rc
     return h;
 }
 
-/* The member of text or blob field f (one of rc_model.owned) that owns memory in row. */
-static void **owned_member(const orm_field *f, char *row)
-{
-    return f->type == ORM_FIELD_TEXT ? (void **)(row + f->offset)
-                                     : (void **)&((orm_blob *)(row + f->offset))->data;
-}
-
 /* Fill the caller's struct from a current value: 1 found, 0 not found, or ORM_ENOMEM.
  * A packed row's text and blobs lie one after another in field order, so each one ends where
  * the next begins (the last at var_len): walking the fields last to first copies every text
@@ -344,7 +338,7 @@ static int fill(const rc_model *m, const rc_hdr *h, void *out)
     const char *end = (h->row ? (const char *)h->row : src + model->struct_size) + h->var_len;
     size_t i = m->nowned;
     while (i-- > 0) {
-        void **slot = owned_member(&model->fields[m->owned[i]], dst);
+        void **slot = orm__model_owned_slot(&model->fields[m->owned[i]], dst);
         const char *p = *slot;
         if (!p)
             continue;
@@ -361,7 +355,7 @@ static int fill(const rc_model *m, const rc_hdr *h, void *out)
 nomem:
     /* Owned fields after i hold our copies; i and before still point into the cached value. */
     for (size_t j = i + 1; j < m->nowned; j++)
-        orm__free(*owned_member(&model->fields[m->owned[j]], dst));
+        orm__free(*orm__model_owned_slot(&model->fields[m->owned[j]], dst));
     memset(dst, 0, model->struct_size);
     return orm__error_nomem("row_cache");
 }

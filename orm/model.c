@@ -6,7 +6,6 @@
  * the struct and is copied with it); copy is all-or-nothing.
  */
 #include <stdbool.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,17 +244,11 @@ void orm_model_clear(const orm_model *m, void *objp)
     if (!m || !objp)
         return;
     char *obj = objp;
-    /* One test a field: a text member is its pointer, and a blob's pointer is orm_blob's first
-     * member (a row cache hit's caller runs this after every get). */
-    _Static_assert(offsetof(orm_blob, data) == 0, "orm_blob.data first");
+    /* One test a field (a row cache hit's caller runs this after every get). */
     _Static_assert(ORM_FIELD_BLOB == ORM_FIELD_TEXT + 1, "TEXT and BLOB adjacent");
-    for (const orm_field *f = m->fields, *end = f + m->nfields; f < end; f++) {
-        if ((unsigned)f->type - ORM_FIELD_TEXT <= 1u) {
-            void *p;
-            memcpy(&p, obj + f->offset, sizeof p);
-            orm__free(p);
-        }
-    }
+    for (const orm_field *f = m->fields, *end = f + m->nfields; f < end; f++)
+        if ((unsigned)f->type - ORM_FIELD_TEXT <= 1u)
+            orm__free(*orm__model_owned_slot(f, obj));
     memset(obj, 0, m->struct_size);
 }
 

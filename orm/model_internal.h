@@ -16,6 +16,15 @@
 #include "orm/model.h"
 #include "orm/value.h"
 
+/* The pointer a text or blob field owns in obj: a text member is that pointer, and a blob's is
+ * orm_blob's first member, so both are the member itself (orm_model_clear frees it, the row
+ * cache's hit sets it). */
+_Static_assert(offsetof(orm_blob, data) == 0, "orm_blob.data first");
+static inline void **orm__model_owned_slot(const orm_field *f, void *obj)
+{
+    return (void **)((char *)obj + f->offset);
+}
+
 /* A fixed text member of capacity cap as a value: its text up to the NUL, or all cap bytes
  * when it has none. Out of line, so orm__model_member stays small enough to inline into the
  * fast paths' loops. */
