@@ -184,7 +184,9 @@ int orm__cache_local_read(orm_cache *c, const char *key, size_t klen, orm__cache
 {
     local *L = (local *)c;
     hit h = { 0 }; /* zeroed only for -Wmaybe-uninitialized: lookup sets it when it succeeds */
-    int rc = klen && klen <= ORM__CACHE_KEY_MAX ? lookup_len(L, key, klen, &h) : check_key(key, &klen);
+    int rc = check_klen(klen);
+    if (!rc)
+        rc = lookup_len(L, key, klen, &h);
     if (rc)
         return rc;
     rc = fn(h.e->val, arg);

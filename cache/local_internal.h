@@ -233,15 +233,23 @@ static inline shard *shard_of(local *L, uint32_t h)
     return &L->shards[(uint64_t)h >> L->shard_shift]; /* 64-bit: a shift by 32 gives shard 0 */
 }
 
+/* A key of n bytes is storable: 1..ORM__CACHE_KEY_MAX. */
+static inline int check_klen(size_t n)
+{
+    if (n == 0 || n > ORM__CACHE_KEY_MAX)
+        return orm__error_set(ORM_EINVAL, "cache", "cache key length %zu outside 1..65535", n);
+    return ORM_OK;
+}
+
 static inline int check_key(const char *key, size_t *klen)
 {
     if (!key)
         return orm__error_set(ORM_EINVAL, "cache", "cache key is NULL");
     size_t n = strlen(key);
-    if (n == 0 || n > ORM__CACHE_KEY_MAX)
-        return orm__error_set(ORM_EINVAL, "cache", "cache key length %zu outside 1..65535", n);
-    *klen = n;
-    return ORM_OK;
+    int rc = check_klen(n);
+    if (!rc)
+        *klen = n;
+    return rc;
 }
 
 static ORM__HOT_INLINE orm__centry *find(shard *s, uint32_t h, const char *key, size_t klen)

@@ -411,8 +411,8 @@ static int lookup(const rc_model *m, const char *key, size_t klen, void *out, rc
     if (orm__cache_is_local(m->rc->cache)) {
         hit_req q = { m, out };
         rc = orm__cache_local_read(m->rc->cache, key, klen, fill_in_place, &q);
-        if (rc != 1 && rc != 0 && rc != ORM_ENOMEM && rc != HIT_STALE)
-            return -1; /* not cached */
+        if (rc < 0 && rc != ORM_ENOMEM)
+            return -1; /* not cached (fill_in_place's answers are >= 0 but ENOMEM) */
     } else {
         orm_cache_ref *r;
         if (orm_cache_get(m->rc->cache, key, &r) != ORM_OK)
